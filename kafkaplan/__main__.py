@@ -1,0 +1,3 @@
+from kafkaplan.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,171 @@
+"""Carry out a plan, exactly as planned, and report what happened to each change.
+
+The applier never re-decides: it groups the plan's changes into phases, in an order that
+keeps clients working (topics are created before anything refers to them), and runs each
+phase as batched admin requests. A failure in one change does not stop independent ones;
+every change ends as ``done``, ``failed`` (with the broker's reason) or ``skipped`` (because
+something it depends on failed). A re-run after a failure plans only what is left.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from kafkaplan.cluster import Cluster, NewTopicRequest
+from kafkaplan.errors import ClusterError
+from kafkaplan.plan import Action, Change, Plan
+
+
+class Status(StrEnum):
+    DONE = "done"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    address: str
+    actions: tuple[Action, ...]
+    status: Status
+    detail: str = ""
+
+
+@dataclass
+class ApplyReport:
+    outcomes: list[Outcome] = field(default_factory=list)
+
+    @property
+    def failed(self) -> list[Outcome]:
+        return [o for o in self.outcomes if o.status is not Status.DONE]
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+    def summary(self) -> str:
+        done = sum(o.status is Status.DONE for o in self.outcomes)
+        failed = sum(o.status is Status.FAILED for o in self.outcomes)
+        skipped = sum(o.status is Status.SKIPPED for o in self.outcomes)
+        text = f"{done} of {len(self.outcomes)} changes applied"
+        if failed:
+            text += f", {failed} failed"
+        if skipped:
+            text += f", {skipped} skipped"
+        return text
+
+
+ProgressCallback = Callable[[int, int, int], None]  # done, total, failed
+
+
+@dataclass
+class Targets:
+    cluster: Cluster
+
+
+def _reason(error: ClusterError) -> str:
+    return error.message + (f" (hint: {error.hint})" if error.hint else "")
+
+
+def _create_topics(changes: Sequence[Change], targets: Targets) -> list[Outcome]:
+    requests = []
+    for change in changes:
+        after = change.after or {}
+        requests.append(
+            NewTopicRequest(
+                name=change.name,
+                partitions=int(after["partitions"]),
+                replication_factor=int(after["replication_factor"]),
+                configs={k: str(v) for k, v in after.get("configs", {}).items()},
+            )
+        )
+    results = targets.cluster.create_topics(requests)
+    return [_outcome(change, results.get(change.name)) for change in changes]
+
+
+def _update_topics(changes: Sequence[Change], targets: Targets) -> list[Outcome]:
+    configs: dict[str, dict[str, str | None]] = {}
+    partitions: dict[str, int] = {}
+    for change in changes:
+        for item in change.fields:
+            if item.path.startswith("configs."):
+                key = item.path.removeprefix("configs.")
+                configs.setdefault(change.name, {})[key] = (
+                    None if item.after is None else str(item.after)
+                )
+            elif item.path == "partitions":
+                partitions[change.name] = int(item.after)
+    config_results = targets.cluster.alter_topic_configs(configs)
+    partition_results = targets.cluster.create_partitions(partitions)
+    outcomes = []
+    for change in changes:
+        problems = []
+        applied = []
+        for part, results in (("configs", config_results), ("partitions", partition_results)):
+            if change.name not in results:
+                continue
+            error = results[change.name]
+            if error is None:
+                applied.append(part)
+            else:
+                problems.append(f"{part}: {_reason(error)}")
+        if problems:
+            detail = "; ".join(problems)
+            if applied:
+                detail += f" ({' and '.join(applied)} applied)"
+            outcomes.append(Outcome(change.address, tuple(change.actions), Status.FAILED, detail))
+        else:
+            outcomes.append(Outcome(change.address, tuple(change.actions), Status.DONE))
+    return outcomes
+
+
+def _outcome(change: Change, error: ClusterError | None) -> Outcome:
+    if error is None:
+        return Outcome(change.address, tuple(change.actions), Status.DONE)
+    return Outcome(change.address, tuple(change.actions), Status.FAILED, _reason(error))
+
+
+Phase = tuple[str, str, Action, Callable[[Sequence[Change], Targets], list[Outcome]]]
+
+# (name, resource type, action, runner), in the order they run.
+PHASES: list[Phase] = [
+    ("create topics", "topic", Action.CREATE, _create_topics),
+    ("update topics", "topic", Action.UPDATE, _update_topics),
+]
+
+
+def apply_plan(
+    plan: Plan, targets: Targets, *, progress: ProgressCallback | None = None
+) -> ApplyReport:
+    report = ApplyReport()
+    total = len(plan.changes)
+    failed = 0
+    for _name, resource_type, action, runner in PHASES:
+        batch = [
+            c for c in plan.changes if c.resource_type == resource_type and c.actions == [action]
+        ]
+        if not batch:
+            continue
+        try:
+            outcomes = runner(batch, targets)
+        except ClusterError as exc:
+            outcomes = [
+                Outcome(c.address, tuple(c.actions), Status.FAILED, _reason(exc)) for c in batch
+            ]
+        report.outcomes.extend(outcomes)
+        failed += sum(o.status is not Status.DONE for o in outcomes)
+        if progress is not None:
+            progress(len(report.outcomes), total, failed)
+    handled = {o.address for o in report.outcomes}
+    for change in plan.changes:
+        if change.address not in handled:
+            report.outcomes.append(
+                Outcome(
+                    change.address,
+                    tuple(change.actions),
+                    Status.SKIPPED,
+                    "no applier for this kind of change in this version",
+                )
+            )
+    return report

@@ -1,0 +1,381 @@
+"""A narrow, typed interface over the Kafka admin API, and its confluent-kafka implementation.
+
+Everything kafkaplan does to a cluster goes through ``Cluster``. Calls are batched: one
+metadata request for all topics, one describe-configs submission for all managed topics
+(chunked), one create-topics request for every new topic. Results come back as our own
+types; broker errors become ``ClusterError`` subclasses carrying the resource and the
+broker's reason. The unit tests use an in-memory implementation of the same protocol.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any, Protocol, TypeVar
+
+from kafkaplan.errors import (
+    AuthenticationFailed,
+    ClusterError,
+    ClusterUnreachable,
+    PermissionDenied,
+    ProjectError,
+)
+from kafkaplan.project import KafkaConnection, unresolved_env
+from kafkaplan.state import ConfigSource, LiveConfig
+
+log = logging.getLogger("kafkaplan.cluster")
+
+DESCRIBE_CHUNK = 500
+
+
+@dataclass(frozen=True)
+class ClusterInfo:
+    cluster_id: str | None
+    broker_count: int
+
+
+@dataclass(frozen=True)
+class TopicMetadata:
+    name: str
+    partitions: int
+    replication_factor: int
+
+
+@dataclass(frozen=True)
+class NewTopicRequest:
+    name: str
+    partitions: int
+    replication_factor: int
+    configs: Mapping[str, str] = field(default_factory=dict)
+
+
+# Per resource name: None when the operation succeeded, else the error.
+Results = dict[str, ClusterError | None]
+
+
+class Cluster(Protocol):
+    def describe(self) -> tuple[ClusterInfo, dict[str, TopicMetadata]]:
+        """Cluster id, broker count and every topic's partitions, in one metadata request."""
+        ...
+
+    def describe_topic_configs(self, names: Sequence[str]) -> dict[str, dict[str, LiveConfig]]: ...
+
+    def create_topics(
+        self, topics: Sequence[NewTopicRequest], *, validate_only: bool = False
+    ) -> Results: ...
+
+    def alter_topic_configs(self, changes: Mapping[str, Mapping[str, str | None]]) -> Results:
+        """Incremental: set each given key, delete the override of each key mapped to None."""
+        ...
+
+    def create_partitions(self, totals: Mapping[str, int]) -> Results: ...
+
+    def close(self) -> None: ...
+
+
+_SOURCES = {
+    "DYNAMIC_TOPIC_CONFIG": ConfigSource.TOPIC,
+    "DYNAMIC_BROKER_CONFIG": ConfigSource.BROKER,
+    "DYNAMIC_DEFAULT_BROKER_CONFIG": ConfigSource.BROKER,
+    "STATIC_BROKER_CONFIG": ConfigSource.BROKER,
+    "DEFAULT_CONFIG": ConfigSource.DEFAULT,
+}
+
+# librdkafka / Kafka error names, grouped by what the user must do about them.
+_UNREACHABLE = {"_TRANSPORT", "_ALL_BROKERS_DOWN", "_TIMED_OUT", "_RESOLVE", "REQUEST_TIMED_OUT"}
+_AUTHENTICATION = {"_AUTHENTICATION", "SASL_AUTHENTICATION_FAILED", "_SSL"}
+_AUTHORIZATION = {
+    "TOPIC_AUTHORIZATION_FAILED",
+    "CLUSTER_AUTHORIZATION_FAILED",
+    "GROUP_AUTHORIZATION_FAILED",
+    "TRANSACTIONAL_ID_AUTHORIZATION_FAILED",
+    "DELEGATION_TOKEN_AUTHORIZATION_FAILED",
+}
+
+_PERMISSION_HINTS = {
+    "describe": "kafkaplan needs DESCRIBE on the topics and DESCRIBE_CONFIGS to read them",
+    "describe_configs": "grant DESCRIBE_CONFIGS on the managed topics",
+    "create_topics": "grant CREATE on the cluster or on the topics' prefix",
+    "alter_configs": "grant ALTER_CONFIGS on the managed topics",
+    "create_partitions": "grant ALTER on the managed topics",
+}
+
+
+def translate(error: Any, *, resource: str | None, operation: str) -> ClusterError:
+    """Turn a confluent-kafka exception or KafkaError into our typed error."""
+    kafka_error = error.args[0] if getattr(error, "args", None) else error
+    name = kafka_error.name() if hasattr(kafka_error, "name") else type(error).__name__
+    reason = kafka_error.str() if hasattr(kafka_error, "str") else str(error)
+    if name in _AUTHORIZATION:
+        return PermissionDenied(
+            f"permission denied ({name}): {reason}",
+            resource=resource,
+            hint=_PERMISSION_HINTS.get(operation),
+        )
+    if name in _AUTHENTICATION:
+        return AuthenticationFailed(
+            f"authentication failed: {reason}",
+            resource=resource,
+            hint="check the SASL username and the password environment variable",
+        )
+    if name in _UNREACHABLE:
+        return ClusterUnreachable(f"broker did not answer ({name}): {reason}", resource=resource)
+    return ClusterError(f"{reason} ({name})", resource=resource)
+
+
+def client_config(connection: KafkaConnection, environ: Mapping[str, str]) -> dict[str, Any]:
+    """librdkafka settings for a connection; secrets are read from the environment here."""
+    for attribute in ("bootstrap_servers", "sasl_username"):
+        value = getattr(connection, attribute)
+        missing = unresolved_env(value) if isinstance(value, str) else None
+        if missing:
+            raise ProjectError(
+                f"kafka.{attribute} refers to environment variable {missing}, which is not set",
+                hint=f"export {missing}",
+            )
+    config: dict[str, Any] = {
+        "bootstrap.servers": connection.bootstrap_servers,
+        "security.protocol": connection.security_protocol,
+        "client.id": "kafkaplan",
+        "socket.timeout.ms": int(connection.timeout_seconds() * 1000),
+    }
+    if connection.security_protocol.startswith("SASL"):
+        if connection.sasl_mechanism is None:
+            raise ProjectError(
+                f"security_protocol {connection.security_protocol} needs sasl_mechanism",
+                hint="set kafka.sasl_mechanism (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, OAUTHBEARER)",
+            )
+        config["sasl.mechanism"] = connection.sasl_mechanism
+        if connection.sasl_mechanism != "OAUTHBEARER":
+            config["sasl.username"] = connection.sasl_username or ""
+            config["sasl.password"] = _secret(
+                connection.sasl_password_env, environ, "SASL password"
+            )
+    if connection.ssl_ca_location:
+        config["ssl.ca.location"] = connection.ssl_ca_location
+    if connection.ssl_certificate_location:
+        config["ssl.certificate.location"] = connection.ssl_certificate_location
+    if connection.ssl_key_location:
+        config["ssl.key.location"] = connection.ssl_key_location
+    if connection.ssl_key_password_env:
+        config["ssl.key.password"] = _secret(
+            connection.ssl_key_password_env, environ, "key password"
+        )
+    return config
+
+
+def _secret(variable: str | None, environ: Mapping[str, str], what: str) -> str:
+    if not variable:
+        raise ProjectError(
+            f"no {what} configured", hint=f"name the environment variable holding the {what}"
+        )
+    value = environ.get(variable)
+    if value is None:
+        raise ProjectError(
+            f"the {what} comes from environment variable {variable}, which is not set",
+            hint=f"export {variable}",
+        )
+    return value
+
+
+T = TypeVar("T")
+
+
+def _chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+class KafkaCluster:
+    """``Cluster`` over confluent-kafka's AdminClient."""
+
+    def __init__(
+        self,
+        connection: KafkaConnection,
+        environ: Mapping[str, str],
+        *,
+        read_only: bool = False,
+        admin_factory: Callable[[dict[str, Any]], Any] | None = None,
+    ):
+        from confluent_kafka.admin import AdminClient
+
+        self.read_only = read_only
+        self.timeout = connection.timeout_seconds()
+        self.expected_cluster_id = connection.expected_cluster_id
+        self._errors: list[Any] = []
+        self._lock = threading.Lock()
+        config = client_config(connection, environ)
+        config["error_cb"] = self._on_error
+        config["logger"] = logging.getLogger("kafkaplan.librdkafka")
+        self._admin = (admin_factory or AdminClient)(config)
+
+    def _on_error(self, error: Any) -> None:
+        with self._lock:
+            self._errors.append(error)
+
+    def _fatal_client_error(self) -> ClusterError | None:
+        with self._lock:
+            errors = list(self._errors)
+        for error in errors:
+            if error.name() in _AUTHENTICATION:
+                return translate(error, resource="kafka", operation="describe")
+        return None
+
+    def _guard_writes(self, operation: str) -> None:
+        if self.read_only:
+            raise ClusterError(f"{operation} refused: this client is read-only")
+
+    def describe(self) -> tuple[ClusterInfo, dict[str, TopicMetadata]]:
+        from confluent_kafka import KafkaException
+
+        deadline = time.monotonic() + self.timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            try:
+                metadata = self._admin.list_topics(timeout=max(0.1, min(1.0, remaining)))
+                break
+            except KafkaException as exc:
+                self._admin.poll(0)
+                fatal = self._fatal_client_error()
+                if fatal is not None:
+                    raise fatal from exc
+                if time.monotonic() >= deadline:
+                    error = translate(exc, resource="kafka", operation="describe")
+                    if isinstance(error, ClusterUnreachable):
+                        raise ClusterUnreachable(
+                            f"no broker answered within {self.timeout:g}s",
+                            resource="kafka",
+                            hint="check bootstrap_servers and that the cluster is up",
+                        ) from exc
+                    raise error from exc
+        cluster_id = metadata.cluster_id
+        if self.expected_cluster_id and cluster_id != self.expected_cluster_id:
+            raise ProjectError(
+                f"connected to cluster {cluster_id}, but this environment expects "
+                f"{self.expected_cluster_id}",
+                hint="check bootstrap_servers and expected_cluster_id",
+            )
+        topics: dict[str, TopicMetadata] = {}
+        for name, topic in metadata.topics.items():
+            if topic.error is not None:
+                raise translate(topic.error, resource=f"topic.{name}", operation="describe")
+            partitions = topic.partitions
+            replication = max((len(p.replicas) for p in partitions.values()), default=0)
+            topics[name] = TopicMetadata(name, len(partitions), replication)
+        return ClusterInfo(cluster_id, len(metadata.brokers)), topics
+
+    def describe_topic_configs(self, names: Sequence[str]) -> dict[str, dict[str, LiveConfig]]:
+        from confluent_kafka import KafkaException
+        from confluent_kafka.admin import ConfigResource, ResourceType
+
+        futures: dict[str, Future[Any]] = {}
+        for chunk in _chunks(sorted(names), DESCRIBE_CHUNK):
+            resources = [ConfigResource(ResourceType.TOPIC, name) for name in chunk]
+            submitted = self._admin.describe_configs(resources, request_timeout=self.timeout)
+            futures.update({resource.name: future for resource, future in submitted.items()})
+        result: dict[str, dict[str, LiveConfig]] = {}
+        for name, future in futures.items():
+            try:
+                entries = future.result()
+            except KafkaException as exc:
+                raise translate(
+                    exc, resource=f"topic.{name}", operation="describe_configs"
+                ) from exc
+            result[name] = {
+                key: LiveConfig(
+                    value=entry.value,
+                    source=_SOURCES.get(entry.source.name, ConfigSource.UNKNOWN)
+                    if hasattr(entry.source, "name")
+                    else ConfigSource.UNKNOWN,
+                    sensitive=bool(entry.is_sensitive),
+                )
+                for key, entry in entries.items()
+            }
+        return result
+
+    def _collect(self, futures: Mapping[str, Future[Any]], operation: str) -> Results:
+        from confluent_kafka import KafkaException
+
+        results: Results = {}
+        for name, future in futures.items():
+            try:
+                future.result()
+                results[name] = None
+            except KafkaException as exc:
+                results[name] = translate(exc, resource=f"topic.{name}", operation=operation)
+        return results
+
+    def create_topics(
+        self, topics: Sequence[NewTopicRequest], *, validate_only: bool = False
+    ) -> Results:
+        from confluent_kafka.admin import NewTopic
+
+        if not validate_only:
+            self._guard_writes("create topics")
+        if not topics:
+            return {}
+        requests = [
+            NewTopic(t.name, t.partitions, t.replication_factor, config=dict(t.configs))
+            for t in topics
+        ]
+        futures = self._admin.create_topics(
+            requests,
+            validate_only=validate_only,
+            request_timeout=self.timeout,
+            operation_timeout=self.timeout,
+        )
+        return self._collect(futures, "create_topics")
+
+    def alter_topic_configs(self, changes: Mapping[str, Mapping[str, str | None]]) -> Results:
+        from confluent_kafka.admin import (
+            AlterConfigOpType,
+            ConfigEntry,
+            ConfigResource,
+            ResourceType,
+        )
+
+        self._guard_writes("alter configs")
+        if not changes:
+            return {}
+        resources = [
+            ConfigResource(
+                ResourceType.TOPIC,
+                name,
+                incremental_configs=[
+                    ConfigEntry(
+                        key,
+                        value,
+                        incremental_operation=AlterConfigOpType.DELETE
+                        if value is None
+                        else AlterConfigOpType.SET,
+                    )
+                    for key, value in sorted(configs.items())
+                ],
+            )
+            for name, configs in sorted(changes.items())
+        ]
+        submitted = self._admin.incremental_alter_configs(resources, request_timeout=self.timeout)
+        return self._collect(
+            {resource.name: future for resource, future in submitted.items()}, "alter_configs"
+        )
+
+    def create_partitions(self, totals: Mapping[str, int]) -> Results:
+        from confluent_kafka.admin import NewPartitions
+
+        self._guard_writes("create partitions")
+        if not totals:
+            return {}
+        futures = self._admin.create_partitions(
+            [NewPartitions(name, count) for name, count in sorted(totals.items())],
+            request_timeout=self.timeout,
+            operation_timeout=self.timeout,
+        )
+        return self._collect(futures, "create_partitions")
+
+    def close(self) -> None:
+        # AdminClient has no close(); dropping the reference ends its threads.
+        self._admin = None

@@ -1,0 +1,87 @@
+"""One error hierarchy for everything kafkaplan reports to a user.
+
+Every error carries the resource it concerns and, where we know one, a hint. The CLI turns
+each into a single line (or, for spec errors, one line per problem) and an exit code; a
+traceback is only ever shown for an unexpected error, which is a bug.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    """One problem in the specs or the project file, located by file and line."""
+
+    message: str
+    file: str | None = None
+    line: int | None = None
+    hint: str | None = None
+
+    def location(self) -> str:
+        if self.file is None:
+            return ""
+        return f"{self.file}:{self.line}" if self.line else self.file
+
+    def __str__(self) -> str:
+        where = self.location()
+        text = f"{where}: {self.message}" if where else self.message
+        return f"{text} (hint: {self.hint})" if self.hint else text
+
+
+class KafkaplanError(Exception):
+    """Base class of every error a user can cause or fix."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, *, resource: str | None = None, hint: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.resource = resource
+        self.hint = hint
+
+    def __str__(self) -> str:
+        text = f"{self.resource}: {self.message}" if self.resource else self.message
+        return f"{text} (hint: {self.hint})" if self.hint else text
+
+
+class SpecError(KafkaplanError):
+    """The specs or the project file are invalid; carries every problem found, not just one."""
+
+    def __init__(self, diagnostics: list[Diagnostic]):
+        count = len(diagnostics)
+        super().__init__(f"{count} error{'s' if count != 1 else ''} in the specs")
+        self.diagnostics = diagnostics
+
+
+class ProjectError(KafkaplanError):
+    """The project file or the command line names something that does not exist."""
+
+
+class ClusterError(KafkaplanError):
+    """Kafka answered with an error, or did not answer."""
+
+
+class ClusterUnreachable(ClusterError):
+    pass
+
+
+class AuthenticationFailed(ClusterError):
+    pass
+
+
+class PermissionDenied(ClusterError):
+    pass
+
+
+class RegistryError(KafkaplanError):
+    """The Schema Registry answered with an error, or did not answer."""
+
+
+class PlanRefused(KafkaplanError):
+    """A saved plan cannot be applied (stale, other cluster, other version) or apply was declined."""
+
+
+class ApplyFailed(KafkaplanError):
+    """Some actions of an apply failed; the report says which."""

@@ -1,0 +1,257 @@
+"""Load specs into the desired state, collecting every problem with its file and line.
+
+The stages: find the spec files of the project, parse each (safe YAML, positions kept),
+substitute the environment's variables, check the shape (pydantic models), then the meaning
+(config names and values, topic names, duplicates and collisions across files), then the
+policies. Nothing stops at the first problem: ``SpecError`` carries them all.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from kafkaplan import policy
+from kafkaplan.errors import Diagnostic, SpecError
+from kafkaplan.project import Environment, Project, validation_diagnostics
+from kafkaplan.spec import SpecFile, TopicSpec
+from kafkaplan.state import DesiredState, DesiredTopic, Source, is_internal_topic
+from kafkaplan.topic_configs import (
+    TOPIC_CONFIGS,
+    ConfigValueError,
+    normalize,
+    unknown_config_hint,
+)
+from kafkaplan.yamlsource import Document, YamlProblem, interpolate, read_yaml
+
+SPEC_SUFFIXES = (".yaml", ".yml")
+MAX_TOPIC_NAME = 249
+_LEGAL_TOPIC = re.compile(r"^[a-zA-Z0-9._-]+$")
+
+
+@dataclass(frozen=True)
+class LoadedSpec:
+    document: Document
+    # The topics that passed the shape check, with their index in the file's `topics` list.
+    topics: list[tuple[int, TopicSpec]]
+
+
+def find_spec_files(project: Project) -> list[Path]:
+    files: list[Path] = []
+    for entry in project.spec_paths():
+        if entry.is_file():
+            files.append(entry)
+        elif entry.is_dir():
+            files.extend(
+                path
+                for path in sorted(entry.rglob("*"))
+                if path.suffix in SPEC_SUFFIXES and path.is_file() and not _hidden(path, entry)
+            )
+    return sorted(set(files))
+
+
+def _hidden(path: Path, root: Path) -> bool:
+    return any(part.startswith(".") for part in path.relative_to(root).parts)
+
+
+def _display(project: Project, path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(project.root))
+    except ValueError:
+        return str(path)
+
+
+def parse_spec_files(
+    project: Project, environment: Environment, problems: list[Diagnostic]
+) -> list[LoadedSpec]:
+    """Parse and shape-check every spec file; problems are appended, not raised."""
+    for entry in project.spec_paths():
+        if not entry.exists():
+            problems.append(
+                Diagnostic(
+                    f"spec path {entry} does not exist",
+                    file=str(project.file),
+                    hint="fix `specs` in the project file",
+                )
+            )
+    variables: dict[str, Any] = dict(environment.variables)
+
+    def resolve(name: str) -> Any:
+        return variables[name]
+
+    loaded: list[LoadedSpec] = []
+    for path in find_spec_files(project):
+        try:
+            document = read_yaml(path, display=_display(project, path))
+        except YamlProblem as exc:
+            problems.append(exc.diagnostic)
+            continue
+        if document.data is None:
+            problems.append(
+                Diagnostic(
+                    "spec file is empty",
+                    file=document.file,
+                    line=1,
+                    hint="declare `topics:` (or delete the file)",
+                )
+            )
+            continue
+        if not isinstance(document.data, dict):
+            problems.append(
+                document.diagnostic((), "a spec file must be a mapping (e.g. `topics: [...]`)")
+            )
+            continue
+        before = len(problems)
+        interpolate(document, resolve, problems)
+        if len(problems) > before:
+            continue
+        try:
+            model = SpecFile.model_validate(document.data)
+            topics = list(enumerate(model.topics))
+        except ValidationError as exc:
+            problems.extend(validation_diagnostics(document, exc))
+            topics = _salvage_topics(document.data.get("topics"))
+        loaded.append(LoadedSpec(document, topics))
+    return loaded
+
+
+def _salvage_topics(raw: Any) -> list[tuple[int, TopicSpec]]:
+    """The well-formed topics of a file with shape errors, so their meaning is checked too."""
+    if not isinstance(raw, list):
+        return []
+    topics = []
+    for index, item in enumerate(raw):
+        try:
+            topics.append((index, TopicSpec.model_validate(item)))
+        except ValidationError:
+            continue
+    return topics
+
+
+def check_topic_name(name: str) -> str | None:
+    """Why Kafka would refuse ``name`` as a topic name, or None."""
+    if not name:
+        return "topic name is empty"
+    if name in (".", ".."):
+        return "topic name cannot be '.' or '..'"
+    if len(name) > MAX_TOPIC_NAME:
+        return f"topic name is {len(name)} characters long; Kafka allows {MAX_TOPIC_NAME}"
+    if not _LEGAL_TOPIC.match(name):
+        bad = sorted({ch for ch in name if not re.match(r"[a-zA-Z0-9._-]", ch)})
+        return f"topic name has characters Kafka does not allow: {''.join(bad)!r}"
+    return None
+
+
+def _topics(
+    loaded: list[LoadedSpec], environment: Environment, problems: list[Diagnostic]
+) -> dict[str, DesiredTopic]:
+    topics: dict[str, DesiredTopic] = {}
+    collision_keys: dict[str, DesiredTopic] = {}
+    for spec in loaded:
+        document = spec.document
+        for index, topic in spec.topics:
+            path = ("topics", index)
+            source = Source(document.file, document.line_of(path))
+            reason = check_topic_name(topic.name)
+            if reason:
+                problems.append(
+                    document.diagnostic(
+                        (*path, "name"), reason, hint="use letters, digits, '.', '_' and '-'"
+                    )
+                )
+                continue
+            if is_internal_topic(topic.name):
+                problems.append(
+                    document.diagnostic(
+                        (*path, "name"),
+                        f"{topic.name!r} is an internal topic name",
+                        hint="Kafka's, Connect's, Streams' and the registry's internal topics "
+                        "are never managed",
+                    )
+                )
+                continue
+            desired = _desired_topic(topic, document, path, source, environment, problems)
+            first = topics.get(topic.name)
+            if first is not None:
+                problems.append(
+                    Diagnostic(
+                        f"topic {topic.name!r} is declared twice",
+                        file=source.file,
+                        line=source.line,
+                        hint=f"first declared at {first.source}",
+                    )
+                )
+                continue
+            key = topic.name.replace(".", "_")
+            twin = collision_keys.get(key)
+            if twin is not None:
+                problems.append(
+                    Diagnostic(
+                        f"topics {twin.name!r} and {topic.name!r} differ only by '.' and '_'",
+                        file=source.file,
+                        line=source.line,
+                        hint=f"they collide in Kafka's metric names; the other is at {twin.source}",
+                    )
+                )
+                continue
+            topics[topic.name] = desired
+            collision_keys[key] = desired
+    return topics
+
+
+def _desired_topic(
+    topic: TopicSpec,
+    document: Document,
+    path: tuple[str | int, ...],
+    source: Source,
+    environment: Environment,
+    problems: list[Diagnostic],
+) -> DesiredTopic:
+    configs: dict[str, str | None] = {}
+    config_sources: dict[str, Source] = {}
+    for key, value in topic.configs.items():
+        key_path = (*path, "configs", key)
+        config_sources[key] = Source(document.file, document.line_of(key_path))
+        if key not in TOPIC_CONFIGS:
+            problems.append(
+                document.diagnostic(
+                    key_path, f"unknown topic config {key!r}", unknown_config_hint(key)
+                )
+            )
+            continue
+        if value is None:
+            configs[key] = None
+            continue
+        try:
+            configs[key] = normalize(key, value)
+        except ConfigValueError as exc:
+            problems.append(document.diagnostic(key_path, str(exc), exc.hint))
+    return DesiredTopic(
+        name=topic.name,
+        partitions=topic.partitions or environment.defaults.partitions,
+        replication_factor=topic.replication_factor or environment.defaults.replication_factor,
+        configs=configs,
+        source=source,
+        config_sources=config_sources,
+    )
+
+
+def load_desired(project: Project, env_name: str | None) -> tuple[str, Environment, DesiredState]:
+    """Load and check every spec for an environment. Raises SpecError with all problems."""
+    name, environment = project.environment(env_name)
+    problems: list[Diagnostic] = []
+    loaded = parse_spec_files(project, environment, problems)
+    topics = _topics(loaded, environment, problems)
+    desired = DesiredState(topics=topics, ignore_topics=tuple(project.model.ignore_topics))
+    problems.extend(policy.check(desired, project.effective_policy(environment)))
+    if problems:
+        raise SpecError(sorted(problems, key=_order))
+    return name, environment, desired
+
+
+def _order(diagnostic: Diagnostic) -> tuple[str, int]:
+    return (diagnostic.file or "", diagnostic.line or 0)

@@ -1,0 +1,265 @@
+"""The project file (``kafkaplan.yaml``): environments, connections, policies.
+
+Secrets never live in this file. A connection names the *environment variable* that holds
+each secret (``sasl_password_env: KAFKAPLAN_SASL_PASSWORD``); other values may read the
+environment with ``${env:NAME}`` or ``${env:NAME:-default}``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, ValidationError, field_validator
+
+from kafkaplan.errors import Diagnostic, ProjectError, SpecError
+from kafkaplan.spec import StrictModel
+from kafkaplan.units import UnitError, parse_duration_ms
+from kafkaplan.yamlsource import Document, YamlProblem, read_yaml
+
+PROJECT_FILE = "kafkaplan.yaml"
+
+DEFAULT_NAMING_PATTERN = r"^[a-z][a-z0-9-]*\.[a-z][a-z0-9_-]*\.v[0-9]+$"
+
+# Keys that would hold a secret literally; each points at its *_env spelling.
+_SECRET_KEYS = {"sasl_password", "password", "token", "ssl_key_password", "client_secret"}
+
+
+class NamingPolicy(StrictModel):
+    pattern: str = Field(
+        default=DEFAULT_NAMING_PATTERN,
+        description="Regular expression every managed topic name must match.",
+    )
+    description: str = Field(
+        default="entity.event_type.version (e.g. orders.created.v1)",
+        description="How the pattern reads to a person; shown in errors.",
+    )
+    exceptions: list[str] = Field(
+        default_factory=list,
+        description="Topic names exempt from the naming pattern (legacy names, for example).",
+    )
+
+    @field_validator("pattern")
+    @classmethod
+    def _compiles(cls, value: str) -> str:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"invalid regular expression: {exc}") from exc
+        return value
+
+
+class Policy(StrictModel):
+    naming: NamingPolicy = Field(default_factory=NamingPolicy)
+    max_retention: str | int | None = Field(
+        default="30d",
+        description="Longest retention.ms a delete-policy topic may declare (null: no limit). "
+        "Compact-only topics are exempt; infinite retention counts as over the limit.",
+    )
+    min_replication_factor: int = Field(default=1, ge=1)
+    min_insync_replicas: int = Field(
+        default=1,
+        ge=1,
+        description="Smallest min.insync.replicas a topic may have (declared or defaulted).",
+    )
+
+    @field_validator("max_retention")
+    @classmethod
+    def _duration(cls, value: str | int | None) -> str | int | None:
+        if value is not None:
+            try:
+                parse_duration_ms(value)
+            except UnitError as exc:
+                raise ValueError(str(exc)) from exc
+        return value
+
+    def max_retention_ms(self) -> int | None:
+        return None if self.max_retention is None else parse_duration_ms(self.max_retention)
+
+
+class PolicyOverride(StrictModel):
+    """Per-environment overrides of the project-wide policy."""
+
+    max_retention: str | int | None = None
+    min_replication_factor: int | None = Field(default=None, ge=1)
+    min_insync_replicas: int | None = Field(default=None, ge=1)
+
+
+class KafkaConnection(StrictModel):
+    bootstrap_servers: str
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER"] | None = None
+    sasl_username: str | None = None
+    sasl_password_env: str | None = Field(
+        default=None, description="Name of the environment variable holding the SASL password."
+    )
+    ssl_ca_location: str | None = None
+    ssl_certificate_location: str | None = None
+    ssl_key_location: str | None = None
+    ssl_key_password_env: str | None = None
+    timeout: str | int = Field(default="30s", description="Timeout of each admin request.")
+    expected_cluster_id: str | None = Field(
+        default=None,
+        description="Refuse to run against any other cluster (guards against a wrong bootstrap).",
+    )
+
+    def timeout_seconds(self) -> float:
+        return parse_duration_ms(self.timeout) / 1000
+
+
+class RegistryConnection(StrictModel):
+    url: str
+    username: str | None = None
+    password_env: str | None = None
+    bearer_token_env: str | None = None
+    timeout: str | int = "30s"
+
+
+class Defaults(StrictModel):
+    partitions: int = Field(default=3, ge=1)
+    replication_factor: int = Field(default=3, ge=1)
+
+
+class Environment(StrictModel):
+    kafka: KafkaConnection
+    schema_registry: RegistryConnection | None = None
+    variables: dict[str, str | int | float | bool] = Field(default_factory=dict)
+    defaults: Defaults = Field(default_factory=Defaults)
+    policy: PolicyOverride = Field(default_factory=PolicyOverride)
+
+
+class ProjectModel(StrictModel):
+    specs: list[str] = Field(
+        default_factory=lambda: ["specs"],
+        description="Folders (searched recursively for *.yaml / *.yml) or files holding specs.",
+    )
+    default_environment: str | None = None
+    policy: Policy = Field(default_factory=Policy)
+    ignore_topics: list[str] = Field(
+        default_factory=list,
+        description="Regular expressions of topic names kafkaplan never reports or touches, "
+        "beside the built-in internal topics.",
+    )
+    environments: dict[str, Environment]
+
+
+@dataclass(frozen=True)
+class Project:
+    root: Path
+    file: Path
+    model: ProjectModel
+
+    def environment(self, name: str | None) -> tuple[str, Environment]:
+        envs = self.model.environments
+        chosen = name or self.model.default_environment
+        if chosen is None:
+            if len(envs) == 1:
+                chosen = next(iter(envs))
+            else:
+                raise ProjectError(
+                    "no environment chosen",
+                    hint=f"pass --env, one of: {', '.join(sorted(envs))}",
+                )
+        if chosen not in envs:
+            raise ProjectError(
+                f"unknown environment {chosen!r}",
+                resource=str(self.file),
+                hint=f"environments in the project file: {', '.join(sorted(envs)) or 'none'}",
+            )
+        return chosen, envs[chosen]
+
+    def effective_policy(self, environment: Environment) -> Policy:
+        override = environment.policy.model_dump(exclude_none=True)
+        if "max_retention" in environment.policy.model_fields_set:
+            override["max_retention"] = environment.policy.max_retention
+        return self.model.policy.model_copy(update=override)
+
+    def spec_paths(self) -> list[Path]:
+        return [(self.root / entry) for entry in self.model.specs]
+
+
+_ENV_REFERENCE = re.compile(r"\$\{env:([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def _expand_env(value: Any, environ: Mapping[str, str]) -> Any:
+    """Expand ``${env:NAME}`` references; an unset one without a default stays as written,
+    so that the command that needs the value can name the missing variable."""
+    if isinstance(value, dict):
+        return {key: _expand_env(item, environ) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_expand_env(item, environ) for item in value]
+    if not isinstance(value, str):
+        return value
+
+    def substitute(match: re.Match[str]) -> str:
+        name, default = match.group(1), match.group(2)
+        if name in environ:
+            return environ[name]
+        return default if default is not None else match.group(0)
+
+    return _ENV_REFERENCE.sub(substitute, value)
+
+
+def unresolved_env(value: str) -> str | None:
+    """The environment variable an unexpanded ``${env:NAME}`` in ``value`` names, if any."""
+    match = _ENV_REFERENCE.search(value)
+    return match.group(1) if match else None
+
+
+def find_project_file(start: Path) -> Path | None:
+    for folder in (start, *start.parents):
+        candidate = folder / PROJECT_FILE
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def validation_diagnostics(document: Document, error: ValidationError) -> list[Diagnostic]:
+    """pydantic's errors, located by file and line, in words a spec author understands."""
+    problems = []
+    for item in error.errors():
+        path = tuple(part for part in item["loc"] if isinstance(part, str | int))
+        field = ".".join(str(part) for part in path) or "document"
+        hint = None
+        if item["type"] == "extra_forbidden":
+            key = str(path[-1]) if path else ""
+            message = f"unknown key {key!r}"
+            if key in _SECRET_KEYS:
+                hint = f"secrets come from environment variables: use `{key}_env: VARIABLE`"
+            else:
+                hint = "check the spelling; `kafkaplan schema` prints every key the format knows"
+        elif item["type"] == "missing":
+            message = f"missing required key {field!r}"
+        else:
+            message = f"{field}: {item['msg']}"
+        problems.append(document.diagnostic(path, message, hint))
+    return problems
+
+
+def load_project(path: Path | None = None, environ: Mapping[str, str] | None = None) -> Project:
+    """Read the project file. Raises SpecError (file:line problems) or ProjectError."""
+    environ = os.environ if environ is None else environ
+    file = path or find_project_file(Path.cwd())
+    if file is None:
+        raise ProjectError(
+            f"no {PROJECT_FILE} here or in any parent folder",
+            hint="run from your specs repository or pass --project",
+        )
+    if not file.is_file():
+        raise ProjectError(f"project file {file} does not exist")
+    try:
+        document = read_yaml(file, display=str(file))
+    except YamlProblem as exc:
+        raise SpecError([exc.diagnostic]) from exc
+    if not isinstance(document.data, dict):
+        raise SpecError([Diagnostic("the project file must be a mapping", file=str(file), line=1)])
+    document.data = _expand_env(document.data, environ)
+    try:
+        model = ProjectModel.model_validate(document.data)
+    except ValidationError as exc:
+        raise SpecError(validation_diagnostics(document, exc)) from exc
+    return Project(root=file.parent.resolve(), file=file, model=model)

@@ -1,0 +1,111 @@
+"""The pull-request rendering of a plan: GitHub-flavoured Markdown."""
+
+from __future__ import annotations
+
+from kafkaplan.plan import Action, Change, Plan
+from kafkaplan.render.values import flatten, show, symbol
+
+# GitHub rejects comments over 65,536 characters; keep a margin for the workflow's header.
+MAX_CHARS = 60_000
+
+
+def _escape(text: str) -> str:
+    return text.replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def render_markdown(plan: Plan, *, max_chars: int = MAX_CHARS) -> str:
+    head: list[str] = []
+    env = f" `{plan.environment}`" if plan.environment else ""
+    head.append(f"### kafkaplan plan{env}")
+    head.append("")
+    if plan.errors:
+        head.append(f"**:x: {len(plan.errors)} error(s): this plan cannot be applied.**")
+        head.append("")
+        head.extend(f"- :x: {_escape(str(error))}" for error in plan.errors)
+        head.append("")
+    if not plan.changes:
+        head.append("**No changes.** The live state matches the specs.")
+    else:
+        head.append(f"**Plan: {plan.summary()}.**")
+    risky = [c for c in plan.changes if c.risks]
+    if risky:
+        head.append("")
+        head.append(f"**:warning: {len(risky)} risky change(s):**")
+        head.extend(
+            f"- `{c.address}` **{r.label.value}**: {_escape(r.message)}"
+            for c in risky
+            for r in c.risks
+        )
+    if plan.changes:
+        head.append("")
+        head.extend(_counts_table(plan))
+    details = [_details(change) for change in plan.changes]
+    footer = []
+    if plan.unmanaged:
+        footer.append("")
+        footer.append(
+            f"<details><summary>{len(plan.unmanaged)} unmanaged resource(s), left alone</summary>"
+        )
+        footer.append("")
+        footer.extend(f"- `{address}`" for address in plan.unmanaged)
+        footer.append("</details>")
+    text = "\n".join(head)
+    budget = max_chars - len(text) - len("\n".join(footer)) - 200
+    shown = 0
+    body: list[str] = []
+    for block in details:
+        if len(block) + 2 > budget:
+            break
+        body.append(block)
+        budget -= len(block) + 2
+        shown += 1
+    if shown < len(details):
+        body.append(
+            f"\n_{len(details) - shown} more change(s) not shown: the comment would exceed "
+            "GitHub's size limit. Run `kafkaplan plan` for the full plan._"
+        )
+    parts = [text, "", *body, *footer]
+    return "\n".join(parts).rstrip() + "\n"
+
+
+def _counts_table(plan: Plan) -> list[str]:
+    types = sorted({c.resource_type for c in plan.changes})
+    rows = ["| resource | create | update | delete |", "|---|---:|---:|---:|"]
+    for kind in types:
+        counts = dict.fromkeys(Action, 0)
+        for change in plan.changes:
+            if change.resource_type == kind:
+                for action in change.actions:
+                    counts[action] += 1
+        rows.append(
+            f"| {kind} | {counts[Action.CREATE]} | {counts[Action.UPDATE]} | {counts[Action.DELETE]} |"
+        )
+    return rows
+
+
+def _details(change: Change) -> str:
+    mark = symbol(change)
+    flags = "".join(f" :warning: {r.label.value}" for r in change.risks)
+    lines = [f"<details><summary><code>{mark} {change.address}</code>{flags}</summary>", ""]
+    if change.source:
+        lines.append(f"Declared at `{change.source}`.")
+        lines.append("")
+    if change.actions in ([Action.CREATE], [Action.DELETE]):
+        rows = flatten(change.after if change.actions == [Action.CREATE] else change.before)
+        lines.append("| field | value |")
+        lines.append("|---|---|")
+        lines.extend(f"| `{path}` | {_escape(show(path, value))} |" for path, value in rows)
+    else:
+        lines.append("| field | before | after |")
+        lines.append("|---|---|---|")
+        lines.extend(
+            f"| `{item.path}` | {_escape(show(item.path, item.before))} | "
+            f"{_escape(show(item.path, item.after))} |"
+            for item in change.fields
+        )
+    for risk in change.risks:
+        lines.append("")
+        lines.append(f"> :warning: **{risk.label.value}**: {_escape(risk.message)}")
+    lines.append("")
+    lines.append("</details>")
+    return "\n".join(lines)

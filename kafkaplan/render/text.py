@@ -1,0 +1,66 @@
+"""The terminal rendering of a plan, Terraform-style."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import click
+
+from kafkaplan.plan import Action, Change, Plan
+from kafkaplan.render.values import flatten, show, symbol
+
+_COLORS = {"+": "green", "~": "yellow", "-": "red", "-/+": "red"}
+
+
+def render_text(plan: Plan, *, color: bool = False) -> str:
+    def style(text: str, fg: str | None = None, bold: bool = False) -> str:
+        return click.style(text, fg=fg, bold=bold) if color else text
+
+    lines: list[str] = []
+    where = f' for environment "{plan.environment}"' if plan.environment else ""
+    cluster = f" (cluster {plan.cluster_id})" if plan.cluster_id else ""
+    lines.append(style(f"kafkaplan plan{where}{cluster}", bold=True))
+    lines.append("")
+    if plan.errors:
+        lines.append(style(f"Errors ({len(plan.errors)}): the plan cannot be applied", "red", True))
+        lines.extend(style(f"  ✗ {error}", "red") for error in plan.errors)
+        lines.append("")
+    for change in plan.changes:
+        lines.extend(_change(change, style))
+        lines.append("")
+    if plan.warnings:
+        lines.append(style("Warnings:", "yellow", True))
+        lines.extend(f"  ! {warning}" for warning in plan.warnings)
+        lines.append("")
+    if plan.unmanaged:
+        lines.append(f"Unmanaged ({len(plan.unmanaged)}, in no spec, left alone):")
+        lines.extend(f"  ? {address}" for address in plan.unmanaged)
+        lines.append("")
+    if not plan.changes:
+        lines.append(style("No changes. The live state matches the specs.", "green", True))
+    else:
+        lines.append(style(f"Plan: {plan.summary()}.", bold=True))
+    return "\n".join(lines) + "\n"
+
+
+def _change(change: Change, style: Callable[..., str]) -> list[str]:
+    mark = symbol(change)
+    color = _COLORS[mark]
+    source = f"   ({change.source})" if change.source else ""
+    lines = [style(f"  {mark} {change.address}", color, True) + source]
+    if change.actions == [Action.CREATE]:
+        rows = flatten(change.after)
+        width = max((len(path) for path, _ in rows), default=0)
+        lines.extend(f"      {path.ljust(width)}  {show(path, value)}" for path, value in rows)
+    elif change.actions == [Action.DELETE]:
+        rows = flatten(change.before)
+        width = max((len(path) for path, _ in rows), default=0)
+        lines.extend(f"      {path.ljust(width)}  {show(path, value)}" for path, value in rows)
+    else:
+        width = max((len(item.path) for item in change.fields), default=0)
+        for item in change.fields:
+            before, after = show(item.path, item.before), show(item.path, item.after)
+            lines.append(style("    ~ ", color) + f"{item.path.ljust(width)}  {before} -> {after}")
+    for risk in change.risks:
+        lines.append(style(f"    ! {risk.label.value}: {risk.message}", "magenta"))
+    return lines

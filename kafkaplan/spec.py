@@ -1,0 +1,68 @@
+"""The spec format: what a YAML file under ``specs/`` may say.
+
+These pydantic models define the format and generate its JSON Schema (``kafkaplan schema``,
+docs/spec-reference.md). They only check shape and types; meaning (config names and values,
+topic names, duplicates, policies) is checked in ``kafkaplan.load`` and
+``kafkaplan.policy``, where every problem gets its file and line.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+ConfigValue = str | int | float | bool | list[str] | None
+
+
+class StrictModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class TopicSpec(StrictModel):
+    """A Kafka topic."""
+
+    name: str = Field(
+        description="Topic name: letters, digits, '.', '_' and '-', at most 249 characters; "
+        "by default it must follow the taxonomy entity.event_type.version.",
+        examples=["orders.created.v1"],
+    )
+    partitions: int | None = Field(
+        default=None,
+        ge=1,
+        le=100_000,
+        description="Number of partitions. Can only grow. Defaults to the environment's "
+        "`defaults.partitions`.",
+    )
+    replication_factor: int | None = Field(
+        default=None,
+        ge=1,
+        le=32,
+        description="Replicas per partition. Defaults to the environment's "
+        "`defaults.replication_factor`.",
+    )
+    configs: dict[str, ConfigValue] = Field(
+        default_factory=dict,
+        description="Topic configs (Kafka names such as retention.ms, cleanup.policy). "
+        "Durations take units (7d, 12h), sizes take units (1GiB, 512MiB). Only the configs "
+        "written here are managed; `null` removes a topic-level override so the broker "
+        "default applies.",
+        examples=[{"retention.ms": "7d", "cleanup.policy": "delete", "min.insync.replicas": 2}],
+    )
+    description: str | None = Field(default=None, description="What the topic carries; for people.")
+    owner: str | None = Field(default=None, description="The owning team; for people.")
+
+
+class SpecFile(StrictModel):
+    """One spec file. Any number of them, in any folder layout under the spec paths."""
+
+    topics: list[TopicSpec] = Field(default_factory=list, description="Topics to manage.")
+
+
+def spec_json_schema() -> dict[str, Any]:
+    """JSON Schema of a spec file, for editors (yaml-language-server) and `validate`."""
+    schema = SpecFile.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["$id"] = "https://kafkaplan.dev/schema/spec.json"
+    schema["title"] = "kafkaplan spec file"
+    return schema

@@ -1,0 +1,220 @@
+"""Safe YAML loading that remembers where every value came from.
+
+PyYAML's safe loader builds plain Python values and forgets their position. Specs need
+``file:line`` in every error, so this module composes the node graph itself (still with the
+safe resolver: no Python objects, no tags beyond YAML's core schema), builds the values, and
+records the line of every mapping key and sequence item in a table keyed by path — the same
+path pydantic reports in its validation errors.
+
+It also refuses what a safe loader lets through: duplicate keys, documents that expand
+beyond a bounded number of nodes (the "billion laughs" alias bomb), absurd nesting, huge
+files and bytes that are not UTF-8.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+import yaml.constructor
+
+from kafkaplan.errors import Diagnostic
+
+MAX_FILE_BYTES = 8 * 1024 * 1024
+MAX_NODES = 200_000
+MAX_DEPTH = 64
+
+PathKey = tuple[str | int, ...]
+
+
+@dataclass
+class Document:
+    """One loaded YAML document: its plain value and the line of every path in it."""
+
+    file: str
+    data: Any
+    lines: dict[PathKey, int] = field(default_factory=dict)
+
+    def line_of(self, path: PathKey) -> int | None:
+        """The line of ``path``, or of its nearest ancestor that has one."""
+        for end in range(len(path), -1, -1):
+            line = self.lines.get(tuple(path[:end]))
+            if line is not None:
+                return line
+        return None
+
+    def diagnostic(self, path: PathKey, message: str, hint: str | None = None) -> Diagnostic:
+        return Diagnostic(message, file=self.file, line=self.line_of(path), hint=hint)
+
+
+class YamlProblem(Exception):
+    def __init__(self, diagnostic: Diagnostic):
+        super().__init__(str(diagnostic))
+        self.diagnostic = diagnostic
+
+
+class _Builder:
+    def __init__(self, file: str):
+        self.file = file
+        self.nodes = 0
+        self.lines: dict[PathKey, int] = {}
+        self.constructor = yaml.constructor.SafeConstructor()
+
+    def fail(self, node: yaml.Node, message: str, hint: str | None = None) -> YamlProblem:
+        return YamlProblem(
+            Diagnostic(message, file=self.file, line=node.start_mark.line + 1, hint=hint)
+        )
+
+    def build(self, node: yaml.Node, path: PathKey, depth: int) -> Any:
+        self.nodes += 1
+        if self.nodes > MAX_NODES:
+            raise self.fail(
+                node,
+                f"document expands to more than {MAX_NODES} values",
+                hint="split the file, or check for recursive aliases (a YAML alias bomb)",
+            )
+        if depth > MAX_DEPTH:
+            raise self.fail(node, f"document is nested deeper than {MAX_DEPTH} levels")
+        self.lines.setdefault(path, node.start_mark.line + 1)
+        if isinstance(node, yaml.MappingNode):
+            self.constructor.flatten_mapping(node)
+            result: dict[Any, Any] = {}
+            for key_node, value_node in node.value:
+                if not isinstance(key_node, yaml.ScalarNode):
+                    raise self.fail(key_node, "mapping keys must be plain values")
+                key = self.constructor.construct_object(key_node)
+                if not isinstance(key, str | int):
+                    raise self.fail(
+                        key_node, f"unsupported mapping key {key!r}", hint="quote the key"
+                    )
+                if key in result:
+                    raise self.fail(
+                        key_node,
+                        f"duplicate key {key!r}",
+                        hint=f"it was first set on line {self.lines.get((*path, key))}",
+                    )
+                self.lines[(*path, key)] = key_node.start_mark.line + 1
+                result[key] = self.build(value_node, (*path, key), depth + 1)
+            return result
+        if isinstance(node, yaml.SequenceNode):
+            return [
+                self.build(item, (*path, index), depth + 1) for index, item in enumerate(node.value)
+            ]
+        return self.constructor.construct_object(node)
+
+
+def parse_yaml(text: str, file: str) -> Document:
+    """Parse one YAML document. Raises YamlProblem with file and line."""
+    try:
+        documents = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else None
+        problem = exc.problem or "invalid YAML"
+        hint = "YAML indentation must use spaces, not tabs" if "\\t" in problem else None
+        context = f" {exc.context}" if exc.context else ""
+        raise YamlProblem(
+            Diagnostic(f"invalid YAML:{context} {problem}".strip(), file=file, line=line, hint=hint)
+        ) from exc
+    except yaml.YAMLError as exc:  # e.g. reader errors (control characters)
+        raise YamlProblem(Diagnostic(f"invalid YAML: {exc}", file=file)) from exc
+    documents = [doc for doc in documents if doc is not None]
+    if len(documents) > 1:
+        second = documents[1]
+        raise YamlProblem(
+            Diagnostic(
+                "a spec file holds one YAML document",
+                file=file,
+                line=second.start_mark.line + 1,
+                hint="split the documents into separate files",
+            )
+        )
+    if not documents:
+        return Document(file=file, data=None)
+    builder = _Builder(file)
+    try:
+        data = builder.build(documents[0], (), 0)
+    except yaml.YAMLError as exc:  # a constructor error, e.g. a bad timestamp or merge key
+        raise YamlProblem(Diagnostic(f"invalid YAML: {exc}", file=file)) from exc
+    except RecursionError as exc:
+        raise YamlProblem(Diagnostic("document is nested too deeply", file=file)) from exc
+    return Document(file=file, data=data, lines=builder.lines)
+
+
+def read_yaml(path: Path, display: str | None = None) -> Document:
+    """Read and parse a YAML file, refusing huge files and bytes that are not UTF-8."""
+    name = display or str(path)
+    try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise YamlProblem(
+                Diagnostic(
+                    f"file is {size} bytes; spec files are limited to {MAX_FILE_BYTES}",
+                    file=name,
+                    hint="split it into several files",
+                )
+            )
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise YamlProblem(Diagnostic(f"cannot read file: {exc.strerror}", file=name)) from exc
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise YamlProblem(
+            Diagnostic("file is not valid UTF-8", file=name, line=line, hint="save it as UTF-8")
+        ) from exc
+    if "\x00" in text:
+        line = text[: text.index("\x00")].count("\n") + 1
+        raise YamlProblem(
+            Diagnostic("file contains NUL bytes (binary data?)", file=name, line=line)
+        )
+    return parse_yaml(text.removeprefix("\ufeff"), name)
+
+
+_REFERENCE = re.compile(r"\$\{([^}]*)\}")
+
+
+def interpolate(
+    document: Document,
+    resolve: Callable[[str], Any],
+    problems: list[Diagnostic],
+) -> None:
+    """Replace ``${name}`` in every string of the document, in place.
+
+    ``resolve(name)`` returns the value or raises KeyError (reported with file and line).
+    A string that is exactly one reference takes the value's own type (``${partitions}``
+    can be an integer); references inside longer strings are spliced in as text. ``$${``
+    escapes a literal ``${``.
+    """
+
+    def visit(value: Any, path: PathKey) -> Any:
+        if isinstance(value, Mapping):
+            return {key: visit(item, (*path, key)) for key, item in value.items()}
+        if isinstance(value, list):
+            return [visit(item, (*path, index)) for index, item in enumerate(value)]
+        if not isinstance(value, str) or "${" not in value:
+            return value
+        escaped = value.replace("$${", "\x00")
+        whole = _REFERENCE.fullmatch(escaped)
+        try:
+            if whole:
+                return resolve(whole.group(1).strip())
+            return _REFERENCE.sub(lambda m: str(resolve(m.group(1).strip())), escaped).replace(
+                "\x00", "${"
+            )
+        except KeyError as exc:
+            problems.append(
+                document.diagnostic(
+                    path,
+                    f"unknown variable {exc.args[0]!r}",
+                    hint="define it under the environment's `variables` in kafkaplan.yaml",
+                )
+            )
+            return value
+
+    document.data = visit(document.data, ())

@@ -1,0 +1,43 @@
+"""Shared fixtures: throwaway projects on disk."""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+PROJECT = """\
+specs: [specs]
+default_environment: test
+policy:
+  max_retention: 30d
+environments:
+  test:
+    kafka:
+      bootstrap_servers: 127.0.0.1:1
+    defaults:
+      partitions: 3
+      replication_factor: 1
+    variables:
+      rf: 1
+"""
+
+MakeProject = Callable[..., Path]
+
+
+@pytest.fixture
+def make_project(tmp_path: Path) -> MakeProject:
+    """Write a project file and spec files; returns the project file's path."""
+
+    def make(specs: dict[str, str], project: str = PROJECT) -> Path:
+        (tmp_path / "kafkaplan.yaml").write_text(textwrap.dedent(project))
+        for name, text in specs.items():
+            path = tmp_path / "specs" / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(textwrap.dedent(text))
+        (tmp_path / "specs").mkdir(exist_ok=True)
+        return tmp_path / "kafkaplan.yaml"
+
+    return make

@@ -1,0 +1,125 @@
+"""An in-memory double of the Kafka admin API (the ``Cluster`` protocol), for unit tests.
+
+It behaves like a broker where unit tests rely on it: broker defaults for configs that are
+not overridden, topic-level overrides reported as such, incremental alter with set and
+delete, partitions that only grow, replication limited by the broker count. Every
+behaviour unit tests rely on is also exercised against the real broker in tests/integration.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from kafkaplan.cluster import ClusterInfo, NewTopicRequest, Results, TopicMetadata
+from kafkaplan.errors import ClusterError, PermissionDenied
+from kafkaplan.state import ConfigSource, LiveConfig
+from kafkaplan.topic_configs import TOPIC_CONFIGS, ConfigValueError, normalize
+
+BROKER_DEFAULTS: dict[str, str] = {
+    "cleanup.policy": "delete",
+    "compression.type": "producer",
+    "delete.retention.ms": "86400000",
+    "max.message.bytes": "1048588",
+    "min.insync.replicas": "1",
+    "retention.bytes": "-1",
+    "retention.ms": "604800000",
+    "segment.bytes": "1073741824",
+    "unclean.leader.election.enable": "false",
+}
+
+
+@dataclass
+class FakeTopic:
+    partitions: int
+    replication_factor: int
+    overrides: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class MemoryCluster:
+    cluster_id: str = "fake-cluster"
+    brokers: int = 3
+    topics: dict[str, FakeTopic] = field(default_factory=dict)
+    denied_topics: set[str] = field(default_factory=set)
+    calls: list[str] = field(default_factory=list)
+
+    def describe(self) -> tuple[ClusterInfo, dict[str, TopicMetadata]]:
+        self.calls.append("describe")
+        return ClusterInfo(self.cluster_id, self.brokers), {
+            name: TopicMetadata(name, t.partitions, t.replication_factor)
+            for name, t in self.topics.items()
+        }
+
+    def describe_topic_configs(self, names: Sequence[str]) -> dict[str, dict[str, LiveConfig]]:
+        self.calls.append(f"describe_topic_configs:{len(names)}")
+        result = {}
+        for name in names:
+            topic = self.topics[name]
+            configs = {
+                key: LiveConfig(BROKER_DEFAULTS.get(key), ConfigSource.DEFAULT)
+                for key in TOPIC_CONFIGS
+            }
+            configs.update(
+                {k: LiveConfig(v, ConfigSource.TOPIC) for k, v in topic.overrides.items()}
+            )
+            result[name] = configs
+        return result
+
+    def _check(self, name: str) -> ClusterError | None:
+        if name in self.denied_topics:
+            return PermissionDenied("permission denied", resource=f"topic.{name}")
+        return None
+
+    def create_topics(
+        self, topics: Sequence[NewTopicRequest], *, validate_only: bool = False
+    ) -> Results:
+        self.calls.append(f"create_topics:{len(topics)}:{validate_only}")
+        results: Results = {}
+        for request in topics:
+            error = self._check(request.name)
+            if error is None and request.name in self.topics:
+                error = ClusterError("Topic already exists", resource=f"topic.{request.name}")
+            if error is None and request.replication_factor > self.brokers:
+                error = ClusterError("Replication factor larger than available brokers")
+            for key, value in request.configs.items():
+                try:
+                    normalize(key, value)
+                except ConfigValueError as exc:
+                    error = ClusterError(f"Invalid config: {exc}")
+            results[request.name] = error
+            if error is None and not validate_only:
+                self.topics[request.name] = FakeTopic(
+                    request.partitions, request.replication_factor, dict(request.configs)
+                )
+        return results
+
+    def alter_topic_configs(self, changes: Mapping[str, Mapping[str, str | None]]) -> Results:
+        self.calls.append(f"alter_topic_configs:{len(changes)}")
+        results: Results = {}
+        for name, configs in changes.items():
+            error = self._check(name)
+            results[name] = error
+            if error is None:
+                overrides = self.topics[name].overrides
+                for key, value in configs.items():
+                    if value is None:
+                        overrides.pop(key, None)
+                    else:
+                        overrides[key] = value
+        return results
+
+    def create_partitions(self, totals: Mapping[str, int]) -> Results:
+        self.calls.append(f"create_partitions:{len(totals)}")
+        results: Results = {}
+        for name, total in totals.items():
+            error = self._check(name)
+            if error is None and total <= self.topics[name].partitions:
+                error = ClusterError(f"Topic already has {self.topics[name].partitions} partitions")
+            results[name] = error
+            if error is None:
+                self.topics[name].partitions = total
+        return results
+
+    def close(self) -> None:
+        pass

@@ -1,0 +1,191 @@
+"""compute_plan: pure, declared-only, normalized, and convergent with apply."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from kafkaplan.apply import Status, Targets, apply_plan
+from kafkaplan.diff import compute_plan
+from kafkaplan.plan import Action, RiskLabel
+from kafkaplan.read import read_live
+from kafkaplan.state import DesiredState, DesiredTopic, Source
+from tests.fakes import FakeTopic, MemoryCluster
+
+
+def topic(name: str, partitions: int = 3, rf: int = 1, **configs: str | None) -> DesiredTopic:
+    return DesiredTopic(
+        name=name,
+        partitions=partitions,
+        replication_factor=rf,
+        configs={k.replace("_", "."): v for k, v in configs.items()},
+        source=Source("specs/t.yaml", 1),
+    )
+
+
+def desired(*topics: DesiredTopic) -> DesiredState:
+    return DesiredState(topics={t.name: t for t in topics})
+
+
+def plan_for(cluster: MemoryCluster, state: DesiredState):  # type: ignore[no-untyped-def]
+    return compute_plan(state, read_live(cluster, state.topics))
+
+
+def test_new_topic_is_created() -> None:
+    cluster = MemoryCluster()
+    plan = plan_for(cluster, desired(topic("a.b.v1", retention_ms="86400000")))
+    [change] = plan.changes
+    assert change.actions == [Action.CREATE]
+    assert change.address == "topic.a.b.v1"
+    assert change.after == {
+        "partitions": 3,
+        "replication_factor": 1,
+        "configs": {"retention.ms": "86400000"},
+    }
+    assert plan.resource_fingerprints == {"topic.a.b.v1": "absent"}
+
+
+def test_no_diff_for_matching_or_default_values() -> None:
+    cluster = MemoryCluster(
+        topics={
+            "a.b.v1": FakeTopic(
+                3, 1, {"retention.ms": "604800000", "cleanup.policy": "compact,delete"}
+            ),
+        }
+    )
+    state = desired(
+        topic(
+            "a.b.v1",
+            retention_ms="604800000",
+            cleanup_policy="compact,delete",
+            # Not overridden, but the broker default already has this value.
+            max_message_bytes="1048588",
+            # Declared "no override" and there is none.
+            segment_bytes=None,
+        )
+    )
+    plan = plan_for(cluster, state)
+    assert plan.changes == []
+    assert plan.errors == []
+
+
+def test_only_declared_configs_are_compared() -> None:
+    cluster = MemoryCluster(topics={"a.b.v1": FakeTopic(3, 1, {"segment.ms": "3600000"})})
+    assert plan_for(cluster, desired(topic("a.b.v1"))).changes == []
+
+
+def test_config_update_and_override_removal() -> None:
+    cluster = MemoryCluster(
+        topics={"a.b.v1": FakeTopic(3, 1, {"retention.ms": "86400000", "segment.ms": "3600000"})}
+    )
+    plan = plan_for(cluster, desired(topic("a.b.v1", retention_ms="604800000", segment_ms=None)))
+    [change] = plan.changes
+    assert change.actions == [Action.UPDATE]
+    assert [(f.path, f.before, f.after) for f in change.fields] == [
+        ("configs.retention.ms", "86400000", "604800000"),
+        ("configs.segment.ms", "3600000", None),
+    ]
+    assert change.risks == []
+
+
+def test_partition_increase_is_flagged_for_ordering() -> None:
+    cluster = MemoryCluster(topics={"a.b.v1": FakeTopic(3, 1)})
+    [change] = plan_for(cluster, desired(topic("a.b.v1", partitions=6))).changes
+    assert [(f.path, f.before, f.after) for f in change.fields] == [("partitions", 3, 6)]
+    assert [r.label for r in change.risks] == [RiskLabel.ORDERING]
+
+
+def test_impossible_changes_are_errors_not_noops() -> None:
+    cluster = MemoryCluster(topics={"a.b.v1": FakeTopic(6, 1), "a.c.v1": FakeTopic(3, 1)})
+    plan = plan_for(cluster, desired(topic("a.b.v1", partitions=3), topic("a.c.v1", rf=3)))
+    assert plan.changes == []
+    messages = sorted(str(e) for e in plan.errors)
+    assert "partitions cannot decrease (6 -> 3)" in messages[0]
+    assert "Kafka can only add partitions" in messages[0]
+    assert "replication factor cannot change from 1 to 3" in messages[1]
+
+
+def test_replication_beyond_brokers_is_an_error() -> None:
+    plan = plan_for(MemoryCluster(brokers=1), desired(topic("a.b.v1", rf=3)))
+    assert plan.changes == []
+    assert "the cluster has 1" in plan.errors[0].message
+
+
+def test_dot_underscore_collision_with_live_topic() -> None:
+    cluster = MemoryCluster(topics={"a_b.v1": FakeTopic(3, 1)})
+    plan = plan_for(cluster, desired(topic("a.b.v1")))
+    assert "collides with existing topic 'a_b.v1'" in plan.errors[0].message
+
+
+def test_unmanaged_and_internal_topics() -> None:
+    cluster = MemoryCluster(
+        topics={
+            "__consumer_offsets": FakeTopic(50, 1),
+            "_schemas": FakeTopic(1, 1),
+            "app-store-changelog": FakeTopic(1, 1),
+            "legacy.topic": FakeTopic(1, 1),
+        }
+    )
+    plan = plan_for(cluster, desired())
+    assert plan.unmanaged == ["topic.legacy.topic"]
+
+
+def test_risky_config_changes() -> None:
+    cluster = MemoryCluster(topics={"a.b.v1": FakeTopic(3, 1, {"retention.ms": "604800000"})})
+    [change] = plan_for(
+        cluster, desired(topic("a.b.v1", retention_ms="86400000", cleanup_policy="compact"))
+    ).changes
+    messages = [r.message for r in change.risks]
+    assert [r.label for r in change.risks] == [RiskLabel.DATA_LOSS, RiskLabel.DATA_LOSS]
+    assert "retention.ms shortened 7d -> 1d" in messages[1]
+    assert "compaction keeps only the latest record per key" in messages[0]
+
+
+def test_plan_is_deterministic() -> None:
+    cluster = MemoryCluster(topics={"a.b.v1": FakeTopic(3, 1, {"retention.ms": "1000"})})
+    state = desired(topic("a.b.v1", retention_ms="2000"), topic("c.d.v1"))
+    assert plan_for(cluster, state) == plan_for(cluster, state)
+
+
+# Property: whatever the specs and the cluster, applying the plan converges in one step.
+CONFIG_VALUES = {
+    "retention.ms": st.sampled_from(["3600000", "86400000", "604800000", "-1"]),
+    "cleanup.policy": st.sampled_from(["delete", "compact", "compact,delete"]),
+    "min.insync.replicas": st.sampled_from(["1"]),
+    "segment.bytes": st.sampled_from(["1048576", "1073741824", None]),
+    "compression.type": st.sampled_from(["zstd", "lz4", "producer"]),
+}
+names = st.sampled_from(["a.x.v1", "a.y.v1", "b.x.v1", "b.z.v2"])
+configs = st.fixed_dictionaries({}, optional=CONFIG_VALUES)
+
+
+@st.composite
+def scenario(draw: st.DrawFn) -> tuple[DesiredState, MemoryCluster]:
+    wanted = draw(st.dictionaries(names, st.tuples(st.integers(1, 8), configs), max_size=4))
+    existing = draw(st.dictionaries(names, st.tuples(st.integers(1, 8), configs), max_size=4))
+    cluster = MemoryCluster(
+        topics={
+            n: FakeTopic(p, 1, {k: v for k, v in c.items() if v is not None})
+            for n, (p, c) in existing.items()
+        }
+    )
+    state = desired(
+        *(
+            topic(n, partitions=p, **{k.replace(".", "_"): v for k, v in c.items()})
+            for n, (p, c) in wanted.items()
+        )
+    )
+    return state, cluster
+
+
+@settings(max_examples=200, deadline=None)
+@given(scenario())
+def test_apply_then_replan_is_empty(case: tuple[DesiredState, MemoryCluster]) -> None:
+    state, cluster = case
+    plan = plan_for(cluster, state)
+    report = apply_plan(plan, Targets(cluster=cluster))
+    assert all(o.status is Status.DONE for o in report.outcomes), report.outcomes
+    again = plan_for(cluster, state)
+    assert again.changes == []
+    # Errors (partition decreases) are stable: the plan never pretends to fix them.
+    assert again.errors == plan.errors

@@ -1,0 +1,246 @@
+"""Loading specs: every problem reported at once, each with file and line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from kafkaplan.errors import SpecError
+from kafkaplan.load import load_desired
+from kafkaplan.project import load_project
+from tests.conftest import MakeProject
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def problems(project_file: Path, env: str | None = None) -> list[str]:
+    with pytest.raises(SpecError) as info:
+        load_desired(load_project(project_file), env)
+    return [str(d) for d in info.value.diagnostics]
+
+
+def test_example_specs_are_valid() -> None:
+    _, _, desired = load_desired(load_project(REPO / "kafkaplan.yaml"), "local")
+    topic = desired.topics["orders.created.v1"]
+    assert topic.partitions == 6
+    assert topic.replication_factor == 1
+    assert topic.configs["retention.ms"] == "604800000"
+    assert topic.source.file == "specs/orders/topics.yaml"
+    assert topic.source.line == 4
+
+
+def test_values_are_normalized_and_defaults_applied(make_project: MakeProject) -> None:
+    project = make_project(
+        {
+            "a.yaml": """\
+            topics:
+              - name: orders.created.v1
+                configs:
+                  retention.ms: 12h
+                  cleanup.policy: [delete, compact]
+                  unclean.leader.election.enable: "false"
+                  retention.bytes: null
+            """
+        }
+    )
+    _, _, desired = load_desired(load_project(project), None)
+    topic = desired.topics["orders.created.v1"]
+    assert (topic.partitions, topic.replication_factor) == (3, 1)
+    assert dict(topic.configs) == {
+        "retention.ms": "43200000",
+        "cleanup.policy": "compact,delete",
+        "unclean.leader.election.enable": "false",
+        "retention.bytes": None,
+    }
+
+
+def test_every_problem_is_reported_with_its_line(make_project: MakeProject) -> None:
+    project = make_project(
+        {
+            "a.yaml": """\
+            topics:
+              - name: orders.created.v1
+                partitions: three
+              - name: orders.updated.v1
+                configs:
+                  retention.mss: 7d
+                  cleanup.policy: forever
+              - name: orders.created.v1
+                colour: blue
+            """,
+        }
+    )
+    found = problems(project)
+    assert "specs/a.yaml:3: topics.0.partitions: Input should be a valid integer" in found[0]
+    assert any(
+        p.startswith("specs/a.yaml:6: unknown topic config 'retention.mss'")
+        and "did you mean 'retention.ms'" in p
+        for p in found
+    )
+    assert any(p.startswith("specs/a.yaml:7: cleanup.policy takes compact, delete") for p in found)
+    assert any(p.startswith("specs/a.yaml:9: unknown key 'colour'") for p in found)
+    assert len(found) == 4
+
+
+def test_names_duplicates_and_collisions(make_project: MakeProject) -> None:
+    project = make_project(
+        {
+            "a.yaml": """\
+            topics:
+              - name: orders.created.v1
+              - name: "bad name!"
+              - name: orders_created.v1
+            """,
+            "b.yaml": """\
+            topics:
+              - name: orders.created.v1
+              - name: x.y.v1
+                partitions: 2
+              - name: __consumer_offsets
+            """,
+        }
+    )
+    found = problems(project)
+    assert any("specs/a.yaml:3: topic name has characters Kafka does not allow" in p for p in found)
+    assert any(
+        "specs/a.yaml:4: topics 'orders.created.v1' and 'orders_created.v1' differ only by" in p
+        for p in found
+    )
+    assert any(
+        p.startswith("specs/b.yaml:2: topic 'orders.created.v1' is declared twice")
+        and "first declared at specs/a.yaml:2" in p
+        for p in found
+    )
+    assert any("specs/b.yaml:5: '__consumer_offsets' is an internal topic name" in p for p in found)
+
+
+def test_over_long_topic_name(make_project: MakeProject) -> None:
+    name = "a." + "b" * 250 + ".v1"
+    project = make_project({"a.yaml": f"topics:\n  - name: {name}\n"})
+    assert any("Kafka allows 249" in p for p in problems(project))
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("topics:\n  - name: a.b.v1\n\tpartitions: 3\n", "specs/a.yaml:3: invalid YAML"),
+        ("topics: [\n", "specs/a.yaml:2: invalid YAML"),
+        ("topics:\n  - name: a.b.v1\n    name: a.c.v1\n", "specs/a.yaml:3: duplicate key 'name'"),
+        ("", "specs/a.yaml:1: spec file is empty"),
+        ("- a\n- b\n", "specs/a.yaml:1: a spec file must be a mapping"),
+        ("topics: {}\n---\ntopics: {}\n", "specs/a.yaml:3: a spec file holds one YAML document"),
+        (
+            "topics:\n  - name: a.b.v1\n    partitions: ${nope}\n",
+            "specs/a.yaml:3: unknown variable 'nope'",
+        ),
+    ],
+)
+def test_malformed_files(make_project: MakeProject, text: str, expected: str) -> None:
+    project = make_project({"a.yaml": text})
+    found = problems(project)
+    assert found[0].startswith(expected), found
+
+
+def test_tabs_get_a_hint(make_project: MakeProject) -> None:
+    project = make_project({"a.yaml": "topics:\n\t- name: a.b.v1\n"})
+    assert "tabs" in problems(project)[0]
+
+
+def test_non_utf8_and_binary(make_project: MakeProject, tmp_path: Path) -> None:
+    project = make_project({})
+    (tmp_path / "specs" / "latin1.yaml").write_bytes(b"topics:\n  - name: caf\xe9.x.v1\n")
+    (tmp_path / "specs" / "blob.yaml").write_bytes(b"\x00\x01\x02")
+    found = problems(project)
+    assert any(p.startswith("specs/latin1.yaml:2: file is not valid UTF-8") for p in found)
+    assert any(p.startswith("specs/blob.yaml:1: file contains NUL bytes") for p in found)
+
+
+def test_alias_bomb_is_bounded(make_project: MakeProject) -> None:
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    for i in range(1, 9):
+        prev = f"*a{i - 1}"
+        lines.append(f"a{i}: &a{i} [{', '.join([prev] * 10)}]")
+    lines.append("topics: []")
+    project = make_project({"bomb.yaml": "\n".join(lines) + "\n"})
+    assert "expands to more than" in problems(project)[0]
+
+
+def test_variables_keep_their_type(make_project: MakeProject) -> None:
+    project = make_project(
+        {
+            "a.yaml": "topics:\n  - name: a.b.v1\n    replication_factor: ${rf}\n    description: rf=${rf}\n"
+        }
+    )
+    _, _, desired = load_desired(load_project(project), None)
+    assert desired.topics["a.b.v1"].replication_factor == 1
+
+
+def test_policies(make_project: MakeProject) -> None:
+    project = make_project(
+        {
+            "a.yaml": """\
+            topics:
+              - name: Orders
+              - name: a.b.v1
+                configs:
+                  retention.ms: 60d
+              - name: a.c.v1
+                configs:
+                  retention.ms: -1
+                  cleanup.policy: compact
+              - name: a.d.v1
+                configs:
+                  min.insync.replicas: 2
+            """
+        }
+    )
+    found = problems(project)
+    assert any(
+        "specs/a.yaml:2: topic 'Orders' does not follow the naming convention" in p for p in found
+    )
+    assert any(
+        "specs/a.yaml:5: topic 'a.b.v1' keeps data for 60d; the policy allows at most 30d" in p
+        for p in found
+    )
+    assert not any("a.c.v1" in p for p in found), (
+        "compact-only topics are exempt from max retention"
+    )
+    assert any(
+        "specs/a.yaml:12: topic 'a.d.v1' has min.insync.replicas 2 but only 1 replicas" in p
+        for p in found
+    )
+
+
+def test_environment_policy_overrides(make_project: MakeProject) -> None:
+    project = make_project(
+        {"a.yaml": "topics:\n  - name: a.b.v1\n    replication_factor: 1\n"},
+        project="""\
+        environments:
+          prod:
+            kafka: {bootstrap_servers: "x:9092"}
+            policy: {min_replication_factor: 3, min_insync_replicas: 2}
+        """,
+    )
+    found = problems(project)
+    assert any("replication factor 1; this environment requires at least 3" in p for p in found)
+    assert any("must declare min.insync.replicas (at least 2" in p for p in found)
+
+
+def test_literal_secrets_are_refused(make_project: MakeProject) -> None:
+    project = make_project(
+        {},
+        project="""\
+        environments:
+          prod:
+            kafka:
+              bootstrap_servers: "x:9092"
+              sasl_password: hunter2
+        """,
+    )
+    with pytest.raises(SpecError) as info:
+        load_project(project)
+    text = str(info.value.diagnostics[0])
+    assert "kafkaplan.yaml:5: unknown key 'sasl_password'" in text
+    assert "sasl_password_env" in text
+    assert "hunter2" not in text
