@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from kafkaplan.apply import Status, Targets, apply_plan
 from kafkaplan.diff import compute_plan
-from kafkaplan.plan import Action, RiskLabel
+from kafkaplan.plan import Action, Plan, RiskLabel
 from kafkaplan.read import read_live
 from kafkaplan.state import DesiredState, DesiredTopic, Source
 from tests.fakes import FakeTopic, MemoryCluster
@@ -27,7 +27,7 @@ def desired(*topics: DesiredTopic) -> DesiredState:
     return DesiredState(topics={t.name: t for t in topics})
 
 
-def plan_for(cluster: MemoryCluster, state: DesiredState):  # type: ignore[no-untyped-def]
+def plan_for(cluster: MemoryCluster, state: DesiredState) -> Plan:
     return compute_plan(state, read_live(cluster, state.topics))
 
 
@@ -169,11 +169,11 @@ def scenario(draw: st.DrawFn) -> tuple[DesiredState, MemoryCluster]:
             for n, (p, c) in existing.items()
         }
     )
-    state = desired(
-        *(
-            topic(n, partitions=p, **{k.replace(".", "_"): v for k, v in c.items()})
+    state = DesiredState(
+        topics={
+            n: DesiredTopic(n, p, 1, dict(c), Source("specs/t.yaml", 1))
             for n, (p, c) in wanted.items()
-        )
+        }
     )
     return state, cluster
 
