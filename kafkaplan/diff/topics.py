@@ -1,25 +1,16 @@
-"""``compute_plan(desired, live)``: the pure heart of kafkaplan.
+"""Topics: create, update configs, add partitions; impossible changes are plan errors.
 
-No I/O, no clock, no randomness: the same inputs always give the same plan, which is what
-makes plans reviewable and property-testable. Only what the specs declare is compared;
-values are compared after normalization, so a spec never disagrees with Kafka about
-spelling.
+Only the configs a spec declares are compared, after normalization, so a spec never
+disagrees with Kafka about spelling and broker defaults never show up as changes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
-from kafkaplan.plan import Action, Change, FieldChange, Message, Plan, Risk, RiskLabel
-from kafkaplan.state import (
-    DesiredState,
-    DesiredTopic,
-    LiveConfig,
-    LiveState,
-    LiveTopic,
-    fingerprint,
-)
+from kafkaplan.diff.part import ABSENT, PlanPart
+from kafkaplan.plan import Action, Change, FieldChange, Message, Risk, RiskLabel
+from kafkaplan.state import DesiredState, DesiredTopic, LiveConfig, LiveState, LiveTopic
 from kafkaplan.topic_configs import values_equal
 from kafkaplan.units import format_duration_ms, format_size_bytes
 
@@ -30,18 +21,22 @@ def topic_address(name: str) -> str:
     return f"topic.{name}"
 
 
-def compute_plan(desired: DesiredState, live: LiveState) -> Plan:
-    changes: list[Change] = []
-    errors: list[Message] = []
-    fingerprints = live_fingerprints(live, [topic_address(name) for name in desired.topics])
+def topic_digest(live: LiveState, name: str) -> str:
+    topic = live.topics.get(name)
+    return topic.digest() if topic else ABSENT
+
+
+def diff_topics(desired: DesiredState, live: LiveState) -> PlanPart:
+    part = PlanPart()
     live_collision = {name.replace(".", "_"): name for name in live.topics}
     for name in sorted(desired.topics):
         want = desired.topics[name]
         have = live.topics.get(name)
+        part.fingerprints[topic_address(name)] = topic_digest(live, name)
         if have is None:
             twin = live_collision.get(name.replace(".", "_"))
             if twin is not None:
-                errors.append(
+                part.errors.append(
                     Message(
                         message=f"cannot create: it collides with existing topic {twin!r} "
                         "('.' and '_' map to the same metric name)",
@@ -54,32 +49,15 @@ def compute_plan(desired: DesiredState, live: LiveState) -> Plan:
             change, problems = _create_topic(want, live)
         else:
             change, problems = _update_topic(want, have)
-        errors.extend(problems)
+        part.errors.extend(problems)
         if change is not None:
-            changes.append(change)
-    unmanaged = [
+            part.changes.append(change)
+    part.unmanaged.extend(
         topic_address(name)
         for name in sorted(live.topics)
         if name not in desired.topics and not desired.is_ignored_topic(name)
-    ]
-    return Plan(
-        cluster_id=live.cluster_id,
-        live_fingerprint=fingerprint(fingerprints),
-        resource_fingerprints=fingerprints,
-        changes=changes,
-        unmanaged=unmanaged,
-        errors=errors,
     )
-
-
-def live_fingerprints(live: LiveState, addresses: Iterable[str]) -> dict[str, str]:
-    """Per address, a digest of its live state (``absent`` when it does not exist)."""
-    result = {}
-    for address in sorted(addresses):
-        kind, _, name = address.partition(".")
-        topic = live.topics.get(name) if kind == "topic" else None
-        result[address] = topic.digest() if topic else "absent"
-    return result
+    return part
 
 
 def _topic_value(topic: DesiredTopic) -> dict[str, Any]:
