@@ -68,19 +68,19 @@ def _reason(error: ClusterError) -> str:
     return error.message + (f" (hint: {error.hint})" if error.hint else "")
 
 
+def topic_request(change: Change) -> NewTopicRequest:
+    """The create-topics request a planned topic creation stands for."""
+    after = change.after or {}
+    return NewTopicRequest(
+        name=change.name,
+        partitions=int(after["partitions"]),
+        replication_factor=int(after["replication_factor"]),
+        configs={k: str(v) for k, v in after.get("configs", {}).items()},
+    )
+
+
 def _create_topics(changes: Sequence[Change], targets: Targets) -> list[Outcome]:
-    requests = []
-    for change in changes:
-        after = change.after or {}
-        requests.append(
-            NewTopicRequest(
-                name=change.name,
-                partitions=int(after["partitions"]),
-                replication_factor=int(after["replication_factor"]),
-                configs={k: str(v) for k, v in after.get("configs", {}).items()},
-            )
-        )
-    results = targets.cluster.create_topics(requests)
+    results = targets.cluster.create_topics([topic_request(c) for c in changes])
     return [_outcome(change, results.get(change.name)) for change in changes]
 
 

@@ -15,10 +15,10 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from kafkaplan import __version__
-from kafkaplan.apply import ApplyReport, ProgressCallback, Targets, apply_plan
-from kafkaplan.cluster import Cluster, KafkaCluster, NewTopicRequest
+from kafkaplan.apply import ApplyReport, ProgressCallback, Targets, apply_plan, topic_request
+from kafkaplan.cluster import Cluster, KafkaCluster
 from kafkaplan.diff import compute_plan, live_fingerprints
-from kafkaplan.errors import PlanRefused
+from kafkaplan.errors import PermissionDenied, PlanRefused
 from kafkaplan.load import load_desired
 from kafkaplan.plan import FORMAT_VERSION, Action, Message, Plan
 from kafkaplan.project import Environment, Project, load_project
@@ -56,45 +56,56 @@ def connect(
     )
 
 
-def preflight(plan: Plan, cluster: Cluster) -> list[Message]:
-    """Ask the broker to validate every topic creation without making it (a dry run)."""
+def preflight(plan: Plan, cluster: Cluster) -> tuple[list[Message], list[Message]]:
+    """Ask the broker to validate every topic creation without making it (a dry run).
+
+    Returns (errors, warnings). A principal allowed to plan but not to create topics (a
+    read-only CI job on pull requests) gets a warning, not an error: the broker's own
+    validation then only runs at apply.
+    """
     creates = [
         c for c in plan.changes if c.resource_type == "topic" and c.actions == [Action.CREATE]
     ]
-    requests = [
-        NewTopicRequest(
-            name=c.name,
-            partitions=int((c.after or {})["partitions"]),
-            replication_factor=int((c.after or {})["replication_factor"]),
-            configs={k: str(v) for k, v in (c.after or {}).get("configs", {}).items()},
-        )
-        for c in creates
-    ]
-    results = cluster.create_topics(requests, validate_only=True)
+    results = cluster.create_topics([topic_request(c) for c in creates], validate_only=True)
     by_name = {c.name: c for c in creates}
-    return [
-        Message(
-            message=f"the broker would refuse this topic: {error.message}",
-            address=by_name[name].address,
-            source=by_name[name].source,
-            hint=error.hint,
-        )
-        for name, error in sorted(results.items())
-        if error is not None
-    ]
+    errors, warnings = [], []
+    for name, error in sorted(results.items()):
+        if error is None:
+            continue
+        change = by_name[name]
+        if isinstance(error, PermissionDenied):
+            warnings.append(
+                Message(
+                    message="could not dry-run the creation (no CREATE permission for this "
+                    "principal); the broker validates it at apply",
+                    address=change.address,
+                    source=change.source,
+                )
+            )
+        else:
+            errors.append(
+                Message(
+                    message=f"the broker would refuse this topic: {error.message}",
+                    address=change.address,
+                    source=change.source,
+                    hint=error.hint,
+                )
+            )
+    return errors, warnings
 
 
 def make_plan(context: Context, cluster: Cluster, *, now: datetime | None = None) -> Plan:
     desired = context.require_desired()
     live = read_live(cluster, desired.topics)
     plan = compute_plan(desired, live)
-    problems = preflight(plan, cluster)
+    errors, warnings = preflight(plan, cluster)
     return plan.model_copy(
         update={
             "kafkaplan_version": __version__,
             "environment": context.env_name,
             "created_at": (now or datetime.now(UTC)).isoformat(timespec="seconds"),
-            "errors": [*plan.errors, *problems],
+            "errors": [*plan.errors, *errors],
+            "warnings": [*plan.warnings, *warnings],
         }
     )
 

@@ -1,0 +1,45 @@
+# kafkaplan -- development entry points.
+#   make demo   local Kafka + registry up, the example specs planned and applied, then a clean re-plan
+#   make test   ruff, mypy --strict and the whole pytest suite against a real Kafka and registry
+# Both install what they need into .venv (Python packages) and .stack/cache (Maven artifacts).
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: install lint test unit demo stack-up stack-down clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+lint: install
+	$(BIN)/ruff check kafkaplan tests bench
+	$(BIN)/ruff format --check kafkaplan tests bench
+	$(BIN)/mypy --strict kafkaplan tests bench
+
+# The whole suite: unit and integration tests, with the local stack started (and stopped
+# again if this run started it). Extra pytest arguments: make test PYTEST_ARGS='-k acl'.
+test: lint
+	scripts/run-tests $(PYTEST_ARGS)
+
+# Unit tests only: no Kafka needed.
+unit: install
+	$(BIN)/pytest -q tests/unit
+
+demo: install
+	scripts/demo
+
+stack-up:
+	scripts/stack up
+
+stack-down:
+	scripts/stack down
+
+clean: stack-down
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -1,0 +1,361 @@
+"""Topics planned and applied end to end against the real broker."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+import pytest
+from confluent_kafka.admin import (
+    AclBinding,
+    AclBindingFilter,
+    AclOperation,
+    AclPermissionType,
+    AdminClient,
+    AlterConfigOpType,
+    ConfigEntry,
+    ConfigResource,
+    NewTopic,
+    ResourcePatternType,
+    ResourceType,
+)
+
+from tests.integration.conftest import Project, eventually, partition_count, topic_configs
+
+pytestmark = pytest.mark.integration
+
+MakeProject = Callable[..., Project]
+
+
+def alter(admin: AdminClient, topic: str, key: str, value: str | None) -> None:
+    """An out-of-band config change, made with plain confluent-kafka."""
+    op = AlterConfigOpType.DELETE if value is None else AlterConfigOpType.SET
+    resource = ConfigResource(
+        ResourceType.TOPIC,
+        topic,
+        incremental_configs=[ConfigEntry(key, value, incremental_operation=op)],
+    )
+    for future in admin.incremental_alter_configs([resource]).values():
+        future.result()
+
+
+def test_create_then_no_changes(make_project: MakeProject, admin: AdminClient) -> None:
+    project = make_project()
+    orders, audit = project.name("orders"), project.name("audit")
+    project.specs(
+        f"""\
+        topics:
+          - name: {orders}
+            partitions: 3
+            configs:
+              retention.ms: 7d
+              cleanup.policy: delete
+              compression.type: zstd
+          - name: {audit}
+            configs:
+              cleanup.policy: compact
+              segment.bytes: 256MiB
+        """
+    )
+    plan = project.run("plan", "--detailed-exitcode")
+    assert plan.code == 2, plan.err
+    assert f"+ topic.{orders}" in plan.out
+    assert "retention.ms        604800000 (7d)" in plan.out
+    assert "Plan: 2 to create, 0 to update, 0 to delete." in plan.out
+
+    applied = project.run("apply", "--auto-approve")
+    assert applied.code == 0, applied.out + applied.err
+    assert f"✓ topic.{orders} (create) done" in applied.out
+    assert "Apply complete: 2 of 2 changes applied." in applied.out
+
+    assert partition_count(admin, orders) == 3
+    assert partition_count(admin, audit) == 2  # the environment default
+    configs = topic_configs(admin, orders)
+    assert configs["retention.ms"] == ("604800000", "DYNAMIC_TOPIC_CONFIG")
+    assert configs["compression.type"] == ("zstd", "DYNAMIC_TOPIC_CONFIG")
+    assert topic_configs(admin, audit)["segment.bytes"] == ("268435456", "DYNAMIC_TOPIC_CONFIG")
+
+    again = project.run("plan", "--detailed-exitcode")
+    assert again.code == 0, again.out
+    assert "No changes." in again.out
+    reapply = project.run("apply", "--auto-approve")
+    assert reapply.code == 0
+    assert "No changes." in reapply.out
+    assert "Apply complete" not in reapply.out
+
+
+def test_config_change_and_partition_increase(
+    make_project: MakeProject, admin: AdminClient
+) -> None:
+    project = make_project()
+    topic = project.name("payments")
+    spec = """\
+        topics:
+          - name: {topic}
+            partitions: {partitions}
+            configs:
+              retention.ms: {retention}
+        """
+    project.specs(spec.format(topic=topic, partitions=2, retention="7d"))
+    assert project.run("apply", "--auto-approve").code == 0
+
+    project.specs(spec.format(topic=topic, partitions=4, retention="1d"))
+    plan = project.run("plan", "--format", "json")
+    assert plan.code == 0, plan.err
+    [change] = json.loads(plan.out)["changes"]
+    assert change["actions"] == ["update"]
+    assert {(f["path"], f["before"], f["after"]) for f in change["fields"]} == {
+        ("partitions", 2, 4),
+        ("configs.retention.ms", "604800000", "86400000"),
+    }
+    assert sorted(r["label"] for r in change["risks"]) == ["data-loss", "ordering"]
+
+    applied = project.run("apply", "--auto-approve")
+    assert applied.code == 0, applied.out + applied.err
+    assert partition_count(admin, topic) == 4
+    assert topic_configs(admin, topic)["retention.ms"][0] == "86400000"
+    assert project.run("plan", "--detailed-exitcode").code == 0
+
+
+def test_no_perpetual_diffs_from_spelling_or_defaults(
+    make_project: MakeProject, admin: AdminClient
+) -> None:
+    project = make_project()
+    topic = project.name("spelling")
+    project.specs(
+        f"""\
+        topics:
+          - name: {topic}
+            configs:
+              retention.ms: 7d
+              cleanup.policy: [delete, compact]
+              unclean.leader.election.enable: false
+              min.cleanable.dirty.ratio: 0.5
+        """
+    )
+    assert project.run("apply", "--auto-approve").code == 0
+    # The same values spelled the way Kafka stores them, in another order, plus a config
+    # declared at its broker default that was never set on the topic.
+    project.specs(
+        f"""\
+        topics:
+          - name: {topic}
+            configs:
+              retention.ms: 604800000
+              cleanup.policy: compact,delete
+              unclean.leader.election.enable: "false"
+              min.cleanable.dirty.ratio: "0.50"
+              max.message.bytes: 1048588
+        """
+    )
+    plan = project.run("plan", "--detailed-exitcode")
+    assert plan.code == 0, plan.out
+    assert "No changes." in plan.out
+
+
+def test_out_of_band_changes(make_project: MakeProject, admin: AdminClient) -> None:
+    project = make_project()
+    topic = project.name("drifty")
+    project.specs(
+        f"""\
+        topics:
+          - name: {topic}
+            configs:
+              retention.ms: 7d
+              segment.ms: null
+        """
+    )
+    assert project.run("apply", "--auto-approve").code == 0
+    alter(admin, topic, "retention.ms", "3600000")  # a declared config: drift
+    alter(admin, topic, "max.message.bytes", "2000000")  # undeclared: left alone
+    alter(admin, topic, "segment.ms", "7200000")  # declared as "no override": removed
+
+    plan = project.run("plan", "--format", "json")
+    [change] = json.loads(plan.out)["changes"]
+    assert [(f["path"], f["before"], f["after"]) for f in change["fields"]] == [
+        ("configs.retention.ms", "3600000", "604800000"),
+        ("configs.segment.ms", "7200000", None),
+    ]
+    assert project.run("apply", "--auto-approve").code == 0
+    configs = topic_configs(admin, topic)
+    assert configs["retention.ms"] == ("604800000", "DYNAMIC_TOPIC_CONFIG")
+    assert configs["max.message.bytes"] == ("2000000", "DYNAMIC_TOPIC_CONFIG")
+    assert configs["segment.ms"][1] != "DYNAMIC_TOPIC_CONFIG"
+    assert project.run("plan", "--detailed-exitcode").code == 0
+
+
+def test_impossible_changes_are_plan_errors(make_project: MakeProject, admin: AdminClient) -> None:
+    project = make_project()
+    topic = project.name("fixed")
+    project.specs(f"topics:\n  - name: {topic}\n    partitions: 3\n")
+    assert project.run("apply", "--auto-approve").code == 0
+    project.specs(f"topics:\n  - name: {topic}\n    partitions: 2\n    replication_factor: 2\n")
+
+    plan = project.run("plan", "--detailed-exitcode")
+    assert plan.code == 1
+    assert "partitions cannot decrease (3 -> 2)" in plan.out
+    assert "replication factor cannot change from 1 to 2" in plan.out
+    applied = project.run("apply", "--auto-approve")
+    assert applied.code == 1
+    assert "Nothing was applied." in applied.err
+    assert partition_count(admin, topic) == 3
+
+
+def test_broker_refusal_is_caught_at_plan_time(
+    make_project: MakeProject, admin: AdminClient
+) -> None:
+    project = make_project()
+    topic = project.name("toobig")
+    project.specs(f"topics:\n  - name: {topic}\n    replication_factor: 3\n")
+    plan = project.run("plan")
+    assert plan.code == 1
+    assert "replication factor 3 needs at least that many brokers; the cluster has 1" in plan.out
+    assert topic not in admin.list_topics(timeout=10).topics
+
+
+def test_saved_plan_applies_and_refuses_when_stale(
+    make_project: MakeProject, admin: AdminClient
+) -> None:
+    project = make_project()
+    topic = project.name("saved")
+    project.specs(f"topics:\n  - name: {topic}\n    configs:\n      retention.ms: 2d\n")
+    assert project.run("apply", "--auto-approve").code == 0
+    project.specs(f"topics:\n  - name: {topic}\n    configs:\n      retention.ms: 3d\n")
+    planfile = str(project.root / "plan.json")
+    assert project.run("plan", "--out", planfile).code == 0
+
+    alter(admin, topic, "retention.ms", "3600000")  # someone changes it in between
+    stale = project.run("apply", planfile)
+    assert stale.code == 1
+    assert f"saved plan is stale: topic.{topic} changed since it was planned" in stale.err
+    assert topic_configs(admin, topic)["retention.ms"][0] == "3600000"
+
+    assert project.run("plan", "--out", planfile).code == 0
+    fresh = project.run("apply", planfile)
+    assert fresh.code == 0, fresh.err
+    assert topic_configs(admin, topic)["retention.ms"][0] == str(3 * 86_400_000)
+
+
+def test_unreachable_broker(make_project: MakeProject) -> None:
+    project = make_project(timeout="2s")
+    project.env["KAFKAPLAN_BOOTSTRAP_SERVERS"] = "127.0.0.1:1"
+    project.specs(f"topics:\n  - name: {project.name('x')}\n")
+    result = project.run("plan")
+    assert result.code == 1
+    assert result.err.strip() == (
+        "Error: kafka: no broker answered within 2s "
+        "(hint: check bootstrap_servers and that the cluster is up)"
+    )
+
+
+def test_wrong_password(make_project: MakeProject, stack: dict[str, str]) -> None:
+    project = make_project(password_env="KAFKAPLAN_WRONG_PASSWORD")
+    project.env["KAFKAPLAN_WRONG_PASSWORD"] = "not-the-password"
+    project.specs(f"topics:\n  - name: {project.name('x')}\n")
+    result = project.run("plan")
+    assert result.code == 1
+    lines = result.err.strip().splitlines()
+    assert len(lines) == 1, result.err
+    assert lines[0].startswith("Error: kafka: authentication failed")
+    assert "not-the-password" not in result.out + result.err
+
+
+def grant(
+    admin: AdminClient, principal: str, prefix: str, *operations: AclOperation
+) -> list[AclBindingFilter]:
+    """Allow ``operations`` on topics starting with ``prefix``; returns filters to revoke them."""
+    bindings = [
+        AclBinding(
+            ResourceType.TOPIC,
+            prefix,
+            ResourcePatternType.PREFIXED,
+            principal,
+            "*",
+            operation,
+            AclPermissionType.ALLOW,
+        )
+        for operation in operations
+    ]
+    for future in admin.create_acls(bindings).values():
+        future.result()
+    return [
+        AclBindingFilter(
+            ResourceType.TOPIC,
+            prefix,
+            ResourcePatternType.PREFIXED,
+            principal,
+            "*",
+            operation,
+            AclPermissionType.ALLOW,
+        )
+        for operation in operations
+    ]
+
+
+def revoke(admin: AdminClient, filters: list[AclBindingFilter]) -> None:
+    for future in admin.delete_acls(filters).values():
+        future.result()
+
+
+def test_missing_permission_and_partial_failure(
+    make_project: MakeProject, admin: AdminClient
+) -> None:
+    """alice may change one topic's configs but not the other's: the allowed change is
+    applied, the other fails naming the missing permission, and a re-run by a principal
+    with the permission converges."""
+    project = make_project(username="alice", password_env="KAFKAPLAN_STACK_PASSWORD_ALICE")
+    project.env["KAFKAPLAN_STACK_PASSWORD_ALICE"] = "alice-secret"
+    allowed, guarded = project.name("allowed"), project.name("guarded")
+    for future in admin.create_topics([NewTopic(allowed, 1, 1), NewTopic(guarded, 1, 1)]).values():
+        future.result()
+    filters = grant(
+        admin, "User:alice", project.prefix, AclOperation.DESCRIBE, AclOperation.DESCRIBE_CONFIGS
+    )
+    filters += grant(admin, "User:alice", allowed, AclOperation.ALTER_CONFIGS)
+    try:
+        project.specs(
+            f"""\
+            topics:
+              - name: {allowed}
+                partitions: 1
+                configs: {{retention.ms: 1d}}
+              - name: {guarded}
+                partitions: 1
+                configs: {{retention.ms: 1d}}
+            """
+        )
+
+        def sees_both() -> None:
+            plan = project.run("plan", "--detailed-exitcode")
+            assert plan.code == 2, plan.out + plan.err
+            assert "Plan: 0 to create, 2 to update, 0 to delete." in plan.out
+
+        eventually(sees_both)
+        result = project.run("apply", "--auto-approve")
+        assert result.code == 1
+        assert f"✓ topic.{allowed} (update) done" in result.out
+        assert (
+            f"✗ topic.{guarded} (update) failed: configs: permission denied (TOPIC_AUTHORIZATION_FAILED)"
+            in result.out
+        )
+        assert "grant ALTER_CONFIGS on the managed topics" in result.out
+        assert "Apply finished with failures: 1 of 2 changes applied, 1 failed." in result.out
+        assert "Traceback" not in result.out + result.err
+        assert topic_configs(admin, allowed)["retention.ms"][0] == "86400000"
+        assert topic_configs(admin, guarded)["retention.ms"][1] != "DYNAMIC_TOPIC_CONFIG"
+    finally:
+        revoke(admin, filters)
+
+    # The admin finishes the job: only the failed change is left.
+    project.env.clear()
+    (project.root / "kafkaplan.yaml").write_text(
+        (project.root / "kafkaplan.yaml")
+        .read_text()
+        .replace("sasl_username: alice", "sasl_username: admin")
+        .replace("KAFKAPLAN_STACK_PASSWORD_ALICE", "KAFKAPLAN_SASL_PASSWORD")
+    )
+    plan = project.run("plan")
+    assert "Plan: 0 to create, 1 to update, 0 to delete." in plan.out
+    assert f"~ topic.{guarded}" in plan.out
+    assert project.run("apply", "--auto-approve").code == 0
+    assert project.run("plan", "--detailed-exitcode").code == 0
