@@ -34,7 +34,7 @@ def test_validate_ok_and_errors(
     project = make_project({"a.yaml": SPEC})
     assert run(project, "validate", capsys=capsys) == (0, "Valid: 1 topic(s).\n", "")
     project = make_project({"a.yaml": SPEC.replace("retention.ms", "retention.mss")})
-    code, out, err = run(project, "validate", capsys=capsys)
+    code, _, err = run(project, "validate", capsys=capsys)
     assert code == 1
     assert err.splitlines() == [
         "specs/a.yaml:4: unknown topic config 'retention.mss' (hint: did you mean 'retention.ms'?)",
@@ -186,4 +186,5 @@ def test_schema_is_json_schema(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_every_command_has_help() -> None:
     for name, command in cli.cli.commands.items():
-        assert command.help and len(command.help) > 20, name
+        assert command.help is not None, name
+        assert len(command.help) > 20, name
