@@ -105,6 +105,17 @@ _PERMISSION_HINTS = {
 }
 
 
+def _source(raw: Any) -> ConfigSource:
+    """DescribeConfigs' source, which confluent-kafka reports as a plain int or an enum."""
+    from confluent_kafka.admin import ConfigSource as KafkaConfigSource
+
+    try:
+        name = KafkaConfigSource(raw).name
+    except ValueError:
+        return ConfigSource.UNKNOWN
+    return _SOURCES.get(name, ConfigSource.UNKNOWN)
+
+
 def translate(error: Any, *, resource: str | None, operation: str) -> ClusterError:
     """Turn a confluent-kafka exception or KafkaError into our typed error."""
     kafka_error = error.args[0] if getattr(error, "args", None) else error
@@ -288,9 +299,7 @@ class KafkaCluster:
             result[name] = {
                 key: LiveConfig(
                     value=entry.value,
-                    source=_SOURCES.get(entry.source.name, ConfigSource.UNKNOWN)
-                    if hasattr(entry.source, "name")
-                    else ConfigSource.UNKNOWN,
+                    source=_source(entry.source),
                     sensitive=bool(entry.is_sensitive),
                 )
                 for key, entry in entries.items()

@@ -177,10 +177,10 @@ def eventually(check: Callable[[], T], timeout: float = 15.0, interval: float = 
 
 def topic_configs(admin: AdminClient, name: str) -> dict[str, tuple[str, str]]:
     """Live configs of a topic: name -> (value, source name)."""
-    from confluent_kafka.admin import ConfigResource, ResourceType
+    from confluent_kafka.admin import ConfigResource, ConfigSource, ResourceType
 
     [future] = admin.describe_configs([ConfigResource(ResourceType.TOPIC, name)]).values()
-    return {k: (v.value, v.source.name) for k, v in future.result().items()}
+    return {k: (v.value, ConfigSource(v.source).name) for k, v in future.result().items()}
 
 
 def partition_count(admin: AdminClient, name: str) -> int:

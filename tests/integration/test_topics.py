@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 
 import pytest
@@ -60,7 +61,7 @@ def test_create_then_no_changes(make_project: MakeProject, admin: AdminClient) -
     plan = project.run("plan", "--detailed-exitcode")
     assert plan.code == 2, plan.err
     assert f"+ topic.{orders}" in plan.out
-    assert "retention.ms        604800000 (7d)" in plan.out
+    assert re.search(r"configs\.retention\.ms +604800000 \(7d\)", plan.out)
     assert "Plan: 2 to create, 0 to update, 0 to delete." in plan.out
 
     applied = project.run("apply", "--auto-approve")
