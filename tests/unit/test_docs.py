@@ -1,0 +1,15 @@
+"""The generated documentation matches the code."""
+
+from __future__ import annotations
+
+from kafkaplan import docgen
+
+
+def test_generated_docs_are_up_to_date() -> None:
+    assert docgen.main(["--check"]) == 0, "run: python -m kafkaplan.docgen"
+
+
+def test_reference_documents_every_topic_config() -> None:
+    text = docgen.reference()
+    for name in docgen.TOPIC_CONFIGS:
+        assert f"| `{name}` |" in text
