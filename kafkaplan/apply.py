@@ -120,6 +120,11 @@ def _update_topics(changes: Sequence[Change], targets: Targets) -> list[Outcome]
     return outcomes
 
 
+def _delete_topics(changes: Sequence[Change], targets: Targets) -> list[Outcome]:
+    results = targets.cluster.delete_topics([c.name for c in changes])
+    return [_outcome(change, results.get(change.name)) for change in changes]
+
+
 def _outcome(change: Change, error: ClusterError | None) -> Outcome:
     if error is None:
         return Outcome(change.address, tuple(change.actions), Status.DONE)
@@ -132,6 +137,7 @@ Phase = tuple[str, str, Action, Callable[[Sequence[Change], Targets], list[Outco
 PHASES: list[Phase] = [
     ("create topics", "topic", Action.CREATE, _create_topics),
     ("update topics", "topic", Action.UPDATE, _update_topics),
+    ("delete topics", "topic", Action.DELETE, _delete_topics),
 ]
 
 

@@ -12,6 +12,7 @@ import logging
 import os
 import sys
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
@@ -32,6 +33,7 @@ from kafkaplan.pipeline import (
 from kafkaplan.plan import Plan
 from kafkaplan.render import FORMATS, render
 from kafkaplan.spec import spec_json_schema
+from kafkaplan.state import PlanOptions
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES, EXIT_BUG = 0, 1, 2, 3
 
@@ -57,6 +59,47 @@ pass_options = click.make_pass_decorator(Options)
 env_option = click.option(
     "--env", "-e", "env", metavar="NAME", help="Environment from the project file."
 )
+
+
+def plan_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The options that shape a plan, shared by `plan` and `apply`."""
+    for option in reversed(
+        [
+            click.option(
+                "--target",
+                "targets",
+                multiple=True,
+                metavar="PATTERN",
+                help="Only resources whose address matches PATTERN (shell-style, e.g. "
+                "'topic.orders.*'). Repeatable.",
+            ),
+            click.option(
+                "--allow-deletes",
+                is_flag=True,
+                help="Plan deletions of owned resources that no spec declares. Without it "
+                "they are kept and listed as warnings.",
+            ),
+            click.option(
+                "--max-destroy",
+                type=click.IntRange(min=0),
+                metavar="N",
+                help="Refuse a plan that deletes more than N resources (default: the "
+                "project's max_destroy).",
+            ),
+        ]
+    ):
+        command = option(command)
+    return command
+
+
+def _plan_options(
+    context: Context, targets: tuple[str, ...], allow_deletes: bool, max_destroy: int | None
+) -> PlanOptions:
+    return PlanOptions(
+        allow_deletes=allow_deletes,
+        max_destroy=context.project.model.max_destroy if max_destroy is None else max_destroy,
+        targets=targets,
+    )
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -119,9 +162,17 @@ def validate(options: Options, paths: tuple[Path, ...], env: str | None) -> int:
     is_flag=True,
     help="Exit 0 when there are no changes, 2 when there are changes, 1 on error.",
 )
+@plan_options
 @pass_options
 def plan(
-    options: Options, env: str | None, out: Path | None, fmt: str, detailed_exitcode: bool
+    options: Options,
+    env: str | None,
+    out: Path | None,
+    fmt: str,
+    detailed_exitcode: bool,
+    targets: tuple[str, ...],
+    allow_deletes: bool,
+    max_destroy: int | None,
 ) -> int:
     """Read the live cluster, compare it with the specs and show what apply would change.
 
@@ -131,7 +182,9 @@ def plan(
     """
     context = load_context(options.project, env)
     cluster = connect(context, read_only=True)
-    result = make_plan(context, cluster)
+    result = make_plan(
+        context, cluster, _plan_options(context, targets, allow_deletes, max_destroy)
+    )
     click.echo(render(result, fmt, color=use_color(sys.stdout, options.color)), nl=False)
     if result.errors:
         return EXIT_ERROR
@@ -147,8 +200,17 @@ def plan(
 @click.argument("planfile", required=False, type=click.Path(path_type=Path, dir_okay=False))
 @env_option
 @click.option("--auto-approve", is_flag=True, help="Apply without asking (for CI).")
+@plan_options
 @pass_options
-def apply(options: Options, planfile: Path | None, env: str | None, auto_approve: bool) -> int:
+def apply(
+    options: Options,
+    planfile: Path | None,
+    env: str | None,
+    auto_approve: bool,
+    targets: tuple[str, ...],
+    allow_deletes: bool,
+    max_destroy: int | None,
+) -> int:
     """Apply a saved plan, or plan and apply the specs.
 
     A saved PLANFILE is refused when the live state changed since it was planned, when it
@@ -158,6 +220,11 @@ def apply(options: Options, planfile: Path | None, env: str | None, auto_approve
     """
     color = use_color(sys.stdout, options.color)
     if planfile is not None:
+        if targets or allow_deletes or max_destroy is not None:
+            raise click.UsageError(
+                "--target, --allow-deletes and --max-destroy shape a new plan; a saved plan "
+                "is applied exactly as it was planned"
+            )
         saved = read_plan_file(planfile)
         context = load_context(options.project, env or saved.environment, specs=False)
         cluster = connect(context, read_only=False)
@@ -166,7 +233,9 @@ def apply(options: Options, planfile: Path | None, env: str | None, auto_approve
     else:
         context = load_context(options.project, env)
         cluster = connect(context, read_only=False)
-        result = make_plan(context, cluster)
+        result = make_plan(
+            context, cluster, _plan_options(context, targets, allow_deletes, max_destroy)
+        )
     click.echo(render(result, "text", color=color), nl=False)
     if result.errors:
         click.echo("Nothing was applied.", err=True)

@@ -74,6 +74,12 @@ class Cluster(Protocol):
 
     def create_partitions(self, totals: Mapping[str, int]) -> Results: ...
 
+    def delete_topics(self, names: Sequence[str]) -> Results: ...
+
+    def topic_message_counts(self, partitions: Mapping[str, int]) -> dict[str, int]:
+        """Per topic (name -> partition count): messages held, end minus start offsets."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -102,6 +108,8 @@ _PERMISSION_HINTS = {
     "create_topics": "grant CREATE on the cluster or on the topics' prefix",
     "alter_configs": "grant ALTER_CONFIGS on the managed topics",
     "create_partitions": "grant ALTER on the managed topics",
+    "delete_topics": "grant DELETE on the owned topics",
+    "list_offsets": "grant DESCRIBE on the owned topics",
 }
 
 
@@ -384,6 +392,41 @@ class KafkaCluster:
             operation_timeout=self.timeout,
         )
         return self._collect(futures, "create_partitions")
+
+    def delete_topics(self, names: Sequence[str]) -> Results:
+        self._guard_writes("delete topics")
+        if not names:
+            return {}
+        futures = self._admin.delete_topics(
+            list(names), request_timeout=self.timeout, operation_timeout=self.timeout
+        )
+        return self._collect(futures, "delete_topics")
+
+    def topic_message_counts(self, partitions: Mapping[str, int]) -> dict[str, int]:
+        from confluent_kafka import KafkaException, TopicPartition
+        from confluent_kafka.admin import OffsetSpec
+
+        if not partitions:
+            return {}
+        wanted = [TopicPartition(t, p) for t, count in partitions.items() for p in range(count)]
+        bounds: dict[str, dict[tuple[str, int], int]] = {}
+        earliest, latest = OffsetSpec.earliest(), OffsetSpec.latest()  # type: ignore[no-untyped-call]
+        for label, spec in (("start", earliest), ("end", latest)):
+            futures = self._admin.list_offsets(
+                dict.fromkeys(wanted, spec), request_timeout=self.timeout
+            )
+            bounds[label] = {}
+            for tp, future in futures.items():
+                try:
+                    bounds[label][(tp.topic, tp.partition)] = future.result().offset
+                except KafkaException as exc:
+                    raise translate(
+                        exc, resource=f"topic.{tp.topic}", operation="list_offsets"
+                    ) from exc
+        counts = dict.fromkeys(partitions, 0)
+        for key, end in bounds["end"].items():
+            counts[key[0]] += max(0, end - bounds["start"].get(key, 0))
+        return counts
 
     def close(self) -> None:
         # AdminClient has no close(); dropping the reference ends its threads.

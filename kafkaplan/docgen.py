@@ -1,5 +1,6 @@
-"""Generate the spec reference (docs/spec-reference.md) and the JSON Schema file
-(docs/spec.schema.json) from the models, so the documentation cannot drift from the code.
+"""Generate the spec reference (docs/spec-reference.md) and the JSON Schema files of the
+spec format (docs/spec.schema.json) and of the plan (docs/plan.schema.json) from the
+models, so the documentation cannot drift from the code.
 
     python -m kafkaplan.docgen          # rewrite both files
     python -m kafkaplan.docgen --check  # exit 1 if they are out of date (run by the tests)
@@ -12,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from kafkaplan.plan import FORMAT_VERSION, Plan
 from kafkaplan.project import ProjectModel
 from kafkaplan.spec import spec_json_schema
 from kafkaplan.topic_configs import REFUSED_CONFIGS, TOPIC_CONFIGS, Kind
@@ -116,10 +118,19 @@ def reference() -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
+def plan_json_schema() -> dict[str, Any]:
+    schema = Plan.model_json_schema(mode="serialization")
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["$id"] = "https://kafkaplan.dev/schema/plan.json"
+    schema["title"] = f"kafkaplan plan, format version {FORMAT_VERSION}"
+    return schema
+
+
 def outputs() -> dict[Path, str]:
     return {
         DOCS / "spec-reference.md": reference(),
         DOCS / "spec.schema.json": json.dumps(spec_json_schema(), indent=2) + "\n",
+        DOCS / "plan.schema.json": json.dumps(plan_json_schema(), indent=2) + "\n",
     }
 
 

@@ -246,7 +246,11 @@ def load_desired(project: Project, env_name: str | None) -> tuple[str, Environme
     problems: list[Diagnostic] = []
     loaded = parse_spec_files(project, environment, problems)
     topics = _topics(loaded, environment, problems)
-    desired = DesiredState(topics=topics, ignore_topics=tuple(project.model.ignore_topics))
+    desired = DesiredState(
+        topics=topics,
+        ignore_topics=tuple(project.model.ignore_topics),
+        owned_topic_prefixes=tuple(project.model.owned_topic_prefixes),
+    )
     problems.extend(policy.check(desired, project.effective_policy(environment)))
     if problems:
         raise SpecError(sorted(problems, key=_order))

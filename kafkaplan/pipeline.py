@@ -22,8 +22,8 @@ from kafkaplan.errors import PermissionDenied, PlanRefused
 from kafkaplan.load import load_desired
 from kafkaplan.plan import FORMAT_VERSION, Action, Message, Plan
 from kafkaplan.project import Environment, Project, load_project
-from kafkaplan.read import read_live
-from kafkaplan.state import DesiredState
+from kafkaplan.read import read_addresses, read_live
+from kafkaplan.state import DesiredState, PlanOptions
 
 
 @dataclass(frozen=True)
@@ -94,10 +94,16 @@ def preflight(plan: Plan, cluster: Cluster) -> tuple[list[Message], list[Message
     return errors, warnings
 
 
-def make_plan(context: Context, cluster: Cluster, *, now: datetime | None = None) -> Plan:
+def make_plan(
+    context: Context,
+    cluster: Cluster,
+    options: PlanOptions | None = None,
+    *,
+    now: datetime | None = None,
+) -> Plan:
     desired = context.require_desired()
-    live = read_live(cluster, desired.topics)
-    plan = compute_plan(desired, live)
+    live = read_live(cluster, desired)
+    plan = compute_plan(desired, live, options)
     errors, warnings = preflight(plan, cluster)
     return plan.model_copy(
         update={
@@ -149,8 +155,7 @@ def check_saved_plan(saved: Plan, context: Context, cluster: Cluster) -> None:
         )
     if saved.errors:
         raise PlanRefused("the saved plan has errors and cannot be applied")
-    names = [a.partition(".")[2] for a in saved.resource_fingerprints if a.startswith("topic.")]
-    live = read_live(cluster, names)
+    live = read_addresses(cluster, saved.resource_fingerprints)
     if saved.cluster_id != live.cluster_id:
         raise PlanRefused(
             f"plan was made for cluster {saved.cluster_id}, but this is cluster {live.cluster_id}",

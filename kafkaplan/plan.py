@@ -82,6 +82,9 @@ class Plan(_Model):
     environment: str | None = None
     cluster_id: str | None = None
     created_at: str | None = None
+    targets: list[str] = Field(
+        default_factory=list, description="--target address patterns the plan is restricted to"
+    )
     live_fingerprint: str = Field(
         default="", description="Digest of the live state of every managed resource"
     )

@@ -144,6 +144,19 @@ class ProjectModel(StrictModel):
         description="Regular expressions of topic names kafkaplan never reports or touches, "
         "beside the built-in internal topics.",
     )
+    owned_topic_prefixes: list[str] = Field(
+        default_factory=list,
+        description="Topic name prefixes kafkaplan owns. A live topic under one of them that "
+        "no spec declares is planned for deletion when deletes are enabled for the run "
+        "(--allow-deletes); otherwise it is kept and warned about. Topics outside these "
+        "prefixes are never deleted.",
+    )
+    max_destroy: int = Field(
+        default=10,
+        ge=0,
+        description="Refuse a plan that deletes more resources than this (--max-destroy "
+        "overrides it for one run).",
+    )
     environments: dict[str, Environment]
 
 

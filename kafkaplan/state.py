@@ -9,9 +9,10 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from fnmatch import fnmatchcase
 from typing import Any
 
 
@@ -42,9 +43,33 @@ class DesiredState:
     topics: Mapping[str, DesiredTopic]
     # Regular expressions of topic names never reported or touched (project `ignore_topics`).
     ignore_topics: tuple[str, ...] = ()
+    # Topic name prefixes kafkaplan owns: a topic there that is in no spec may be deleted.
+    owned_topic_prefixes: tuple[str, ...] = ()
 
     def is_ignored_topic(self, name: str) -> bool:
         return is_internal_topic(name) or any(re.search(p, name) for p in self.ignore_topics)
+
+    def owns_topic(self, name: str) -> bool:
+        return not self.is_ignored_topic(name) and name.startswith(self.owned_topic_prefixes)
+
+    def deletion_candidates(self, live_names: Iterable[str]) -> list[str]:
+        """Live topics in the owned scope that no spec declares."""
+        return sorted(n for n in live_names if n not in self.topics and self.owns_topic(n))
+
+
+@dataclass(frozen=True)
+class PlanOptions:
+    """How a plan is computed, beside the desired and live state."""
+
+    # Deletes are opt-in: without this, resources that would be deleted are only warned about.
+    allow_deletes: bool = False
+    # Refuse a plan that deletes more than this many resources (None: no limit).
+    max_destroy: int | None = None
+    # Address patterns (fnmatch) the plan is restricted to; empty: everything.
+    targets: tuple[str, ...] = ()
+
+    def targeted(self, address: str) -> bool:
+        return not self.targets or any(fnmatchcase(address, p) for p in self.targets)
 
 
 class ConfigSource(StrEnum):
@@ -74,6 +99,8 @@ class LiveTopic:
     replication_factor: int
     # Only the configs read for this topic: every config of managed topics.
     configs: Mapping[str, LiveConfig] = field(default_factory=dict)
+    # Messages held (sum of end minus start offsets), read only for deletion candidates.
+    messages: int | None = None
 
     def overrides(self) -> dict[str, str | None]:
         return {k: c.value for k, c in sorted(self.configs.items()) if c.is_override}

@@ -42,6 +42,7 @@ class MemoryCluster:
     brokers: int = 3
     topics: dict[str, FakeTopic] = field(default_factory=dict)
     denied_topics: set[str] = field(default_factory=set)
+    messages: dict[str, int] = field(default_factory=dict)
     calls: list[str] = field(default_factory=list)
 
     def describe(self) -> tuple[ClusterInfo, dict[str, TopicMetadata]]:
@@ -120,6 +121,22 @@ class MemoryCluster:
             if error is None:
                 self.topics[name].partitions = total
         return results
+
+    def delete_topics(self, names: Sequence[str]) -> Results:
+        self.calls.append(f"delete_topics:{len(names)}")
+        results: Results = {}
+        for name in names:
+            error = self._check(name)
+            if error is None and name not in self.topics:
+                error = ClusterError("Unknown topic", resource=f"topic.{name}")
+            results[name] = error
+            if error is None:
+                del self.topics[name]
+        return results
+
+    def topic_message_counts(self, partitions: Mapping[str, int]) -> dict[str, int]:
+        self.calls.append(f"topic_message_counts:{len(partitions)}")
+        return {name: self.messages.get(name, 0) for name in partitions}
 
     def close(self) -> None:
         pass

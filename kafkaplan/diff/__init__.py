@@ -12,28 +12,35 @@ from collections.abc import Callable, Iterable
 
 from kafkaplan.diff.part import ABSENT, PlanPart
 from kafkaplan.diff.topics import diff_topics, topic_address, topic_digest
-from kafkaplan.plan import Plan
-from kafkaplan.state import DesiredState, LiveState, fingerprint
+from kafkaplan.plan import Action, Change, Message, Plan
+from kafkaplan.state import DesiredState, LiveState, PlanOptions, fingerprint
 
 # Each resource type's diff, in the order its changes appear in the plan.
-DIFFS: list[Callable[[DesiredState, LiveState], PlanPart]] = [diff_topics]
+DIFFS: list[Callable[[DesiredState, LiveState, PlanOptions], PlanPart]] = [diff_topics]
 
 # Address prefix -> digest of that resource's live state, for saved-plan staleness checks.
 DIGESTS: dict[str, Callable[[LiveState, str], str]] = {"topic": topic_digest}
 
 
-def compute_plan(desired: DesiredState, live: LiveState) -> Plan:
+def compute_plan(
+    desired: DesiredState, live: LiveState, options: PlanOptions | None = None
+) -> Plan:
+    options = options or PlanOptions()
     merged = PlanPart()
     for diff in DIFFS:
-        part = diff(desired, live)
+        part = diff(desired, live, options)
         merged.changes.extend(part.changes)
         merged.errors.extend(part.errors)
         merged.warnings.extend(part.warnings)
         merged.unmanaged.extend(part.unmanaged)
         merged.fingerprints.update(part.fingerprints)
+    if options.targets:
+        merged = _restrict(merged, options)
+    merged.errors.extend(_destroy_limit(merged.changes, options.max_destroy))
     fingerprints = dict(sorted(merged.fingerprints.items()))
     return Plan(
         cluster_id=live.cluster_id,
+        targets=list(options.targets),
         live_fingerprint=fingerprint(fingerprints),
         resource_fingerprints=fingerprints,
         changes=merged.changes,
@@ -41,6 +48,34 @@ def compute_plan(desired: DesiredState, live: LiveState) -> Plan:
         warnings=merged.warnings,
         errors=merged.errors,
     )
+
+
+def _restrict(part: PlanPart, options: PlanOptions) -> PlanPart:
+    """Only the targeted addresses (``--target``); messages without an address stay."""
+
+    def keep(address: str | None) -> bool:
+        return address is None or options.targeted(address)
+
+    return PlanPart(
+        changes=[c for c in part.changes if keep(c.address)],
+        errors=[m for m in part.errors if keep(m.address)],
+        warnings=[m for m in part.warnings if keep(m.address)],
+        unmanaged=[a for a in part.unmanaged if keep(a)],
+        fingerprints={a: d for a, d in part.fingerprints.items() if keep(a)},
+    )
+
+
+def _destroy_limit(changes: list[Change], limit: int | None) -> list[Message]:
+    deletes = [c.address for c in changes if Action.DELETE in c.actions]
+    if limit is None or len(deletes) <= limit:
+        return []
+    return [
+        Message(
+            message=f"this plan deletes {len(deletes)} resources, more than the limit of {limit}",
+            hint="check the owned scopes; raise the limit with --max-destroy (or max_destroy in "
+            "the project file) if this is intended",
+        )
+    ]
 
 
 def live_fingerprints(live: LiveState, addresses: Iterable[str]) -> dict[str, str]:

@@ -10,7 +10,14 @@ from typing import Any
 
 from kafkaplan.diff.part import ABSENT, PlanPart
 from kafkaplan.plan import Action, Change, FieldChange, Message, Risk, RiskLabel
-from kafkaplan.state import DesiredState, DesiredTopic, LiveConfig, LiveState, LiveTopic
+from kafkaplan.state import (
+    DesiredState,
+    DesiredTopic,
+    LiveConfig,
+    LiveState,
+    LiveTopic,
+    PlanOptions,
+)
 from kafkaplan.topic_configs import values_equal
 from kafkaplan.units import format_duration_ms, format_size_bytes
 
@@ -26,7 +33,7 @@ def topic_digest(live: LiveState, name: str) -> str:
     return topic.digest() if topic else ABSENT
 
 
-def diff_topics(desired: DesiredState, live: LiveState) -> PlanPart:
+def diff_topics(desired: DesiredState, live: LiveState, options: PlanOptions) -> PlanPart:
     part = PlanPart()
     live_collision = {name.replace(".", "_"): name for name in live.topics}
     for name in sorted(desired.topics):
@@ -52,12 +59,51 @@ def diff_topics(desired: DesiredState, live: LiveState) -> PlanPart:
         part.errors.extend(problems)
         if change is not None:
             part.changes.append(change)
+    candidates = desired.deletion_candidates(live.topics)
+    for name in candidates:
+        address = topic_address(name)
+        part.fingerprints[address] = topic_digest(live, name)
+        if options.allow_deletes:
+            part.changes.append(_delete_topic(live.topics[name]))
+        else:
+            part.warnings.append(
+                Message(
+                    message="in the owned topic scope but in no spec: kept, because deletes "
+                    "are not enabled for this run",
+                    address=address,
+                    hint="declare it, or pass --allow-deletes to plan its deletion",
+                )
+            )
     part.unmanaged.extend(
         topic_address(name)
         for name in sorted(live.topics)
-        if name not in desired.topics and not desired.is_ignored_topic(name)
+        if name not in desired.topics
+        and name not in candidates
+        and not desired.is_ignored_topic(name)
     )
     return part
+
+
+def _delete_topic(have: LiveTopic) -> Change:
+    held = "an unknown number of" if have.messages is None else f"{have.messages:,}"
+    return Change(
+        address=topic_address(have.name),
+        resource_type="topic",
+        name=have.name,
+        actions=[Action.DELETE],
+        before={
+            "partitions": have.partitions,
+            "replication_factor": have.replication_factor,
+            "configs": have.overrides(),
+        },
+        risks=[
+            Risk(
+                label=RiskLabel.DATA_LOSS,
+                message=f"deletes the topic with {held} message(s) in {have.partitions} "
+                "partition(s); consumers and producers of it fail",
+            )
+        ],
+    )
 
 
 def _topic_value(topic: DesiredTopic) -> dict[str, Any]:

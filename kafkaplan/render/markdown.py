@@ -27,19 +27,25 @@ def render_markdown(plan: Plan, *, max_chars: int = MAX_CHARS) -> str:
         head.append("**No changes.** The live state matches the specs.")
     else:
         head.append(f"**Plan: {plan.summary()}.**")
-    risky = [c for c in plan.changes if c.risks]
-    if risky:
-        head.append("")
-        head.append(f"**:warning: {len(risky)} risky change(s):**")
-        head.extend(
-            f"- `{c.address}` **{r.label.value}**: {_escape(r.message)}"
-            for c in risky
-            for r in c.risks
-        )
-    if plan.changes:
         head.append("")
         head.extend(_counts_table(plan))
-    details = [_details(change) for change in plan.changes]
+    deletes = [c for c in plan.changes if Action.DELETE in c.actions]
+    if deletes:
+        head.append("")
+        head.append(f"**:boom: {len(deletes)} deletion(s):**")
+        head.extend(f"- `{c.address}`" for c in deletes)
+    risks = [(c, r) for c in plan.changes for r in c.risks]
+    if risks:
+        head.append("")
+        head.append(f"**:warning: {len(risks)} risk(s):**")
+        head.extend(f"- `{c.address}` **{r.label.value}**: {_escape(r.message)}" for c, r in risks)
+    if plan.warnings:
+        head.append("")
+        head.append(f"**{len(plan.warnings)} warning(s):**")
+        head.extend(f"- {_escape(str(w))}" for w in plan.warnings)
+    # Destructive first, then risky, then the rest, each in plan order.
+    ordered = sorted(plan.changes, key=lambda c: (Action.DELETE not in c.actions, not c.risks))
+    details = [_details(change) for change in ordered]
     footer = []
     if plan.unmanaged:
         footer.append("")
@@ -64,7 +70,7 @@ def render_markdown(plan: Plan, *, max_chars: int = MAX_CHARS) -> str:
             f"\n_{len(details) - shown} more change(s) not shown: the comment would exceed "
             "GitHub's size limit. Run `kafkaplan plan` for the full plan._"
         )
-    parts = [text, "", *body, *footer]
+    parts = [text, "", "\n\n".join(body), *footer]
     return "\n".join(parts).rstrip() + "\n"
 
 

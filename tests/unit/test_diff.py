@@ -9,7 +9,7 @@ from kafkaplan.apply import Status, Targets, apply_plan
 from kafkaplan.diff import compute_plan
 from kafkaplan.plan import Action, Plan, RiskLabel
 from kafkaplan.read import read_live
-from kafkaplan.state import DesiredState, DesiredTopic, Source
+from kafkaplan.state import DesiredState, DesiredTopic, PlanOptions, Source
 from tests.fakes import FakeTopic, MemoryCluster
 
 
@@ -28,7 +28,7 @@ def desired(*topics: DesiredTopic) -> DesiredState:
 
 
 def plan_for(cluster: MemoryCluster, state: DesiredState) -> Plan:
-    return compute_plan(state, read_live(cluster, state.topics))
+    return compute_plan(state, read_live(cluster, state))
 
 
 def test_new_topic_is_created() -> None:
@@ -189,3 +189,73 @@ def test_apply_then_replan_is_empty(case: tuple[DesiredState, MemoryCluster]) ->
     assert again.changes == []
     # Errors (partition decreases) are stable: the plan never pretends to fix them.
     assert again.errors == plan.errors
+
+
+def owned(*topics: DesiredTopic, prefixes: tuple[str, ...] = ("a.",)) -> DesiredState:
+    return DesiredState(topics={t.name: t for t in topics}, owned_topic_prefixes=prefixes)
+
+
+def test_deletes_are_opt_in_and_scoped() -> None:
+    cluster = MemoryCluster(
+        topics={
+            "a.old.v1": FakeTopic(4, 1, {"retention.ms": "1000"}),
+            "b.other.v1": FakeTopic(1, 1),
+        },
+        messages={"a.old.v1": 1234},
+    )
+    state = owned(topic("a.b.v1"))
+    kept = compute_plan(state, read_live(cluster, state))
+    assert [c.actions for c in kept.changes] == [[Action.CREATE]]
+    assert [w.address for w in kept.warnings] == ["topic.a.old.v1"]
+    assert "pass --allow-deletes" in str(kept.warnings[0])
+    assert kept.unmanaged == ["topic.b.other.v1"]
+    assert "topic_message_counts:1" in cluster.calls
+
+    deleting = compute_plan(state, read_live(cluster, state), PlanOptions(allow_deletes=True))
+    delete = deleting.changes[1]
+    assert delete.actions == [Action.DELETE]
+    assert delete.address == "topic.a.old.v1"
+    assert delete.before == {
+        "partitions": 4,
+        "replication_factor": 1,
+        "configs": {"retention.ms": "1000"},
+    }
+    assert delete.risks[0].label is RiskLabel.DATA_LOSS
+    assert "1,234 message(s) in 4 partition(s)" in delete.risks[0].message
+    assert deleting.unmanaged == ["topic.b.other.v1"]
+
+    report = apply_plan(deleting, Targets(cluster=cluster))
+    assert all(o.status is Status.DONE for o in report.outcomes)
+    assert set(cluster.topics) == {"a.b.v1", "b.other.v1"}
+    assert cluster.calls[-1] == "delete_topics:1", "deletes run last"
+
+
+def test_internal_topics_are_never_owned() -> None:
+    cluster = MemoryCluster(topics={"__consumer_offsets": FakeTopic(1, 1)})
+    state = owned(prefixes=("",))
+    plan = compute_plan(state, read_live(cluster, state), PlanOptions(allow_deletes=True))
+    assert plan.changes == []
+
+
+def test_max_destroy_refuses_large_deletions() -> None:
+    cluster = MemoryCluster(topics={f"a.t{i}.v1": FakeTopic(1, 1) for i in range(3)})
+    state = owned()
+    plan = compute_plan(
+        state, read_live(cluster, state), PlanOptions(allow_deletes=True, max_destroy=2)
+    )
+    assert len(plan.changes) == 3
+    assert "this plan deletes 3 resources, more than the limit of 2" in plan.errors[0].message
+    ok = compute_plan(
+        state, read_live(cluster, state), PlanOptions(allow_deletes=True, max_destroy=3)
+    )
+    assert ok.errors == []
+
+
+def test_targets_restrict_the_plan() -> None:
+    cluster = MemoryCluster(topics={"a.x.v1": FakeTopic(6, 1)})
+    state = desired(topic("a.x.v1", partitions=3), topic("a.y.v1"), topic("b.z.v1"))
+    plan = compute_plan(state, read_live(cluster, state), PlanOptions(targets=("topic.b.*",)))
+    assert [c.address for c in plan.changes] == ["topic.b.z.v1"]
+    assert plan.errors == [], "errors of untargeted resources are left out"
+    assert list(plan.resource_fingerprints) == ["topic.b.z.v1"]
+    assert plan.targets == ["topic.b.*"]
