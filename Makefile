@@ -7,6 +7,9 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
+# actionlint checks the GitHub workflows; built from its Go module into the stack's cache.
+ACTIONLINT_VERSION := v1.7.12
+ACTIONLINT := .stack/cache/bin/actionlint-$(ACTIONLINT_VERSION)
 
 .PHONY: install lint test unit demo stack-up stack-down clean
 
@@ -18,10 +21,16 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-lint: install
+$(ACTIONLINT):
+	mkdir -p $(dir $@)
+	GOBIN=$(abspath $(dir $@)) go install github.com/rhysd/actionlint/cmd/actionlint@$(ACTIONLINT_VERSION)
+	mv $(dir $@)actionlint $@
+
+lint: install $(ACTIONLINT)
 	$(BIN)/ruff check kafkaplan tests bench
 	$(BIN)/ruff format --check kafkaplan tests bench
 	$(BIN)/mypy --strict kafkaplan tests bench
+	$(ACTIONLINT) .github/workflows/*.yml .github/examples/workflows/*.yml
 
 # The whole suite: unit and integration tests, with the local stack started (and stopped
 # again if this run started it). Extra pytest arguments: make test PYTEST_ARGS='-k acl'.
