@@ -20,18 +20,23 @@ import click
 
 from kafkaplan import __version__
 from kafkaplan.apply import ApplyReport, Status
+from kafkaplan.drift import DriftKind
 from kafkaplan.errors import KafkaplanError, PlanRefused, SpecError
+from kafkaplan.importer import RESOURCE_TYPES
 from kafkaplan.pipeline import (
     Context,
     check_saved_plan,
     connect,
     load_context,
+    make_drift,
     make_plan,
     read_plan_file,
     run_apply,
+    run_import,
 )
 from kafkaplan.plan import Plan
 from kafkaplan.render import FORMATS, render
+from kafkaplan.render.drift import render_drift
 from kafkaplan.spec import spec_json_schema
 from kafkaplan.state import PlanOptions
 
@@ -292,6 +297,107 @@ def _print_report(report: ApplyReport, color: bool) -> None:
         click.echo(
             "Re-run `kafkaplan plan` to see what is left; `apply` again converges.", err=True
         )
+
+
+@cli.command()
+@env_option
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True)
+@click.option(
+    "--fail-on",
+    "fail_on",
+    default="changed,missing,unmanaged",
+    show_default=True,
+    metavar="CLASSES",
+    help="Comma-separated drift classes that make the exit code 2; the others are "
+    "reported only (e.g. --fail-on changed,missing to report unmanaged resources "
+    "without failing).",
+)
+@click.option(
+    "--out", type=click.Path(path_type=Path, dir_okay=False), help="Also write the report to FILE."
+)
+@pass_options
+def drift(options: Options, env: str | None, fmt: str, fail_on: str, out: Path | None) -> int:
+    """Report how the live cluster differs from the specs, for nightly jobs. Read-only.
+
+    Classes: changed (a managed resource differs from its spec), missing (declared but
+    absent), unmanaged (present in an owned scope or matching the naming taxonomy, but in
+    no spec). What the principal may not read is reported as not checked. Exit codes: 0
+    no drift, 2 drift in a --fail-on class, 1 error.
+    """
+    classes = {part.strip() for part in fail_on.split(",") if part.strip()}
+    unknown = classes - {kind.value for kind in DriftKind}
+    if unknown:
+        raise click.BadParameter(
+            f"unknown drift class {', '.join(sorted(unknown))}; use changed, missing, unmanaged",
+            param_hint="--fail-on",
+        )
+    context = load_context(options.project, env)
+    report = make_drift(context, connect(context, read_only=True))
+    text = render_drift(report, fmt, color=use_color(sys.stdout, options.color))
+    click.echo(text, nl=False)
+    if out is not None:
+        out.write_text(render_drift(report, fmt), encoding="utf-8")
+    return EXIT_CHANGES if report.failing({DriftKind(c) for c in classes}) else EXIT_OK
+
+
+@cli.command(name="import")
+@env_option
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Folder to write the spec files into.",
+)
+@click.option(
+    "--prefix",
+    "prefixes",
+    multiple=True,
+    metavar="PREFIX",
+    help="Only resources whose name starts with PREFIX. Repeatable.",
+)
+@click.option(
+    "--resources",
+    default=",".join(RESOURCE_TYPES),
+    show_default=True,
+    help="Comma-separated resource types to import.",
+)
+@click.option("--force", is_flag=True, help="Overwrite files that already exist.")
+@pass_options
+def import_(
+    options: Options,
+    env: str | None,
+    out: Path,
+    prefixes: tuple[str, ...],
+    resources: str,
+    force: bool,
+) -> int:
+    """Write specs for what is live, so an existing cluster can be adopted.
+
+    One file per entity (the first part of the name), sorted, human units, only configs
+    set on the resource itself. Internal topics are never imported. Right after an import
+    that the project's `specs` include, `kafkaplan plan` shows no changes; imported names
+    that break the project's policies are listed so you can rename them or add exceptions.
+    """
+    kinds = [part.strip() for part in resources.split(",") if part.strip()]
+    unknown = sorted(set(kinds) - set(RESOURCE_TYPES))
+    if unknown:
+        raise click.BadParameter(
+            f"unknown resource type {', '.join(unknown)}; use {', '.join(RESOURCE_TYPES)}",
+            param_hint="--resources",
+        )
+    context = load_context(options.project, env, specs=False)
+    result, files, problems = run_import(
+        context, connect(context, read_only=True), out, prefixes, kinds, force=force
+    )
+    for path in files:
+        click.echo(f"wrote {path}")
+    for line in result.skipped:
+        click.echo(f"skipped {line}", err=True)
+    for problem in problems:
+        click.echo(f"policy: {problem}", err=True)
+    counts = ", ".join(f"{n} {kind}" for kind, n in result.counts.items())
+    click.echo(f"Imported {counts} into {len(files)} file(s).")
+    return EXIT_OK
 
 
 @cli.command()

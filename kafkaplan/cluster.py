@@ -62,7 +62,16 @@ class Cluster(Protocol):
         """Cluster id, broker count and every topic's partitions, in one metadata request."""
         ...
 
-    def describe_topic_configs(self, names: Sequence[str]) -> dict[str, dict[str, LiveConfig]]: ...
+    def describe_topic_configs(
+        self, names: Sequence[str]
+    ) -> dict[str, dict[str, LiveConfig] | ClusterError]:
+        """Every config of each topic, or the error that kept it from being read."""
+        ...
+
+    def probe_topics(self, names: Sequence[str]) -> dict[str, ClusterError | None]:
+        """For topics absent from the metadata: None if they do not exist, or the error
+        (e.g. permission denied) that hides them."""
+        ...
 
     def create_topics(
         self, topics: Sequence[NewTopicRequest], *, validate_only: bool = False
@@ -287,7 +296,9 @@ class KafkaCluster:
             topics[name] = TopicMetadata(name, len(partitions), replication)
         return ClusterInfo(cluster_id, len(metadata.brokers)), topics
 
-    def describe_topic_configs(self, names: Sequence[str]) -> dict[str, dict[str, LiveConfig]]:
+    def describe_topic_configs(
+        self, names: Sequence[str]
+    ) -> dict[str, dict[str, LiveConfig] | ClusterError]:
         from confluent_kafka import KafkaException
         from confluent_kafka.admin import ConfigResource, ResourceType
 
@@ -296,14 +307,15 @@ class KafkaCluster:
             resources = [ConfigResource(ResourceType.TOPIC, name) for name in chunk]
             submitted = self._admin.describe_configs(resources, request_timeout=self.timeout)
             futures.update({resource.name: future for resource, future in submitted.items()})
-        result: dict[str, dict[str, LiveConfig]] = {}
+        result: dict[str, dict[str, LiveConfig] | ClusterError] = {}
         for name, future in futures.items():
             try:
                 entries = future.result()
             except KafkaException as exc:
-                raise translate(
+                result[name] = translate(
                     exc, resource=f"topic.{name}", operation="describe_configs"
-                ) from exc
+                )
+                continue
             result[name] = {
                 key: LiveConfig(
                     value=entry.value,
@@ -312,6 +324,24 @@ class KafkaCluster:
                 )
                 for key, entry in entries.items()
             }
+        return result
+
+    def probe_topics(self, names: Sequence[str]) -> dict[str, ClusterError | None]:
+        from confluent_kafka import KafkaException, TopicCollection
+
+        if not names:
+            return {}
+        futures = self._admin.describe_topics(
+            TopicCollection(list(names)), request_timeout=self.timeout
+        )
+        result: dict[str, ClusterError | None] = {}
+        for name, future in futures.items():
+            try:
+                future.result()
+                result[name] = None
+            except KafkaException as exc:
+                error = translate(exc, resource=f"topic.{name}", operation="describe")
+                result[name] = error if isinstance(error, PermissionDenied) else None
         return result
 
     def _collect(self, futures: Mapping[str, Future[Any]], operation: str) -> Results:

@@ -7,7 +7,7 @@ prints or prompts. The CLI is a thin layer over these.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,7 +18,9 @@ from kafkaplan import __version__
 from kafkaplan.apply import ApplyReport, ProgressCallback, Targets, apply_plan, topic_request
 from kafkaplan.cluster import Cluster, KafkaCluster
 from kafkaplan.diff import compute_plan, live_fingerprints
-from kafkaplan.errors import PermissionDenied, PlanRefused
+from kafkaplan.drift import DriftReport, compute_drift
+from kafkaplan.errors import Diagnostic, PermissionDenied, PlanRefused, SpecError
+from kafkaplan.importer import ImportResult, build_import, read_for_import, write_import
 from kafkaplan.load import load_desired
 from kafkaplan.plan import FORMAT_VERSION, Action, Message, Plan
 from kafkaplan.project import Environment, Project, load_project
@@ -114,6 +116,49 @@ def make_plan(
             "warnings": [*plan.warnings, *warnings],
         }
     )
+
+
+def make_drift(context: Context, cluster: Cluster, *, now: datetime | None = None) -> DriftReport:
+    """Compare specs and live state without changing anything (read-only, tolerant reads)."""
+    desired = context.require_desired()
+    live = read_live(cluster, desired, tolerant=True)
+    policy = context.project.effective_policy(context.environment)
+    report = compute_drift(desired, live, naming_pattern=policy.naming.pattern)
+    return report.model_copy(
+        update={
+            "kafkaplan_version": __version__,
+            "environment": context.env_name,
+            "created_at": (now or datetime.now(UTC)).isoformat(timespec="seconds"),
+        }
+    )
+
+
+def run_import(
+    context: Context,
+    cluster: Cluster,
+    out: Path,
+    prefixes: Sequence[str],
+    resources: Sequence[str],
+    *,
+    force: bool,
+) -> tuple[ImportResult, list[Path], list[Diagnostic]]:
+    """Import live resources as spec files; also returns the policy problems the imported
+    specs would have, so the user can fix names or add exceptions before planning."""
+    ignore = DesiredState(topics={}, ignore_topics=tuple(context.project.model.ignore_topics))
+    live = read_for_import(cluster, ignore, prefixes)
+    result = build_import(live, ignore, prefixes=prefixes, resources=resources)
+    files = write_import(result, out, force=force)
+    problems: list[Diagnostic] = []
+    try:
+        probe = Project(
+            root=context.project.root,
+            file=context.project.file,
+            model=context.project.model.model_copy(update={"specs": [str(out.resolve())]}),
+        )
+        load_desired(probe, context.env_name)
+    except SpecError as exc:
+        problems = exc.diagnostics
+    return result, files, problems
 
 
 def read_plan_file(path: Path) -> Plan:

@@ -4,6 +4,9 @@ One metadata request lists every topic (with partitions and replication); one ba
 describe-configs submission reads the configs of the managed topics that exist (and of the
 topics that may be deleted); one list-offsets submission counts the messages of the topics
 that may be deleted. Other topics are listed, but nothing more is read about them.
+
+Plans need everything they compare, so a read error fails them. Drift reads tolerantly:
+what it may not read is recorded in ``LiveState.not_checked`` with the reason.
 """
 
 from __future__ import annotations
@@ -11,13 +14,17 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Iterable
 
 from kafkaplan.cluster import Cluster
-from kafkaplan.state import DesiredState, LiveState, LiveTopic
+from kafkaplan.errors import ClusterError
+from kafkaplan.state import DesiredState, LiveConfig, LiveState, LiveTopic
 
 
-def read_live(cluster: Cluster, desired: DesiredState) -> LiveState:
-    """The live state a plan for ``desired`` compares against."""
+def read_live(cluster: Cluster, desired: DesiredState, *, tolerant: bool = False) -> LiveState:
+    """The live state a plan (or, with ``tolerant``, a drift report) for ``desired`` needs."""
     return _read(
-        cluster, lambda live: [n for n in desired.topics if n in live], desired.deletion_candidates
+        cluster,
+        lambda live: [n for n in desired.topics if n in live],
+        desired.deletion_candidates,
+        probe=list(desired.topics) if tolerant else None,
     )
 
 
@@ -27,15 +34,34 @@ def read_addresses(cluster: Cluster, addresses: Iterable[str]) -> LiveState:
     return _read(cluster, lambda live: [n for n in names if n in live], None)
 
 
+def read_selected(cluster: Cluster, select: Callable[[str], bool]) -> LiveState:
+    """The live state with the configs of every live topic ``select`` accepts (for import)."""
+    return _read(cluster, lambda live: [n for n in live if select(n)], None)
+
+
 def _read(
     cluster: Cluster,
     configs_for: Callable[[Collection[str]], list[str]],
     deletion_candidates: Callable[[Collection[str]], list[str]] | None,
+    probe: list[str] | None = None,
 ) -> LiveState:
     info, metadata = cluster.describe()
     doomed = deletion_candidates(metadata.keys()) if deletion_candidates else []
     described = sorted({*configs_for(metadata.keys()), *doomed})
-    configs = cluster.describe_topic_configs(described) if described else {}
+    not_checked: dict[str, str] = {}
+    configs: dict[str, dict[str, LiveConfig]] = {}
+    for name, result in (cluster.describe_topic_configs(described) if described else {}).items():
+        if isinstance(result, ClusterError):
+            if probe is None:
+                raise result
+            not_checked[f"topic.{name}"] = _reason(result)
+        else:
+            configs[name] = result
+    if probe is not None:
+        hidden = cluster.probe_topics([n for n in probe if n not in metadata])
+        not_checked.update(
+            {f"topic.{n}": _reason(error) for n, error in hidden.items() if error is not None}
+        )
     messages = (
         cluster.topic_message_counts({n: metadata[n].partitions for n in doomed}) if doomed else {}
     )
@@ -48,5 +74,15 @@ def _read(
             messages=messages.get(name),
         )
         for name, meta in metadata.items()
+        if f"topic.{name}" not in not_checked
     }
-    return LiveState(cluster_id=info.cluster_id, broker_count=info.broker_count, topics=topics)
+    return LiveState(
+        cluster_id=info.cluster_id,
+        broker_count=info.broker_count,
+        topics=topics,
+        not_checked=not_checked,
+    )
+
+
+def _reason(error: ClusterError) -> str:
+    return f"not checked: {error.message}" + (f" ({error.hint})" if error.hint else "")

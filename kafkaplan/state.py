@@ -122,6 +122,8 @@ class LiveState:
     broker_count: int
     # Managed topics carry their configs; other topics only partitions and replication.
     topics: Mapping[str, LiveTopic]
+    # Address (or resource type) -> why it could not be read (only when reading tolerantly).
+    not_checked: Mapping[str, str] = field(default_factory=dict)
 
 
 def fingerprint(value: Any) -> str:

@@ -43,6 +43,8 @@ class MemoryCluster:
     topics: dict[str, FakeTopic] = field(default_factory=dict)
     denied_topics: set[str] = field(default_factory=set)
     messages: dict[str, int] = field(default_factory=dict)
+    # Topics the principal may not describe: absent from the metadata, refused on describe.
+    hidden_topics: set[str] = field(default_factory=set)
     calls: list[str] = field(default_factory=list)
 
     def describe(self) -> tuple[ClusterInfo, dict[str, TopicMetadata]]:
@@ -50,12 +52,18 @@ class MemoryCluster:
         return ClusterInfo(self.cluster_id, self.brokers), {
             name: TopicMetadata(name, t.partitions, t.replication_factor)
             for name, t in self.topics.items()
+            if name not in self.hidden_topics
         }
 
-    def describe_topic_configs(self, names: Sequence[str]) -> dict[str, dict[str, LiveConfig]]:
+    def describe_topic_configs(
+        self, names: Sequence[str]
+    ) -> dict[str, dict[str, LiveConfig] | ClusterError]:
         self.calls.append(f"describe_topic_configs:{len(names)}")
-        result = {}
+        result: dict[str, dict[str, LiveConfig] | ClusterError] = {}
         for name in names:
+            if name in self.hidden_topics:
+                result[name] = self._hidden(name)
+                continue
             topic = self.topics[name]
             configs = {
                 key: LiveConfig(BROKER_DEFAULTS.get(key), ConfigSource.DEFAULT)
@@ -66,6 +74,11 @@ class MemoryCluster:
             )
             result[name] = configs
         return result
+
+    def _hidden(self, name: str) -> ClusterError:
+        return PermissionDenied(
+            "permission denied (TOPIC_AUTHORIZATION_FAILED)", resource=f"topic.{name}"
+        )
 
     def _check(self, name: str) -> ClusterError | None:
         if name in self.denied_topics:
@@ -121,6 +134,10 @@ class MemoryCluster:
             if error is None:
                 self.topics[name].partitions = total
         return results
+
+    def probe_topics(self, names: Sequence[str]) -> dict[str, ClusterError | None]:
+        self.calls.append(f"probe_topics:{len(names)}")
+        return {n: self._hidden(n) if n in self.hidden_topics else None for n in names}
 
     def delete_topics(self, names: Sequence[str]) -> Results:
         self.calls.append(f"delete_topics:{len(names)}")

@@ -9,7 +9,7 @@ from kafkaplan.render.values import flatten, show, symbol
 MAX_CHARS = 60_000
 
 
-def _escape(text: str) -> str:
+def escape(text: str) -> str:
     return text.replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
 
 
@@ -21,7 +21,7 @@ def render_markdown(plan: Plan, *, max_chars: int = MAX_CHARS) -> str:
     if plan.errors:
         head.append(f"**:x: {len(plan.errors)} error(s): this plan cannot be applied.**")
         head.append("")
-        head.extend(f"- :x: {_escape(str(error))}" for error in plan.errors)
+        head.extend(f"- :x: {escape(str(error))}" for error in plan.errors)
         head.append("")
     if not plan.changes:
         head.append("**No changes.** The live state matches the specs.")
@@ -38,11 +38,11 @@ def render_markdown(plan: Plan, *, max_chars: int = MAX_CHARS) -> str:
     if risks:
         head.append("")
         head.append(f"**:warning: {len(risks)} risk(s):**")
-        head.extend(f"- `{c.address}` **{r.label.value}**: {_escape(r.message)}" for c, r in risks)
+        head.extend(f"- `{c.address}` **{r.label.value}**: {escape(r.message)}" for c, r in risks)
     if plan.warnings:
         head.append("")
         head.append(f"**{len(plan.warnings)} warning(s):**")
-        head.extend(f"- {_escape(str(w))}" for w in plan.warnings)
+        head.extend(f"- {escape(str(w))}" for w in plan.warnings)
     # Destructive first, then risky, then the rest, each in plan order.
     ordered = sorted(plan.changes, key=lambda c: (Action.DELETE not in c.actions, not c.risks))
     details = [_details(change) for change in ordered]
@@ -100,18 +100,18 @@ def _details(change: Change) -> str:
         rows = flatten(change.after if change.actions == [Action.CREATE] else change.before)
         lines.append("| field | value |")
         lines.append("|---|---|")
-        lines.extend(f"| `{path}` | {_escape(show(path, value))} |" for path, value in rows)
+        lines.extend(f"| `{path}` | {escape(show(path, value))} |" for path, value in rows)
     else:
         lines.append("| field | before | after |")
         lines.append("|---|---|---|")
         lines.extend(
-            f"| `{item.path}` | {_escape(show(item.path, item.before))} | "
-            f"{_escape(show(item.path, item.after))} |"
+            f"| `{item.path}` | {escape(show(item.path, item.before))} | "
+            f"{escape(show(item.path, item.after))} |"
             for item in change.fields
         )
     for risk in change.risks:
         lines.append("")
-        lines.append(f"> :warning: **{risk.label.value}**: {_escape(risk.message)}")
+        lines.append(f"> :warning: **{risk.label.value}**: {escape(risk.message)}")
     lines.append("")
     lines.append("</details>")
     return "\n".join(lines)

@@ -33,6 +33,8 @@ REQUIRED = (
 PROJECT = """\
 specs: [specs]
 default_environment: it
+# Other tests' topics share the broker: this project sees only its own prefix.
+ignore_topics: ['^(?!{prefix})']
 policy:
   naming:
     pattern: '^[a-z][a-z0-9-]*\\.[a-z][a-z0-9_-]*\\.v[0-9]+$'
@@ -148,7 +150,9 @@ def make_project(
         root.mkdir()
         (root / "specs").mkdir()
         (root / "kafkaplan.yaml").write_text(
-            project.format(username=username, password_env=password_env, timeout=timeout)
+            project.format(
+                username=username, password_env=password_env, timeout=timeout, prefix=prefix
+            )
         )
         return Project(root, prefix, capsys, monkeypatch)
 

@@ -1,0 +1,121 @@
+"""Drift classification and import round trips, against the in-memory cluster."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from kafkaplan.diff import compute_plan
+from kafkaplan.drift import DriftKind, compute_drift
+from kafkaplan.importer import build_import, read_for_import
+from kafkaplan.load import load_desired
+from kafkaplan.project import load_project
+from kafkaplan.read import read_live
+from kafkaplan.state import DesiredState, DesiredTopic, Source
+from tests.conftest import MakeProject
+from tests.fakes import FakeTopic, MemoryCluster
+
+NAMING = r"^[a-z][a-z0-9-]*\.[a-z][a-z0-9_-]*\.v[0-9]+$"
+
+
+def topic(name: str, partitions: int = 3, **configs: str | None) -> DesiredTopic:
+    return DesiredTopic(
+        name,
+        partitions,
+        1,
+        {k.replace("_", "."): v for k, v in configs.items()},
+        Source("s.yaml", 1),
+    )
+
+
+def test_drift_classes() -> None:
+    cluster = MemoryCluster(
+        topics={
+            "orders.created.v1": FakeTopic(6, 1, {"retention.ms": "3600000"}),
+            "orders.grown.v1": FakeTopic(9, 1),
+            "orders.byhand.v1": FakeTopic(1, 1),
+            "scratch-topic": FakeTopic(1, 1),
+            "__consumer_offsets": FakeTopic(1, 1),
+        }
+    )
+    desired = DesiredState(
+        topics={
+            t.name: t
+            for t in [
+                topic("orders.created.v1", 6, retention_ms="604800000"),
+                topic("orders.grown.v1", 3),
+                topic("orders.missing.v1"),
+            ]
+        }
+    )
+    report = compute_drift(desired, read_live(cluster, desired, tolerant=True), NAMING)
+    found = [(item.kind, item.address) for item in report.items]
+    assert found == [
+        (DriftKind.CHANGED, "topic.orders.created.v1"),
+        (DriftKind.CHANGED, "topic.orders.grown.v1"),
+        (DriftKind.MISSING, "topic.orders.missing.v1"),
+        (DriftKind.UNMANAGED, "topic.orders.byhand.v1"),
+    ], "scratch-topic matches no taxonomy and no owned scope; internal topics never count"
+    changed = report.items[0]
+    assert [(f.path, f.before, f.after) for f in changed.fields] == [
+        ("configs.retention.ms", "3600000", "604800000")
+    ]
+    assert "partitions cannot decrease (9 -> 3)" in report.items[1].message
+    assert report.counts() == {"changed": 2, "missing": 1, "unmanaged": 1}
+    assert report.failing({DriftKind.UNMANAGED}) == [report.items[3]]
+
+
+def test_drift_reports_unreadable_topics_as_not_checked() -> None:
+    cluster = MemoryCluster(
+        topics={"orders.secret.v1": FakeTopic(3, 1)}, hidden_topics={"orders.secret.v1"}
+    )
+    desired = DesiredState(topics={"orders.secret.v1": topic("orders.secret.v1")})
+    report = compute_drift(desired, read_live(cluster, desired, tolerant=True), NAMING)
+    assert report.items == [], "a topic we may not see is not reported missing"
+    assert [m.address for m in report.not_checked] == ["topic.orders.secret.v1"]
+    assert "permission denied" in report.not_checked[0].message
+
+
+def test_import_is_stable_human_and_round_trips(make_project: MakeProject, tmp_path: Path) -> None:
+    cluster = MemoryCluster(
+        topics={
+            "orders.created.v1": FakeTopic(
+                6, 1, {"retention.ms": "604800000", "cleanup.policy": "delete"}
+            ),
+            "orders.snapshot.v1": FakeTopic(
+                3, 1, {"cleanup.policy": "compact", "segment.bytes": "268435456"}
+            ),
+            "payments.settled.v1": FakeTopic(
+                2, 1, {"max.message.bytes": "2097152", "leader.replication.throttled.replicas": "*"}
+            ),
+            "__consumer_offsets": FakeTopic(50, 1),
+        }
+    )
+    ignore = DesiredState(topics={})
+    result = build_import(read_for_import(cluster, ignore, ()), ignore)
+    assert sorted(result.files) == ["orders.yaml", "payments.yaml"]
+    orders = result.files["orders.yaml"]
+    assert "retention.ms: 7d" in orders
+    assert "segment.bytes: 256MiB" in orders
+    assert "__consumer_offsets" not in "".join(result.files.values())
+    assert result.skipped == [
+        "topic.payments.settled.v1: config leader.replication.throttled.replicas (replication "
+        "throttles are set during partition reassignments, not declared)"
+    ]
+    again = build_import(read_for_import(cluster, ignore, ()), ignore)
+    assert again.files == result.files, "the same cluster always gives the same files"
+
+    project_file = make_project(dict(result.files))
+    _, _, desired = load_desired(load_project(project_file), None)
+    plan = compute_plan(desired, read_live(cluster, desired))
+    assert plan.changes == []
+    assert plan.errors == []
+
+
+def test_import_by_prefix() -> None:
+    cluster = MemoryCluster(
+        topics={"orders.a.v1": FakeTopic(1, 1), "payments.b.v1": FakeTopic(1, 1)}
+    )
+    ignore = DesiredState(topics={})
+    result = build_import(read_for_import(cluster, ignore, ("pay",)), ignore, prefixes=("pay",))
+    assert list(result.files) == ["payments.yaml"]
+    assert result.counts == {"topics": 1}
