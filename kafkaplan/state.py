@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from kafkaplan.acls import Binding, DesiredAcls
+
 
 @dataclass(frozen=True)
 class Source:
@@ -42,6 +44,7 @@ class DesiredState:
     topics: Mapping[str, DesiredTopic]
     # Regular expressions of topic names never reported or touched (project `ignore_topics`).
     ignore_topics: tuple[str, ...] = ()
+    acls: DesiredAcls = field(default_factory=DesiredAcls)
 
     def is_ignored_topic(self, name: str) -> bool:
         return is_internal_topic(name) or any(re.search(p, name) for p in self.ignore_topics)
@@ -95,6 +98,10 @@ class LiveState:
     broker_count: int
     # Managed topics carry their configs; other topics only partitions and replication.
     topics: Mapping[str, LiveTopic]
+    # Every ACL binding (read only when the project manages ACLs).
+    acls: frozenset[Binding] = frozenset()
+    # Bindings this client could not read (resource types or operations it does not know).
+    unreadable_acls: tuple[str, ...] = ()
 
 
 def fingerprint(value: Any) -> str:
