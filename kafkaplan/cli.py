@@ -57,6 +57,12 @@ pass_options = click.make_pass_decorator(Options)
 env_option = click.option(
     "--env", "-e", "env", metavar="NAME", help="Environment from the project file."
 )
+allow_acl_deletes_option = click.option(
+    "--allow-acl-deletes",
+    is_flag=True,
+    help="Let this run delete ACL bindings in the owned scope that no spec declares "
+    "(as acls.allow_deletes in kafkaplan.yaml does).",
+)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -102,7 +108,8 @@ def validate(options: Options, paths: tuple[Path, ...], env: str | None) -> int:
         )
         project = type(project)(root=project.root, file=project.file, model=model)
     _, _, desired = load_desired(project, env)
-    click.echo(f"Valid: {len(desired.topics)} topic(s).")
+    acls = f", {len(desired.acls.bindings)} ACL binding(s)" if desired.acls.bindings else ""
+    click.echo(f"Valid: {len(desired.topics)} topic(s){acls}.")
     return EXIT_OK
 
 
@@ -119,9 +126,15 @@ def validate(options: Options, paths: tuple[Path, ...], env: str | None) -> int:
     is_flag=True,
     help="Exit 0 when there are no changes, 2 when there are changes, 1 on error.",
 )
+@allow_acl_deletes_option
 @pass_options
 def plan(
-    options: Options, env: str | None, out: Path | None, fmt: str, detailed_exitcode: bool
+    options: Options,
+    env: str | None,
+    out: Path | None,
+    fmt: str,
+    detailed_exitcode: bool,
+    allow_acl_deletes: bool,
 ) -> int:
     """Read the live cluster, compare it with the specs and show what apply would change.
 
@@ -129,7 +142,7 @@ def plan(
     (--detailed-exitcode only), 1 error — including policy violations and changes the
     cluster would refuse.
     """
-    context = load_context(options.project, env)
+    context = load_context(options.project, env, allow_acl_deletes=allow_acl_deletes)
     cluster = connect(context, read_only=True)
     result = make_plan(context, cluster)
     click.echo(render(result, fmt, color=use_color(sys.stdout, options.color)), nl=False)
@@ -147,14 +160,22 @@ def plan(
 @click.argument("planfile", required=False, type=click.Path(path_type=Path, dir_okay=False))
 @env_option
 @click.option("--auto-approve", is_flag=True, help="Apply without asking (for CI).")
+@allow_acl_deletes_option
 @pass_options
-def apply(options: Options, planfile: Path | None, env: str | None, auto_approve: bool) -> int:
+def apply(
+    options: Options,
+    planfile: Path | None,
+    env: str | None,
+    auto_approve: bool,
+    allow_acl_deletes: bool,
+) -> int:
     """Apply a saved plan, or plan and apply the specs.
 
     A saved PLANFILE is refused when the live state changed since it was planned, when it
     was made for another cluster or environment, or by another kafkaplan version. Without
     PLANFILE, the plan is computed now and shown; on a terminal you are asked to confirm
-    unless --auto-approve is given.
+    unless --auto-approve is given. A saved plan's ACL deletes were allowed (or not) when
+    it was planned; --allow-acl-deletes only applies to a plan computed now.
     """
     color = use_color(sys.stdout, options.color)
     if planfile is not None:
@@ -164,7 +185,7 @@ def apply(options: Options, planfile: Path | None, env: str | None, auto_approve
         check_saved_plan(saved, context, cluster)
         result: Plan = saved
     else:
-        context = load_context(options.project, env)
+        context = load_context(options.project, env, allow_acl_deletes=allow_acl_deletes)
         cluster = connect(context, read_only=False)
         result = make_plan(context, cluster)
     click.echo(render(result, "text", color=color), nl=False)

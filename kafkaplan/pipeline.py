@@ -6,6 +6,7 @@ prints or prompts. The CLI is a thin layer over these.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -15,7 +16,14 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from kafkaplan import __version__
-from kafkaplan.apply import ApplyReport, ProgressCallback, Targets, apply_plan, topic_request
+from kafkaplan.apply import (
+    ApplyReport,
+    ProgressCallback,
+    Targets,
+    apply_plan,
+    binding_of,
+    topic_request,
+)
 from kafkaplan.cluster import Cluster, KafkaCluster
 from kafkaplan.diff import compute_plan, live_fingerprints
 from kafkaplan.errors import PermissionDenied, PlanRefused
@@ -38,13 +46,23 @@ class Context:
         return self.desired
 
 
-def load_context(project_file: Path | None, env: str | None, *, specs: bool = True) -> Context:
-    """The project, the chosen environment and (unless ``specs`` is false) the desired state."""
+def load_context(
+    project_file: Path | None,
+    env: str | None,
+    *,
+    specs: bool = True,
+    allow_acl_deletes: bool = False,
+) -> Context:
+    """The project, the chosen environment and (unless ``specs`` is false) the desired state.
+    ``allow_acl_deletes`` enables ACL deletes for this run (as ``acls.allow_deletes`` does)."""
     project = load_project(project_file)
     if not specs:
         name, environment = project.environment(env)
         return Context(project, name, environment)
     name, environment, desired = load_desired(project, env)
+    if allow_acl_deletes:
+        acls = dataclasses.replace(desired.acls, allow_deletes=True)
+        desired = dataclasses.replace(desired, acls=acls)
     return Context(project, name, environment, desired)
 
 
@@ -94,11 +112,32 @@ def preflight(plan: Plan, cluster: Cluster) -> tuple[list[Message], list[Message
     return errors, warnings
 
 
+def acl_preflight(plan: Plan, cluster: Cluster) -> list[Message]:
+    """Errors for ACL changes this cluster client cannot carry out (delegation tokens with
+    librdkafka, for one), so they fail the plan rather than the apply."""
+    errors = []
+    for change in plan.changes:
+        if change.resource_type != "acl":
+            continue
+        reason = cluster.acl_unsupported(binding_of(change))
+        if reason is not None:
+            errors.append(
+                Message(
+                    message=f"cannot {change.actions[0].value} this binding: {reason}",
+                    address=change.address,
+                    source=change.source,
+                    hint="manage it with kafka-acls.sh and keep it out of the specs",
+                )
+            )
+    return errors
+
+
 def make_plan(context: Context, cluster: Cluster, *, now: datetime | None = None) -> Plan:
     desired = context.require_desired()
-    live = read_live(cluster, desired.topics)
+    live = read_live(cluster, desired.topics, acls=desired.acls.managed)
     plan = compute_plan(desired, live)
     errors, warnings = preflight(plan, cluster)
+    errors.extend(acl_preflight(plan, cluster))
     return plan.model_copy(
         update={
             "kafkaplan_version": __version__,
@@ -150,7 +189,8 @@ def check_saved_plan(saved: Plan, context: Context, cluster: Cluster) -> None:
     if saved.errors:
         raise PlanRefused("the saved plan has errors and cannot be applied")
     names = [a.partition(".")[2] for a in saved.resource_fingerprints if a.startswith("topic.")]
-    live = read_live(cluster, names)
+    acls = any(a.startswith("acl.") for a in saved.resource_fingerprints)
+    live = read_live(cluster, names, acls=acls)
     if saved.cluster_id != live.cluster_id:
         raise PlanRefused(
             f"plan was made for cluster {saved.cluster_id}, but this is cluster {live.cluster_id}",

@@ -2,7 +2,8 @@
 
 One metadata request lists every topic (with partitions and replication); one batched
 describe-configs submission reads the configs of the managed topics that exist. Topics
-outside the specs are listed but their configs are not read.
+outside the specs are listed but their configs are not read. When the project manages ACLs,
+one describe-ACLs request with an any-filter reads every binding.
 """
 
 from __future__ import annotations
@@ -13,8 +14,11 @@ from kafkaplan.cluster import Cluster
 from kafkaplan.state import LiveState, LiveTopic
 
 
-def read_live(cluster: Cluster, managed_topics: Collection[str]) -> LiveState:
-    """Live state, with configs read for the managed topics that exist."""
+def read_live(
+    cluster: Cluster, managed_topics: Collection[str], *, acls: bool = False
+) -> LiveState:
+    """Live state, with configs read for the managed topics that exist (and, if ``acls``,
+    every ACL binding)."""
     info, metadata = cluster.describe()
     managed = [name for name in managed_topics if name in metadata]
     configs = cluster.describe_topic_configs(managed) if managed else {}
@@ -27,4 +31,11 @@ def read_live(cluster: Cluster, managed_topics: Collection[str]) -> LiveState:
         )
         for name, meta in metadata.items()
     }
-    return LiveState(cluster_id=info.cluster_id, broker_count=info.broker_count, topics=topics)
+    bindings, unreadable = cluster.describe_acls() if acls else ([], [])
+    return LiveState(
+        cluster_id=info.cluster_id,
+        broker_count=info.broker_count,
+        topics=topics,
+        acls=frozenset(bindings),
+        unreadable_acls=tuple(unreadable),
+    )
