@@ -334,7 +334,9 @@ class AclScope(_Model):
     with one of `resource_prefixes`, or, when both are given, those principals' bindings on
     those resources."""
 
-    team: str = Field(description="The owning team; scopes of different teams must not overlap.")
+    team: str = Field(
+        description="The owning team. A scope must not overlap another team's external scope."
+    )
     principals: list[str] = Field(
         default_factory=list, description="Principals whose bindings are in the scope."
     )
@@ -769,15 +771,19 @@ def check_ownership(settings: AclSettings, document: Document) -> list[Diagnosti
                 )
         scope = Scope.of(model)
         for other_index, other in seen:
-            if other.team != scope.team and scope.overlaps(other):
+            if (
+                other.team != scope.team
+                and (scope.external or other.external)
+                and scope.overlaps(other)
+            ):
                 line = document.line_of(("acls", "ownership", other_index))
                 problems.append(
                     document.diagnostic(
                         path,
                         f"ownership scope of team {scope.team!r} overlaps the scope of team "
                         f"{other.team!r} (line {line})",
-                        hint="each binding must have one owner: narrow the principals or "
-                        "prefixes so no binding can be in both",
+                        hint="a binding in both would be managed from two places: narrow the "
+                        "principals or prefixes so no binding can be in both",
                     )
                 )
         seen.append((index, scope))
