@@ -13,7 +13,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from kafkaplan.cluster import Cluster, NewTopicRequest
+from kafkaplan.acls import Binding
+from kafkaplan.cluster import AclResults, Cluster, NewTopicRequest
 from kafkaplan.errors import ClusterError
 from kafkaplan.plan import Action, Change, Plan
 
@@ -62,6 +63,8 @@ ProgressCallback = Callable[[int, int, int], None]  # done, total, failed
 @dataclass
 class Targets:
     cluster: Cluster
+    # Principals some of whose new ACL bindings failed: their old bindings are kept.
+    acl_create_failures: set[str] = field(default_factory=set)
 
 
 def _reason(error: ClusterError) -> str:
@@ -125,6 +128,51 @@ def _delete_topics(changes: Sequence[Change], targets: Targets) -> list[Outcome]
     return [_outcome(change, results.get(change.name)) for change in changes]
 
 
+def binding_of(change: Change) -> Binding:
+    """The ACL binding a planned ACL change stands for."""
+    value = change.after if change.actions == [Action.CREATE] else change.before
+    return Binding.from_dict(value or {})
+
+
+def _acl_outcomes(changes: Sequence[Change], results: AclResults) -> list[Outcome]:
+    return [_outcome(change, results.get(binding_of(change))) for change in changes]
+
+
+def _create_acls(changes: Sequence[Change], targets: Targets) -> list[Outcome]:
+    try:
+        outcomes = _acl_outcomes(
+            changes, targets.cluster.create_acls([binding_of(c) for c in changes])
+        )
+    except ClusterError as exc:
+        outcomes = [
+            Outcome(c.address, tuple(c.actions), Status.FAILED, _reason(exc)) for c in changes
+        ]
+    for change, outcome in zip(changes, outcomes, strict=True):
+        if outcome.status is not Status.DONE:
+            targets.acl_create_failures.add(binding_of(change).principal)
+    return outcomes
+
+
+def _delete_acls(changes: Sequence[Change], targets: Targets) -> list[Outcome]:
+    """Deletes run last, and not for a principal whose new bindings failed: the bindings
+    they replace keep its clients working until a re-run creates them."""
+    kept = [c for c in changes if binding_of(c).principal in targets.acl_create_failures]
+    doomed = [c for c in changes if binding_of(c).principal not in targets.acl_create_failures]
+    outcomes = [
+        Outcome(
+            c.address,
+            tuple(c.actions),
+            Status.SKIPPED,
+            f"kept: creating new ACLs for {binding_of(c).principal} failed",
+        )
+        for c in kept
+    ]
+    if doomed:
+        results = targets.cluster.delete_acls([binding_of(c) for c in doomed])
+        outcomes.extend(_acl_outcomes(doomed, results))
+    return outcomes
+
+
 def _outcome(change: Change, error: ClusterError | None) -> Outcome:
     if error is None:
         return Outcome(change.address, tuple(change.actions), Status.DONE)
@@ -137,6 +185,10 @@ Phase = tuple[str, str, Action, Callable[[Sequence[Change], Targets], list[Outco
 PHASES: list[Phase] = [
     ("create topics", "topic", Action.CREATE, _create_topics),
     ("update topics", "topic", Action.UPDATE, _update_topics),
+    # New bindings before the ones they replace go, and after the topics they name exist.
+    ("create ACLs", "acl", Action.CREATE, _create_acls),
+    ("delete ACLs", "acl", Action.DELETE, _delete_acls),
+    # Topic deletes run last: nothing may still refer to a topic when it goes.
     ("delete topics", "topic", Action.DELETE, _delete_topics),
 ]
 

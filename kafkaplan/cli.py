@@ -81,8 +81,8 @@ def plan_options(command: Callable[..., Any]) -> Callable[..., Any]:
             click.option(
                 "--allow-deletes",
                 is_flag=True,
-                help="Plan deletions of owned resources that no spec declares. Without it "
-                "they are kept and listed as warnings.",
+                help="Plan deletions of owned resources (topics, ACL bindings, subjects) that "
+                "no spec declares. Without it they are kept and listed as warnings.",
             ),
             click.option(
                 "--max-destroy",
@@ -150,7 +150,8 @@ def validate(options: Options, paths: tuple[Path, ...], env: str | None) -> int:
         )
         project = type(project)(root=project.root, file=project.file, model=model)
     _, _, desired = load_desired(project, env)
-    click.echo(f"Valid: {len(desired.topics)} topic(s).")
+    acls = f", {len(desired.acls.bindings)} ACL binding(s)" if desired.acls.bindings else ""
+    click.echo(f"Valid: {len(desired.topics)} topic(s){acls}.")
     return EXIT_OK
 
 
@@ -221,7 +222,8 @@ def apply(
     A saved PLANFILE is refused when the live state changed since it was planned, when it
     was made for another cluster or environment, or by another kafkaplan version. Without
     PLANFILE, the plan is computed now and shown; on a terminal you are asked to confirm
-    unless --auto-approve is given.
+    unless --auto-approve is given. A saved plan's ACL deletes were allowed (or not) when
+    it was planned; --allow-acl-deletes only applies to a plan computed now.
     """
     color = use_color(sys.stdout, options.color)
     if planfile is not None:

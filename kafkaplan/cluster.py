@@ -15,8 +15,12 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any, Protocol, TypeVar
 
+from kafkaplan.acls import Binding, ResourceType, parse_operation, parse_resource_type
+from kafkaplan.acls import PatternType as AclPatternType
+from kafkaplan.acls import Permission as AclPermission
 from kafkaplan.errors import (
     AuthenticationFailed,
     ClusterError,
@@ -30,6 +34,9 @@ from kafkaplan.state import ConfigSource, LiveConfig
 log = logging.getLogger("kafkaplan.cluster")
 
 DESCRIBE_CHUNK = 500
+# Bindings per CreateAcls/DeleteAcls request: KRaft controllers refuse a single operation that
+# writes more than 10,000 records.
+ACL_CHUNK = 5_000
 
 
 @dataclass(frozen=True)
@@ -55,6 +62,8 @@ class NewTopicRequest:
 
 # Per resource name: None when the operation succeeded, else the error.
 Results = dict[str, ClusterError | None]
+# Per binding: None when it was created (or deleted), else the error.
+AclResults = dict[Binding, ClusterError | None]
 
 
 class Cluster(Protocol):
@@ -89,6 +98,21 @@ class Cluster(Protocol):
         """Per topic (name -> partition count): messages held, end minus start offsets."""
         ...
 
+    def describe_acls(self) -> tuple[list[Binding], list[str]]:
+        """Every ACL binding, in one request; and a description of each binding this client
+        cannot represent (resource types or operations it does not know)."""
+        ...
+
+    def create_acls(self, bindings: Sequence[Binding]) -> AclResults: ...
+
+    def delete_acls(self, bindings: Sequence[Binding]) -> AclResults:
+        """Delete exactly these bindings (exact-match filters, never patterns)."""
+        ...
+
+    def acl_unsupported(self, binding: Binding) -> str | None:
+        """Why this client cannot create or delete ``binding``, or None if it can."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -119,6 +143,9 @@ _PERMISSION_HINTS = {
     "create_partitions": "grant ALTER on the managed topics",
     "delete_topics": "grant DELETE on the owned topics",
     "list_offsets": "grant DESCRIBE on the owned topics",
+    "describe_acls": "kafkaplan needs DESCRIBE on the cluster to read ACLs",
+    "create_acls": "kafkaplan needs ALTER on the cluster to change ACLs",
+    "delete_acls": "kafkaplan needs ALTER on the cluster to change ACLs",
 }
 
 
@@ -458,6 +485,177 @@ class KafkaCluster:
             counts[key[0]] += max(0, end - bounds["start"].get(key, 0))
         return counts
 
+    def describe_acls(self) -> tuple[list[Binding], list[str]]:
+        from confluent_kafka import KafkaException
+        from confluent_kafka.admin import (
+            AclBindingFilter,
+            AclOperation,
+            AclPermissionType,
+            ResourcePatternType,
+        )
+        from confluent_kafka.admin import ResourceType as KafkaResourceType
+
+        anything: Any = None  # confluent-kafka's "any" for names, principals and hosts
+        any_filter = AclBindingFilter(
+            KafkaResourceType.ANY,
+            anything,
+            ResourcePatternType.ANY,
+            anything,
+            anything,
+            AclOperation.ANY,
+            AclPermissionType.ANY,
+        )
+        try:
+            found = self._admin.describe_acls(any_filter, request_timeout=self.timeout).result()
+        except KafkaException as exc:
+            error = translate(exc, resource="acls", operation="describe_acls")
+            if "SECURITY_DISABLED" in error.message:
+                raise ClusterError(
+                    "the cluster has no authorizer, so it has no ACLs to manage",
+                    resource="acls",
+                    hint="configure authorizer.class.name on the brokers, or remove the ACLs "
+                    "and acls.ownership from the specs",
+                ) from exc
+            raise error from exc
+        bindings: list[Binding] = []
+        unreadable: list[str] = []
+        for acl in found:
+            binding = _binding_from_kafka(acl)
+            if binding is None:
+                unreadable.append(
+                    f"{acl.principal} {acl.permission_type.name} {acl.operation.name} on "
+                    f"{acl.restype.name} {acl.name!r} ({acl.resource_pattern_type.name})"
+                )
+            else:
+                bindings.append(binding)
+        return bindings, sorted(unreadable)
+
+    def acl_unsupported(self, binding: Binding) -> str | None:
+        resources, operations = _kafka_names()
+        if binding.resource_type not in resources:
+            return (
+                f"confluent-kafka (librdkafka) cannot create, read or delete "
+                f"{binding.resource_type.spelled} ACLs"
+            )
+        if binding.operation not in operations:
+            return f"confluent-kafka (librdkafka) does not know the {binding.operation} operation"
+        return None
+
+    def _acl_requests(
+        self, bindings: Sequence[Binding], operation: str
+    ) -> tuple[list[tuple[Binding, Any]], AclResults]:
+        """The confluent-kafka value for each binding; unsupported ones fail up front."""
+        self._guard_writes(operation.replace("_", " "))
+        requests: list[tuple[Binding, Any]] = []
+        results: AclResults = {}
+        for binding in bindings:
+            reason = self.acl_unsupported(binding)
+            if reason is None:
+                requests.append((binding, _kafka_acl_fields(binding)))
+            else:
+                results[binding] = ClusterError(
+                    reason,
+                    resource=f"acl.{binding.key}",
+                    hint="manage this binding with kafka-acls.sh and keep it out of the specs",
+                )
+        return requests, results
+
+    def _acl_results(
+        self,
+        submitted: Mapping[Any, Future[Any]],
+        by_request: Mapping[Any, Binding],
+        operation: str,
+    ) -> AclResults:
+        from confluent_kafka import KafkaException
+
+        results: AclResults = {}
+        for request, future in submitted.items():
+            binding = by_request[request]
+            try:
+                future.result()
+                results[binding] = None
+            except KafkaException as exc:
+                results[binding] = translate(
+                    exc, resource=f"acl.{binding.key}", operation=operation
+                )
+        return results
+
+    def create_acls(self, bindings: Sequence[Binding]) -> AclResults:
+        from confluent_kafka.admin import AclBinding
+
+        requests, results = self._acl_requests(bindings, "create_acls")
+        for chunk in _chunks(requests, ACL_CHUNK):
+            by_request = {AclBinding(*fields): binding for binding, fields in chunk}
+            submitted = self._admin.create_acls(list(by_request), request_timeout=self.timeout)
+            results.update(self._acl_results(submitted, by_request, "create_acls"))
+        return results
+
+    def delete_acls(self, bindings: Sequence[Binding]) -> AclResults:
+        from confluent_kafka.admin import AclBindingFilter
+
+        requests, results = self._acl_requests(bindings, "delete_acls")
+        for chunk in _chunks(requests, ACL_CHUNK):
+            by_request = {AclBindingFilter(*fields): binding for binding, fields in chunk}
+            submitted = self._admin.delete_acls(list(by_request), request_timeout=self.timeout)
+            results.update(self._acl_results(submitted, by_request, "delete_acls"))
+        return results
+
     def close(self) -> None:
         # AdminClient has no close(); dropping the reference ends its threads.
         self._admin = None
+
+
+@cache
+def _kafka_names() -> tuple[dict[ResourceType, str], frozenset[str]]:
+    """Our resource types as confluent-kafka names them, and the operations it knows."""
+    from confluent_kafka.admin import AclOperation
+    from confluent_kafka.admin import ResourceType as KafkaResourceType
+
+    resources = {
+        ResourceType.TOPIC: "TOPIC",
+        ResourceType.GROUP: "GROUP",
+        ResourceType.CLUSTER: "BROKER",
+        ResourceType.TRANSACTIONAL_ID: "TRANSACTIONAL_ID",
+    }
+    known = {member.name for member in KafkaResourceType}
+    operations = frozenset(member.name for member in AclOperation) - {"ANY", "UNKNOWN"}
+    return {k: v for k, v in resources.items() if v in known}, operations
+
+
+def _kafka_acl_fields(binding: Binding) -> tuple[Any, ...]:
+    """Positional arguments of confluent-kafka's AclBinding / AclBindingFilter."""
+    from confluent_kafka.admin import (
+        AclOperation,
+        AclPermissionType,
+        ResourcePatternType,
+    )
+    from confluent_kafka.admin import ResourceType as KafkaResourceType
+
+    return (
+        KafkaResourceType[_kafka_names()[0][binding.resource_type]],
+        binding.resource_name,
+        ResourcePatternType[binding.pattern_type.value],
+        binding.principal,
+        binding.host,
+        AclOperation[binding.operation.value],
+        AclPermissionType[binding.permission.value],
+    )
+
+
+def _binding_from_kafka(acl: Any) -> Binding | None:
+    """Our normalized binding for a confluent-kafka AclBinding; None if it cannot say."""
+    resource_type = parse_resource_type(acl.restype.name)
+    operation = parse_operation(acl.operation.name)
+    pattern = AclPatternType.__members__.get(acl.resource_pattern_type.name)
+    permission = AclPermission.__members__.get(acl.permission_type.name)
+    if resource_type is None or operation is None or pattern is None or permission is None:
+        return None
+    return Binding(
+        principal=acl.principal,
+        resource_type=resource_type,
+        pattern_type=pattern,
+        resource_name=acl.name,
+        operation=operation,
+        permission=permission,
+        host=acl.host,
+    )

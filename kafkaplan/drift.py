@@ -17,6 +17,7 @@ permission, instead of failing the run.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from collections import Counter
 from enum import StrEnum
 
@@ -72,6 +73,11 @@ class DriftReport(BaseModel):
 def _describe_update(fields: list[FieldChange]) -> str:
     paths = ", ".join(f.path for f in fields)
     return f"differs from its spec: {paths}"
+
+
+def _unchecked(address: str, not_checked: Mapping[str, str]) -> bool:
+    """Keys of ``not_checked`` are addresses or whole resource types (``acl``)."""
+    return address in not_checked or address.partition(".")[0] in not_checked
 
 
 def compute_drift(
@@ -135,7 +141,8 @@ def compute_drift(
                 message="present but in no spec",
             )
         )
-    items = [item for item in items if item.address not in live.not_checked]
+    # What could not be read is reported as not checked, never as missing or unmanaged.
+    items = [item for item in items if not _unchecked(item.address, live.not_checked)]
     items.sort(key=lambda item: (list(DriftKind).index(item.kind), item.address))
     not_checked = [
         Message(message=reason, address=address)

@@ -9,13 +9,15 @@ policies. Nothing stops at the first problem: ``SpecError`` carries them all.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
 from kafkaplan import policy
+from kafkaplan.acls import AclEntry, Binding, DesiredAcls, Scope, expand_entry
+from kafkaplan.acls import protected_principals as own_principals
 from kafkaplan.errors import Diagnostic, SpecError
 from kafkaplan.project import Environment, Project, validation_diagnostics
 from kafkaplan.spec import SpecFile, TopicSpec
@@ -38,6 +40,8 @@ class LoadedSpec:
     document: Document
     # The topics that passed the shape check, with their index in the file's `topics` list.
     topics: list[tuple[int, TopicSpec]]
+    # Likewise the ACL entries of the file's `acls` list.
+    acls: list[tuple[int, AclEntry]] = field(default_factory=list)
 
 
 def find_spec_files(project: Project) -> list[Path]:
@@ -112,11 +116,26 @@ def parse_spec_files(
         try:
             model = SpecFile.model_validate(document.data)
             topics = list(enumerate(model.topics))
+            acls = list(enumerate(model.acls))
         except ValidationError as exc:
             problems.extend(validation_diagnostics(document, exc))
             topics = _salvage_topics(document.data.get("topics"))
-        loaded.append(LoadedSpec(document, topics))
+            acls = _salvage_acls(document.data.get("acls"))
+        loaded.append(LoadedSpec(document, topics, acls))
     return loaded
+
+
+def _salvage_acls(raw: Any) -> list[tuple[int, AclEntry]]:
+    """The well-formed ACL entries of a file with shape errors."""
+    if not isinstance(raw, list):
+        return []
+    entries = []
+    for index, item in enumerate(raw):
+        try:
+            entries.append((index, AclEntry.model_validate(item)))
+        except ValidationError:
+            continue
+    return entries
 
 
 def _salvage_topics(raw: Any) -> list[tuple[int, TopicSpec]]:
@@ -240,16 +259,52 @@ def _desired_topic(
     )
 
 
+def _acls(
+    loaded: list[LoadedSpec], project: Project, environment: Environment, problems: list[Diagnostic]
+) -> DesiredAcls:
+    """Every declared binding with where it was first declared, and the project's settings."""
+    settings = project.model.acls
+    scopes = tuple(Scope.of(scope) for scope in settings.ownership)
+    external = [scope for scope in scopes if scope.external]
+    bindings: dict[Binding, str] = {}
+    for spec in loaded:
+        document = spec.document
+        for index, entry in spec.acls:
+            path = ("acls", index)
+            source = str(Source(document.file, document.line_of(path)))
+            for binding in expand_entry(entry, document, path, problems):
+                owner = next((s for s in external if s.matches(binding)), None)
+                if owner is not None:
+                    problems.append(
+                        document.diagnostic(
+                            path,
+                            f"{binding.describe()} for {binding.principal} is inside the "
+                            f"scope of team {owner.team!r}, which manages its ACLs elsewhere",
+                            hint="ask that team to grant it, or change the ownership in "
+                            "kafkaplan.yaml",
+                        )
+                    )
+                    break
+                bindings.setdefault(binding, source)
+    return DesiredAcls(
+        bindings=bindings,
+        scopes=scopes,
+        protected_principals=own_principals(environment.kafka.sasl_username),
+    )
+
+
 def load_desired(project: Project, env_name: str | None) -> tuple[str, Environment, DesiredState]:
     """Load and check every spec for an environment. Raises SpecError with all problems."""
     name, environment = project.environment(env_name)
     problems: list[Diagnostic] = []
     loaded = parse_spec_files(project, environment, problems)
     topics = _topics(loaded, environment, problems)
+    acls = _acls(loaded, project, environment, problems)
     desired = DesiredState(
         topics=topics,
         ignore_topics=tuple(project.model.ignore_topics),
         owned_topic_prefixes=tuple(project.model.owned_topic_prefixes),
+        acls=acls,
     )
     problems.extend(policy.check(desired, project.effective_policy(environment)))
     if problems:

@@ -15,7 +15,14 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from kafkaplan import __version__
-from kafkaplan.apply import ApplyReport, ProgressCallback, Targets, apply_plan, topic_request
+from kafkaplan.apply import (
+    ApplyReport,
+    ProgressCallback,
+    Targets,
+    apply_plan,
+    binding_of,
+    topic_request,
+)
 from kafkaplan.cluster import Cluster, KafkaCluster
 from kafkaplan.diff import compute_plan, live_fingerprints
 from kafkaplan.drift import DriftReport, compute_drift
@@ -40,7 +47,12 @@ class Context:
         return self.desired
 
 
-def load_context(project_file: Path | None, env: str | None, *, specs: bool = True) -> Context:
+def load_context(
+    project_file: Path | None,
+    env: str | None,
+    *,
+    specs: bool = True,
+) -> Context:
     """The project, the chosen environment and (unless ``specs`` is false) the desired state."""
     project = load_project(project_file)
     if not specs:
@@ -96,6 +108,26 @@ def preflight(plan: Plan, cluster: Cluster) -> tuple[list[Message], list[Message
     return errors, warnings
 
 
+def acl_preflight(plan: Plan, cluster: Cluster) -> list[Message]:
+    """Errors for ACL changes this cluster client cannot carry out (delegation tokens with
+    librdkafka, for one), so they fail the plan rather than the apply."""
+    errors = []
+    for change in plan.changes:
+        if change.resource_type != "acl":
+            continue
+        reason = cluster.acl_unsupported(binding_of(change))
+        if reason is not None:
+            errors.append(
+                Message(
+                    message=f"cannot {change.actions[0].value} this binding: {reason}",
+                    address=change.address,
+                    source=change.source,
+                    hint="manage it with kafka-acls.sh and keep it out of the specs",
+                )
+            )
+    return errors
+
+
 def make_plan(
     context: Context,
     cluster: Cluster,
@@ -107,6 +139,7 @@ def make_plan(
     live = read_live(cluster, desired)
     plan = compute_plan(desired, live, options)
     errors, warnings = preflight(plan, cluster)
+    errors.extend(acl_preflight(plan, cluster))
     return plan.model_copy(
         update={
             "kafkaplan_version": __version__,

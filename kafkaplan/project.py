@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from pydantic import Field, ValidationError, field_validator
 
+from kafkaplan.acls import AclSettings, check_ownership
 from kafkaplan.errors import Diagnostic, ProjectError, SpecError
 from kafkaplan.spec import StrictModel
 from kafkaplan.units import UnitError, parse_duration_ms
@@ -158,6 +159,10 @@ class ProjectModel(StrictModel):
         "overrides it for one run).",
     )
     environments: dict[str, Environment]
+    acls: AclSettings = Field(
+        default_factory=AclSettings,
+        description="Which ACL bindings kafkaplan owns, and whether it may delete them.",
+    )
 
 
 @dataclass(frozen=True)
@@ -275,4 +280,7 @@ def load_project(path: Path | None = None, environ: Mapping[str, str] | None = N
         model = ProjectModel.model_validate(document.data)
     except ValidationError as exc:
         raise SpecError(validation_diagnostics(document, exc)) from exc
+    ownership_problems = check_ownership(model.acls, document)
+    if ownership_problems:
+        raise SpecError(ownership_problems)
     return Project(root=file.parent.resolve(), file=file, model=model)

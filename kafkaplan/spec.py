@@ -12,6 +12,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from kafkaplan.acls import AclEntry
+
 ConfigValue = str | int | float | bool | list[str] | None
 
 
@@ -57,6 +59,10 @@ class SpecFile(StrictModel):
     """One spec file. Any number of them, in any folder layout under the spec paths."""
 
     topics: list[TopicSpec] = Field(default_factory=list, description="Topics to manage.")
+    acls: list[AclEntry] = Field(
+        default_factory=list,
+        description="ACL bindings and roles (docs/acls.md); one entry is for one principal.",
+    )
 
 
 def spec_json_schema() -> dict[str, Any]:

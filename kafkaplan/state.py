@@ -15,6 +15,8 @@ from enum import StrEnum
 from fnmatch import fnmatchcase
 from typing import Any
 
+from kafkaplan.acls import Binding, DesiredAcls
+
 
 @dataclass(frozen=True)
 class Source:
@@ -45,6 +47,7 @@ class DesiredState:
     ignore_topics: tuple[str, ...] = ()
     # Topic name prefixes kafkaplan owns: a topic there that is in no spec may be deleted.
     owned_topic_prefixes: tuple[str, ...] = ()
+    acls: DesiredAcls = field(default_factory=DesiredAcls)
 
     def is_ignored_topic(self, name: str) -> bool:
         return is_internal_topic(name) or any(re.search(p, name) for p in self.ignore_topics)
@@ -124,6 +127,10 @@ class LiveState:
     topics: Mapping[str, LiveTopic]
     # Address (or resource type) -> why it could not be read (only when reading tolerantly).
     not_checked: Mapping[str, str] = field(default_factory=dict)
+    # Every ACL binding (read only when the project manages ACLs).
+    acls: frozenset[Binding] = frozenset()
+    # Bindings this client could not read (resource types or operations it does not know).
+    unreadable_acls: tuple[str, ...] = ()
 
 
 def fingerprint(value: Any) -> str:

@@ -2,7 +2,8 @@
 
 It behaves like a broker where unit tests rely on it: broker defaults for configs that are
 not overridden, topic-level overrides reported as such, incremental alter with set and
-delete, partitions that only grow, replication limited by the broker count. Every
+delete, partitions that only grow, replication limited by the broker count, ACL bindings
+created and deleted exactly (a duplicate create is a no-op, as on Kafka). Every
 behaviour unit tests rely on is also exercised against the real broker in tests/integration.
 """
 
@@ -11,7 +12,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from kafkaplan.cluster import ClusterInfo, NewTopicRequest, Results, TopicMetadata
+from kafkaplan.acls import Binding, Operation, ResourceType
+from kafkaplan.cluster import AclResults, ClusterInfo, NewTopicRequest, Results, TopicMetadata
 from kafkaplan.errors import ClusterError, PermissionDenied
 from kafkaplan.state import ConfigSource, LiveConfig
 from kafkaplan.topic_configs import TOPIC_CONFIGS, ConfigValueError, normalize
@@ -46,6 +48,15 @@ class MemoryCluster:
     # Topics the principal may not describe: absent from the metadata, refused on describe.
     hidden_topics: set[str] = field(default_factory=set)
     calls: list[str] = field(default_factory=list)
+    acls: set[Binding] = field(default_factory=set)
+    # ACL changes for these principals fail with a permission error.
+    denied_acl_principals: set[str] = field(default_factory=set)
+    # Resource types and operations this "client" cannot express (as librdkafka cannot
+    # express delegation tokens); empty by default.
+    unsupported_acl_types: set[ResourceType] = field(default_factory=set)
+    unsupported_acl_operations: set[Operation] = field(default_factory=set)
+    # Descriptions of live bindings the client cannot read.
+    unreadable_acls: list[str] = field(default_factory=list)
 
     def describe(self) -> tuple[ClusterInfo, dict[str, TopicMetadata]]:
         self.calls.append("describe")
@@ -154,6 +165,41 @@ class MemoryCluster:
     def topic_message_counts(self, partitions: Mapping[str, int]) -> dict[str, int]:
         self.calls.append(f"topic_message_counts:{len(partitions)}")
         return {name: self.messages.get(name, 0) for name in partitions}
+
+    def describe_acls(self) -> tuple[list[Binding], list[str]]:
+        self.calls.append("describe_acls")
+        return sorted(self.acls), list(self.unreadable_acls)
+
+    def acl_unsupported(self, binding: Binding) -> str | None:
+        if binding.resource_type in self.unsupported_acl_types:
+            return f"this client cannot manage {binding.resource_type.spelled} ACLs"
+        if binding.operation in self.unsupported_acl_operations:
+            return f"this client does not know the {binding.operation} operation"
+        return None
+
+    def _acl_check(self, binding: Binding) -> ClusterError | None:
+        if binding.principal in self.denied_acl_principals:
+            return PermissionDenied("permission denied", resource=f"acl.{binding.key}")
+        reason = self.acl_unsupported(binding)
+        return ClusterError(reason) if reason else None
+
+    def create_acls(self, bindings: Sequence[Binding]) -> AclResults:
+        self.calls.append(f"create_acls:{len(bindings)}")
+        results: AclResults = {}
+        for binding in bindings:
+            results[binding] = self._acl_check(binding)
+            if results[binding] is None:
+                self.acls.add(binding)
+        return results
+
+    def delete_acls(self, bindings: Sequence[Binding]) -> AclResults:
+        self.calls.append(f"delete_acls:{len(bindings)}")
+        results: AclResults = {}
+        for binding in bindings:
+            results[binding] = self._acl_check(binding)
+            if results[binding] is None:
+                self.acls.discard(binding)
+        return results
 
     def close(self) -> None:
         pass

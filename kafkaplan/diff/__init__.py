@@ -10,16 +10,21 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
+from kafkaplan.diff.acls import acl_digest, diff_acls
+from kafkaplan.diff.limits import check_delete_limit
 from kafkaplan.diff.part import ABSENT, PlanPart
 from kafkaplan.diff.topics import diff_topics, topic_address, topic_digest
-from kafkaplan.plan import Action, Change, Message, Plan
+from kafkaplan.plan import Plan
 from kafkaplan.state import DesiredState, LiveState, PlanOptions, fingerprint
 
 # Each resource type's diff, in the order its changes appear in the plan.
-DIFFS: list[Callable[[DesiredState, LiveState, PlanOptions], PlanPart]] = [diff_topics]
+DIFFS: list[Callable[[DesiredState, LiveState, PlanOptions], PlanPart]] = [diff_topics, diff_acls]
 
 # Address prefix -> digest of that resource's live state, for saved-plan staleness checks.
-DIGESTS: dict[str, Callable[[LiveState, str], str]] = {"topic": topic_digest}
+DIGESTS: dict[str, Callable[[LiveState, str], str]] = {
+    "topic": topic_digest,
+    "acl": acl_digest,
+}
 
 
 def compute_plan(
@@ -36,7 +41,9 @@ def compute_plan(
         merged.fingerprints.update(part.fingerprints)
     if options.targets:
         merged = _restrict(merged, options)
-    merged.errors.extend(_destroy_limit(merged.changes, options.max_destroy))
+    refusal = check_delete_limit(merged.changes, options.max_destroy)
+    if refusal is not None:
+        merged.errors.append(refusal)
     fingerprints = dict(sorted(merged.fingerprints.items()))
     return Plan(
         cluster_id=live.cluster_id,
@@ -63,19 +70,6 @@ def _restrict(part: PlanPart, options: PlanOptions) -> PlanPart:
         unmanaged=[a for a in part.unmanaged if keep(a)],
         fingerprints={a: d for a, d in part.fingerprints.items() if keep(a)},
     )
-
-
-def _destroy_limit(changes: list[Change], limit: int | None) -> list[Message]:
-    deletes = [c.address for c in changes if Action.DELETE in c.actions]
-    if limit is None or len(deletes) <= limit:
-        return []
-    return [
-        Message(
-            message=f"this plan deletes {len(deletes)} resources, more than the limit of {limit}",
-            hint="check the owned scopes; raise the limit with --max-destroy (or max_destroy in "
-            "the project file) if this is intended",
-        )
-    ]
 
 
 def live_fingerprints(live: LiveState, addresses: Iterable[str]) -> dict[str, str]:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from kafkaplan.plan import Action, Change, Plan
-from kafkaplan.render.values import flatten, show, symbol
+from kafkaplan.render.values import acl_groups, acl_tally, flatten, show, symbol
 
 # GitHub rejects comments over 65,536 characters; keep a margin for the workflow's header.
 MAX_CHARS = 60_000
+# ACL bindings per table: a principal with many changes gets several blocks, so a comment
+# near the size limit still shows as many as fit.
+ACL_ROWS_PER_BLOCK = 100
 
 
 def escape(text: str) -> str:
@@ -21,7 +24,7 @@ def render_markdown(plan: Plan, *, max_chars: int = MAX_CHARS) -> str:
     if plan.errors:
         head.append(f"**:x: {len(plan.errors)} error(s): this plan cannot be applied.**")
         head.append("")
-        head.extend(f"- :x: {escape(str(error))}" for error in plan.errors)
+        head.extend(_capped([f"- :x: {escape(str(error))}" for error in plan.errors]))
         head.append("")
     if not plan.changes:
         head.append("**No changes.** The live state matches the specs.")
@@ -33,19 +36,25 @@ def render_markdown(plan: Plan, *, max_chars: int = MAX_CHARS) -> str:
     if deletes:
         head.append("")
         head.append(f"**:boom: {len(deletes)} deletion(s):**")
-        head.extend(f"- `{c.address}`" for c in deletes)
+        head.extend(_capped([f"- `{c.address}`" for c in deletes]))
     risks = [(c, r) for c in plan.changes for r in c.risks]
     if risks:
         head.append("")
         head.append(f"**:warning: {len(risks)} risk(s):**")
-        head.extend(f"- `{c.address}` **{r.label.value}**: {escape(r.message)}" for c, r in risks)
+        head.extend(
+            _capped([f"- `{c.address}` **{r.label.value}**: {escape(r.message)}" for c, r in risks])
+        )
     if plan.warnings:
         head.append("")
         head.append(f"**{len(plan.warnings)} warning(s):**")
-        head.extend(f"- {escape(str(w))}" for w in plan.warnings)
+        head.extend(_capped([f"- {escape(str(w))}" for w in plan.warnings]))
     # Destructive first, then risky, then the rest, each in plan order.
     ordered = sorted(plan.changes, key=lambda c: (Action.DELETE not in c.actions, not c.risks))
-    details = [_details(change) for change in ordered]
+    details = [(_details(change), 1) for change in ordered if change.resource_type != "acl"]
+    for principal, changes in acl_groups(plan.changes):
+        for start in range(0, len(changes), ACL_ROWS_PER_BLOCK):
+            chunk = changes[start : start + ACL_ROWS_PER_BLOCK]
+            details.append((_acl_details(principal, changes, chunk, start), len(chunk)))
     footer = []
     if plan.unmanaged:
         footer.append("")
@@ -53,25 +62,33 @@ def render_markdown(plan: Plan, *, max_chars: int = MAX_CHARS) -> str:
             f"<details><summary>{len(plan.unmanaged)} unmanaged resource(s), left alone</summary>"
         )
         footer.append("")
-        footer.extend(f"- `{address}`" for address in plan.unmanaged)
+        footer.extend(_capped([f"- `{address}`" for address in plan.unmanaged], 200))
         footer.append("</details>")
     text = "\n".join(head)
     budget = max_chars - len(text) - len("\n".join(footer)) - 200
     shown = 0
     body: list[str] = []
-    for block in details:
+    for block, count in details:
         if len(block) + 2 > budget:
             break
         body.append(block)
         budget -= len(block) + 2
-        shown += 1
-    if shown < len(details):
+        shown += count
+    total = sum(count for _, count in details)
+    if shown < total:
         body.append(
-            f"\n_{len(details) - shown} more change(s) not shown: the comment would exceed "
+            f"\n_{total - shown} more change(s) not shown: the comment would exceed "
             "GitHub's size limit. Run `kafkaplan plan` for the full plan._"
         )
     parts = [text, "", "\n\n".join(body), *footer]
     return "\n".join(parts).rstrip() + "\n"
+
+
+def _capped(lines: list[str], limit: int = 25) -> list[str]:
+    """At most ``limit`` list items, then a line saying how many more there are."""
+    if len(lines) <= limit:
+        return lines
+    return [*lines[:limit], f"- _... and {len(lines) - limit} more (run `kafkaplan plan`)_"]
 
 
 def _counts_table(plan: Plan) -> list[str]:
@@ -87,6 +104,39 @@ def _counts_table(plan: Plan) -> list[str]:
             f"| {kind} | {counts[Action.CREATE]} | {counts[Action.UPDATE]} | {counts[Action.DELETE]} |"
         )
     return rows
+
+
+def _acl_details(principal: str, changes: list[Change], chunk: list[Change], start: int) -> str:
+    """One principal's ACL changes (or a part of them) as a table of bindings."""
+    labels = sorted({r.label.value for c in chunk for r in c.risks})
+    flags = "".join(f" :warning: {label}" for label in labels)
+    part = ""
+    if len(chunk) < len(changes):
+        part = f" (bindings {start + 1}-{start + len(chunk)} of {len(changes)})"
+    lines = [
+        f"<details><summary>ACLs of <code>{escape(principal)}</code>: "
+        f"{acl_tally(changes)}{part}{flags}</summary>",
+        "",
+        "| | permission | operation | resource | pattern | name | host | declared at / owner |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for change in chunk:
+        value = change.after if change.after is not None else change.before
+        row = value or {}
+        owner = (change.before or {}).get("owner")
+        source = f"`{change.source}`" if change.source else f"team {owner}" if owner else ""
+        lines.append(
+            f"| `{symbol(change)}` | {row.get('permission')} | {row.get('operation')} | "
+            f"{row.get('resource_type')} | {row.get('pattern_type')} | "
+            f"`{escape(str(row.get('resource_name')))}` | `{row.get('host')}` | {source} |"
+        )
+    risks = [r for c in chunk for r in c.risks]
+    if risks:
+        lines.append("")
+        lines.extend(f"> :warning: **{r.label.value}**: {escape(r.message)}  " for r in risks)
+    lines.append("")
+    lines.append("</details>")
+    return "\n".join(lines)
 
 
 def _details(change: Change) -> str:

@@ -7,7 +7,7 @@ from collections.abc import Callable
 import click
 
 from kafkaplan.plan import Action, Change, Plan
-from kafkaplan.render.values import flatten, show, symbol
+from kafkaplan.render.values import acl_groups, acl_tally, flatten, show, symbol
 
 _COLORS = {"+": "green", "~": "yellow", "-": "red", "-/+": "red"}
 
@@ -26,7 +26,13 @@ def render_text(plan: Plan, *, color: bool = False) -> str:
         lines.extend(style(f"  ✗ {error}", "red") for error in plan.errors)
         lines.append("")
     for change in plan.changes:
+        if change.resource_type == "acl":
+            continue  # shown below, by principal
         lines.extend(_change(change, style))
+        lines.append("")
+    for principal, changes in acl_groups(plan.changes):
+        lines.append(style(f"ACLs of {principal}: {acl_tally(changes)}", bold=True))
+        lines.extend(line for change in changes for line in _acl_change(change, style))
         lines.append("")
     if plan.warnings:
         lines.append(style("Warnings:", "yellow", True))
@@ -41,6 +47,18 @@ def render_text(plan: Plan, *, color: bool = False) -> str:
     else:
         lines.append(style(f"Plan: {plan.summary()}.", bold=True))
     return "\n".join(lines) + "\n"
+
+
+def _acl_change(change: Change, style: Callable[..., str]) -> list[str]:
+    """One line per binding (its address reads as the binding), then its risks."""
+    mark = symbol(change)
+    owner = (change.before or {}).get("owner")
+    source = f"   ({change.source})" if change.source else ""
+    if owner and not change.source:
+        source = f"   (in team {owner}'s scope, in no spec)"
+    lines = [style(f"  {mark} {change.address}", _COLORS[mark], True) + source]
+    lines.extend(style(f"      ! {r.label.value}: {r.message}", "magenta") for r in change.risks)
+    return lines
 
 
 def _change(change: Change, style: Callable[..., str]) -> list[str]:

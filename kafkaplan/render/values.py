@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from kafkaplan.plan import Action, Change
@@ -23,6 +24,30 @@ def show(path: str, value: Any) -> str:
     if value is None:
         return "(none)"
     return str(value)
+
+
+def acl_principal(change: Change) -> str:
+    """The principal an ACL change concerns."""
+    value = change.after if change.after is not None else change.before
+    return str((value or {}).get("principal", "?"))
+
+
+def acl_groups(changes: Sequence[Change]) -> list[tuple[str, list[Change]]]:
+    """The plan's ACL changes by principal (in plan order), so a reviewer sees who gains or
+    loses what."""
+    groups: dict[str, list[Change]] = {}
+    for change in changes:
+        if change.resource_type == "acl":
+            groups.setdefault(acl_principal(change), []).append(change)
+    return sorted(groups.items())
+
+
+def acl_tally(changes: Sequence[Change]) -> str:
+    """``2 to create, 1 to delete`` for one principal's ACL changes."""
+    created = sum(Action.CREATE in c.actions for c in changes)
+    deleted = sum(Action.DELETE in c.actions for c in changes)
+    parts = [f"{created} to create" if created else "", f"{deleted} to delete" if deleted else ""]
+    return ", ".join(part for part in parts if part)
 
 
 def flatten(value: dict[str, Any] | None, prefix: str = "") -> list[tuple[str, Any]]:
