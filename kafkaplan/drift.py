@@ -17,8 +17,8 @@ permission, instead of failing the run.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 from collections import Counter
+from collections.abc import Mapping
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
