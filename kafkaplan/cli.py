@@ -24,6 +24,7 @@ from kafkaplan.pipeline import (
     Context,
     check_saved_plan,
     connect,
+    connect_registry,
     load_context,
     make_plan,
     read_plan_file,
@@ -56,6 +57,13 @@ pass_options = click.make_pass_decorator(Options)
 
 env_option = click.option(
     "--env", "-e", "env", metavar="NAME", help="Environment from the project file."
+)
+
+allow_deletes_option = click.option(
+    "--allow-deletes",
+    is_flag=True,
+    help="Plan deletes of owned resources no spec declares (Schema Registry subjects in "
+    "the project's owned prefixes); without it they are listed as unmanaged.",
 )
 
 
@@ -102,7 +110,8 @@ def validate(options: Options, paths: tuple[Path, ...], env: str | None) -> int:
         )
         project = type(project)(root=project.root, file=project.file, model=model)
     _, _, desired = load_desired(project, env)
-    click.echo(f"Valid: {len(desired.topics)} topic(s).")
+    subjects = f", {len(desired.subjects)} subject(s)" if desired.subjects else ""
+    click.echo(f"Valid: {len(desired.topics)} topic(s){subjects}.")
     return EXIT_OK
 
 
@@ -119,9 +128,15 @@ def validate(options: Options, paths: tuple[Path, ...], env: str | None) -> int:
     is_flag=True,
     help="Exit 0 when there are no changes, 2 when there are changes, 1 on error.",
 )
+@allow_deletes_option
 @pass_options
 def plan(
-    options: Options, env: str | None, out: Path | None, fmt: str, detailed_exitcode: bool
+    options: Options,
+    env: str | None,
+    out: Path | None,
+    fmt: str,
+    detailed_exitcode: bool,
+    allow_deletes: bool,
 ) -> int:
     """Read the live cluster, compare it with the specs and show what apply would change.
 
@@ -131,7 +146,8 @@ def plan(
     """
     context = load_context(options.project, env)
     cluster = connect(context, read_only=True)
-    result = make_plan(context, cluster)
+    registry = connect_registry(context, read_only=True)
+    result = make_plan(context, cluster, registry, allow_deletes=allow_deletes)
     click.echo(render(result, fmt, color=use_color(sys.stdout, options.color)), nl=False)
     if result.errors:
         return EXIT_ERROR
@@ -147,8 +163,15 @@ def plan(
 @click.argument("planfile", required=False, type=click.Path(path_type=Path, dir_okay=False))
 @env_option
 @click.option("--auto-approve", is_flag=True, help="Apply without asking (for CI).")
+@allow_deletes_option
 @pass_options
-def apply(options: Options, planfile: Path | None, env: str | None, auto_approve: bool) -> int:
+def apply(
+    options: Options,
+    planfile: Path | None,
+    env: str | None,
+    auto_approve: bool,
+    allow_deletes: bool,
+) -> int:
     """Apply a saved plan, or plan and apply the specs.
 
     A saved PLANFILE is refused when the live state changed since it was planned, when it
@@ -161,12 +184,14 @@ def apply(options: Options, planfile: Path | None, env: str | None, auto_approve
         saved = read_plan_file(planfile)
         context = load_context(options.project, env or saved.environment, specs=False)
         cluster = connect(context, read_only=False)
-        check_saved_plan(saved, context, cluster)
+        registry = connect_registry(context, read_only=False)
+        check_saved_plan(saved, context, cluster, registry)
         result: Plan = saved
     else:
         context = load_context(options.project, env)
         cluster = connect(context, read_only=False)
-        result = make_plan(context, cluster)
+        registry = connect_registry(context, read_only=False)
+        result = make_plan(context, cluster, registry, allow_deletes=allow_deletes)
     click.echo(render(result, "text", color=color), nl=False)
     if result.errors:
         click.echo("Nothing was applied.", err=True)
@@ -175,7 +200,7 @@ def apply(options: Options, planfile: Path | None, env: str | None, auto_approve
         return EXIT_OK
     if planfile is None and not auto_approve:
         _confirm(context)
-    report = run_apply(result, cluster, progress=_progress_printer())
+    report = run_apply(result, cluster, registry=registry, progress=_progress_printer())
     _print_report(report, color)
     return EXIT_OK if report.ok else EXIT_ERROR
 

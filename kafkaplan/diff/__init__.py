@@ -11,15 +11,26 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 
 from kafkaplan.diff.part import ABSENT, PlanPart
+from kafkaplan.diff.subjects import (
+    diff_subjects,
+    registry_config_digest,
+    subject_config_digest,
+    subject_digest,
+)
 from kafkaplan.diff.topics import diff_topics, topic_address, topic_digest
 from kafkaplan.plan import Plan
 from kafkaplan.state import DesiredState, LiveState, fingerprint
 
 # Each resource type's diff, in the order its changes appear in the plan.
-DIFFS: list[Callable[[DesiredState, LiveState], PlanPart]] = [diff_topics]
+DIFFS: list[Callable[[DesiredState, LiveState], PlanPart]] = [diff_topics, diff_subjects]
 
 # Address prefix -> digest of that resource's live state, for saved-plan staleness checks.
-DIGESTS: dict[str, Callable[[LiveState, str], str]] = {"topic": topic_digest}
+DIGESTS: dict[str, Callable[[LiveState, str], str]] = {
+    "topic": topic_digest,
+    "subject": subject_digest,
+    "subject-config": subject_config_digest,
+    "registry-config": registry_config_digest,
+}
 
 
 def compute_plan(desired: DesiredState, live: LiveState) -> Plan:
