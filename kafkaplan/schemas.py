@@ -103,6 +103,7 @@ def _json_document(text: str) -> Any:
 # ---------------------------------------------------------------------------------------
 
 _AVRO_PRIMITIVES = {"null", "boolean", "int", "long", "float", "double", "bytes", "string"}
+_AVRO_UNNAMED = {*_AVRO_PRIMITIVES, "array", "map"}
 
 
 def _avro_normal(node: Any) -> Any:
@@ -116,6 +117,10 @@ def _avro_normal(node: Any) -> Any:
             continue  # fastavro's bookkeeping
         # Defaults and other properties are values, not schemas: kept as written.
         result[key] = _avro_normal(value) if key in ("type", "items", "values", "fields") else value
+    if "name" not in result and result.get("type") in _AVRO_UNNAMED:
+        # Avro defines `doc` only for records, enums, fixed and fields; registries (Avro's
+        # own parser) drop it elsewhere, so it cannot be part of the comparison.
+        result.pop("doc", None)
     if set(result) == {"type"} and isinstance(result["type"], str | list):
         return result["type"]
     return result
