@@ -91,6 +91,17 @@ def line_of(text: str, needle: str) -> int | None:
     return None if index < 0 else text.count("\n", 0, index) + 1
 
 
+def _line_of_path(text: str, keys: Sequence[str]) -> int | None:
+    """The line of a nested key, found by looking for each key after the previous one."""
+    position = -1
+    for key in keys:
+        found = text.find(f'"{key}"', position + 1)
+        if found < 0:
+            break
+        position = found
+    return None if position < 0 else text.count("\n", 0, position) + 1
+
+
 def _json_document(text: str) -> Any:
     try:
         return json.loads(text)
@@ -265,8 +276,7 @@ def parse_json_schema(text: str) -> ParsedSchema:
     try:
         validator.check_schema(document)  # type: ignore[arg-type]  # booleans are schemas too
     except SchemaError as exc:
-        where = [str(part) for part in exc.path if isinstance(part, str)]
-        line = line_of(text, f'"{where[-1]}"') if where else None
+        line = _line_of_path(text, [str(p) for p in exc.path if isinstance(p, str)])
         path = "/".join(str(part) for part in exc.path)
         raise SchemaProblem(
             f"invalid JSON Schema{f' at {path}' if path else ''}: {exc.message}", line
