@@ -59,22 +59,27 @@ def read_live(
 def read_registry(
     registry: Registry, managed_subjects: Collection[str], owned_prefixes: Sequence[str] = ()
 ) -> tuple[dict[str, LiveSubject], LiveRegistry]:
-    owned = registry.list_subjects(owned_prefixes) if owned_prefixes else []
-    names = sorted(set(managed_subjects) | set(owned))
-    with ThreadPoolExecutor(max_workers=REGISTRY_WORKERS) as pool:
-        reads: dict[
-            str, tuple[Future[RegisteredSchema | None], Future[list[int]], Future[str | None]]
-        ] = {
+    Reads = tuple[Future[RegisteredSchema | None], Future[list[int]], Future[str | None]]
+
+    def read(pool: ThreadPoolExecutor, names: Collection[str]) -> dict[str, Reads]:
+        return {
             name: (
                 pool.submit(registry.latest, name),
                 pool.submit(registry.versions, name),
                 pool.submit(registry.subject_compatibility, name),
             )
-            for name in names
+            for name in sorted(names)
         }
+
+    with ThreadPoolExecutor(max_workers=REGISTRY_WORKERS) as pool:
+        listing = pool.submit(registry.list_subjects, owned_prefixes) if owned_prefixes else None
+        reads = read(pool, set(managed_subjects))
         global_level = pool.submit(registry.global_compatibility)
         # Results in name order: the first failure is reported, naming its subject.
         results = {name: tuple(f.result() for f in futures) for name, futures in reads.items()}
+        owned = listing.result() if listing is not None else []
+        more = read(pool, set(owned) - set(reads))
+        results.update({name: tuple(f.result() for f in futures) for name, futures in more.items()})
         level = global_level.result()
     subjects: dict[str, LiveSubject] = {}
     subject_levels: dict[str, str | None] = {}
