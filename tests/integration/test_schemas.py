@@ -123,7 +123,11 @@ def money(prefix: str) -> str:
 
 def test_three_types_with_references_then_no_changes(project: Project, registry: Registry) -> None:
     p = project.prefix
-    orders, payments, customers = project.name("orders"), project.name("payments"), project.name("customers")
+    orders, payments, customers = (
+        project.name("orders"),
+        project.name("payments"),
+        project.name("customers"),
+    )
     project.write("specs/schemas/money.avsc", money(p))
     project.write(
         "specs/schemas/order.avsc",
@@ -205,16 +209,23 @@ def test_three_types_with_references_then_no_changes(project: Project, registry:
     assert done.index(f"subject.{p}money") < done.index(f"subject.{orders}-value")
     assert done.index(f"subject.{p}amount") < done.index(f"subject.{payments}-value")
     assert done.index(f"subject.{p}address") < done.index(f"subject.{customers}-value")
-    assert re.search(rf"✓ subject\.{re.escape(orders)}-value \(create\) done: version 1, schema id \d+", applied.out)
+    assert re.search(
+        rf"✓ subject\.{re.escape(orders)}-value \(create\) done: version 1, schema id \d+",
+        applied.out,
+    )
 
     order = registry.latest(f"{orders}-value")
-    assert order["references"] == [{"name": f"{p}.common.Money", "subject": f"{p}money", "version": 1}]
+    assert order["references"] == [
+        {"name": f"{p}.common.Money", "subject": f"{p}money", "version": 1}
+    ]
     assert registry.latest(f"{payments}-value")["references"] == [
         {"name": "amount.json", "subject": f"{p}amount", "version": 1}
     ]
     customer = registry.latest(f"{customers}-value")
     assert customer["schemaType"] == "PROTOBUF"
-    assert customer["references"] == [{"name": "acme/address.proto", "subject": f"{p}address", "version": 1}]
+    assert customer["references"] == [
+        {"name": "acme/address.proto", "subject": f"{p}address", "version": 1}
+    ]
 
     again = project.run("plan", "--detailed-exitcode")
     assert again.code == 0, again.out
@@ -226,7 +237,9 @@ def test_three_types_with_references_then_no_changes(project: Project, registry:
 
 
 def record(*fields: dict[str, Any]) -> str:
-    return json.dumps({"type": "record", "name": "Event", "namespace": "it", "fields": list(fields)})
+    return json.dumps(
+        {"type": "record", "name": "Event", "namespace": "it", "fields": list(fields)}
+    )
 
 
 ID = {"name": "id", "type": "string"}
@@ -257,7 +270,9 @@ def test_compatible_evolution_is_applied(project: Project, registry: Registry) -
     assert project.run("plan", "--detailed-exitcode").code == 0
 
 
-def test_incompatible_changes_are_refused_at_plan_time(project: Project, registry: Registry) -> None:
+def test_incompatible_changes_are_refused_at_plan_time(
+    project: Project, registry: Registry
+) -> None:
     # BACKWARD (the registry's global level): a new field without a default.
     subject = one_subject(project, record(ID))
     assert project.run("apply", "--auto-approve").code == 0
@@ -275,7 +290,9 @@ def test_incompatible_changes_are_refused_at_plan_time(project: Project, registr
     assert registry.versions(subject) == [1]
 
 
-def test_forward_refuses_removing_a_field_without_default(project: Project, registry: Registry) -> None:
+def test_forward_refuses_removing_a_field_without_default(
+    project: Project, registry: Registry
+) -> None:
     subject = one_subject(project, record(ID, COUNT), compatibility="FORWARD")
     applied = project.run("apply", "--auto-approve")
     assert applied.code == 0, applied.out
@@ -299,10 +316,14 @@ def test_compatibility_changes(project: Project, registry: Registry) -> None:
     assert (config["address"], config["actions"]) == (f"subject-config.{subject}", ["create"])
     assert registration["depends_on"] == [f"subject-config.{subject}"]
     assert [r["label"] for r in config["risks"]] == ["schema-break"]
-    assert "allowed only because compatibility goes BACKWARD -> NONE" in json.dumps(registration["risks"])
+    assert "allowed only because compatibility goes BACKWARD -> NONE" in json.dumps(
+        registration["risks"]
+    )
     applied = project.run("apply", "--auto-approve")
     assert applied.code == 0, applied.out + applied.err
-    assert applied.out.index(f"subject-config.{subject}") < applied.out.index(f"subject.{subject} (update)")
+    assert applied.out.index(f"subject-config.{subject}") < applied.out.index(
+        f"subject.{subject} (update)"
+    )
     assert registry.level(subject) == "NONE"
     assert registry.versions(subject) == [1, 2]
     # Raising it again is a change of its own.
@@ -359,8 +380,14 @@ def test_failed_registration_skips_its_dependents(project: Project, registry: Re
     )
     applied = project.run("apply", "--auto-approve")
     assert applied.code == 1
-    assert f"✗ subject.{p}base (create) failed: the registry refused the request as invalid (HTTP 422" in applied.out
-    assert f"- subject.{p}user (create) skipped: depends on subject.{p}base, which did not succeed" in applied.out
+    assert (
+        f"✗ subject.{p}base (create) failed: the registry refused the request as invalid (HTTP 422"
+        in applied.out
+    )
+    assert (
+        f"- subject.{p}user (create) skipped: depends on subject.{p}base, which did not succeed"
+        in applied.out
+    )
     assert registry.versions(f"{p}user") == []
 
 
