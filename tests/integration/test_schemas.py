@@ -403,3 +403,43 @@ def test_unreachable_registry_is_one_line(project: Project) -> None:
     )
     assert lines[0].endswith("(hint: check schema_registry.url and that the registry is up)")
     assert "Traceback" not in result.out + result.err
+
+
+def test_registry_behaviours_kafkaplan_works_around(project: Project, registry: Registry) -> None:
+    """Where Apicurio's Confluent-compatible API differs from Confluent Schema Registry
+    (docs/schemas.md): if one of these starts failing, the registry changed and so may the
+    workaround."""
+    p = project.prefix
+    base, user = f"{p}base", f"{p}user"
+    registry.register(base, record(ID))
+    status, body = call(f"{registry.url}/config/{quote(base)}?defaultToGlobal=false")
+    # Confluent: 404 (40408) for a subject without its own level; Apicurio: the global one.
+    assert (status, body) == (200, {"compatibilityLevel": registry.level()})
+    # The compatibility check says no more than false, even with verbose=true.
+    status, body = call(
+        f"{registry.url}/compatibility/subjects/{quote(base)}/versions?verbose=true",
+        "POST",
+        {"schema": record(ID, COUNT)},
+    )
+    assert (status, body) == (200, {"is_compatible": False})
+    # subjectPrefix is ignored: the list holds subjects outside the prefix.
+    registry.register(user, record(ID))
+    status, body = call(f"{registry.url}/subjects?subjectPrefix={quote(user)}")
+    assert status == 200
+    assert base in body
+    # As on Confluent: a hard delete needs a soft delete first, and a subject another
+    # refers to cannot be deleted.
+    status, body = call(f"{registry.url}/subjects/{quote(user)}?permanent=true", "DELETE")
+    assert (status, body["error_code"]) == (409, 40405)
+    referring = f"{p}referring"
+    status, body = call(
+        f"{registry.url}/subjects/{quote(referring)}/versions",
+        "POST",
+        {
+            "schema": '{"type": "record", "name": "X", "fields": [{"name": "e", "type": "it.Event"}]}',
+            "references": [{"name": "it.Event", "subject": base, "version": 1}],
+        },
+    )
+    assert status == 200, body
+    status, body = call(f"{registry.url}/subjects/{quote(base)}", "DELETE")
+    assert (status, body["error_code"]) == (422, 42206)
