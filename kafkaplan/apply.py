@@ -217,6 +217,15 @@ def _register_schemas(changes: Sequence[Change], targets: Targets) -> list[Outco
             str(after["schema_type"]), str(after["schema_text"]), tuple(references)
         )
         result = registry.register(change.name, payload)
+        latest = (change.before or {}).get("version")
+        if isinstance(latest, int) and result.version <= latest:
+            # Registries answer an old version's schema with that version, and keep the latest.
+            raise RegistryError(
+                f"the registry already has this schema as version {result.version}, and "
+                f"version {latest} stays the latest",
+                hint="to make an old schema the latest again, change it (its doc, say) so that "
+                "it registers as a new version",
+            )
         registered[change.name] = result.version
         return f"version {result.version}, schema id {result.schema_id}"
 

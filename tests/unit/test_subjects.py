@@ -422,3 +422,21 @@ def test_live_fingerprints_follow_the_registry() -> None:
     assert now()["subject.r"] != plan.resource_fingerprints["subject.r"]
     registry.levels["r"] = "NONE"
     assert now()["subject-config.r"] != plan.resource_fingerprints["subject-config.r"]
+
+
+def test_an_old_version_cannot_become_the_latest_again() -> None:
+    registry = MemoryRegistry()
+    seed(registry, "r", record(ID))
+    seed(registry, "r", record(ID, NOTE))
+    plan = plan_for(registry, state(subject("r", record(ID))))
+    [change] = plan.changes
+    assert change.actions == [Action.UPDATE]
+    assert apply(registry, plan) == [
+        (
+            "subject.r",
+            Status.FAILED,
+            "the registry already has this schema as version 1, and version 2 stays the latest "
+            "(hint: to make an old schema the latest again, change it (its doc, say) so that it "
+            "registers as a new version)",
+        )
+    ]
