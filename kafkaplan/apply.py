@@ -302,6 +302,7 @@ def apply_plan(
             for c in batch
             if c.address in blocked
         )
+        failed += len(blocked)
         batch = [c for c in batch if c.address not in blocked]
         if not batch:
             continue

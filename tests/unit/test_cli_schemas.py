@@ -64,6 +64,10 @@ def test_plan_apply_and_deletes(
     assert code == 2
     assert "+ subject.orders.created.v1-value   (specs/a.yaml:3)" in out
     assert "schema_text" not in out
+    assert (
+        "Plan: 2 to create, 0 to update, 0 to delete.\n  subject: 1 to create; topic: 1 to create\n"
+        in out
+    )
     code, out, _ = run(project, "apply", "--auto-approve", capsys=capsys)
     assert code == 0, out
     assert "✓ subject.orders.created.v1-value (create) done: version 1, schema id 1" in out
