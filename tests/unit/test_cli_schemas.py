@@ -8,6 +8,7 @@ import pytest
 
 from kafkaplan import cli
 from kafkaplan.cli import main
+from kafkaplan.registry import SchemaPayload
 from tests.conftest import PROJECT, MakeProject
 from tests.fakes import MemoryCluster, MemoryRegistry
 
@@ -85,3 +86,26 @@ def test_plan_apply_and_deletes(
     assert code == 0, out
     assert "✓ subject.orders.created.v1-value (delete) done: soft-deleted versions [1]" in out
     assert registry.soft_deleted == {"orders.created.v1-value"}
+
+
+def test_saved_plan_with_subjects(
+    make_project: MakeProject,
+    registry: MemoryRegistry,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    project = make_project({"a.yaml": SPEC, "order.avsc": ORDER}, project=WITH_REGISTRY)
+    planfile = tmp_path / "plan.json"
+    assert run(project, "plan", "--out", str(planfile), capsys=capsys)[0] == 0
+    registry.register("orders.created.v1-value", SchemaPayload("AVRO", '"string"'))
+    code, _, err = run(project, "apply", str(planfile), capsys=capsys)
+    assert code == 1
+    assert (
+        "saved plan is stale: subject.orders.created.v1-value changed since it was planned" in err
+    )
+
+    registry.subjects.clear()
+    code, out, _ = run(project, "apply", str(planfile), capsys=capsys)
+    assert code == 0, out
+    [version] = registry.subjects["orders.created.v1-value"]
+    assert version.payload == SchemaPayload("AVRO", ORDER)
