@@ -5,6 +5,11 @@ keeps clients working (topics are created before anything refers to them), and r
 phase as batched admin requests. A failure in one change does not stop independent ones;
 every change ends as ``done``, ``failed`` (with the broker's reason) or ``skipped`` (because
 something it depends on failed). A re-run after a failure plans only what is left.
+
+Schema Registry changes run after the topic phases: the global compatibility level, then
+subject levels (so each registration is checked at the level the plan set), then the
+registrations in dependency order (referenced schemas first), then subject deletes (the
+subjects referring to others first). A change whose ``depends_on`` failed is skipped.
 """
 
 from __future__ import annotations
@@ -15,8 +20,11 @@ from enum import StrEnum
 
 from kafkaplan.acls import Binding
 from kafkaplan.cluster import AclResults, Cluster, NewTopicRequest
-from kafkaplan.errors import ClusterError
+from kafkaplan.diff.subjects import PENDING
+from kafkaplan.errors import ClusterError, KafkaplanError, RegistryError
 from kafkaplan.plan import Action, Change, Plan
+from kafkaplan.registry import Registry, SchemaPayload, SchemaReference
+from kafkaplan.schemas import dependency_order
 
 
 class Status(StrEnum):
@@ -63,11 +71,12 @@ ProgressCallback = Callable[[int, int, int], None]  # done, total, failed
 @dataclass
 class Targets:
     cluster: Cluster
+    registry: Registry | None = None
     # Principals some of whose new ACL bindings failed: their old bindings are kept.
     acl_create_failures: set[str] = field(default_factory=set)
 
 
-def _reason(error: ClusterError) -> str:
+def _reason(error: KafkaplanError) -> str:
     return error.message + (f" (hint: {error.hint})" if error.hint else "")
 
 
@@ -179,18 +188,151 @@ def _outcome(change: Change, error: ClusterError | None) -> Outcome:
     return Outcome(change.address, tuple(change.actions), Status.FAILED, _reason(error))
 
 
-Phase = tuple[str, str, Action, Callable[[Sequence[Change], Targets], list[Outcome]]]
+def _registry(targets: Targets) -> Registry:
+    if targets.registry is None:
+        raise RegistryError(
+            "the plan changes Schema Registry subjects, but no registry is configured",
+            hint="configure `schema_registry` for this environment in kafkaplan.yaml",
+        )
+    return targets.registry
 
-# (name, resource type, action, runner), in the order they run.
+
+def _in_order(changes: Sequence[Change], run: Callable[[Change], str]) -> list[Outcome]:
+    """Run ``changes`` one at a time, each after the changes of the batch it depends on,
+    skipping the dependents of a failure. ``run`` returns the outcome's detail or raises."""
+    by_address = {c.address: c for c in changes}
+    graph = {c.address: [d for d in c.depends_on if d in by_address] for c in changes}
+    order = dependency_order(graph)
+    failed: set[str] = set()
+    outcomes = []
+    for address in order:
+        change = by_address[address]
+        blocked = [d for d in graph[address] if d in failed]
+        if blocked:
+            failed.add(address)
+            outcomes.append(
+                Outcome(
+                    address,
+                    tuple(change.actions),
+                    Status.SKIPPED,
+                    f"depends on {blocked[0]}, which did not succeed",
+                )
+            )
+            continue
+        try:
+            detail = run(change)
+        except KafkaplanError as exc:
+            failed.add(address)
+            outcomes.append(Outcome(address, tuple(change.actions), Status.FAILED, _reason(exc)))
+            continue
+        outcomes.append(Outcome(address, tuple(change.actions), Status.DONE, detail))
+    return outcomes
+
+
+def _set_global_compatibility(changes: Sequence[Change], targets: Targets) -> list[Outcome]:
+    registry = _registry(targets)
+
+    def run(change: Change) -> str:
+        registry.set_compatibility(None, str((change.after or {})["compatibility"]))
+        return ""
+
+    return _in_order(changes, run)
+
+
+def _set_subject_compatibility(changes: Sequence[Change], targets: Targets) -> list[Outcome]:
+    registry = _registry(targets)
+
+    def run(change: Change) -> str:
+        registry.set_compatibility(change.name, str((change.after or {})["compatibility"]))
+        return ""
+
+    return _in_order(changes, run)
+
+
+def _register_schemas(changes: Sequence[Change], targets: Targets) -> list[Outcome]:
+    registry = _registry(targets)
+    registered: dict[str, int] = {}  # subject -> the version registered by this apply
+
+    def run(change: Change) -> str:
+        after = change.after or {}
+        references = []
+        for name, ref in sorted(after.get("references", {}).items()):
+            version = ref["version"]
+            if version == PENDING:
+                if ref["subject"] not in registered:
+                    raise RegistryError(
+                        f"reference {name!r}: the version of {ref['subject']!r} this plan "
+                        "registers is unknown"
+                    )
+                version = registered[ref["subject"]]
+            references.append(SchemaReference(name, str(ref["subject"]), int(version)))
+        payload = SchemaPayload(
+            str(after["schema_type"]), str(after["schema_text"]), tuple(references)
+        )
+        result = registry.register(change.name, payload)
+        latest = (change.before or {}).get("version")
+        if isinstance(latest, int) and result.version <= latest:
+            # Registries answer an old version's schema with that version, and keep the latest.
+            raise RegistryError(
+                f"the registry already has this schema as version {result.version}, and "
+                f"version {latest} stays the latest",
+                hint="to make an old schema the latest again, change it (its doc, say) so that "
+                "it registers as a new version",
+            )
+        registered[change.name] = result.version
+        return f"version {result.version}, schema id {result.schema_id}"
+
+    return _in_order(changes, run)
+
+
+def _delete_subjects(changes: Sequence[Change], targets: Targets) -> list[Outcome]:
+    registry = _registry(targets)
+
+    def run(change: Change) -> str:
+        hard = (change.before or {}).get("delete") == "hard"
+        try:
+            versions = registry.delete_subject(change.name, permanent=False)
+        except RegistryError as exc:
+            # 40404: soft-deleted already (a hard delete that failed half-way before).
+            if not (hard and exc.error_code == 40404):
+                raise
+            versions = []
+        if hard:
+            versions = registry.delete_subject(change.name, permanent=True) or versions
+            return f"permanently deleted versions {versions}"
+        return f"soft-deleted versions {versions}"
+
+    return _in_order(changes, run)
+
+
+Phase = tuple[
+    str, str, Action | tuple[Action, ...], Callable[[Sequence[Change], Targets], list[Outcome]]
+]
+
+# (name, resource type, action(s), runner), in the order they run.
 PHASES: list[Phase] = [
     ("create topics", "topic", Action.CREATE, _create_topics),
     ("update topics", "topic", Action.UPDATE, _update_topics),
-    # New bindings before the ones they replace go, and after the topics they name exist.
+    # New bindings after the topics they name exist, before the ones they replace go.
     ("create ACLs", "acl", Action.CREATE, _create_acls),
+    ("set global compatibility", "registry-config", Action.UPDATE, _set_global_compatibility),
+    (
+        "set subject compatibility",
+        "subject-config",
+        (Action.CREATE, Action.UPDATE),
+        _set_subject_compatibility,
+    ),
+    ("register schemas", "subject", (Action.CREATE, Action.UPDATE), _register_schemas),
     ("delete ACLs", "acl", Action.DELETE, _delete_acls),
+    ("delete subjects", "subject", Action.DELETE, _delete_subjects),
     # Topic deletes run last: nothing may still refer to a topic when it goes.
     ("delete topics", "topic", Action.DELETE, _delete_topics),
 ]
+
+
+def _in_phase(change: Change, resource_type: str, actions: Action | tuple[Action, ...]) -> bool:
+    wanted = actions if isinstance(actions, tuple) else (actions,)
+    return change.resource_type == resource_type and any(change.actions == [a] for a in wanted)
 
 
 def apply_plan(
@@ -200,14 +342,31 @@ def apply_plan(
     total = len(plan.changes)
     failed = 0
     for _name, resource_type, action, runner in PHASES:
-        batch = [
-            c for c in plan.changes if c.resource_type == resource_type and c.actions == [action]
-        ]
+        batch = [c for c in plan.changes if _in_phase(c, resource_type, action)]
+        # Changes that depend on one of an earlier phase that did not succeed are skipped.
+        unsuccessful = {o.address for o in report.outcomes if o.status is not Status.DONE}
+        blocked = {
+            c.address: next(d for d in c.depends_on if d in unsuccessful)
+            for c in batch
+            if any(d in unsuccessful for d in c.depends_on)
+        }
+        report.outcomes.extend(
+            Outcome(
+                c.address,
+                tuple(c.actions),
+                Status.SKIPPED,
+                f"depends on {blocked[c.address]}, which did not succeed",
+            )
+            for c in batch
+            if c.address in blocked
+        )
+        failed += len(blocked)
+        batch = [c for c in batch if c.address not in blocked]
         if not batch:
             continue
         try:
             outcomes = runner(batch, targets)
-        except ClusterError as exc:
+        except (ClusterError, RegistryError) as exc:
             outcomes = [
                 Outcome(c.address, tuple(c.actions), Status.FAILED, _reason(exc)) for c in batch
             ]

@@ -27,6 +27,7 @@ from kafkaplan.pipeline import (
     Context,
     check_saved_plan,
     connect,
+    connect_registry,
     load_context,
     make_drift,
     make_plan,
@@ -151,7 +152,8 @@ def validate(options: Options, paths: tuple[Path, ...], env: str | None) -> int:
         project = type(project)(root=project.root, file=project.file, model=model)
     _, _, desired = load_desired(project, env)
     acls = f", {len(desired.acls.bindings)} ACL binding(s)" if desired.acls.bindings else ""
-    click.echo(f"Valid: {len(desired.topics)} topic(s){acls}.")
+    subjects = f", {len(desired.subjects)} subject(s)" if desired.subjects else ""
+    click.echo(f"Valid: {len(desired.topics)} topic(s){acls}{subjects}.")
     return EXIT_OK
 
 
@@ -188,8 +190,9 @@ def plan(
     """
     context = load_context(options.project, env)
     cluster = connect(context, read_only=True)
+    registry = connect_registry(context, read_only=True)
     result = make_plan(
-        context, cluster, _plan_options(context, targets, allow_deletes, max_destroy)
+        context, cluster, registry, _plan_options(context, targets, allow_deletes, max_destroy)
     )
     click.echo(render(result, fmt, color=use_color(sys.stdout, options.color)), nl=False)
     if result.errors:
@@ -223,7 +226,7 @@ def apply(
     was made for another cluster or environment, or by another kafkaplan version. Without
     PLANFILE, the plan is computed now and shown; on a terminal you are asked to confirm
     unless --auto-approve is given. A saved plan's ACL deletes were allowed (or not) when
-    it was planned; --allow-acl-deletes only applies to a plan computed now.
+    it was planned.
     """
     color = use_color(sys.stdout, options.color)
     if planfile is not None:
@@ -235,13 +238,15 @@ def apply(
         saved = read_plan_file(planfile)
         context = load_context(options.project, env or saved.environment, specs=False)
         cluster = connect(context, read_only=False)
-        check_saved_plan(saved, context, cluster)
+        registry = connect_registry(context, read_only=False)
+        check_saved_plan(saved, context, cluster, registry)
         result: Plan = saved
     else:
         context = load_context(options.project, env)
         cluster = connect(context, read_only=False)
+        registry = connect_registry(context, read_only=False)
         result = make_plan(
-            context, cluster, _plan_options(context, targets, allow_deletes, max_destroy)
+            context, cluster, registry, _plan_options(context, targets, allow_deletes, max_destroy)
         )
     click.echo(render(result, "text", color=color), nl=False)
     if result.errors:
@@ -251,7 +256,7 @@ def apply(
         return EXIT_OK
     if planfile is None and not auto_approve:
         _confirm(context)
-    report = run_apply(result, cluster, progress=_progress_printer())
+    report = run_apply(result, cluster, registry=registry, progress=_progress_printer())
     _print_report(report, color)
     return EXIT_OK if report.ok else EXIT_ERROR
 
@@ -334,7 +339,9 @@ def drift(options: Options, env: str | None, fmt: str, fail_on: str, out: Path |
             param_hint="--fail-on",
         )
     context = load_context(options.project, env)
-    report = make_drift(context, connect(context, read_only=True))
+    report = make_drift(
+        context, connect(context, read_only=True), connect_registry(context, read_only=True)
+    )
     text = render_drift(report, fmt, color=use_color(sys.stdout, options.color))
     click.echo(text, nl=False)
     if out is not None:

@@ -78,6 +78,35 @@ class PermissionDenied(ClusterError):
 class RegistryError(KafkaplanError):
     """The Schema Registry answered with an error, or did not answer."""
 
+    def __init__(
+        self,
+        message: str,
+        *,
+        resource: str | None = None,
+        hint: str | None = None,
+        status: int | None = None,
+        error_code: int | None = None,
+    ):
+        super().__init__(message, resource=resource, hint=hint)
+        self.status = status  # HTTP status; None when there was no answer
+        self.error_code = error_code  # the registry's error_code (40401, 42201, ...)
+
+
+class RegistryUnreachable(RegistryError):
+    pass
+
+
+class RegistryAuthenticationFailed(RegistryError):
+    pass
+
+
+class RegistryPermissionDenied(RegistryError):
+    pass
+
+
+class SchemaRejected(RegistryError):
+    """The registry refused a schema: incompatible (409) or invalid (422)."""
+
 
 class PlanRefused(KafkaplanError):
     """A saved plan cannot be applied (stale, other cluster, other version) or apply was declined."""

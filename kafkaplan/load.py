@@ -11,17 +11,24 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
-from kafkaplan import policy
+from kafkaplan import policy, schema_policy, schemas
 from kafkaplan.acls import AclEntry, Binding, DesiredAcls, Scope, expand_entry
 from kafkaplan.acls import protected_principals as own_principals
 from kafkaplan.errors import Diagnostic, SpecError
 from kafkaplan.project import Environment, Project, validation_diagnostics
-from kafkaplan.spec import SpecFile, TopicSpec
-from kafkaplan.state import DesiredState, DesiredTopic, Source, is_internal_topic
+from kafkaplan.spec import SchemaSpec, SpecFile, SubjectSpec, TopicSpec
+from kafkaplan.state import (
+    DesiredState,
+    DesiredSubject,
+    DesiredTopic,
+    RegistrySettings,
+    Source,
+    is_internal_topic,
+)
 from kafkaplan.topic_configs import (
     TOPIC_CONFIGS,
     ConfigValueError,
@@ -42,6 +49,9 @@ class LoadedSpec:
     topics: list[tuple[int, TopicSpec]]
     # Likewise the ACL entries of the file's `acls` list.
     acls: list[tuple[int, AclEntry]] = field(default_factory=list)
+    # The same for the file's `subjects` list, and the spec file on disk.
+    subjects: list[tuple[int, SubjectSpec]] = field(default_factory=list)
+    path: Path | None = None
 
 
 def find_spec_files(project: Project) -> list[Path]:
@@ -117,38 +127,31 @@ def parse_spec_files(
             model = SpecFile.model_validate(document.data)
             topics = list(enumerate(model.topics))
             acls = list(enumerate(model.acls))
+            subjects = list(enumerate(model.subjects))
         except ValidationError as exc:
             problems.extend(validation_diagnostics(document, exc))
-            topics = _salvage_topics(document.data.get("topics"))
-            acls = _salvage_acls(document.data.get("acls"))
-        loaded.append(LoadedSpec(document, topics, acls))
+            topics = _salvage(document.data.get("topics"), TopicSpec)
+            acls = _salvage(document.data.get("acls"), AclEntry)
+            subjects = _salvage(document.data.get("subjects"), SubjectSpec)
+        loaded.append(LoadedSpec(document, topics, acls, subjects, path))
     return loaded
 
 
-def _salvage_acls(raw: Any) -> list[tuple[int, AclEntry]]:
-    """The well-formed ACL entries of a file with shape errors."""
-    if not isinstance(raw, list):
-        return []
-    entries = []
-    for index, item in enumerate(raw):
-        try:
-            entries.append((index, AclEntry.model_validate(item)))
-        except ValidationError:
-            continue
-    return entries
+M = TypeVar("M", bound=BaseModel)
 
 
-def _salvage_topics(raw: Any) -> list[tuple[int, TopicSpec]]:
-    """The well-formed topics of a file with shape errors, so their meaning is checked too."""
+def _salvage(raw: Any, model: type[M]) -> list[tuple[int, M]]:
+    """The well-formed items of a list in a file with shape errors, so their meaning is
+    checked too."""
     if not isinstance(raw, list):
         return []
-    topics = []
+    items = []
     for index, item in enumerate(raw):
         try:
-            topics.append((index, TopicSpec.model_validate(item)))
+            items.append((index, model.model_validate(item)))
         except ValidationError:
             continue
-    return topics
+    return items
 
 
 def check_topic_name(name: str) -> str | None:
@@ -293,6 +296,71 @@ def _acls(
     )
 
 
+def _schema_declarations(
+    loaded: list[LoadedSpec], problems: list[Diagnostic]
+) -> list[schemas.Declaration]:
+    """Every subject the specs declare: on topics (`value_schema`, `key_schema`) and in
+    `subjects` lists (named, or derived from a topic name)."""
+    declarations: list[schemas.Declaration] = []
+    for spec in loaded:
+        document, spec_file = spec.document, spec.path
+        if spec_file is None:
+            continue
+        for index, topic in spec.topics:
+            for role, value in (("value", topic.value_schema), ("key", topic.key_schema)):
+                if value is None:
+                    continue
+                schema = SchemaSpec(file=value) if isinstance(value, str) else value
+                declarations.append(
+                    schemas.Declaration(
+                        f"{topic.name}-{role}",
+                        schema,
+                        document,
+                        ("topics", index, f"{role}_schema"),
+                        spec_file,
+                        topic=topic.name,
+                    )
+                )
+        for index, subject in spec.subjects:
+            path = ("subjects", index)
+            if (subject.name is None) == (subject.topic is None):
+                problems.append(
+                    document.diagnostic(
+                        path,
+                        "a subject needs exactly one of `name` (explicit subject name) and "
+                        "`topic` (subject <topic>-value or <topic>-key)",
+                    )
+                )
+                continue
+            if subject.topic is not None:
+                reason = check_topic_name(subject.topic)
+                if reason:
+                    problems.append(document.diagnostic((*path, "topic"), reason))
+                    continue
+                name = f"{subject.topic}-{subject.role}"
+            else:
+                name = subject.name or ""
+                reason = check_subject_name(name)
+                if reason:
+                    problems.append(document.diagnostic((*path, "name"), reason))
+                    continue
+            declarations.append(
+                schemas.Declaration(name, subject, document, path, spec_file, topic=subject.topic)
+            )
+    return declarations
+
+
+def check_subject_name(name: str) -> str | None:
+    """Why kafkaplan refuses ``name`` as a subject name, or None."""
+    if not name.strip():
+        return "subject name is empty"
+    if name != name.strip() or any(ch in name for ch in "/\\?#%") or not name.isprintable():
+        return f"subject name {name!r} has characters kafkaplan does not manage (/, \\, ?, #, %, spaces at the ends, control characters)"
+    if len(name) > 255:
+        return f"subject name is {len(name)} characters long; at most 255 are managed"
+    return None
+
+
 def load_desired(project: Project, env_name: str | None) -> tuple[str, Environment, DesiredState]:
     """Load and check every spec for an environment. Raises SpecError with all problems."""
     name, environment = project.environment(env_name)
@@ -300,13 +368,25 @@ def load_desired(project: Project, env_name: str | None) -> tuple[str, Environme
     loaded = parse_spec_files(project, environment, problems)
     topics = _topics(loaded, environment, problems)
     acls = _acls(loaded, project, environment, problems)
+    subjects: dict[str, DesiredSubject] = schemas.load_subjects(
+        project.root, _schema_declarations(loaded, problems), problems
+    )
+    settings = project.effective_schemas(environment)
     desired = DesiredState(
         topics=topics,
         ignore_topics=tuple(project.model.ignore_topics),
         owned_topic_prefixes=tuple(project.model.owned_topic_prefixes),
         acls=acls,
+        subjects=subjects,
+        registry=RegistrySettings(
+            compatibility=settings.compatibility,
+            owned_prefixes=tuple(settings.owned_subjects or ()),
+            hard_delete=bool(settings.hard_delete),
+        ),
     )
-    problems.extend(policy.check(desired, project.effective_policy(environment)))
+    rules = project.effective_policy(environment)
+    problems.extend(policy.check(desired, rules))
+    problems.extend(schema_policy.check(desired, rules))
     if problems:
         raise SpecError(sorted(problems, key=_order))
     return name, environment, desired

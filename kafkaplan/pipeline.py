@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,13 +26,32 @@ from kafkaplan.apply import (
 )
 from kafkaplan.cluster import Cluster, KafkaCluster
 from kafkaplan.diff import compute_plan, live_fingerprints
+from kafkaplan.diff.subjects import PENDING
 from kafkaplan.drift import DriftReport, compute_drift
-from kafkaplan.errors import Diagnostic, PermissionDenied, PlanRefused, SpecError
+from kafkaplan.errors import (
+    Diagnostic,
+    PermissionDenied,
+    PlanRefused,
+    ProjectError,
+    RegistryAuthenticationFailed,
+    RegistryError,
+    RegistryPermissionDenied,
+    RegistryUnreachable,
+    SpecError,
+)
 from kafkaplan.importer import ImportResult, build_import, read_for_import, write_import
 from kafkaplan.load import load_desired
-from kafkaplan.plan import FORMAT_VERSION, Action, Message, Plan
+from kafkaplan.plan import FORMAT_VERSION, Action, Change, Message, Plan, Risk, RiskLabel
 from kafkaplan.project import Environment, Project, load_project
-from kafkaplan.read import read_addresses, read_live
+from kafkaplan.read import REGISTRY_WORKERS, read_addresses, read_live
+from kafkaplan.registry import (
+    CompatibilityResult,
+    HttpRegistry,
+    Registry,
+    SchemaPayload,
+    SchemaReference,
+)
+from kafkaplan.schemas import implies
 from kafkaplan.state import DesiredState, PlanOptions
 
 
@@ -68,6 +88,24 @@ def connect(
     return KafkaCluster(
         context.environment.kafka, os.environ if environ is None else environ, read_only=read_only
     )
+
+
+def connect_registry(
+    context: Context, *, read_only: bool, environ: Mapping[str, str] | None = None
+) -> Registry | None:
+    """The environment's Schema Registry client; None when the environment has none (an
+    error if the specs need one). Makes no request."""
+    connection = context.environment.schema_registry
+    if connection is None:
+        if context.desired is not None and context.desired.uses_registry:
+            raise ProjectError(
+                f"the specs manage Schema Registry subjects, but environment "
+                f"{context.env_name!r} has no schema_registry",
+                resource=str(context.project.file),
+                hint="add `schema_registry: {url: ...}` to the environment",
+            )
+        return None
+    return HttpRegistry(connection, os.environ if environ is None else environ, read_only=read_only)
 
 
 def preflight(plan: Plan, cluster: Cluster) -> tuple[list[Message], list[Message]]:
@@ -128,18 +166,162 @@ def acl_preflight(plan: Plan, cluster: Cluster) -> list[Message]:
     return errors
 
 
+def _payload(change: Change) -> SchemaPayload | None:
+    """What registering ``change`` would send; None when a reference's version is one this
+    plan registers (not known before apply)."""
+    after = change.after or {}
+    references = []
+    for name, ref in sorted(after.get("references", {}).items()):
+        if ref["version"] == PENDING:
+            return None
+        references.append(SchemaReference(name, str(ref["subject"]), int(ref["version"])))
+    return SchemaPayload(str(after["schema_type"]), str(after["schema_text"]), tuple(references))
+
+
+def _verdict(
+    change: Change, result: CompatibilityResult
+) -> tuple[Message | None, Message | None, Change]:
+    """(error, warning, change with risks) from the registry's check at the current level,
+    for a registration that runs at the level the plan sets (docs/schemas.md)."""
+    after, before = change.after or {}, change.before or {}
+    current, target = before.get("compatibility"), after.get("compatibility")
+    reason = "; ".join(result.messages) or "the registry gave no reason"
+    where = f"{after.get('file')}: " if after.get("file") else ""
+
+    def message(text: str, hint: str | None = None) -> Message:
+        return Message(
+            message=where + text, address=change.address, source=change.source, hint=hint
+        )
+
+    if current is None or target is None or current == target:
+        if result.compatible:
+            return None, None, change
+        return (
+            message(
+                f"incompatible with the latest registered version under {current}: {reason}",
+                hint="make the change compatible (new fields need a default), or lower the "
+                "subject's compatibility deliberately",
+            ),
+            None,
+            change,
+        )
+    if result.compatible:
+        if implies(current, target):  # the new level is weaker: compatible there too
+            return None, None, change
+        return (
+            None,
+            message(
+                f"compatible under the current level {current}; the registry checks it "
+                f"under {target} only when this plan has set that level (at apply)"
+            ),
+            change,
+        )
+    # Incompatible under the current level.
+    if implies(target, current):  # the new level is at least as strict: incompatible there too
+        return (
+            message(
+                f"incompatible under {current}, and so under the stricter {target} this plan "
+                f"sets: {reason}",
+                hint="make the change compatible, or keep a weaker compatibility level",
+            ),
+            None,
+            change,
+        )
+    risk = Risk(
+        label=RiskLabel.SCHEMA_BREAK,
+        message=f"allowed only because compatibility goes {current} -> {target}: under "
+        f"{current} the registry refuses it ({reason})",
+    )
+    warning = None
+    if target != "NONE":
+        warning = message(
+            f"incompatible under the current level {current} ({reason}); whether {target} "
+            "accepts it is only known at apply, when this plan has set that level"
+        )
+    return None, warning, change.model_copy(update={"risks": [*change.risks, risk]})
+
+
+def registry_preflight(plan: Plan, registry: Registry) -> tuple[list[Message], list[Message], Plan]:
+    """Ask the registry whether each new version of an existing subject is compatible,
+    without registering anything. Returns (errors, warnings, the plan with risks added).
+
+    The registry checks at the subject's current level; when the plan changes the level,
+    ``_verdict`` says what the answer means for the new one (docs/schemas.md)."""
+    candidates = [
+        c for c in plan.changes if c.resource_type == "subject" and c.actions == [Action.UPDATE]
+    ]
+    errors: list[Message] = []
+    warnings: list[Message] = []
+    checks = {}
+    with ThreadPoolExecutor(max_workers=REGISTRY_WORKERS) as pool:
+        for change in candidates:
+            payload = _payload(change)
+            if payload is None:
+                warnings.append(
+                    Message(
+                        message="compatibility is checked at apply: the schema refers to a "
+                        "version this plan registers",
+                        address=change.address,
+                        source=change.source,
+                    )
+                )
+                continue
+            checks[change.address] = pool.submit(registry.check_compatibility, change.name, payload)
+        results = {}
+        for address, future in checks.items():
+            try:
+                results[address] = future.result()
+            except (RegistryUnreachable, RegistryAuthenticationFailed):
+                raise
+            except RegistryPermissionDenied:
+                warnings.append(
+                    Message(
+                        message="could not check compatibility (permission denied); the "
+                        "registry checks it at apply",
+                        address=address,
+                    )
+                )
+            except RegistryError as exc:
+                if exc.status is not None and exc.status >= 500:
+                    raise
+                errors.append(
+                    Message(
+                        message=f"the registry refuses this schema: {exc.message}",
+                        address=address,
+                        hint=exc.hint,
+                    )
+                )
+    changes = []
+    for planned in plan.changes:
+        result = results.get(planned.address)
+        if result is None or planned.resource_type != "subject":
+            changes.append(planned)
+            continue
+        error, warning, checked = _verdict(planned, result)
+        errors.extend([error] if error else [])
+        warnings.extend([warning] if warning else [])
+        changes.append(checked)
+    return errors, warnings, plan.model_copy(update={"changes": changes})
+
+
 def make_plan(
     context: Context,
     cluster: Cluster,
+    registry: Registry | None = None,
     options: PlanOptions | None = None,
     *,
     now: datetime | None = None,
 ) -> Plan:
     desired = context.require_desired()
-    live = read_live(cluster, desired)
+    use_registry = registry if desired.uses_registry else None
+    live = read_live(cluster, desired, use_registry)
     plan = compute_plan(desired, live, options)
     errors, warnings = preflight(plan, cluster)
     errors.extend(acl_preflight(plan, cluster))
+    if use_registry is not None:
+        registry_errors, registry_warnings, plan = registry_preflight(plan, use_registry)
+        errors += registry_errors
+        warnings += registry_warnings
     return plan.model_copy(
         update={
             "kafkaplan_version": __version__,
@@ -151,10 +333,16 @@ def make_plan(
     )
 
 
-def make_drift(context: Context, cluster: Cluster, *, now: datetime | None = None) -> DriftReport:
+def make_drift(
+    context: Context,
+    cluster: Cluster,
+    registry: Registry | None = None,
+    *,
+    now: datetime | None = None,
+) -> DriftReport:
     """Compare specs and live state without changing anything (read-only, tolerant reads)."""
     desired = context.require_desired()
-    live = read_live(cluster, desired, tolerant=True)
+    live = read_live(cluster, desired, registry, tolerant=True)
     policy = context.project.effective_policy(context.environment)
     report = compute_drift(desired, live, naming_pattern=policy.naming.pattern)
     return report.model_copy(
@@ -209,7 +397,9 @@ def read_plan_file(path: Path) -> Plan:
         ) from exc
 
 
-def check_saved_plan(saved: Plan, context: Context, cluster: Cluster) -> None:
+def check_saved_plan(
+    saved: Plan, context: Context, cluster: Cluster, registry: Registry | None = None
+) -> None:
     """Refuse a saved plan that does not apply to what is live now, saying why.
 
     Only the live state is compared, not the specs: a saved plan is applied exactly as it
@@ -233,7 +423,17 @@ def check_saved_plan(saved: Plan, context: Context, cluster: Cluster) -> None:
         )
     if saved.errors:
         raise PlanRefused("the saved plan has errors and cannot be applied")
-    live = read_addresses(cluster, saved.resource_fingerprints)
+    kinds = {a.partition(".")[0] for a in saved.resource_fingerprints}
+    needs_registry = bool(kinds & {"subject", "subject-config", "registry-config"})
+    if needs_registry and registry is None:
+        raise PlanRefused(
+            "the saved plan manages Schema Registry subjects, but this environment has no "
+            "schema_registry",
+            hint="apply it with the project file it was planned with",
+        )
+    live = read_addresses(
+        cluster, saved.resource_fingerprints, registry if needs_registry else None
+    )
     if saved.cluster_id != live.cluster_id:
         raise PlanRefused(
             f"plan was made for cluster {saved.cluster_id}, but this is cluster {live.cluster_id}",
@@ -252,11 +452,15 @@ def check_saved_plan(saved: Plan, context: Context, cluster: Cluster) -> None:
 
 
 def run_apply(
-    plan: Plan, cluster: Cluster, *, progress: ProgressCallback | None = None
+    plan: Plan,
+    cluster: Cluster,
+    *,
+    registry: Registry | None = None,
+    progress: ProgressCallback | None = None,
 ) -> ApplyReport:
     if plan.errors:
         raise PlanRefused(
             f"the plan has {len(plan.errors)} error(s); nothing was applied",
             hint="fix the errors shown in the plan",
         )
-    return apply_plan(plan, Targets(cluster=cluster), progress=progress)
+    return apply_plan(plan, Targets(cluster=cluster, registry=registry), progress=progress)

@@ -59,6 +59,10 @@ class Change(_Model):
     fields: list[FieldChange] = Field(default_factory=list, description="For updates")
     risks: list[Risk] = Field(default_factory=list)
     source: str | None = Field(default=None, description="file:line of the declaration")
+    depends_on: list[str] = Field(
+        default_factory=list,
+        description="Addresses of changes in this plan that must succeed before this one",
+    )
 
 
 class Message(_Model):

@@ -18,7 +18,7 @@ from pydantic import Field, ValidationError, field_validator
 
 from kafkaplan.acls import AclSettings, check_ownership
 from kafkaplan.errors import Diagnostic, ProjectError, SpecError
-from kafkaplan.spec import StrictModel
+from kafkaplan.spec import CompatibilityLevel, StrictModel
 from kafkaplan.units import UnitError, parse_duration_ms
 from kafkaplan.yamlsource import Document, YamlProblem, read_yaml
 
@@ -54,6 +54,38 @@ class NamingPolicy(StrictModel):
         return value
 
 
+class CompatibilityRule(StrictModel):
+    match: str = Field(
+        description="Regular expression searched in the subject's topic name (topic-derived "
+        "subjects) or in the subject name (explicitly named subjects).",
+        examples=[r"\.v[0-9]+$"],
+    )
+    minimum: CompatibilityLevel = Field(
+        description="Weakest compatibility level allowed: the subject's level must guarantee "
+        "at least what this one does (see docs/schemas.md for the order).",
+    )
+
+    @field_validator("match")
+    @classmethod
+    def _compiles(cls, value: str) -> str:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"invalid regular expression: {exc}") from exc
+        return value
+
+
+class SchemaPolicy(StrictModel):
+    min_compatibility: list[CompatibilityRule] = Field(
+        default_factory=list,
+        description="Compatibility levels subjects must at least have, by topic or subject name.",
+    )
+    require_key_schema_for_compacted: bool = Field(
+        default=False,
+        description="Every topic with cleanup.policy compact must declare a key schema.",
+    )
+
+
 class Policy(StrictModel):
     naming: NamingPolicy = Field(default_factory=NamingPolicy)
     max_retention: str | int | None = Field(
@@ -67,6 +99,7 @@ class Policy(StrictModel):
         ge=1,
         description="Smallest min.insync.replicas a topic may have (declared or defaulted).",
     )
+    schemas: SchemaPolicy = Field(default_factory=SchemaPolicy)
 
     @field_validator("max_retention")
     @classmethod
@@ -120,6 +153,26 @@ class RegistryConnection(StrictModel):
     timeout: str | int = "30s"
 
 
+class SchemaSettings(StrictModel):
+    """Schema Registry settings of the project (and, overridden, of an environment)."""
+
+    compatibility: CompatibilityLevel | None = Field(
+        default=None,
+        description="The registry's global compatibility level (`registry-config.global`). "
+        "Omitted: not managed.",
+    )
+    owned_subjects: list[str] | None = Field(
+        default=None,
+        description="Subject name prefixes this project owns. Subjects there that no spec "
+        "declares are listed as unmanaged, or deleted with `--allow-deletes`.",
+    )
+    hard_delete: bool | None = Field(
+        default=None,
+        description="Delete subjects permanently (soft delete, then hard delete). Default: "
+        "soft delete only.",
+    )
+
+
 class Defaults(StrictModel):
     partitions: int = Field(default=3, ge=1)
     replication_factor: int = Field(default=3, ge=1)
@@ -131,6 +184,9 @@ class Environment(StrictModel):
     variables: dict[str, str | int | float | bool] = Field(default_factory=dict)
     defaults: Defaults = Field(default_factory=Defaults)
     policy: PolicyOverride = Field(default_factory=PolicyOverride)
+    schemas: SchemaSettings = Field(
+        default_factory=SchemaSettings, description="Overrides of the project's `schemas`."
+    )
 
 
 class ProjectModel(StrictModel):
@@ -157,6 +213,9 @@ class ProjectModel(StrictModel):
         ge=0,
         description="Refuse a plan that deletes more resources than this (--max-destroy "
         "overrides it for one run).",
+    )
+    schemas: SchemaSettings = Field(
+        default_factory=SchemaSettings, description="Schema Registry subjects: see docs/schemas.md"
     )
     environments: dict[str, Environment]
     acls: AclSettings = Field(
@@ -195,6 +254,10 @@ class Project:
         if "max_retention" in environment.policy.model_fields_set:
             override["max_retention"] = environment.policy.max_retention
         return self.model.policy.model_copy(update=override)
+
+    def effective_schemas(self, environment: Environment) -> SchemaSettings:
+        override = environment.schemas.model_dump(exclude_none=True)
+        return self.model.schemas.model_copy(update=override)
 
     def spec_paths(self) -> list[Path]:
         return [(self.root / entry) for entry in self.model.specs]

@@ -8,40 +8,94 @@ the project manages ACLs, one describe-ACLs request with an any-filter reads eve
 
 Plans need everything they compare, so a read error fails them. Drift reads tolerantly:
 what it may not read is recorded in ``LiveState.not_checked`` with the reason.
+
+Subjects: only the managed ones (and the ones they refer to, and those in the project's
+owned prefixes) are read, each with its latest version, its versions and its subject-level
+compatibility, concurrently over a thread pool; the registry's subject list is only read
+for the owned prefixes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import replace
 
 from kafkaplan.acls import Binding
 from kafkaplan.cluster import Cluster
-from kafkaplan.errors import ClusterError
-from kafkaplan.state import DesiredState, LiveConfig, LiveState, LiveTopic
+from kafkaplan.errors import ClusterError, RegistryError
+from kafkaplan.registry import RegisteredSchema, Registry
+from kafkaplan.state import (
+    DesiredState,
+    LiveConfig,
+    LiveReference,
+    LiveRegistry,
+    LiveState,
+    LiveSubject,
+    LiveTopic,
+)
 
 ACLS_NOT_CHECKED = "acl"
+REGISTRY_WORKERS = 8
 
 
-def read_live(cluster: Cluster, desired: DesiredState, *, tolerant: bool = False) -> LiveState:
-    """The live state a plan (or, with ``tolerant``, a drift report) for ``desired`` needs."""
-    return _read(
+def read_live(
+    cluster: Cluster,
+    desired: DesiredState,
+    registry: Registry | None = None,
+    *,
+    tolerant: bool = False,
+) -> LiveState:
+    """The live state a plan (or, with ``tolerant``, a drift report) for ``desired`` needs.
+    The registry is read only if the specs use it."""
+    live = _read(
         cluster,
         lambda live: [n for n in desired.topics if n in live],
         desired.deletion_candidates,
         acls=desired.acls.managed,
         probe=list(desired.topics) if tolerant else None,
     )
+    if registry is None or not desired.uses_registry:
+        return live
+    try:
+        subjects, live_registry = read_registry(
+            registry, managed_subjects(desired), desired.registry.owned_prefixes
+        )
+    except RegistryError as error:
+        if not tolerant:
+            raise
+        reason = f"not checked: {error}"
+        unread = dict.fromkeys(("subject", "subject-config", "registry-config"), reason)
+        return replace(live, not_checked={**live.not_checked, **unread})
+    return replace(live, subjects=subjects, registry=live_registry)
 
 
-def read_addresses(cluster: Cluster, addresses: Collection[str]) -> LiveState:
+def managed_subjects(desired: DesiredState) -> set[str]:
+    """The subjects the specs declare, and those their schemas refer to."""
+    names = set(desired.subjects)
+    for subject in desired.subjects.values():
+        names.update(ref.subject for ref in subject.references)
+    return names
+
+
+def read_addresses(
+    cluster: Cluster, addresses: Collection[str], registry: Registry | None = None
+) -> LiveState:
     """The live state of the given resource addresses (to check a saved plan against)."""
     names = {address.partition(".")[2] for address in addresses if address.startswith("topic.")}
-    return _read(
+    live = _read(
         cluster,
         lambda live: [n for n in names if n in live],
         None,
         acls=any(address.startswith("acl.") for address in addresses),
     )
+    if registry is None:
+        return live
+    subjects = [
+        a.partition(".")[2] for a in addresses if a.startswith(("subject.", "subject-config."))
+    ]
+    found, live_registry = read_registry(registry, subjects)
+    return replace(live, subjects=found, registry=live_registry)
 
 
 def read_selected(
@@ -111,3 +165,57 @@ def _read(
 
 def _reason(error: ClusterError) -> str:
     return f"not checked: {error.message}" + (f" ({error.hint})" if error.hint else "")
+
+
+def read_registry(
+    registry: Registry, managed_subjects: Collection[str], owned_prefixes: Sequence[str] = ()
+) -> tuple[dict[str, LiveSubject], LiveRegistry]:
+    Reads = tuple[Future[RegisteredSchema | None], Future[list[int]], Future[str | None]]
+
+    def read(pool: ThreadPoolExecutor, names: Collection[str]) -> dict[str, Reads]:
+        return {
+            name: (
+                pool.submit(registry.latest, name),
+                pool.submit(registry.versions, name),
+                pool.submit(registry.subject_compatibility, name),
+            )
+            for name in sorted(names)
+        }
+
+    with ThreadPoolExecutor(max_workers=REGISTRY_WORKERS) as pool:
+        listing = pool.submit(registry.list_subjects, owned_prefixes) if owned_prefixes else None
+        reads = read(pool, set(managed_subjects))
+        global_level = pool.submit(registry.global_compatibility)
+        # Results in name order: the first failure is reported, naming its subject.
+        results = {name: tuple(f.result() for f in futures) for name, futures in reads.items()}
+        owned = listing.result() if listing is not None else []
+        more = read(pool, set(owned) - set(reads))
+        results.update({name: tuple(f.result() for f in futures) for name, futures in more.items()})
+        level = global_level.result()
+    subjects: dict[str, LiveSubject] = {}
+    subject_levels: dict[str, str | None] = {}
+    for name, (latest, versions, subject_level) in results.items():
+        assert latest is None or isinstance(latest, RegisteredSchema)
+        assert isinstance(versions, list)
+        assert subject_level is None or isinstance(subject_level, str)
+        # Apicurio reports the global level for a subject without its own: a level equal to
+        # the global one is taken as "none set" (docs/schemas.md).
+        subject_levels[name] = None if subject_level == level else subject_level
+        if latest is None:
+            continue
+        subjects[name] = LiveSubject(
+            name=name,
+            version=latest.version,
+            schema_id=latest.schema_id,
+            schema_type=latest.schema_type,
+            schema=latest.schema,
+            references=tuple(
+                LiveReference(r.name, r.subject, r.version) for r in latest.references
+            ),
+            versions=tuple(versions) or (latest.version,),
+        )
+    return subjects, LiveRegistry(
+        global_compatibility=level,
+        subject_compatibility=subject_levels,
+        owned_subjects=tuple(owned),
+    )

@@ -8,7 +8,7 @@ topic names, duplicates, policies) is checked in ``kafkaplan.load`` and
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -16,9 +16,74 @@ from kafkaplan.acls import AclEntry
 
 ConfigValue = str | int | float | bool | list[str] | None
 
+CompatibilityLevel = Literal[
+    "NONE",
+    "BACKWARD",
+    "BACKWARD_TRANSITIVE",
+    "FORWARD",
+    "FORWARD_TRANSITIVE",
+    "FULL",
+    "FULL_TRANSITIVE",
+]
+SchemaType = Literal["AVRO", "JSON", "PROTOBUF"]
+
 
 class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class ReferenceSpec(StrictModel):
+    """A schema this schema refers to (Confluent-style schema reference)."""
+
+    name: str = Field(
+        description="How the schema refers to it: the Avro full type name, the JSON Schema "
+        "`$ref` or the Protobuf import path.",
+    )
+    subject: str = Field(description="Subject holding the referenced schema.")
+    version: int | Literal["latest"] = Field(
+        default="latest",
+        description="Version of that subject; `latest` means the version this plan leaves "
+        "as the latest (the one it registers, if it registers one).",
+    )
+
+
+class SchemaSpec(StrictModel):
+    """A schema registered under a Schema Registry subject."""
+
+    file: str = Field(
+        description="Schema file, relative to the spec file; it must stay inside the project "
+        "folder. .avsc is Avro, .json JSON Schema, .proto Protobuf.",
+        examples=["schemas/order-created.avsc"],
+    )
+    type: SchemaType | None = Field(
+        default=None, description="Schema type; inferred from the file suffix when omitted."
+    )
+    compatibility: CompatibilityLevel | None = Field(
+        default=None,
+        description="Subject-level compatibility. Omitted: the registry's global default.",
+    )
+    references: list[ReferenceSpec] | None = Field(
+        default=None,
+        description="References to other subjects. Omitted: detected from the schema (Avro "
+        "named types, JSON `$ref`, Protobuf imports) among the subjects the specs declare.",
+    )
+
+
+class SubjectSpec(SchemaSpec):
+    """A subject: named after a topic (topic-name strategy) or explicitly."""
+
+    name: str | None = Field(
+        default=None,
+        description="Explicit subject name (record-name strategies). Exclusive with `topic`.",
+        examples=["com.acme.orders.Money"],
+    )
+    topic: str | None = Field(
+        default=None,
+        description="Topic whose `<topic>-value` or `<topic>-key` subject this is.",
+    )
+    role: Literal["key", "value"] = Field(
+        default="value", description="With `topic`: the key or the value subject."
+    )
 
 
 class TopicSpec(StrictModel):
@@ -53,6 +118,15 @@ class TopicSpec(StrictModel):
     )
     description: str | None = Field(default=None, description="What the topic carries; for people.")
     owner: str | None = Field(default=None, description="The owning team; for people.")
+    value_schema: str | SchemaSpec | None = Field(
+        default=None,
+        description="Schema of the record values, registered as subject `<topic>-value`: a "
+        "file path, or a mapping with `file`, `type`, `compatibility`, `references`.",
+    )
+    key_schema: str | SchemaSpec | None = Field(
+        default=None,
+        description="Schema of the record keys, registered as subject `<topic>-key`.",
+    )
 
 
 class SpecFile(StrictModel):
@@ -62,6 +136,10 @@ class SpecFile(StrictModel):
     acls: list[AclEntry] = Field(
         default_factory=list,
         description="ACL bindings and roles (docs/acls.md); one entry is for one principal.",
+    )
+    subjects: list[SubjectSpec] = Field(
+        default_factory=list,
+        description="Schema Registry subjects beside those declared on topics.",
     )
 
 

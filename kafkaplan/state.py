@@ -41,6 +41,42 @@ class DesiredTopic:
 
 
 @dataclass(frozen=True)
+class DesiredReference:
+    name: str
+    subject: str
+    # None: "latest", the version the plan leaves as the subject's latest.
+    version: int | None
+    source: Source
+
+
+@dataclass(frozen=True)
+class DesiredSubject:
+    name: str
+    schema_type: str  # AVRO, JSON or PROTOBUF
+    schema: str  # the schema file's text, registered as it is
+    canonical: str  # the canonical form compared with the registry's (kafkaplan.schemas)
+    file: str  # the schema file, relative to the project folder
+    source: Source
+    references: tuple[DesiredReference, ...] = ()
+    compatibility: str | None = None  # subject-level level; None: not managed
+    # Field-level summary: path -> description (kafkaplan.schemas.summarize).
+    fields: Mapping[str, str] = field(default_factory=dict)
+    topic: str | None = None  # the topic of a topic-name-strategy subject
+
+
+@dataclass(frozen=True)
+class RegistrySettings:
+    """What the project says about the registry as a whole."""
+
+    compatibility: str | None = None  # the global level; None: not managed
+    owned_prefixes: tuple[str, ...] = ()
+    hard_delete: bool = False
+
+    def owns(self, subject: str) -> bool:
+        return any(subject.startswith(prefix) for prefix in self.owned_prefixes)
+
+
+@dataclass(frozen=True)
 class DesiredState:
     topics: Mapping[str, DesiredTopic]
     # Regular expressions of topic names never reported or touched (project `ignore_topics`).
@@ -48,6 +84,13 @@ class DesiredState:
     # Topic name prefixes kafkaplan owns: a topic there that is in no spec may be deleted.
     owned_topic_prefixes: tuple[str, ...] = ()
     acls: DesiredAcls = field(default_factory=DesiredAcls)
+    subjects: Mapping[str, DesiredSubject] = field(default_factory=dict)
+    registry: RegistrySettings = field(default_factory=RegistrySettings)
+
+    @property
+    def uses_registry(self) -> bool:
+        registry = self.registry
+        return bool(self.subjects or registry.compatibility or registry.owned_prefixes)
 
     def is_ignored_topic(self, name: str) -> bool:
         return is_internal_topic(name) or any(re.search(p, name) for p in self.ignore_topics)
@@ -120,6 +163,46 @@ class LiveTopic:
 
 
 @dataclass(frozen=True)
+class LiveReference:
+    name: str
+    subject: str
+    version: int
+
+
+@dataclass(frozen=True)
+class LiveSubject:
+    """A subject as the registry has it: its latest version, and its versions."""
+
+    name: str
+    version: int
+    schema_id: int
+    schema_type: str
+    schema: str
+    references: tuple[LiveReference, ...] = ()
+    versions: tuple[int, ...] = ()
+
+    def digest(self) -> str:
+        return fingerprint(
+            {
+                "version": self.version,
+                "id": self.schema_id,
+                "versions": list(self.versions),
+                "type": self.schema_type,
+            }
+        )
+
+
+@dataclass(frozen=True)
+class LiveRegistry:
+    global_compatibility: str | None = None
+    # Subject-level compatibility of each subject read (existing or not); None: none set,
+    # or (on registries that report the global level for every subject) the same as global.
+    subject_compatibility: Mapping[str, str | None] = field(default_factory=dict)
+    # Subjects in the project's owned prefixes, as the registry lists them.
+    owned_subjects: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class LiveState:
     cluster_id: str | None
     broker_count: int
@@ -131,6 +214,9 @@ class LiveState:
     acls: frozenset[Binding] = frozenset()
     # Bindings this client could not read (resource types or operations it does not know).
     unreadable_acls: tuple[str, ...] = ()
+    # Subjects read from the registry (managed, referenced, owned); absent ones are missing.
+    subjects: Mapping[str, LiveSubject] = field(default_factory=dict)
+    registry: LiveRegistry | None = None  # None: the registry was not read
 
 
 def fingerprint(value: Any) -> str:

@@ -1,4 +1,5 @@
-"""An in-memory double of the Kafka admin API (the ``Cluster`` protocol), for unit tests.
+"""In-memory doubles of the Kafka admin API (``Cluster``) and the Schema Registry
+(``Registry``), for unit tests.
 
 It behaves like a broker where unit tests rely on it: broker defaults for configs that are
 not overridden, topic-level overrides reported as such, incremental alter with set and
@@ -9,12 +10,16 @@ behaviour unit tests rely on is also exercised against the real broker in tests/
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from kafkaplan.acls import Binding, Operation, ResourceType
 from kafkaplan.cluster import AclResults, ClusterInfo, NewTopicRequest, Results, TopicMetadata
-from kafkaplan.errors import ClusterError, PermissionDenied
+from kafkaplan.errors import ClusterError, PermissionDenied, RegistryError, SchemaRejected
+from kafkaplan.registry import CompatibilityResult, RegisteredSchema, SchemaPayload
+from kafkaplan.schemas import LEVELS
 from kafkaplan.state import ConfigSource, LiveConfig
 from kafkaplan.topic_configs import TOPIC_CONFIGS, ConfigValueError, normalize
 
@@ -200,6 +205,225 @@ class MemoryCluster:
             if results[binding] is None:
                 self.acls.discard(binding)
         return results
+
+    def close(self) -> None:
+        pass
+
+
+# ---------------------------------------------------------------------------------------
+# Schema Registry
+# ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class FakeVersion:
+    version: int
+    schema_id: int
+    payload: SchemaPayload
+
+
+def _avro_fields(text: str) -> dict[str, dict[str, Any]]:
+    document = json.loads(text)
+    if not isinstance(document, dict) or document.get("type") != "record":
+        return {}
+    return {f["name"]: f for f in document.get("fields", [])}
+
+
+def avro_incompatibilities(old: str, new: str, level: str) -> list[str]:
+    """A registry's verdict on top-level Avro record fields, enough for unit tests: a reader
+    needs a default for every field the writer lacks, and field types must match."""
+    directions, _ = LEVELS[level]
+    before, after = _avro_fields(old), _avro_fields(new)
+    problems = []
+    if "backward" in directions:  # the new schema reads old data
+        problems += [
+            f"READER_FIELD_MISSING_DEFAULT_VALUE: {n}"
+            for n, f in after.items()
+            if n not in before and "default" not in f
+        ]
+    if "forward" in directions:  # old readers read new data
+        problems += [
+            f"READER_FIELD_MISSING_DEFAULT_VALUE: {n}"
+            for n, f in before.items()
+            if n not in after and "default" not in f
+        ]
+    if directions:
+        problems += [
+            f"TYPE_MISMATCH: {n}"
+            for n in before.keys() & after.keys()
+            if before[n]["type"] != after[n]["type"]
+        ]
+    return problems
+
+
+@dataclass
+class MemoryRegistry:
+    """An in-memory double of the ``Registry`` protocol, behaving like a Confluent-compatible
+    registry where unit tests rely on it (tests/integration checks the real one): versions
+    and ids, subject and global levels, compatibility checked at registration, soft then
+    hard deletes, references that must exist and block deleting what they point at."""
+
+    global_level: str = "BACKWARD"
+    subjects: dict[str, list[FakeVersion]] = field(default_factory=dict)
+    levels: dict[str, str] = field(default_factory=dict)
+    soft_deleted: set[str] = field(default_factory=set)
+    # Apicurio: GET /config/{subject} answers the global level when the subject has none.
+    reports_global_for_subjects: bool = False
+    # Errors to raise instead of registering under a subject (e.g. a 5xx).
+    failures: dict[str, RegistryError] = field(default_factory=dict)
+    calls: list[str] = field(default_factory=list)
+    next_id: int = 1
+
+    def _live(self, subject: str) -> list[FakeVersion]:
+        return [] if subject in self.soft_deleted else self.subjects.get(subject, [])
+
+    def global_compatibility(self) -> str:
+        self.calls.append("global_compatibility")
+        return self.global_level
+
+    def subject_compatibility(self, subject: str) -> str | None:
+        self.calls.append(f"subject_compatibility:{subject}")
+        if subject in self.levels:
+            return self.levels[subject]
+        if self.reports_global_for_subjects and self._live(subject):
+            return self.global_level
+        return None
+
+    def latest(self, subject: str) -> RegisteredSchema | None:
+        self.calls.append(f"latest:{subject}")
+        versions = self._live(subject)
+        if not versions:
+            return None
+        last = versions[-1]
+        return RegisteredSchema(
+            subject,
+            last.version,
+            last.schema_id,
+            last.payload.schema_type,
+            last.payload.schema,
+            last.payload.references,
+        )
+
+    def versions(self, subject: str) -> list[int]:
+        self.calls.append(f"versions:{subject}")
+        return [v.version for v in self._live(subject)]
+
+    def list_subjects(self, prefixes: Sequence[str]) -> list[str]:
+        self.calls.append("list_subjects")
+        return sorted(
+            name
+            for name, versions in self.subjects.items()
+            if versions and name not in self.soft_deleted and name.startswith(tuple(prefixes))
+        )
+
+    def level_of(self, subject: str) -> str:
+        return self.levels.get(subject, self.global_level)
+
+    def _problems(self, subject: str, payload: SchemaPayload) -> list[str]:
+        versions = self._live(subject)
+        if not versions:
+            return []
+        level = self.level_of(subject)
+        if level == "NONE":
+            return []
+        if versions[-1].payload.schema_type != payload.schema_type:
+            return ["the schema type differs"]
+        against = versions if level.endswith("_TRANSITIVE") else versions[-1:]
+        problems = []
+        for version in against:
+            if payload.schema_type == "AVRO":
+                problems += avro_incompatibilities(version.payload.schema, payload.schema, level)
+        return problems
+
+    def check_compatibility(self, subject: str, schema: SchemaPayload) -> CompatibilityResult:
+        self.calls.append(f"check_compatibility:{subject}")
+        problems = self._problems(subject, schema)
+        return CompatibilityResult(not problems, tuple(problems))
+
+    def register(self, subject: str, schema: SchemaPayload) -> RegisteredSchema:
+        self.calls.append(f"register:{subject}")
+        if subject in self.failures:
+            raise self.failures[subject]
+        for ref in schema.references:
+            if ref.version not in [v.version for v in self._live(ref.subject)]:
+                raise SchemaRejected(
+                    "the registry refused the request as invalid (HTTP 422 42201): "
+                    f"Unresolved reference {ref.name}",
+                    resource=f"subject.{subject}",
+                    status=422,
+                    error_code=42201,
+                )
+        for version in self._live(subject):
+            if version.payload == schema:
+                return RegisteredSchema(subject, version.version, version.schema_id)
+        problems = self._problems(subject, schema)
+        if problems:
+            raise SchemaRejected(
+                "the registry refused the schema as incompatible (HTTP 409): "
+                + "; ".join(problems),
+                resource=f"subject.{subject}",
+                status=409,
+                error_code=409,
+            )
+        if subject in self.soft_deleted:
+            self.soft_deleted.discard(subject)
+            self.subjects[subject] = []
+        versions = self.subjects.setdefault(subject, [])
+        number = versions[-1].version + 1 if versions else 1
+        versions.append(FakeVersion(number, self.next_id, schema))
+        self.next_id += 1
+        return RegisteredSchema(subject, number, self.next_id - 1)
+
+    def set_compatibility(self, subject: str | None, level: str) -> None:
+        self.calls.append(f"set_compatibility:{subject}:{level}")
+        if level not in LEVELS:
+            raise SchemaRejected(f"Invalid compatibility level: {level}", status=422)
+        if subject is None:
+            self.global_level = level
+        else:
+            self.levels[subject] = level
+
+    def delete_subject(self, subject: str, *, permanent: bool) -> list[int]:
+        self.calls.append(f"delete_subject:{subject}:{permanent}")
+        resource = f"subject.{subject}"
+        if subject not in self.subjects:
+            raise RegistryError(
+                "Subject not found", resource=resource, status=404, error_code=40401
+            )
+        referrers = [
+            name
+            for name in self.subjects
+            if name not in self.soft_deleted
+            and any(r.subject == subject for v in self._live(name) for r in v.payload.references)
+        ]
+        if referrers:
+            raise SchemaRejected(
+                "There are subjects referencing " + subject,
+                resource=resource,
+                status=422,
+                error_code=42206,
+            )
+        versions = [v.version for v in self.subjects[subject]]
+        if not permanent:
+            if subject in self.soft_deleted:
+                raise RegistryError(
+                    f"Subject {subject} is in soft deleted state.",
+                    resource=resource,
+                    status=404,
+                    error_code=40404,
+                )
+            self.soft_deleted.add(subject)
+            return versions
+        if subject not in self.soft_deleted:
+            raise RegistryError(
+                f"Subject {subject} must be soft deleted first",
+                resource=resource,
+                status=409,
+                error_code=40405,
+            )
+        del self.subjects[subject]
+        self.soft_deleted.discard(subject)
+        return versions
 
     def close(self) -> None:
         pass

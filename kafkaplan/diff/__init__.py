@@ -13,17 +13,30 @@ from collections.abc import Callable, Iterable
 from kafkaplan.diff.acls import acl_digest, diff_acls
 from kafkaplan.diff.limits import check_delete_limit
 from kafkaplan.diff.part import ABSENT, PlanPart
+from kafkaplan.diff.subjects import (
+    diff_subjects,
+    registry_config_digest,
+    subject_config_digest,
+    subject_digest,
+)
 from kafkaplan.diff.topics import diff_topics, topic_address, topic_digest
 from kafkaplan.plan import Plan
 from kafkaplan.state import DesiredState, LiveState, PlanOptions, fingerprint
 
 # Each resource type's diff, in the order its changes appear in the plan.
-DIFFS: list[Callable[[DesiredState, LiveState, PlanOptions], PlanPart]] = [diff_topics, diff_acls]
+DIFFS: list[Callable[[DesiredState, LiveState, PlanOptions], PlanPart]] = [
+    diff_topics,
+    diff_acls,
+    diff_subjects,
+]
 
 # Address prefix -> digest of that resource's live state, for saved-plan staleness checks.
 DIGESTS: dict[str, Callable[[LiveState, str], str]] = {
     "topic": topic_digest,
     "acl": acl_digest,
+    "subject": subject_digest,
+    "subject-config": subject_config_digest,
+    "registry-config": registry_config_digest,
 }
 
 

@@ -46,6 +46,9 @@ def render_text(plan: Plan, *, color: bool = False) -> str:
         lines.append(style("No changes. The live state matches the specs.", "green", True))
     else:
         lines.append(style(f"Plan: {plan.summary()}.", bold=True))
+        kinds = sorted({c.resource_type for c in plan.changes})
+        if len(kinds) > 1:
+            lines.append("  " + "; ".join(f"{kind}: {_counts(plan, kind)}" for kind in kinds))
     return "\n".join(lines) + "\n"
 
 
@@ -59,6 +62,15 @@ def _acl_change(change: Change, style: Callable[..., str]) -> list[str]:
     lines = [style(f"  {mark} {change.address}", _COLORS[mark], True) + source]
     lines.extend(style(f"      ! {r.label.value}: {r.message}", "magenta") for r in change.risks)
     return lines
+
+
+def _counts(plan: Plan, kind: str) -> str:
+    tally = dict.fromkeys(Action, 0)
+    for change in plan.changes:
+        if change.resource_type == kind:
+            for action in change.actions:
+                tally[action] += 1
+    return ", ".join(f"{count} to {action.value}" for action, count in tally.items() if count)
 
 
 def _change(change: Change, style: Callable[..., str]) -> list[str]:

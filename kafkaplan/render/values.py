@@ -10,6 +10,9 @@ from kafkaplan.topic_configs import humanize
 
 SYMBOLS = {Action.CREATE: "+", Action.UPDATE: "~", Action.DELETE: "-"}
 
+# Values a plan carries for apply but that are too long to show (a schema's full text).
+HIDDEN = {"schema_text"}
+
 
 def symbol(change: Change) -> str:
     if change.actions == [Action.DELETE, Action.CREATE]:
@@ -54,6 +57,8 @@ def flatten(value: dict[str, Any] | None, prefix: str = "") -> list[tuple[str, A
     """``{"configs": {"a": 1}}`` -> ``[("configs.a", 1)]``, keeping order."""
     rows: list[tuple[str, Any]] = []
     for key, item in (value or {}).items():
+        if key in HIDDEN:
+            continue
         path = f"{prefix}{key}"
         if isinstance(item, dict):
             rows.extend(flatten(item, f"{path}."))

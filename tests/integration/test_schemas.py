@@ -1,0 +1,445 @@
+"""Schema Registry subjects planned and applied end to end against the real registry.
+
+Every subject a test creates starts with its project's unique prefix and is deleted (soft,
+then hard) when the test ends; the registry's global level is never changed.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from tests.integration.conftest import Project
+
+pytestmark = pytest.mark.integration
+
+MakeProject = Callable[..., Project]
+
+
+def call(url: str, method: str = "GET", body: Any = None) -> tuple[int, Any]:
+    """A plain request to the registry: the 'other tool' that checks what kafkaplan did."""
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(
+        url,
+        data=data,
+        method=method,
+        headers={"Content-Type": "application/vnd.schemaregistry.v1+json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            raw = response.read()
+            return response.status, json.loads(raw) if raw else None
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"null")
+
+
+def quote(subject: str) -> str:
+    return urllib.parse.quote(subject, safe="")
+
+
+class Registry:
+    def __init__(self, url: str):
+        self.url = url
+
+    def latest(self, subject: str) -> dict[str, Any]:
+        status, body = call(f"{self.url}/subjects/{quote(subject)}/versions/latest")
+        assert status == 200, body
+        assert isinstance(body, dict)
+        return body
+
+    def versions(self, subject: str, deleted: bool = False) -> list[int]:
+        query = "?deleted=true" if deleted else ""
+        status, body = call(f"{self.url}/subjects/{quote(subject)}/versions{query}")
+        return list(body) if status == 200 else []
+
+    def subjects(self, deleted: bool = False) -> list[str]:
+        status, body = call(f"{self.url}/subjects{'?deleted=true' if deleted else ''}")
+        assert status == 200, body
+        return list(body)
+
+    def level(self, subject: str | None = None) -> str:
+        path = "/config" if subject is None else f"/config/{quote(subject)}"
+        status, body = call(f"{self.url}{path}")
+        assert status == 200, body
+        return str(body["compatibilityLevel"])
+
+    def register(self, subject: str, schema: str, schema_type: str = "AVRO") -> None:
+        body: dict[str, Any] = {"schema": schema}
+        if schema_type != "AVRO":
+            body["schemaType"] = schema_type
+        status, answer = call(f"{self.url}/subjects/{quote(subject)}/versions", "POST", body)
+        assert status == 200, answer
+
+    def purge(self, prefix: str) -> None:
+        """Delete (soft, then hard) every subject starting with ``prefix``; subjects that
+        others refer to go after their referrers."""
+        for _ in range(5):
+            doomed = [s for s in self.subjects(deleted=True) if s.startswith(prefix)]
+            if not doomed:
+                return
+            for subject in doomed:
+                call(f"{self.url}/subjects/{quote(subject)}", "DELETE")
+                call(f"{self.url}/subjects/{quote(subject)}?permanent=true", "DELETE")
+            for subject in doomed:  # configs outlive their subjects on some registries
+                call(f"{self.url}/config/{quote(subject)}", "DELETE")
+
+
+@pytest.fixture(scope="session")
+def registry(stack: dict[str, str]) -> Registry:
+    return Registry(stack["KAFKAPLAN_SCHEMA_REGISTRY_URL"])
+
+
+@pytest.fixture
+def project(make_project: MakeProject, registry: Registry) -> Iterator[Project]:
+    """A project that owns the subjects under its prefix + 'owned.'."""
+    project = make_project()
+    project_file = project.root / "kafkaplan.yaml"
+    project_file.write_text(
+        project_file.read_text() + f"schemas:\n  owned_subjects: ['{project.prefix}owned.']\n"
+    )
+    global_level = registry.level()
+    yield project
+    registry.purge(project.prefix)
+    assert registry.level() == global_level
+
+
+def money(prefix: str) -> str:
+    return json.dumps(
+        {
+            "type": "record",
+            "name": "Money",
+            "namespace": f"{prefix}.common",
+            "fields": [{"name": "cents", "type": "long"}, {"name": "currency", "type": "string"}],
+        }
+    )
+
+
+def test_three_types_with_references_then_no_changes(project: Project, registry: Registry) -> None:
+    p = project.prefix
+    orders, payments, customers = (
+        project.name("orders"),
+        project.name("payments"),
+        project.name("customers"),
+    )
+    project.write("specs/schemas/money.avsc", money(p))
+    project.write(
+        "specs/schemas/order.avsc",
+        json.dumps(
+            {
+                "type": "record",
+                "name": "Order",
+                "namespace": f"{p}.orders",
+                "fields": [
+                    {"name": "id", "type": "string"},
+                    {"name": "total", "type": f"{p}.common.Money"},
+                ],
+            },
+            indent=2,
+        ),
+    )
+    project.write(
+        "specs/schemas/payment.json",
+        """\
+        {
+          "$schema": "http://json-schema.org/draft-07/schema#",
+          "type": "object",
+          "properties": {"id": {"type": "string"}, "amount": {"$ref": "amount.json"}},
+          "required": ["id"]
+        }
+        """,
+    )
+    project.write(
+        "specs/schemas/amount.json",
+        '{"$schema": "http://json-schema.org/draft-07/schema#", "type": "object", '
+        '"properties": {"cents": {"type": "integer"}}}',
+    )
+    project.write(
+        "specs/schemas/proto/acme/address.proto",
+        'syntax = "proto3";\npackage acme;\n\nmessage Address { string city = 1; }\n',
+    )
+    project.write(
+        "specs/schemas/proto/customer.proto",
+        """\
+        // A customer.
+        syntax = "proto3";
+        package acme.customers;
+        import "acme/address.proto";
+
+        message Customer {
+          string id = 1;
+          acme.Address address = 2;
+        }
+        """,
+    )
+    project.specs(
+        f"""\
+        topics:
+          - name: {orders}
+            value_schema: schemas/order.avsc
+        subjects:
+          - name: {p}money
+            file: schemas/money.avsc
+          - topic: {payments}
+            file: schemas/payment.json
+          - name: {p}amount
+            file: schemas/amount.json
+          - topic: {customers}
+            file: schemas/proto/customer.proto
+          - name: {p}address
+            file: schemas/proto/acme/address.proto
+        """
+    )
+    plan = project.run("plan", "--detailed-exitcode")
+    assert plan.code == 2, plan.out + plan.err
+    assert "Plan: 7 to create, 0 to update, 0 to delete." in plan.out
+    assert f"references.{p}.common.Money.subject  {p}money" in plan.out
+
+    applied = project.run("apply", "--auto-approve")
+    assert applied.code == 0, applied.out + applied.err
+    lines = [line.strip() for line in applied.out.splitlines() if "subject." in line]
+    done = [re.sub(r" \(create\).*", "", line).removeprefix("✓ ") for line in lines]
+    # Referenced schemas are registered before the schemas that refer to them.
+    assert done.index(f"subject.{p}money") < done.index(f"subject.{orders}-value")
+    assert done.index(f"subject.{p}amount") < done.index(f"subject.{payments}-value")
+    assert done.index(f"subject.{p}address") < done.index(f"subject.{customers}-value")
+    assert re.search(
+        rf"✓ subject\.{re.escape(orders)}-value \(create\) done: version 1, schema id \d+",
+        applied.out,
+    )
+
+    order = registry.latest(f"{orders}-value")
+    assert order["references"] == [
+        {"name": f"{p}.common.Money", "subject": f"{p}money", "version": 1}
+    ]
+    assert registry.latest(f"{payments}-value")["references"] == [
+        {"name": "amount.json", "subject": f"{p}amount", "version": 1}
+    ]
+    customer = registry.latest(f"{customers}-value")
+    assert customer["schemaType"] == "PROTOBUF"
+    assert customer["references"] == [
+        {"name": "acme/address.proto", "subject": f"{p}address", "version": 1}
+    ]
+
+    again = project.run("plan", "--detailed-exitcode")
+    assert again.code == 0, again.out
+    assert "No changes." in again.out
+    reapply = project.run("apply", "--auto-approve")
+    assert reapply.code == 0
+    assert "No changes." in reapply.out
+    assert registry.versions(f"{orders}-value") == [1]
+
+
+def record(*fields: dict[str, Any]) -> str:
+    return json.dumps(
+        {"type": "record", "name": "Event", "namespace": "it", "fields": list(fields)}
+    )
+
+
+ID = {"name": "id", "type": "string"}
+COUNT = {"name": "count", "type": "int"}
+NOTE = {"name": "note", "type": ["null", "string"], "default": None}
+
+
+def one_subject(project: Project, schema: str, compatibility: str | None = None) -> str:
+    subject = f"{project.prefix}events"
+    project.write("specs/event.avsc", schema)
+    level = f"\n    compatibility: {compatibility}" if compatibility else ""
+    project.specs(f"subjects:\n  - name: {subject}\n    file: event.avsc{level}\n")
+    return subject
+
+
+def test_compatible_evolution_is_applied(project: Project, registry: Registry) -> None:
+    subject = one_subject(project, record(ID))
+    assert project.run("apply", "--auto-approve").code == 0
+    one_subject(project, json.dumps(json.loads(record(ID, NOTE)), indent=4))
+    plan = project.run("plan", "--detailed-exitcode")
+    assert plan.code == 2, plan.out + plan.err
+    assert f"~ subject.{subject}" in plan.out
+    assert "~ fields.note  (none) -> null | string = null" in plan.out
+    applied = project.run("apply", "--auto-approve")
+    assert applied.code == 0, applied.out + applied.err
+    assert f"✓ subject.{subject} (update) done: version 2" in applied.out
+    assert registry.versions(subject) == [1, 2]
+    assert project.run("plan", "--detailed-exitcode").code == 0
+
+
+def test_incompatible_changes_are_refused_at_plan_time(
+    project: Project, registry: Registry
+) -> None:
+    # BACKWARD (the registry's global level): a new field without a default.
+    subject = one_subject(project, record(ID))
+    assert project.run("apply", "--auto-approve").code == 0
+    one_subject(project, record(ID, COUNT))
+    plan = project.run("plan")
+    assert plan.code == 1
+    assert (
+        f"subject.{subject}: specs/event.avsc: incompatible with the latest registered version "
+        "under BACKWARD: Incompatible artifact" in plan.out
+    ), plan.out
+    assert "count" in plan.out
+    applied = project.run("apply", "--auto-approve")
+    assert applied.code == 1
+    assert "Nothing was applied." in applied.err
+    assert registry.versions(subject) == [1]
+
+
+def test_forward_refuses_removing_a_field_without_default(
+    project: Project, registry: Registry
+) -> None:
+    subject = one_subject(project, record(ID, COUNT), compatibility="FORWARD")
+    applied = project.run("apply", "--auto-approve")
+    assert applied.code == 0, applied.out
+    assert registry.level(subject) == "FORWARD"
+    one_subject(project, record(ID), compatibility="FORWARD")
+    plan = project.run("plan")
+    assert plan.code == 1
+    assert "incompatible with the latest registered version under FORWARD" in plan.out
+    assert registry.versions(subject) == [1]
+
+
+def test_compatibility_changes(project: Project, registry: Registry) -> None:
+    subject = one_subject(project, record(ID))
+    assert project.run("apply", "--auto-approve").code == 0
+    # Lowering to NONE lets an incompatible change through: planned, with its risk.
+    one_subject(project, record(ID, COUNT), compatibility="NONE")
+    plan = project.run("plan", "--format", "json")
+    assert plan.code == 0, plan.out
+    document = json.loads(plan.out)
+    config, registration = document["changes"]
+    assert (config["address"], config["actions"]) == (f"subject-config.{subject}", ["create"])
+    assert registration["depends_on"] == [f"subject-config.{subject}"]
+    assert [r["label"] for r in config["risks"]] == ["schema-break"]
+    assert "allowed only because compatibility goes BACKWARD -> NONE" in json.dumps(
+        registration["risks"]
+    )
+    applied = project.run("apply", "--auto-approve")
+    assert applied.code == 0, applied.out + applied.err
+    assert applied.out.index(f"subject-config.{subject}") < applied.out.index(
+        f"subject.{subject} (update)"
+    )
+    assert registry.level(subject) == "NONE"
+    assert registry.versions(subject) == [1, 2]
+    # Raising it again is a change of its own.
+    one_subject(project, record(ID, COUNT), compatibility="FULL")
+    plan = project.run("plan")
+    assert f"~ subject-config.{subject}" in plan.out
+    assert "compatibility  NONE -> FULL" in plan.out
+    assert "Plan: 0 to create, 1 to update, 0 to delete." in plan.out
+    assert project.run("apply", "--auto-approve").code == 0
+    assert registry.level(subject) == "FULL"
+    assert project.run("plan", "--detailed-exitcode").code == 0
+
+
+def test_soft_delete_in_the_owned_scope(project: Project, registry: Registry) -> None:
+    p = project.prefix
+    kept, dropped, outside = f"{p}owned.kept", f"{p}owned.dropped", f"{p}other"
+    project.write("specs/a.avsc", record(ID))
+    project.specs(
+        f"subjects:\n  - {{name: {kept}, file: a.avsc}}\n  - {{name: {dropped}, file: a.avsc}}\n"
+    )
+    assert project.run("apply", "--auto-approve").code == 0
+    registry.register(outside, record(ID))  # not in the owned scope: never touched
+    project.specs(f"subjects:\n  - {{name: {kept}, file: a.avsc}}\n")
+
+    plan = project.run("plan", "--detailed-exitcode")
+    assert plan.code == 0, plan.out
+    assert f"! subject.{dropped}: in the owned subject scope but in no spec: kept" in plan.out
+    assert outside not in plan.out
+
+    plan = project.run("plan", "--allow-deletes")
+    assert f"- subject.{dropped}" in plan.out
+    assert "schema-break: soft delete" in plan.out
+    assert "Plan: 0 to create, 0 to update, 1 to delete." in plan.out
+    applied = project.run("apply", "--auto-approve", "--allow-deletes")
+    assert applied.code == 0, applied.out + applied.err
+    assert f"✓ subject.{dropped} (delete) done: soft-deleted versions [1]" in applied.out
+    assert dropped not in registry.subjects()
+    assert dropped in registry.subjects(deleted=True)
+    assert registry.versions(outside) == [1]
+    assert project.run("plan", "--allow-deletes", "--detailed-exitcode").code == 0
+
+
+def test_failed_registration_skips_its_dependents(project: Project, registry: Registry) -> None:
+    p = project.prefix
+    # Apicurio cannot tell this is a JSON Schema (no $schema, no properties): HTTP 422.
+    project.write("specs/base.json", '{"type": "object"}')
+    project.write(
+        "specs/user.json",
+        '{"$schema": "http://json-schema.org/draft-07/schema#", "type": "object", '
+        '"properties": {"base": {"$ref": "base.json"}}}',
+    )
+    project.specs(
+        f"subjects:\n  - {{name: {p}base, file: base.json}}\n  - {{name: {p}user, file: user.json}}\n"
+    )
+    applied = project.run("apply", "--auto-approve")
+    assert applied.code == 1
+    assert (
+        f"✗ subject.{p}base (create) failed: the registry refused the request as invalid (HTTP 422"
+        in applied.out
+    )
+    assert (
+        f"- subject.{p}user (create) skipped: depends on subject.{p}base, which did not succeed"
+        in applied.out
+    )
+    assert registry.versions(f"{p}user") == []
+
+
+def test_unreachable_registry_is_one_line(project: Project) -> None:
+    project.env["KAFKAPLAN_SCHEMA_REGISTRY_URL"] = "http://127.0.0.1:1/apis/ccompat/v7"
+    subject = one_subject(project, record(ID))
+    result = project.run("plan")
+    assert result.code == 1
+    lines = result.err.strip().splitlines()
+    assert len(lines) == 1, result.err
+    assert lines[0].startswith(
+        f"Error: subject.{subject}: the registry at http://127.0.0.1:1/apis/ccompat/v7 did not answer"
+    )
+    assert lines[0].endswith("(hint: check schema_registry.url and that the registry is up)")
+    assert "Traceback" not in result.out + result.err
+
+
+def test_registry_behaviours_kafkaplan_works_around(project: Project, registry: Registry) -> None:
+    """Where Apicurio's Confluent-compatible API differs from Confluent Schema Registry
+    (docs/schemas.md): if one of these starts failing, the registry changed and so may the
+    workaround."""
+    p = project.prefix
+    base, user = f"{p}base", f"{p}user"
+    registry.register(base, record(ID))
+    status, body = call(f"{registry.url}/config/{quote(base)}?defaultToGlobal=false")
+    # Confluent: 404 (40408) for a subject without its own level; Apicurio: the global one.
+    assert (status, body) == (200, {"compatibilityLevel": registry.level()})
+    # The compatibility check says no more than false, even with verbose=true.
+    status, body = call(
+        f"{registry.url}/compatibility/subjects/{quote(base)}/versions?verbose=true",
+        "POST",
+        {"schema": record(ID, COUNT)},
+    )
+    assert (status, body) == (200, {"is_compatible": False})
+    # subjectPrefix is ignored: the list holds subjects outside the prefix.
+    registry.register(user, record(ID))
+    status, body = call(f"{registry.url}/subjects?subjectPrefix={quote(user)}")
+    assert status == 200
+    assert base in body
+    # As on Confluent: a hard delete needs a soft delete first, and a subject another
+    # refers to cannot be deleted.
+    status, body = call(f"{registry.url}/subjects/{quote(user)}?permanent=true", "DELETE")
+    assert (status, body["error_code"]) == (409, 40405)
+    referring = f"{p}referring"
+    status, body = call(
+        f"{registry.url}/subjects/{quote(referring)}/versions",
+        "POST",
+        {
+            "schema": '{"type": "record", "name": "X", "fields": [{"name": "e", "type": "it.Event"}]}',
+            "references": [{"name": "it.Event", "subject": base, "version": 1}],
+        },
+    )
+    assert status == 200, body
+    status, body = call(f"{registry.url}/subjects/{quote(base)}", "DELETE")
+    assert (status, body["error_code"]) == (422, 42206)

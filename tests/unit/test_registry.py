@@ -1,0 +1,282 @@
+"""HttpRegistry against a scripted HTTP server: requests sent, answers and errors translated."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from kafkaplan.errors import (
+    ProjectError,
+    RegistryAuthenticationFailed,
+    RegistryError,
+    RegistryPermissionDenied,
+    RegistryUnreachable,
+    SchemaRejected,
+)
+from kafkaplan.project import RegistryConnection
+from kafkaplan.registry import HttpRegistry, SchemaPayload, SchemaReference
+
+Answer = tuple[int, Any]
+
+
+@dataclass
+class Server:
+    url: str
+    routes: dict[tuple[str, str], Callable[[dict[str, list[str]], Any], Answer]] = field(
+        default_factory=dict
+    )
+    requests: list[tuple[str, str, dict[str, str], Any]] = field(default_factory=list)
+
+    def on(self, method: str, path: str, status: int, body: Any = None) -> None:
+        self.routes[(method, path)] = lambda query, sent: (status, body)
+
+
+@pytest.fixture
+def server() -> Iterator[Server]:
+    state = Server(url="")
+
+    class Handler(BaseHTTPRequestHandler):
+        def _handle(self) -> None:
+            parts = urlsplit(self.path)
+            length = int(self.headers.get("Content-Length") or 0)
+            sent = json.loads(self.rfile.read(length)) if length else None
+            state.requests.append((self.command, self.path, dict(self.headers), sent))
+            route = state.routes.get((self.command, parts.path))
+            status, body = (
+                route(parse_qs(parts.query), sent)
+                if route
+                else (404, {"error_code": 40401, "message": "Subject not found"})
+            )
+            raw = json.dumps(body).encode() if body is not None else b""
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(raw)))
+            self.end_headers()
+            self.wfile.write(raw)
+
+        do_GET = do_POST = do_PUT = do_DELETE = _handle
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=httpd.serve_forever, args=(0.02,), daemon=True)
+    thread.start()
+    state.url = f"http://127.0.0.1:{httpd.server_address[1]}/apis/ccompat/v7"
+    yield state
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def client(url: str, environ: dict[str, str] | None = None, **settings: Any) -> HttpRegistry:
+    return HttpRegistry(RegistryConnection(url=url, timeout="2s", **settings), environ or {})
+
+
+BASE = "/apis/ccompat/v7"
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "kind", "line"),
+    [
+        (
+            401,
+            40101,
+            RegistryAuthenticationFailed,
+            "subject.s: registry authentication failed (HTTP 401): nope",
+        ),
+        (
+            403,
+            40301,
+            RegistryPermissionDenied,
+            "subject.s: registry permission denied (HTTP 403 40301): nope",
+        ),
+        (
+            409,
+            409,
+            SchemaRejected,
+            "subject.s: the registry refused the schema as incompatible (HTTP 409): nope",
+        ),
+        (
+            422,
+            42201,
+            SchemaRejected,
+            "subject.s: the registry refused the request as invalid (HTTP 422 42201): nope",
+        ),
+        (500, 50001, RegistryError, "subject.s: the registry failed (HTTP 500 50001): nope"),
+        (503, None, RegistryError, "subject.s: the registry failed (HTTP 503): nope"),
+    ],
+)
+def test_errors_are_one_line_naming_the_subject(
+    server: Server, status: int, code: int | None, kind: type[RegistryError], line: str
+) -> None:
+    server.on(
+        "POST", f"{BASE}/subjects/s/versions", status, {"error_code": code, "message": "nope"}
+    )
+    with pytest.raises(kind) as info:
+        client(server.url).register("s", SchemaPayload("AVRO", '"string"'))
+    text = str(info.value)
+    assert text.startswith(line), text
+    assert "\n" not in text
+    assert info.value.status == status
+
+
+def test_unreachable_registry(unused_port: int) -> None:
+    with pytest.raises(RegistryUnreachable) as info:
+        client(f"http://127.0.0.1:{unused_port}/apis/ccompat/v7").latest("orders-value")
+    assert str(info.value).startswith(
+        f"subject.orders-value: the registry at http://127.0.0.1:{unused_port}/apis/ccompat/v7 "
+        "did not answer ("
+    )
+    assert str(info.value).endswith("(hint: check schema_registry.url and that the registry is up)")
+
+
+@pytest.fixture
+def unused_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_not_json_is_one_error(server: Server) -> None:
+    server.routes[("GET", f"{BASE}/config")] = lambda q, s: (200, None)
+    server.on("GET", f"{BASE}/config", 200, "not a mapping")
+    with pytest.raises(RegistryError, match="no compatibility level"):
+        client(server.url).global_compatibility()
+
+
+def test_credentials_come_from_the_environment_and_are_never_shown(server: Server) -> None:
+    server.on("GET", f"{BASE}/config", 401, {"error_code": 40101, "message": "Unauthorized"})
+    registry = client(
+        server.url, {"SR_PASSWORD": "hunter2"}, username="kp", password_env="SR_PASSWORD"
+    )
+    with pytest.raises(RegistryAuthenticationFailed) as info:
+        registry.global_compatibility()
+    assert "hunter2" not in str(info.value)
+    headers = server.requests[-1][2]
+    assert headers["Authorization"] == "Basic a3A6aHVudGVyMg=="  # kp:hunter2
+    bearer = client(server.url, {"SR_TOKEN": "t0k"}, bearer_token_env="SR_TOKEN")
+    with pytest.raises(RegistryAuthenticationFailed):
+        bearer.global_compatibility()
+    assert server.requests[-1][2]["Authorization"] == "Bearer t0k"
+
+    with pytest.raises(ProjectError, match="environment variable SR_PASSWORD, which is not set"):
+        client(server.url, {}, username="kp", password_env="SR_PASSWORD")
+    with pytest.raises(ProjectError, match="must not contain credentials"):
+        client("http://kp:hunter2@127.0.0.1:1/")
+    with pytest.raises(ProjectError, match="KAFKAPLAN_NOPE"):
+        client("${env:KAFKAPLAN_NOPE}")
+
+
+def test_reads(server: Server) -> None:
+    server.on("GET", f"{BASE}/config", 200, {"compatibilityLevel": "BACKWARD"})
+    server.on("GET", f"{BASE}/config/a", 200, {"compatibilityLevel": "FULL"})
+    server.on("GET", f"{BASE}/config/b", 404, {"error_code": 40408, "message": "no config"})
+    server.on(
+        "GET",
+        f"{BASE}/subjects/a/versions/latest",
+        200,
+        {
+            "subject": "a",
+            "version": 3,
+            "id": 17,
+            "schema": "{}",
+            "schemaType": "JSON",
+            "references": [{"name": "x.json", "subject": "x", "version": 2}],
+        },
+    )
+    server.on("GET", f"{BASE}/subjects/a/versions", 200, [3, 1, 2])
+    registry = client(server.url)
+    assert registry.global_compatibility() == "BACKWARD"
+    assert registry.subject_compatibility("a") == "FULL"
+    assert registry.subject_compatibility("b") is None
+    assert server.requests[-1][1] == f"{BASE}/config/b?defaultToGlobal=false"
+    latest = registry.latest("a")
+    assert latest is not None
+    assert (latest.version, latest.schema_id, latest.schema_type) == (3, 17, "JSON")
+    assert latest.references == (SchemaReference("x.json", "x", 2),)
+    assert registry.latest("nope") is None
+    assert registry.versions("a") == [1, 2, 3]
+    assert registry.versions("nope") == []
+    assert client(server.url).latest("with/slash") is None
+    assert server.requests[-1][1] == f"{BASE}/subjects/with%2Fslash/versions/latest"
+
+
+def test_list_subjects_pages_and_filters(server: Server, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("kafkaplan.registry.PAGE_SIZE", 2)
+    everything = ["a.1", "a.2", "a.3", "b.1", "b.2"]
+
+    def paged(query: dict[str, list[str]], sent: Any) -> Answer:  # ignores the prefix
+        offset, limit = int(query["offset"][0]), int(query["limit"][0])
+        return 200, everything[offset : offset + limit]
+
+    server.routes[("GET", f"{BASE}/subjects")] = paged
+    assert client(server.url).list_subjects(["a."]) == ["a.1", "a.2", "a.3"]
+    # A registry that ignores offset and limit: one answer with everything, then stop.
+    server.on("GET", f"{BASE}/subjects", 200, everything)
+    assert client(server.url).list_subjects(["b.", "a."]) == ["a.1", "a.2", "a.3", "b.1", "b.2"]
+    assert len(server.requests) < 12
+
+
+def test_compatibility_check_and_apicurio_reason(server: Server) -> None:
+    path = f"{BASE}/compatibility/subjects/s/versions"
+    payload = SchemaPayload("PROTOBUF", "syntax", (SchemaReference("a.proto", "a", 1),))
+    server.on("POST", path, 200, {"is_compatible": False, "messages": ["FIELD_REMOVED: x"]})
+    result = client(server.url).check_compatibility("s", payload)
+    assert (result.compatible, result.messages) == (False, ("FIELD_REMOVED: x",))
+    sent = server.requests[-1]
+    assert sent[1] == f"{path}?verbose=true"
+    assert sent[3] == {
+        "schema": "syntax",
+        "schemaType": "PROTOBUF",
+        "references": [{"name": "a.proto", "subject": "a", "version": 1}],
+    }
+    # Apicurio says no more than false; its own API's dry run says why.
+    server.on("POST", path, 200, {"is_compatible": False})
+    server.on(
+        "POST",
+        "/apis/registry/v3/groups/default/artifacts/s/versions",
+        409,
+        {"title": "Incompatible artifact: s [PROTOBUF], list of diff types: [x]"},
+    )
+    result = client(server.url).check_compatibility("s", payload)
+    assert result.messages == ("Incompatible artifact: s [PROTOBUF], list of diff types: [x]",)
+    dry_run = server.requests[-1]
+    assert dry_run[1].endswith("?dryRun=true")
+    assert dry_run[3]["content"]["references"] == [
+        {"artifactId": "a", "version": "1", "name": "a.proto"}
+    ]
+    # A subject without versions: anything is compatible.
+    server.routes.pop(("POST", path))
+    assert client(server.url).check_compatibility("s", payload).compatible
+
+
+def test_writes(server: Server) -> None:
+    server.on("POST", f"{BASE}/subjects/s/versions", 200, {"id": 9})
+    server.on("POST", f"{BASE}/subjects/s", 200, {"subject": "s", "version": 4, "id": 9})
+    server.on("PUT", f"{BASE}/config/s", 200, {"compatibility": "FULL"})
+    server.on("PUT", f"{BASE}/config", 200, {"compatibility": "NONE"})
+    server.on("DELETE", f"{BASE}/subjects/s", 200, [1, 2])
+    registry = client(server.url)
+    registered = registry.register("s", SchemaPayload("AVRO", '"string"'))
+    assert (registered.version, registered.schema_id) == (4, 9)
+    assert server.requests[-2][3] == {"schema": '"string"'}  # AVRO is the default type
+    registry.set_compatibility("s", "FULL")
+    assert server.requests[-1][3] == {"compatibility": "FULL"}
+    registry.set_compatibility(None, "NONE")
+    assert server.requests[-1][1] == f"{BASE}/config"
+    assert registry.delete_subject("s", permanent=True) == [1, 2]
+    assert server.requests[-1][1] == f"{BASE}/subjects/s?permanent=true"
+
+    read_only = HttpRegistry(RegistryConnection(url=server.url), {}, read_only=True)
+    count = len(server.requests)
+    with pytest.raises(RegistryError, match="read-only"):
+        read_only.register("s", SchemaPayload("AVRO", '"string"'))
+    assert len(server.requests) == count

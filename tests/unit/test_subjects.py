@@ -1,0 +1,439 @@
+"""Subjects planned and applied against the in-memory registry."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+from kafkaplan import schemas
+from kafkaplan.apply import Status, Targets, apply_plan
+from kafkaplan.diff import compute_plan, live_fingerprints
+from kafkaplan.errors import RegistryError
+from kafkaplan.pipeline import registry_preflight
+from kafkaplan.plan import Action, Plan, RiskLabel
+from kafkaplan.read import read_addresses, read_live
+from kafkaplan.registry import SchemaPayload, SchemaReference
+from kafkaplan.state import (
+    DesiredReference,
+    DesiredState,
+    DesiredSubject,
+    PlanOptions,
+    RegistrySettings,
+    Source,
+)
+from tests.fakes import MemoryCluster, MemoryRegistry
+
+MONEY = '{"type": "record", "name": "Money", "namespace": "acme", "fields": [{"name": "cents", "type": "long"}]}'
+
+
+def order(*extra_fields: str) -> str:
+    fields = ['{"name": "id", "type": "string"}', '{"name": "total", "type": "acme.Money"}']
+    fields += extra_fields
+    return f'{{"type": "record", "name": "Order", "namespace": "acme", "fields": [{", ".join(fields)}]}}'
+
+
+def record(*fields: str) -> str:
+    return f'{{"type": "record", "name": "R", "fields": [{", ".join(fields)}]}}'
+
+
+ID = '{"name": "id", "type": "string"}'
+NOTE = '{"name": "note", "type": ["null", "string"], "default": null}'
+COUNT = '{"name": "count", "type": "int"}'
+
+
+def subject(
+    name: str,
+    text: str,
+    *,
+    compatibility: str | None = None,
+    references: tuple[tuple[str, str, int | None], ...] = (),
+) -> DesiredSubject:
+    parsed = schemas.parse("AVRO", text)
+    return DesiredSubject(
+        name=name,
+        schema_type="AVRO",
+        schema=text,
+        canonical=parsed.canonical,
+        file=f"specs/schemas/{name}.avsc",
+        source=Source("specs/s.yaml", 7),
+        references=tuple(
+            DesiredReference(n, s, v, Source("specs/s.yaml", 9)) for n, s, v in references
+        ),
+        compatibility=compatibility,
+        fields=parsed.fields,
+    )
+
+
+def state(*subjects: DesiredSubject, **settings: object) -> DesiredState:
+    return DesiredState(
+        topics={},
+        subjects={s.name: s for s in subjects},
+        registry=RegistrySettings(**settings),  # type: ignore[arg-type]
+    )
+
+
+def plan_for(
+    registry: MemoryRegistry, desired: DesiredState, *, allow_deletes: bool = False
+) -> Plan:
+    """What pipeline.make_plan does, without a project: read, diff, ask the registry."""
+    live = read_live(MemoryCluster(), desired, registry)
+    plan = compute_plan(desired, live, PlanOptions(allow_deletes=allow_deletes))
+    errors, warnings, plan = registry_preflight(plan, registry)
+    return plan.model_copy(
+        update={"errors": [*plan.errors, *errors], "warnings": [*plan.warnings, *warnings]}
+    )
+
+
+def apply(registry: MemoryRegistry, plan: Plan) -> list[tuple[str, Status, str]]:
+    assert not plan.errors, plan.errors
+    report = apply_plan(plan, Targets(cluster=MemoryCluster(), registry=registry))
+    return [(o.address, o.status, o.detail) for o in report.outcomes]
+
+
+def seed(registry: MemoryRegistry, name: str, text: str) -> None:
+    registry.register(name, SchemaPayload("AVRO", text))
+
+
+WITH_MONEY = (("acme.Money", "money", None),)
+
+
+def test_create_in_dependency_order_then_nothing_to_do() -> None:
+    registry = MemoryRegistry()
+    desired = state(
+        subject("orders-value", order(), references=WITH_MONEY), subject("money", MONEY)
+    )
+    plan = plan_for(registry, desired)
+    assert [(c.address, c.actions) for c in plan.changes] == [
+        ("subject.money", [Action.CREATE]),
+        ("subject.orders-value", [Action.CREATE]),
+    ]
+    created = plan.changes[1]
+    assert created.depends_on == ["subject.money"]
+    assert created.after is not None
+    assert created.after["references"] == {"acme.Money": {"subject": "money", "version": "latest"}}
+    assert created.after["fields"] == {"id": "string", "total": "acme.Money"}
+    assert plan.resource_fingerprints == {
+        "subject.money": "absent",
+        "subject.orders-value": "absent",
+    }
+
+    assert apply(registry, plan) == [
+        ("subject.money", Status.DONE, "version 1, schema id 1"),
+        ("subject.orders-value", Status.DONE, "version 1, schema id 2"),
+    ]
+    [stored] = registry.subjects["orders-value"]
+    assert stored.payload.references == (SchemaReference("acme.Money", "money", 1),)
+
+    again = plan_for(registry, desired)
+    assert (again.changes, again.errors, again.warnings) == ([], [], [])
+    # The same schemas written differently are still the same.
+    reformatted = json.dumps(json.loads(order()), indent=4, sort_keys=True)
+    assert (
+        plan_for(
+            registry,
+            state(
+                subject("orders-value", reformatted, references=WITH_MONEY), subject("money", MONEY)
+            ),
+        ).changes
+        == []
+    )
+
+
+def test_reads_only_managed_subjects() -> None:
+    registry = MemoryRegistry()
+    seed(registry, "someone-else", MONEY)
+    registry.calls.clear()
+    plan_for(registry, state(subject("mine", MONEY)))
+    assert not any("someone-else" in call for call in registry.calls)
+    assert "list_subjects" not in registry.calls
+
+
+def test_compatible_evolution() -> None:
+    registry = MemoryRegistry()
+    seed(registry, "r", record(ID))
+    plan = plan_for(registry, state(subject("r", record(ID, NOTE))))
+    [change] = plan.changes
+    assert change.actions == [Action.UPDATE]
+    assert [(f.path, f.before, f.after) for f in change.fields] == [
+        ("fields.note", None, "null | string = null")
+    ]
+    assert change.before == {
+        "version": 1,
+        "id": 1,
+        "schema_type": "AVRO",
+        "compatibility": "BACKWARD",
+    }
+    assert plan.errors == []
+    assert registry.calls.count("check_compatibility:r") == 1
+    assert apply(registry, plan) == [("subject.r", Status.DONE, "version 2, schema id 2")]
+    assert plan_for(registry, state(subject("r", record(ID, NOTE)))).changes == []
+
+
+def test_incompatible_changes_are_plan_errors() -> None:
+    registry = MemoryRegistry()
+    seed(registry, "r", record(ID))
+    plan = plan_for(registry, state(subject("r", record(ID, COUNT))))
+    [error] = plan.errors
+    assert str(error) == (
+        "specs/s.yaml:7: subject.r: specs/schemas/r.avsc: incompatible with the latest "
+        "registered version under BACKWARD: READER_FIELD_MISSING_DEFAULT_VALUE: count (hint: "
+        "make the change compatible (new fields need a default), or lower the subject's "
+        "compatibility deliberately)"
+    )
+    # FORWARD: removing a field without a default breaks old readers.
+    registry = MemoryRegistry(global_level="FORWARD")
+    seed(registry, "r", record(ID, COUNT))
+    [error] = plan_for(registry, state(subject("r", record(ID)))).errors
+    assert "under FORWARD: READER_FIELD_MISSING_DEFAULT_VALUE: count" in error.message
+
+
+def test_lowering_compatibility_comes_first_and_is_a_risk() -> None:
+    registry = MemoryRegistry()
+    seed(registry, "r", record(ID))
+    plan = plan_for(registry, state(subject("r", record(ID, COUNT), compatibility="NONE")))
+    assert plan.errors == []
+    config, registration = plan.changes
+    assert (config.address, config.actions) == ("subject-config.r", [Action.CREATE])
+    assert [(f.path, f.before, f.after) for f in config.fields] == [
+        ("compatibility", "BACKWARD", "NONE")
+    ]
+    assert [r.label for r in config.risks] == [RiskLabel.SCHEMA_BREAK]
+    assert registration.depends_on == ["subject-config.r"]
+    assert registration.after is not None
+    assert registration.after["compatibility"] == "NONE"
+    messages = [r.message for r in registration.risks]
+    assert [r.label for r in registration.risks] == [RiskLabel.SCHEMA_BREAK] * 2
+    assert (
+        "compatibility is NONE, so the registry accepts this unchecked: count added" in messages[0]
+    )
+    assert messages[1].startswith("allowed only because compatibility goes BACKWARD -> NONE")
+
+    registry.calls.clear()
+    outcomes = apply(registry, plan)
+    assert [o[:2] for o in outcomes] == [
+        ("subject-config.r", Status.DONE),
+        ("subject.r", Status.DONE),
+    ]
+    assert registry.calls.index("set_compatibility:r:NONE") < registry.calls.index("register:r")
+    assert (
+        plan_for(registry, state(subject("r", record(ID, COUNT), compatibility="NONE"))).changes
+        == []
+    )
+
+
+def test_raising_compatibility_is_checked_as_far_as_the_registry_can() -> None:
+    registry = MemoryRegistry()
+    seed(registry, "r", record(ID))
+    # Incompatible under BACKWARD, so under the stricter FULL too: an error.
+    plan = plan_for(registry, state(subject("r", record(ID, COUNT), compatibility="FULL")))
+    [error] = plan.errors
+    assert (
+        "incompatible under BACKWARD, and so under the stricter FULL this plan sets"
+        in error.message
+    )
+    # Compatible under BACKWARD: FULL is only checked at apply, and the plan says so.
+    plan = plan_for(registry, state(subject("r", record(ID, NOTE), compatibility="FULL")))
+    assert plan.errors == []
+    [warning] = plan.warnings
+    assert (
+        "the registry checks it under FULL only when this plan has set that level"
+        in warning.message
+    )
+    # Incomparable levels (BACKWARD -> FORWARD) and incompatible now: a warning and a risk.
+    plan = plan_for(registry, state(subject("r", record(ID, COUNT), compatibility="FORWARD")))
+    assert plan.errors == []
+    assert "whether FORWARD accepts it is only known at apply" in plan.warnings[0].message
+
+
+def test_global_compatibility_is_its_own_change() -> None:
+    registry = MemoryRegistry()
+    seed(registry, "r", record(ID))
+    desired = state(
+        subject("r", record(ID, NOTE)),
+        subject("s", MONEY, compatibility="FULL"),
+        compatibility="FULL",
+    )
+    plan = plan_for(registry, desired)
+    addresses = [c.address for c in plan.changes]
+    assert addresses == ["registry-config.global", "subject.r", "subject.s"]
+    assert plan.changes[1].depends_on == ["registry-config.global"]
+    assert plan.changes[2].depends_on == []  # its own level; nothing to set (FULL = new global)
+    assert plan.changes[0].risks == []  # raising is not a risk
+    apply(registry, plan)
+    assert registry.global_level == "FULL"
+    assert plan_for(registry, desired).changes == []
+    lowered = plan_for(registry, replace(desired, registry=RegistrySettings(compatibility="NONE")))
+    assert [r.label for r in lowered.changes[0].risks] == [RiskLabel.SCHEMA_BREAK]
+
+
+def test_dependents_of_a_failed_registration_are_skipped() -> None:
+    registry = MemoryRegistry()
+    registry.failures["money"] = RegistryError(
+        "the registry failed (HTTP 500): boom", resource="subject.money", status=500
+    )
+    desired = state(
+        subject("orders-value", order(), references=WITH_MONEY),
+        subject("money", MONEY),
+        subject("other", record(ID)),
+    )
+    outcomes = apply(registry, plan_for(registry, desired))
+    assert outcomes == [
+        ("subject.money", Status.FAILED, "the registry failed (HTTP 500): boom"),
+        ("subject.orders-value", Status.SKIPPED, "depends on subject.money, which did not succeed"),
+        ("subject.other", Status.DONE, "version 1, schema id 1"),
+    ]
+    assert "register:orders-value" not in registry.calls
+
+
+def test_failed_compatibility_change_skips_the_registration() -> None:
+    registry = MemoryRegistry()
+    seed(registry, "r", record(ID))
+    plan = plan_for(registry, state(subject("r", record(ID, NOTE), compatibility="FULL")))
+    registry.levels["boom"] = "x"  # unrelated
+    original = registry.set_compatibility
+
+    def refuse(subject_name: str | None, level: str) -> None:
+        raise RegistryError("registry permission denied (HTTP 403)", status=403)
+
+    registry.set_compatibility = refuse  # type: ignore[method-assign,assignment]
+    outcomes = apply(registry, plan)
+    registry.set_compatibility = original  # type: ignore[method-assign]
+    assert outcomes == [
+        ("subject-config.r", Status.FAILED, "registry permission denied (HTTP 403)"),
+        ("subject.r", Status.SKIPPED, "depends on subject-config.r, which did not succeed"),
+    ]
+
+
+def test_references_to_unmanaged_subjects() -> None:
+    registry = MemoryRegistry()
+    plan = plan_for(registry, state(subject("orders-value", order(), references=WITH_MONEY)))
+    [error] = plan.errors
+    assert str(error).startswith(
+        "specs/s.yaml:9: subject.orders-value: reference 'acme.Money': subject 'money' does not "
+        "exist in the registry and no spec declares it"
+    )
+    seed(registry, "money", MONEY)
+    plan = plan_for(registry, state(subject("orders-value", order(), references=WITH_MONEY)))
+    assert plan.errors == []
+    assert plan.changes[0].after is not None
+    assert plan.changes[0].after["references"]["acme.Money"]["version"] == 1
+    pinned = (("acme.Money", "money", 4),)
+    [error] = plan_for(registry, state(subject("orders-value", order(), references=pinned))).errors
+    assert "subject 'money' has no version 4" in error.message
+
+
+def test_new_version_of_a_referenced_schema_moves_latest_references() -> None:
+    registry = MemoryRegistry()
+    desired = state(
+        subject("orders-value", order(), references=WITH_MONEY), subject("money", MONEY)
+    )
+    apply(registry, plan_for(registry, desired))
+    money2 = MONEY.replace("]}", ', {"name": "currency", "type": "string", "default": "EUR"}]}')
+    plan = plan_for(
+        registry, replace(desired, subjects={**desired.subjects, "money": subject("money", money2)})
+    )
+    money, orders = plan.changes
+    assert (money.address, orders.address) == ("subject.money", "subject.orders-value")
+    assert [(f.path, f.before, f.after) for f in orders.fields] == [
+        ("references.acme.Money", "money version 1", "money version latest")
+    ]
+    assert orders.depends_on == ["subject.money"]
+    assert any("refers to a version this plan registers" in w.message for w in plan.warnings)
+    apply(registry, plan)
+    assert registry.subjects["orders-value"][-1].payload.references == (
+        SchemaReference("acme.Money", "money", 2),
+    )
+
+
+def test_owned_subjects_not_in_specs() -> None:
+    registry = MemoryRegistry()
+    for name in ("t.old", "t.base", "elsewhere"):
+        seed(registry, name, MONEY)
+    registry.register(
+        "t.old-user", SchemaPayload("AVRO", order(), (SchemaReference("acme.Money", "t.old", 1),))
+    )
+    registry.register(
+        "t.kept", SchemaPayload("AVRO", order(), (SchemaReference("acme.Money", "t.base", 1),))
+    )
+    kept = subject("t.kept", order(), references=(("acme.Money", "t.base", None),))
+    desired = state(kept, owned_prefixes=("t.",))
+    plan = plan_for(registry, desired)
+    assert plan.changes == []
+    assert plan.unmanaged == ["subject.t.base"]
+    assert [w.address for w in plan.warnings] == ["subject.t.old", "subject.t.old-user"]
+    assert "deletes are not enabled" in plan.warnings[0].message
+
+    plan = plan_for(registry, desired, allow_deletes=True)
+    assert plan.unmanaged == ["subject.t.base"]  # referenced by a declared schema: kept
+    old, _ = plan.changes
+    assert (old.address, old.actions) == ("subject.t.old", [Action.DELETE])
+    assert old.depends_on == ["subject.t.old-user"]  # who refers to it goes first
+    assert old.before is not None
+    assert old.before["delete"] == "soft"
+    assert [r.label for r in old.risks] == [RiskLabel.SCHEMA_BREAK]
+    assert apply(registry, plan) == [
+        ("subject.t.old-user", Status.DONE, "soft-deleted versions [1]"),
+        ("subject.t.old", Status.DONE, "soft-deleted versions [1]"),
+    ]
+    assert registry.soft_deleted == {"t.old", "t.old-user"}
+    assert "elsewhere" in registry.subjects
+
+
+def test_hard_delete_needs_its_setting() -> None:
+    registry = MemoryRegistry()
+    seed(registry, "t.old", MONEY)
+    desired = state(owned_prefixes=("t.",), hard_delete=True)
+    [change] = plan_for(registry, desired, allow_deletes=True).changes
+    assert [r.label for r in change.risks] == [RiskLabel.DATA_LOSS]
+    assert apply(registry, plan_for(registry, desired, allow_deletes=True)) == [
+        ("subject.t.old", Status.DONE, "permanently deleted versions [1]")
+    ]
+    assert registry.subjects == {}
+
+
+def test_subject_levels_reported_like_apicurio_do_not_diff_forever() -> None:
+    registry = MemoryRegistry(reports_global_for_subjects=True)
+    seed(registry, "r", record(ID))
+    desired = state(subject("r", record(ID), compatibility="BACKWARD"))
+    assert plan_for(registry, desired).changes == []  # BACKWARD is what the subject has
+    desired = state(subject("r", record(ID), compatibility="FULL"))
+    [change] = plan_for(registry, desired).changes
+    assert change.address == "subject-config.r"
+    apply(registry, plan_for(registry, desired, allow_deletes=True))
+    assert plan_for(registry, desired, allow_deletes=True).changes == []
+
+
+def test_live_fingerprints_follow_the_registry() -> None:
+    registry = MemoryRegistry()
+    seed(registry, "r", record(ID))
+    desired = state(subject("r", record(ID, NOTE), compatibility="FULL"))
+    plan = plan_for(registry, desired)
+    assert sorted(plan.resource_fingerprints) == ["subject-config.r", "subject.r"]
+
+    def now() -> dict[str, str]:
+        live = read_addresses(MemoryCluster(), list(plan.resource_fingerprints), registry)
+        return live_fingerprints(live, plan.resource_fingerprints)
+
+    assert now() == plan.resource_fingerprints
+    seed(registry, "r", record(ID, '{"name": "x", "type": "int", "default": 1}'))
+    assert now()["subject.r"] != plan.resource_fingerprints["subject.r"]
+    registry.levels["r"] = "NONE"
+    assert now()["subject-config.r"] != plan.resource_fingerprints["subject-config.r"]
+
+
+def test_an_old_version_cannot_become_the_latest_again() -> None:
+    registry = MemoryRegistry()
+    seed(registry, "r", record(ID))
+    seed(registry, "r", record(ID, NOTE))
+    plan = plan_for(registry, state(subject("r", record(ID))))
+    [change] = plan.changes
+    assert change.actions == [Action.UPDATE]
+    assert apply(registry, plan) == [
+        (
+            "subject.r",
+            Status.FAILED,
+            "the registry already has this schema as version 1, and version 2 stays the latest "
+            "(hint: to make an old schema the latest again, change it (its doc, say) so that it "
+            "registers as a new version)",
+        )
+    ]
