@@ -78,7 +78,9 @@ def test_plan_apply_and_deletes(
     (project.parent / "specs" / "a.yaml").write_text("topics:\n  - name: orders.created.v1\n")
     code, out, _ = run(project, "plan", "--detailed-exitcode", capsys=capsys)
     assert code == 0
-    assert "! subject.orders.created.v1-value: in the owned subject scope but in no spec: kept" in out
+    assert (
+        "! subject.orders.created.v1-value: in the owned subject scope but in no spec: kept" in out
+    )
     code, out, _ = run(project, "plan", "--allow-deletes", "--format", "markdown", capsys=capsys)
     assert "| subject | 0 | 0 | 1 |" in out
     assert "**schema-break**: soft delete" in out
