@@ -12,9 +12,9 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import AfterValidator, Field, ValidationError, field_validator
 
 from kafkaplan.acls import AclSettings, check_ownership
 from kafkaplan.errors import Diagnostic, ProjectError, SpecError
@@ -24,6 +24,18 @@ from kafkaplan.yamlsource import Document, YamlProblem, read_yaml
 
 PROJECT_FILE = "kafkaplan.yaml"
 
+
+def _compiles(value: str) -> str:
+    try:
+        re.compile(value)
+    except re.error as exc:
+        raise ValueError(f"invalid regular expression: {exc}") from exc
+    return value
+
+
+# A string that must be a valid (Python) regular expression.
+Regex = Annotated[str, AfterValidator(_compiles)]
+
 DEFAULT_NAMING_PATTERN = r"^[a-z][a-z0-9-]*\.[a-z][a-z0-9_-]*\.v[0-9]+$"
 
 # Keys that would hold a secret literally; each points at its *_env spelling.
@@ -31,7 +43,7 @@ _SECRET_KEYS = {"sasl_password", "password", "token", "ssl_key_password", "clien
 
 
 class NamingPolicy(StrictModel):
-    pattern: str = Field(
+    pattern: Regex = Field(
         default=DEFAULT_NAMING_PATTERN,
         description="Regular expression every managed topic name must match.",
     )
@@ -44,18 +56,9 @@ class NamingPolicy(StrictModel):
         description="Topic names exempt from the naming pattern (legacy names, for example).",
     )
 
-    @field_validator("pattern")
-    @classmethod
-    def _compiles(cls, value: str) -> str:
-        try:
-            re.compile(value)
-        except re.error as exc:
-            raise ValueError(f"invalid regular expression: {exc}") from exc
-        return value
-
 
 class CompatibilityRule(StrictModel):
-    match: str = Field(
+    match: Regex = Field(
         description="Regular expression searched in the subject's topic name (topic-derived "
         "subjects) or in the subject name (explicitly named subjects).",
         examples=[r"\.v[0-9]+$"],
@@ -64,15 +67,6 @@ class CompatibilityRule(StrictModel):
         description="Weakest compatibility level allowed: the subject's level must guarantee "
         "at least what this one does (see docs/schemas.md for the order).",
     )
-
-    @field_validator("match")
-    @classmethod
-    def _compiles(cls, value: str) -> str:
-        try:
-            re.compile(value)
-        except re.error as exc:
-            raise ValueError(f"invalid regular expression: {exc}") from exc
-        return value
 
 
 class SchemaPolicy(StrictModel):
@@ -196,7 +190,7 @@ class ProjectModel(StrictModel):
     )
     default_environment: str | None = None
     policy: Policy = Field(default_factory=Policy)
-    ignore_topics: list[str] = Field(
+    ignore_topics: list[Regex] = Field(
         default_factory=list,
         description="Regular expressions of topic names kafkaplan never reports or touches, "
         "beside the built-in internal topics.",
