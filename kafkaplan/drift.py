@@ -119,8 +119,8 @@ def compute_drift(
         )
     taxonomy = re.compile(naming_pattern) if naming_pattern else None
     for address in plan.unmanaged:
-        kind, _, name = address.partition(".")
-        if kind == "topic" and taxonomy is not None and not taxonomy.search(name):
+        resource_type, _, name = address.partition(".")
+        if resource_type == "topic" and taxonomy is not None and not taxonomy.search(name):
             continue  # outside the taxonomy and any owned scope: not ours to report
         items.append(
             DriftItem(
