@@ -20,6 +20,7 @@ from typing import Any, Protocol, TypeVar
 from kafkaplan.errors import (
     AuthenticationFailed,
     ClusterError,
+    ClusterTransient,
     ClusterUnreachable,
     PermissionDenied,
     ProjectError,
@@ -30,6 +31,9 @@ from kafkaplan.state import ConfigSource, LiveConfig
 log = logging.getLogger("kafkaplan.cluster")
 
 DESCRIBE_CHUNK = 500
+# How much longer than the request timeout we wait for a future before giving up on it: a
+# last guard in case librdkafka never resolves it (it normally times the request out itself).
+FUTURE_GRACE_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -93,6 +97,20 @@ _SOURCES = {
 
 # librdkafka / Kafka error names, grouped by what the user must do about them.
 _UNREACHABLE = {"_TRANSPORT", "_ALL_BROKERS_DOWN", "_TIMED_OUT", "_RESOLVE", "REQUEST_TIMED_OUT"}
+# Errors after which a request may or may not have taken effect, or a leader/controller is
+# moving: safe to re-check and retry. Everything else (policy violations, invalid configs,
+# authorization, "already exists") is final and never retried.
+_TRANSIENT = {
+    "_MSG_TIMED_OUT",
+    "_WAIT_COORD",
+    "NETWORK_EXCEPTION",
+    "NOT_CONTROLLER",
+    "LEADER_NOT_AVAILABLE",
+    "NOT_LEADER_OR_FOLLOWER",
+    "COORDINATOR_NOT_AVAILABLE",
+    "COORDINATOR_LOAD_IN_PROGRESS",
+    "THROTTLING_QUOTA_EXCEEDED",
+}
 _AUTHENTICATION = {"_AUTHENTICATION", "SASL_AUTHENTICATION_FAILED", "_SSL"}
 _AUTHORIZATION = {
     "TOPIC_AUTHORIZATION_FAILED",
@@ -110,6 +128,9 @@ _PERMISSION_HINTS = {
     "create_partitions": "grant ALTER on the managed topics",
     "delete_topics": "grant DELETE on the owned topics",
     "list_offsets": "grant DESCRIBE on the owned topics",
+    "lease_create": "apply needs CREATE on the lease topic (see docs/permissions.md)",
+    "lease_read": "apply needs DESCRIBE and READ on the lease topic (see docs/permissions.md)",
+    "lease_write": "apply needs WRITE on the lease topic (see docs/permissions.md)",
 }
 
 
@@ -134,16 +155,34 @@ def translate(error: Any, *, resource: str | None, operation: str) -> ClusterErr
             f"permission denied ({name}): {reason}",
             resource=resource,
             hint=_PERMISSION_HINTS.get(operation),
+            code=name,
         )
     if name in _AUTHENTICATION:
         return AuthenticationFailed(
             f"authentication failed: {reason}",
             resource=resource,
             hint="check the SASL username and the password environment variable",
+            code=name,
         )
     if name in _UNREACHABLE:
-        return ClusterUnreachable(f"broker did not answer ({name}): {reason}", resource=resource)
-    return ClusterError(f"{reason} ({name})", resource=resource)
+        return ClusterUnreachable(
+            f"broker did not answer ({name}): {reason}", resource=resource, code=name
+        )
+    if name in _TRANSIENT:
+        return ClusterTransient(f"{reason} ({name})", resource=resource, code=name)
+    return ClusterError(f"{reason} ({name})", resource=resource, code=name)
+
+
+def _result(future: Future[Any], timeout: float, *, resource: str) -> Any:
+    """A future's result, waiting no longer than ``timeout`` plus a grace period."""
+    from concurrent.futures import TimeoutError as FutureTimeout
+
+    try:
+        return future.result(timeout=timeout + FUTURE_GRACE_SECONDS)
+    except FutureTimeout as exc:
+        raise ClusterUnreachable(
+            f"no answer within {timeout:g}s", resource=resource, code="_TIMED_OUT"
+        ) from exc
 
 
 def client_config(connection: KafkaConnection, environ: Mapping[str, str]) -> dict[str, Any]:
@@ -299,7 +338,7 @@ class KafkaCluster:
         result: dict[str, dict[str, LiveConfig]] = {}
         for name, future in futures.items():
             try:
-                entries = future.result()
+                entries = _result(future, self.timeout, resource=f"topic.{name}")
             except KafkaException as exc:
                 raise translate(
                     exc, resource=f"topic.{name}", operation="describe_configs"
@@ -320,10 +359,12 @@ class KafkaCluster:
         results: Results = {}
         for name, future in futures.items():
             try:
-                future.result()
+                _result(future, self.timeout, resource=f"topic.{name}")
                 results[name] = None
             except KafkaException as exc:
                 results[name] = translate(exc, resource=f"topic.{name}", operation=operation)
+            except ClusterError as exc:
+                results[name] = exc
         return results
 
     def create_topics(
@@ -418,7 +459,9 @@ class KafkaCluster:
             bounds[label] = {}
             for tp, future in futures.items():
                 try:
-                    bounds[label][(tp.topic, tp.partition)] = future.result().offset
+                    bounds[label][(tp.topic, tp.partition)] = _result(
+                        future, self.timeout, resource=f"topic.{tp.topic}"
+                    ).offset
                 except KafkaException as exc:
                     raise translate(
                         exc, resource=f"topic.{tp.topic}", operation="list_offsets"

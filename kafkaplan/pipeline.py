@@ -15,14 +15,24 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from kafkaplan import __version__
-from kafkaplan.apply import ApplyReport, ProgressCallback, Targets, apply_plan, topic_request
+from kafkaplan.apply import (
+    DEFAULT_BATCH_SIZE,
+    ApplyReport,
+    OutcomeCallback,
+    ProgressCallback,
+    Targets,
+    apply_plan,
+    topic_request,
+)
 from kafkaplan.cluster import Cluster, KafkaCluster
 from kafkaplan.diff import compute_plan, live_fingerprints
 from kafkaplan.errors import PermissionDenied, PlanRefused
+from kafkaplan.lease import KafkaLeaseLog, Lease, run_owner
 from kafkaplan.load import load_desired
 from kafkaplan.plan import FORMAT_VERSION, Action, Message, Plan
 from kafkaplan.project import Environment, Project, load_project
 from kafkaplan.read import read_addresses, read_live
+from kafkaplan.retry import RetryingCluster, RetryPolicy
 from kafkaplan.state import DesiredState, PlanOptions
 
 
@@ -51,9 +61,20 @@ def load_context(project_file: Path | None, env: str | None, *, specs: bool = Tr
 def connect(
     context: Context, *, read_only: bool, environ: Mapping[str, str] | None = None
 ) -> Cluster:
-    return KafkaCluster(
-        context.environment.kafka, os.environ if environ is None else environ, read_only=read_only
+    """The cluster, with bounded retries of what is safe to retry (``kafkaplan.retry``)."""
+    connection = context.environment.kafka
+    cluster = KafkaCluster(
+        connection, os.environ if environ is None else environ, read_only=read_only
     )
+    return RetryingCluster(cluster, RetryPolicy(attempts=connection.retries + 1))
+
+
+def open_lease(context: Context, *, environ: Mapping[str, str] | None = None) -> Lease:
+    """This run's handle on the cluster's apply lease (not yet acquired)."""
+    settings = context.project.model.lease
+    environ = os.environ if environ is None else environ
+    log = KafkaLeaseLog(context.environment.kafka, environ, settings.topic)
+    return Lease(log, ttl=settings.ttl_seconds(), owner=run_owner(context.env_name, environ))
 
 
 def preflight(plan: Plan, cluster: Cluster) -> tuple[list[Message], list[Message]]:
@@ -174,11 +195,24 @@ def check_saved_plan(saved: Plan, context: Context, cluster: Cluster) -> None:
 
 
 def run_apply(
-    plan: Plan, cluster: Cluster, *, progress: ProgressCallback | None = None
+    plan: Plan,
+    cluster: Cluster,
+    *,
+    progress: ProgressCallback | None = None,
+    on_outcome: OutcomeCallback | None = None,
+    lease: Lease | None = None,
+    batch_size: int = DEFAULT_BATCH_SIZE,
 ) -> ApplyReport:
     if plan.errors:
         raise PlanRefused(
             f"the plan has {len(plan.errors)} error(s); nothing was applied",
             hint="fix the errors shown in the plan",
         )
-    return apply_plan(plan, Targets(cluster=cluster), progress=progress)
+    return apply_plan(
+        plan,
+        Targets(cluster=cluster),
+        progress=progress,
+        on_outcome=on_outcome,
+        batch_size=batch_size,
+        before_batch=lease.keep if lease is not None else None,
+    )

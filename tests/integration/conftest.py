@@ -126,6 +126,10 @@ class Project:
         return Result(code, captured.out, captured.err)
 
 
+def lease_topic(prefix: str) -> str:
+    return f"__kafkaplan_lease.{prefix}"
+
+
 @pytest.fixture
 def make_project(
     stack: dict[str, str],
@@ -147,13 +151,17 @@ def make_project(
         root = tmp_path / prefix
         root.mkdir()
         (root / "specs").mkdir()
-        (root / "kafkaplan.yaml").write_text(
-            project.format(username=username, password_env=password_env, timeout=timeout)
-        )
+        text = project.format(username=username, password_env=password_env, timeout=timeout)
+        if "\nlease:" not in text:
+            # Each test's own apply lease, so that suites running at once on a shared
+            # stack do not wait for each other.
+            text += f"lease:\n  topic: {lease_topic(prefix)}\n"
+        (root / "kafkaplan.yaml").write_text(text)
         return Project(root, prefix, capsys, monkeypatch)
 
     yield make
-    doomed = [t for t in admin.list_topics(timeout=10).topics if t.startswith(tuple(prefixes))]
+    owned = (*prefixes, *(lease_topic(p) for p in prefixes))
+    doomed = [t for t in admin.list_topics(timeout=10).topics if t.startswith(owned)]
     if doomed:
         for future in admin.delete_topics(doomed, operation_timeout=30).values():
             future.result()
@@ -185,3 +193,35 @@ def topic_configs(admin: AdminClient, name: str) -> dict[str, tuple[str, str]]:
 
 def partition_count(admin: AdminClient, name: str) -> int:
     return len(admin.list_topics(name, timeout=10).topics[name].partitions)
+
+
+LEASE_OPERATIONS = ("CREATE", "DESCRIBE", "READ", "WRITE")
+
+
+def grant_lease(admin: AdminClient, principal: str, prefix: str) -> list[Any]:
+    """The documented permissions on a test's lease topic (docs/permissions.md); returns
+    the filters that revoke them."""
+    from confluent_kafka.admin import (
+        AclBinding,
+        AclBindingFilter,
+        AclOperation,
+        AclPermissionType,
+        ResourcePatternType,
+        ResourceType,
+    )
+
+    args = [
+        (
+            ResourceType.TOPIC,
+            lease_topic(prefix),
+            ResourcePatternType.LITERAL,
+            principal,
+            "*",
+            AclOperation[operation],
+            AclPermissionType.ALLOW,
+        )
+        for operation in LEASE_OPERATIONS
+    ]
+    for future in admin.create_acls([AclBinding(*a) for a in args]).values():
+        future.result()
+    return [AclBindingFilter(*a) for a in args]

@@ -9,16 +9,29 @@ import pytest
 
 from kafkaplan import cli
 from kafkaplan.cli import main
+from kafkaplan.lease import Lease
 from tests.conftest import MakeProject
-from tests.fakes import FakeTopic, MemoryCluster
+from tests.fakes import FakeTopic, MemoryCluster, MemoryLeaseLog
 
 SPEC = "topics:\n  - name: orders.created.v1\n    configs:\n      retention.ms: 1d\n"
 
 
 @pytest.fixture
-def cluster(monkeypatch: pytest.MonkeyPatch) -> MemoryCluster:
+def lease_log() -> MemoryLeaseLog:
+    return MemoryLeaseLog()
+
+
+@pytest.fixture
+def cluster(monkeypatch: pytest.MonkeyPatch, lease_log: MemoryLeaseLog) -> MemoryCluster:
     fake = MemoryCluster(brokers=1)
     monkeypatch.setattr(cli, "connect", lambda context, read_only: fake)
+    monkeypatch.setattr(
+        cli,
+        "open_lease",
+        lambda context: Lease(
+            lease_log, ttl=60, owner="test", clock=lambda: lease_log.now_ms / 1000
+        ),
+    )
     return fake
 
 
