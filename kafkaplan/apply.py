@@ -238,7 +238,7 @@ def apply_plan(
                 ]
                 report.interrupted = "interrupted"
             record(outcomes)
-            failed += sum(o.status is not Status.DONE for o in outcomes)
+            failed += sum(o.status is Status.FAILED for o in outcomes)
             if progress is not None:
                 progress(len(report.outcomes), total, failed)
             if not report.interrupted and any(o.status is Status.UNKNOWN for o in outcomes):

@@ -284,6 +284,12 @@ def apply(
     lease = open_lease(context)
     with _terminate_as_interrupt():
         lease.acquire(wait)
+        if lease.taken_over is not None:
+            click.echo(
+                f"Note: took over an expired apply lease ({lease.taken_over.describe()}); "
+                "that run ended without giving it back. The plan below shows what it left.",
+                err=True,
+            )
         try:
             if saved is not None:
                 check_saved_plan(saved, context, cluster)

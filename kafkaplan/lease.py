@@ -214,6 +214,7 @@ class Lease:
         self.monotonic = monotonic
         self.sleep = sleep
         self.state: LeaseState | None = None  # ours, while held
+        self.taken_over: LeaseState | None = None  # the expired lease this run took over
         self._renewed_at = 0.0
 
     def read(self) -> LeaseState:
@@ -231,11 +232,11 @@ class Lease:
         while True:
             state = self.read()
             if not state.held or state.expired(int(self.clock() * 1000)):
-                if state.held:
-                    log.info("taking over an expired lease: %s", state.describe())
+                previous = state if state.held else None
                 self.append("acquire", state.head, create=True)
                 state = self.read()
                 if state.holder == self.holder:
+                    self.taken_over = previous
                     self.state = state
                     self._renewed_at = self.monotonic()
                     return state

@@ -81,6 +81,8 @@ def test_an_expired_lease_is_taken_over(log: MemoryLeaseLog) -> None:
     log.now_ms += int(TTL * 1000) + 1
     taker = run(log, "bob")
     assert taker.acquire(wait=0).holder == taker.holder
+    assert taker.taken_over is not None
+    assert taker.taken_over.owner == "alice"
     # the crashed run, if it comes back, finds its lease gone before its next batch
     log.now_ms += int(TTL * 1000)
     with pytest.raises(LeaseLost, match="held by bob"):
