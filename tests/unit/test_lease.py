@@ -186,3 +186,12 @@ def test_records_round_trip() -> None:
     assert decode(0, 0, None) is None
     assert decode(0, 0, b"[1]") is None
     assert decode(0, 0, b'{"kind": "acquire"}') is None
+
+
+def test_the_lease_topic_is_internal() -> None:
+    from kafkaplan.state import DesiredState, is_internal_topic
+
+    assert is_internal_topic("__kafkaplan_lease")
+    assert is_internal_topic("__kafkaplan_lease.team-a")
+    owned = DesiredState(topics={}, owned_topic_prefixes=("__kafkaplan",))
+    assert owned.deletion_candidates(["__kafkaplan_lease"]) == []
