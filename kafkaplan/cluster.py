@@ -208,7 +208,9 @@ def client_config(connection: KafkaConnection, environ: Mapping[str, str]) -> di
                 hint="set kafka.sasl_mechanism (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, OAUTHBEARER)",
             )
         config["sasl.mechanism"] = connection.sasl_mechanism
-        if connection.sasl_mechanism != "OAUTHBEARER":
+        if connection.sasl_mechanism == "OAUTHBEARER":
+            config.update(_oauth_config(connection, environ))
+        else:
             config["sasl.username"] = connection.sasl_username or ""
             config["sasl.password"] = _secret(
                 connection.sasl_password_env, environ, "SASL password"
@@ -223,6 +225,26 @@ def client_config(connection: KafkaConnection, environ: Mapping[str, str]) -> di
         config["ssl.key.password"] = _secret(
             connection.ssl_key_password_env, environ, "key password"
         )
+    return config
+
+
+def _oauth_config(connection: KafkaConnection, environ: Mapping[str, str]) -> dict[str, str]:
+    """OAUTHBEARER with OIDC client credentials: librdkafka fetches and refreshes the token."""
+    if not (connection.oauth_token_endpoint_url and connection.oauth_client_id):
+        raise ProjectError(
+            "sasl_mechanism OAUTHBEARER needs oauth_token_endpoint_url and oauth_client_id",
+            hint="set them, and oauth_client_secret_env to the variable holding the secret",
+        )
+    config = {
+        "sasl.oauthbearer.method": "oidc",
+        "sasl.oauthbearer.token.endpoint.url": connection.oauth_token_endpoint_url,
+        "sasl.oauthbearer.client.id": connection.oauth_client_id,
+        "sasl.oauthbearer.client.secret": _secret(
+            connection.oauth_client_secret_env, environ, "OAuth client secret"
+        ),
+    }
+    if connection.oauth_scope:
+        config["sasl.oauthbearer.scope"] = connection.oauth_scope
     return config
 
 

@@ -69,7 +69,7 @@ def check(raw: bytes) -> None:
         try:
             load_desired(load_project(root / "kafkaplan.yaml"), None)
         except SpecError as exc:
-            problems = exc.diagnostics or [None]
+            problems = [*exc.diagnostics] or [None]
         for diagnostic in problems:
             assert diagnostic is not None
             assert diagnostic.file, diagnostic
