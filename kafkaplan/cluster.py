@@ -265,6 +265,23 @@ def _secret(variable: str | None, environ: Mapping[str, str], what: str) -> str:
 T = TypeVar("T")
 
 
+def make_client(factory: Callable[[dict[str, Any]], T], config: dict[str, Any]) -> T:
+    """A librdkafka client; settings it refuses (a missing TLS file, say) are a user error."""
+    from confluent_kafka import KafkaException
+
+    try:
+        return factory(config)
+    except (KafkaException, ValueError, TypeError) as exc:
+        error = exc.args[0] if exc.args else exc
+        reason = error.str() if hasattr(error, "str") else str(error)
+        raise ProjectError(
+            f"cannot set up the Kafka client: {reason}",
+            resource="kafka",
+            hint="check the environment's kafka connection settings (TLS file locations, "
+            "SASL and OAuth settings)",
+        ) from exc
+
+
 def _chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
@@ -291,7 +308,7 @@ class KafkaCluster:
         config = client_config(connection, environ)
         config["error_cb"] = self._on_error
         config["logger"] = logging.getLogger("kafkaplan.librdkafka")
-        self._admin = (admin_factory or AdminClient)(config)
+        self._admin = make_client(admin_factory or AdminClient, config)
 
     def _on_error(self, error: Any) -> None:
         with self._lock:

@@ -44,6 +44,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from kafkaplan import __version__
+from kafkaplan.cluster import make_client
 from kafkaplan.errors import ClusterError, ClusterUnreachable, LeaseHeld, LeaseLost
 from kafkaplan.project import KafkaConnection
 
@@ -315,7 +316,7 @@ class KafkaLeaseLog:
         from confluent_kafka import KafkaException
         from confluent_kafka.admin import AdminClient, NewTopic
 
-        admin = AdminClient(self.config)
+        admin = make_client(AdminClient, self.config)
         configs = {
             "message.timestamp.type": "LogAppendTime",
             "cleanup.policy": "delete",
@@ -338,7 +339,8 @@ class KafkaLeaseLog:
         from confluent_kafka import Consumer, KafkaException, TopicPartition
 
         if self._consumer is None:
-            self._consumer = Consumer(
+            self._consumer = make_client(
+                Consumer,
                 {
                     **self.config,
                     # librdkafka needs a group id, but offsets are assigned, never committed.
@@ -347,7 +349,7 @@ class KafkaLeaseLog:
                     "enable.auto.offset.store": False,
                     "auto.offset.reset": "earliest",
                     "fetch.wait.max.ms": 100,
-                }
+                },
             )
         partition = TopicPartition(self.topic, 0)
         deadline = time.monotonic() + self.timeout
@@ -415,7 +417,8 @@ class KafkaLeaseLog:
             self._create_topic()
             self._exists = True
         if self._producer is None:
-            self._producer = Producer(
+            self._producer = make_client(
+                Producer,
                 {
                     **self.config,
                     "acks": "all",
@@ -424,7 +427,7 @@ class KafkaLeaseLog:
                     "enable.idempotence": False,
                     "linger.ms": 0,
                     "message.timeout.ms": int(self.timeout * 1000),
-                }
+                },
             )
         failures: list[KafkaError] = []
 
