@@ -5,17 +5,26 @@ keeps clients working (topics are created before anything refers to them), and r
 phase as batched admin requests. A failure in one change does not stop independent ones;
 every change ends as ``done``, ``failed`` (with the broker's reason) or ``skipped`` (because
 something it depends on failed). A re-run after a failure plans only what is left.
+
+Big phases run in chunks (``CHUNK`` changes per request) so that progress is reported as
+the work goes; replication-factor changes report their progress while replicas catch up.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import dataclasses
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Protocol
 
 from kafkaplan.cluster import Cluster, NewTopicRequest
 from kafkaplan.errors import ClusterError
 from kafkaplan.plan import Action, Change, Plan
+from kafkaplan.project import ReassignmentSettings
+
+# Changes per request in a phase: big batches are split so that progress moves.
+CHUNK = 200
 
 
 class Status(StrEnum):
@@ -56,12 +65,19 @@ class ApplyReport:
         return text
 
 
-ProgressCallback = Callable[[int, int, int], None]  # done, total, failed
+class ProgressCallback(Protocol):
+    """Told after every chunk of changes, and while long steps wait (``note`` says on what)."""
+
+    def __call__(self, done: int, total: int, failed: int, *, note: str = "") -> None: ...
 
 
 @dataclass
 class Targets:
     cluster: Cluster
+    # How replication-factor changes are carried out (throttle, timeout).
+    reassignment: ReassignmentSettings = field(default_factory=ReassignmentSettings)
+    # Long steps (waiting for a reassignment) say what they wait for through this.
+    note: Callable[[str], None] = field(default=lambda text: None)
 
 
 def _reason(error: ClusterError) -> str:
@@ -85,6 +101,8 @@ def _create_topics(changes: Sequence[Change], targets: Targets) -> list[Outcome]
 
 
 def _update_topics(changes: Sequence[Change], targets: Targets) -> list[Outcome]:
+    from kafkaplan.reassign import is_reassignment, reassign
+
     configs: dict[str, dict[str, str | None]] = {}
     partitions: dict[str, int] = {}
     for change in changes:
@@ -98,10 +116,11 @@ def _update_topics(changes: Sequence[Change], targets: Targets) -> list[Outcome]
                 partitions[change.name] = int(item.after)
     config_results = targets.cluster.alter_topic_configs(configs)
     partition_results = targets.cluster.create_partitions(partitions)
-    outcomes = []
+    problems_of: dict[str, list[str]] = {}
+    applied_of: dict[str, list[str]] = {}
     for change in changes:
-        problems = []
-        applied = []
+        problems = problems_of.setdefault(change.address, [])
+        applied = applied_of.setdefault(change.address, [])
         for part, results in (("configs", config_results), ("partitions", partition_results)):
             if change.name not in results:
                 continue
@@ -110,6 +129,18 @@ def _update_topics(changes: Sequence[Change], targets: Targets) -> list[Outcome]
                 applied.append(part)
             else:
                 problems.append(f"{part}: {_reason(error)}")
+    # Replica changes once configs and partitions are in place (new partitions included).
+    moving = [c for c in changes if is_reassignment(c) and not problems_of[c.address]]
+    if moving:
+        for address, problem in reassign(moving, targets).items():
+            if problem is None:
+                applied_of[address].append("replicas")
+            else:
+                problems_of[address].append(f"replicas: {problem}")
+    outcomes = []
+    for change in changes:
+        problems = problems_of[change.address]
+        applied = applied_of[change.address]
         if problems:
             detail = "; ".join(problems)
             if applied:
@@ -131,14 +162,41 @@ def _outcome(change: Change, error: ClusterError | None) -> Outcome:
     return Outcome(change.address, tuple(change.actions), Status.FAILED, _reason(error))
 
 
+def _update_brokers(changes: Sequence[Change], targets: Targets) -> list[Outcome]:
+    configs = {
+        int(change.name): {
+            item.path.removeprefix("configs."): None if item.after is None else str(item.after)
+            for item in change.fields
+            if item.path.startswith("configs.")
+        }
+        for change in changes
+    }
+    results = targets.cluster.alter_broker_configs(configs)
+    return [_outcome(change, results.get(change.name)) for change in changes]
+
+
 Phase = tuple[str, str, Action, Callable[[Sequence[Change], Targets], list[Outcome]]]
 
-# (name, resource type, action, runner), in the order they run.
+# (name, resource type, action, runner), in the order they run. Leftover broker throttles
+# go before the topics' updates: those may start (and finish) a reassignment of their own.
 PHASES: list[Phase] = [
     ("create topics", "topic", Action.CREATE, _create_topics),
+    ("update brokers", "broker", Action.UPDATE, _update_brokers),
     ("update topics", "topic", Action.UPDATE, _update_topics),
     ("delete topics", "topic", Action.DELETE, _delete_topics),
 ]
+
+
+def _prefixed(tell: Callable[[str], None], prefix: str) -> Callable[[str], None]:
+    def note(text: str) -> None:
+        tell(f"{prefix}: {text}")
+
+    return note
+
+
+def _chunks(changes: Sequence[Change], size: int) -> Iterator[Sequence[Change]]:
+    for start in range(0, len(changes), size):
+        yield changes[start : start + size]
 
 
 def apply_plan(
@@ -147,22 +205,26 @@ def apply_plan(
     report = ApplyReport()
     total = len(plan.changes)
     failed = 0
-    for _name, resource_type, action, runner in PHASES:
+
+    def tell(note: str) -> None:
+        if progress is not None:
+            progress(len(report.outcomes), total, failed, note=note)
+
+    for name, resource_type, action, runner in PHASES:
         batch = [
             c for c in plan.changes if c.resource_type == resource_type and c.actions == [action]
         ]
-        if not batch:
-            continue
-        try:
-            outcomes = runner(batch, targets)
-        except ClusterError as exc:
-            outcomes = [
-                Outcome(c.address, tuple(c.actions), Status.FAILED, _reason(exc)) for c in batch
-            ]
-        report.outcomes.extend(outcomes)
-        failed += sum(o.status is not Status.DONE for o in outcomes)
-        if progress is not None:
-            progress(len(report.outcomes), total, failed)
+        phase_targets = dataclasses.replace(targets, note=_prefixed(tell, name))
+        for chunk in _chunks(batch, CHUNK):
+            try:
+                outcomes = runner(chunk, phase_targets)
+            except ClusterError as exc:
+                outcomes = [
+                    Outcome(c.address, tuple(c.actions), Status.FAILED, _reason(exc)) for c in chunk
+                ]
+            report.outcomes.extend(outcomes)
+            failed += sum(o.status is not Status.DONE for o in outcomes)
+            tell(name)
     handled = {o.address for o in report.outcomes}
     for change in plan.changes:
         if change.address not in handled:

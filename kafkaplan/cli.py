@@ -31,6 +31,7 @@ from kafkaplan.pipeline import (
     run_apply,
 )
 from kafkaplan.plan import Plan
+from kafkaplan.progress import ProgressReporter
 from kafkaplan.render import FORMATS, render
 from kafkaplan.spec import spec_json_schema
 from kafkaplan.state import PlanOptions
@@ -244,7 +245,13 @@ def apply(
         return EXIT_OK
     if planfile is None and not auto_approve:
         _confirm(context)
-    report = run_apply(result, cluster, progress=_progress_printer())
+    with ProgressReporter(sys.stderr) as progress:
+        report = run_apply(
+            result,
+            cluster,
+            progress=progress,
+            reassignment=context.project.reassignment(context.environment),
+        )
     _print_report(report, color)
     return EXIT_OK if report.ok else EXIT_ERROR
 
@@ -262,14 +269,6 @@ def _confirm(context: Context) -> None:
     )
     if answer.strip() != "yes":
         raise PlanRefused("apply cancelled; nothing was changed")
-
-
-def _progress_printer() -> Any:
-    def progress(done: int, total: int, failed: int) -> None:
-        suffix = f", {failed} failed" if failed else ""
-        click.echo(f"  ... {done}/{total} changes processed{suffix}", err=True)
-
-    return progress
 
 
 def _print_report(report: ApplyReport, color: bool) -> None:

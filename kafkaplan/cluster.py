@@ -25,7 +25,12 @@ from kafkaplan.errors import (
     ProjectError,
 )
 from kafkaplan.project import KafkaConnection, unresolved_env
-from kafkaplan.state import ConfigSource, LiveConfig
+from kafkaplan.state import (
+    BROKER_THROTTLE_CONFIGS,
+    ConfigSource,
+    LiveConfig,
+    PartitionReassignment,
+)
 
 log = logging.getLogger("kafkaplan.cluster")
 
@@ -36,6 +41,8 @@ DESCRIBE_CHUNK = 500
 class ClusterInfo:
     cluster_id: str | None
     broker_count: int
+    # Broker id -> rack (None: no rack), from DescribeCluster.
+    racks: Mapping[int, str | None] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -43,6 +50,9 @@ class TopicMetadata:
     name: str
     partitions: int
     replication_factor: int
+    # Per partition id: replicas (preferred leader first) and the current leader.
+    replicas: tuple[tuple[int, ...], ...] = ()
+    leaders: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -55,6 +65,9 @@ class NewTopicRequest:
 
 # Per resource name: None when the operation succeeded, else the error.
 Results = dict[str, ClusterError | None]
+# The same per (topic, partition).
+Partition = tuple[str, int]
+PartitionResults = dict[Partition, ClusterError | None]
 
 
 class Cluster(Protocol):
@@ -78,6 +91,26 @@ class Cluster(Protocol):
 
     def topic_message_counts(self, partitions: Mapping[str, int]) -> dict[str, int]:
         """Per topic (name -> partition count): messages held, end minus start offsets."""
+        ...
+
+    def list_reassignments(self) -> dict[Partition, PartitionReassignment]:
+        """Every partition reassignment in progress on the cluster, in one request."""
+        ...
+
+    def alter_reassignments(self, targets: Mapping[Partition, Sequence[int]]) -> PartitionResults:
+        """Start moving each partition to the given replicas (preferred leader first)."""
+        ...
+
+    def describe_broker_throttles(self, brokers: Sequence[int]) -> dict[int, dict[str, str]]:
+        """The replication throttle rates set on each broker (dynamic per-broker configs)."""
+        ...
+
+    def alter_broker_configs(self, changes: Mapping[int, Mapping[str, str | None]]) -> Results:
+        """Incremental, per broker id (results keyed by the id as text); None deletes."""
+        ...
+
+    def elect_preferred_leaders(self, partitions: Sequence[Partition]) -> PartitionResults:
+        """Make each partition's first replica its leader (already leader: success)."""
         ...
 
     def close(self) -> None: ...
@@ -110,7 +143,20 @@ _PERMISSION_HINTS = {
     "create_partitions": "grant ALTER on the managed topics",
     "delete_topics": "grant DELETE on the owned topics",
     "list_offsets": "grant DESCRIBE on the owned topics",
+    "reassign": "grant ALTER on the cluster (partition reassignments need it)",
+    "describe_cluster": "grant DESCRIBE on the cluster",
+    "alter_broker_configs": "grant ALTER_CONFIGS on the cluster (replication throttles)",
+    "elect_leaders": "grant ALTER on the cluster (leader elections need it)",
 }
+
+
+def _source_name(raw: Any) -> str:
+    from confluent_kafka.admin import ConfigSource as KafkaConfigSource
+
+    try:
+        return KafkaConfigSource(raw).name
+    except ValueError:
+        return "UNKNOWN"
 
 
 def _source(raw: Any) -> ConfigSource:
@@ -187,6 +233,53 @@ def client_config(connection: KafkaConnection, environ: Mapping[str, str]) -> di
     return config
 
 
+def kafka_python_config(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The same connection for kafka-python's admin client (used for the calls
+    confluent-kafka lacks: partition reassignments)."""
+    converted: dict[str, Any] = {
+        "bootstrap_servers": str(config["bootstrap.servers"]).split(","),
+        "security_protocol": config["security.protocol"],
+        "client_id": config.get("client.id", "kafkaplan"),
+        "request_timeout_ms": int(config.get("socket.timeout.ms", 30000)),
+    }
+    renames = {
+        "sasl.mechanism": "sasl_mechanism",
+        "sasl.username": "sasl_plain_username",
+        "sasl.password": "sasl_plain_password",
+        "ssl.ca.location": "ssl_cafile",
+        "ssl.certificate.location": "ssl_certfile",
+        "ssl.key.location": "ssl_keyfile",
+        "ssl.key.password": "ssl_password",
+    }
+    converted.update({new: config[old] for old, new in renames.items() if old in config})
+    return converted
+
+
+def translate_kafka_python(
+    error: BaseException, *, resource: str | None, operation: str
+) -> ClusterError:
+    """Turn a kafka-python exception into our typed error."""
+    from kafka import errors as kafka_errors
+
+    name = str(getattr(error, "message", "") or type(error).__name__)
+    description = str(getattr(error, "description", "") or error or name)
+    if name in _AUTHORIZATION:
+        return PermissionDenied(
+            f"permission denied ({name}): {description}",
+            resource=resource,
+            hint=_PERMISSION_HINTS.get(operation),
+        )
+    if name in _AUTHENTICATION:
+        return AuthenticationFailed(
+            f"authentication failed: {description}",
+            resource=resource,
+            hint="check the SASL username and the password environment variable",
+        )
+    if isinstance(error, kafka_errors.KafkaConnectionError | kafka_errors.KafkaTimeoutError):
+        return ClusterUnreachable(f"broker did not answer: {error}", resource=resource)
+    return ClusterError(f"{description} ({name})", resource=resource)
+
+
 def _secret(variable: str | None, environ: Mapping[str, str], what: str) -> str:
     if not variable:
         raise ProjectError(
@@ -228,6 +321,8 @@ class KafkaCluster:
         self._errors: list[Any] = []
         self._lock = threading.Lock()
         config = client_config(connection, environ)
+        self._reassignment_config = kafka_python_config(config)
+        self._reassignment_admin: Any = None
         config["error_cb"] = self._on_error
         config["logger"] = logging.getLogger("kafkaplan.librdkafka")
         self._admin = (admin_factory or AdminClient)(config)
@@ -252,6 +347,7 @@ class KafkaCluster:
         from confluent_kafka import KafkaException
 
         deadline = time.monotonic() + self.timeout
+        racks_future: Future[Any] | None = None
         while True:
             remaining = deadline - time.monotonic()
             try:
@@ -278,14 +374,27 @@ class KafkaCluster:
                 f"{self.expected_cluster_id}",
                 hint="check bootstrap_servers and expected_cluster_id",
             )
+        # Racks come from DescribeCluster, sent while the metadata is turned into our types.
+        racks_future = self._admin.describe_cluster(
+            include_authorized_operations=False, request_timeout=self.timeout
+        )
         topics: dict[str, TopicMetadata] = {}
         for name, topic in metadata.topics.items():
             if topic.error is not None:
                 raise translate(topic.error, resource=f"topic.{name}", operation="describe")
             partitions = topic.partitions
-            replication = max((len(p.replicas) for p in partitions.values()), default=0)
-            topics[name] = TopicMetadata(name, len(partitions), replication)
-        return ClusterInfo(cluster_id, len(metadata.brokers)), topics
+            ordered = [partitions[p] for p in sorted(partitions)]
+            replicas = tuple(tuple(p.replicas) for p in ordered)
+            replication = max((len(r) for r in replicas), default=0)
+            topics[name] = TopicMetadata(
+                name, len(partitions), replication, replicas, tuple(p.leader for p in ordered)
+            )
+        try:
+            described = racks_future.result()
+        except KafkaException as exc:
+            raise translate(exc, resource="kafka", operation="describe_cluster") from exc
+        racks = {node.id: node.rack for node in described.nodes}
+        return ClusterInfo(cluster_id, len(metadata.brokers), racks), topics
 
     def describe_topic_configs(self, names: Sequence[str]) -> dict[str, dict[str, LiveConfig]]:
         from confluent_kafka import KafkaException
@@ -428,6 +537,169 @@ class KafkaCluster:
             counts[key[0]] += max(0, end - bounds["start"].get(key, 0))
         return counts
 
+    # -- partition reassignments (kafka-python: confluent-kafka has no such calls) --------
+
+    def _reassigner(self) -> Any:
+        if self._reassignment_admin is None:
+            from kafka.admin import KafkaAdminClient
+
+            try:
+                self._reassignment_admin = KafkaAdminClient(**self._reassignment_config)
+            except Exception as exc:
+                raise translate_kafka_python(exc, resource="kafka", operation="reassign") from exc
+        return self._reassignment_admin
+
+    def list_reassignments(self) -> dict[Partition, PartitionReassignment]:
+        try:
+            listed = self._reassigner().list_partition_reassignments(
+                timeout_ms=int(self.timeout * 1000)
+            )
+        except ClusterError:
+            raise
+        except Exception as exc:
+            raise translate_kafka_python(exc, resource="kafka", operation="reassign") from exc
+        return {
+            (tp.topic, tp.partition): PartitionReassignment(
+                topic=tp.topic,
+                partition=tp.partition,
+                replicas=tuple(state["replicas"]),
+                adding=tuple(state["adding_replicas"]),
+                removing=tuple(state["removing_replicas"]),
+            )
+            for tp, state in listed.items()
+        }
+
+    def alter_reassignments(self, targets: Mapping[Partition, Sequence[int]]) -> PartitionResults:
+        from kafka import TopicPartition as KafkaTopicPartition
+
+        self._guard_writes("reassign partitions")
+        if not targets:
+            return {}
+        request = {
+            KafkaTopicPartition(topic, partition): list(replicas)
+            for (topic, partition), replicas in sorted(targets.items())
+        }
+        try:
+            answered = self._reassigner().alter_partition_reassignments(
+                request, timeout_ms=int(self.timeout * 1000)
+            )
+        except ClusterError:
+            raise
+        except Exception as exc:
+            raise translate_kafka_python(exc, resource="kafka", operation="reassign") from exc
+        results: PartitionResults = {}
+        for key in targets:
+            error = answered.get(KafkaTopicPartition(*key), "missing")
+            if error is None:
+                results[key] = None
+            elif error == "missing":
+                results[key] = ClusterError(
+                    "the controller did not answer for this partition", resource=f"topic.{key[0]}"
+                )
+            else:
+                results[key] = translate_kafka_python(
+                    error() if isinstance(error, type) else error,
+                    resource=f"topic.{key[0]}",
+                    operation="reassign",
+                )
+        return results
+
+    def describe_broker_throttles(self, brokers: Sequence[int]) -> dict[int, dict[str, str]]:
+        from confluent_kafka import KafkaException
+        from confluent_kafka.admin import ConfigResource, ResourceType
+
+        if not brokers:
+            return {}
+        resources = [ConfigResource(ResourceType.BROKER, str(b)) for b in sorted(brokers)]
+        submitted = self._admin.describe_configs(resources, request_timeout=self.timeout)
+        result: dict[int, dict[str, str]] = {}
+        for resource, future in submitted.items():
+            try:
+                entries = future.result()
+            except KafkaException as exc:
+                raise translate(
+                    exc, resource=f"broker.{resource.name}", operation="describe_configs"
+                ) from exc
+            result[int(resource.name)] = {
+                key: entry.value
+                for key in BROKER_THROTTLE_CONFIGS
+                if (entry := entries.get(key)) is not None
+                and _source_name(entry.source) == "DYNAMIC_BROKER_CONFIG"
+            }
+        return result
+
+    def alter_broker_configs(self, changes: Mapping[int, Mapping[str, str | None]]) -> Results:
+        from confluent_kafka import KafkaException
+        from confluent_kafka.admin import (
+            AlterConfigOpType,
+            ConfigEntry,
+            ConfigResource,
+            ResourceType,
+        )
+
+        self._guard_writes("alter broker configs")
+        if not changes:
+            return {}
+        resources = [
+            ConfigResource(
+                ResourceType.BROKER,
+                str(broker),
+                incremental_configs=[
+                    ConfigEntry(
+                        key,
+                        value,
+                        incremental_operation=AlterConfigOpType.DELETE
+                        if value is None
+                        else AlterConfigOpType.SET,
+                    )
+                    for key, value in sorted(configs.items())
+                ],
+            )
+            for broker, configs in sorted(changes.items())
+        ]
+        submitted = self._admin.incremental_alter_configs(resources, request_timeout=self.timeout)
+        results: Results = {}
+        for resource, future in submitted.items():
+            try:
+                future.result()
+                results[resource.name] = None
+            except KafkaException as exc:
+                results[resource.name] = translate(
+                    exc, resource=f"broker.{resource.name}", operation="alter_broker_configs"
+                )
+        return results
+
+    def elect_preferred_leaders(self, partitions: Sequence[Partition]) -> PartitionResults:
+        from confluent_kafka import ElectionType, KafkaException, TopicPartition
+
+        self._guard_writes("elect leaders")
+        if not partitions:
+            return {}
+        future = self._admin.elect_leaders(
+            ElectionType.PREFERRED,
+            [TopicPartition(topic, partition) for topic, partition in partitions],
+            request_timeout=self.timeout,
+            operation_timeout=self.timeout,
+        )
+        try:
+            answered = future.result()
+        except KafkaException as exc:
+            error = translate(exc, resource="kafka", operation="elect_leaders")
+            return dict.fromkeys(partitions, error)
+        results: PartitionResults = {}
+        for tp, error in answered.items():
+            key = (tp.topic, tp.partition)
+            if error is None or error.name() == "ELECTION_NOT_NEEDED":
+                results[key] = None
+            else:
+                results[key] = translate(
+                    error, resource=f"topic.{tp.topic}", operation="elect_leaders"
+                )
+        return results
+
     def close(self) -> None:
         # AdminClient has no close(); dropping the reference ends its threads.
         self._admin = None
+        if self._reassignment_admin is not None:
+            self._reassignment_admin.close()
+            self._reassignment_admin = None

@@ -21,7 +21,7 @@ from kafkaplan.diff import compute_plan, live_fingerprints
 from kafkaplan.errors import PermissionDenied, PlanRefused
 from kafkaplan.load import load_desired
 from kafkaplan.plan import FORMAT_VERSION, Action, Message, Plan
-from kafkaplan.project import Environment, Project, load_project
+from kafkaplan.project import Environment, Project, ReassignmentSettings, load_project
 from kafkaplan.read import read_addresses, read_live
 from kafkaplan.state import DesiredState, PlanOptions
 
@@ -174,11 +174,16 @@ def check_saved_plan(saved: Plan, context: Context, cluster: Cluster) -> None:
 
 
 def run_apply(
-    plan: Plan, cluster: Cluster, *, progress: ProgressCallback | None = None
+    plan: Plan,
+    cluster: Cluster,
+    *,
+    progress: ProgressCallback | None = None,
+    reassignment: ReassignmentSettings | None = None,
 ) -> ApplyReport:
     if plan.errors:
         raise PlanRefused(
             f"the plan has {len(plan.errors)} error(s); nothing was applied",
             hint="fix the errors shown in the plan",
         )
-    return apply_plan(plan, Targets(cluster=cluster), progress=progress)
+    targets = Targets(cluster=cluster, reassignment=reassignment or ReassignmentSettings())
+    return apply_plan(plan, targets, progress=progress)

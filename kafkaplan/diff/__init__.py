@@ -10,16 +10,23 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
+from kafkaplan.diff.brokers import broker_digest, diff_brokers
 from kafkaplan.diff.part import ABSENT, PlanPart
 from kafkaplan.diff.topics import diff_topics, topic_address, topic_digest
 from kafkaplan.plan import Action, Change, Message, Plan
 from kafkaplan.state import DesiredState, LiveState, PlanOptions, fingerprint
 
 # Each resource type's diff, in the order its changes appear in the plan.
-DIFFS: list[Callable[[DesiredState, LiveState, PlanOptions], PlanPart]] = [diff_topics]
+DIFFS: list[Callable[[DesiredState, LiveState, PlanOptions], PlanPart]] = [
+    diff_topics,
+    diff_brokers,
+]
 
 # Address prefix -> digest of that resource's live state, for saved-plan staleness checks.
-DIGESTS: dict[str, Callable[[LiveState, str], str]] = {"topic": topic_digest}
+DIGESTS: dict[str, Callable[[LiveState, str], str]] = {
+    "topic": topic_digest,
+    "broker": broker_digest,
+}
 
 
 def compute_plan(
