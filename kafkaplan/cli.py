@@ -20,6 +20,7 @@ import click
 
 from kafkaplan import __version__
 from kafkaplan.apply import ApplyReport, Status
+from kafkaplan.cluster import Cluster
 from kafkaplan.errors import KafkaplanError, PlanRefused, SpecError
 from kafkaplan.pipeline import (
     Context,
@@ -183,6 +184,7 @@ def plan(
     """
     context = load_context(options.project, env)
     cluster = connect(context, read_only=True)
+    _close_at_exit(cluster)
     result = make_plan(
         context, cluster, _plan_options(context, targets, allow_deletes, max_destroy)
     )
@@ -229,11 +231,13 @@ def apply(
         saved = read_plan_file(planfile)
         context = load_context(options.project, env or saved.environment, specs=False)
         cluster = connect(context, read_only=False)
+        _close_at_exit(cluster)
         check_saved_plan(saved, context, cluster)
         result: Plan = saved
     else:
         context = load_context(options.project, env)
         cluster = connect(context, read_only=False)
+        _close_at_exit(cluster)
         result = make_plan(
             context, cluster, _plan_options(context, targets, allow_deletes, max_destroy)
         )
@@ -254,6 +258,11 @@ def apply(
         )
     _print_report(report, color)
     return EXIT_OK if report.ok else EXIT_ERROR
+
+
+def _close_at_exit(cluster: Cluster) -> None:
+    """Close the cluster's clients when the command ends (they hold network threads)."""
+    click.get_current_context().call_on_close(cluster.close)
 
 
 def _confirm(context: Context) -> None:

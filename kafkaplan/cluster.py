@@ -610,8 +610,12 @@ class KafkaCluster:
 
         if not brokers:
             return {}
-        resources = [ConfigResource(ResourceType.BROKER, str(b)) for b in sorted(brokers)]
-        submitted = self._admin.describe_configs(resources, request_timeout=self.timeout)
+        # librdkafka takes one BROKER resource per request: one request per broker, all
+        # sent before any answer is awaited.
+        submitted: dict[Any, Future[Any]] = {}
+        for broker in sorted(brokers):
+            resource = ConfigResource(ResourceType.BROKER, str(broker))
+            submitted.update(self._admin.describe_configs([resource], request_timeout=self.timeout))
         result: dict[int, dict[str, str]] = {}
         for resource, future in submitted.items():
             try:
@@ -657,7 +661,12 @@ class KafkaCluster:
             )
             for broker, configs in sorted(changes.items())
         ]
-        submitted = self._admin.incremental_alter_configs(resources, request_timeout=self.timeout)
+        # One BROKER resource per request (a librdkafka rule), all sent at once.
+        submitted: dict[Any, Future[Any]] = {}
+        for resource in resources:
+            submitted.update(
+                self._admin.incremental_alter_configs([resource], request_timeout=self.timeout)
+            )
         results: Results = {}
         for resource, future in submitted.items():
             try:
@@ -675,11 +684,12 @@ class KafkaCluster:
         self._guard_writes("elect leaders")
         if not partitions:
             return {}
+        # No timeouts passed: confluent-kafka 2.16's elect_leaders documents request_timeout
+        # and operation_timeout but rejects either ("more argument specifiers than keyword
+        # list entries"); the client's socket.timeout.ms bounds the call instead.
         future = self._admin.elect_leaders(
             ElectionType.PREFERRED,
             [TopicPartition(topic, partition) for topic, partition in partitions],
-            request_timeout=self.timeout,
-            operation_timeout=self.timeout,
         )
         try:
             answered = future.result()

@@ -15,7 +15,8 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Iterable
 from concurrent.futures import ThreadPoolExecutor
 
-from kafkaplan.cluster import Cluster
+from kafkaplan.cluster import Cluster, Partition
+from kafkaplan.errors import PermissionDenied
 from kafkaplan.state import DesiredState, LiveState, LiveTopic, PartitionReassignment
 
 
@@ -45,14 +46,14 @@ def _read(
     described = sorted({*configs_for(metadata.keys()), *doomed})
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="kafkaplan-read") as pool:
         # Independent of the configs: overlap the round trips.
-        listing = pool.submit(cluster.list_reassignments)
+        listing = pool.submit(_list_reassignments, cluster)
         configs = cluster.describe_topic_configs(described) if described else {}
         messages = (
             cluster.topic_message_counts({n: metadata[n].partitions for n in doomed})
             if doomed
             else {}
         )
-        reassignments = listing.result()
+        reassignments, known = listing.result()
     by_topic: dict[str, dict[int, PartitionReassignment]] = {}
     for (topic, partition), reassignment in reassignments.items():
         by_topic.setdefault(topic, {})[partition] = reassignment
@@ -84,8 +85,18 @@ def _read(
         topics=topics,
         brokers=dict(info.racks),
         reassignments=reassignments,
+        reassignments_known=known,
         broker_throttles={b: t for b, t in broker_throttles.items() if t},
     )
+
+
+def _list_reassignments(cluster: Cluster) -> tuple[dict[Partition, PartitionReassignment], bool]:
+    """Reassignments in progress, and whether they could be listed at all: listing needs
+    DESCRIBE on the cluster, which a read-only planning principal may lack."""
+    try:
+        return cluster.list_reassignments(), True
+    except PermissionDenied:
+        return {}, False
 
 
 def _replication(

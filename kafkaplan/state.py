@@ -186,6 +186,8 @@ class LiveState:
     brokers: Mapping[int, str | None] = field(default_factory=dict)
     # Every partition reassignment in progress on the cluster, by (topic, partition).
     reassignments: Mapping[tuple[str, int], PartitionReassignment] = field(default_factory=dict)
+    # False when the principal may not list reassignments (no DESCRIBE on the cluster).
+    reassignments_known: bool = True
     # Replication throttle rates set on brokers (dynamic per-broker configs), by broker id;
     # read only when a managed topic shows a reassignment or leftover throttles.
     broker_throttles: Mapping[int, Mapping[str, str]] = field(default_factory=dict)

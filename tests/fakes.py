@@ -197,6 +197,9 @@ class MemoryCluster:
 
     def list_reassignments(self) -> dict[Partition, PartitionReassignment]:
         self.calls.append("list_reassignments")
+        denied = self._denied("list_reassignments")
+        if denied is not None:
+            raise denied
         for key in list(self.reassignments):
             if self.stuck:
                 continue

@@ -272,6 +272,15 @@ def _replication(
                 )
             )
         return result
+    if not live.reassignments_known and (wrong_size or have.throttles()):
+        result.notes.append(
+            Message(
+                message="could not check for a partition reassignment in progress (listing "
+                "them needs DESCRIBE on the cluster)",
+                address=address,
+                hint="plan with a principal allowed to describe the cluster",
+            )
+        )
     if not wrong_size and not have.reassigning:
         leftovers = have.throttles()
         if leftovers:

@@ -266,3 +266,14 @@ def test_saved_plan_fingerprints_cover_replicas() -> None:
     before = plan_for(cluster, want(rf=3)).resource_fingerprints
     cluster.topics["a.b.v1"].replicas[0] = [2]
     assert plan_for(cluster, want(rf=3)).resource_fingerprints != before
+
+
+def test_planning_without_permission_to_list_reassignments() -> None:
+    """A read-only principal (no DESCRIBE on the cluster) still plans; where it matters,
+    the plan says what it could not check."""
+    cluster = single_replica_topic()
+    cluster.denied_operations.add("list_reassignments")
+    plan = plan_for(cluster, want(rf=2))
+    assert [c.address for c in plan.changes] == ["topic.a.b.v1"]
+    assert "could not check for a partition reassignment in progress" in plan.warnings[0].message
+    assert plan_for(cluster, want(rf=1)).warnings == []
