@@ -163,9 +163,11 @@ def consume(settings: dict[str, str], topic: str) -> dict[int, bytes]:
                     break
                 continue
             assert message.error() is None, message.error()
-            key = int(message.key())
+            raw_key, value = message.key(), message.value()
+            assert raw_key is not None and value is not None
+            key = int(raw_key)
             assert key not in seen, f"record {key} read twice"
-            seen[key] = message.value()
+            seen[key] = value
     finally:
         consumer.close()
     return seen
