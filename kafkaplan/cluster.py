@@ -9,9 +9,11 @@ broker's reason. The unit tests use an in-memory implementation of the same prot
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -161,13 +163,19 @@ def _source_name(raw: Any) -> str:
 
 def _source(raw: Any) -> ConfigSource:
     """DescribeConfigs' source, which confluent-kafka reports as a plain int or an enum."""
+    return _source_table().get(raw, ConfigSource.UNKNOWN)
+
+
+@functools.cache
+def _source_table() -> dict[Any, ConfigSource]:
+    """confluent-kafka's config sources (as ints and as enum members) -> ours."""
     from confluent_kafka.admin import ConfigSource as KafkaConfigSource
 
-    try:
-        name = KafkaConfigSource(raw).name
-    except ValueError:
-        return ConfigSource.UNKNOWN
-    return _SOURCES.get(name, ConfigSource.UNKNOWN)
+    table: dict[Any, ConfigSource] = {}
+    for member in KafkaConfigSource:
+        ours = _SOURCES.get(member.name, ConfigSource.UNKNOWN)
+        table[member] = table[member.value] = ours
+    return table
 
 
 def translate(error: Any, *, resource: str | None, operation: str) -> ClusterError:
@@ -400,27 +408,38 @@ class KafkaCluster:
         from confluent_kafka import KafkaException
         from confluent_kafka.admin import ConfigResource, ResourceType
 
-        futures: dict[str, Future[Any]] = {}
+        # Every chunk is sent before any answer is awaited; answers are converted in order
+        # and the client's own objects dropped as soon as they are.
+        pending: deque[tuple[str, Future[Any]]] = deque()
         for chunk in _chunks(sorted(names), DESCRIBE_CHUNK):
             resources = [ConfigResource(ResourceType.TOPIC, name) for name in chunk]
             submitted = self._admin.describe_configs(resources, request_timeout=self.timeout)
-            futures.update({resource.name: future for resource, future in submitted.items()})
+            pending.extend((resource.name, future) for resource, future in submitted.items())
+        sources = _source_table()
+        # Most configs of most topics are the same broker defaults: equal (value, source,
+        # sensitive) entries share one immutable LiveConfig instead of one object each.
+        shared: dict[tuple[Any, Any, Any], LiveConfig] = {}
         result: dict[str, dict[str, LiveConfig]] = {}
-        for name, future in futures.items():
+        while pending:
+            name, future = pending.popleft()
             try:
                 entries = future.result()
             except KafkaException as exc:
                 raise translate(
                     exc, resource=f"topic.{name}", operation="describe_configs"
                 ) from exc
-            result[name] = {
-                key: LiveConfig(
-                    value=entry.value,
-                    source=_source(entry.source),
-                    sensitive=bool(entry.is_sensitive),
-                )
-                for key, entry in entries.items()
-            }
+            configs: dict[str, LiveConfig] = {}
+            for key, entry in entries.items():
+                triple = (entry.value, entry.source, entry.is_sensitive)
+                live = shared.get(triple)
+                if live is None:
+                    live = shared[triple] = LiveConfig(
+                        value=entry.value,
+                        source=sources.get(entry.source, ConfigSource.UNKNOWN),
+                        sensitive=bool(entry.is_sensitive),
+                    )
+                configs[key] = live
+            result[name] = configs
         return result
 
     def _collect(self, futures: Mapping[str, Future[Any]], operation: str) -> Results:

@@ -206,7 +206,8 @@ def _update_topic(
         if (
             current is not None
             and not current.sensitive
-            and values_equal(key, current.value, target)
+            # The spec's value is normalized: the same string needs no parsing.
+            and (current.value == target or values_equal(key, current.value, target))
         ):
             continue
         fields.append(FieldChange(path=f"configs.{key}", before=_shown(current), after=target))
