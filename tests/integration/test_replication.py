@@ -164,7 +164,8 @@ def consume(settings: dict[str, str], topic: str) -> dict[int, bytes]:
                 continue
             assert message.error() is None, message.error()
             raw_key, value = message.key(), message.value()
-            assert raw_key is not None and value is not None
+            assert raw_key is not None
+            assert value is not None
             key = int(raw_key)
             assert key not in seen, f"record {key} read twice"
             seen[key] = value
