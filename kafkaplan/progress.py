@@ -49,7 +49,7 @@ class PlainProgress:
             or now - self._last_time >= self.interval
             or (done >= total and not self._finished)
         )
-        if not due or (self._finished and done >= total and not note):
+        if not due:
             return
         self._finished = done >= total
         self._last_time = now

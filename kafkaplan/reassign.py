@@ -143,13 +143,27 @@ def reassign(changes: Sequence[Change], targets: Targets) -> dict[str, str | Non
         if m.problem is None
         for p, (_, after) in m.partitions.items()
     }
-    for (topic, partition), error in cluster.alter_reassignments(wanted).items():
+    try:
+        answers = cluster.alter_reassignments(wanted)
+    except ClusterError as exc:  # the whole request refused (e.g. no ALTER on the cluster)
+        answers = dict.fromkeys(wanted, exc)
+    for (topic, partition), error in answers.items():
         if error is not None:
             _fail(moves, topic, f"partition {partition}: {_reason(error)}")
 
     # 3. Wait.
     submitted = {key for key in wanted if _move(moves, key[0]).problem is None}
-    still = _wait(cluster.list_reassignments, submitted, settings, targets.note)
+    try:
+        still = _wait(cluster.list_reassignments, submitted, settings, targets.note)
+    except ClusterError as exc:  # cannot tell: assume it goes on, keep the throttles
+        for topic in sorted({t for t, _ in submitted}):
+            _fail(
+                moves,
+                topic,
+                f"could not follow the reassignment: {_reason(exc)}",
+                keep_throttles=True,
+            )
+        still = set()
     for topic in sorted({t for t, _ in still}):
         count = sum(1 for t, _ in still if t == topic)
         _fail(
@@ -162,14 +176,15 @@ def reassign(changes: Sequence[Change], targets: Targets) -> dict[str, str | Non
         )
 
     # 4. Finish: broker rates (unless a reassignment still runs), topic throttles, leaders.
-    running = cluster.list_reassignments() if brokers else {}
+    try:
+        running = bool(cluster.list_reassignments()) if brokers else False
+    except ClusterError:
+        running = True
     if brokers and not running:
         cluster.alter_broker_configs(dict.fromkeys(brokers, _unset(BROKER_THROTTLE_CONFIGS)))
-    cleanup = {
-        m.topic: _unset(TOPIC_THROTTLE_CONFIGS)
-        for m in moves
-        if m.topic in throttles and not m.keep_throttles
-    }
+    # Also on topics this run did not throttle: a reassignment it finished may have been
+    # throttled by the run that started it. Deleting an unset config is a no-op.
+    cleanup = {m.topic: _unset(TOPIC_THROTTLE_CONFIGS) for m in moves if not m.keep_throttles}
     for topic, error in cluster.alter_topic_configs(cleanup).items():
         if error is not None:
             _fail(moves, topic, f"removing the replication throttle failed: {_reason(error)}")

@@ -219,6 +219,9 @@ class MemoryCluster:
 
     def alter_reassignments(self, targets: Mapping[Partition, Sequence[int]]) -> PartitionResults:
         self.calls.append(f"alter_reassignments:{len(targets)}")
+        refused = self._denied("alter_reassignments")
+        if refused is not None:  # the whole request, as Kafka does without ALTER on the cluster
+            raise refused
         results: PartitionResults = {}
         for (name, partition), replicas in targets.items():
             key = (name, partition)

@@ -277,3 +277,12 @@ def test_planning_without_permission_to_list_reassignments() -> None:
     assert [c.address for c in plan.changes] == ["topic.a.b.v1"]
     assert "could not check for a partition reassignment in progress" in plan.warnings[0].message
     assert plan_for(cluster, want(rf=1)).warnings == []
+
+
+def test_refused_reassignment_request_leaves_nothing_behind() -> None:
+    cluster = single_replica_topic()
+    cluster.denied_operations.add("alter_reassignments")
+    lines = apply(cluster, plan_for(cluster, want(rf=2)))
+    assert lines[0].startswith("topic.a.b.v1 failed replicas: partition 0: permission denied")
+    assert cluster.topics["a.b.v1"].overrides == {}
+    assert all(not c for c in cluster.broker_configs.values())
