@@ -12,12 +12,15 @@ brokers' throttle rates read as well.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Collection, Iterable
 from concurrent.futures import ThreadPoolExecutor
 
 from kafkaplan.cluster import Cluster, Partition
-from kafkaplan.errors import PermissionDenied
+from kafkaplan.errors import ClusterError
 from kafkaplan.state import DesiredState, LiveState, LiveTopic, PartitionReassignment
+
+log = logging.getLogger("kafkaplan.read")
 
 
 def read_live(cluster: Cluster, desired: DesiredState) -> LiveState:
@@ -92,10 +95,13 @@ def _read(
 
 def _list_reassignments(cluster: Cluster) -> tuple[dict[Partition, PartitionReassignment], bool]:
     """Reassignments in progress, and whether they could be listed at all: listing needs
-    DESCRIBE on the cluster, which a read-only planning principal may lack."""
+    DESCRIBE on the cluster, which a read-only planning principal may lack (and a second
+    client, kafka-python's, which may fail where confluent-kafka connects). Not knowing
+    only matters for replica changes, where the plan then says so."""
     try:
         return cluster.list_reassignments(), True
-    except PermissionDenied:
+    except ClusterError as exc:
+        log.info("could not list partition reassignments: %s", exc)
         return {}, False
 
 

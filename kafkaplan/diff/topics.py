@@ -279,7 +279,8 @@ def _replication(
                 message="could not check for a partition reassignment in progress (listing "
                 "them needs DESCRIBE on the cluster)",
                 address=address,
-                hint="plan with a principal allowed to describe the cluster",
+                hint="plan with a principal allowed to describe the cluster (--debug shows "
+                "the error)",
             )
         )
     if not wrong_size and not have.reassigning:
