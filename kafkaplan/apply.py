@@ -17,13 +17,18 @@ Schema Registry changes run after the topic phases: the global compatibility lev
 subject levels (so each registration is checked at the level the plan set), then the
 registrations in dependency order (referenced schemas first), then subject deletes (the
 subjects referring to others first). A change whose ``depends_on`` failed is skipped.
+
+Replication-factor changes run as throttled partition reassignments inside the topic
+updates, reporting their progress while replicas catch up.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Protocol
 
 from kafkaplan.acls import Binding
 from kafkaplan.cluster import AclResults, Cluster, NewTopicRequest
@@ -36,10 +41,12 @@ from kafkaplan.errors import (
     RegistryUnreachable,
 )
 from kafkaplan.plan import Action, Change, Plan
+from kafkaplan.project import ReassignmentSettings
 from kafkaplan.registry import Registry, SchemaPayload, SchemaReference
 from kafkaplan.schemas import dependency_order
 
-DEFAULT_BATCH_SIZE = 25
+# Changes per request in a phase (``--batch-size``): each batch is reported when answered.
+DEFAULT_BATCH_SIZE = 200
 
 
 class Status(StrEnum):
@@ -88,7 +95,12 @@ class ApplyReport:
         return text
 
 
-ProgressCallback = Callable[[int, int, int], None]  # done, total, failed
+class ProgressCallback(Protocol):
+    """Told after every chunk of changes, and while long steps wait (``note`` says on what)."""
+
+    def __call__(self, done: int, total: int, failed: int, *, note: str = "") -> None: ...
+
+
 OutcomeCallback = Callable[[Outcome], None]
 
 
@@ -98,6 +110,10 @@ class Targets:
     registry: Registry | None = None
     # Principals some of whose new ACL bindings failed: their old bindings are kept.
     acl_create_failures: set[str] = field(default_factory=set)
+    # How replication-factor changes are carried out (throttle, timeout).
+    reassignment: ReassignmentSettings = field(default_factory=ReassignmentSettings)
+    # Long steps (waiting for a reassignment) say what they wait for through this.
+    note: Callable[[str], None] = field(default=lambda text: None)
 
 
 def _reason(error: KafkaplanError) -> str:
@@ -125,6 +141,8 @@ def _create_topics(changes: Sequence[Change], targets: Targets) -> list[Outcome]
 
 
 def _update_topics(changes: Sequence[Change], targets: Targets) -> list[Outcome]:
+    from kafkaplan.reassign import is_reassignment, reassign
+
     configs: dict[str, dict[str, str | None]] = {}
     partitions: dict[str, int] = {}
     for change in changes:
@@ -138,11 +156,12 @@ def _update_topics(changes: Sequence[Change], targets: Targets) -> list[Outcome]
                 partitions[change.name] = int(item.after)
     config_results = targets.cluster.alter_topic_configs(configs)
     partition_results = targets.cluster.create_partitions(partitions)
-    outcomes = []
+    problems_of: dict[str, list[str]] = {}
+    applied_of: dict[str, list[str]] = {}
+    unknown: set[str] = set()  # changes some part of which got no answer
     for change in changes:
-        problems = []
-        applied = []
-        unknown = False
+        problems = problems_of.setdefault(change.address, [])
+        applied = applied_of.setdefault(change.address, [])
         for part, results in (("configs", config_results), ("partitions", partition_results)):
             if change.name not in results:
                 continue
@@ -150,15 +169,27 @@ def _update_topics(changes: Sequence[Change], targets: Targets) -> list[Outcome]
             if error is None:
                 applied.append(part)
             elif isinstance(error, ClusterTransient):
-                unknown = True
+                unknown.add(change.address)
                 problems.append(f"{part}: {_unknown_detail(error)}")
             else:
                 problems.append(f"{part}: {_reason(error)}")
+    # Replica changes once configs and partitions are in place (new partitions included).
+    moving = [c for c in changes if is_reassignment(c) and not problems_of[c.address]]
+    if moving:
+        for address, problem in reassign(moving, targets).items():
+            if problem is None:
+                applied_of[address].append("replicas")
+            else:
+                problems_of[address].append(f"replicas: {problem}")
+    outcomes = []
+    for change in changes:
+        problems = problems_of[change.address]
+        applied = applied_of[change.address]
         if problems:
             detail = "; ".join(problems)
             if applied:
                 detail += f" ({' and '.join(applied)} applied)"
-            status = Status.UNKNOWN if unknown else Status.FAILED
+            status = Status.UNKNOWN if change.address in unknown else Status.FAILED
             outcomes.append(Outcome(change.address, tuple(change.actions), status, detail))
         else:
             outcomes.append(Outcome(change.address, tuple(change.actions), Status.DONE))
@@ -223,6 +254,19 @@ def _outcome(change: Change, error: ClusterError | None) -> Outcome:
             change.address, tuple(change.actions), Status.UNKNOWN, _unknown_detail(error)
         )
     return Outcome(change.address, tuple(change.actions), Status.FAILED, _reason(error))
+
+
+def _update_brokers(changes: Sequence[Change], targets: Targets) -> list[Outcome]:
+    configs = {
+        int(change.name): {
+            item.path.removeprefix("configs."): None if item.after is None else str(item.after)
+            for item in change.fields
+            if item.path.startswith("configs.")
+        }
+        for change in changes
+    }
+    results = targets.cluster.alter_broker_configs(configs)
+    return [_outcome(change, results.get(change.name)) for change in changes]
 
 
 def _registry(targets: Targets) -> Registry:
@@ -346,9 +390,11 @@ Phase = tuple[
     str, str, Action | tuple[Action, ...], Callable[[Sequence[Change], Targets], list[Outcome]]
 ]
 
-# (name, resource type, action(s), runner), in the order they run.
+# (name, resource type, action(s), runner), in the order they run. Leftover broker
+# throttles go before the topics' updates: those may start (and finish) a reassignment.
 PHASES: list[Phase] = [
     ("create topics", "topic", Action.CREATE, _create_topics),
+    ("update brokers", "broker", Action.UPDATE, _update_brokers),
     ("update topics", "topic", Action.UPDATE, _update_topics),
     # New bindings after the topics they name exist, before the ones they replace go.
     ("create ACLs", "acl", Action.CREATE, _create_acls),
@@ -376,6 +422,13 @@ def _batches(changes: Sequence[Change], size: int) -> list[Sequence[Change]]:
     return [changes[i : i + size] for i in range(0, len(changes), size)]
 
 
+def _prefixed(tell: Callable[[str], None], prefix: str) -> Callable[[str], None]:
+    def note(text: str) -> None:
+        tell(f"{prefix}: {text}")
+
+    return note
+
+
 def apply_plan(
     plan: Plan,
     targets: Targets,
@@ -401,8 +454,13 @@ def apply_plan(
             for outcome in outcomes:
                 on_outcome(outcome)
 
-    for _name, resource_type, action, runner in PHASES:
+    def tell(note: str) -> None:
+        if progress is not None:
+            progress(len(report.outcomes), total, failed, note=note)
+
+    for name, resource_type, action, runner in PHASES:
         batch = [c for c in plan.changes if _in_phase(c, resource_type, action)]
+        phase_targets = dataclasses.replace(targets, note=_prefixed(tell, name))
         for chunk in _batches(batch, max(1, batch_size)):
             if report.interrupted:
                 break
@@ -436,7 +494,7 @@ def apply_plan(
                 continue
             silent = "broker"
             try:
-                outcomes = runner(runnable, targets)
+                outcomes = runner(runnable, phase_targets)
             except (ClusterTransient, RegistryUnreachable) as exc:
                 outcomes = [
                     Outcome(c.address, tuple(c.actions), Status.UNKNOWN, _unknown_detail(exc))
@@ -462,8 +520,7 @@ def apply_plan(
                 report.interrupted = "interrupted"
             record(outcomes)
             failed += sum(o.status is Status.FAILED for o in outcomes)
-            if progress is not None:
-                progress(len(report.outcomes), total, failed)
+            tell(name)
             if not report.interrupted and any(o.status is Status.UNKNOWN for o in outcomes):
                 report.interrupted = f"the {silent} stopped answering"
     handled = {o.address for o in report.outcomes}

@@ -23,6 +23,7 @@ import click
 
 from kafkaplan import __version__
 from kafkaplan.apply import DEFAULT_BATCH_SIZE, ApplyReport, Outcome, Status
+from kafkaplan.cluster import Cluster
 from kafkaplan.drift import DriftKind
 from kafkaplan.errors import KafkaplanError, PlanRefused, ProjectError, SpecError
 from kafkaplan.importer import RESOURCE_TYPES
@@ -41,8 +42,10 @@ from kafkaplan.pipeline import (
     run_import,
 )
 from kafkaplan.plan import Plan
+from kafkaplan.progress import ProgressReporter
 from kafkaplan.render import FORMATS, render
 from kafkaplan.render.drift import render_drift
+from kafkaplan.secrets import Redactor
 from kafkaplan.spec import spec_json_schema
 from kafkaplan.state import PlanOptions
 
@@ -133,6 +136,8 @@ def cli(ctx: click.Context, project: Path | None, color: bool | None, debug: boo
     ctx.obj = Options(project, color, debug)
     if debug:
         logging.basicConfig(level=logging.DEBUG, format="%(name)s: %(message)s")
+        for handler in logging.getLogger().handlers:
+            handler.addFilter(Redactor())
 
 
 @cli.command()
@@ -195,6 +200,7 @@ def plan(
     """
     context = load_context(options.project, env)
     cluster = connect(context, read_only=True)
+    _close_at_exit(cluster)
     registry = connect_registry(context, read_only=True)
     result = make_plan(
         context, cluster, registry, _plan_options(context, targets, allow_deletes, max_destroy)
@@ -290,6 +296,7 @@ def apply(
         context = load_context(options.project, env)
     wait = _duration_seconds(lease_wait, context.project.model.lease.wait_seconds())
     cluster = connect(context, read_only=False)
+    _close_at_exit(cluster)
     registry = connect_registry(context, read_only=False)
     lease = open_lease(context)
     with _terminate_as_interrupt():
@@ -320,15 +327,17 @@ def apply(
             if planfile is None and not auto_approve:
                 _confirm(context)
             click.echo("")
-            report = run_apply(
-                result,
-                cluster,
-                registry=registry,
-                progress=_progress_printer(),
-                on_outcome=_outcome_printer(color),
-                lease=lease,
-                batch_size=batch_size,
-            )
+            with ProgressReporter(sys.stderr) as progress:
+                report = run_apply(
+                    result,
+                    cluster,
+                    registry=registry,
+                    progress=progress,
+                    on_outcome=_outcome_printer(color),
+                    lease=lease,
+                    batch_size=batch_size,
+                    reassignment=context.project.reassignment(context.environment),
+                )
             _print_report(report)
         finally:
             _release(lease)
@@ -354,6 +363,11 @@ def _terminate_as_interrupt() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def _close_at_exit(cluster: Cluster) -> None:
+    """Close the cluster's clients when the command ends (they hold network threads)."""
+    click.get_current_context().call_on_close(cluster.close)
 
 
 def _release(lease: Lease) -> None:
@@ -424,14 +438,6 @@ def _confirm(context: Context) -> None:
     )
     if answer.strip() != "yes":
         raise PlanRefused("apply cancelled; nothing was changed")
-
-
-def _progress_printer() -> Any:
-    def progress(done: int, total: int, failed: int) -> None:
-        suffix = f", {failed} failed" if failed else ""
-        click.echo(f"  ... {done}/{total} changes processed{suffix}", err=True)
-
-    return progress
 
 
 _MARKS = {

@@ -9,9 +9,11 @@ broker's reason. The unit tests use an in-memory implementation of the same prot
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -30,7 +32,13 @@ from kafkaplan.errors import (
     ProjectError,
 )
 from kafkaplan.project import KafkaConnection, unresolved_env
-from kafkaplan.state import ConfigSource, LiveConfig
+from kafkaplan.secrets import read_secret
+from kafkaplan.state import (
+    BROKER_THROTTLE_CONFIGS,
+    ConfigSource,
+    LiveConfig,
+    PartitionReassignment,
+)
 
 log = logging.getLogger("kafkaplan.cluster")
 
@@ -47,6 +55,8 @@ FUTURE_GRACE_SECONDS = 5.0
 class ClusterInfo:
     cluster_id: str | None
     broker_count: int
+    # Broker id -> rack (None: no rack), from DescribeCluster.
+    racks: Mapping[int, str | None] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -54,6 +64,9 @@ class TopicMetadata:
     name: str
     partitions: int
     replication_factor: int
+    # Per partition id: replicas (preferred leader first) and the current leader.
+    replicas: tuple[tuple[int, ...], ...] = ()
+    leaders: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -68,6 +81,9 @@ class NewTopicRequest:
 Results = dict[str, ClusterError | None]
 # Per binding: None when it was created (or deleted), else the error.
 AclResults = dict[Binding, ClusterError | None]
+# The same per (topic, partition).
+Partition = tuple[str, int]
+PartitionResults = dict[Partition, ClusterError | None]
 
 
 class Cluster(Protocol):
@@ -115,6 +131,26 @@ class Cluster(Protocol):
 
     def acl_unsupported(self, binding: Binding) -> str | None:
         """Why this client cannot create or delete ``binding``, or None if it can."""
+        ...
+
+    def list_reassignments(self) -> dict[Partition, PartitionReassignment]:
+        """Every partition reassignment in progress on the cluster, in one request."""
+        ...
+
+    def alter_reassignments(self, targets: Mapping[Partition, Sequence[int]]) -> PartitionResults:
+        """Start moving each partition to the given replicas (preferred leader first)."""
+        ...
+
+    def describe_broker_throttles(self, brokers: Sequence[int]) -> dict[int, dict[str, str]]:
+        """The replication throttle rates set on each broker (dynamic per-broker configs)."""
+        ...
+
+    def alter_broker_configs(self, changes: Mapping[int, Mapping[str, str | None]]) -> Results:
+        """Incremental, per broker id (results keyed by the id as text); None deletes."""
+        ...
+
+    def elect_preferred_leaders(self, partitions: Sequence[Partition]) -> PartitionResults:
+        """Make each partition's first replica its leader (already leader: success)."""
         ...
 
     def close(self) -> None: ...
@@ -167,18 +203,37 @@ _PERMISSION_HINTS = {
     "lease_create": "apply needs CREATE on the lease topic (see docs/permissions.md)",
     "lease_read": "apply needs DESCRIBE and READ on the lease topic (see docs/permissions.md)",
     "lease_write": "apply needs WRITE on the lease topic (see docs/permissions.md)",
+    "reassign": "grant ALTER on the cluster (partition reassignments need it)",
+    "describe_cluster": "grant DESCRIBE on the cluster",
+    "alter_broker_configs": "grant ALTER_CONFIGS on the cluster (replication throttles)",
+    "elect_leaders": "grant ALTER on the cluster (leader elections need it)",
 }
+
+
+def _source_name(raw: Any) -> str:
+    from confluent_kafka.admin import ConfigSource as KafkaConfigSource
+
+    try:
+        return KafkaConfigSource(raw).name
+    except ValueError:
+        return "UNKNOWN"
 
 
 def _source(raw: Any) -> ConfigSource:
     """DescribeConfigs' source, which confluent-kafka reports as a plain int or an enum."""
+    return _source_table().get(raw, ConfigSource.UNKNOWN)
+
+
+@functools.cache
+def _source_table() -> dict[Any, ConfigSource]:
+    """confluent-kafka's config sources (as ints and as enum members) -> ours."""
     from confluent_kafka.admin import ConfigSource as KafkaConfigSource
 
-    try:
-        name = KafkaConfigSource(raw).name
-    except ValueError:
-        return ConfigSource.UNKNOWN
-    return _SOURCES.get(name, ConfigSource.UNKNOWN)
+    table: dict[Any, ConfigSource] = {}
+    for member in KafkaConfigSource:
+        ours = _SOURCES.get(member.name, ConfigSource.UNKNOWN)
+        table[member] = table[member.value] = ours
+    return table
 
 
 def translate(error: Any, *, resource: str | None, operation: str) -> ClusterError:
@@ -248,7 +303,7 @@ def client_config(connection: KafkaConnection, environ: Mapping[str, str]) -> di
             config.update(_oauth_config(connection, environ))
         else:
             config["sasl.username"] = connection.sasl_username or ""
-            config["sasl.password"] = _secret(
+            config["sasl.password"] = read_secret(
                 connection.sasl_password_env, environ, "SASL password"
             )
     if connection.ssl_ca_location:
@@ -258,7 +313,7 @@ def client_config(connection: KafkaConnection, environ: Mapping[str, str]) -> di
     if connection.ssl_key_location:
         config["ssl.key.location"] = connection.ssl_key_location
     if connection.ssl_key_password_env:
-        config["ssl.key.password"] = _secret(
+        config["ssl.key.password"] = read_secret(
             connection.ssl_key_password_env, environ, "key password"
         )
     return config
@@ -275,7 +330,7 @@ def _oauth_config(connection: KafkaConnection, environ: Mapping[str, str]) -> di
         "sasl.oauthbearer.method": "oidc",
         "sasl.oauthbearer.token.endpoint.url": connection.oauth_token_endpoint_url,
         "sasl.oauthbearer.client.id": connection.oauth_client_id,
-        "sasl.oauthbearer.client.secret": _secret(
+        "sasl.oauthbearer.client.secret": read_secret(
             connection.oauth_client_secret_env, environ, "OAuth client secret"
         ),
     }
@@ -284,18 +339,51 @@ def _oauth_config(connection: KafkaConnection, environ: Mapping[str, str]) -> di
     return config
 
 
-def _secret(variable: str | None, environ: Mapping[str, str], what: str) -> str:
-    if not variable:
-        raise ProjectError(
-            f"no {what} configured", hint=f"name the environment variable holding the {what}"
+def kafka_python_config(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The same connection for kafka-python's admin client (used for the calls
+    confluent-kafka lacks: partition reassignments)."""
+    converted: dict[str, Any] = {
+        "bootstrap_servers": str(config["bootstrap.servers"]).split(","),
+        "security_protocol": config["security.protocol"],
+        "client_id": config.get("client.id", "kafkaplan"),
+        "request_timeout_ms": int(config.get("socket.timeout.ms", 30000)),
+    }
+    renames = {
+        "sasl.mechanism": "sasl_mechanism",
+        "sasl.username": "sasl_plain_username",
+        "sasl.password": "sasl_plain_password",
+        "ssl.ca.location": "ssl_cafile",
+        "ssl.certificate.location": "ssl_certfile",
+        "ssl.key.location": "ssl_keyfile",
+        "ssl.key.password": "ssl_password",
+    }
+    converted.update({new: config[old] for old, new in renames.items() if old in config})
+    return converted
+
+
+def translate_kafka_python(
+    error: BaseException, *, resource: str | None, operation: str
+) -> ClusterError:
+    """Turn a kafka-python exception into our typed error."""
+    from kafka import errors as kafka_errors
+
+    name = str(getattr(error, "message", "") or type(error).__name__)
+    description = str(getattr(error, "description", "") or error or name)
+    if name in _AUTHORIZATION:
+        return PermissionDenied(
+            f"permission denied ({name}): {description}",
+            resource=resource,
+            hint=_PERMISSION_HINTS.get(operation),
         )
-    value = environ.get(variable)
-    if value is None:
-        raise ProjectError(
-            f"the {what} comes from environment variable {variable}, which is not set",
-            hint=f"export {variable}",
+    if name in _AUTHENTICATION:
+        return AuthenticationFailed(
+            f"authentication failed: {description}",
+            resource=resource,
+            hint="check the SASL username and the password environment variable",
         )
-    return value
+    if isinstance(error, kafka_errors.KafkaConnectionError | kafka_errors.KafkaTimeoutError):
+        return ClusterUnreachable(f"broker did not answer: {error}", resource=resource)
+    return ClusterError(f"{description} ({name})", resource=resource)
 
 
 T = TypeVar("T")
@@ -342,6 +430,8 @@ class KafkaCluster:
         self._errors: list[Any] = []
         self._lock = threading.Lock()
         config = client_config(connection, environ)
+        self._reassignment_config = kafka_python_config(config)
+        self._reassignment_admin: Any = None
         config["error_cb"] = self._on_error
         config["logger"] = logging.getLogger("kafkaplan.librdkafka")
         self._admin = make_client(admin_factory or AdminClient, config)
@@ -366,6 +456,7 @@ class KafkaCluster:
         from confluent_kafka import KafkaException
 
         deadline = time.monotonic() + self.timeout
+        racks_future: Future[Any] | None = None
         while True:
             remaining = deadline - time.monotonic()
             try:
@@ -392,14 +483,27 @@ class KafkaCluster:
                 f"{self.expected_cluster_id}",
                 hint="check bootstrap_servers and expected_cluster_id",
             )
+        # Racks come from DescribeCluster, sent while the metadata is turned into our types.
+        racks_future = self._admin.describe_cluster(
+            include_authorized_operations=False, request_timeout=self.timeout
+        )
         topics: dict[str, TopicMetadata] = {}
         for name, topic in metadata.topics.items():
             if topic.error is not None:
                 raise translate(topic.error, resource=f"topic.{name}", operation="describe")
             partitions = topic.partitions
-            replication = max((len(p.replicas) for p in partitions.values()), default=0)
-            topics[name] = TopicMetadata(name, len(partitions), replication)
-        return ClusterInfo(cluster_id, len(metadata.brokers)), topics
+            ordered = [partitions[p] for p in sorted(partitions)]
+            replicas = tuple(tuple(p.replicas) for p in ordered)
+            replication = max((len(r) for r in replicas), default=0)
+            topics[name] = TopicMetadata(
+                name, len(partitions), replication, replicas, tuple(p.leader for p in ordered)
+            )
+        try:
+            described = racks_future.result()
+        except KafkaException as exc:
+            raise translate(exc, resource="kafka", operation="describe_cluster") from exc
+        racks = {node.id: node.rack for node in described.nodes}
+        return ClusterInfo(cluster_id, len(metadata.brokers), racks), topics
 
     def describe_topic_configs(
         self, names: Sequence[str]
@@ -407,13 +511,20 @@ class KafkaCluster:
         from confluent_kafka import KafkaException
         from confluent_kafka.admin import ConfigResource, ResourceType
 
-        futures: dict[str, Future[Any]] = {}
+        # Every chunk is sent before any answer is awaited; answers are converted in order
+        # and the client's own objects dropped as soon as they are.
+        pending: deque[tuple[str, Future[Any]]] = deque()
         for chunk in _chunks(sorted(names), DESCRIBE_CHUNK):
             resources = [ConfigResource(ResourceType.TOPIC, name) for name in chunk]
             submitted = self._admin.describe_configs(resources, request_timeout=self.timeout)
-            futures.update({resource.name: future for resource, future in submitted.items()})
+            pending.extend((resource.name, future) for resource, future in submitted.items())
+        sources = _source_table()
+        # Most configs of most topics are the same broker defaults: equal (value, source,
+        # sensitive) entries share one immutable LiveConfig instead of one object each.
+        shared: dict[tuple[Any, Any, Any], LiveConfig] = {}
         result: dict[str, dict[str, LiveConfig] | ClusterError] = {}
-        for name, future in futures.items():
+        while pending:
+            name, future = pending.popleft()
             try:
                 entries = _result(future, self.timeout, resource=f"topic.{name}")
             except KafkaException as exc:
@@ -421,14 +532,18 @@ class KafkaCluster:
                     exc, resource=f"topic.{name}", operation="describe_configs"
                 )
                 continue
-            result[name] = {
-                key: LiveConfig(
-                    value=entry.value,
-                    source=_source(entry.source),
-                    sensitive=bool(entry.is_sensitive),
-                )
-                for key, entry in entries.items()
-            }
+            configs: dict[str, LiveConfig] = {}
+            for key, entry in entries.items():
+                triple = (entry.value, entry.source, entry.is_sensitive)
+                live = shared.get(triple)
+                if live is None:
+                    live = shared[triple] = LiveConfig(
+                        value=entry.value,
+                        source=sources.get(entry.source, ConfigSource.UNKNOWN),
+                        sensitive=bool(entry.is_sensitive),
+                    )
+                configs[key] = live
+            result[name] = configs
         return result
 
     def probe_topics(self, names: Sequence[str]) -> dict[str, ClusterError | None]:
@@ -682,9 +797,182 @@ class KafkaCluster:
             results.update(self._acl_results(submitted, by_request, "delete_acls"))
         return results
 
+    # -- partition reassignments (kafka-python: confluent-kafka has no such calls) --------
+
+    def _reassigner(self) -> Any:
+        if self._reassignment_admin is None:
+            from kafka.admin import KafkaAdminClient
+
+            try:
+                self._reassignment_admin = KafkaAdminClient(**self._reassignment_config)
+            except Exception as exc:
+                raise translate_kafka_python(exc, resource="kafka", operation="reassign") from exc
+        return self._reassignment_admin
+
+    def list_reassignments(self) -> dict[Partition, PartitionReassignment]:
+        try:
+            listed = self._reassigner().list_partition_reassignments(
+                timeout_ms=int(self.timeout * 1000)
+            )
+        except ClusterError:
+            raise
+        except Exception as exc:
+            raise translate_kafka_python(exc, resource="kafka", operation="reassign") from exc
+        return {
+            (tp.topic, tp.partition): PartitionReassignment(
+                topic=tp.topic,
+                partition=tp.partition,
+                replicas=tuple(state["replicas"]),
+                adding=tuple(state["adding_replicas"]),
+                removing=tuple(state["removing_replicas"]),
+            )
+            for tp, state in listed.items()
+        }
+
+    def alter_reassignments(self, targets: Mapping[Partition, Sequence[int]]) -> PartitionResults:
+        from kafka import TopicPartition as KafkaTopicPartition
+
+        self._guard_writes("reassign partitions")
+        if not targets:
+            return {}
+        request = {
+            KafkaTopicPartition(topic, partition): list(replicas)
+            for (topic, partition), replicas in sorted(targets.items())
+        }
+        try:
+            answered = self._reassigner().alter_partition_reassignments(
+                request, timeout_ms=int(self.timeout * 1000)
+            )
+        except ClusterError:
+            raise
+        except Exception as exc:
+            raise translate_kafka_python(exc, resource="kafka", operation="reassign") from exc
+        results: PartitionResults = {}
+        for key in targets:
+            error = answered.get(KafkaTopicPartition(*key), "missing")
+            if error is None:
+                results[key] = None
+            elif error == "missing":
+                results[key] = ClusterError(
+                    "the controller did not answer for this partition", resource=f"topic.{key[0]}"
+                )
+            else:
+                results[key] = translate_kafka_python(
+                    error() if isinstance(error, type) else error,
+                    resource=f"topic.{key[0]}",
+                    operation="reassign",
+                )
+        return results
+
+    def describe_broker_throttles(self, brokers: Sequence[int]) -> dict[int, dict[str, str]]:
+        from confluent_kafka import KafkaException
+        from confluent_kafka.admin import ConfigResource, ResourceType
+
+        if not brokers:
+            return {}
+        # librdkafka takes one BROKER resource per request: one request per broker, all
+        # sent before any answer is awaited.
+        submitted: dict[Any, Future[Any]] = {}
+        for broker in sorted(brokers):
+            resource = ConfigResource(ResourceType.BROKER, str(broker))
+            submitted.update(self._admin.describe_configs([resource], request_timeout=self.timeout))
+        result: dict[int, dict[str, str]] = {}
+        for resource, future in submitted.items():
+            try:
+                entries = future.result()
+            except KafkaException as exc:
+                raise translate(
+                    exc, resource=f"broker.{resource.name}", operation="describe_configs"
+                ) from exc
+            result[int(resource.name)] = {
+                key: entry.value
+                for key in BROKER_THROTTLE_CONFIGS
+                if (entry := entries.get(key)) is not None
+                and _source_name(entry.source) == "DYNAMIC_BROKER_CONFIG"
+            }
+        return result
+
+    def alter_broker_configs(self, changes: Mapping[int, Mapping[str, str | None]]) -> Results:
+        from confluent_kafka import KafkaException
+        from confluent_kafka.admin import (
+            AlterConfigOpType,
+            ConfigEntry,
+            ConfigResource,
+            ResourceType,
+        )
+
+        self._guard_writes("alter broker configs")
+        if not changes:
+            return {}
+        resources = [
+            ConfigResource(
+                ResourceType.BROKER,
+                str(broker),
+                incremental_configs=[
+                    ConfigEntry(
+                        key,
+                        value,
+                        incremental_operation=AlterConfigOpType.DELETE
+                        if value is None
+                        else AlterConfigOpType.SET,
+                    )
+                    for key, value in sorted(configs.items())
+                ],
+            )
+            for broker, configs in sorted(changes.items())
+        ]
+        # One BROKER resource per request (a librdkafka rule), all sent at once.
+        submitted: dict[Any, Future[Any]] = {}
+        for resource in resources:
+            submitted.update(
+                self._admin.incremental_alter_configs([resource], request_timeout=self.timeout)
+            )
+        results: Results = {}
+        for resource, future in submitted.items():
+            try:
+                future.result()
+                results[resource.name] = None
+            except KafkaException as exc:
+                results[resource.name] = translate(
+                    exc, resource=f"broker.{resource.name}", operation="alter_broker_configs"
+                )
+        return results
+
+    def elect_preferred_leaders(self, partitions: Sequence[Partition]) -> PartitionResults:
+        from confluent_kafka import ElectionType, KafkaException, TopicPartition
+
+        self._guard_writes("elect leaders")
+        if not partitions:
+            return {}
+        # No timeouts passed: confluent-kafka 2.16's elect_leaders documents request_timeout
+        # and operation_timeout but rejects either ("more argument specifiers than keyword
+        # list entries"); the client's socket.timeout.ms bounds the call instead.
+        future = self._admin.elect_leaders(
+            ElectionType.PREFERRED,
+            [TopicPartition(topic, partition) for topic, partition in partitions],
+        )
+        try:
+            answered = future.result()
+        except KafkaException as exc:
+            error = translate(exc, resource="kafka", operation="elect_leaders")
+            return dict.fromkeys(partitions, error)
+        results: PartitionResults = {}
+        for tp, error in answered.items():
+            key = (tp.topic, tp.partition)
+            if error is None or error.name() == "ELECTION_NOT_NEEDED":
+                results[key] = None
+            else:
+                results[key] = translate(
+                    error, resource=f"topic.{tp.topic}", operation="elect_leaders"
+                )
+        return results
+
     def close(self) -> None:
         # AdminClient has no close(); dropping the reference ends its threads.
         self._admin = None
+        if self._reassignment_admin is not None:
+            self._reassignment_admin.close()
+            self._reassignment_admin = None
 
 
 @cache

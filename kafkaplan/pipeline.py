@@ -45,7 +45,7 @@ from kafkaplan.importer import ImportResult, build_import, read_for_import, writ
 from kafkaplan.lease import KafkaLeaseLog, Lease, run_owner
 from kafkaplan.load import load_desired
 from kafkaplan.plan import FORMAT_VERSION, Action, Change, Message, Plan, Risk, RiskLabel
-from kafkaplan.project import Environment, Project, load_project
+from kafkaplan.project import Environment, Project, ReassignmentSettings, load_project
 from kafkaplan.read import REGISTRY_WORKERS, read_addresses, read_live
 from kafkaplan.registry import (
     CompatibilityResult,
@@ -475,15 +475,21 @@ def run_apply(
     on_outcome: OutcomeCallback | None = None,
     lease: Lease | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
+    reassignment: ReassignmentSettings | None = None,
 ) -> ApplyReport:
     if plan.errors:
         raise PlanRefused(
             f"the plan has {len(plan.errors)} error(s); nothing was applied",
             hint="fix the errors shown in the plan",
         )
+    targets = Targets(
+        cluster=cluster,
+        registry=registry,
+        reassignment=reassignment or ReassignmentSettings(),
+    )
     return apply_plan(
         plan,
-        Targets(cluster=cluster, registry=registry),
+        targets,
         progress=progress,
         on_outcome=on_outcome,
         batch_size=batch_size,

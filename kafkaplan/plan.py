@@ -30,6 +30,10 @@ class RiskLabel(StrEnum):
     ORDERING = "ordering"
     ACCESS_LOSS = "access-loss"
     SCHEMA_BREAK = "schema-break"
+    # Data is copied between brokers (new replicas of a partition reassignment).
+    DATA_MOVEMENT = "data-movement"
+    # Fewer replicas: the data survives fewer broker failures.
+    DURABILITY = "durability"
 
 
 class _Model(BaseModel):

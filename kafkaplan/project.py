@@ -19,7 +19,7 @@ from pydantic import AfterValidator, Field, ValidationError, ValidationInfo, fie
 from kafkaplan.acls import AclSettings, check_ownership
 from kafkaplan.errors import Diagnostic, ProjectError, SpecError
 from kafkaplan.spec import CompatibilityLevel, StrictModel
-from kafkaplan.units import UnitError, parse_duration_ms
+from kafkaplan.units import UnitError, parse_duration_ms, parse_size_bytes
 from kafkaplan.yamlsource import Document, YamlProblem, read_yaml
 
 PROJECT_FILE = "kafkaplan.yaml"
@@ -258,6 +258,54 @@ class LeaseSettings(StrictModel):
         return parse_duration_ms(self.wait) / 1000
 
 
+class ReassignmentSettings(StrictModel):
+    """How apply carries out replication-factor changes (partition reassignments)."""
+
+    throttle: str | int = Field(
+        default="50MiB",
+        description="Replication throttle while new replicas copy their data, in bytes per "
+        "second per broker (units: 50MiB, 100MB); set on the brokers and the moving "
+        "partitions for the reassignment and removed when it completes.",
+    )
+    timeout: str | int = Field(
+        default="30m",
+        description="How long apply waits for the new replicas to catch up. A reassignment "
+        "still running then keeps going in Kafka; the next plan reports it and the next "
+        "apply waits for it again and finishes it.",
+    )
+    poll_interval: str | int = Field(
+        default="2s", description="How often apply checks the reassignment's progress."
+    )
+
+    @field_validator("throttle")
+    @classmethod
+    def _rate(cls, value: str | int) -> str | int:
+        try:
+            if parse_size_bytes(value) < 1:
+                raise ValueError("the throttle must be at least 1 byte per second")
+        except UnitError as exc:
+            raise ValueError(str(exc)) from exc
+        return value
+
+    @field_validator("timeout", "poll_interval")
+    @classmethod
+    def _duration(cls, value: str | int) -> str | int:
+        try:
+            parse_duration_ms(value)
+        except UnitError as exc:
+            raise ValueError(str(exc)) from exc
+        return value
+
+    def throttle_bytes(self) -> int:
+        return parse_size_bytes(self.throttle)
+
+    def timeout_seconds(self) -> float:
+        return parse_duration_ms(self.timeout) / 1000
+
+    def poll_seconds(self) -> float:
+        return max(0.05, parse_duration_ms(self.poll_interval) / 1000)
+
+
 class Defaults(StrictModel):
     partitions: int = Field(default=3, ge=1)
     replication_factor: int = Field(default=3, ge=1)
@@ -271,6 +319,9 @@ class Environment(StrictModel):
     policy: PolicyOverride = Field(default_factory=PolicyOverride)
     schemas: SchemaSettings = Field(
         default_factory=SchemaSettings, description="Overrides of the project's `schemas`."
+    )
+    reassignment: ReassignmentSettings | None = Field(
+        default=None, description="Overrides the project's `reassignment` settings."
     )
 
 
@@ -303,6 +354,10 @@ class ProjectModel(StrictModel):
         default_factory=SchemaSettings, description="Schema Registry subjects: see docs/schemas.md"
     )
     lease: LeaseSettings = Field(default_factory=LeaseSettings)
+    reassignment: ReassignmentSettings = Field(
+        default_factory=ReassignmentSettings,
+        description="Throttle and timeout of partition reassignments (replication-factor changes).",
+    )
     environments: dict[str, Environment]
     acls: AclSettings = Field(
         default_factory=AclSettings,
@@ -344,6 +399,9 @@ class Project:
     def effective_schemas(self, environment: Environment) -> SchemaSettings:
         override = environment.schemas.model_dump(exclude_none=True)
         return self.model.schemas.model_copy(update=override)
+
+    def reassignment(self, environment: Environment) -> ReassignmentSettings:
+        return environment.reassignment or self.model.reassignment
 
     def spec_paths(self) -> list[Path]:
         return [(self.root / entry) for entry in self.model.specs]

@@ -1,28 +1,33 @@
 """Read the live state of everything the specs manage, in as few requests as possible.
 
-One metadata request lists every topic (with partitions and replication); one batched
-describe-configs submission reads the configs of the managed topics that exist (and of the
-topics that may be deleted); one list-offsets submission counts the messages of the topics
-that may be deleted. Other topics are listed, but nothing more is read about them. When
-the project manages ACLs, one describe-ACLs request with an any-filter reads every binding.
-
-Plans need everything they compare, so a read error fails them. Drift reads tolerantly:
-what it may not read is recorded in ``LiveState.not_checked`` with the reason.
+One metadata request lists every topic (with partitions and replicas) and one
+describe-cluster request the brokers' racks; one batched describe-configs submission reads
+the configs of the managed topics that exist (and of the topics that may be deleted); one
+list-offsets submission counts the messages of the topics that may be deleted; one
+list-partition-reassignments request, sent while the configs are read, finds reassignments
+in progress. Other topics are listed, but nothing more is read about them. Only when a
+managed topic is being reassigned or carries leftover replication throttles are the
+brokers' throttle rates read as well. When the project manages ACLs, one describe-ACLs
+request with an any-filter reads every binding.
 
 Subjects: only the managed ones (and the ones they refer to, and those in the project's
 owned prefixes) are read, each with its latest version, its versions and its subject-level
 compatibility, concurrently over a thread pool; the registry's subject list is only read
 for the owned prefixes.
+
+Plans need everything they compare, so a read error fails them. Drift reads tolerantly:
+what it may not read is recorded in ``LiveState.not_checked`` with the reason.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Collection, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 
 from kafkaplan.acls import Binding
-from kafkaplan.cluster import Cluster
+from kafkaplan.cluster import Cluster, Partition
 from kafkaplan.errors import ClusterError, RegistryError
 from kafkaplan.registry import RegisteredSchema, Registry
 from kafkaplan.state import (
@@ -33,7 +38,10 @@ from kafkaplan.state import (
     LiveState,
     LiveSubject,
     LiveTopic,
+    PartitionReassignment,
 )
+
+log = logging.getLogger("kafkaplan.read")
 
 ACLS_NOT_CHECKED = "acl"
 REGISTRY_WORKERS = 8
@@ -83,11 +91,13 @@ def read_addresses(
 ) -> LiveState:
     """The live state of the given resource addresses (to check a saved plan against)."""
     names = {address.partition(".")[2] for address in addresses if address.startswith("topic.")}
+    brokers = [int(a.partition(".")[2]) for a in addresses if a.startswith("broker.")]
     live = _read(
         cluster,
         lambda live: [n for n in names if n in live],
         None,
         acls=any(address.startswith("acl.") for address in addresses),
+        throttled_brokers=brokers,
     )
     if registry is None:
         return live
@@ -112,13 +122,24 @@ def _read(
     *,
     acls: bool,
     probe: list[str] | None = None,
+    throttled_brokers: list[int] | None = None,
 ) -> LiveState:
     info, metadata = cluster.describe()
     doomed = deletion_candidates(metadata.keys()) if deletion_candidates else []
     described = sorted({*configs_for(metadata.keys()), *doomed})
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="kafkaplan-read") as pool:
+        # Independent of the configs: overlap the round trips.
+        listing = pool.submit(_list_reassignments, cluster)
+        described_configs = cluster.describe_topic_configs(described) if described else {}
+        messages = (
+            cluster.topic_message_counts({n: metadata[n].partitions for n in doomed})
+            if doomed
+            else {}
+        )
+        reassignments, known = listing.result()
     not_checked: dict[str, str] = {}
     configs: dict[str, dict[str, LiveConfig]] = {}
-    for name, result in (cluster.describe_topic_configs(described) if described else {}).items():
+    for name, result in described_configs.items():
         if isinstance(result, ClusterError):
             if probe is None:
                 raise result
@@ -130,9 +151,6 @@ def _read(
         not_checked.update(
             {f"topic.{n}": _reason(error) for n, error in hidden.items() if error is not None}
         )
-    messages = (
-        cluster.topic_message_counts({n: metadata[n].partitions for n in doomed}) if doomed else {}
-    )
     bindings: Iterable[Binding] = ()
     unreadable: Iterable[str] = ()
     if acls:
@@ -142,17 +160,36 @@ def _read(
             if probe is None:
                 raise
             not_checked[ACLS_NOT_CHECKED] = _reason(error)
+    by_topic: dict[str, dict[int, PartitionReassignment]] = {}
+    for (topic, partition), reassignment in reassignments.items():
+        by_topic.setdefault(topic, {})[partition] = reassignment
     topics = {
         name: LiveTopic(
             name=name,
             partitions=meta.partitions,
-            replication_factor=meta.replication_factor,
+            replication_factor=_replication(meta.replicas, by_topic.get(name))
+            or meta.replication_factor,
             configs=configs.get(name, {}),
             messages=messages.get(name),
+            replicas=meta.replicas,
+            leaders=meta.leaders,
+            reassigning=by_topic.get(name, {}),
         )
         for name, meta in metadata.items()
         if f"topic.{name}" not in not_checked
     }
+    if throttled_brokers is None:
+        # Leftover broker throttle rates matter only where a managed topic shows that a
+        # reassignment ran (or runs): read them then.
+        busy = any(
+            topics[name].reassigning or topics[name].throttles()
+            for name in configs
+            if name in topics
+        )
+        throttled_brokers = sorted(info.racks or range(1, info.broker_count + 1)) if busy else []
+    broker_throttles = (
+        cluster.describe_broker_throttles(throttled_brokers) if throttled_brokers else {}
+    )
     return LiveState(
         cluster_id=info.cluster_id,
         broker_count=info.broker_count,
@@ -160,6 +197,10 @@ def _read(
         not_checked=not_checked,
         acls=frozenset(bindings),
         unreadable_acls=tuple(unreadable),
+        brokers=dict(info.racks),
+        reassignments=reassignments,
+        reassignments_known=known,
+        broker_throttles={b: t for b, t in broker_throttles.items() if t},
     )
 
 
@@ -218,4 +259,31 @@ def read_registry(
         global_compatibility=level,
         subject_compatibility=subject_levels,
         owned_subjects=tuple(owned),
+    )
+
+
+def _list_reassignments(cluster: Cluster) -> tuple[dict[Partition, PartitionReassignment], bool]:
+    """Reassignments in progress, and whether they could be listed at all: listing needs
+    DESCRIBE on the cluster, which a read-only planning principal may lack (and a second
+    client, kafka-python's, which may fail where confluent-kafka connects). Not knowing
+    only matters for replica changes, where the plan then says so."""
+    try:
+        return cluster.list_reassignments(), True
+    except ClusterError as exc:
+        log.info("could not list partition reassignments: %s", exc)
+        return {}, False
+
+
+def _replication(
+    replicas: tuple[tuple[int, ...], ...], reassigning: dict[int, PartitionReassignment] | None
+) -> int:
+    """The replication factor, counting a partition being reassigned at its target size."""
+    if not reassigning:
+        return max((len(r) for r in replicas), default=0)
+    return max(
+        (
+            len(reassigning[p].target) if p in reassigning else len(r)
+            for p, r in enumerate(replicas)
+        ),
+        default=0,
     )

@@ -42,6 +42,7 @@ from kafkaplan.errors import (
     SchemaRejected,
 )
 from kafkaplan.project import RegistryConnection, unresolved_env
+from kafkaplan.secrets import read_secret, remember
 from kafkaplan.units import parse_duration_ms
 
 log = logging.getLogger("kafkaplan.registry")
@@ -496,7 +497,9 @@ def _auth_headers(connection: RegistryConnection, environ: Mapping[str, str]) ->
             hint="use one: bearer_token_env, or username with password_env",
         )
     if connection.bearer_token_env:
-        return {"Authorization": f"Bearer {_secret(connection.bearer_token_env, environ)}"}
+        return {
+            "Authorization": f"Bearer {read_secret(connection.bearer_token_env, environ, 'registry bearer token')}"
+        }
     if connection.username or connection.password_env:
         if not (connection.username and connection.password_env):
             raise ProjectError(
@@ -510,17 +513,7 @@ def _auth_headers(connection: RegistryConnection, environ: Mapping[str, str]) ->
                 "not set",
                 hint=f"export {missing}",
             )
-        password = _secret(connection.password_env, environ)
-        token = base64.b64encode(f"{connection.username}:{password}".encode()).decode()
+        password = read_secret(connection.password_env, environ, "registry password")
+        token = remember(base64.b64encode(f"{connection.username}:{password}".encode()).decode())
         return {"Authorization": f"Basic {token}"}
     return {}
-
-
-def _secret(variable: str, environ: Mapping[str, str]) -> str:
-    value = environ.get(variable)
-    if value is None:
-        raise ProjectError(
-            f"the registry credential comes from environment variable {variable}, which is not set",
-            hint=f"export {variable}",
-        )
-    return value

@@ -31,11 +31,13 @@ from kafkaplan.cluster import (
     Cluster,
     ClusterInfo,
     NewTopicRequest,
+    Partition,
+    PartitionResults,
     Results,
     TopicMetadata,
 )
 from kafkaplan.errors import ClusterError, ClusterTransient
-from kafkaplan.state import LiveConfig
+from kafkaplan.state import LiveConfig, PartitionReassignment
 
 log = logging.getLogger("kafkaplan.retry")
 
@@ -234,6 +236,28 @@ class RetryingCluster:
 
     def delete_acls(self, bindings: Sequence[Binding]) -> AclResults:
         return self._resend("delete ACLs", bindings, self.inner.delete_acls)
+
+    # -- partition reassignments ----------------------------------------------------------
+    # Reads are retried; the writes are idempotent (the same target replicas, the same
+    # throttle values, the same preferred leaders) but are not resent here: the
+    # reassignment step re-reads the cluster and picks up where it is.
+
+    def list_reassignments(self) -> dict[Partition, PartitionReassignment]:
+        return self._read("list reassignments", self.inner.list_reassignments)
+
+    def describe_broker_throttles(self, brokers: Sequence[int]) -> dict[int, dict[str, str]]:
+        return self._read(
+            "describe broker configs", lambda: self.inner.describe_broker_throttles(brokers)
+        )
+
+    def alter_reassignments(self, targets: Mapping[Partition, Sequence[int]]) -> PartitionResults:
+        return self.inner.alter_reassignments(targets)
+
+    def alter_broker_configs(self, changes: Mapping[int, Mapping[str, str | None]]) -> Results:
+        return self.inner.alter_broker_configs(changes)
+
+    def elect_preferred_leaders(self, partitions: Sequence[Partition]) -> PartitionResults:
+        return self.inner.elect_preferred_leaders(partitions)
 
     def close(self) -> None:
         self.inner.close()

@@ -139,6 +139,41 @@ class LiveConfig:
 
 
 @dataclass(frozen=True)
+class PartitionReassignment:
+    """A partition reassignment in progress (Kafka's ListPartitionReassignments)."""
+
+    topic: str
+    partition: int
+    # The partition's replicas now: the original ones plus those being added.
+    replicas: tuple[int, ...]
+    adding: tuple[int, ...] = ()
+    removing: tuple[int, ...] = ()
+
+    @property
+    def target(self) -> tuple[int, ...]:
+        """The replicas the partition will have when the reassignment completes."""
+        return tuple(r for r in self.replicas if r not in self.removing)
+
+    @property
+    def original(self) -> tuple[int, ...]:
+        """The replicas the partition had before the reassignment started."""
+        return tuple(r for r in self.replicas if r not in self.adding)
+
+
+# Topic configs Kafka uses to throttle replication during a reassignment; kafkaplan sets
+# and removes them itself (specs may not declare them).
+TOPIC_THROTTLE_CONFIGS = (
+    "leader.replication.throttled.replicas",
+    "follower.replication.throttled.replicas",
+)
+# Broker configs holding the throttle rates (bytes per second).
+BROKER_THROTTLE_CONFIGS = (
+    "leader.replication.throttled.rate",
+    "follower.replication.throttled.rate",
+)
+
+
+@dataclass(frozen=True)
 class LiveTopic:
     name: str
     partitions: int
@@ -147,19 +182,44 @@ class LiveTopic:
     configs: Mapping[str, LiveConfig] = field(default_factory=dict)
     # Messages held (sum of end minus start offsets), read only for deletion candidates.
     messages: int | None = None
+    # Per partition (index = partition id): its replicas, preferred leader first, as the
+    # metadata reports them (during a reassignment: original plus adding replicas).
+    replicas: tuple[tuple[int, ...], ...] = ()
+    # Per partition: the current leader (-1: none).
+    leaders: tuple[int, ...] = ()
+    # Partitions with a reassignment in progress, by partition id.
+    reassigning: Mapping[int, PartitionReassignment] = field(default_factory=dict)
 
     def overrides(self) -> dict[str, str | None]:
         return {k: c.value for k, c in sorted(self.configs.items()) if c.is_override}
 
+    def throttles(self) -> dict[str, str]:
+        """Replication throttle overrides on this topic (set during a reassignment)."""
+        return {
+            key: config.value or ""
+            for key in TOPIC_THROTTLE_CONFIGS
+            if (config := self.configs.get(key)) is not None and config.is_override
+        }
+
+    def target_replicas(self) -> tuple[tuple[int, ...], ...]:
+        """Per partition, the replicas it has once reassignments in progress complete."""
+        return tuple(
+            self.reassigning[p].target if p in self.reassigning else replicas
+            for p, replicas in enumerate(self.replicas)
+        )
+
     def digest(self) -> str:
         """A fingerprint of everything kafkaplan could manage on this topic."""
-        return fingerprint(
-            {
-                "partitions": self.partitions,
-                "rf": self.replication_factor,
-                "configs": self.overrides(),
-            }
-        )
+        value: dict[str, Any] = {
+            "partitions": self.partitions,
+            "rf": self.replication_factor,
+            "configs": self.overrides(),
+        }
+        if self.replicas:
+            value["replicas"] = [list(r) for r in self.replicas]
+        if self.reassigning:
+            value["reassigning"] = sorted(self.reassigning)
+        return fingerprint(value)
 
 
 @dataclass(frozen=True)
@@ -217,6 +277,15 @@ class LiveState:
     # Subjects read from the registry (managed, referenced, owned); absent ones are missing.
     subjects: Mapping[str, LiveSubject] = field(default_factory=dict)
     registry: LiveRegistry | None = None  # None: the registry was not read
+    # Broker id -> rack (None: no rack configured).
+    brokers: Mapping[int, str | None] = field(default_factory=dict)
+    # Every partition reassignment in progress on the cluster, by (topic, partition).
+    reassignments: Mapping[tuple[str, int], PartitionReassignment] = field(default_factory=dict)
+    # False when the principal may not list reassignments (no DESCRIBE on the cluster).
+    reassignments_known: bool = True
+    # Replication throttle rates set on brokers (dynamic per-broker configs), by broker id;
+    # read only when a managed topic shows a reassignment or leftover throttles.
+    broker_throttles: Mapping[int, Mapping[str, str]] = field(default_factory=dict)
 
 
 def fingerprint(value: Any) -> str:

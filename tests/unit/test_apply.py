@@ -44,7 +44,7 @@ def test_changes_are_sent_in_batches_and_reported_one_by_one() -> None:
         Targets(cluster),
         batch_size=3,
         on_outcome=seen.append,
-        progress=lambda *args: progress.append(args),
+        progress=lambda *args, note="": progress.append(args),
     )
     assert report.ok
     assert report.interrupted is None

@@ -96,13 +96,17 @@ def test_partition_increase_is_flagged_for_ordering() -> None:
 
 
 def test_impossible_changes_are_errors_not_noops() -> None:
-    cluster = MemoryCluster(topics={"a.b.v1": FakeTopic(6, 1), "a.c.v1": FakeTopic(3, 1)})
+    cluster = MemoryCluster(
+        brokers=2, topics={"a.b.v1": FakeTopic(6, 1), "a.c.v1": FakeTopic(3, 1)}
+    )
     plan = plan_for(cluster, desired(topic("a.b.v1", partitions=3), topic("a.c.v1", rf=3)))
     assert plan.changes == []
     messages = sorted(str(e) for e in plan.errors)
     assert "partitions cannot decrease (6 -> 3)" in messages[0]
     assert "Kafka can only add partitions" in messages[0]
-    assert "replication factor cannot change from 1 to 3" in messages[1]
+    assert (
+        "replication factor 3 needs at least that many brokers; the cluster has 2" in (messages[1])
+    )
 
 
 def test_replication_beyond_brokers_is_an_error() -> None:

@@ -107,8 +107,13 @@ def test_import_is_stable_human_and_round_trips(make_project: MakeProject, tmp_p
     project_file = make_project(dict(result.files))
     _, _, desired = load_desired(load_project(project_file), None)
     plan = compute_plan(desired, read_live(cluster, desired))
-    assert plan.changes == []
     assert plan.errors == []
+    # Only the leftover replication throttle (never imported) is planned: for removal.
+    [change] = plan.changes
+    assert change.address == "topic.payments.settled.v1"
+    assert [(f.path, f.after) for f in change.fields] == [
+        ("configs.leader.replication.throttled.replicas", None)
+    ]
 
 
 def test_import_by_prefix() -> None:

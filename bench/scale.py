@@ -1,0 +1,583 @@
+"""How kafkaplan scales: plan, apply (and drift, import where the CLI has them) on estates of
+thousands of topics, ACL bindings and registry subjects, against a real stack.
+
+    eval "$(scripts/stack env)"      # any stack: the shared one at small sizes, your own for big runs
+    .venv/bin/python bench/scale.py --sizes 1000,5000,10000 --runs 3
+
+For each size N it builds (incrementally, smallest size first) an estate of N topics with
+configs (1 partition each, created with batched create_topics), 2 ACL bindings per topic
+(batched create_acls) and N/10 registry subjects (registered concurrently over HTTP),
+writes the matching specs, then measures, ``--runs`` times each, in separate processes:
+
+- ``plan`` with nothing to change (no-op), and with ~1% of the topics changed;
+- ``apply`` creating 1,000 more topics (deleted again after each run);
+- ``drift`` and ``import``, if this kafkaplan has those commands;
+- the floor: the same reads done directly with confluent-kafka in the fewest batched calls
+  (one metadata request, describe-configs for all topics in requests of 1,000 sent at
+  once, one describe-acls call) plus the registry reads, concurrently. ``floor(spec)`` reads what this kafkaplan's spec
+  format covers, ``floor(all)`` everything in the estate.
+
+Each measurement is the wall time and the peak RSS (``wait4``'s ru_maxrss) of the process;
+the table shows medians and the spread (min-max), the ratio of kafkaplan's no-op plan to
+the floor, and the JSON (every run) goes to bench/results/. Everything the benchmark
+creates is named with a unique prefix and deleted at the end, also after a failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import contextlib
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results"
+APPLY_TOPICS = 1000
+BATCH = 1000  # resources per admin request when building the estate
+PRINCIPAL = "User:bench-app"
+# confluent-kafka's filters take None for "any" (its type hints say str).
+ANY: Any = None
+# Topics per DescribeConfigs request of the floor: one request for 10,000 topics makes a
+# broker with a 512 MiB heap run out of memory, and is slower than a few in flight at once.
+FLOOR_DESCRIBE_CHUNK = 1000
+
+
+# ---------------------------------------------------------------------------------------
+# Connection settings (the stack's `scripts/stack env`)
+# ---------------------------------------------------------------------------------------
+
+
+def client_config() -> dict[str, Any]:
+    config: dict[str, Any] = {
+        "bootstrap.servers": os.environ["KAFKAPLAN_BOOTSTRAP_SERVERS"],
+        "security.protocol": os.environ.get("KAFKAPLAN_SECURITY_PROTOCOL", "SASL_PLAINTEXT"),
+    }
+    if config["security.protocol"].startswith("SASL"):
+        config["sasl.mechanism"] = os.environ.get("KAFKAPLAN_SASL_MECHANISM", "SCRAM-SHA-512")
+        config["sasl.username"] = os.environ.get("KAFKAPLAN_SASL_USERNAME", "admin")
+        config["sasl.password"] = os.environ["KAFKAPLAN_SASL_PASSWORD"]
+    return config
+
+
+def registry_url() -> str:
+    return os.environ["KAFKAPLAN_SCHEMA_REGISTRY_URL"].rstrip("/")
+
+
+def http(method: str, url: str, body: Any = None) -> Any:
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(
+        url, data=data, method=method, headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        text = response.read()
+    return json.loads(text) if text else None
+
+
+# ---------------------------------------------------------------------------------------
+# The estate
+# ---------------------------------------------------------------------------------------
+
+
+def topic_name(prefix: str, index: int) -> str:
+    return f"{prefix}.t{index:05d}.v1"
+
+
+def subject_name(prefix: str, index: int) -> str:
+    return f"{prefix}.t{index:05d}.v1-value"
+
+
+def topic_configs(index: int) -> dict[str, str]:
+    return {"retention.ms": str((1 + index % 7) * 86_400_000), "cleanup.policy": "delete"}
+
+
+def schema(index: int) -> str:
+    return json.dumps(
+        {
+            "type": "record",
+            "name": f"Event{index}",
+            "namespace": "bench",
+            "fields": [{"name": "id", "type": "string"}, {"name": "n", "type": "long"}],
+        }
+    )
+
+
+def chunked(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+@dataclass
+class Estate:
+    prefix: str
+    topics: int = 0
+    subjects: int = 0
+    extra_topics: list[str] = field(default_factory=list)
+
+    def admin(self) -> Any:
+        from confluent_kafka.admin import AdminClient
+
+        return AdminClient(client_config())
+
+    def grow(self, topics: int, subjects: int) -> None:
+        from confluent_kafka.admin import (
+            AclBinding,
+            AclOperation,
+            AclPermissionType,
+            NewTopic,
+            ResourcePatternType,
+            ResourceType,
+        )
+
+        admin = self.admin()
+        new = [
+            NewTopic(topic_name(self.prefix, i), 1, 1, config=topic_configs(i))
+            for i in range(self.topics, topics)
+        ]
+        for batch in chunked(new, BATCH):
+            for future in admin.create_topics(list(batch), operation_timeout=120).values():
+                future.result()
+        bindings = [
+            AclBinding(
+                ResourceType.TOPIC,
+                topic_name(self.prefix, i),
+                ResourcePatternType.LITERAL,
+                PRINCIPAL,
+                "*",
+                operation,
+                AclPermissionType.ALLOW,
+            )
+            for i in range(self.topics, topics)
+            for operation in (AclOperation.READ, AclOperation.WRITE)
+        ]
+        for batch in chunked(bindings, BATCH):
+            for future in admin.create_acls(list(batch), request_timeout=120).values():
+                future.result()
+        self.topics = topics
+        # Created topics reach the brokers' metadata a little later: measure only then.
+        wanted = {topic_name(self.prefix, i) for i in range(topics)}
+        deadline = time.monotonic() + 300
+        while not wanted <= set(admin.list_topics(timeout=60).topics):
+            if time.monotonic() > deadline:
+                raise RuntimeError("created topics did not show up in the metadata")
+            time.sleep(1)
+
+        def register(index: int) -> None:
+            http(
+                "POST",
+                f"{registry_url()}/subjects/{subject_name(self.prefix, index)}/versions",
+                {"schema": schema(index), "schemaType": "AVRO"},
+            )
+
+        with concurrent.futures.ThreadPoolExecutor(16) as pool:
+            list(pool.map(register, range(self.subjects, subjects)))
+        self.subjects = subjects
+
+    def delete_topics(self, names: Sequence[str]) -> None:
+        admin = self.admin()
+        for batch in chunked(list(names), BATCH):
+            for future in admin.delete_topics(list(batch), operation_timeout=120).values():
+                try:
+                    future.result()
+                except Exception as exc:  # already gone: fine
+                    if "UNKNOWN_TOPIC" not in str(exc):
+                        raise
+        # Deleted topics leave the metadata a little later: the next measurement starts then.
+        doomed = set(names)
+        deadline = time.monotonic() + 300
+        while doomed & set(admin.list_topics(timeout=60).topics):
+            if time.monotonic() > deadline:
+                raise RuntimeError("deleted topics still show up in the metadata")
+            time.sleep(0.5)
+
+    def destroy(self) -> None:
+        """Delete every topic, binding and subject under the prefix."""
+        from confluent_kafka.admin import (
+            AclBindingFilter,
+            AclOperation,
+            AclPermissionType,
+            ResourcePatternType,
+            ResourceType,
+        )
+
+        admin = self.admin()
+        names = [t for t in admin.list_topics(timeout=30).topics if t.startswith(self.prefix)]
+        self.delete_topics(names)
+        acl_filter = AclBindingFilter(
+            ResourceType.TOPIC,
+            ANY,
+            ResourcePatternType.LITERAL,
+            PRINCIPAL,
+            ANY,
+            AclOperation.ANY,
+            AclPermissionType.ANY,
+        )
+        bindings = admin.describe_acls(acl_filter, request_timeout=120).result()
+        doomed = [b for b in bindings if b.name.startswith(self.prefix)]
+        for batch in chunked(doomed, BATCH):
+            filters = [
+                AclBindingFilter(
+                    b.restype,
+                    b.name,
+                    b.resource_pattern_type,
+                    b.principal,
+                    b.host,
+                    b.operation,
+                    b.permission_type,
+                )
+                for b in batch
+            ]
+            for future in admin.delete_acls(filters, request_timeout=120).values():
+                future.result()
+        subjects = [
+            s for s in http("GET", f"{registry_url()}/subjects") if s.startswith(self.prefix)
+        ]
+
+        def forget(subject: str) -> None:
+            for suffix in ("", "?permanent=true"):
+                with contextlib.suppress(urllib.error.HTTPError):
+                    http("DELETE", f"{registry_url()}/subjects/{subject}{suffix}")
+
+        with concurrent.futures.ThreadPoolExecutor(16) as pool:
+            list(pool.map(forget, subjects))
+
+
+def spec_coverage() -> list[str]:
+    """Which resource types this kafkaplan's spec format can declare."""
+    from kafkaplan.spec import SpecFile
+
+    fields = SpecFile.model_fields
+    return [kind for kind in ("topics", "acls", "subjects") if kind in fields]
+
+
+def write_project(root: Path, prefix: str, topics: int, changed: int, extra: int) -> None:
+    """The project and specs matching the estate; ``changed`` topics get another retention,
+    ``extra`` more topics are declared (to be created)."""
+    (root / "specs").mkdir(parents=True, exist_ok=True)
+    (root / "kafkaplan.yaml").write_text(
+        "specs: [specs]\n"
+        "default_environment: bench\n"
+        "environments:\n"
+        "  bench:\n"
+        "    kafka:\n"
+        "      bootstrap_servers: ${env:KAFKAPLAN_BOOTSTRAP_SERVERS}\n"
+        "      security_protocol: SASL_PLAINTEXT\n"
+        "      sasl_mechanism: SCRAM-SHA-512\n"
+        "      sasl_username: ${env:KAFKAPLAN_SASL_USERNAME}\n"
+        "      sasl_password_env: KAFKAPLAN_SASL_PASSWORD\n"
+        "      timeout: 120s\n"
+        "    defaults: {partitions: 1, replication_factor: 1}\n"
+    )
+    step = max(1, topics // changed) if changed else 0
+    lines = ["topics:"]
+    for i in range(topics):
+        configs = topic_configs(i)
+        if step and i % step == 0 and changed:
+            configs = {**configs, "retention.ms": str(int(configs["retention.ms"]) + 3_600_000)}
+        lines.append(f"  - name: {topic_name(prefix, i)}")
+        lines.append("    configs:")
+        lines.extend(f"      {k}: '{v}'" for k, v in configs.items())
+    for j in range(extra):
+        lines.append(f"  - name: {prefix}.new{j:05d}.v1")
+        lines.append("    configs: {retention.ms: 1d}")
+    (root / "specs" / "topics.yaml").write_text("\n".join(lines) + "\n")
+
+
+# ---------------------------------------------------------------------------------------
+# Measuring a process
+# ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class Sample:
+    seconds: float
+    peak_mb: float
+    code: int
+
+
+def measure(command: Sequence[str], *, cwd: Path, expect: Iterable[int]) -> Sample:
+    """Wall time and peak RSS of one process (its own rusage, from wait4)."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        start = time.perf_counter()
+        process = subprocess.Popen(command, cwd=cwd, stdout=out, stderr=err)
+        _, status, usage = os.wait4(process.pid, 0)
+        seconds = time.perf_counter() - start
+        process.returncode = os.waitstatus_to_exitcode(status)
+        if process.returncode not in set(expect):
+            err.seek(0)
+            out.seek(0)
+            raise RuntimeError(
+                f"{' '.join(command)} exited {process.returncode}:\n"
+                f"{err.read().decode()[-3000:]}\n{out.read().decode()[-3000:]}"
+            )
+    return Sample(seconds, usage.ru_maxrss / 1024, process.returncode)
+
+
+def kafkaplan(project: Path, *args: str) -> list[str]:
+    return [sys.executable, "-m", "kafkaplan", "--project", str(project / "kafkaplan.yaml"), *args]
+
+
+def cli_commands() -> set[str]:
+    from kafkaplan.cli import cli
+
+    return set(cli.commands)
+
+
+# ---------------------------------------------------------------------------------------
+# The floor: the same reads with confluent-kafka, fewest batched calls
+# ---------------------------------------------------------------------------------------
+
+
+def floor(prefix: str, scope: str) -> dict[str, float]:
+    """Run in a child process (``bench/scale.py floor PREFIX SCOPE``) so that, like
+    kafkaplan, it pays for interpreter start-up and imports."""
+    start = time.perf_counter()
+    from confluent_kafka.admin import (
+        AclBindingFilter,
+        AclOperation,
+        AclPermissionType,
+        AdminClient,
+        ConfigResource,
+        ResourcePatternType,
+        ResourceType,
+    )
+
+    timings: dict[str, float] = {}
+    admin = AdminClient(client_config())
+    registry: concurrent.futures.Future[Any] | None = None
+    pool = concurrent.futures.ThreadPoolExecutor(16)
+
+    def read_registry() -> int:
+        subjects = [s for s in http("GET", f"{registry_url()}/subjects") if s.startswith(prefix)]
+        latest = list(
+            pool.map(
+                lambda s: http("GET", f"{registry_url()}/subjects/{s}/versions/latest"), subjects
+            )
+        )
+        return len(latest)
+
+    if scope == "all":
+        registry = pool.submit(read_registry)
+    t = time.perf_counter()
+    metadata = admin.list_topics(timeout=60)
+    names = [n for n in metadata.topics if n.startswith(f"{prefix}.t")]
+    timings["metadata"] = time.perf_counter() - t
+    acls = None
+    if scope == "all":
+        acls = admin.describe_acls(
+            AclBindingFilter(
+                ResourceType.ANY,
+                ANY,
+                ResourcePatternType.ANY,
+                ANY,
+                ANY,
+                AclOperation.ANY,
+                AclPermissionType.ANY,
+            ),
+            request_timeout=60,
+        )
+    t = time.perf_counter()
+    futures: dict[Any, Any] = {}
+    for batch in chunked(names, FLOOR_DESCRIBE_CHUNK):  # all sent before any is awaited
+        futures.update(
+            admin.describe_configs(
+                [ConfigResource(ResourceType.TOPIC, n) for n in batch], request_timeout=120
+            )
+        )
+    configs = {resource.name: future.result() for resource, future in futures.items()}
+    timings["describe_configs"] = time.perf_counter() - t
+    assert len(configs) == len(names)
+    if acls is not None:
+        t = time.perf_counter()
+        timings["acl_bindings"] = len(acls.result())
+        timings["describe_acls_wait"] = time.perf_counter() - t
+    if registry is not None:
+        t = time.perf_counter()
+        timings["subjects"] = registry.result()
+        timings["registry_wait"] = time.perf_counter() - t
+    pool.shutdown()
+    timings["total_in_process"] = time.perf_counter() - start
+    return timings
+
+
+# ---------------------------------------------------------------------------------------
+# The benchmark
+# ---------------------------------------------------------------------------------------
+
+
+def summarize(samples: Sequence[Sample]) -> dict[str, Any]:
+    seconds = [s.seconds for s in samples]
+    peaks = [s.peak_mb for s in samples]
+    return {
+        "median_s": round(statistics.median(seconds), 3),
+        "min_s": round(min(seconds), 3),
+        "max_s": round(max(seconds), 3),
+        "peak_mb_median": round(statistics.median(peaks), 1),
+        "peak_mb_max": round(max(peaks), 1),
+        "runs": [{"seconds": round(s.seconds, 3), "peak_mb": round(s.peak_mb, 1)} for s in samples],
+    }
+
+
+def run_size(
+    estate: Estate, size: int, runs: int, work: Path, commands: set[str], notes: list[str]
+) -> dict[str, Any]:
+    project = work / f"size-{size}"
+    changed = max(1, size // 100)
+    results: dict[str, Any] = {
+        "topics": size,
+        "acl_bindings": 2 * size,
+        "subjects": estate.subjects,
+    }
+    timed: dict[str, list[Sample]] = {}
+
+    def record(name: str, sample: Sample) -> None:
+        timed.setdefault(name, []).append(sample)
+
+    floor_cmd = [sys.executable, str(Path(__file__).resolve()), "floor", estate.prefix]
+    for run in range(runs):
+        print(f"  size {size}: run {run + 1}/{runs}", file=sys.stderr, flush=True)
+        record("floor(spec)", measure([*floor_cmd, "spec"], cwd=ROOT, expect=[0]))
+        record("floor(all)", measure([*floor_cmd, "all"], cwd=ROOT, expect=[0]))
+        write_project(project, estate.prefix, size, changed=0, extra=0)
+        record(
+            "plan no-op",
+            measure(kafkaplan(project, "plan", "--detailed-exitcode"), cwd=project, expect=[0]),
+        )
+        write_project(project, estate.prefix, size, changed=changed, extra=0)
+        record(
+            "plan 1% changed",
+            measure(kafkaplan(project, "plan", "--detailed-exitcode"), cwd=project, expect=[2]),
+        )
+        write_project(project, estate.prefix, size, changed=0, extra=APPLY_TOPICS)
+        try:
+            record(
+                f"apply +{APPLY_TOPICS:,} topics",
+                measure(kafkaplan(project, "apply", "--auto-approve"), cwd=project, expect=[0]),
+            )
+        finally:
+            estate.delete_topics([f"{estate.prefix}.new{j:05d}.v1" for j in range(APPLY_TOPICS)])
+        write_project(project, estate.prefix, size, changed=0, extra=0)
+        if "drift" in commands:
+            record("drift", measure(kafkaplan(project, "drift"), cwd=project, expect=[0, 2]))
+        if "import" in commands:
+            record(
+                "import", measure(kafkaplan(project, "import", "--help"), cwd=project, expect=[0])
+            )
+    for name, samples in timed.items():
+        results[name] = summarize(samples)
+    noop = results["plan no-op"]["median_s"]
+    results["ratio no-op plan / floor(spec)"] = round(noop / results["floor(spec)"]["median_s"], 2)
+    results["ratio no-op plan / floor(all)"] = round(noop / results["floor(all)"]["median_s"], 2)
+    return results
+
+
+def table(results: Sequence[dict[str, Any]]) -> str:
+    names: list[str] = []
+    for result in results:
+        names += [k for k, v in result.items() if isinstance(v, dict) and k not in names]
+    header = "| measurement | " + " | ".join(f"{r['topics']:,} topics" for r in results) + " |"
+    lines = [header, "|---|" + "---:|" * len(results)]
+    for name in names:
+        cells = []
+        for result in results:
+            value = result.get(name)
+            cells.append(
+                f"{value['median_s']:.2f}s ({value['min_s']:.2f}-{value['max_s']:.2f}), "
+                f"{value['peak_mb_max']:.0f} MB"
+                if value
+                else "-"
+            )
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    for ratio in ("ratio no-op plan / floor(spec)", "ratio no-op plan / floor(all)"):
+        lines.append(f"| {ratio} | " + " | ".join(f"{r[ratio]:.2f}x" for r in results) + " |")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] == ["floor"]:
+        print(json.dumps(floor(args[1], args[2])))
+        return 0
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", default="1000,5000,10000", help="estate sizes (topics)")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--subjects-per-topic", type=float, default=0.1)
+    parser.add_argument("--keep", action="store_true", help="do not delete the estate")
+    options = parser.parse_args(args)
+    sizes = sorted(int(s) for s in options.sizes.split(","))
+    for variable in (
+        "KAFKAPLAN_BOOTSTRAP_SERVERS",
+        "KAFKAPLAN_SASL_PASSWORD",
+        "KAFKAPLAN_SCHEMA_REGISTRY_URL",
+    ):
+        if variable not in os.environ:
+            print(f'{variable} is not set: eval "$(scripts/stack env)" first', file=sys.stderr)
+            return 2
+    commands = cli_commands()
+    covered = spec_coverage()
+    notes = [
+        "kafkaplan's spec format in this version declares: "
+        + ", ".join(covered)
+        + "; the estate's "
+        + ", ".join(k for k in ("acls", "subjects") if k not in covered)
+        + " exist on the cluster/registry and are read by floor(all) only",
+    ]
+    notes += [
+        f"`{c}`: not a command of this kafkaplan, skipped"
+        for c in ("drift", "import")
+        if c not in commands
+    ]
+    estate = Estate(prefix="b" + uuid.uuid4().hex[:7])
+    results: list[dict[str, Any]] = []
+    started = time.time()
+    try:
+        with tempfile.TemporaryDirectory(prefix="kafkaplan-bench-") as work:
+            for size in sizes:
+                t = time.perf_counter()
+                estate.grow(size, int(size * options.subjects_per_topic))
+                print(
+                    f"estate of {size} topics, {2 * size} bindings, {estate.subjects} subjects "
+                    f"ready in {time.perf_counter() - t:.1f}s",
+                    file=sys.stderr,
+                    flush=True,
+                )
+                results.append(run_size(estate, size, options.runs, Path(work), commands, notes))
+    finally:
+        if not options.keep:
+            estate.destroy()
+    print(table(results))
+    for note in notes:
+        print(f"- {note}")
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    out = RESULTS / f"scale-{time.strftime('%Y%m%dT%H%M%S', time.gmtime(started))}.json"
+    out.write_text(
+        json.dumps(
+            {
+                "sizes": sizes,
+                "runs": options.runs,
+                "machine": {"cpus": os.cpu_count()},
+                "notes": notes,
+                "results": results,
+            },
+            indent=2,
+        )
+        + "\n"
+    )
+    print(f"results: {out.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
