@@ -9,13 +9,14 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 from pydantic import ValidationError
 
 from kafkaplan import __version__
+from kafkaplan.acls import DesiredAcls, Scope
 from kafkaplan.apply import (
     ApplyReport,
     ProgressCallback,
@@ -39,7 +40,13 @@ from kafkaplan.errors import (
     RegistryUnreachable,
     SpecError,
 )
-from kafkaplan.importer import ImportResult, build_import, read_for_import, write_import
+from kafkaplan.importer import (
+    ImportResult,
+    build_import,
+    read_for_import,
+    read_subjects_for_import,
+    write_import,
+)
 from kafkaplan.load import load_desired
 from kafkaplan.plan import FORMAT_VERSION, Action, Change, Message, Plan, Risk, RiskLabel
 from kafkaplan.project import Environment, Project, load_project
@@ -362,19 +369,49 @@ def run_import(
     resources: Sequence[str],
     *,
     force: bool,
+    registry: Registry | None = None,
+    explicit: bool = True,
 ) -> tuple[ImportResult, list[Path], list[Diagnostic]]:
-    """Import live resources as spec files; also returns the policy problems the imported
-    specs would have, so the user can fix names or add exceptions before planning."""
-    ignore = DesiredState(topics={}, ignore_topics=tuple(context.project.model.ignore_topics))
-    live = read_for_import(cluster, ignore, prefixes)
-    result = build_import(live, ignore, prefixes=prefixes, resources=resources)
+    """Import live resources as spec files; also returns the problems the imported specs
+    would have (policies, mostly), so the user can fix names or add exceptions first.
+
+    ``explicit``: the resource types were asked for. Without it (the default of all three),
+    subjects are left out when the environment has no registry and ACLs when the cluster
+    has no authorizer or the principal may not read them, each with a note; asked for,
+    those are errors."""
+    kinds = list(resources)
+    notes = []
+    if "subjects" in kinds and registry is None:
+        if explicit:
+            raise ProjectError(
+                f"cannot import subjects: environment {context.env_name!r} has no schema_registry",
+                resource=str(context.project.file),
+                hint="add `schema_registry: {url: ...}` to the environment",
+            )
+        kinds.remove("subjects")
+        notes.append(f"subjects not imported: environment {context.env_name!r} has no registry")
+    model = context.project.model
+    ignore = DesiredState(
+        topics={},
+        ignore_topics=tuple(model.ignore_topics),
+        acls=DesiredAcls(scopes=tuple(Scope.of(scope) for scope in model.acls.ownership)),
+    )
+    live = read_for_import(cluster, ignore, prefixes, acls="acls" in kinds, tolerant=not explicit)
+    if registry is not None and "subjects" in kinds:
+        subjects, live_registry = read_subjects_for_import(registry, prefixes)
+        live = replace(live, subjects=subjects, registry=live_registry)
+    result = build_import(live, ignore, prefixes=prefixes, resources=kinds)
+    result.notes[:0] = notes
     files = write_import(result, out, force=force)
     problems: list[Diagnostic] = []
+    root = context.project.root
     try:
         probe = Project(
-            root=context.project.root,
+            # Schema files must be inside the project folder; an import elsewhere is
+            # checked as if it were the project's folder.
+            root=root if out.resolve().is_relative_to(root) else out.resolve(),
             file=context.project.file,
-            model=context.project.model.model_copy(update={"specs": [str(out.resolve())]}),
+            model=model.model_copy(update={"specs": [str(out.resolve())]}),
         )
         load_desired(probe, context.env_name)
     except SpecError as exc:

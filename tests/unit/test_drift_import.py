@@ -116,6 +116,8 @@ def test_import_by_prefix() -> None:
         topics={"orders.a.v1": FakeTopic(1, 1), "payments.b.v1": FakeTopic(1, 1)}
     )
     ignore = DesiredState(topics={})
-    result = build_import(read_for_import(cluster, ignore, ("pay",)), ignore, prefixes=("pay",))
+    result = build_import(
+        read_for_import(cluster, ignore, ("pay",)), ignore, prefixes=("pay",), resources=("topics",)
+    )
     assert list(result.files) == ["payments.yaml"]
     assert result.counts == {"topics": 1}
