@@ -33,6 +33,7 @@ from kafkaplan.state import LiveRegistry, LiveSubject
 
 SUFFIXES = {"AVRO": ".avsc", "JSON": ".json", "PROTOBUF": ".proto"}
 SCHEMA_FOLDER = "schemas"
+JSON_WIDTH = 88  # what fits in this many columns is written on one line
 _ROLES = ("value", "key")
 
 
@@ -57,16 +58,35 @@ def topic_of(subject: str) -> tuple[str, str] | None:
 
 
 def pretty(schema_type: str, text: str) -> str:
-    """The schema as a file: Avro and JSON Schema indented (keys in the order given),
-    Protobuf as it is; always one final newline."""
+    """The schema as a file: Avro and JSON Schema indented (keys in the order given, what
+    fits on a line on one line, as people write Avro fields), Protobuf as it is; always
+    one final newline."""
     if schema_type in ("AVRO", "JSON"):
         try:
             document = json.loads(text)
         except ValueError:
             pass
         else:
-            return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+            return _json(document, 0, top=True) + "\n"
     return text.rstrip("\n") + "\n"
+
+
+def _json(value: Any, indent: int, column: int = 0, *, top: bool = False) -> str:
+    """``value`` starting at ``column`` of a line indented by ``indent``."""
+    inline = json.dumps(value, ensure_ascii=False, separators=(", ", ": "))
+    if not isinstance(value, dict | list) or not value:
+        return inline
+    if not top and column + len(inline) <= JSON_WIDTH:
+        return inline
+    inner = " " * (indent + 2)
+    if isinstance(value, list):
+        items = [inner + _json(item, indent + 2, indent + 2) for item in value]
+        return "[\n" + ",\n".join(items) + "\n" + " " * indent + "]"
+    members = []
+    for key, item in value.items():
+        name = f"{json.dumps(key, ensure_ascii=False)}: "
+        members.append(inner + name + _json(item, indent + 2, indent + 2 + len(name)))
+    return "{\n" + ",\n".join(members) + "\n" + " " * indent + "}"
 
 
 def file_name(subject: str, schema_type: str, taken: set[str]) -> str:

@@ -50,9 +50,9 @@ class ImportResult:
         if "topics" in self.counts:
             parts.append(f"{self.counts['topics']} topics")
         if "acl_bindings" in self.counts:
+            bindings, entries = self.counts["acl_bindings"], self.counts["acl_entries"]
             parts.append(
-                f"{self.counts['acl_bindings']} ACL bindings "
-                f"(as {self.counts['acl_entries']} entries)"
+                f"{bindings} ACL bindings" + (f" (as {entries} entries)" if bindings else "")
             )
         if "subjects" in self.counts:
             parts.append(f"{self.counts['subjects']} subjects")

@@ -347,6 +347,22 @@ def test_topic_of_and_pretty() -> None:
     assert pretty("PROTOBUF", 'syntax = "proto3";') == 'syntax = "proto3";\n'
 
 
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=30),
+    lambda inner: (
+        st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=12), inner, max_size=5)
+    ),
+    max_leaves=30,
+)
+
+
+@given(st.dictionaries(st.text(max_size=12), JSON_VALUES, max_size=6))
+def test_pretty_json_reads_back_the_same(document: dict[str, Any]) -> None:
+    text = pretty("JSON", json.dumps(document))
+    assert json.loads(text) == document
+    assert text == pretty("JSON", text), "stable"
+
+
 MONEY_1 = json.dumps(
     {
         "type": "record",
