@@ -505,6 +505,15 @@ class KafkaCluster:
             AclOperation.ANY,
             AclPermissionType.ANY,
         )
+        if self._may_describe_cluster() is False:
+            # librdkafka drops DescribeAcls' CLUSTER_AUTHORIZATION_FAILED and reports no
+            # bindings at all (confluent-kafka 2.16, Kafka 4.1): ask first.
+            raise PermissionDenied(
+                "permission denied (CLUSTER_AUTHORIZATION_FAILED): reading ACLs needs DESCRIBE "
+                "on the cluster",
+                resource="acls",
+                hint=_PERMISSION_HINTS["describe_acls"],
+            )
         try:
             found = self._admin.describe_acls(any_filter, request_timeout=self.timeout).result()
         except KafkaException as exc:
@@ -529,6 +538,21 @@ class KafkaCluster:
             else:
                 bindings.append(binding)
         return bindings, sorted(unreadable)
+
+    def _may_describe_cluster(self) -> bool | None:
+        """Whether this principal has DESCRIBE on the cluster (the broker's authorized
+        operations, KIP-430); None when the broker cannot say."""
+        from confluent_kafka import KafkaException
+
+        try:
+            result = self._admin.describe_cluster(
+                include_authorized_operations=True, request_timeout=self.timeout
+            ).result()
+        except KafkaException:
+            return None
+        # A principal without DESCRIBE on the cluster gets no authorized operations at all.
+        operations = {op.name for op in result.authorized_operations or ()}
+        return "DESCRIBE" in operations
 
     def acl_unsupported(self, binding: Binding) -> str | None:
         resources, operations = _kafka_names()
