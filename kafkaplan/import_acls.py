@@ -25,6 +25,7 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from functools import lru_cache
 from typing import Any
 
 from kafkaplan.acls import (
@@ -109,8 +110,42 @@ def raw_entry(binding: Binding) -> Entry:
 
 def writable(binding: Binding) -> str | None:
     """Why the spec format cannot hold ``binding`` (an operation invalid for its resource
-    type, a host name instead of an IP address, ...), or None."""
-    _, problems = expand(raw_entry(binding))
+    type, a host name instead of an IP address, ...), or None.
+
+    The spec checks of each part are independent, so each part is checked once, with the
+    plan's own expansion code, on an entry whose other parts are known to be fine."""
+    return (
+        _problem(binding.principal, ResourceType.CLUSTER, PatternType.LITERAL, CLUSTER_NAME)
+        or _problem(_PROBE, ResourceType.CLUSTER, PatternType.LITERAL, CLUSTER_NAME, binding.host)
+        or _problem(
+            _PROBE,
+            binding.resource_type,
+            PatternType.LITERAL,
+            WILDCARD,
+            WILDCARD,
+            op=binding.operation,
+        )
+        or _problem(_PROBE, binding.resource_type, binding.pattern_type, binding.resource_name)
+    )
+
+
+_PROBE = "User:probe"
+
+
+@lru_cache(maxsize=65536)
+def _problem(
+    principal: str,
+    kind: ResourceType,
+    pattern: PatternType,
+    name: str,
+    host: str = WILDCARD,
+    *,
+    op: Operation = Operation.ALL,
+) -> str | None:
+    if kind is ResourceType.CLUSTER and name == WILDCARD:
+        name = CLUSTER_NAME
+    entry = _raw_entry(principal, kind, pattern, Permission.ALLOW, [name], [op], [host])
+    _, problems = expand(entry)
     return problems[0].message if problems else None
 
 

@@ -28,7 +28,15 @@ from kafkaplan.acls import (
 )
 from kafkaplan.cli import main
 from kafkaplan.diff import compute_plan
-from kafkaplan.import_acls import collapse, expand, expand_all, principal_file, select, writable
+from kafkaplan.import_acls import (
+    collapse,
+    expand,
+    expand_all,
+    principal_file,
+    raw_entry,
+    select,
+    writable,
+)
 from kafkaplan.import_subjects import pretty, topic_of
 from kafkaplan.importer import _dump, build_import, read_for_import, read_subjects_for_import
 from kafkaplan.load import load_desired
@@ -322,6 +330,23 @@ def test_bindings_the_spec_format_cannot_hold_are_skipped() -> None:
         "acl.User:a.topic.literal.t.READ.ALLOW.gw: host 'gw' is not an IP address; Kafka "
         "matches ACL hosts on the client's IP"
     ]
+
+
+@given(
+    st.builds(
+        Binding,
+        st.sampled_from(["User:a", "user:a", "Group:g", "a", "User: a"]),
+        st.sampled_from(list(ResourceType)),
+        st.sampled_from([LIT, PRE]),
+        st.sampled_from(["orders.a.v1", "*", "a b", "kafka-cluster", "", "g"]),
+        st.sampled_from(list(Operation)),
+        st.sampled_from([ALLOW, DENY]),
+        st.sampled_from(["*", "10.0.0.1", "gw", "::1"]),
+    )
+)
+def test_writable_agrees_with_the_spec_checks(binding: Binding) -> None:
+    _, problems = expand(raw_entry(binding))
+    assert (writable(binding) is None) == (not problems)
 
 
 def test_principal_files() -> None:
