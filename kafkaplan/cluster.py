@@ -505,15 +505,6 @@ class KafkaCluster:
             AclOperation.ANY,
             AclPermissionType.ANY,
         )
-        if self._may_describe_cluster() is False:
-            # librdkafka drops DescribeAcls' CLUSTER_AUTHORIZATION_FAILED and reports no
-            # bindings at all (confluent-kafka 2.16, Kafka 4.1): ask first.
-            raise PermissionDenied(
-                "permission denied (CLUSTER_AUTHORIZATION_FAILED): reading ACLs needs DESCRIBE "
-                "on the cluster",
-                resource="acls",
-                hint=_PERMISSION_HINTS["describe_acls"],
-            )
         try:
             found = self._admin.describe_acls(any_filter, request_timeout=self.timeout).result()
         except KafkaException as exc:
@@ -526,6 +517,16 @@ class KafkaCluster:
                     "and acls.ownership from the specs",
                 ) from exc
             raise error from exc
+        if not found and self._may_describe_cluster() is False:
+            # librdkafka drops DescribeAcls' CLUSTER_AUTHORIZATION_FAILED and reports no
+            # bindings at all (confluent-kafka 2.16, Kafka 4.1): an empty answer is only
+            # believed from a principal allowed to ask.
+            raise PermissionDenied(
+                "permission denied (CLUSTER_AUTHORIZATION_FAILED): reading ACLs needs DESCRIBE "
+                "on the cluster",
+                resource="acls",
+                hint=_PERMISSION_HINTS["describe_acls"],
+            )
         bindings: list[Binding] = []
         unreadable: list[str] = []
         for acl in found:
@@ -550,7 +551,8 @@ class KafkaCluster:
             ).result()
         except KafkaException:
             return None
-        # A principal without DESCRIBE on the cluster gets no authorized operations at all.
+        # Kafka answers a principal without DESCRIBE on the cluster with no operations at
+        # all, which confluent-kafka shows as None.
         operations = {op.name for op in result.authorized_operations or ()}
         return "DESCRIBE" in operations
 
