@@ -114,18 +114,13 @@ def writable(binding: Binding) -> str | None:
 
     The spec checks of each part are independent, so each part is checked once, with the
     plan's own expansion code, on an entry whose other parts are known to be fine."""
+    cluster, kind = (ResourceType.CLUSTER, CLUSTER_NAME), binding.resource_type
+    any_name = CLUSTER_NAME if kind is ResourceType.CLUSTER else WILDCARD
     return (
-        _problem(binding.principal, ResourceType.CLUSTER, PatternType.LITERAL, CLUSTER_NAME)
-        or _problem(_PROBE, ResourceType.CLUSTER, PatternType.LITERAL, CLUSTER_NAME, binding.host)
-        or _problem(
-            _PROBE,
-            binding.resource_type,
-            PatternType.LITERAL,
-            WILDCARD,
-            WILDCARD,
-            op=binding.operation,
-        )
-        or _problem(_PROBE, binding.resource_type, binding.pattern_type, binding.resource_name)
+        _problem(binding.principal, *cluster)
+        or _problem(_PROBE, *cluster, host=binding.host)
+        or _problem(_PROBE, kind, any_name, op=binding.operation)
+        or _problem(_PROBE, kind, binding.resource_name, pattern=binding.pattern_type)
     )
 
 
@@ -136,14 +131,12 @@ _PROBE = "User:probe"
 def _problem(
     principal: str,
     kind: ResourceType,
-    pattern: PatternType,
     name: str,
-    host: str = WILDCARD,
     *,
+    pattern: PatternType = PatternType.LITERAL,
+    host: str = WILDCARD,
     op: Operation = Operation.ALL,
 ) -> str | None:
-    if kind is ResourceType.CLUSTER and name == WILDCARD:
-        name = CLUSTER_NAME
     entry = _raw_entry(principal, kind, pattern, Permission.ALLOW, [name], [op], [host])
     _, problems = expand(entry)
     return problems[0].message if problems else None
