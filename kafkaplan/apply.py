@@ -6,6 +6,13 @@ phase as batched admin requests. A failure in one change does not stop independe
 every change ends as ``done``, ``failed`` (with the broker's reason) or ``skipped`` (because
 something it depends on failed). A re-run after a failure plans only what is left.
 
+Each phase runs in batches of at most ``batch_size`` changes, and every change is reported
+as soon as its batch is answered, so an interruption at any point leaves a true record of
+what was done. When the broker stops answering, a change it did not answer for ends as
+``unknown`` (it may or may not have been made; the next plan shows which) and the apply
+stops: the changes after it end as ``skipped`` (not attempted). Nothing is written locally,
+so a crash of kafkaplan itself leaves nothing to repair: the next plan shows what is left.
+
 Schema Registry changes run after the topic phases: the global compatibility level, then
 subject levels (so each registration is checked at the level the plan set), then the
 registrations in dependency order (referenced schemas first), then subject deletes (the
@@ -21,16 +28,26 @@ from enum import StrEnum
 from kafkaplan.acls import Binding
 from kafkaplan.cluster import AclResults, Cluster, NewTopicRequest
 from kafkaplan.diff.subjects import PENDING
-from kafkaplan.errors import ClusterError, KafkaplanError, RegistryError
+from kafkaplan.errors import (
+    ClusterError,
+    ClusterTransient,
+    KafkaplanError,
+    RegistryError,
+    RegistryUnreachable,
+)
 from kafkaplan.plan import Action, Change, Plan
 from kafkaplan.registry import Registry, SchemaPayload, SchemaReference
 from kafkaplan.schemas import dependency_order
+
+DEFAULT_BATCH_SIZE = 25
 
 
 class Status(StrEnum):
     DONE = "done"
     FAILED = "failed"
     SKIPPED = "skipped"
+    # Sent, but the broker did not answer: it may or may not have been made.
+    UNKNOWN = "unknown"
 
 
 @dataclass(frozen=True)
@@ -44,6 +61,9 @@ class Outcome:
 @dataclass
 class ApplyReport:
     outcomes: list[Outcome] = field(default_factory=list)
+    # Why the apply stopped before the end (the broker stopped answering, the lease was
+    # lost, an interrupt), or None when every change was attempted.
+    interrupted: str | None = None
 
     @property
     def failed(self) -> list[Outcome]:
@@ -56,16 +76,20 @@ class ApplyReport:
     def summary(self) -> str:
         done = sum(o.status is Status.DONE for o in self.outcomes)
         failed = sum(o.status is Status.FAILED for o in self.outcomes)
+        unknown = sum(o.status is Status.UNKNOWN for o in self.outcomes)
         skipped = sum(o.status is Status.SKIPPED for o in self.outcomes)
         text = f"{done} of {len(self.outcomes)} changes applied"
         if failed:
             text += f", {failed} failed"
+        if unknown:
+            text += f", {unknown} with unknown outcome"
         if skipped:
             text += f", {skipped} skipped"
         return text
 
 
 ProgressCallback = Callable[[int, int, int], None]  # done, total, failed
+OutcomeCallback = Callable[[Outcome], None]
 
 
 @dataclass
@@ -78,6 +102,10 @@ class Targets:
 
 def _reason(error: KafkaplanError) -> str:
     return error.message + (f" (hint: {error.hint})" if error.hint else "")
+
+
+def _unknown_detail(error: KafkaplanError) -> str:
+    return f"no answer ({_reason(error)}); it may or may not have been made"
 
 
 def topic_request(change: Change) -> NewTopicRequest:
@@ -114,19 +142,24 @@ def _update_topics(changes: Sequence[Change], targets: Targets) -> list[Outcome]
     for change in changes:
         problems = []
         applied = []
+        unknown = False
         for part, results in (("configs", config_results), ("partitions", partition_results)):
             if change.name not in results:
                 continue
             error = results[change.name]
             if error is None:
                 applied.append(part)
+            elif isinstance(error, ClusterTransient):
+                unknown = True
+                problems.append(f"{part}: {_unknown_detail(error)}")
             else:
                 problems.append(f"{part}: {_reason(error)}")
         if problems:
             detail = "; ".join(problems)
             if applied:
                 detail += f" ({' and '.join(applied)} applied)"
-            outcomes.append(Outcome(change.address, tuple(change.actions), Status.FAILED, detail))
+            status = Status.UNKNOWN if unknown else Status.FAILED
+            outcomes.append(Outcome(change.address, tuple(change.actions), status, detail))
         else:
             outcomes.append(Outcome(change.address, tuple(change.actions), Status.DONE))
     return outcomes
@@ -185,6 +218,10 @@ def _delete_acls(changes: Sequence[Change], targets: Targets) -> list[Outcome]:
 def _outcome(change: Change, error: ClusterError | None) -> Outcome:
     if error is None:
         return Outcome(change.address, tuple(change.actions), Status.DONE)
+    if isinstance(error, ClusterTransient):
+        return Outcome(
+            change.address, tuple(change.actions), Status.UNKNOWN, _unknown_detail(error)
+        )
     return Outcome(change.address, tuple(change.actions), Status.FAILED, _reason(error))
 
 
@@ -356,54 +393,113 @@ def _in_phase(change: Change, resource_type: str, actions: Action | tuple[Action
     return change.resource_type == resource_type and any(change.actions == [a] for a in wanted)
 
 
+def _batches(changes: Sequence[Change], size: int) -> list[Sequence[Change]]:
+    return [changes[i : i + size] for i in range(0, len(changes), size)]
+
+
 def apply_plan(
-    plan: Plan, targets: Targets, *, progress: ProgressCallback | None = None
+    plan: Plan,
+    targets: Targets,
+    *,
+    progress: ProgressCallback | None = None,
+    on_outcome: OutcomeCallback | None = None,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    before_batch: Callable[[], None] | None = None,
 ) -> ApplyReport:
+    """Run the plan's changes phase by phase, in batches of at most ``batch_size``.
+
+    ``before_batch`` runs before each batch (the apply lease is renewed there); if it raises
+    a ``KafkaplanError`` the apply stops before that batch. ``on_outcome`` is called for
+    each change as soon as its outcome is known.
+    """
     report = ApplyReport()
     total = len(plan.changes)
     failed = 0
+
+    def record(outcomes: Sequence[Outcome]) -> None:
+        report.outcomes.extend(outcomes)
+        if on_outcome is not None:
+            for outcome in outcomes:
+                on_outcome(outcome)
+
     for _name, resource_type, action, runner in PHASES:
         batch = [c for c in plan.changes if _in_phase(c, resource_type, action)]
-        # Changes that depend on one of an earlier phase that did not succeed are skipped.
-        unsuccessful = {o.address for o in report.outcomes if o.status is not Status.DONE}
-        blocked = {
-            c.address: next(d for d in c.depends_on if d in unsuccessful)
-            for c in batch
-            if any(d in unsuccessful for d in c.depends_on)
-        }
-        report.outcomes.extend(
-            Outcome(
-                c.address,
-                tuple(c.actions),
-                Status.SKIPPED,
-                f"depends on {blocked[c.address]}, which did not succeed",
+        for chunk in _batches(batch, max(1, batch_size)):
+            if report.interrupted:
+                break
+            try:
+                if before_batch is not None:
+                    before_batch()
+            except KafkaplanError as exc:
+                report.interrupted = str(exc)
+                break
+            # Changes that depend on one that did not succeed are skipped.
+            unsuccessful = {o.address for o in report.outcomes if o.status is not Status.DONE}
+            blocked = {
+                c.address: next(d for d in c.depends_on if d in unsuccessful)
+                for c in chunk
+                if any(d in unsuccessful for d in c.depends_on)
+            }
+            record(
+                [
+                    Outcome(
+                        c.address,
+                        tuple(c.actions),
+                        Status.SKIPPED,
+                        f"depends on {blocked[c.address]}, which did not succeed",
+                    )
+                    for c in chunk
+                    if c.address in blocked
+                ]
             )
-            for c in batch
-            if c.address in blocked
-        )
-        failed += len(blocked)
-        batch = [c for c in batch if c.address not in blocked]
-        if not batch:
-            continue
-        try:
-            outcomes = runner(batch, targets)
-        except (ClusterError, RegistryError) as exc:
-            outcomes = [
-                Outcome(c.address, tuple(c.actions), Status.FAILED, _reason(exc)) for c in batch
-            ]
-        report.outcomes.extend(outcomes)
-        failed += sum(o.status is not Status.DONE for o in outcomes)
-        if progress is not None:
-            progress(len(report.outcomes), total, failed)
+            runnable = [c for c in chunk if c.address not in blocked]
+            if not runnable:
+                continue
+            silent = "broker"
+            try:
+                outcomes = runner(runnable, targets)
+            except (ClusterTransient, RegistryUnreachable) as exc:
+                outcomes = [
+                    Outcome(c.address, tuple(c.actions), Status.UNKNOWN, _unknown_detail(exc))
+                    for c in runnable
+                ]
+                silent = "registry" if isinstance(exc, RegistryUnreachable) else "broker"
+            except (ClusterError, RegistryError) as exc:
+                outcomes = [
+                    Outcome(c.address, tuple(c.actions), Status.FAILED, _reason(exc))
+                    for c in runnable
+                ]
+            except KeyboardInterrupt:
+                outcomes = [
+                    Outcome(
+                        c.address,
+                        tuple(c.actions),
+                        Status.UNKNOWN,
+                        "interrupted while the request was in flight; it may or may not "
+                        "have been made",
+                    )
+                    for c in runnable
+                ]
+                report.interrupted = "interrupted"
+            record(outcomes)
+            failed += sum(o.status is Status.FAILED for o in outcomes)
+            if progress is not None:
+                progress(len(report.outcomes), total, failed)
+            if not report.interrupted and any(o.status is Status.UNKNOWN for o in outcomes):
+                report.interrupted = f"the {silent} stopped answering"
     handled = {o.address for o in report.outcomes}
-    for change in plan.changes:
-        if change.address not in handled:
-            report.outcomes.append(
-                Outcome(
-                    change.address,
-                    tuple(change.actions),
-                    Status.SKIPPED,
-                    "no applier for this kind of change in this version",
-                )
+    record(
+        [
+            Outcome(
+                change.address,
+                tuple(change.actions),
+                Status.SKIPPED,
+                f"not attempted: the apply stopped ({report.interrupted})"
+                if report.interrupted
+                else "no applier for this kind of change in this version",
             )
+            for change in plan.changes
+            if change.address not in handled
+        ]
+    )
     return report

@@ -10,19 +10,23 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
 import sys
+import tempfile
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
 import click
 
 from kafkaplan import __version__
-from kafkaplan.apply import ApplyReport, Status
+from kafkaplan.apply import DEFAULT_BATCH_SIZE, ApplyReport, Outcome, Status
 from kafkaplan.drift import DriftKind
-from kafkaplan.errors import KafkaplanError, PlanRefused, SpecError
+from kafkaplan.errors import KafkaplanError, PlanRefused, ProjectError, SpecError
 from kafkaplan.importer import RESOURCE_TYPES
+from kafkaplan.lease import Lease
 from kafkaplan.pipeline import (
     Context,
     check_saved_plan,
@@ -31,6 +35,7 @@ from kafkaplan.pipeline import (
     load_context,
     make_drift,
     make_plan,
+    open_lease,
     read_plan_file,
     run_apply,
     run_import,
@@ -198,17 +203,56 @@ def plan(
     if result.errors:
         return EXIT_ERROR
     if out is not None:
-        out.write_text(result.model_dump_json(indent=2) + "\n", encoding="utf-8")
+        write_atomically(out, result.model_dump_json(indent=2) + "\n")
         click.echo(f"Saved the plan to {out}. Apply it with: kafkaplan apply {out}", err=True)
     if detailed_exitcode and result.has_changes:
         return EXIT_CHANGES
     return EXIT_OK
 
 
+def write_atomically(path: Path, text: str) -> None:
+    """Write a file so that a crash leaves the old file or the new one, never a torn one."""
+    folder = path.resolve().parent
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=folder)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            stream.write(text)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def _duration_seconds(value: str | None, default: float) -> float:
+    from kafkaplan.units import UnitError, parse_duration_ms
+
+    if value is None:
+        return default
+    try:
+        return parse_duration_ms(value) / 1000
+    except UnitError as exc:
+        raise click.BadParameter(str(exc), param_hint="--lease-wait") from exc
+
+
 @cli.command()
 @click.argument("planfile", required=False, type=click.Path(path_type=Path, dir_okay=False))
 @env_option
 @click.option("--auto-approve", is_flag=True, help="Apply without asking (for CI).")
+@click.option(
+    "--lease-wait",
+    metavar="DURATION",
+    help="How long to wait for another apply's lease on the cluster (e.g. 5m; default: the "
+    "project's lease.wait, 0s).",
+)
+@click.option(
+    "--batch-size",
+    type=click.IntRange(min=1),
+    default=DEFAULT_BATCH_SIZE,
+    show_default=True,
+    help="Changes sent per request; each is reported as soon as its batch is answered.",
+)
 @plan_options
 @pass_options
 def apply(
@@ -216,6 +260,8 @@ def apply(
     planfile: Path | None,
     env: str | None,
     auto_approve: bool,
+    lease_wait: str | None,
+    batch_size: int,
     targets: tuple[str, ...],
     allow_deletes: bool,
     max_destroy: int | None,
@@ -225,10 +271,13 @@ def apply(
     A saved PLANFILE is refused when the live state changed since it was planned, when it
     was made for another cluster or environment, or by another kafkaplan version. Without
     PLANFILE, the plan is computed now and shown; on a terminal you are asked to confirm
-    unless --auto-approve is given. A saved plan's ACL deletes were allowed (or not) when
-    it was planned.
+    unless --auto-approve is given.
+
+    One apply at a time changes a cluster: apply takes the cluster's lease before reading
+    it and gives it back at the end (see `kafkaplan unlock`).
     """
     color = use_color(sys.stdout, options.color)
+    saved: Plan | None = None
     if planfile is not None:
         if targets or allow_deletes or max_destroy is not None:
             raise click.UsageError(
@@ -237,28 +286,129 @@ def apply(
             )
         saved = read_plan_file(planfile)
         context = load_context(options.project, env or saved.environment, specs=False)
-        cluster = connect(context, read_only=False)
-        registry = connect_registry(context, read_only=False)
-        check_saved_plan(saved, context, cluster, registry)
-        result: Plan = saved
     else:
         context = load_context(options.project, env)
-        cluster = connect(context, read_only=False)
-        registry = connect_registry(context, read_only=False)
-        result = make_plan(
-            context, cluster, registry, _plan_options(context, targets, allow_deletes, max_destroy)
-        )
-    click.echo(render(result, "text", color=color), nl=False)
-    if result.errors:
-        click.echo("Nothing was applied.", err=True)
-        return EXIT_ERROR
-    if not result.has_changes:
-        return EXIT_OK
-    if planfile is None and not auto_approve:
-        _confirm(context)
-    report = run_apply(result, cluster, registry=registry, progress=_progress_printer())
-    _print_report(report, color)
+    wait = _duration_seconds(lease_wait, context.project.model.lease.wait_seconds())
+    cluster = connect(context, read_only=False)
+    registry = connect_registry(context, read_only=False)
+    lease = open_lease(context)
+    with _terminate_as_interrupt():
+        lease.acquire(wait)
+        if lease.taken_over is not None:
+            click.echo(
+                f"Note: took over an expired apply lease ({lease.taken_over.describe()}); "
+                "that run ended without giving it back. The plan below shows what it left.",
+                err=True,
+            )
+        try:
+            if saved is not None:
+                check_saved_plan(saved, context, cluster, registry)
+                result = saved
+            else:
+                result = make_plan(
+                    context,
+                    cluster,
+                    registry,
+                    _plan_options(context, targets, allow_deletes, max_destroy),
+                )
+            click.echo(render(result, "text", color=color), nl=False)
+            if result.errors:
+                click.echo("Nothing was applied.", err=True)
+                return EXIT_ERROR
+            if not result.has_changes:
+                return EXIT_OK
+            if planfile is None and not auto_approve:
+                _confirm(context)
+            click.echo("")
+            report = run_apply(
+                result,
+                cluster,
+                registry=registry,
+                progress=_progress_printer(),
+                on_outcome=_outcome_printer(color),
+                lease=lease,
+                batch_size=batch_size,
+            )
+            _print_report(report)
+        finally:
+            _release(lease)
+    if report.interrupted == "interrupted":
+        return 130
     return EXIT_OK if report.ok else EXIT_ERROR
+
+
+@contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """SIGTERM (a cancelled CI job) ends an apply like Ctrl-C: the batch in flight is
+    reported, nothing more is sent, the lease is given back."""
+
+    def interrupt(_signum: int, _frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, interrupt)
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _release(lease: Lease) -> None:
+    held = lease.state
+    try:
+        lease.release()
+    except KafkaplanError as exc:
+        expiry = held.describe().split("; ")[-1] if held is not None else ""
+        click.echo(
+            f"Warning: could not give back the apply lease ({exc}); {expiry}. Another apply "
+            "can take it over once it expires, or run `kafkaplan unlock`.",
+            err=True,
+        )
+
+
+@cli.command()
+@env_option
+@click.option("--force", is_flag=True, help="Release without asking (for scripts).")
+@pass_options
+def unlock(options: Options, env: str | None, force: bool) -> int:
+    """Release the cluster's apply lease held by another (crashed) run.
+
+    Shows who holds the lease and since when, and asks for confirmation unless --force is
+    given. Only that lease is released: if it changed meanwhile, nothing happens. Breaking
+    the lease of a run that is still applying makes it stop before its next batch.
+    """
+    context = load_context(options.project, env, specs=False)
+    lease = open_lease(context)
+    state = lease.read()
+    if not state.held:
+        click.echo("The apply lease is not held; nothing to do.")
+        return EXIT_OK
+    click.echo(f"{state.describe().capitalize()}.")
+    if not force:
+        if not sys.stdin.isatty():
+            raise PlanRefused(
+                "refusing to release the lease without confirmation: input is not a terminal",
+                hint="pass --force if that run is gone",
+            )
+        answer = click.prompt(
+            "Release it? A run that still applies stops before its next batch. "
+            "Only 'yes' will be accepted",
+            default="",
+            show_default=False,
+        )
+        if answer.strip() != "yes":
+            raise PlanRefused("unlock cancelled; the lease is still held")
+    after = lease.break_(state)
+    if after.head == state.head or after.held:
+        raise ProjectError(
+            f"the lease changed while unlocking ({after.describe()}); nothing was released",
+            hint="run `kafkaplan unlock` again to see the current holder",
+        )
+    click.echo("Released the apply lease.")
+    return EXIT_OK
 
 
 def _confirm(context: Context) -> None:
@@ -284,22 +434,44 @@ def _progress_printer() -> Any:
     return progress
 
 
-def _print_report(report: ApplyReport, color: bool) -> None:
-    marks = {
-        Status.DONE: ("✓", "green"),
-        Status.FAILED: ("✗", "red"),
-        Status.SKIPPED: ("-", "yellow"),
-    }
-    click.echo("")
-    for outcome in report.outcomes:
-        mark, fg = marks[outcome.status]
+_MARKS = {
+    Status.DONE: ("✓", "green"),
+    Status.FAILED: ("✗", "red"),
+    Status.UNKNOWN: ("?", "magenta"),
+    Status.SKIPPED: ("-", "yellow"),
+}
+
+
+def _outcome_printer(color: bool) -> Any:
+    """Print each change's outcome as soon as it is known (flushed: a killed run still
+    leaves a true record of what it did)."""
+
+    def show(outcome: Outcome) -> None:
+        mark, fg = _MARKS[outcome.status]
         actions = "+".join(a.value for a in outcome.actions)
         detail = f": {outcome.detail}" if outcome.detail else ""
         line = f"  {mark} {outcome.address} ({actions}) {outcome.status.value}{detail}"
         click.echo(click.style(line, fg=fg) if color else line)
+
+    return show
+
+
+def _print_report(report: ApplyReport) -> None:
     click.echo("")
-    verdict = "Apply complete" if report.ok else "Apply finished with failures"
+    if report.interrupted:
+        verdict = f"Apply interrupted ({report.interrupted})"
+    elif report.ok:
+        verdict = "Apply complete"
+    else:
+        verdict = "Apply finished with failures"
     click.echo(f"{verdict}: {report.summary()}.")
+    unknown = [o.address for o in report.outcomes if o.status is Status.UNKNOWN]
+    if unknown:
+        click.echo(
+            f"Outcome unknown (sent, but not confirmed): {', '.join(unknown)}. "
+            "The next `kafkaplan plan` shows whether they were made.",
+            err=True,
+        )
     if not report.ok:
         click.echo(
             "Re-run `kafkaplan plan` to see what is left; `apply` again converges.", err=True

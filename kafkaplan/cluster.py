@@ -24,6 +24,7 @@ from kafkaplan.acls import Permission as AclPermission
 from kafkaplan.errors import (
     AuthenticationFailed,
     ClusterError,
+    ClusterTransient,
     ClusterUnreachable,
     PermissionDenied,
     ProjectError,
@@ -37,6 +38,9 @@ DESCRIBE_CHUNK = 500
 # Bindings per CreateAcls/DeleteAcls request: KRaft controllers refuse a single operation that
 # writes more than 10,000 records.
 ACL_CHUNK = 5_000
+# How much longer than the request timeout we wait for a future before giving up on it: a
+# last guard in case librdkafka never resolves it (it normally times the request out itself).
+FUTURE_GRACE_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -126,6 +130,20 @@ _SOURCES = {
 
 # librdkafka / Kafka error names, grouped by what the user must do about them.
 _UNREACHABLE = {"_TRANSPORT", "_ALL_BROKERS_DOWN", "_TIMED_OUT", "_RESOLVE", "REQUEST_TIMED_OUT"}
+# Errors after which a request may or may not have taken effect, or a leader/controller is
+# moving: safe to re-check and retry. Everything else (policy violations, invalid configs,
+# authorization, "already exists") is final and never retried.
+_TRANSIENT = {
+    "_MSG_TIMED_OUT",
+    "_WAIT_COORD",
+    "NETWORK_EXCEPTION",
+    "NOT_CONTROLLER",
+    "LEADER_NOT_AVAILABLE",
+    "NOT_LEADER_OR_FOLLOWER",
+    "COORDINATOR_NOT_AVAILABLE",
+    "COORDINATOR_LOAD_IN_PROGRESS",
+    "THROTTLING_QUOTA_EXCEEDED",
+}
 _AUTHENTICATION = {"_AUTHENTICATION", "SASL_AUTHENTICATION_FAILED", "_SSL"}
 _AUTHORIZATION = {
     "TOPIC_AUTHORIZATION_FAILED",
@@ -146,6 +164,9 @@ _PERMISSION_HINTS = {
     "describe_acls": "kafkaplan needs DESCRIBE on the cluster to read ACLs",
     "create_acls": "kafkaplan needs ALTER on the cluster to change ACLs",
     "delete_acls": "kafkaplan needs ALTER on the cluster to change ACLs",
+    "lease_create": "apply needs CREATE on the lease topic (see docs/permissions.md)",
+    "lease_read": "apply needs DESCRIBE and READ on the lease topic (see docs/permissions.md)",
+    "lease_write": "apply needs WRITE on the lease topic (see docs/permissions.md)",
 }
 
 
@@ -170,16 +191,34 @@ def translate(error: Any, *, resource: str | None, operation: str) -> ClusterErr
             f"permission denied ({name}): {reason}",
             resource=resource,
             hint=_PERMISSION_HINTS.get(operation),
+            code=name,
         )
     if name in _AUTHENTICATION:
         return AuthenticationFailed(
             f"authentication failed: {reason}",
             resource=resource,
             hint="check the SASL username and the password environment variable",
+            code=name,
         )
     if name in _UNREACHABLE:
-        return ClusterUnreachable(f"broker did not answer ({name}): {reason}", resource=resource)
-    return ClusterError(f"{reason} ({name})", resource=resource)
+        return ClusterUnreachable(
+            f"broker did not answer ({name}): {reason}", resource=resource, code=name
+        )
+    if name in _TRANSIENT:
+        return ClusterTransient(f"{reason} ({name})", resource=resource, code=name)
+    return ClusterError(f"{reason} ({name})", resource=resource, code=name)
+
+
+def _result(future: Future[Any], timeout: float, *, resource: str) -> Any:
+    """A future's result, waiting no longer than ``timeout`` plus a grace period."""
+    from concurrent.futures import TimeoutError as FutureTimeout
+
+    try:
+        return future.result(timeout=timeout + FUTURE_GRACE_SECONDS)
+    except FutureTimeout as exc:
+        raise ClusterUnreachable(
+            f"no answer within {timeout:g}s", resource=resource, code="_TIMED_OUT"
+        ) from exc
 
 
 def client_config(connection: KafkaConnection, environ: Mapping[str, str]) -> dict[str, Any]:
@@ -205,7 +244,9 @@ def client_config(connection: KafkaConnection, environ: Mapping[str, str]) -> di
                 hint="set kafka.sasl_mechanism (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, OAUTHBEARER)",
             )
         config["sasl.mechanism"] = connection.sasl_mechanism
-        if connection.sasl_mechanism != "OAUTHBEARER":
+        if connection.sasl_mechanism == "OAUTHBEARER":
+            config.update(_oauth_config(connection, environ))
+        else:
             config["sasl.username"] = connection.sasl_username or ""
             config["sasl.password"] = _secret(
                 connection.sasl_password_env, environ, "SASL password"
@@ -220,6 +261,26 @@ def client_config(connection: KafkaConnection, environ: Mapping[str, str]) -> di
         config["ssl.key.password"] = _secret(
             connection.ssl_key_password_env, environ, "key password"
         )
+    return config
+
+
+def _oauth_config(connection: KafkaConnection, environ: Mapping[str, str]) -> dict[str, str]:
+    """OAUTHBEARER with OIDC client credentials: librdkafka fetches and refreshes the token."""
+    if not (connection.oauth_token_endpoint_url and connection.oauth_client_id):
+        raise ProjectError(
+            "sasl_mechanism OAUTHBEARER needs oauth_token_endpoint_url and oauth_client_id",
+            hint="set them, and oauth_client_secret_env to the variable holding the secret",
+        )
+    config = {
+        "sasl.oauthbearer.method": "oidc",
+        "sasl.oauthbearer.token.endpoint.url": connection.oauth_token_endpoint_url,
+        "sasl.oauthbearer.client.id": connection.oauth_client_id,
+        "sasl.oauthbearer.client.secret": _secret(
+            connection.oauth_client_secret_env, environ, "OAuth client secret"
+        ),
+    }
+    if connection.oauth_scope:
+        config["sasl.oauthbearer.scope"] = connection.oauth_scope
     return config
 
 
@@ -238,6 +299,23 @@ def _secret(variable: str | None, environ: Mapping[str, str], what: str) -> str:
 
 
 T = TypeVar("T")
+
+
+def make_client(factory: Callable[[dict[str, Any]], T], config: dict[str, Any]) -> T:
+    """A librdkafka client; settings it refuses (a missing TLS file, say) are a user error."""
+    from confluent_kafka import KafkaException
+
+    try:
+        return factory(config)
+    except (KafkaException, ValueError, TypeError) as exc:
+        error = exc.args[0] if exc.args else exc
+        reason = error.str() if hasattr(error, "str") else str(error)
+        raise ProjectError(
+            f"cannot set up the Kafka client: {reason}",
+            resource="kafka",
+            hint="check the environment's kafka connection settings (TLS file locations, "
+            "SASL and OAuth settings)",
+        ) from exc
 
 
 def _chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
@@ -266,7 +344,7 @@ class KafkaCluster:
         config = client_config(connection, environ)
         config["error_cb"] = self._on_error
         config["logger"] = logging.getLogger("kafkaplan.librdkafka")
-        self._admin = (admin_factory or AdminClient)(config)
+        self._admin = make_client(admin_factory or AdminClient, config)
 
     def _on_error(self, error: Any) -> None:
         with self._lock:
@@ -337,7 +415,7 @@ class KafkaCluster:
         result: dict[str, dict[str, LiveConfig] | ClusterError] = {}
         for name, future in futures.items():
             try:
-                entries = future.result()
+                entries = _result(future, self.timeout, resource=f"topic.{name}")
             except KafkaException as exc:
                 result[name] = translate(
                     exc, resource=f"topic.{name}", operation="describe_configs"
@@ -377,10 +455,12 @@ class KafkaCluster:
         results: Results = {}
         for name, future in futures.items():
             try:
-                future.result()
+                _result(future, self.timeout, resource=f"topic.{name}")
                 results[name] = None
             except KafkaException as exc:
                 results[name] = translate(exc, resource=f"topic.{name}", operation=operation)
+            except ClusterError as exc:
+                results[name] = exc
         return results
 
     def create_topics(
@@ -475,7 +555,9 @@ class KafkaCluster:
             bounds[label] = {}
             for tp, future in futures.items():
                 try:
-                    bounds[label][(tp.topic, tp.partition)] = future.result().offset
+                    bounds[label][(tp.topic, tp.partition)] = _result(
+                        future, self.timeout, resource=f"topic.{tp.topic}"
+                    ).offset
                 except KafkaException as exc:
                     raise translate(
                         exc, resource=f"topic.{tp.topic}", operation="list_offsets"

@@ -88,32 +88,20 @@ def compute_drift(
     items: list[DriftItem] = []
     for change in plan.changes:
         if change.actions == [Action.CREATE]:
-            items.append(
-                DriftItem(
-                    kind=DriftKind.MISSING,
-                    address=change.address,
-                    message="declared but absent",
-                    source=change.source,
-                )
-            )
+            kind, message = DriftKind.MISSING, "declared but absent"
         elif change.actions == [Action.DELETE]:
-            items.append(
-                DriftItem(
-                    kind=DriftKind.UNMANAGED,
-                    address=change.address,
-                    message="in an owned scope but in no spec",
-                )
-            )
+            kind, message = DriftKind.UNMANAGED, "in an owned scope but in no spec"
         else:
-            items.append(
-                DriftItem(
-                    kind=DriftKind.CHANGED,
-                    address=change.address,
-                    message=_describe_update(change.fields),
-                    fields=change.fields,
-                    source=change.source,
-                )
+            kind, message = DriftKind.CHANGED, _describe_update(change.fields)
+        items.append(
+            DriftItem(
+                kind=kind,
+                address=change.address,
+                message=message,
+                fields=change.fields if kind is DriftKind.CHANGED else [],
+                source=change.source,
             )
+        )
     # Changes a plan cannot make (fewer partitions in the spec than live, a different
     # replication factor) are plan errors, but for drift they are differences like any
     # other: someone changed the resource.
@@ -131,8 +119,8 @@ def compute_drift(
         )
     taxonomy = re.compile(naming_pattern) if naming_pattern else None
     for address in plan.unmanaged:
-        kind, _, name = address.partition(".")
-        if kind == "topic" and taxonomy is not None and not taxonomy.search(name):
+        resource_type, _, name = address.partition(".")
+        if resource_type == "topic" and taxonomy is not None and not taxonomy.search(name):
             continue  # outside the taxonomy and any owned scope: not ours to report
         items.append(
             DriftItem(

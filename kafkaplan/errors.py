@@ -62,8 +62,25 @@ class ProjectError(KafkaplanError):
 class ClusterError(KafkaplanError):
     """Kafka answered with an error, or did not answer."""
 
+    def __init__(
+        self,
+        message: str,
+        *,
+        resource: str | None = None,
+        hint: str | None = None,
+        code: str | None = None,
+    ):
+        super().__init__(message, resource=resource, hint=hint)
+        # The broker's or librdkafka's error name (TOPIC_ALREADY_EXISTS, _TIMED_OUT, ...).
+        self.code = code
 
-class ClusterUnreachable(ClusterError):
+
+class ClusterTransient(ClusterError):
+    """A transient failure (no answer, a timeout, a leader or controller moving): the
+    request may or may not have taken effect, and it is safe to re-check and retry."""
+
+
+class ClusterUnreachable(ClusterTransient):
     pass
 
 
@@ -114,3 +131,11 @@ class PlanRefused(KafkaplanError):
 
 class ApplyFailed(KafkaplanError):
     """Some actions of an apply failed; the report says which."""
+
+
+class LeaseHeld(KafkaplanError):
+    """Another run holds the apply lease of the cluster."""
+
+
+class LeaseLost(KafkaplanError):
+    """This run's apply lease expired and was taken over, or was broken with `unlock`."""

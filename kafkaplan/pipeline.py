@@ -18,7 +18,9 @@ from pydantic import ValidationError
 from kafkaplan import __version__
 from kafkaplan.acls import DesiredAcls, Scope
 from kafkaplan.apply import (
+    DEFAULT_BATCH_SIZE,
     ApplyReport,
+    OutcomeCallback,
     ProgressCallback,
     Targets,
     apply_plan,
@@ -47,6 +49,7 @@ from kafkaplan.importer import (
     read_subjects_for_import,
     write_import,
 )
+from kafkaplan.lease import KafkaLeaseLog, Lease, run_owner
 from kafkaplan.load import load_desired
 from kafkaplan.plan import (
     FORMAT_VERSION,
@@ -67,6 +70,7 @@ from kafkaplan.registry import (
     SchemaPayload,
     SchemaReference,
 )
+from kafkaplan.retry import RetryingCluster, RetryPolicy
 from kafkaplan.schemas import implies
 from kafkaplan.state import DesiredState, PlanOptions
 
@@ -101,9 +105,20 @@ def load_context(
 def connect(
     context: Context, *, read_only: bool, environ: Mapping[str, str] | None = None
 ) -> Cluster:
-    return KafkaCluster(
-        context.environment.kafka, os.environ if environ is None else environ, read_only=read_only
+    """The cluster, with bounded retries of what is safe to retry (``kafkaplan.retry``)."""
+    connection = context.environment.kafka
+    cluster = KafkaCluster(
+        connection, os.environ if environ is None else environ, read_only=read_only
     )
+    return RetryingCluster(cluster, RetryPolicy(attempts=connection.retries + 1))
+
+
+def open_lease(context: Context, *, environ: Mapping[str, str] | None = None) -> Lease:
+    """This run's handle on the cluster's apply lease (not yet acquired)."""
+    settings = context.project.model.lease
+    environ = os.environ if environ is None else environ
+    log = KafkaLeaseLog(context.environment.kafka, environ, settings.topic)
+    return Lease(log, ttl=settings.ttl_seconds(), owner=run_owner(context.env_name, environ))
 
 
 def connect_registry(
@@ -579,10 +594,20 @@ def run_apply(
     *,
     registry: Registry | None = None,
     progress: ProgressCallback | None = None,
+    on_outcome: OutcomeCallback | None = None,
+    lease: Lease | None = None,
+    batch_size: int = DEFAULT_BATCH_SIZE,
 ) -> ApplyReport:
     if plan.errors:
         raise PlanRefused(
             f"the plan has {len(plan.errors)} error(s); nothing was applied",
             hint="fix the errors shown in the plan",
         )
-    return apply_plan(plan, Targets(cluster=cluster, registry=registry), progress=progress)
+    return apply_plan(
+        plan,
+        Targets(cluster=cluster, registry=registry),
+        progress=progress,
+        on_outcome=on_outcome,
+        batch_size=batch_size,
+        before_batch=lease.keep if lease is not None else None,
+    )

@@ -12,9 +12,9 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import AfterValidator, Field, ValidationError, ValidationInfo, field_validator
 
 from kafkaplan.acls import AclSettings, check_ownership
 from kafkaplan.errors import Diagnostic, ProjectError, SpecError
@@ -24,14 +24,34 @@ from kafkaplan.yamlsource import Document, YamlProblem, read_yaml
 
 PROJECT_FILE = "kafkaplan.yaml"
 
+
+def _compiles(value: str) -> str:
+    try:
+        re.compile(value)
+    except re.error as exc:
+        raise ValueError(f"invalid regular expression: {exc}") from exc
+    return value
+
+
+# A string that must be a valid (Python) regular expression.
+Regex = Annotated[str, AfterValidator(_compiles)]
+
 DEFAULT_NAMING_PATTERN = r"^[a-z][a-z0-9-]*\.[a-z][a-z0-9_-]*\.v[0-9]+$"
 
 # Keys that would hold a secret literally; each points at its *_env spelling.
-_SECRET_KEYS = {"sasl_password", "password", "token", "ssl_key_password", "client_secret"}
+_SECRET_KEYS = {
+    "sasl_password",
+    "password",
+    "token",
+    "bearer_token",
+    "ssl_key_password",
+    "client_secret",
+    "oauth_client_secret",
+}
 
 
 class NamingPolicy(StrictModel):
-    pattern: str = Field(
+    pattern: Regex = Field(
         default=DEFAULT_NAMING_PATTERN,
         description="Regular expression every managed topic name must match.",
     )
@@ -44,18 +64,9 @@ class NamingPolicy(StrictModel):
         description="Topic names exempt from the naming pattern (legacy names, for example).",
     )
 
-    @field_validator("pattern")
-    @classmethod
-    def _compiles(cls, value: str) -> str:
-        try:
-            re.compile(value)
-        except re.error as exc:
-            raise ValueError(f"invalid regular expression: {exc}") from exc
-        return value
-
 
 class CompatibilityRule(StrictModel):
-    match: str = Field(
+    match: Regex = Field(
         description="Regular expression searched in the subject's topic name (topic-derived "
         "subjects) or in the subject name (explicitly named subjects).",
         examples=[r"\.v[0-9]+$"],
@@ -64,15 +75,6 @@ class CompatibilityRule(StrictModel):
         description="Weakest compatibility level allowed: the subject's level must guarantee "
         "at least what this one does (see docs/schemas.md for the order).",
     )
-
-    @field_validator("match")
-    @classmethod
-    def _compiles(cls, value: str) -> str:
-        try:
-            re.compile(value)
-        except re.error as exc:
-            raise ValueError(f"invalid regular expression: {exc}") from exc
-        return value
 
 
 class SchemaPolicy(StrictModel):
@@ -135,11 +137,44 @@ class KafkaConnection(StrictModel):
     ssl_certificate_location: str | None = None
     ssl_key_location: str | None = None
     ssl_key_password_env: str | None = None
-    timeout: str | int = Field(default="30s", description="Timeout of each admin request.")
+    oauth_token_endpoint_url: str | None = Field(
+        default=None,
+        description="OAUTHBEARER: the OIDC token endpoint (client-credentials grant).",
+    )
+    oauth_client_id: str | None = Field(default=None, description="OAUTHBEARER: client id.")
+    oauth_client_secret_env: str | None = Field(
+        default=None,
+        description="OAUTHBEARER: name of the environment variable holding the client secret.",
+    )
+    oauth_scope: str | None = Field(default=None, description="OAUTHBEARER: requested scope.")
+    timeout: str | int = Field(
+        default="30s",
+        description="Timeout of each request to Kafka (reads, writes and the apply lease).",
+    )
+    retries: int = Field(
+        default=2,
+        ge=0,
+        le=10,
+        description="How often a request that got no answer (a timeout, a lost connection) is "
+        "tried again, with backoff. Reads are retried as they are; a write is first re-checked "
+        "against the live state. Refusals (policy, permission, invalid config) are never "
+        "retried.",
+    )
     expected_cluster_id: str | None = Field(
         default=None,
         description="Refuse to run against any other cluster (guards against a wrong bootstrap).",
     )
+
+    @field_validator("timeout")
+    @classmethod
+    def _timeout(cls, value: str | int) -> str | int:
+        try:
+            ms = parse_duration_ms(value)
+        except UnitError as exc:
+            raise ValueError(str(exc)) from exc
+        if ms <= 0:
+            raise ValueError("the timeout must be positive")
+        return value
 
     def timeout_seconds(self) -> float:
         return parse_duration_ms(self.timeout) / 1000
@@ -173,6 +208,56 @@ class SchemaSettings(StrictModel):
     )
 
 
+LEASE_TOPIC = "__kafkaplan_lease"
+
+
+class LeaseSettings(StrictModel):
+    """The apply lease: one apply at a time per cluster (see docs/resilience.md)."""
+
+    topic: str = Field(
+        default=LEASE_TOPIC,
+        description=f"Topic holding the lease; must start with {LEASE_TOPIC!r}. Projects that "
+        "manage disjoint parts of one cluster may use separate leases.",
+    )
+    ttl: str | int = Field(
+        default="5m",
+        description="How long a lease lasts without renewal; an apply renews it between "
+        "batches. A crashed run's lease can be taken over once it has expired.",
+    )
+    wait: str | int = Field(
+        default="0s",
+        description="How long apply waits for a lease held by another run before giving up "
+        "(--lease-wait overrides it).",
+    )
+
+    @field_validator("topic")
+    @classmethod
+    def _lease_topic(cls, value: str) -> str:
+        if not re.fullmatch(re.escape(LEASE_TOPIC) + r"([._-][a-zA-Z0-9._-]*)?", value):
+            raise ValueError(
+                f"the lease topic must be {LEASE_TOPIC!r}, optionally followed by '.', '_' or "
+                "'-' and a suffix"
+            )
+        return value
+
+    @field_validator("ttl", "wait")
+    @classmethod
+    def _duration(cls, value: str | int, info: ValidationInfo) -> str | int:
+        try:
+            ms = parse_duration_ms(value)
+        except UnitError as exc:
+            raise ValueError(str(exc)) from exc
+        if info.field_name == "ttl" and ms <= 0:
+            raise ValueError("the lease ttl must be positive")
+        return value
+
+    def ttl_seconds(self) -> float:
+        return parse_duration_ms(self.ttl) / 1000
+
+    def wait_seconds(self) -> float:
+        return parse_duration_ms(self.wait) / 1000
+
+
 class Defaults(StrictModel):
     partitions: int = Field(default=3, ge=1)
     replication_factor: int = Field(default=3, ge=1)
@@ -196,7 +281,7 @@ class ProjectModel(StrictModel):
     )
     default_environment: str | None = None
     policy: Policy = Field(default_factory=Policy)
-    ignore_topics: list[str] = Field(
+    ignore_topics: list[Regex] = Field(
         default_factory=list,
         description="Regular expressions of topic names kafkaplan never reports or touches, "
         "beside the built-in internal topics.",
@@ -217,6 +302,7 @@ class ProjectModel(StrictModel):
     schemas: SchemaSettings = Field(
         default_factory=SchemaSettings, description="Schema Registry subjects: see docs/schemas.md"
     )
+    lease: LeaseSettings = Field(default_factory=LeaseSettings)
     environments: dict[str, Environment]
     acls: AclSettings = Field(
         default_factory=AclSettings,

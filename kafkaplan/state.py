@@ -225,10 +225,11 @@ def fingerprint(value: Any) -> str:
 
 
 # Topics kafkaplan never manages, whatever the specs say: Kafka's own, the Schema
-# Registry's storage, Kafka Connect's and Kafka Streams' internals.
+# Registry's storage, Kafka Connect's and Kafka Streams' internals, and kafkaplan's own
+# apply lease (``__kafkaplan_lease`` and its suffixed variants; see kafkaplan.lease).
 _INTERNAL_TOPIC = re.compile(
-    r"^(__.*|_schemas|_confluent.*|kafkasql-journal.*|connect-(configs|offsets|status)"
-    r"|.*-(changelog|repartition))$"
+    r"^(__kafkaplan_lease.*|__.*|_schemas|_confluent.*|kafkasql-journal.*"
+    r"|connect-(configs|offsets|status)|.*-(changelog|repartition))$"
 )
 
 

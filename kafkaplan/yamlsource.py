@@ -80,6 +80,12 @@ class _Builder:
         if depth > MAX_DEPTH:
             raise self.fail(node, f"document is nested deeper than {MAX_DEPTH} levels")
         self.lines.setdefault(path, node.start_mark.line + 1)
+        if node.tag not in _CORE_TAGS:
+            raise self.fail(
+                node,
+                f"unsupported YAML tag {node.tag!r}",
+                hint="specs use plain YAML values: remove the tag",
+            )
         if isinstance(node, yaml.MappingNode):
             self.constructor.flatten_mapping(node)
             result: dict[Any, Any] = {}
@@ -104,13 +110,77 @@ class _Builder:
             return [
                 self.build(item, (*path, index), depth + 1) for index, item in enumerate(node.value)
             ]
-        return self.constructor.construct_object(node)
+        try:
+            return self.constructor.construct_object(node)
+        except (ValueError, TypeError, OverflowError) as exc:  # e.g. a 13th month
+            raise self.fail(node, f"invalid {node.tag.rsplit(':', 1)[-1]} value: {exc}") from exc
+
+
+def _prescan(text: str, file: str, loader: Any = None) -> None:
+    """Refuse documents that nest deeper than MAX_DEPTH or hold more than MAX_NODES values,
+    before composing them: PyYAML's composer recurses (a deep document would exhaust the
+    stack) and builds every node (a huge one would take long). Its event parser does
+    neither, and stops here at the first value over a limit. Syntax errors are left to the
+    composer, which reports them best."""
+    depth = nodes = 0
+    # libyaml's event parser where PyYAML was built with it: the same events, much faster.
+    fast = getattr(yaml, "CSafeLoader", None)
+    try:
+        for event in yaml.parse(text, Loader=loader or fast or yaml.SafeLoader):
+            if isinstance(event, yaml.NodeEvent):
+                nodes += 1
+                if nodes > MAX_NODES:
+                    raise _problem(
+                        event,
+                        file,
+                        f"document has more than {MAX_NODES} values",
+                        "split the file into several files",
+                    )
+            if isinstance(event, yaml.CollectionStartEvent):
+                depth += 1
+                if depth > MAX_DEPTH:
+                    raise _problem(
+                        event, file, f"document is nested deeper than {MAX_DEPTH} levels"
+                    )
+            elif isinstance(event, yaml.CollectionEndEvent):
+                depth -= 1
+    except yaml.YAMLError:
+        # libyaml refuses some documents outright (its own nesting limit, for one); the
+        # pure-Python parser then finds where ours is exceeded, if it is.
+        if loader is None and fast is not None:
+            _prescan(text, file, yaml.SafeLoader)
+
+
+def _problem(event: yaml.Event, file: str, message: str, hint: str | None = None) -> YamlProblem:
+    line = event.start_mark.line + 1 if event.start_mark is not None else 1
+    return YamlProblem(Diagnostic(message, file=file, line=line, hint=hint))
+
+
+# The tags of YAML's core schema; anything else (``!!python/...``, custom tags) is refused.
+_CORE_TAGS = {
+    f"tag:yaml.org,2002:{name}"
+    for name in ("str", "int", "float", "bool", "null", "map", "seq", "timestamp", "binary")
+}
 
 
 def parse_yaml(text: str, file: str) -> Document:
     """Parse one YAML document. Raises YamlProblem with file and line."""
+    _prescan(text, file)
     try:
         documents = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
+    except RecursionError:  # the prescan stops deep documents first; a last guard
+        raise YamlProblem(Diagnostic("document is nested too deeply", file=file, line=1)) from None
+    except yaml.reader.ReaderError as exc:  # a character YAML does not allow
+        at = text[: exc.position].count("\n") + 1
+        character = exc.character if isinstance(exc.character, str) else chr(exc.character)
+        raise YamlProblem(
+            Diagnostic(
+                f"invalid YAML: character {character!r} (#x{ord(character):04x}) is not allowed",
+                file=file,
+                line=at,
+                hint="remove control characters; write them as escapes in a double-quoted string",
+            )
+        ) from exc
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None
@@ -138,8 +208,17 @@ def parse_yaml(text: str, file: str) -> Document:
     builder = _Builder(file)
     try:
         data = builder.build(documents[0], (), 0)
-    except yaml.YAMLError as exc:  # a constructor error, e.g. a bad timestamp or merge key
-        raise YamlProblem(Diagnostic(f"invalid YAML: {exc}", file=file)) from exc
+    except yaml.MarkedYAMLError as exc:  # a constructor error, e.g. a bad timestamp
+        mark = exc.problem_mark or exc.context_mark
+        raise YamlProblem(
+            Diagnostic(
+                f"invalid YAML: {exc.problem or exc.context or 'cannot build this value'}",
+                file=file,
+                line=mark.line + 1 if mark is not None else None,
+            )
+        ) from exc
+    except yaml.YAMLError as exc:
+        raise YamlProblem(Diagnostic(f"invalid YAML: {exc}", file=file, line=1)) from exc
     except RecursionError as exc:
         raise YamlProblem(Diagnostic("document is nested too deeply", file=file)) from exc
     return Document(file=file, data=data, lines=builder.lines)
@@ -155,12 +234,15 @@ def read_yaml(path: Path, display: str | None = None) -> Document:
                 Diagnostic(
                     f"file is {size} bytes; spec files are limited to {MAX_FILE_BYTES}",
                     file=name,
+                    line=1,
                     hint="split it into several files",
                 )
             )
         raw = path.read_bytes()
     except OSError as exc:
-        raise YamlProblem(Diagnostic(f"cannot read file: {exc.strerror}", file=name)) from exc
+        raise YamlProblem(
+            Diagnostic(f"cannot read file: {exc.strerror}", file=name, line=1)
+        ) from exc
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -18,6 +18,7 @@ from typing import Any
 from kafkaplan.acls import Binding, Operation, ResourceType
 from kafkaplan.cluster import AclResults, ClusterInfo, NewTopicRequest, Results, TopicMetadata
 from kafkaplan.errors import ClusterError, PermissionDenied, RegistryError, SchemaRejected
+from kafkaplan.lease import LeaseRecord, decode
 from kafkaplan.registry import CompatibilityResult, RegisteredSchema, SchemaPayload
 from kafkaplan.schemas import LEVELS
 from kafkaplan.state import ConfigSource, LiveConfig
@@ -44,6 +45,19 @@ class FakeTopic:
 
 
 @dataclass
+class Fault:
+    """An injected failure of the next call of ``operation``.
+
+    A read raises ``error``. A write answers ``error`` for every resource of the call; with
+    ``applied`` the write took effect first (the answer was lost, as after a timeout).
+    """
+
+    operation: str
+    error: ClusterError
+    applied: bool = False
+
+
+@dataclass
 class MemoryCluster:
     cluster_id: str = "fake-cluster"
     brokers: int = 3
@@ -62,9 +76,30 @@ class MemoryCluster:
     unsupported_acl_operations: set[Operation] = field(default_factory=set)
     # Descriptions of live bindings the client cannot read.
     unreadable_acls: list[str] = field(default_factory=list)
+    faults: list[Fault] = field(default_factory=list)
+    # Topic config keys the broker reports as sensitive (their values are real, but masked).
+    sensitive: set[str] = field(default_factory=set)
+
+    def _fault(self, operation: str) -> Fault | None:
+        for index, fault in enumerate(self.faults):
+            if fault.operation == operation:
+                return self.faults.pop(index)
+        return None
+
+    def _read_fault(self, operation: str) -> None:
+        fault = self._fault(operation)
+        if fault is not None:
+            raise fault.error
+
+    @staticmethod
+    def _answer(fault: Fault | None, results: Results) -> Results:
+        if fault is None:
+            return results
+        return {name: fault.error if error is None else error for name, error in results.items()}
 
     def describe(self) -> tuple[ClusterInfo, dict[str, TopicMetadata]]:
         self.calls.append("describe")
+        self._read_fault("describe")
         return ClusterInfo(self.cluster_id, self.brokers), {
             name: TopicMetadata(name, t.partitions, t.replication_factor)
             for name, t in self.topics.items()
@@ -75,6 +110,7 @@ class MemoryCluster:
         self, names: Sequence[str]
     ) -> dict[str, dict[str, LiveConfig] | ClusterError]:
         self.calls.append(f"describe_topic_configs:{len(names)}")
+        self._read_fault("describe_topic_configs")
         result: dict[str, dict[str, LiveConfig] | ClusterError] = {}
         for name in names:
             if name in self.hidden_topics:
@@ -86,7 +122,10 @@ class MemoryCluster:
                 for key in TOPIC_CONFIGS
             }
             configs.update(
-                {k: LiveConfig(v, ConfigSource.TOPIC) for k, v in topic.overrides.items()}
+                {
+                    k: LiveConfig(v, ConfigSource.TOPIC, sensitive=k in self.sensitive)
+                    for k, v in topic.overrides.items()
+                }
             )
             result[name] = configs
         return result
@@ -105,11 +144,18 @@ class MemoryCluster:
         self, topics: Sequence[NewTopicRequest], *, validate_only: bool = False
     ) -> Results:
         self.calls.append(f"create_topics:{len(topics)}:{validate_only}")
+        fault = self._fault("create_topics")
+        if fault is not None and not fault.applied:
+            return {t.name: fault.error for t in topics}
         results: Results = {}
         for request in topics:
             error = self._check(request.name)
             if error is None and request.name in self.topics:
-                error = ClusterError("Topic already exists", resource=f"topic.{request.name}")
+                error = ClusterError(
+                    "Topic already exists",
+                    resource=f"topic.{request.name}",
+                    code="TOPIC_ALREADY_EXISTS",
+                )
             if error is None and request.replication_factor > self.brokers:
                 error = ClusterError("Replication factor larger than available brokers")
             for key, value in request.configs.items():
@@ -122,10 +168,13 @@ class MemoryCluster:
                 self.topics[request.name] = FakeTopic(
                     request.partitions, request.replication_factor, dict(request.configs)
                 )
-        return results
+        return self._answer(fault, results)
 
     def alter_topic_configs(self, changes: Mapping[str, Mapping[str, str | None]]) -> Results:
         self.calls.append(f"alter_topic_configs:{len(changes)}")
+        fault = self._fault("alter_topic_configs")
+        if fault is not None and not fault.applied:
+            return dict.fromkeys(changes, fault.error)
         results: Results = {}
         for name, configs in changes.items():
             error = self._check(name)
@@ -137,10 +186,13 @@ class MemoryCluster:
                         overrides.pop(key, None)
                     else:
                         overrides[key] = value
-        return results
+        return self._answer(fault, results)
 
     def create_partitions(self, totals: Mapping[str, int]) -> Results:
         self.calls.append(f"create_partitions:{len(totals)}")
+        fault = self._fault("create_partitions")
+        if fault is not None and not fault.applied:
+            return dict.fromkeys(totals, fault.error)
         results: Results = {}
         for name, total in totals.items():
             error = self._check(name)
@@ -149,7 +201,7 @@ class MemoryCluster:
             results[name] = error
             if error is None:
                 self.topics[name].partitions = total
-        return results
+        return self._answer(fault, results)
 
     def probe_topics(self, names: Sequence[str]) -> dict[str, ClusterError | None]:
         self.calls.append(f"probe_topics:{len(names)}")
@@ -157,6 +209,9 @@ class MemoryCluster:
 
     def delete_topics(self, names: Sequence[str]) -> Results:
         self.calls.append(f"delete_topics:{len(names)}")
+        fault = self._fault("delete_topics")
+        if fault is not None and not fault.applied:
+            return dict.fromkeys(names, fault.error)
         results: Results = {}
         for name in names:
             error = self._check(name)
@@ -165,10 +220,11 @@ class MemoryCluster:
             results[name] = error
             if error is None:
                 del self.topics[name]
-        return results
+        return self._answer(fault, results)
 
     def topic_message_counts(self, partitions: Mapping[str, int]) -> dict[str, int]:
         self.calls.append(f"topic_message_counts:{len(partitions)}")
+        self._read_fault("topic_message_counts")
         return {name: self.messages.get(name, 0) for name in partitions}
 
     def describe_acls(self) -> tuple[list[Binding], list[str]]:
@@ -446,6 +502,38 @@ class MemoryRegistry:
         del self.subjects[subject]
         self.soft_deleted.discard(subject)
         return versions
+
+    def close(self) -> None:
+        pass
+
+
+@dataclass
+class MemoryLeaseLog:
+    """An in-memory lease log: the broker's log-append clock is ``now_ms``."""
+
+    topic: str = "__kafkaplan_lease"
+    now_ms: int = 1_800_000_000_000
+    entries: list[tuple[int, bytes]] = field(default_factory=list)
+    exists: bool = False
+    # Offsets below this were removed by retention.
+    start: int = 0
+    appends: int = 0
+
+    def read(self) -> tuple[list[LeaseRecord], bool]:
+        records = [
+            decode(offset, timestamp, payload)
+            for offset, (timestamp, payload) in enumerate(self.entries)
+            if offset >= self.start
+        ]
+        return [r for r in records if r is not None], self.start > 0
+
+    def append(self, payload: bytes, *, create: bool) -> None:
+        if not self.exists:
+            if not create:
+                raise ClusterError("Unknown topic", code="UNKNOWN_TOPIC_OR_PART")
+            self.exists = True
+        self.appends += 1
+        self.entries.append((self.now_ms, payload))
 
     def close(self) -> None:
         pass

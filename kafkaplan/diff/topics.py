@@ -94,7 +94,11 @@ def _delete_topic(have: LiveTopic) -> Change:
         before={
             "partitions": have.partitions,
             "replication_factor": have.replication_factor,
-            "configs": have.overrides(),
+            "configs": {
+                key: _shown(config)
+                for key, config in sorted(have.configs.items())
+                if config.is_override
+            },
         },
         risks=[
             Risk(
@@ -225,8 +229,8 @@ def _update_topic(want: DesiredTopic, have: LiveTopic) -> tuple[Change | None, l
 
 
 def _config_risk(key: str, current: LiveConfig | None, target: str) -> Risk | None:
-    if current is None or current.value is None:
-        return None
+    if current is None or current.value is None or current.sensitive:
+        return None  # a sensitive value is never compared, nor quoted in a message
     before = current.value
     if key in ("retention.ms", "retention.bytes", "local.retention.ms", "local.retention.bytes"):
         old, new = int(before), int(target)

@@ -8,6 +8,13 @@ other's topics.
 from __future__ import annotations
 
 import os
+import random
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
 import textwrap
 import time
 import uuid
@@ -128,6 +135,10 @@ class Project:
         return Result(code, captured.out, captured.err)
 
 
+def lease_topic(prefix: str) -> str:
+    return f"__kafkaplan_lease.{prefix}"
+
+
 @pytest.fixture
 def make_project(
     stack: dict[str, str],
@@ -149,15 +160,19 @@ def make_project(
         root = tmp_path / prefix
         root.mkdir()
         (root / "specs").mkdir()
-        (root / "kafkaplan.yaml").write_text(
-            project.format(
-                username=username, password_env=password_env, timeout=timeout, prefix=prefix
-            )
+        text = project.format(
+            username=username, password_env=password_env, timeout=timeout, prefix=prefix
         )
+        if "\nlease:" not in text:
+            # Each test's own apply lease, so that suites running at once on a shared
+            # stack do not wait for each other.
+            text += f"lease:\n  topic: {lease_topic(prefix)}\n"
+        (root / "kafkaplan.yaml").write_text(text)
         return Project(root, prefix, capsys, monkeypatch)
 
     yield make
-    doomed = [t for t in admin.list_topics(timeout=10).topics if t.startswith(tuple(prefixes))]
+    owned = (*prefixes, *(lease_topic(p) for p in prefixes))
+    doomed = [t for t in admin.list_topics(timeout=10).topics if t.startswith(owned)]
     if doomed:
         for future in admin.delete_topics(doomed, operation_timeout=30).values():
             future.result()
@@ -189,3 +204,176 @@ def topic_configs(admin: AdminClient, name: str) -> dict[str, tuple[str, str]]:
 
 def partition_count(admin: AdminClient, name: str) -> int:
     return len(admin.list_topics(name, timeout=10).topics[name].partitions)
+
+
+LEASE_OPERATIONS = ("CREATE", "DESCRIBE", "READ", "WRITE")
+
+
+def grant_lease(admin: AdminClient, principal: str, prefix: str) -> list[Any]:
+    """The documented permissions on a test's lease topic (docs/permissions.md); returns
+    the filters that revoke them."""
+    from confluent_kafka.admin import (
+        AclBinding,
+        AclBindingFilter,
+        AclOperation,
+        AclPermissionType,
+        ResourcePatternType,
+        ResourceType,
+    )
+
+    args = [
+        (
+            ResourceType.TOPIC,
+            lease_topic(prefix),
+            ResourcePatternType.LITERAL,
+            principal,
+            "*",
+            AclOperation[operation],
+            AclPermissionType.ALLOW,
+        )
+        for operation in LEASE_OPERATIONS
+    ]
+    for future in admin.create_acls([AclBinding(*a) for a in args]).values():
+        future.result()
+    return [AclBindingFilter(*a) for a in args]
+
+
+# -- A private stack, for tests that stop, kill and restart the broker ------------------------
+
+REPO = Path(__file__).resolve().parents[2]
+STACK_SCRIPT = REPO / "scripts" / "stack"
+
+
+def free_port(rng: random.Random, taken: set[int]) -> int:
+    """A port in the 4xxxx range nothing listens on (and no other port of this stack)."""
+    for _ in range(200):
+        port = rng.randint(40000, 49999)
+        if port in taken:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        taken.add(port)
+        return port
+    raise RuntimeError("no free port in 40000-49999")
+
+
+@dataclass
+class PrivateStack:
+    """A Kafka broker and registry of our own (scripts/stack in a temporary folder)."""
+
+    folder: Path
+    env: dict[str, str]  # the stack's settings (`scripts/stack env`) over os.environ
+
+    @property
+    def run_dir(self) -> Path:
+        return self.folder / "run"
+
+    def pid(self, component: str) -> int:
+        return int((self.run_dir / f"{component}.pid").read_text().strip())
+
+    def admin(self) -> AdminClient:
+        return AdminClient(client_config(self.env))
+
+    def signal_broker(self, signum: signal.Signals) -> None:
+        os.kill(self.pid("kafka"), signum)
+
+    def kill_broker(self) -> tuple[list[str], Path]:
+        """SIGKILL the broker; returns how it was started (command line, folder)."""
+        pid = self.pid("kafka")
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().rstrip(b"\0").split(b"\0")
+        cwd = Path(os.readlink(f"/proc/{pid}/cwd"))
+        os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while _alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return [part.decode() for part in command], cwd
+
+    def restart_broker(self, command: list[str], cwd: Path) -> None:
+        """Start the broker again on the same data, as scripts/stack started it."""
+        logs = self.run_dir / "logs"
+        with (
+            open(logs / "kafka.stdout", "ab") as out,
+            open(logs / "kafka.stderr", "ab") as err,
+        ):
+            process = subprocess.Popen(
+                command,
+                cwd=cwd,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=err,
+                start_new_session=True,
+            )
+        (self.run_dir / "kafka.pid").write_text(f"{process.pid}\n")
+        self.wait_ready()
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        admin = self.admin()
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                admin.list_topics(timeout=2)
+                return
+            except Exception:
+                if time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.2)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(") ", 1)[-1][:1] not in ("Z", "X")
+
+
+def _stack(command: str, env: dict[str, str], timeout: float) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(STACK_SCRIPT), command],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+@pytest.fixture(scope="session")
+def private_stack() -> Iterator[PrivateStack]:
+    """Our own stack on free 4xxxx ports, sharing the downloads of the main one; stopped at
+    the end. It fails the tests (never skips them) if it cannot start."""
+    shared = Path(os.environ.get("KAFKAPLAN_STACK_DIR") or REPO / ".stack")
+    cache = shared / "cache"
+    folder = Path(tempfile.mkdtemp(prefix="kafkaplan-stack-"))
+    (folder / "cache").symlink_to(cache.resolve())
+    rng = random.Random()
+    taken: set[int] = set()
+    env = {
+        **os.environ,
+        "KAFKAPLAN_STACK_DIR": str(folder),
+        "KAFKAPLAN_STACK_KAFKA_PORT": str(free_port(rng, taken)),
+        "KAFKAPLAN_STACK_CONTROLLER_PORT": str(free_port(rng, taken)),
+        "KAFKAPLAN_STACK_REGISTRY_PORT": str(free_port(rng, taken)),
+        "KAFKAPLAN_STACK_REGISTRY_MANAGEMENT_PORT": str(free_port(rng, taken)),
+    }
+    try:
+        started = _stack("up", env, timeout=300)
+        if started.returncode != 0:
+            pytest.fail(
+                f"the private stack did not start (cache {cache}):\n{started.stderr[-3000:]}",
+                pytrace=False,
+            )
+        exported = _stack("env", env, timeout=30).stdout
+        settings = {
+            key: value
+            for line in exported.splitlines()
+            if line.startswith("export ")
+            for key, _, value in [shlex.split(line.removeprefix("export "))[0].partition("=")]
+        }
+        yield PrivateStack(folder, {**env, **settings})
+    finally:
+        _stack("down", env, timeout=120)
+        shutil.rmtree(folder, ignore_errors=True)

@@ -21,7 +21,13 @@ from confluent_kafka.admin import (
     ResourceType,
 )
 
-from tests.integration.conftest import Project, eventually, partition_count, topic_configs
+from tests.integration.conftest import (
+    Project,
+    eventually,
+    grant_lease,
+    partition_count,
+    topic_configs,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -313,6 +319,7 @@ def test_missing_permission_and_partial_failure(
         admin, "User:alice", project.prefix, AclOperation.DESCRIBE, AclOperation.DESCRIBE_CONFIGS
     )
     filters += grant(admin, "User:alice", allowed, AclOperation.ALTER_CONFIGS)
+    filters += grant_lease(admin, "User:alice", project.prefix)
     try:
         project.specs(
             f"""\

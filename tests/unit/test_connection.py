@@ -1,0 +1,135 @@
+"""Connection settings -> librdkafka settings: SASL (PLAIN, SCRAM, OAUTHBEARER) and TLS,
+secrets only from the environment; sensitive live values masked in every rendering."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from kafkaplan.cluster import client_config
+from kafkaplan.diff import compute_plan
+from kafkaplan.errors import ProjectError
+from kafkaplan.project import KafkaConnection
+from kafkaplan.read import read_live
+from kafkaplan.render import render
+from kafkaplan.state import DesiredState, PlanOptions
+from tests.fakes import FakeTopic, MemoryCluster
+
+ENVIRON = {
+    "KP_PASSWORD": "pw-6e1f",
+    "KP_KEY_PASSWORD": "key-9a2c",
+    "KP_CLIENT_SECRET": "cs-77d0",
+}
+
+
+def config(**settings: Any) -> dict[str, Any]:
+    return client_config(KafkaConnection(bootstrap_servers="b:9093", **settings), ENVIRON)
+
+
+@pytest.mark.parametrize("mechanism", ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"])
+def test_sasl_with_password(mechanism: str) -> None:
+    result = config(
+        security_protocol="SASL_SSL",
+        sasl_mechanism=mechanism,
+        sasl_username="kafkaplan",
+        sasl_password_env="KP_PASSWORD",
+        timeout="7s",
+    )
+    assert result == {
+        "bootstrap.servers": "b:9093",
+        "security.protocol": "SASL_SSL",
+        "client.id": "kafkaplan",
+        "socket.timeout.ms": 7000,
+        "sasl.mechanism": mechanism,
+        "sasl.username": "kafkaplan",
+        "sasl.password": "pw-6e1f",
+    }
+
+
+def test_oauthbearer_client_credentials() -> None:
+    result = config(
+        security_protocol="SASL_SSL",
+        sasl_mechanism="OAUTHBEARER",
+        oauth_token_endpoint_url="https://idp.example/oauth2/token",
+        oauth_client_id="kafkaplan-ci",
+        oauth_client_secret_env="KP_CLIENT_SECRET",
+        oauth_scope="kafka",
+        ssl_ca_location="/etc/ca.pem",
+    )
+    assert {k: v for k, v in result.items() if k.startswith(("sasl", "ssl"))} == {
+        "sasl.mechanism": "OAUTHBEARER",
+        "sasl.oauthbearer.method": "oidc",
+        "sasl.oauthbearer.token.endpoint.url": "https://idp.example/oauth2/token",
+        "sasl.oauthbearer.client.id": "kafkaplan-ci",
+        "sasl.oauthbearer.client.secret": "cs-77d0",
+        "sasl.oauthbearer.scope": "kafka",
+        "ssl.ca.location": "/etc/ca.pem",
+    }
+    assert "sasl.username" not in result
+
+
+def test_oauthbearer_needs_endpoint_and_secret() -> None:
+    with pytest.raises(ProjectError, match="oauth_token_endpoint_url and oauth_client_id"):
+        config(security_protocol="SASL_SSL", sasl_mechanism="OAUTHBEARER")
+    with pytest.raises(ProjectError, match="OAuth client secret") as info:
+        config(
+            security_protocol="SASL_SSL",
+            sasl_mechanism="OAUTHBEARER",
+            oauth_token_endpoint_url="https://idp.example/token",
+            oauth_client_id="x",
+            oauth_client_secret_env="KP_UNSET",
+        )
+    assert "export KP_UNSET" in str(info.value)
+
+
+def test_mutual_tls() -> None:
+    result = config(
+        security_protocol="SSL",
+        ssl_ca_location="/etc/kafka/ca.pem",
+        ssl_certificate_location="/etc/kafka/client.pem",
+        ssl_key_location="/etc/kafka/client.key",
+        ssl_key_password_env="KP_KEY_PASSWORD",
+    )
+    assert {k: v for k, v in result.items() if k.startswith(("ssl", "security"))} == {
+        "security.protocol": "SSL",
+        "ssl.ca.location": "/etc/kafka/ca.pem",
+        "ssl.certificate.location": "/etc/kafka/client.pem",
+        "ssl.key.location": "/etc/kafka/client.key",
+        "ssl.key.password": "key-9a2c",
+    }
+    assert "sasl.mechanism" not in result
+
+
+def test_missing_secret_names_the_variable_not_a_value() -> None:
+    with pytest.raises(ProjectError) as info:
+        config(
+            security_protocol="SASL_PLAINTEXT",
+            sasl_mechanism="PLAIN",
+            sasl_username="u",
+            sasl_password_env="KP_NOT_SET",
+        )
+    assert "environment variable KP_NOT_SET, which is not set" in str(info.value)
+
+
+def test_sensitive_live_values_are_masked_everywhere() -> None:
+    cluster = MemoryCluster(brokers=1)
+    cluster.topics["orders.created.v1"] = FakeTopic(1, 1, {"retention.ms": "s3cr3t-value"})
+    cluster.topics["own.doomed.v1"] = FakeTopic(1, 1, {"retention.ms": "s3cr3t-value"})
+    cluster.sensitive.add("retention.ms")
+    from kafkaplan.state import DesiredTopic, Source
+
+    desired = DesiredState(
+        topics={
+            "orders.created.v1": DesiredTopic(
+                "orders.created.v1", 1, 1, {"retention.ms": "1000"}, Source("a.yaml", 1)
+            )
+        },
+        owned_topic_prefixes=("own.",),
+    )
+    plan = compute_plan(desired, read_live(cluster, desired), PlanOptions(allow_deletes=True))
+    assert len(plan.changes) == 2
+    for fmt in ("text", "json", "markdown"):
+        text = render(plan, fmt)
+        assert "s3cr3t-value" not in text, fmt
+        assert "(sensitive)" in text, fmt
