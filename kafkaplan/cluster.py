@@ -604,8 +604,7 @@ class KafkaCluster:
             # bindings at all (confluent-kafka 2.16, Kafka 4.1): an empty answer is only
             # believed from a principal allowed to ask.
             raise PermissionDenied(
-                "permission denied (CLUSTER_AUTHORIZATION_FAILED): reading ACLs needs DESCRIBE "
-                "on the cluster",
+                "permission denied (CLUSTER_AUTHORIZATION_FAILED) reading ACLs",
                 resource="acls",
                 hint=_PERMISSION_HINTS["describe_acls"],
             )

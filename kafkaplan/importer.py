@@ -45,17 +45,22 @@ class ImportResult:
     notes: list[str] = field(default_factory=list)  # what the user may want to do next
 
     def summary(self) -> str:
-        """``4 topics, 5 ACL bindings (as 3 entries), 2 subjects``."""
+        """``4 topics, 5 ACL bindings (as 3 entries), 1 subject``."""
+
+        def count(n: int, one: str, many: str | None = None) -> str:
+            return f"{n} {one if n == 1 else many or one + 's'}"
+
         parts = []
         if "topics" in self.counts:
-            parts.append(f"{self.counts['topics']} topics")
+            parts.append(count(self.counts["topics"], "topic"))
         if "acl_bindings" in self.counts:
             bindings, entries = self.counts["acl_bindings"], self.counts["acl_entries"]
             parts.append(
-                f"{bindings} ACL bindings" + (f" (as {entries} entries)" if bindings else "")
+                count(bindings, "ACL binding")
+                + (f" (as {count(entries, 'entry', 'entries')})" if bindings else "")
             )
         if "subjects" in self.counts:
-            parts.append(f"{self.counts['subjects']} subjects")
+            parts.append(count(self.counts["subjects"], "subject"))
         return ", ".join(parts) or "nothing"
 
 

@@ -396,3 +396,38 @@ def test_import_round_trip_of_topics_acls_and_subjects(
     finally:
         registry.purge(p)
         assert registry.level() == global_level
+
+
+def test_import_by_a_principal_that_may_not_read_acls(
+    make_project: MakeProject, admin: AdminClient
+) -> None:
+    """alice may describe the prefix's topics and their configs but not the cluster: the
+    default import takes the topics and leaves ACLs out, naming the permission; asked for
+    ACLs explicitly, it fails."""
+    from tests.integration.test_topics import grant as grant_topics
+    from tests.integration.test_topics import revoke
+
+    project = make_project(username="alice", password_env="KAFKAPLAN_STACK_PASSWORD_ALICE")
+    project.env["KAFKAPLAN_STACK_PASSWORD_ALICE"] = "alice-secret"
+    topic = project.name("orders")
+    for future in admin.create_topics([NewTopic(topic, 1, 1)]).values():
+        future.result()
+    filters = grant_topics(admin, "User:alice", project.prefix, Op.DESCRIBE, Op.DESCRIBE_CONFIGS)
+    try:
+        out = project.root / "specs" / "imported"
+
+        def imports_topics_only() -> None:
+            result = project.run("import", "--out", str(out), "--prefix", project.prefix, "--force")
+            assert result.code == 0, result.err
+            assert "Imported 1 topic, 0 subjects into 1 file(s)." in result.out
+            assert (
+                "skipped ACLs: not imported: permission denied (CLUSTER_AUTHORIZATION_FAILED) "
+                "reading ACLs (kafkaplan needs DESCRIBE on the cluster to read ACLs)"
+            ) in result.err
+
+        eventually(imports_topics_only)
+        refused = project.run("import", "--out", str(project.root / "other"), "--resources", "acls")
+        assert refused.code == 1
+        assert "needs DESCRIBE on the cluster" in refused.err
+    finally:
+        revoke(admin, filters)
