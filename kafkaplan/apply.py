@@ -336,6 +336,8 @@ def _register_schemas(changes: Sequence[Change], targets: Targets) -> list[Outco
 
     def run(change: Change) -> str:
         after = change.after or {}
+        if "rollback" in after:
+            return _roll_back(registry, change, registered)
         references = []
         for name, ref in sorted(after.get("references", {}).items()):
             version = ref["version"]
@@ -357,13 +359,32 @@ def _register_schemas(changes: Sequence[Change], targets: Targets) -> list[Outco
             raise RegistryError(
                 f"the registry already has this schema as version {result.version}, and "
                 f"version {latest} stays the latest",
-                hint="to make an old schema the latest again, change it (its doc, say) so that "
-                "it registers as a new version",
+                hint="plan again: with --allow-deletes the plan soft-deletes the newer "
+                "versions instead; or change the schema (its doc, say) so that it registers as "
+                "a new version",
             )
         registered[change.name] = result.version
         return f"version {result.version}, schema id {result.schema_id}"
 
     return _in_order(changes, run)
+
+
+def _roll_back(registry: Registry, change: Change, registered: dict[str, int]) -> str:
+    """Make an older version the latest again by soft-deleting the newer ones, newest first
+    (planned only with deletes allowed: see ``pipeline.registry_preflight``)."""
+    rollback = (change.after or {})["rollback"]
+    version, doomed = int(rollback["version"]), [int(v) for v in rollback["delete_versions"]]
+    for number in sorted(doomed, reverse=True):
+        registry.delete_version(change.name, number)
+    latest = registry.latest(change.name)
+    if latest is None or latest.version != version:
+        raise RegistryError(
+            f"soft-deleted versions {doomed}, but the latest version is "
+            f"{latest.version if latest else 'none'}, not {version}",
+            hint="plan again to see the subject's versions now",
+        )
+    registered[change.name] = version
+    return f"version {version} is the latest again (soft-deleted versions {doomed})"
 
 
 def _delete_subjects(changes: Sequence[Change], targets: Targets) -> list[Outcome]:

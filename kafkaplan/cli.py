@@ -540,13 +540,16 @@ def drift(options: Options, env: str | None, fmt: str, fail_on: str, out: Path |
     "prefixes",
     multiple=True,
     metavar="PREFIX",
-    help="Only resources whose name starts with PREFIX. Repeatable.",
+    help="Only resources whose name starts with PREFIX (topics, subjects; ACL bindings on "
+    "such resources or of principals whose name starts with it). Repeatable.",
 )
 @click.option(
     "--resources",
-    default=",".join(RESOURCE_TYPES),
-    show_default=True,
-    help="Comma-separated resource types to import.",
+    default=None,
+    metavar="TYPES",
+    help=f"Comma-separated resource types to import, of {', '.join(RESOURCE_TYPES)} "
+    "[default: all three, leaving out subjects when the environment has no registry and "
+    "ACLs when the cluster has none to read].",
 )
 @click.option("--force", is_flag=True, help="Overwrite files that already exist.")
 @pass_options
@@ -555,26 +558,38 @@ def import_(
     env: str | None,
     out: Path,
     prefixes: tuple[str, ...],
-    resources: str,
+    resources: str | None,
     force: bool,
 ) -> int:
     """Write specs for what is live, so an existing cluster can be adopted.
 
-    One file per entity (the first part of the name), sorted, human units, only configs
-    set on the resource itself. Internal topics are never imported. Right after an import
-    that the project's `specs` include, `kafkaplan plan` shows no changes; imported names
-    that break the project's policies are listed so you can rename them or add exceptions.
+    Topics and subjects go to one file per entity (the first part of the name), each
+    subject's schema to schemas/, ACL bindings to acls/<principal>.yaml as roles where they
+    match one exactly (docs/import.md). Sorted, human units, only configs set on the
+    resource itself; internal topics are never imported. Right after an import that the
+    project's `specs` include, `kafkaplan plan` shows no changes; imported names that break
+    the project's policies are listed so you can rename them or add exceptions.
     """
-    kinds = [part.strip() for part in resources.split(",") if part.strip()]
-    unknown = sorted(set(kinds) - set(RESOURCE_TYPES))
-    if unknown:
-        raise click.BadParameter(
-            f"unknown resource type {', '.join(unknown)}; use {', '.join(RESOURCE_TYPES)}",
-            param_hint="--resources",
-        )
+    kinds = list(RESOURCE_TYPES)
+    if resources is not None:
+        kinds = [part.strip() for part in resources.split(",") if part.strip()]
+        unknown = sorted(set(kinds) - set(RESOURCE_TYPES))
+        if unknown or not kinds:
+            raise click.BadParameter(
+                f"unknown resource type {', '.join(unknown) or '(none)'}; use "
+                f"{', '.join(RESOURCE_TYPES)}",
+                param_hint="--resources",
+            )
     context = load_context(options.project, env, specs=False)
     result, files, problems = run_import(
-        context, connect(context, read_only=True), out, prefixes, kinds, force=force
+        context,
+        connect(context, read_only=True),
+        out,
+        prefixes,
+        [kind for kind in RESOURCE_TYPES if kind in kinds],
+        force=force,
+        registry=connect_registry(context, read_only=True) if "subjects" in kinds else None,
+        explicit=resources is not None,
     )
     for path in files:
         click.echo(f"wrote {path}")
@@ -582,8 +597,9 @@ def import_(
         click.echo(f"skipped {line}", err=True)
     for problem in problems:
         click.echo(f"policy: {problem}", err=True)
-    counts = ", ".join(f"{n} {kind}" for kind, n in result.counts.items())
-    click.echo(f"Imported {counts} into {len(files)} file(s).")
+    click.echo(f"Imported {result.summary()} into {len(files)} file(s).")
+    for note in result.notes:
+        click.echo(f"Note: {note}.")
     return EXIT_OK
 
 

@@ -714,6 +714,15 @@ class KafkaCluster:
                     "and acls.ownership from the specs",
                 ) from exc
             raise error from exc
+        if not found and self._may_describe_cluster() is False:
+            # librdkafka drops DescribeAcls' CLUSTER_AUTHORIZATION_FAILED and reports no
+            # bindings at all (confluent-kafka 2.16, Kafka 4.1): an empty answer is only
+            # believed from a principal allowed to ask.
+            raise PermissionDenied(
+                "permission denied (CLUSTER_AUTHORIZATION_FAILED) reading ACLs",
+                resource="acls",
+                hint=_PERMISSION_HINTS["describe_acls"],
+            )
         bindings: list[Binding] = []
         unreadable: list[str] = []
         for acl in found:
@@ -726,6 +735,22 @@ class KafkaCluster:
             else:
                 bindings.append(binding)
         return bindings, sorted(unreadable)
+
+    def _may_describe_cluster(self) -> bool | None:
+        """Whether this principal has DESCRIBE on the cluster (the broker's authorized
+        operations, KIP-430); None when the broker cannot say."""
+        from confluent_kafka import KafkaException
+
+        try:
+            result = self._admin.describe_cluster(
+                include_authorized_operations=True, request_timeout=self.timeout
+            ).result()
+        except KafkaException:
+            return None
+        # Kafka answers a principal without DESCRIBE on the cluster with no operations at
+        # all, which confluent-kafka shows as None.
+        operations = {op.name for op in result.authorized_operations or ()}
+        return "DESCRIBE" in operations
 
     def acl_unsupported(self, binding: Binding) -> str | None:
         resources, operations = _kafka_names()

@@ -9,13 +9,14 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 from pydantic import ValidationError
 
 from kafkaplan import __version__
+from kafkaplan.acls import DesiredAcls, Scope
 from kafkaplan.apply import (
     DEFAULT_BATCH_SIZE,
     ApplyReport,
@@ -41,10 +42,25 @@ from kafkaplan.errors import (
     RegistryUnreachable,
     SpecError,
 )
-from kafkaplan.importer import ImportResult, build_import, read_for_import, write_import
+from kafkaplan.importer import (
+    ImportResult,
+    build_import,
+    read_for_import,
+    read_subjects_for_import,
+    write_import,
+)
 from kafkaplan.lease import KafkaLeaseLog, Lease, run_owner
 from kafkaplan.load import load_desired
-from kafkaplan.plan import FORMAT_VERSION, Action, Change, Message, Plan, Risk, RiskLabel
+from kafkaplan.plan import (
+    FORMAT_VERSION,
+    Action,
+    Change,
+    FieldChange,
+    Message,
+    Plan,
+    Risk,
+    RiskLabel,
+)
 from kafkaplan.project import Environment, Project, ReassignmentSettings, load_project
 from kafkaplan.read import REGISTRY_WORKERS, read_addresses, read_live
 from kafkaplan.registry import (
@@ -256,18 +272,27 @@ def _verdict(
     return None, warning, change.model_copy(update={"risks": [*change.risks, risk]})
 
 
-def registry_preflight(plan: Plan, registry: Registry) -> tuple[list[Message], list[Message], Plan]:
+def registry_preflight(
+    plan: Plan, registry: Registry, *, allow_deletes: bool = False
+) -> tuple[list[Message], list[Message], Plan]:
     """Ask the registry whether each new version of an existing subject is compatible,
     without registering anything. Returns (errors, warnings, the plan with risks added).
 
     The registry checks at the subject's current level; when the plan changes the level,
-    ``_verdict`` says what the answer means for the new one (docs/schemas.md)."""
+    ``_verdict`` says what the answer means for the new one (docs/schemas.md).
+
+    A declared schema the subject already has as an older version (someone registered
+    newer ones outside the specs) cannot be registered again: registries answer with the
+    old version. Making it the latest again means soft-deleting the newer versions, which
+    is planned only with ``allow_deletes`` (``_rollback``); otherwise it is kept, with a
+    warning."""
     candidates = [
         c for c in plan.changes if c.resource_type == "subject" and c.actions == [Action.UPDATE]
     ]
     errors: list[Message] = []
     warnings: list[Message] = []
     checks = {}
+    lookups = {}
     with ThreadPoolExecutor(max_workers=REGISTRY_WORKERS) as pool:
         for change in candidates:
             payload = _payload(change)
@@ -282,6 +307,10 @@ def registry_preflight(plan: Plan, registry: Registry) -> tuple[list[Message], l
                 )
                 continue
             checks[change.address] = pool.submit(registry.check_compatibility, change.name, payload)
+            lookups[change.address] = (
+                pool.submit(registry.lookup, change.name, payload),
+                pool.submit(registry.versions, change.name),
+            )
         results = {}
         for address, future in checks.items():
             try:
@@ -306,8 +335,38 @@ def registry_preflight(plan: Plan, registry: Registry) -> tuple[list[Message], l
                         hint=exc.hint,
                     )
                 )
+        older: dict[str, tuple[int, list[int]]] = {}
+        by_address = {c.address: c for c in candidates}
+        for address, (found, versions) in lookups.items():
+            try:
+                registered, numbers = found.result(), versions.result()
+            except (RegistryUnreachable, RegistryAuthenticationFailed):
+                raise
+            except RegistryError:
+                continue  # the compatibility check reports what matters
+            latest = (by_address[address].before or {}).get("version")
+            if registered is not None and isinstance(latest, int) and registered.version < latest:
+                older[address] = (registered.version, numbers)
     changes = []
     for planned in plan.changes:
+        if planned.address in older:
+            version, numbers = older[planned.address]
+            rollback = _rollback(planned, version, numbers)
+            if allow_deletes:
+                changes.append(rollback)
+            else:
+                warnings.append(
+                    Message(
+                        message=f"the declared schema is version {version} of this subject; "
+                        f"{_newer(rollback)} registered outside the specs: kept, because "
+                        "deletes are not enabled for this run",
+                        address=planned.address,
+                        source=planned.source,
+                        hint="pass --allow-deletes to soft-delete the newer versions so that "
+                        f"version {version} is the latest again, or declare the newer schema",
+                    )
+                )
+            continue
         result = results.get(planned.address)
         if result is None or planned.resource_type != "subject":
             changes.append(planned)
@@ -317,6 +376,37 @@ def registry_preflight(plan: Plan, registry: Registry) -> tuple[list[Message], l
         warnings.extend([warning] if warning else [])
         changes.append(checked)
     return errors, warnings, plan.model_copy(update={"changes": changes})
+
+
+def _newer(change: Change) -> str:
+    doomed = (change.after or {})["rollback"]["delete_versions"]
+    if len(doomed) == 1:
+        return f"version {doomed[0]} was"
+    return f"versions {', '.join(str(v) for v in doomed)} were"
+
+
+def _rollback(change: Change, version: int, versions: list[int]) -> Change:
+    """``change`` as a return to ``version``: the newer versions are soft-deleted."""
+    doomed = sorted(v for v in versions if v > version)
+    latest = (change.before or {}).get("version")
+    after = {**(change.after or {}), "rollback": {"version": version, "delete_versions": doomed}}
+    shown = ("version " if len(doomed) == 1 else "versions ") + ", ".join(map(str, doomed))
+    risk = Risk(
+        label=RiskLabel.SCHEMA_BREAK,
+        message=f"soft-deletes {shown}, registered outside the specs: clients that "
+        f"use the latest version get version {version} again; records written with the newer "
+        "versions stay readable by their schema ids",
+    )
+    return change.model_copy(
+        update={
+            "after": after,
+            "fields": [
+                FieldChange(path="version", before=latest, after=f"{version} (rollback)"),
+                *change.fields,
+            ],
+            "risks": [*change.risks, risk],
+        }
+    )
 
 
 def make_plan(
@@ -334,7 +424,9 @@ def make_plan(
     errors, warnings = preflight(plan, cluster)
     errors.extend(acl_preflight(plan, cluster))
     if use_registry is not None:
-        registry_errors, registry_warnings, plan = registry_preflight(plan, use_registry)
+        registry_errors, registry_warnings, plan = registry_preflight(
+            plan, use_registry, allow_deletes=options is not None and options.allow_deletes
+        )
         errors += registry_errors
         warnings += registry_warnings
     return plan.model_copy(
@@ -377,19 +469,49 @@ def run_import(
     resources: Sequence[str],
     *,
     force: bool,
+    registry: Registry | None = None,
+    explicit: bool = True,
 ) -> tuple[ImportResult, list[Path], list[Diagnostic]]:
-    """Import live resources as spec files; also returns the policy problems the imported
-    specs would have, so the user can fix names or add exceptions before planning."""
-    ignore = DesiredState(topics={}, ignore_topics=tuple(context.project.model.ignore_topics))
-    live = read_for_import(cluster, ignore, prefixes)
-    result = build_import(live, ignore, prefixes=prefixes, resources=resources)
+    """Import live resources as spec files; also returns the problems the imported specs
+    would have (policies, mostly), so the user can fix names or add exceptions first.
+
+    ``explicit``: the resource types were asked for. Without it (the default of all three),
+    subjects are left out when the environment has no registry and ACLs when the cluster
+    has no authorizer or the principal may not read them, each with a note; asked for,
+    those are errors."""
+    kinds = list(resources)
+    notes = []
+    if "subjects" in kinds and registry is None:
+        if explicit:
+            raise ProjectError(
+                f"cannot import subjects: environment {context.env_name!r} has no schema_registry",
+                resource=str(context.project.file),
+                hint="add `schema_registry: {url: ...}` to the environment",
+            )
+        kinds.remove("subjects")
+        notes.append(f"subjects not imported: environment {context.env_name!r} has no registry")
+    model = context.project.model
+    ignore = DesiredState(
+        topics={},
+        ignore_topics=tuple(model.ignore_topics),
+        acls=DesiredAcls(scopes=tuple(Scope.of(scope) for scope in model.acls.ownership)),
+    )
+    live = read_for_import(cluster, ignore, prefixes, acls="acls" in kinds, tolerant=not explicit)
+    if registry is not None and "subjects" in kinds:
+        subjects, live_registry = read_subjects_for_import(registry, prefixes)
+        live = replace(live, subjects=subjects, registry=live_registry)
+    result = build_import(live, ignore, prefixes=prefixes, resources=kinds)
+    result.notes[:0] = notes
     files = write_import(result, out, force=force)
     problems: list[Diagnostic] = []
+    root = context.project.root
     try:
         probe = Project(
-            root=context.project.root,
+            # Schema files must be inside the project folder; an import elsewhere is
+            # checked as if it were the project's folder.
+            root=root if out.resolve().is_relative_to(root) else out.resolve(),
             file=context.project.file,
-            model=context.project.model.model_copy(update={"specs": [str(out.resolve())]}),
+            model=model.model_copy(update={"specs": [str(out.resolve())]}),
         )
         load_desired(probe, context.env_name)
     except SpecError as exc:

@@ -107,6 +107,15 @@ class Registry(Protocol):
         """Whether ``schema`` may be registered under ``subject`` at its current level."""
         ...
 
+    def lookup(self, subject: str, schema: SchemaPayload) -> RegisteredSchema | None:
+        """The version of ``subject`` that already has ``schema`` (what registering it again
+        would answer), or None."""
+        ...
+
+    def delete_version(self, subject: str, version: int) -> None:
+        """Soft-delete one version of ``subject``."""
+        ...
+
     def register(self, subject: str, schema: SchemaPayload) -> RegisteredSchema: ...
 
     def set_compatibility(self, subject: str | None, level: str) -> None:
@@ -442,20 +451,40 @@ class HttpRegistry:
         )
         schema_id = int(answer["id"])
         # The registration answer carries the id only; the lookup says which version it is.
-        found = self._call(
-            "POST",
-            f"/subjects/{_quote(subject)}",
-            _payload(schema),
-            resource=resource,
-            operation="read",
-        )
+        found = self.lookup(subject, schema)
+        if found is None:
+            raise RegistryError(
+                "the registry registered the schema but cannot find it under the subject",
+                resource=resource,
+            )
         return RegisteredSchema(
             subject,
-            int(found["version"]),
+            found.version,
             schema_id,
             schema.schema_type,
             schema.schema,
             schema.references,
+        )
+
+    def lookup(self, subject: str, schema: SchemaPayload) -> RegisteredSchema | None:
+        answer = self._call(
+            "POST",
+            f"/subjects/{_quote(subject)}",
+            _payload(schema),
+            resource=subject_address(subject),
+            operation="read",
+            missing_ok=True,
+        )
+        return None if answer is None else _registered(subject, answer)
+
+    def delete_version(self, subject: str, version: int) -> None:
+        resource = subject_address(subject)
+        self._guard_writes("delete schema version", resource)
+        self._call(
+            "DELETE",
+            f"/subjects/{_quote(subject)}/versions/{int(version)}",
+            resource=resource,
+            operation="delete",
         )
 
     def set_compatibility(self, subject: str | None, level: str) -> None:

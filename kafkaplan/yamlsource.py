@@ -170,9 +170,19 @@ _CORE_TAGS = {
 
 def parse_yaml(text: str, file: str) -> Document:
     """Parse one YAML document. Raises YamlProblem with file and line."""
-    _prescan(text, file)
     try:
+        _prescan(text, file)
         documents = list(yaml.compose_all(text, Loader=_LOADER))
+    except (ValueError, OverflowError) as exc:
+        # PyYAML's scanner turns an escape beyond Unicode ("\U00110000") into chr()'s error.
+        raise YamlProblem(
+            Diagnostic(
+                f"invalid YAML: {exc}",
+                file=file,
+                line=1,
+                hint="is there a \\U escape beyond \\U0010FFFF in a double-quoted string?",
+            )
+        ) from exc
     except RecursionError:  # the prescan stops deep documents first; a last guard
         raise YamlProblem(Diagnostic("document is nested too deeply", file=file, line=1)) from None
     except yaml.reader.ReaderError as exc:  # a character YAML does not allow

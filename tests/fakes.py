@@ -433,6 +433,7 @@ class FakeVersion:
     version: int
     schema_id: int
     payload: SchemaPayload
+    deleted: bool = False  # soft-deleted on its own (DELETE .../versions/{n})
 
 
 def _avro_fields(text: str) -> dict[str, dict[str, Any]]:
@@ -488,7 +489,9 @@ class MemoryRegistry:
     next_id: int = 1
 
     def _live(self, subject: str) -> list[FakeVersion]:
-        return [] if subject in self.soft_deleted else self.subjects.get(subject, [])
+        if subject in self.soft_deleted:
+            return []
+        return [v for v in self.subjects.get(subject, []) if not v.deleted]
 
     def global_compatibility(self) -> str:
         self.calls.append("global_compatibility")
@@ -582,10 +585,29 @@ class MemoryRegistry:
             self.soft_deleted.discard(subject)
             self.subjects[subject] = []
         versions = self.subjects.setdefault(subject, [])
-        number = versions[-1].version + 1 if versions else 1
+        number = versions[-1].version + 1 if versions else 1  # numbers are never reused
         versions.append(FakeVersion(number, self.next_id, schema))
         self.next_id += 1
         return RegisteredSchema(subject, number, self.next_id - 1)
+
+    def lookup(self, subject: str, schema: SchemaPayload) -> RegisteredSchema | None:
+        self.calls.append(f"lookup:{subject}")
+        for version in self._live(subject):
+            if version.payload == schema:
+                return RegisteredSchema(subject, version.version, version.schema_id)
+        return None
+
+    def delete_version(self, subject: str, version: int) -> None:
+        self.calls.append(f"delete_version:{subject}:{version}")
+        found = [v for v in self._live(subject) if v.version == version]
+        if not found:
+            raise RegistryError(
+                f"Version {version} not found.",
+                resource=f"subject.{subject}",
+                status=404,
+                error_code=40402,
+            )
+        found[0].deleted = True
 
     def set_compatibility(self, subject: str | None, level: str) -> None:
         self.calls.append(f"set_compatibility:{subject}:{level}")

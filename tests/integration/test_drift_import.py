@@ -219,7 +219,7 @@ def test_import_round_trip(make_project: MakeProject, admin: AdminClient) -> Non
 
     result = project.run("import", "--out", str(project.root / "specs" / "imported"), "--prefix", p)
     assert result.code == 0, result.err
-    assert "Imported 4 topics into 3 file(s)." in result.out
+    assert "Imported 4 topics, 0 ACL bindings, 0 subjects into 3 file(s)." in result.out
     text = (project.root / "specs" / "imported" / f"{p}orders.yaml").read_text()
     assert "retention.ms: 7d" in text
     assert "segment.bytes: 256MiB" in text

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from kafkaplan.diff import compute_plan
 from kafkaplan.drift import DriftKind, compute_drift
 from kafkaplan.importer import build_import, read_for_import
@@ -121,6 +123,44 @@ def test_import_by_prefix() -> None:
         topics={"orders.a.v1": FakeTopic(1, 1), "payments.b.v1": FakeTopic(1, 1)}
     )
     ignore = DesiredState(topics={})
-    result = build_import(read_for_import(cluster, ignore, ("pay",)), ignore, prefixes=("pay",))
+    result = build_import(
+        read_for_import(cluster, ignore, ("pay",)), ignore, prefixes=("pay",), resources=("topics",)
+    )
     assert list(result.files) == ["payments.yaml"]
     assert result.counts == {"topics": 1}
+
+
+def test_drift_reports_unreadable_acls_as_not_checked_and_still_checks_topics(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from kafkaplan.acls import Binding, DesiredAcls, Operation, PatternType, Permission
+    from kafkaplan.acls import ResourceType as Kind
+    from kafkaplan.errors import PermissionDenied
+
+    cluster = MemoryCluster(topics={"orders.a.v1": FakeTopic(3, 1, {"retention.ms": "1"})})
+
+    def denied() -> None:
+        raise PermissionDenied(
+            "permission denied (CLUSTER_AUTHORIZATION_FAILED)",
+            hint="kafkaplan needs DESCRIBE on the cluster to read ACLs",
+        )
+
+    monkeypatch.setattr(cluster, "describe_acls", denied)
+    binding = Binding(
+        "User:app", Kind.TOPIC, PatternType.LITERAL, "orders.a.v1", Operation.READ, Permission.ALLOW
+    )
+    desired = DesiredState(
+        topics={"orders.a.v1": topic("orders.a.v1", retention_ms="604800000")},
+        acls=DesiredAcls(bindings={binding: "s.yaml:3"}),
+    )
+    report = compute_drift(desired, read_live(cluster, desired, tolerant=True), NAMING)
+    assert [(i.kind, i.address) for i in report.items] == [
+        (DriftKind.CHANGED, "topic.orders.a.v1")
+    ], "the binding is not reported missing: it could not be read"
+    assert [(m.address, m.message) for m in report.not_checked] == [
+        (
+            "acl",
+            "not checked: permission denied (CLUSTER_AUTHORIZATION_FAILED) (kafkaplan needs "
+            "DESCRIBE on the cluster to read ACLs)",
+        )
+    ]

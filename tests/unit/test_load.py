@@ -244,3 +244,13 @@ def test_literal_secrets_are_refused(make_project: MakeProject) -> None:
     assert "kafkaplan.yaml:5: unknown key 'sasl_password'" in text
     assert "sasl_password_env" in text
     assert "hunter2" not in text
+
+
+@pytest.mark.parametrize("escape", ["\\U00110000", "\\UFFFFFFFF"])
+def test_an_escape_beyond_unicode_is_a_yaml_problem(escape: str) -> None:
+    from kafkaplan.yamlsource import YamlProblem, parse_yaml
+
+    with pytest.raises(YamlProblem) as caught:
+        parse_yaml(f'topics:\n  - name: "{escape}"\n', "specs/a.yaml")
+    assert str(caught.value).startswith("specs/a.yaml:1: invalid YAML: ")
+    assert "U0010FFFF" in str(caught.value)

@@ -280,3 +280,19 @@ def test_writes(server: Server) -> None:
     with pytest.raises(RegistryError, match="read-only"):
         read_only.register("s", SchemaPayload("AVRO", '"string"'))
     assert len(server.requests) == count
+
+
+def test_lookup_and_version_delete(server: Server) -> None:
+    payload = SchemaPayload("AVRO", '"string"')
+    registry = client(server.url)
+    assert registry.lookup("s", payload) is None  # 404: the subject does not have it
+    server.on("POST", f"{BASE}/subjects/s", 200, {"subject": "s", "version": 1, "id": 7})
+    found = registry.lookup("s", payload)
+    assert found is not None
+    assert (found.version, found.schema_id) == (1, 7)
+    server.on("DELETE", f"{BASE}/subjects/s/versions/2", 200, 2)
+    registry.delete_version("s", 2)
+    assert server.requests[-1][:2] == ("DELETE", f"{BASE}/subjects/s/versions/2")
+    read_only = HttpRegistry(RegistryConnection(url=server.url), {}, read_only=True)
+    with pytest.raises(RegistryError, match="read-only"):
+        read_only.delete_version("s", 2)

@@ -78,7 +78,7 @@ def plan_for(
     """What pipeline.make_plan does, without a project: read, diff, ask the registry."""
     live = read_live(MemoryCluster(), desired, registry)
     plan = compute_plan(desired, live, PlanOptions(allow_deletes=allow_deletes))
-    errors, warnings, plan = registry_preflight(plan, registry)
+    errors, warnings, plan = registry_preflight(plan, registry, allow_deletes=allow_deletes)
     return plan.model_copy(
         update={"errors": [*plan.errors, *errors], "warnings": [*plan.warnings, *warnings]}
     )
@@ -421,11 +421,53 @@ def test_live_fingerprints_follow_the_registry() -> None:
     assert now()["subject-config.r"] != plan.resource_fingerprints["subject-config.r"]
 
 
-def test_an_old_version_cannot_become_the_latest_again() -> None:
+def test_an_old_version_becomes_the_latest_again_only_by_deleting_the_newer_ones() -> None:
+    registry = MemoryRegistry()
+    seed(registry, "r", record(ID))
+    seed(registry, "r", record(ID, NOTE))  # registered outside the specs
+    seed(registry, "r", record(ID, NOTE, '{"name": "x", "type": "int", "default": 1}'))
+    desired = state(subject("r", record(ID)))
+    # Registering it again would only answer version 1: without deletes, kept with a warning.
+    plan = plan_for(registry, desired)
+    assert plan.changes == []
+    assert [(w.address, w.message) for w in plan.warnings] == [
+        (
+            "subject.r",
+            "the declared schema is version 1 of this subject; versions 2, 3 were registered "
+            "outside the specs: kept, because deletes are not enabled for this run",
+        )
+    ]
+    plan = plan_for(registry, desired, allow_deletes=True)
+    [change] = plan.changes
+    assert change.actions == [Action.UPDATE]
+    assert change.fields[0].model_dump() == {
+        "path": "version",
+        "before": 3,
+        "after": "1 (rollback)",
+    }
+    assert [r.label.value for r in change.risks] == ["schema-break"]
+    assert apply(registry, plan) == [
+        (
+            "subject.r",
+            Status.DONE,
+            "version 1 is the latest again (soft-deleted versions [2, 3])",
+        )
+    ]
+    assert registry.versions("r") == [1]
+    assert plan_for(registry, desired, allow_deletes=True).changes == []
+    # A new registration after that gets a new number: numbers are never reused.
+    seed(registry, "r", record(ID, NOTE))
+    assert registry.versions("r") == [1, 4]
+
+
+def test_a_registration_answered_with_an_old_version_fails() -> None:
+    """If the registry only finds the old version when registering (not at plan time), the
+    apply says so rather than reporting the old version as applied."""
     registry = MemoryRegistry()
     seed(registry, "r", record(ID))
     seed(registry, "r", record(ID, NOTE))
-    plan = plan_for(registry, state(subject("r", record(ID))))
+    desired = state(subject("r", record(ID)))
+    plan = compute_plan(desired, read_live(MemoryCluster(), desired, registry))
     [change] = plan.changes
     assert change.actions == [Action.UPDATE]
     assert apply(registry, plan) == [
@@ -433,7 +475,7 @@ def test_an_old_version_cannot_become_the_latest_again() -> None:
             "subject.r",
             Status.FAILED,
             "the registry already has this schema as version 1, and version 2 stays the latest "
-            "(hint: to make an old schema the latest again, change it (its doc, say) so that it "
-            "registers as a new version)",
+            "(hint: plan again: with --allow-deletes the plan soft-deletes the newer versions "
+            "instead; or change the schema (its doc, say) so that it registers as a new version)",
         )
     ]
