@@ -219,11 +219,6 @@ def _source_name(raw: Any) -> str:
         return "UNKNOWN"
 
 
-def _source(raw: Any) -> ConfigSource:
-    """DescribeConfigs' source, which confluent-kafka reports as a plain int or an enum."""
-    return _source_table().get(raw, ConfigSource.UNKNOWN)
-
-
 @functools.cache
 def _source_table() -> dict[Any, ConfigSource]:
     """confluent-kafka's config sources (as ints and as enum members) -> ours."""
@@ -234,6 +229,26 @@ def _source_table() -> dict[Any, ConfigSource]:
         ours = _SOURCES.get(member.name, ConfigSource.UNKNOWN)
         table[member] = table[member.value] = ours
     return table
+
+
+def _incremental(resource_type: Any, name: str, configs: Mapping[str, str | None]) -> Any:
+    """An incremental alter-configs resource: set each value, delete the key mapped to None."""
+    from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource
+
+    return ConfigResource(
+        resource_type,
+        name,
+        incremental_configs=[
+            ConfigEntry(
+                key,
+                value,
+                incremental_operation=AlterConfigOpType.DELETE
+                if value is None
+                else AlterConfigOpType.SET,
+            )
+            for key, value in sorted(configs.items())
+        ],
+    )
 
 
 def translate(error: Any, *, resource: str | None, operation: str) -> ClusterError:
@@ -601,9 +616,6 @@ class KafkaCluster:
 
     def alter_topic_configs(self, changes: Mapping[str, Mapping[str, str | None]]) -> Results:
         from confluent_kafka.admin import (
-            AlterConfigOpType,
-            ConfigEntry,
-            ConfigResource,
             ResourceType,
         )
 
@@ -611,20 +623,7 @@ class KafkaCluster:
         if not changes:
             return {}
         resources = [
-            ConfigResource(
-                ResourceType.TOPIC,
-                name,
-                incremental_configs=[
-                    ConfigEntry(
-                        key,
-                        value,
-                        incremental_operation=AlterConfigOpType.DELETE
-                        if value is None
-                        else AlterConfigOpType.SET,
-                    )
-                    for key, value in sorted(configs.items())
-                ],
-            )
+            _incremental(ResourceType.TOPIC, name, configs)
             for name, configs in sorted(changes.items())
         ]
         submitted = self._admin.incremental_alter_configs(resources, request_timeout=self.timeout)
@@ -920,9 +919,6 @@ class KafkaCluster:
     def alter_broker_configs(self, changes: Mapping[int, Mapping[str, str | None]]) -> Results:
         from confluent_kafka import KafkaException
         from confluent_kafka.admin import (
-            AlterConfigOpType,
-            ConfigEntry,
-            ConfigResource,
             ResourceType,
         )
 
@@ -930,20 +926,7 @@ class KafkaCluster:
         if not changes:
             return {}
         resources = [
-            ConfigResource(
-                ResourceType.BROKER,
-                str(broker),
-                incremental_configs=[
-                    ConfigEntry(
-                        key,
-                        value,
-                        incremental_operation=AlterConfigOpType.DELETE
-                        if value is None
-                        else AlterConfigOpType.SET,
-                    )
-                    for key, value in sorted(configs.items())
-                ],
-            )
+            _incremental(ResourceType.BROKER, str(broker), configs)
             for broker, configs in sorted(changes.items())
         ]
         # One BROKER resource per request (a librdkafka rule), all sent at once.
