@@ -24,7 +24,15 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
-from confluent_kafka.admin import AdminClient
+from confluent_kafka.admin import (
+    AclBinding,
+    AclBindingFilter,
+    AclOperation,
+    AclPermissionType,
+    AdminClient,
+    ResourcePatternType,
+    ResourceType,
+)
 
 from kafkaplan.cli import main
 
@@ -212,15 +220,6 @@ LEASE_OPERATIONS = ("CREATE", "DESCRIBE", "READ", "WRITE")
 def grant_lease(admin: AdminClient, principal: str, prefix: str) -> list[Any]:
     """The documented permissions on a test's lease topic (docs/permissions.md); returns
     the filters that revoke them."""
-    from confluent_kafka.admin import (
-        AclBinding,
-        AclBindingFilter,
-        AclOperation,
-        AclPermissionType,
-        ResourcePatternType,
-        ResourceType,
-    )
-
     args = [
         (
             ResourceType.TOPIC,
@@ -377,3 +376,87 @@ def private_stack() -> Iterator[PrivateStack]:
     finally:
         _stack("down", env, timeout=120)
         shutil.rmtree(folder, ignore_errors=True)
+
+
+# -- ACLs and Kafka's own tools, for tests that act as "another client" -----------------
+
+
+def all_acls(admin: AdminClient) -> list[Any]:
+    """Every binding on the cluster, read with plain confluent-kafka."""
+    anything: Any = None
+    return list(
+        admin.describe_acls(
+            AclBindingFilter(
+                ResourceType.ANY,
+                anything,
+                ResourcePatternType.ANY,
+                anything,
+                anything,
+                AclOperation.ANY,
+                AclPermissionType.ANY,
+            ),
+            request_timeout=10,
+        ).result()
+    )
+
+
+def exact(acl: AclBinding) -> AclBindingFilter:
+    """A filter matching exactly this one binding."""
+    return AclBindingFilter(
+        acl.restype,
+        acl.name,
+        acl.resource_pattern_type,
+        acl.principal,
+        acl.host,
+        acl.operation,
+        acl.permission_type,
+    )
+
+
+def grant(
+    admin: AdminClient, principal: str, prefix: str, *operations: AclOperation
+) -> list[AclBindingFilter]:
+    """Allow ``operations`` on topics starting with ``prefix``; returns filters to revoke them."""
+    bindings = [
+        AclBinding(
+            ResourceType.TOPIC,
+            prefix,
+            ResourcePatternType.PREFIXED,
+            principal,
+            "*",
+            operation,
+            AclPermissionType.ALLOW,
+        )
+        for operation in operations
+    ]
+    for future in admin.create_acls(bindings).values():
+        future.result()
+    return [exact(binding) for binding in bindings]
+
+
+def revoke(admin: AdminClient, filters: list[AclBindingFilter]) -> None:
+    for future in admin.delete_acls(filters).values():
+        future.result()
+
+
+def kafka_tool(stack: dict[str, str], tool: str, *args: str) -> str:
+    """Run one of Apache Kafka's own command-line tools against the stack, as admin."""
+    result = subprocess.run(
+        [
+            str(REPO / "scripts" / "stack"),
+            "kafka-class",
+            tool,
+            "--bootstrap-server",
+            stack["KAFKAPLAN_BOOTSTRAP_SERVERS"],
+            "--command-config",
+            stack["KAFKAPLAN_STACK_CLIENT_PROPERTIES"],
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=os.environ | stack,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout

@@ -14,13 +14,11 @@ import textwrap
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from typing import Any
 
 import pytest
 from confluent_kafka import Consumer, KafkaError, Producer
 from confluent_kafka.admin import (
     AclBinding,
-    AclBindingFilter,
     AclOperation,
     AclPermissionType,
     AdminClient,
@@ -28,7 +26,7 @@ from confluent_kafka.admin import (
     ResourceType,
 )
 
-from tests.integration.conftest import Project, client_config, eventually
+from tests.integration.conftest import Project, all_acls, client_config, eventually, exact
 
 pytestmark = pytest.mark.integration
 
@@ -98,19 +96,7 @@ def consume(
 
 def live_acls(admin: AdminClient, prefix: str) -> set[tuple[str, str, str, str, str]]:
     """Bindings on resources of this test's prefix: (principal, type, pattern, name, op)."""
-    anything: Any = None
-    found = admin.describe_acls(
-        AclBindingFilter(
-            ResourceType.ANY,
-            anything,
-            ResourcePatternType.ANY,
-            anything,
-            anything,
-            AclOperation.ANY,
-            AclPermissionType.ANY,
-        ),
-        request_timeout=10,
-    ).result()
+    found = all_acls(admin)
     return {
         (
             acl.principal,
@@ -122,18 +108,6 @@ def live_acls(admin: AdminClient, prefix: str) -> set[tuple[str, str, str, str, 
         for acl in found
         if acl.name.startswith(prefix)
     }
-
-
-def exact(acl: AclBinding) -> AclBindingFilter:
-    return AclBindingFilter(
-        acl.restype,
-        acl.name,
-        acl.resource_pattern_type,
-        acl.principal,
-        acl.host,
-        acl.operation,
-        acl.permission_type,
-    )
 
 
 @pytest.fixture
@@ -159,19 +133,7 @@ def acl_cleanup(admin: AdminClient) -> Iterator[list[str]]:
     yield prefixes
     if not prefixes:
         return
-    anything: Any = None
-    found = admin.describe_acls(
-        AclBindingFilter(
-            ResourceType.ANY,
-            anything,
-            ResourcePatternType.ANY,
-            anything,
-            anything,
-            AclOperation.ANY,
-            AclPermissionType.ANY,
-        ),
-        request_timeout=10,
-    ).result()
+    found = all_acls(admin)
     mine = [acl for acl in found if acl.name.startswith(tuple(prefixes))]
     if mine:
         for future in admin.delete_acls([exact(a) for a in mine], request_timeout=10).values():

@@ -18,17 +18,19 @@ import pytest
 from confluent_kafka.admin import (
     AclBindingFilter,
     AclOperation,
-    AclPermissionType,
     AdminClient,
     NewTopic,
-    ResourcePatternType,
-    ResourceType,
 )
 
-from tests.integration.conftest import Project, eventually
-from tests.integration.test_drift_import import kafka_tool
+from tests.integration.conftest import (
+    Project,
+    all_acls,
+    eventually,
+    grant,
+    kafka_tool,
+    revoke,
+)
 from tests.integration.test_schemas import Registry, call, quote
-from tests.integration.test_topics import grant, revoke
 
 pytestmark = pytest.mark.integration
 
@@ -47,19 +49,7 @@ def cleanup(admin: AdminClient, registry: Registry) -> Iterator[list[str]]:
     prefixes: list[str] = []
     global_level = registry.level()
     yield prefixes
-    anything: Any = None
-    found = admin.describe_acls(
-        AclBindingFilter(
-            ResourceType.ANY,
-            anything,
-            ResourcePatternType.ANY,
-            anything,
-            anything,
-            AclOperation.ANY,
-            AclPermissionType.ANY,
-        ),
-        request_timeout=10,
-    ).result()
+    found = all_acls(admin)
     mine = [
         acl
         for acl in found

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -12,36 +10,20 @@ from typing import Any
 import pytest
 from confluent_kafka.admin import AclOperation, AdminClient, NewTopic
 
-from tests.integration.conftest import Project, eventually, partition_count, topic_configs
-from tests.integration.test_topics import grant, revoke
+from tests.integration.conftest import (
+    Project,
+    eventually,
+    grant,
+    kafka_tool,
+    partition_count,
+    revoke,
+    topic_configs,
+)
 
 pytestmark = pytest.mark.integration
 
 MakeProject = Callable[..., Project]
 REPO = Path(__file__).resolve().parents[2]
-
-
-def kafka_tool(stack: dict[str, str], tool: str, *args: str) -> str:
-    """Run one of Apache Kafka's own command-line tools against the stack, as admin."""
-    result = subprocess.run(
-        [
-            str(REPO / "scripts" / "stack"),
-            "kafka-class",
-            tool,
-            "--bootstrap-server",
-            stack["KAFKAPLAN_BOOTSTRAP_SERVERS"],
-            "--command-config",
-            stack["KAFKAPLAN_STACK_CLIENT_PROPERTIES"],
-            *args,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=os.environ | stack,
-        check=False,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    return result.stdout
 
 
 def test_drift_sees_exactly_the_out_of_band_changes(

@@ -16,7 +16,6 @@ import pytest
 import yaml
 from confluent_kafka.admin import (
     AclBinding,
-    AclBindingFilter,
     AclOperation,
     AclPermissionType,
     AdminClient,
@@ -25,7 +24,8 @@ from confluent_kafka.admin import (
     ResourceType,
 )
 
-from tests.integration.conftest import Project, eventually
+from tests.integration.conftest import Project, eventually, exact, revoke
+from tests.integration.conftest import grant as grant_topics
 from tests.integration.test_schemas import Registry, call, quote
 
 pytestmark = pytest.mark.integration
@@ -59,18 +59,7 @@ def acls(admin: AdminClient) -> Iterator[Callable[[list[AclBinding]], None]]:
 
     yield create
     if created:
-        filters = [
-            AclBindingFilter(
-                a.restype,
-                a.name,
-                a.resource_pattern_type,
-                a.principal,
-                a.host,
-                a.operation,
-                a.permission_type,
-            )
-            for a in created
-        ]
+        filters = [exact(a) for a in created]
         for future in admin.delete_acls(filters, request_timeout=10).values():
             future.result()
 
@@ -404,8 +393,6 @@ def test_import_by_a_principal_that_may_not_read_acls(
     """alice may describe the prefix's topics and their configs but not the cluster: the
     default import takes the topics and leaves ACLs out, naming the permission; asked for
     ACLs explicitly, it fails."""
-    from tests.integration.test_topics import grant as grant_topics
-    from tests.integration.test_topics import revoke
 
     project = make_project(username="alice", password_env="KAFKAPLAN_STACK_PASSWORD_ALICE")
     project.env["KAFKAPLAN_STACK_PASSWORD_ALICE"] = "alice-secret"

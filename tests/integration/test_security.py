@@ -21,7 +21,7 @@ from confluent_kafka.admin import (
     ResourceType,
 )
 
-from tests.integration.conftest import Project, eventually, grant_lease, lease_topic
+from tests.integration.conftest import Project, eventually, exact, grant_lease, lease_topic
 
 pytestmark = pytest.mark.integration
 
@@ -181,18 +181,7 @@ def acls(principal: str, prefix: str, *operations: str) -> list[AclBinding]:
 
 
 def as_filters(bindings: list[AclBinding]) -> list[AclBindingFilter]:
-    return [
-        AclBindingFilter(
-            b.restype,
-            b.name,
-            b.resource_pattern_type,
-            b.principal,
-            b.host,
-            b.operation,
-            b.permission_type,
-        )
-        for b in bindings
-    ]
+    return [exact(b) for b in bindings]
 
 
 # docs/permissions.md, for topics under the project's prefix.

@@ -8,24 +8,22 @@ from collections.abc import Callable
 
 import pytest
 from confluent_kafka.admin import (
-    AclBinding,
-    AclBindingFilter,
     AclOperation,
-    AclPermissionType,
     AdminClient,
     AlterConfigOpType,
     ConfigEntry,
     ConfigResource,
     NewTopic,
-    ResourcePatternType,
     ResourceType,
 )
 
 from tests.integration.conftest import (
     Project,
     eventually,
+    grant,
     grant_lease,
     partition_count,
+    revoke,
     topic_configs,
 )
 
@@ -265,43 +263,6 @@ def test_wrong_password(make_project: MakeProject, stack: dict[str, str]) -> Non
     assert len(lines) == 1, result.err
     assert lines[0].startswith("Error: kafka: authentication failed")
     assert "not-the-password" not in result.out + result.err
-
-
-def grant(
-    admin: AdminClient, principal: str, prefix: str, *operations: AclOperation
-) -> list[AclBindingFilter]:
-    """Allow ``operations`` on topics starting with ``prefix``; returns filters to revoke them."""
-    bindings = [
-        AclBinding(
-            ResourceType.TOPIC,
-            prefix,
-            ResourcePatternType.PREFIXED,
-            principal,
-            "*",
-            operation,
-            AclPermissionType.ALLOW,
-        )
-        for operation in operations
-    ]
-    for future in admin.create_acls(bindings).values():
-        future.result()
-    return [
-        AclBindingFilter(
-            ResourceType.TOPIC,
-            prefix,
-            ResourcePatternType.PREFIXED,
-            principal,
-            "*",
-            operation,
-            AclPermissionType.ALLOW,
-        )
-        for operation in operations
-    ]
-
-
-def revoke(admin: AdminClient, filters: list[AclBindingFilter]) -> None:
-    for future in admin.delete_acls(filters).values():
-        future.result()
 
 
 def test_missing_permission_and_partial_failure(
