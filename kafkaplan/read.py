@@ -55,27 +55,33 @@ def read_live(
     tolerant: bool = False,
 ) -> LiveState:
     """The live state a plan (or, with ``tolerant``, a drift report) for ``desired`` needs.
-    The registry is read only if the specs use it."""
-    live = _read(
-        cluster,
-        lambda live: [n for n in desired.topics if n in live],
-        desired.deletion_candidates,
-        acls=desired.acls.managed,
-        probe=list(desired.topics) if tolerant else None,
-    )
-    if registry is None or not desired.uses_registry:
-        return live
-    try:
-        subjects, live_registry = read_registry(
-            registry, managed_subjects(desired), desired.registry.owned_prefixes
+    The registry is read only if the specs use it, while the cluster is being read."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="kafkaplan-registry") as pool:
+        registry_read = None
+        if registry is not None and desired.uses_registry:
+            registry_read = pool.submit(
+                read_registry, registry, managed_subjects(desired), desired.registry.owned_prefixes
+            )
+        live = _read(
+            cluster,
+            lambda live: [n for n in desired.topics if n in live],
+            desired.deletion_candidates,
+            acls=desired.acls.managed,
+            probe=list(desired.topics) if tolerant else None,
         )
-    except RegistryError as error:
-        if not tolerant:
-            raise
-        reason = f"not checked: {error}"
-        unread = dict.fromkeys(("subject", "subject-config", "registry-config"), reason)
-        return replace(live, not_checked={**live.not_checked, **unread})
-    return replace(live, subjects=subjects, registry=live_registry)
+        if registry_read is None:
+            return live
+        try:
+            subjects, live_registry = registry_read.result()
+        except RegistryError as error:
+            registry_error = error
+        else:
+            return replace(live, subjects=subjects, registry=live_registry)
+    if not tolerant:
+        raise registry_error
+    reason = f"not checked: {registry_error}"
+    unread = dict.fromkeys(("subject", "subject-config", "registry-config"), reason)
+    return replace(live, not_checked={**live.not_checked, **unread})
 
 
 def managed_subjects(desired: DesiredState) -> set[str]:

@@ -26,6 +26,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -48,6 +49,7 @@ from kafkaplan.units import parse_duration_ms
 log = logging.getLogger("kafkaplan.registry")
 
 PAGE_SIZE = 1000
+READ_ATTEMPTS = 3
 _CONTENT_TYPE = "application/vnd.schemaregistry.v1+json"
 _APICURIO_CCOMPAT = ("/apis/ccompat/v7", "/apis/ccompat/v6")
 
@@ -295,6 +297,21 @@ class HttpRegistry:
                 hint="check that schema_registry.url points at the registry's API",
             ) from exc
 
+    def _send_retrying_reads(
+        self, method: str, url: str, body: Any, *, resource: str | None, operation: str
+    ) -> tuple[int, Any]:
+        """A GET that got no answer is sent again (twice at most, after a short pause): reads
+        are safe to repeat. Writes are never resent blindly; the next plan sees their effect."""
+        attempts = READ_ATTEMPTS if method == "GET" else 1
+        for attempt in range(1, attempts + 1):
+            try:
+                return self._send(method, url, body, resource=resource, operation=operation)
+            except RegistryUnreachable:
+                if attempt == attempts:
+                    raise
+                time.sleep(0.2 * attempt)
+        raise AssertionError("unreachable")
+
     def _call(
         self,
         method: str,
@@ -305,7 +322,7 @@ class HttpRegistry:
         operation: str,
         missing_ok: bool = False,
     ) -> Any:
-        status, answer = self._send(
+        status, answer = self._send_retrying_reads(
             method, f"{self.url}{path}", body, resource=resource, operation=operation
         )
         if 200 <= status < 300:

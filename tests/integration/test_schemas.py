@@ -32,12 +32,19 @@ def call(url: str, method: str = "GET", body: Any = None) -> tuple[int, Any]:
         method=method,
         headers={"Content-Type": "application/vnd.schemaregistry.v1+json"},
     )
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            raw = response.read()
-            return response.status, json.loads(raw) if raw else None
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read() or b"null")
+    for attempt in range(3):
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                raw = response.read()
+                return response.status, json.loads(raw) if raw else None
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.loads(exc.read() or b"null")
+        except ConnectionError:
+            # The registry occasionally drops a connection under load; a read is safe to
+            # repeat, and a repeated registration of the same schema is answered the same.
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
 
 
 def quote(subject: str) -> str:

@@ -25,6 +25,7 @@ from kafkaplan.project import RegistryConnection
 from kafkaplan.registry import HttpRegistry, SchemaPayload, SchemaReference
 
 Answer = tuple[int, Any]
+DROP = -1  # a route answering this status drops the connection instead
 
 
 @dataclass
@@ -55,6 +56,9 @@ def server() -> Iterator[Server]:
                 if route
                 else (404, {"error_code": 40401, "message": "Subject not found"})
             )
+            if status == DROP:  # close the connection without any answer
+                self.close_connection = True
+                return
             raw = json.dumps(body).encode() if body is not None else b""
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
@@ -296,3 +300,27 @@ def test_lookup_and_version_delete(server: Server) -> None:
     read_only = HttpRegistry(RegistryConnection(url=server.url), {}, read_only=True)
     with pytest.raises(RegistryError, match="read-only"):
         read_only.delete_version("s", 2)
+
+
+def test_reads_are_retried_after_a_dropped_connection_but_writes_are_not(server: Server) -> None:
+    dropped = {"GET": 1, "PUT": 1}
+
+    def flaky(method: str, answer: Answer) -> Callable[[dict[str, list[str]], Any], Answer]:
+        def route(query: dict[str, list[str]], sent: Any) -> Answer:
+            if dropped[method]:
+                dropped[method] -= 1
+                return DROP, None
+            return answer
+
+        return route
+
+    server.routes[("GET", "/apis/ccompat/v7/subjects/orders-value/versions")] = flaky(
+        "GET", (200, [1, 2])
+    )
+    assert client(server.url).versions("orders-value") == [1, 2]
+    server.routes[("PUT", "/apis/ccompat/v7/config")] = flaky(
+        "PUT", (200, {"compatibility": "FULL"})
+    )
+    with pytest.raises(RegistryUnreachable):
+        client(server.url).set_compatibility(None, "FULL")
+    assert [r[0] for r in server.requests].count("PUT") == 1
