@@ -9,8 +9,8 @@ from kafkaplan import schemas
 from kafkaplan.apply import Status, Targets, apply_plan
 from kafkaplan.diff import compute_plan, live_fingerprints
 from kafkaplan.errors import RegistryError
-from kafkaplan.pipeline import registry_preflight
 from kafkaplan.plan import Action, Plan, RiskLabel
+from kafkaplan.preflight import registry_preflight
 from kafkaplan.read import read_addresses, read_live
 from kafkaplan.registry import SchemaPayload, SchemaReference
 from kafkaplan.state import (
