@@ -41,3 +41,12 @@ def make_project(tmp_path: Path) -> MakeProject:
         return tmp_path / "kafkaplan.yaml"
 
     return make
+
+
+def run_cli(project: Path, *args: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    """Run the CLI in-process against a project file: (exit code, stdout, stderr)."""
+    from kafkaplan.cli import main
+
+    code = main(["--project", str(project), "--no-color", *args])
+    out, err = capsys.readouterr()
+    return code, out, err

@@ -460,3 +460,19 @@ def kafka_tool(stack: dict[str, str], tool: str, *args: str) -> str:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     return result.stdout
+
+
+@pytest.fixture
+def out_of_band(admin: AdminClient) -> Iterator[Callable[[list[AclBinding]], None]]:
+    """Create bindings with plain confluent-kafka; each is deleted again, exactly, after."""
+    created: list[AclBinding] = []
+
+    def create(bindings: list[AclBinding]) -> None:
+        for future in admin.create_acls(bindings, request_timeout=10).values():
+            future.result()
+        created.extend(bindings)
+
+    yield create
+    if created:
+        for future in admin.delete_acls([exact(a) for a in created], request_timeout=10).values():
+            future.result()

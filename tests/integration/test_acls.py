@@ -111,22 +111,6 @@ def live_acls(admin: AdminClient, prefix: str) -> set[tuple[str, str, str, str, 
 
 
 @pytest.fixture
-def out_of_band(admin: AdminClient) -> Iterator[Callable[[list[AclBinding]], None]]:
-    """Create bindings with plain confluent-kafka; they are deleted again, exactly, after."""
-    created: list[AclBinding] = []
-
-    def create(bindings: list[AclBinding]) -> None:
-        for future in admin.create_acls(bindings, request_timeout=10).values():
-            future.result()
-        created.extend(bindings)
-
-    yield create
-    if created:
-        for future in admin.delete_acls([exact(a) for a in created], request_timeout=10).values():
-            future.result()
-
-
-@pytest.fixture
 def acl_cleanup(admin: AdminClient) -> Iterator[list[str]]:
     """Delete, exactly, every binding left on the prefixes a test registers."""
     prefixes: list[str] = []

@@ -9,7 +9,7 @@ subjects are purged; the registry's global level is never changed.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -24,7 +24,7 @@ from confluent_kafka.admin import (
     ResourceType,
 )
 
-from tests.integration.conftest import Project, eventually, exact, revoke
+from tests.integration.conftest import Project, eventually, revoke
 from tests.integration.conftest import grant as grant_topics
 from tests.integration.test_schemas import Registry, call, quote
 
@@ -45,23 +45,6 @@ TOPIC, GROUP, TXN, CLUSTER = (
 @pytest.fixture(scope="session")
 def registry(stack: dict[str, str]) -> Registry:
     return Registry(stack["KAFKAPLAN_SCHEMA_REGISTRY_URL"])
-
-
-@pytest.fixture
-def acls(admin: AdminClient) -> Iterator[Callable[[list[AclBinding]], None]]:
-    """Create bindings with plain confluent-kafka; each is deleted again, exactly, after."""
-    created: list[AclBinding] = []
-
-    def create(bindings: list[AclBinding]) -> None:
-        for future in admin.create_acls(bindings, request_timeout=10).values():
-            future.result()
-        created.extend(bindings)
-
-    yield create
-    if created:
-        filters = [exact(a) for a in created]
-        for future in admin.delete_acls(filters, request_timeout=10).values():
-            future.result()
 
 
 def grant(
@@ -97,7 +80,7 @@ def test_import_round_trip_of_topics_acls_and_subjects(
     make_project: MakeProject,
     admin: AdminClient,
     registry: Registry,
-    acls: Callable[[list[AclBinding]], None],
+    out_of_band: Callable[[list[AclBinding]], None],
 ) -> None:
     project = make_project()
     p = project.prefix
@@ -171,7 +154,7 @@ def test_import_round_trip_of_topics_acls_and_subjects(
     # ACLs: role-shaped, near a role, prefixed and literal, a DENY, a specific host.
     rw, wd = [Op.READ, Op.DESCRIBE], [Op.WRITE, Op.DESCRIBE]
     internal = [Op.READ, Op.WRITE, Op.CREATE, Op.DELETE, Op.DESCRIBE, Op.DESCRIBE_CONFIGS]
-    acls(
+    out_of_band(
         [
             *grant(users["billing"], TOPIC, orders, rw),
             *grant(users["billing"], TOPIC, payments, rw),

@@ -29,6 +29,7 @@ from kafkaplan.read import read_addresses, read_live
 from kafkaplan.render import render_markdown, render_text
 from kafkaplan.state import DesiredState, DesiredTopic, PlanOptions, Source
 from tests.conftest import PROJECT, MakeProject
+from tests.conftest import run_cli as run
 from tests.fakes import MemoryCluster
 
 T, G, C, X = (
@@ -693,14 +694,6 @@ def fake(monkeypatch: pytest.MonkeyPatch) -> MemoryCluster:
     cluster = MemoryCluster(brokers=1)
     monkeypatch.setattr(cli, "connect", lambda context, read_only: cluster)
     return cluster
-
-
-def run(project: Path, *args: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    from kafkaplan.cli import main
-
-    code = main(["--project", str(project), "--no-color", *args])
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_cli_deletes_only_with_the_flag(

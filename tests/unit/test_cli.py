@@ -10,6 +10,7 @@ import pytest
 from kafkaplan import cli
 from kafkaplan.cli import main
 from tests.conftest import MakeProject
+from tests.conftest import run_cli as run
 from tests.fakes import FakeTopic, MemoryCluster
 
 SPEC = "topics:\n  - name: orders.created.v1\n    configs:\n      retention.ms: 1d\n"
@@ -20,12 +21,6 @@ def cluster(monkeypatch: pytest.MonkeyPatch) -> MemoryCluster:
     fake = MemoryCluster(brokers=1)
     monkeypatch.setattr(cli, "connect", lambda context, read_only: fake)
     return fake
-
-
-def run(project: Path, *args: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    code = main(["--project", str(project), "--no-color", *args])
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_validate_ok_and_errors(

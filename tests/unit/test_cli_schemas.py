@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from kafkaplan import cli
-from kafkaplan.cli import main
 from kafkaplan.registry import SchemaPayload
 from tests.conftest import PROJECT, MakeProject
+from tests.conftest import run_cli as run
 from tests.fakes import MemoryCluster, MemoryRegistry
 
 SPEC = "topics:\n  - name: orders.created.v1\n    value_schema: order.avsc\n"
@@ -29,12 +29,6 @@ def registry(monkeypatch: pytest.MonkeyPatch) -> MemoryRegistry:
     monkeypatch.setattr(cli, "connect", lambda context, read_only: cluster)
     monkeypatch.setattr(cli, "connect_registry", lambda context, read_only: fake)
     return fake
-
-
-def run(project: Path, *args: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    code = main(["--project", str(project), "--no-color", *args])
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_validate_counts_subjects(

@@ -27,7 +27,6 @@ from kafkaplan.acls import (
     ResourceType,
     Scope,
 )
-from kafkaplan.cli import main
 from kafkaplan.diff import compute_plan
 from kafkaplan.import_acls import (
     collapse,
@@ -46,6 +45,7 @@ from kafkaplan.read import read_live
 from kafkaplan.registry import SchemaPayload, SchemaReference
 from kafkaplan.state import DesiredState
 from tests.conftest import PROJECT, MakeProject
+from tests.conftest import run_cli as run
 from tests.fakes import FakeTopic, MemoryCluster, MemoryRegistry
 
 T, G, C, X = (
@@ -627,12 +627,6 @@ def doubles(monkeypatch: pytest.MonkeyPatch) -> tuple[MemoryCluster, MemoryRegis
     monkeypatch.setattr(cli, "connect", lambda context, read_only: cluster)
     monkeypatch.setattr(cli, "connect_registry", lambda context, read_only: registry)
     return cluster, registry
-
-
-def run(project: Path, *args: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    code = main(["--project", str(project), "--no-color", *args])
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_cli_import_then_plan(
