@@ -24,12 +24,15 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import (
     AclBinding,
     AclBindingFilter,
     AclOperation,
     AclPermissionType,
     AdminClient,
+    ConfigResource,
+    ConfigSource,
     ResourcePatternType,
     ResourceType,
 )
@@ -189,14 +192,42 @@ def make_project(
 T = TypeVar("T")
 
 
+# Client-side errors that say "the broker did not answer yet" (it is restarting, electing
+# its controller, or the machine is busy), not "the broker answered no".
+TRANSIENT_KAFKA_ERRORS = frozenset(
+    {
+        KafkaError._TIMED_OUT,
+        KafkaError._TRANSPORT,
+        KafkaError._ALL_BROKERS_DOWN,
+        KafkaError.REQUEST_TIMED_OUT,
+        KafkaError.NOT_CONTROLLER,
+        KafkaError.LEADER_NOT_AVAILABLE,
+        KafkaError.NOT_LEADER_FOR_PARTITION,
+    }
+)
+
+
+def transient(exc: BaseException) -> bool:
+    """Is ``exc`` a broker error worth polling through (see TRANSIENT_KAFKA_ERRORS)?"""
+    if not isinstance(exc, KafkaException) or not exc.args:
+        return False
+    error = exc.args[0]
+    return isinstance(error, KafkaError) and (
+        error.code() in TRANSIENT_KAFKA_ERRORS or error.retriable()
+    )
+
+
 def eventually(check: Callable[[], T], timeout: float = 15.0, interval: float = 0.2) -> T:
     """Poll ``check`` until it stops raising AssertionError (for eventually consistent
-    metadata such as ACLs propagating through the metadata log); re-raise at the deadline."""
+    metadata such as ACLs propagating through the metadata log) or a transient broker
+    error; re-raise at the deadline."""
     deadline = time.monotonic() + timeout
     while True:
         try:
             return check()
-        except AssertionError:
+        except (AssertionError, KafkaException) as exc:
+            if isinstance(exc, KafkaException) and not transient(exc):
+                raise
             if time.monotonic() >= deadline:
                 raise
         time.sleep(interval)
@@ -204,8 +235,6 @@ def eventually(check: Callable[[], T], timeout: float = 15.0, interval: float = 
 
 def topic_configs(admin: AdminClient, name: str) -> dict[str, tuple[str, str]]:
     """Live configs of a topic: name -> (value, source name)."""
-    from confluent_kafka.admin import ConfigResource, ConfigSource, ResourceType
-
     [future] = admin.describe_configs([ConfigResource(ResourceType.TOPIC, name)]).values()
     return {k: (v.value, ConfigSource(v.source).name) for k, v in future.result().items()}
 
@@ -309,16 +338,20 @@ class PrivateStack:
         self.wait_ready()
 
     def wait_ready(self, timeout: float = 60) -> None:
+        """Wait until the broker answers metadata, knows its active controller and answers
+        a DescribeConfigs (which waits for the controller): after SIGCONT or a restart the
+        metadata answers come back before the controller is elected again."""
         admin = self.admin()
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                admin.list_topics(timeout=2)
-                return
-            except Exception:
-                if time.monotonic() >= deadline:
-                    raise
-                time.sleep(0.2)
+
+        def ready() -> None:
+            admin.list_topics(timeout=2)
+            cluster = admin.describe_cluster(request_timeout=5).result()
+            assert cluster.controller is not None and cluster.nodes, "no controller yet"
+            broker = ConfigResource(ResourceType.BROKER, str(cluster.nodes[0].id))
+            for future in admin.describe_configs([broker], request_timeout=5).values():
+                future.result()
+
+        eventually(ready, timeout=timeout)
 
 
 def _alive(pid: int) -> bool:
