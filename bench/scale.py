@@ -134,6 +134,7 @@ class Estate:
     def grow(self, topics: int, subjects: int) -> None:
         from confluent_kafka.admin import (
             AclBinding,
+            AclBindingFilter,
             AclOperation,
             AclPermissionType,
             NewTopic,
@@ -166,12 +167,30 @@ class Estate:
             for future in admin.create_acls(list(batch), request_timeout=120).values():
                 future.result()
         self.topics = topics
-        # Created topics reach the brokers' metadata a little later: measure only then.
+        # Created topics and bindings reach the broker's metadata image (which answers
+        # Metadata and DescribeAcls) a little after the controller committed them; under
+        # the load of thousands of changes, seconds later. Measure only then.
         wanted = {topic_name(self.prefix, i) for i in range(topics)}
+        principal_filter = AclBindingFilter(
+            ResourceType.ANY,
+            ANY,
+            ResourcePatternType.ANY,
+            PRINCIPAL,
+            ANY,
+            AclOperation.ANY,
+            AclPermissionType.ANY,
+        )
         deadline = time.monotonic() + 300
-        while not wanted <= set(admin.list_topics(timeout=60).topics):
+        while not (
+            wanted <= set(admin.list_topics(timeout=60).topics)
+            and sum(
+                binding.name.startswith(self.prefix)
+                for binding in admin.describe_acls(principal_filter, request_timeout=60).result()
+            )
+            == 2 * topics
+        ):
             if time.monotonic() > deadline:
-                raise RuntimeError("created topics did not show up in the metadata")
+                raise RuntimeError("created topics or bindings did not show up in the metadata")
             time.sleep(1)
 
         def register(index: int) -> None:

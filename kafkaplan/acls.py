@@ -16,6 +16,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import lru_cache
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -105,6 +106,7 @@ VALID_OPERATIONS: dict[ResourceType, frozenset[Operation]] = {
 }
 
 
+@lru_cache(maxsize=512)  # a handful of spellings, met once per binding read or declared
 def _enum_key(text: str) -> str:
     """``describe-configs``, ``DescribeConfigs``, ``describe_configs`` -> ``DESCRIBE_CONFIGS``."""
     spaced = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", text.strip())

@@ -11,9 +11,10 @@ brokers' throttle rates read as well. When the project manages ACLs, one describ
 request with an any-filter reads every binding.
 
 Subjects: only the managed ones (and the ones they refer to, and those in the project's
-owned prefixes) are read, each with its latest version, its versions and its subject-level
-compatibility, concurrently over a thread pool; the registry's subject list is only read
-for the owned prefixes.
+owned prefixes) are read, concurrently over a thread pool, and of each only what the plan
+compares: its latest version; its subject-level compatibility when the specs set one or a
+new version will be registered; its version list when a reference pins a version (see
+``read_registry``). The registry's subject list is only read for the owned prefixes.
 
 Plans need everything they compare, so a read error fails them. Drift reads tolerantly:
 what it may not read is recorded in ``LiveState.not_checked`` with the reason.
@@ -30,8 +31,10 @@ from kafkaplan.acls import Binding
 from kafkaplan.cluster import Cluster, Partition
 from kafkaplan.errors import ClusterError, RegistryError
 from kafkaplan.registry import RegisteredSchema, Registry
+from kafkaplan.schemas import same_schema
 from kafkaplan.state import (
     DesiredState,
+    DesiredSubject,
     LiveConfig,
     LiveReference,
     LiveRegistry,
@@ -60,7 +63,11 @@ def read_live(
         registry_read = None
         if registry is not None and desired.uses_registry:
             registry_read = pool.submit(
-                read_registry, registry, managed_subjects(desired), desired.registry.owned_prefixes
+                read_registry,
+                registry,
+                managed_subjects(desired),
+                desired.registry.owned_prefixes,
+                desired,
             )
         live = _read(
             cluster,
@@ -215,57 +222,114 @@ def _reason(error: ClusterError) -> str:
 
 
 def read_registry(
-    registry: Registry, managed_subjects: Collection[str], owned_prefixes: Sequence[str] = ()
+    registry: Registry,
+    names: Collection[str],
+    owned_prefixes: Sequence[str] = (),
+    desired: DesiredState | None = None,
 ) -> tuple[dict[str, LiveSubject], LiveRegistry]:
-    Reads = tuple[Future[RegisteredSchema | None], Future[list[int]], Future[str | None]]
+    """Every subject in ``names`` (and in the owned prefixes) with its latest version, its
+    versions and its subject-level compatibility, concurrently.
 
-    def read(pool: ThreadPoolExecutor, names: Collection[str]) -> dict[str, Reads]:
-        return {
-            name: (
-                pool.submit(registry.latest, name),
-                pool.submit(registry.versions, name),
-                pool.submit(registry.subject_compatibility, name),
-            )
-            for name in sorted(names)
-        }
+    With ``desired``, only what its plan compares is read: the registry's API has no bulk
+    read, so every request per subject counts. A subject the specs declare costs one
+    request (its latest version) when its schema is unchanged; its compatibility is read
+    too when the specs set one or when a new version will be registered (and checked at
+    that level), and its version list when a reference pins one of its versions. Subjects
+    only found in the owned prefixes (deletion candidates) are read in full."""
+    full = set(names) if desired is None else set(names) - set(desired.subjects)
+    levels_wanted = set() if desired is None else _levels_to_read(desired)
+    versions_wanted = set() if desired is None else _versions_to_read(desired)
+
+    def submit(
+        pool: ThreadPoolExecutor, name: str, *, versions: bool, level: bool
+    ) -> tuple[
+        Future[RegisteredSchema | None], Future[list[int]] | None, Future[str | None] | None
+    ]:
+        return (
+            pool.submit(registry.latest, name),
+            pool.submit(registry.versions, name) if versions else None,
+            pool.submit(registry.subject_compatibility, name) if level else None,
+        )
 
     with ThreadPoolExecutor(max_workers=REGISTRY_WORKERS) as pool:
         listing = pool.submit(registry.list_subjects, owned_prefixes) if owned_prefixes else None
-        reads = read(pool, set(managed_subjects))
         global_level = pool.submit(registry.global_compatibility)
-        # Results in name order: the first failure is reported, naming its subject.
-        results = {name: tuple(f.result() for f in futures) for name, futures in reads.items()}
+        reads = {
+            name: submit(
+                pool,
+                name,
+                versions=name in full or name in versions_wanted,
+                level=name in full or name in levels_wanted,
+            )
+            for name in sorted(names)
+        }
         owned = listing.result() if listing is not None else []
-        more = read(pool, set(owned) - set(reads))
-        results.update({name: tuple(f.result() for f in futures) for name, futures in more.items()})
+        reads.update(
+            {
+                name: submit(pool, name, versions=True, level=True)
+                for name in sorted(set(owned) - set(reads))
+            }
+        )
+        # Results in name order: the first failure is reported, naming its subject.
+        latest = {name: futures[0].result() for name, futures in sorted(reads.items())}
+        if desired is not None:
+            # A new version will be registered: the level it is checked at is needed.
+            later = {
+                name: pool.submit(registry.subject_compatibility, name)
+                for name, want in sorted(desired.subjects.items())
+                if reads[name][2] is None and _registers(want, latest[name])
+            }
+            reads.update({name: (*reads[name][:2], future) for name, future in later.items()})
+        versions = {n: f[1].result() for n, f in sorted(reads.items()) if f[1] is not None}
+        levels = {n: f[2].result() for n, f in sorted(reads.items()) if f[2] is not None}
         level = global_level.result()
     subjects: dict[str, LiveSubject] = {}
-    subject_levels: dict[str, str | None] = {}
-    for name, (latest, versions, subject_level) in results.items():
-        assert latest is None or isinstance(latest, RegisteredSchema)
-        assert isinstance(versions, list)
-        assert subject_level is None or isinstance(subject_level, str)
-        # Apicurio reports the global level for a subject without its own: a level equal to
-        # the global one is taken as "none set" (docs/schemas.md).
-        subject_levels[name] = None if subject_level == level else subject_level
-        if latest is None:
+    for name, schema in latest.items():
+        if schema is None:
             continue
         subjects[name] = LiveSubject(
             name=name,
-            version=latest.version,
-            schema_id=latest.schema_id,
-            schema_type=latest.schema_type,
-            schema=latest.schema,
+            version=schema.version,
+            schema_id=schema.schema_id,
+            schema_type=schema.schema_type,
+            schema=schema.schema,
             references=tuple(
-                LiveReference(r.name, r.subject, r.version) for r in latest.references
+                LiveReference(r.name, r.subject, r.version) for r in schema.references
             ),
-            versions=tuple(versions) or (latest.version,),
+            versions=tuple(versions.get(name, ())) or (schema.version,),
         )
     return subjects, LiveRegistry(
         global_compatibility=level,
-        subject_compatibility=subject_levels,
+        # Apicurio reports the global level for a subject without its own: a level equal to
+        # the global one is taken as "none set" (docs/schemas.md).
+        subject_compatibility={
+            name: None if subject_level == level else subject_level
+            for name, subject_level in levels.items()
+        },
         owned_subjects=tuple(owned),
     )
+
+
+def _levels_to_read(desired: DesiredState) -> set[str]:
+    return {name for name, want in desired.subjects.items() if want.compatibility is not None}
+
+
+def _versions_to_read(desired: DesiredState) -> set[str]:
+    """Subjects a reference pins a version of (the plan checks that the version exists)."""
+    return {
+        ref.subject
+        for want in desired.subjects.values()
+        for ref in want.references
+        if ref.version is not None
+    }
+
+
+def _registers(want: DesiredSubject, have: RegisteredSchema | None) -> bool:
+    """Will the plan register a new version of ``want``? Errs towards yes: subjects with
+    references count as changing (their references are resolved by the diff)."""
+    if have is None or have.references or want.references:
+        return True
+    return not same_schema(want, have.schema_type, have.schema)
 
 
 def _list_reassignments(cluster: Cluster) -> tuple[dict[Partition, PartitionReassignment], bool]:

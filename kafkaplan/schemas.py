@@ -468,6 +468,14 @@ def parse_lenient(schema_type: str, text: str) -> ParsedSchema:
         return ParsedSchema(" ".join(text.split()), {})
 
 
+def same_schema(want: DesiredSubject, schema_type: str, text: str) -> bool:
+    """Is the registry's ``text`` (of ``schema_type``) the schema ``want`` declares? The
+    same text is the same schema without parsing it; otherwise canonical forms compare."""
+    if schema_type != want.schema_type:
+        return False
+    return text == want.schema or parse_lenient(schema_type, text).canonical == want.canonical
+
+
 # ---------------------------------------------------------------------------------------
 # Field summaries
 # ---------------------------------------------------------------------------------------

@@ -231,7 +231,8 @@ class LiveReference:
 
 @dataclass(frozen=True)
 class LiveSubject:
-    """A subject as the registry has it: its latest version, and its versions."""
+    """A subject as the registry has it: its latest version, and its versions (all of them
+    where the plan needs them, see ``kafkaplan.read.read_registry``; else the latest)."""
 
     name: str
     version: int
@@ -242,13 +243,9 @@ class LiveSubject:
     versions: tuple[int, ...] = ()
 
     def digest(self) -> str:
+        """Changes with every registration and every deletion of the latest version."""
         return fingerprint(
-            {
-                "version": self.version,
-                "id": self.schema_id,
-                "versions": list(self.versions),
-                "type": self.schema_type,
-            }
+            {"version": self.version, "id": self.schema_id, "type": self.schema_type}
         )
 
 

@@ -16,7 +16,14 @@ from typing import Any
 
 from kafkaplan.diff.part import ABSENT, PlanPart
 from kafkaplan.plan import Action, Change, FieldChange, Message, Risk, RiskLabel
-from kafkaplan.schemas import dependency_order, field_changes, implies, may_break, parse_lenient
+from kafkaplan.schemas import (
+    dependency_order,
+    field_changes,
+    implies,
+    may_break,
+    parse_lenient,
+    same_schema,
+)
 from kafkaplan.state import (
     DesiredState,
     DesiredSubject,
@@ -250,11 +257,11 @@ def _subject_change(
     }
     if have is None:
         return Change(actions=[Action.CREATE], **common)
-    parsed = parse_lenient(have.schema_type, have.schema)
     live_references = _live_references(have)
-    same_schema = have.schema_type == want.schema_type and parsed.canonical == want.canonical
-    if same_schema and live_references == references:
+    unchanged = same_schema(want, have.schema_type, have.schema)
+    if unchanged and live_references == references:
         return None
+    parsed = parse_lenient(have.schema_type, have.schema)
     fields: list[FieldChange] = []
     if have.schema_type != want.schema_type:
         fields.append(
@@ -275,7 +282,7 @@ def _subject_change(
                     after=_show_ref(new_ref),
                 )
             )
-    if not same_schema and not any(f.path.startswith(("fields.", "schema_type")) for f in fields):
+    if not unchanged and not any(f.path.startswith(("fields.", "schema_type")) for f in fields):
         fields.append(
             FieldChange(
                 path="schema",
@@ -284,7 +291,7 @@ def _subject_change(
             )
         )
     risks = []
-    if level == "NONE" and not same_schema:
+    if level == "NONE" and not unchanged:
         reasons = may_break(parsed.fields, want.fields)
         if reasons or have.schema_type != want.schema_type:
             shown = "; ".join(reasons[:5]) or "the schema type changes"

@@ -148,6 +148,50 @@ def test_reads_only_managed_subjects() -> None:
     assert "list_subjects" not in registry.calls
 
 
+def test_an_unchanged_subject_costs_one_registry_read() -> None:
+    """The registry has no bulk read: a no-op plan reads each subject's latest version and
+    nothing else (not its versions, not its level), however the schema is spelled."""
+    registry = MemoryRegistry()
+    seed(registry, "plain", record(ID))
+    seed(registry, "spelled", record(ID, NOTE))
+    reformatted = json.dumps(json.loads(record(ID, NOTE)), indent=2)
+    registry.calls.clear()
+    plan = plan_for(registry, state(subject("plain", record(ID)), subject("spelled", reformatted)))
+    assert plan.changes == []
+    assert sorted(registry.calls) == ["global_compatibility", "latest:plain", "latest:spelled"]
+
+
+def test_what_a_change_needs_is_read() -> None:
+    registry = MemoryRegistry()
+    seed(registry, "money", MONEY)
+    seed(registry, "money", MONEY.replace('"long"}', '"long"}, ' + NOTE))
+    seed(registry, "r", record(ID))
+    registry.levels["r"] = "NONE"
+    seed(registry, "declared", record(ID))
+    registry.calls.clear()
+    desired = state(
+        # A new version, checked at the subject's own level: that level is read.
+        subject("r", record(ID, COUNT)),
+        # A level the specs set is read, even with the schema unchanged.
+        subject("declared", record(ID), compatibility="FULL"),
+        # A reference pinning a version: the versions of the subject it points at are read.
+        subject("orders-value", order(), references=(("acme.Money", "money", 1),)),
+    )
+    plan = plan_for(registry, desired)
+    assert "subject_compatibility:r" in registry.calls
+    assert "subject_compatibility:declared" in registry.calls
+    assert "versions:money" in registry.calls
+    # (The registry check of the new version of r reads its versions; declared is unchanged.)
+    assert "versions:declared" not in registry.calls
+    changed = {c.address: c for c in plan.changes}
+    after = changed["subject.r"].after
+    assert after is not None
+    assert after["compatibility"] == "NONE"
+    assert [r.label for r in changed["subject.r"].risks] == [RiskLabel.SCHEMA_BREAK]
+    assert "subject-config.declared" in changed
+    assert plan.errors == []
+
+
 def test_compatible_evolution() -> None:
     registry = MemoryRegistry()
     seed(registry, "r", record(ID))
