@@ -20,6 +20,7 @@ import json
 import re
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, is_dataclass, replace
+from functools import lru_cache
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -556,7 +557,7 @@ def resolve_schema_file(root: Path, spec_file: Path, relative: str) -> Path:
         raise ValueError("schema file path is empty")
     if PurePosixPath(relative).is_absolute() or Path(relative).is_absolute():
         raise ValueError(f"schema file {relative!r} is an absolute path")
-    root = root.resolve()
+    root = _resolved(root)
     lexical = Path(_normpath(spec_file.parent / relative))
     if not lexical.is_relative_to(root):
         raise ValueError(f"schema file {relative!r} is outside the project folder")
@@ -564,6 +565,12 @@ def resolve_schema_file(root: Path, spec_file: Path, relative: str) -> Path:
     if not resolved.is_relative_to(root):
         raise ValueError(f"schema file {relative!r} resolves outside the project folder (symlink)")
     return resolved
+
+
+@lru_cache(maxsize=8)
+def _resolved(root: Path) -> Path:
+    """The project folder, resolved once per run rather than once per schema file."""
+    return root.resolve()
 
 
 def _normpath(path: Path) -> str:
@@ -636,7 +643,7 @@ def _load_one(root: Path, declaration: Declaration, problems: list[Diagnostic]) 
             )
         )
         return None
-    display = str(file.relative_to(root.resolve()))
+    display = str(file.relative_to(_resolved(root)))
     schema_type = spec.type or SUFFIX_TYPES.get(file.suffix.lower())
     if schema_type is None:
         problems.append(
