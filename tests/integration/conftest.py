@@ -346,7 +346,8 @@ class PrivateStack:
         def ready() -> None:
             admin.list_topics(timeout=2)
             cluster = admin.describe_cluster(request_timeout=5).result()
-            assert cluster.controller is not None and cluster.nodes, "no controller yet"
+            assert cluster.controller is not None, "no controller yet"
+            assert cluster.nodes, "no brokers yet"
             broker = ConfigResource(ResourceType.BROKER, str(cluster.nodes[0].id))
             for future in admin.describe_configs([broker], request_timeout=5).values():
                 future.result()
