@@ -201,13 +201,52 @@ _PERMISSION_HINTS = {
     "create_acls": "kafkaplan needs ALTER on the cluster to change ACLs",
     "delete_acls": "kafkaplan needs ALTER on the cluster to change ACLs",
     "lease_create": "apply needs CREATE on the lease topic (see docs/permissions.md)",
-    "lease_read": "apply needs DESCRIBE and READ on the lease topic (see docs/permissions.md)",
-    "lease_write": "apply needs WRITE on the lease topic (see docs/permissions.md)",
+    "lease_read": "apply and unlock need DESCRIBE and READ on the lease topic "
+    "(see docs/permissions.md)",
+    "lease_write": "apply and unlock need WRITE on the lease topic (see docs/permissions.md)",
     "reassign": "grant ALTER on the cluster (partition reassignments need it)",
     "describe_cluster": "grant DESCRIBE on the cluster",
     "alter_broker_configs": "grant ALTER_CONFIGS on the cluster (replication throttles)",
     "elect_leaders": "grant ALTER on the cluster (leader elections need it)",
 }
+
+# What was refused, per operation, for a permission error. The broker's own text for an
+# authorization failure adds nothing to its code ("Broker: Topic authorization failed"), and
+# for a request the broker forwards to the KRaft controller (CreateAcls, DeleteAcls) it is a
+# dump of the Java request object; it is only logged, for --debug.
+_REFUSED = {
+    "describe": "reading topic metadata",
+    "describe_configs": "reading the topic's configs",
+    "create_topics": "creating the topic",
+    "alter_configs": "changing the topic's configs",
+    "create_partitions": "adding partitions",
+    "delete_topics": "deleting the topic",
+    "list_offsets": "reading the topic's offsets",
+    "describe_acls": "reading ACLs",
+    "create_acls": "creating the ACL binding",
+    "delete_acls": "deleting the ACL binding",
+    "lease_create": "creating the lease topic",
+    "lease_read": "reading the lease topic",
+    "lease_write": "writing to the lease topic",
+    "reassign": "reassigning partitions",
+    "describe_cluster": "describing the cluster",
+    "alter_broker_configs": "changing broker configs",
+    "elect_leaders": "electing leaders",
+}
+
+
+def _permission_denied(
+    name: str, reason: str, *, resource: str | None, operation: str
+) -> PermissionDenied:
+    """A permission error naming what was refused and, in its hint, the missing permission."""
+    log.debug("%s refused %s (%s): %s", resource or "the cluster", operation, name, reason)
+    refused = _REFUSED.get(operation)
+    return PermissionDenied(
+        f"permission denied ({name})" + (f" {refused}" if refused else ""),
+        resource=resource,
+        hint=_PERMISSION_HINTS.get(operation),
+        code=name,
+    )
 
 
 def _source_name(raw: Any) -> str:
@@ -257,12 +296,7 @@ def translate(error: Any, *, resource: str | None, operation: str) -> ClusterErr
     name = kafka_error.name() if hasattr(kafka_error, "name") else type(error).__name__
     reason = kafka_error.str() if hasattr(kafka_error, "str") else str(error)
     if name in _AUTHORIZATION:
-        return PermissionDenied(
-            f"permission denied ({name}): {reason}",
-            resource=resource,
-            hint=_PERMISSION_HINTS.get(operation),
-            code=name,
-        )
+        return _permission_denied(name, reason, resource=resource, operation=operation)
     if name in _AUTHENTICATION:
         return AuthenticationFailed(
             f"authentication failed: {reason}",
@@ -385,11 +419,7 @@ def translate_kafka_python(
     name = str(getattr(error, "message", "") or type(error).__name__)
     description = str(getattr(error, "description", "") or error or name)
     if name in _AUTHORIZATION:
-        return PermissionDenied(
-            f"permission denied ({name}): {description}",
-            resource=resource,
-            hint=_PERMISSION_HINTS.get(operation),
-        )
+        return _permission_denied(name, description, resource=resource, operation=operation)
     if name in _AUTHENTICATION:
         return AuthenticationFailed(
             f"authentication failed: {description}",
@@ -717,10 +747,11 @@ class KafkaCluster:
             # librdkafka drops DescribeAcls' CLUSTER_AUTHORIZATION_FAILED and reports no
             # bindings at all (confluent-kafka 2.16, Kafka 4.1): an empty answer is only
             # believed from a principal allowed to ask.
-            raise PermissionDenied(
-                "permission denied (CLUSTER_AUTHORIZATION_FAILED) reading ACLs",
+            raise _permission_denied(
+                "CLUSTER_AUTHORIZATION_FAILED",
+                "DescribeAcls answered no bindings, and DescribeCluster shows no DESCRIBE",
                 resource="acls",
-                hint=_PERMISSION_HINTS["describe_acls"],
+                operation="describe_acls",
             )
         bindings: list[Binding] = []
         unreadable: list[str] = []

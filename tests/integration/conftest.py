@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
-from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka import KafkaError, KafkaException, TopicCollection
 from confluent_kafka.admin import (
     AclBinding,
     AclBindingFilter,
@@ -246,9 +246,11 @@ def partition_count(admin: AdminClient, name: str) -> int:
 LEASE_OPERATIONS = ("CREATE", "DESCRIBE", "READ", "WRITE")
 
 
-def grant_lease(admin: AdminClient, principal: str, prefix: str) -> list[Any]:
-    """The documented permissions on a test's lease topic (docs/permissions.md); returns
-    the filters that revoke them."""
+def grant_lease(
+    admin: AdminClient, principal: str, prefix: str, operations: tuple[str, ...] = LEASE_OPERATIONS
+) -> list[Any]:
+    """The documented permissions on a test's lease topic (docs/permissions.md), or the
+    given ones; returns the filters that revoke them."""
     args = [
         (
             ResourceType.TOPIC,
@@ -259,7 +261,7 @@ def grant_lease(admin: AdminClient, principal: str, prefix: str) -> list[Any]:
             AclOperation[operation],
             AclPermissionType.ALLOW,
         )
-        for operation in LEASE_OPERATIONS
+        for operation in operations
     ]
     for future in admin.create_acls([AclBinding(*a) for a in args]).values():
         future.result()
@@ -471,6 +473,29 @@ def grant(
 def revoke(admin: AdminClient, filters: list[AclBindingFilter]) -> None:
     for future in admin.delete_acls(filters).values():
         future.result()
+
+
+def authorized(stack: dict[str, str], user: str, topic: str | None = None) -> set[str]:
+    """The operations ``user`` may perform on the cluster, or on ``topic``, as the broker's
+    authorizer answers now (KIP-430 authorized operations; nothing when it may not even
+    describe the topic). For waiting until an ACL change is in effect before a step whose
+    outcome depends on it."""
+    client = AdminClient(client_config(stack, user))
+    try:
+        if topic is None:
+            described = client.describe_cluster(
+                include_authorized_operations=True, request_timeout=10
+            ).result()
+        else:
+            [future] = client.describe_topics(
+                TopicCollection([topic]), include_authorized_operations=True, request_timeout=10
+            ).values()
+            described = future.result()
+    except KafkaException as exc:
+        if transient(exc):
+            raise
+        return set()
+    return {operation.name for operation in described.authorized_operations or ()}
 
 
 def kafka_tool(stack: dict[str, str], tool: str, *args: str) -> str:

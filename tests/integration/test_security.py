@@ -1,27 +1,50 @@
 """Secrets never leak; PLAIN works against the real broker; a principal with exactly the
-permissions of docs/permissions.md can plan and apply topics, and one without a permission
-gets an error naming it."""
+permissions of docs/permissions.md can run each command, and one without a permission gets
+an error naming it.
+
+The least-privilege tests run as `carol`, an ordinary SASL user with no ACLs but those a test
+grants: on its own topic prefix and lease topic, and (for ACL management) on the cluster.
+Every grant is revoked again, exactly, when the test ends, whether it passed or not. Only
+the ACL test grants carol anything on the cluster, so the tests never widen each other's
+permissions.
+"""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from confluent_kafka import Producer
 from confluent_kafka.admin import (
     AclBinding,
     AclBindingFilter,
     AclOperation,
     AclPermissionType,
     AdminClient,
+    NewTopic,
     ResourcePatternType,
     ResourceType,
 )
 
-from tests.integration.conftest import Project, eventually, exact, grant_lease, lease_topic
+from kafkaplan.errors import LeaseLost
+from tests.integration.conftest import (
+    LEASE_OPERATIONS,
+    Project,
+    all_acls,
+    authorized,
+    client_config,
+    eventually,
+    exact,
+    grant_lease,
+    lease_topic,
+    revoke,
+)
+from tests.integration.test_lease import other_run
 
 pytestmark = pytest.mark.integration
 
@@ -165,7 +188,51 @@ def test_plain_mechanism(make_project: MakeProject) -> None:
     assert project.run("plan", "--detailed-exitcode").code == 0
 
 
-def acls(principal: str, prefix: str, *operations: str) -> list[AclBinding]:
+@dataclass
+class Grants:
+    """ACLs granted to the test's principal: every one is revoked, exactly, at the end."""
+
+    admin: AdminClient
+    filters: list[AclBindingFilter] = field(default_factory=list)
+    # Principals (User:<prefix>...) whose bindings the test's applies create or delete.
+    principal_prefixes: list[str] = field(default_factory=list)
+
+    def create(self, bindings: list[AclBinding]) -> None:
+        futures = self.admin.create_acls(bindings, request_timeout=10)
+        self.filters.extend(exact(b) for b in bindings)
+        for future in futures.values():
+            future.result()
+
+    def topics(self, principal: str, prefix: str, *operations: str) -> None:
+        self.create(topic_acls(principal, prefix, *operations))
+
+    def lease(self, principal: str, prefix: str, *operations: str) -> None:
+        self.filters.extend(grant_lease(self.admin, principal, prefix, operations))
+
+    def cluster(self, principal: str, *operations: str) -> None:
+        self.create(cluster_acls(principal, *operations))
+
+    def revoke(self, bindings: list[AclBinding]) -> None:
+        revoke(self.admin, [exact(b) for b in bindings])
+
+
+@pytest.fixture
+def grants(admin: AdminClient) -> Iterator[Grants]:
+    granted = Grants(admin)
+    yield granted
+    if granted.filters:
+        revoke(admin, granted.filters)
+    if granted.principal_prefixes:
+        made = [
+            acl
+            for acl in all_acls(admin)
+            if acl.principal.startswith(tuple(granted.principal_prefixes))
+        ]
+        if made:
+            revoke(admin, [exact(acl) for acl in made])
+
+
+def topic_acls(principal: str, prefix: str, *operations: str) -> list[AclBinding]:
     return [
         AclBinding(
             ResourceType.TOPIC,
@@ -180,65 +247,339 @@ def acls(principal: str, prefix: str, *operations: str) -> list[AclBinding]:
     ]
 
 
-def as_filters(bindings: list[AclBinding]) -> list[AclBindingFilter]:
-    return [exact(b) for b in bindings]
+def cluster_acls(principal: str, *operations: str) -> list[AclBinding]:
+    return [
+        AclBinding(
+            ResourceType.BROKER,
+            "kafka-cluster",
+            ResourcePatternType.LITERAL,
+            principal,
+            "*",
+            AclOperation[operation],
+            AclPermissionType.ALLOW,
+        )
+        for operation in operations
+    ]
 
 
-# docs/permissions.md, for topics under the project's prefix.
-PLAN_TOPICS = ("DESCRIBE", "DESCRIBE_CONFIGS")
-APPLY_TOPICS = (*PLAN_TOPICS, "CREATE", "ALTER_CONFIGS", "ALTER")
-
-
-def test_least_privilege_for_topics(make_project: MakeProject, admin: AdminClient) -> None:
+def as_carol(make_project: MakeProject) -> Project:
     project = make_project(username="carol", password_env="KAFKAPLAN_STACK_PASSWORD_CAROL")
     project.env["KAFKAPLAN_STACK_PASSWORD_CAROL"] = "carol-secret"
+    return project
+
+
+def append_project(project: Project, text: str) -> None:
+    with (project.root / "kafkaplan.yaml").open("a") as file:
+        file.write(text)
+
+
+CAROL = "User:carol"
+# docs/permissions.md, for topics under the project's prefix and for its lease topic.
+PLAN_TOPICS = ("DESCRIBE", "DESCRIBE_CONFIGS")
+APPLY_TOPICS = ("CREATE", "ALTER_CONFIGS", "ALTER")
+
+
+def test_least_privilege_for_topics(
+    make_project: MakeProject, grants: Grants, stack: dict[str, str]
+) -> None:
+    project = as_carol(make_project)
     topic = project.name("least")
     spec = "topics:\n  - name: {topic}\n    partitions: {partitions}\n    configs: {{retention.ms: {retention}}}\n"
     project.specs(spec.format(topic=topic, partitions=1, retention="1d"))
-    granted = acls("User:carol", project.prefix, *APPLY_TOPICS)
-    for future in admin.create_acls(granted).values():
+
+    # A read-only planner (DESCRIBE, DESCRIBE_CONFIGS): the plan works, and says the broker's
+    # dry run of the creation needs CREATE.
+    grants.topics(CAROL, project.prefix, *PLAN_TOPICS)
+
+    def plans_read_only() -> None:
+        plan = project.run("plan", "--detailed-exitcode")
+        assert plan.code == 2, plan.out + plan.err
+        assert (
+            f"topic.{topic}: could not dry-run the creation (no CREATE permission for this "
+            "principal); the broker validates it at apply"
+        ) in plan.out
+
+    eventually(plans_read_only)
+
+    # The lease first: once the broker applies the later grants, it has applied these.
+    grants.lease(CAROL, project.prefix, *LEASE_OPERATIONS)
+    grants.topics(CAROL, project.prefix, *APPLY_TOPICS)
+
+    def plans() -> None:
+        plan = project.run("plan", "--detailed-exitcode")
+        assert plan.code == 2, plan.out + plan.err
+        assert "could not dry-run" not in plan.out
+
+    eventually(plans)
+    applied = project.run("apply", "--auto-approve")
+    assert applied.code == 0, applied.out + applied.err
+    project.specs(spec.format(topic=topic, partitions=2, retention="2d"))
+    updated = project.run("apply", "--auto-approve")
+    assert updated.code == 0, updated.out + updated.err
+    assert project.run("plan", "--detailed-exitcode").code == 0
+
+    # Without ALTER_CONFIGS, a config change fails naming the missing permission. The apply
+    # waits until the broker no longer allows it: one that ran before would succeed.
+    grants.revoke(topic_acls(CAROL, project.prefix, "ALTER_CONFIGS"))
+    eventually(lambda: _absent("ALTER_CONFIGS", authorized(stack, "carol", topic)))
+    project.specs(spec.format(topic=topic, partitions=2, retention="3d"))
+
+    def refused() -> None:
+        result = project.run("apply", "--auto-approve")
+        assert result.code == 1, result.out + result.err
+        assert (
+            f"✗ topic.{topic} (update) failed: configs: permission denied "
+            "(TOPIC_AUTHORIZATION_FAILED) changing the topic's configs (hint: grant "
+            "ALTER_CONFIGS on the managed topics)"
+        ) in result.out
+
+    eventually(refused)
+
+    # Without the lease permissions, apply stops before any change, naming them.
+    grants.revoke(
+        [
+            AclBinding(
+                ResourceType.TOPIC,
+                lease_topic(project.prefix),
+                ResourcePatternType.LITERAL,
+                CAROL,
+                "*",
+                AclOperation[operation],
+                AclPermissionType.ALLOW,
+            )
+            for operation in LEASE_OPERATIONS
+        ]
+    )
+
+    def no_lease() -> None:
+        result = project.run("apply", "--auto-approve")
+        assert result.code == 1
+        assert "permission denied (TOPIC_AUTHORIZATION_FAILED)" in result.err
+        assert "on the lease topic (see docs/permissions.md))" in result.err
+        assert "Apply" not in result.out  # stopped before any change
+
+    eventually(no_lease)
+
+
+def _absent(operation: str, operations: set[str]) -> None:
+    assert operation not in operations, operations
+
+
+def test_least_privilege_for_topic_deletes(
+    make_project: MakeProject, admin: AdminClient, grants: Grants, stack: dict[str, str]
+) -> None:
+    """`plan --allow-deletes` (which counts the doomed topic's messages) and
+    `apply --allow-deletes` need DESCRIBE, DESCRIBE_CONFIGS and DELETE on the owned prefix,
+    and the lease: nothing else. Without DELETE the deletion fails, naming it."""
+    project = as_carol(make_project)
+    append_project(project, f"owned_topic_prefixes: ['{project.prefix}']\n")
+    kept, doomed = project.name("kept"), project.name("doomed")
+    for future in admin.create_topics([NewTopic(kept, 1, 1), NewTopic(doomed, 1, 1)]).values():
         future.result()
-    filters = as_filters(granted) + grant_lease(admin, "User:carol", project.prefix)
-    try:
+    producer = Producer(client_config(stack))
+    for value in (b"one", b"two"):
+        producer.produce(doomed, value)
+    assert producer.flush(30) == 0
+    project.specs(f"topics:\n  - name: {kept}\n    partitions: 1\n")
+    grants.lease(CAROL, project.prefix, *LEASE_OPERATIONS)
+    grants.topics(CAROL, project.prefix, *PLAN_TOPICS)
 
-        def plans() -> None:
-            plan = project.run("plan", "--detailed-exitcode")
-            assert plan.code == 2, plan.out + plan.err
-            assert "could not dry-run" not in plan.out
+    def plans_the_deletion() -> None:
+        plan = project.run("plan", "--allow-deletes", "--detailed-exitcode")
+        assert plan.code == 2, plan.out + plan.err
+        assert f"  - topic.{doomed}\n" in plan.out
+        assert "data-loss: deletes the topic with 2 message(s) in 1 partition(s)" in plan.out
+        assert "Plan: 0 to create, 0 to update, 1 to delete." in plan.out
 
-        eventually(plans)
-        applied = project.run("apply", "--auto-approve")
-        assert applied.code == 0, applied.out + applied.err
-        project.specs(spec.format(topic=topic, partitions=2, retention="2d"))
-        updated = project.run("apply", "--auto-approve")
-        assert updated.code == 0, updated.out + updated.err
-        assert project.run("plan", "--detailed-exitcode").code == 0
+    eventually(plans_the_deletion)
 
-        # Without ALTER_CONFIGS, a config change fails naming the missing permission.
-        revoke = as_filters(acls("User:carol", project.prefix, "ALTER_CONFIGS"))
-        for future in admin.delete_acls(revoke).values():
-            future.result()
-        project.specs(spec.format(topic=topic, partitions=2, retention="3d"))
+    # carol was never granted DELETE: the apply fails, naming the topic and the permission.
+    # (Polled: the first apply creates the lease topic, which the KRaft controller
+    # authorizes, and its view of the lease grants may lag the broker's. Nothing else can
+    # change, so trying again is safe.)
+    def refused() -> None:
+        result = project.run("apply", "--auto-approve", "--allow-deletes")
+        assert result.code == 1, result.out + result.err
+        assert (
+            f"  ✗ topic.{doomed} (delete) failed: permission denied "
+            "(TOPIC_AUTHORIZATION_FAILED) deleting the topic (hint: grant DELETE on the owned "
+            "topics)\n"
+        ) in result.out
+        assert "Apply finished with failures: 0 of 1 changes applied, 1 failed." in result.out
 
-        def refused() -> None:
-            result = project.run("apply", "--auto-approve")
-            assert result.code == 1, result.out + result.err
-            assert "permission denied (TOPIC_AUTHORIZATION_FAILED)" in result.out
-            assert "grant ALTER_CONFIGS on the managed topics" in result.out
+    eventually(refused)
+    assert doomed in admin.list_topics(timeout=10).topics
 
-        eventually(refused)
+    grants.topics(CAROL, project.prefix, "DELETE")
 
-        # Without the lease permissions, apply stops before any change, naming them.
-        for future in admin.delete_acls(filters[len(granted) :]).values():
-            future.result()
+    def deletes() -> None:
+        result = project.run("apply", "--auto-approve", "--allow-deletes")
+        assert result.code == 0, result.out + result.err
+        assert f"  ✓ topic.{doomed} (delete) done" in result.out
+        assert "Apply complete: 1 of 1 changes applied." in result.out
 
-        def no_lease() -> None:
-            result = project.run("apply", "--auto-approve")
-            assert result.code == 1
-            assert "apply needs" in result.err
-            assert "on the lease topic" in result.err
+    eventually(deletes)
 
-        eventually(no_lease)
-    finally:
-        for future in admin.delete_acls(filters).values():
-            future.result()
+    def gone() -> None:
+        assert doomed not in admin.list_topics(timeout=10).topics
+        plan = project.run("plan", "--allow-deletes", "--detailed-exitcode")
+        assert plan.code == 0, plan.out + plan.err
+
+    eventually(gone)
+    assert kept in admin.list_topics(timeout=10).topics
+
+
+def test_least_privilege_for_acls(
+    make_project: MakeProject, admin: AdminClient, grants: Grants, stack: dict[str, str]
+) -> None:
+    """ACL management: plan needs DESCRIBE on the cluster, apply ALTER. Without ALTER the
+    ACL changes fail, each naming the permission, while the rest of the apply is done and
+    reported as done; nothing is left half-applied unreported."""
+    project = as_carol(make_project)
+    p = project.prefix
+    app, old = f"User:{p}app", f"User:{p}old"
+    grants.principal_prefixes.append(f"User:{p}")
+    # The test's own principals, on its own prefix: no other binding is ever in scope.
+    append_project(
+        project,
+        "acls:\n  ownership:\n    - team: it\n"
+        f"      principals: [{app}, {old}]\n      resource_prefixes: [{p}]\n",
+    )
+    topic = project.name("orders")
+    project.specs(
+        f"""\
+        topics:
+          - name: {topic}
+            partitions: 1
+        acls:
+          - principal: {app}
+            role: producer
+            topics: [{topic}]
+        """
+    )
+    # A binding in the owned scope that no spec declares, made by someone else.
+    stray = AclBinding(
+        ResourceType.TOPIC,
+        topic,
+        ResourcePatternType.LITERAL,
+        old,
+        "*",
+        AclOperation.READ,
+        AclPermissionType.ALLOW,
+    )
+    grants.create([stray])
+    created = {f"acl.{app}.topic.literal.{topic}.{op}.ALLOW.*" for op in ("DESCRIBE", "WRITE")}
+    deleted = f"acl.{old}.topic.literal.{topic}.READ.ALLOW.*"
+
+    # The documented ACLs for the lease and the topics, and DESCRIBE on the cluster, in this
+    # order: the broker and the controller apply them in the order of the metadata log, so
+    # a plan that reads the ACLs and dry-runs the topic's creation (which the path that
+    # creates the lease topic authorizes too) shows that all of them are in effect.
+    grants.lease(CAROL, p, *LEASE_OPERATIONS)
+    grants.topics(CAROL, p, *PLAN_TOPICS, "CREATE")
+    grants.cluster(CAROL, "DESCRIBE")
+
+    def plans() -> None:
+        plan = project.run("plan", "--allow-deletes", "--detailed-exitcode")
+        assert plan.code == 2, plan.out + plan.err
+        assert "could not dry-run" not in plan.out
+        assert f"ACLs of {app}: 2 to create" in plan.out
+        assert f"ACLs of {old}: 1 to delete" in plan.out
+        assert "Plan: 3 to create, 0 to update, 1 to delete." in plan.out
+
+    eventually(plans)
+
+    # carol was never granted ALTER on the cluster: every ACL change fails naming it, the
+    # topic is still created, and the report says which is which.
+    refused = project.run("apply", "--auto-approve", "--allow-deletes")
+    assert refused.code == 1, refused.out + refused.err
+    lines = refused.out.splitlines()
+    assert f"  ✓ topic.{topic} (create) done" in lines
+    reason = (
+        "permission denied (CLUSTER_AUTHORIZATION_FAILED) {doing} the ACL binding (hint: "
+        "kafkaplan needs ALTER on the cluster to change ACLs)"
+    )
+    for address in sorted(created):
+        assert f"  ✗ {address} (create) failed: {reason.format(doing='creating')}" in lines
+    assert f"  ✗ {deleted} (delete) failed: {reason.format(doing='deleting')}" in lines
+    assert "Apply finished with failures: 1 of 4 changes applied, 3 failed." in lines
+    assert "Re-run `kafkaplan plan` to see what is left" in refused.err
+    assert _bindings_of(admin, p) == {(old, "READ")}
+    assert topic in admin.list_topics(timeout=10).topics
+    left = project.run("plan", "--allow-deletes", "--detailed-exitcode")
+    assert left.code == 2, left.out + left.err
+    assert "Plan: 2 to create, 0 to update, 1 to delete." in left.out
+
+    grants.cluster(CAROL, "ALTER")
+
+    def converges() -> None:
+        result = project.run("apply", "--auto-approve", "--allow-deletes")
+        assert result.code == 0, result.out + result.err
+        assert "Apply complete" in result.out
+
+    eventually(converges)
+    assert _bindings_of(admin, p) == {(app, "DESCRIBE"), (app, "WRITE")}
+    clean = project.run("plan", "--allow-deletes", "--detailed-exitcode")
+    assert clean.code == 0, clean.out + clean.err
+    # drift reads the same: DESCRIBE on the topics and on the cluster. (carol's own grants
+    # are in no spec: unmanaged, which is not what this checks.)
+    drift = project.run("drift", "--fail-on", "changed,missing")
+    assert drift.code == 0, drift.out + drift.err
+    assert "Drift: 0 changed, 0 missing," in drift.out
+    assert "not checked" not in drift.out
+    assert f"User:{p}" not in drift.out
+    # So does import of ACLs: the app's bindings come back as its role (and carol's own
+    # three grants on the prefix as raw bindings).
+    imported = project.root / "imported"
+    result = project.run(
+        "import", "--out", str(imported), "--prefix", p, "--resources", "topics,acls"
+    )
+    assert result.code == 0, result.out + result.err
+    assert "Imported 1 topic, 5 ACL bindings (as 2 entries) into 3 file(s)." in result.out
+    assert (
+        f"  - principal: {app}\n    role: producer\n    topics: [{topic}]\n"
+        in (imported / "acls" / f"{p}app.yaml").read_text()
+    )
+
+
+def _bindings_of(admin: AdminClient, prefix: str) -> set[tuple[str, str]]:
+    """(principal, operation) of the live bindings of the test's own principals."""
+    return {
+        (acl.principal, acl.operation.name)
+        for acl in all_acls(admin)
+        if acl.principal.startswith(f"User:{prefix}")
+    }
+
+
+def test_least_privilege_for_unlock(make_project: MakeProject, grants: Grants) -> None:
+    """unlock needs DESCRIBE, READ and WRITE on the lease topic; without WRITE it fails
+    naming it, and releases nothing."""
+    project = as_carol(make_project)
+    holder = other_run(project, "stuck@ci (pid 3)", ttl=300)
+    holder.acquire(wait=0)  # as admin; this also creates the lease topic
+    grants.lease(CAROL, project.prefix, "DESCRIBE", "READ")
+
+    def refused() -> None:
+        result = project.run("unlock", "--force")
+        assert result.code == 1, result.out + result.err
+        assert "The apply lease is held by stuck@ci (pid 3) since" in result.out
+        assert (
+            f"Error: topic.{lease_topic(project.prefix)}: permission denied "
+            "(TOPIC_AUTHORIZATION_FAILED) writing to the lease topic (hint: apply and unlock "
+            "need WRITE on the lease topic (see docs/permissions.md))"
+        ) in result.err.splitlines()
+
+    eventually(refused)
+    assert holder.read().held
+
+    grants.lease(CAROL, project.prefix, "WRITE")
+
+    def released() -> None:
+        result = project.run("unlock", "--force")
+        assert result.code == 0, result.out + result.err
+        assert "Released the apply lease." in result.out
+
+    eventually(released)
+    holder._renewed_at = 0  # as if a third of its ttl had passed
+    with pytest.raises(LeaseLost, match="lost"):
+        holder.keep()

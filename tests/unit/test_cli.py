@@ -9,7 +9,7 @@ import pytest
 
 from kafkaplan import cli
 from kafkaplan.cli import main
-from tests.conftest import MakeProject
+from tests.conftest import PROJECT, MakeProject
 from tests.conftest import run_cli as run
 from tests.fakes import FakeTopic, MemoryCluster
 
@@ -35,6 +35,43 @@ def test_validate_ok_and_errors(
         "specs/a.yaml:4: unknown topic config 'retention.mss' (hint: did you mean 'retention.ms'?)",
         "Error: 1 error in the specs.",
     ]
+
+
+def test_validate_makes_no_connection(
+    make_project: MakeProject, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """validate needs no Kafka or registry permission at all (docs/permissions.md): a
+    project with topics, ACLs and a subject validates while every way out is a failure."""
+
+    def no_network(*args: object, **kwargs: object) -> None:
+        raise AssertionError("validate opened a connection")
+
+    for target in (
+        "kafkaplan.cli.connect",
+        "kafkaplan.cli.connect_registry",
+        "kafkaplan.cli.open_lease",
+        "confluent_kafka.admin.AdminClient",
+        "confluent_kafka.Consumer",
+        "confluent_kafka.Producer",
+        "urllib.request.urlopen",
+    ):
+        monkeypatch.setattr(target, no_network)
+    registry = "    schema_registry:\n      url: http://127.0.0.1:1\n"
+    project = make_project(
+        {
+            "a.yaml": SPEC
+            + "    value_schema: order.avsc\n"
+            + "acls:\n  - principal: User:billing\n    role: producer\n"
+            + "    topics: [orders.created.v1]\n",
+            "order.avsc": '{"type": "record", "name": "O", "fields": []}',
+        },
+        project=PROJECT.replace("    defaults:\n", registry + "    defaults:\n", 1),
+    )
+    assert run(project, "validate", capsys=capsys) == (
+        0,
+        "Valid: 1 topic(s), 2 ACL binding(s), 1 subject(s).\n",
+        "",
+    )
 
 
 def test_validate_paths_replace_the_project_specs(

@@ -8,11 +8,13 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from kafkaplan import cli
 from kafkaplan.errors import (
     ProjectError,
     RegistryAuthenticationFailed,
@@ -23,6 +25,9 @@ from kafkaplan.errors import (
 )
 from kafkaplan.project import RegistryConnection
 from kafkaplan.registry import HttpRegistry, SchemaPayload, SchemaReference
+from tests.conftest import PROJECT, MakeProject
+from tests.conftest import run_cli as run
+from tests.fakes import MemoryCluster
 
 Answer = tuple[int, Any]
 DROP = -1  # a route answering this status drops the connection instead
@@ -35,6 +40,8 @@ class Server:
         default_factory=dict
     )
     requests: list[tuple[str, str, dict[str, str], Any]] = field(default_factory=list)
+    # The answer to a request no route matches (None: "Subject not found").
+    fallback: Answer | None = None
 
     def on(self, method: str, path: str, status: int, body: Any = None) -> None:
         self.routes[(method, path)] = lambda query, sent: (status, body)
@@ -51,11 +58,12 @@ def server() -> Iterator[Server]:
             sent = json.loads(self.rfile.read(length)) if length else None
             state.requests.append((self.command, self.path, dict(self.headers), sent))
             route = state.routes.get((self.command, parts.path))
-            status, body = (
-                route(parse_qs(parts.query), sent)
-                if route
-                else (404, {"error_code": 40401, "message": "Subject not found"})
-            )
+            if route:
+                status, body = route(parse_qs(parts.query), sent)
+            elif state.fallback is not None:
+                status, body = state.fallback
+            else:
+                status, body = 404, {"error_code": 40401, "message": "Subject not found"}
             if status == DROP:  # close the connection without any answer
                 self.close_connection = True
                 return
@@ -324,3 +332,101 @@ def test_reads_are_retried_after_a_dropped_connection_but_writes_are_not(server:
     with pytest.raises(RegistryUnreachable):
         client(server.url).set_compatibility(None, "FULL")
     assert [r[0] for r in server.requests].count("PUT") == 1
+
+
+# -- The CLI against a registry that refuses this principal -----------------------------------
+
+ORDER = '{"type": "record", "name": "Order", "fields": [{"name": "id", "type": "string"}]}'
+SUBJECT = "orders.created.v1-value"
+AUTHENTICATE = (
+    "check schema_registry.username and the environment variable named by password_env or "
+    "bearer_token_env"
+)
+
+
+@pytest.fixture
+def refusing(
+    server: Server, make_project: MakeProject, monkeypatch: pytest.MonkeyPatch
+) -> tuple[Server, Path]:
+    """A project whose registry is the scripted server (with basic auth) and whose cluster
+    is in memory."""
+    cluster = MemoryCluster(brokers=1)
+    monkeypatch.setattr(cli, "connect", lambda context, read_only: cluster)
+    monkeypatch.setenv("SR_PASSWORD", "kp-secret-7e1")
+    registry = (
+        f"    schema_registry:\n      url: {server.url}\n      username: kp\n"
+        "      password_env: SR_PASSWORD\n"
+    )
+    project = make_project(
+        {
+            "a.yaml": "topics:\n  - name: orders.created.v1\n    value_schema: order.avsc\n",
+            "order.avsc": ORDER,
+        },
+        project=PROJECT.replace("    defaults:\n", registry + "    defaults:\n", 1),
+    )
+    return server, project
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "line"),
+    [
+        (
+            401,
+            {"error_code": 40101, "message": "Unauthorized"},
+            f"Error: subject.{SUBJECT}: registry authentication failed (HTTP 401): Unauthorized "
+            f"(hint: {AUTHENTICATE})",
+        ),
+        (
+            403,
+            {"error_code": 40301, "message": "User kp cannot read"},
+            f"Error: subject.{SUBJECT}: registry permission denied (HTTP 403 40301): User kp "
+            "cannot read (hint: the registry principal needs read access to the managed "
+            "subjects)",
+        ),
+    ],
+)
+def test_a_refused_registry_read_is_one_line_naming_the_subject(
+    refusing: tuple[Server, Path],
+    capsys: pytest.CaptureFixture[str],
+    status: int,
+    body: dict[str, Any],
+    line: str,
+) -> None:
+    server, project = refusing
+    server.fallback = (status, body)
+    code, out, err = run(project, "plan", capsys=capsys)
+    assert (code, out, err.splitlines()) == (1, "", [line])
+    assert server.requests, "the registry was asked"
+    assert "kp-secret-7e1" not in err
+
+
+def test_a_refused_registration_fails_the_apply_in_one_line_naming_the_subject(
+    refusing: tuple[Server, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A principal that may read subjects but not register them: the plan works, the
+    registration fails naming the subject and the permission, the topic is still created,
+    and the exit code says it failed."""
+    server, project = refusing
+    server.on("GET", f"{BASE}/config", 200, {"compatibilityLevel": "BACKWARD"})
+    server.on(
+        "POST",
+        f"{BASE}/subjects/{SUBJECT}/versions",
+        403,
+        {"error_code": 40301, "message": "User kp cannot write"},
+    )
+    code, out, err = run(project, "plan", "--detailed-exitcode", capsys=capsys)
+    assert code == 2, out + err
+    code, out, err = run(project, "apply", "--auto-approve", capsys=capsys)
+    assert code == 1, out + err
+    failed = [line for line in out.splitlines() if "✗" in line]
+    assert failed == [
+        f"  ✗ subject.{SUBJECT} (create) failed: registry permission denied (HTTP 403 40301): "
+        "User kp cannot write (hint: the registry principal needs write access to the managed "
+        "subjects)"
+    ]
+    assert "  ✓ topic.orders.created.v1 (create) done" in out
+    assert "Apply finished with failures: 1 of 2 changes applied, 1 failed." in out
+    assert [r[:2] for r in server.requests if r[0] == "POST"][-1] == (
+        "POST",
+        f"{BASE}/subjects/{SUBJECT}/versions",
+    )

@@ -1,0 +1,116 @@
+"""Broker errors as kafkaplan reports them: a permission error names the resource, what was
+refused and, in its hint, the permission to grant; never the broker's request dump."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+from confluent_kafka import KafkaError, KafkaException
+from kafka import errors as kafka_errors
+
+from kafkaplan.cluster import translate, translate_kafka_python
+from kafkaplan.errors import ClusterError, PermissionDenied
+
+# What a Kafka 4.1 broker answers to CreateAcls without ALTER on the cluster: the request is
+# forwarded to the KRaft controller, whose refusal carries the Java request object.
+FORWARDED = (
+    "Request Request(processor=0, connectionId=127.0.0.1:22093-127.0.0.1:43812-0-1, "
+    "session=org.apache.kafka.network.Session@aab3e50, listenerName=ListenerName(CONTROLLER), "
+    "securityProtocol=PLAINTEXT, buffer=java.nio.HeapByteBuffer[pos=122 lim=122 cap=144]"
+)
+
+
+def refused(code: int, reason: str) -> KafkaException:
+    return KafkaException(KafkaError(code, reason))
+
+
+@pytest.mark.parametrize(
+    ("code", "reason", "resource", "operation", "line"),
+    [
+        (
+            KafkaError.CLUSTER_AUTHORIZATION_FAILED,
+            FORWARDED,
+            "acl.User:app.topic.literal.orders.v1.WRITE.ALLOW.*",
+            "create_acls",
+            "acl.User:app.topic.literal.orders.v1.WRITE.ALLOW.*: permission denied "
+            "(CLUSTER_AUTHORIZATION_FAILED) creating the ACL binding (hint: kafkaplan needs "
+            "ALTER on the cluster to change ACLs)",
+        ),
+        (
+            KafkaError.CLUSTER_AUTHORIZATION_FAILED,
+            FORWARDED,
+            "acl.User:old.group.literal.g.READ.ALLOW.*",
+            "delete_acls",
+            "acl.User:old.group.literal.g.READ.ALLOW.*: permission denied "
+            "(CLUSTER_AUTHORIZATION_FAILED) deleting the ACL binding (hint: kafkaplan needs "
+            "ALTER on the cluster to change ACLs)",
+        ),
+        (
+            KafkaError.TOPIC_AUTHORIZATION_FAILED,
+            "Broker: Topic authorization failed",
+            "topic.orders.v1",
+            "delete_topics",
+            "topic.orders.v1: permission denied (TOPIC_AUTHORIZATION_FAILED) deleting the topic "
+            "(hint: grant DELETE on the owned topics)",
+        ),
+        (
+            KafkaError.TOPIC_AUTHORIZATION_FAILED,
+            "Broker: Topic authorization failed",
+            "topic.orders.v1",
+            "alter_configs",
+            "topic.orders.v1: permission denied (TOPIC_AUTHORIZATION_FAILED) changing the "
+            "topic's configs (hint: grant ALTER_CONFIGS on the managed topics)",
+        ),
+    ],
+)
+def test_permission_errors_name_what_was_refused_and_the_permission(
+    code: int, reason: str, resource: str, operation: str, line: str
+) -> None:
+    error = translate(refused(code, reason), resource=resource, operation=operation)
+    assert isinstance(error, PermissionDenied)
+    assert str(error) == line
+    assert error.code == KafkaError(code).name()
+
+
+def test_the_brokers_text_of_a_refusal_is_only_logged(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.DEBUG, logger="kafkaplan.cluster"):
+        error = translate(
+            refused(KafkaError.CLUSTER_AUTHORIZATION_FAILED, FORWARDED),
+            resource="acl.x",
+            operation="create_acls",
+        )
+    assert "Request(" not in str(error)
+    assert FORWARDED in caplog.text
+
+
+def test_an_operation_without_a_phrase_still_names_the_code() -> None:
+    error = translate(
+        refused(KafkaError.GROUP_AUTHORIZATION_FAILED, "Broker: Group authorization failed"),
+        resource="group.g",
+        operation="something_new",
+    )
+    assert str(error) == "group.g: permission denied (GROUP_AUTHORIZATION_FAILED)"
+
+
+def test_other_errors_keep_the_brokers_reason() -> None:
+    error = translate(
+        refused(KafkaError.POLICY_VIOLATION, "retention.ms above the limit"),
+        resource="topic.t",
+        operation="alter_configs",
+    )
+    assert type(error) is ClusterError
+    assert str(error) == "topic.t: retention.ms above the limit (POLICY_VIOLATION)"
+
+
+def test_kafka_python_refusals_read_the_same() -> None:
+    error = translate_kafka_python(
+        kafka_errors.ClusterAuthorizationFailedError(),
+        resource="topic.t",
+        operation="reassign",
+    )
+    assert isinstance(error, PermissionDenied)
+    assert str(error) == (
+        "topic.t: permission denied (CLUSTER_AUTHORIZATION_FAILED) reassigning partitions "
+        "(hint: grant ALTER on the cluster (partition reassignments need it))"
+    )
