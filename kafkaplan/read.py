@@ -8,7 +8,8 @@ list-partition-reassignments request, sent while the configs are read, finds rea
 in progress. Other topics are listed, but nothing more is read about them. Only when a
 managed topic is being reassigned or carries leftover replication throttles are the
 brokers' throttle rates read as well. When the project manages ACLs, one describe-ACLs
-request with an any-filter reads every binding.
+request with an any-filter reads every binding, sent first and answered while the
+metadata and configs are read.
 
 Subjects: only the managed ones (and the ones they refer to, and those in the project's
 owned prefixes) are read, concurrently over a thread pool, and of each only what the plan
@@ -137,11 +138,12 @@ def _read(
     probe: list[str] | None = None,
     throttled_brokers: list[int] | None = None,
 ) -> LiveState:
-    info, metadata = cluster.describe()
-    doomed = deletion_candidates(metadata.keys()) if deletion_candidates else []
-    described = sorted({*configs_for(metadata.keys()), *doomed})
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="kafkaplan-read") as pool:
-        # Independent of the configs: overlap the round trips.
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="kafkaplan-read") as pool:
+        # Independent of the metadata and the configs: overlap the round trips.
+        acls_read = pool.submit(cluster.describe_acls) if acls else None
+        info, metadata = cluster.describe()
+        doomed = deletion_candidates(metadata.keys()) if deletion_candidates else []
+        described = sorted({*configs_for(metadata.keys()), *doomed})
         listing = pool.submit(_list_reassignments, cluster)
         described_configs = cluster.describe_topic_configs(described) if described else {}
         messages = (
@@ -166,9 +168,9 @@ def _read(
         )
     bindings: Iterable[Binding] = ()
     unreadable: Iterable[str] = ()
-    if acls:
+    if acls_read is not None:
         try:
-            bindings, unreadable = cluster.describe_acls()
+            bindings, unreadable = acls_read.result()
         except ClusterError as error:
             if probe is None:
                 raise
