@@ -7,6 +7,7 @@ unexpected internal error (a bug: please report it with the output of ``--debug`
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import os
@@ -619,8 +620,16 @@ def _report_error(error: KafkaplanError) -> None:
     click.echo(f"Error: {error}", err=True)
 
 
+# A run builds hundreds of thousands of small objects (YAML nodes, spec values, live
+# configs) that live until it ends. With the default threshold of 700 allocations the
+# cyclic collector rescans them over and over: at 10,000 topics that was half the time of
+# loading the specs. Collecting less often costs a few MB.
+GC_THRESHOLDS = (50_000, 20, 20)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Console entry point: one handler turns every expected error into a line and a code."""
+    gc.set_threshold(*GC_THRESHOLDS)
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])
     try:
         code = cli.main(args=argv, prog_name="kafkaplan", standalone_mode=False)
