@@ -71,6 +71,9 @@ class ApplyReport:
     # Why the apply stopped before the end (the broker stopped answering, the lease was
     # lost, an interrupt), or None when every change was attempted.
     interrupted: str | None = None
+    # Changes made whose effect the cluster did not report yet when the apply ended
+    # (kafkaplan.settle): acknowledged, but a plan run right now may still show them.
+    unsettled: list[str] = field(default_factory=list)
 
     @property
     def failed(self) -> list[Outcome]:

@@ -338,6 +338,7 @@ def apply(
                     lease=lease,
                     batch_size=batch_size,
                     reassignment=context.project.reassignment(context.environment),
+                    settle_timeout=context.environment.kafka.timeout_seconds(),
                 )
             _print_report(report)
         finally:
@@ -463,6 +464,9 @@ def _outcome_printer(color: bool) -> Any:
     return show
 
 
+UNSETTLED_SHOWN = 10
+
+
 def _print_report(report: ApplyReport) -> None:
     click.echo("")
     if report.interrupted:
@@ -477,6 +481,16 @@ def _print_report(report: ApplyReport) -> None:
         click.echo(
             f"Outcome unknown (sent, but not confirmed): {', '.join(unknown)}. "
             "The next `kafkaplan plan` shows whether they were made.",
+            err=True,
+        )
+    if report.unsettled:
+        shown = ", ".join(report.unsettled[:UNSETTLED_SHOWN])
+        more = len(report.unsettled) - UNSETTLED_SHOWN
+        if more > 0:
+            shown += f" and {more} more"
+        click.echo(
+            f"Warning: the cluster does not report these changes yet: {shown}. They were "
+            "acknowledged; a plan right now may still show them.",
             err=True,
         )
     if not report.ok:

@@ -54,7 +54,12 @@ from kafkaplan.registry import (
     Registry,
 )
 from kafkaplan.retry import RetryingCluster, RetryPolicy
+from kafkaplan.settle import settle
 from kafkaplan.state import DesiredState, PlanOptions
+
+# How long an apply waits, at most, for the cluster to report what it did (the CLI uses
+# the connection's request timeout).
+SETTLE_TIMEOUT_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
@@ -310,7 +315,10 @@ def run_apply(
     lease: Lease | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
     reassignment: ReassignmentSettings | None = None,
+    settle_timeout: float = SETTLE_TIMEOUT_SECONDS,
 ) -> ApplyReport:
+    """Apply ``plan``, then wait (up to ``settle_timeout``) until the cluster reports the
+    topics and ACL bindings created and deleted (``kafkaplan.settle``)."""
     if plan.errors:
         raise PlanRefused(
             f"the plan has {len(plan.errors)} error(s); nothing was applied",
@@ -321,7 +329,7 @@ def run_apply(
         registry=registry,
         reassignment=reassignment or ReassignmentSettings(),
     )
-    return apply_plan(
+    report = apply_plan(
         plan,
         targets,
         progress=progress,
@@ -329,3 +337,5 @@ def run_apply(
         batch_size=batch_size,
         before_batch=lease.keep if lease is not None else None,
     )
+    report.unsettled = settle(cluster, plan, report, timeout=settle_timeout)
+    return report

@@ -265,7 +265,9 @@ def grant_lease(
     ]
     for future in admin.create_acls([AclBinding(*a) for a in args]).values():
         future.result()
-    return [AclBindingFilter(*a) for a in args]
+    filters = [AclBindingFilter(*a) for a in args]
+    await_acls(admin, filters, present=True)
+    return filters
 
 
 # -- A private stack, for tests that stop, kill and restart the broker ------------------------
@@ -467,12 +469,31 @@ def grant(
     ]
     for future in admin.create_acls(bindings).values():
         future.result()
-    return [exact(binding) for binding in bindings]
+    filters = [exact(binding) for binding in bindings]
+    await_acls(admin, filters, present=True)
+    return filters
 
 
 def revoke(admin: AdminClient, filters: list[AclBindingFilter]) -> None:
     for future in admin.delete_acls(filters).values():
         future.result()
+    await_acls(admin, filters, present=False)
+
+
+def await_acls(admin: AdminClient, filters: list[AclBindingFilter], *, present: bool) -> None:
+    """Wait until the broker reports a binding for every filter (or for none). The
+    controller answers CreateAcls/DeleteAcls once it has committed the change; the broker
+    answers DescribeAcls from its metadata image, which applies it later (seconds later on
+    a busy broker): a step that depends on the change must start only then."""
+
+    def settled() -> None:
+        for acl_filter in filters:
+            found = admin.describe_acls(acl_filter, request_timeout=10).result()
+            assert bool(found) == present, (
+                f"{acl_filter} not yet {'present' if present else 'gone'}"
+            )
+
+    eventually(settled, timeout=60)
 
 
 def authorized(stack: dict[str, str], user: str, topic: str | None = None) -> set[str]:
@@ -530,6 +551,7 @@ def out_of_band(admin: AdminClient) -> Iterator[Callable[[list[AclBinding]], Non
         for future in admin.create_acls(bindings, request_timeout=10).values():
             future.result()
         created.extend(bindings)
+        await_acls(admin, [exact(b) for b in bindings], present=True)
 
     yield create
     if created:

@@ -37,6 +37,7 @@ from tests.integration.conftest import (
     Project,
     all_acls,
     authorized,
+    await_acls,
     client_config,
     eventually,
     exact,
@@ -202,6 +203,7 @@ class Grants:
         self.filters.extend(exact(b) for b in bindings)
         for future in futures.values():
             future.result()
+        await_acls(self.admin, [exact(b) for b in bindings], present=True)
 
     def topics(self, principal: str, prefix: str, *operations: str) -> None:
         self.create(topic_acls(principal, prefix, *operations))

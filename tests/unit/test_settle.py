@@ -1,0 +1,183 @@
+"""After an apply, kafkaplan waits (bounded) until the cluster reports what it did."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from kafkaplan import cli
+from kafkaplan.acls import (
+    Binding,
+    DesiredAcls,
+    Operation,
+    PatternType,
+    Permission,
+    ResourceType,
+    Scope,
+)
+from kafkaplan.cluster import ClusterInfo, TopicMetadata
+from kafkaplan.diff import compute_plan
+from kafkaplan.errors import ClusterUnreachable
+from kafkaplan.pipeline import run_apply
+from kafkaplan.plan import Plan
+from kafkaplan.read import read_live
+from kafkaplan.settle import settle
+from kafkaplan.state import DesiredState, DesiredTopic, PlanOptions, Source
+from tests.conftest import MakeProject
+from tests.conftest import run_cli as run
+from tests.fakes import FakeTopic, MemoryCluster
+
+OLD = Binding(
+    "User:app",
+    ResourceType.TOPIC,
+    PatternType.LITERAL,
+    "old.t.v1",
+    Operation.READ,
+    Permission.ALLOW,
+)
+NEW = Binding(
+    "User:app",
+    ResourceType.TOPIC,
+    PatternType.LITERAL,
+    "new.t.v1",
+    Operation.READ,
+    Permission.ALLOW,
+)
+
+
+@dataclass
+class LaggingCluster(MemoryCluster):
+    """Answers Metadata and DescribeAcls from a snapshot taken before the apply, for the
+    next ``stale_reads`` reads of each (as a broker still applying the metadata log)."""
+
+    stale_reads: int = 0
+    frozen_topics: dict[str, TopicMetadata] = field(default_factory=dict)
+    frozen_acls: list[Binding] = field(default_factory=list)
+    reads: int = 0  # DescribeAcls calls since the last freeze
+
+    def freeze(self, stale_reads: int) -> None:
+        self.frozen_topics = super().describe()[1]
+        self.frozen_acls = sorted(self.acls)
+        self.stale_reads = stale_reads
+        self.reads = 0
+
+    def describe(self) -> tuple[ClusterInfo, dict[str, TopicMetadata]]:
+        info, metadata = super().describe()
+        return info, dict(self.frozen_topics) if self.stale_reads > 0 else metadata
+
+    def describe_acls(self) -> tuple[list[Binding], list[str]]:
+        bindings, unreadable = super().describe_acls()
+        self.reads += 1
+        if self.stale_reads > 0:
+            self.stale_reads -= 1
+            return list(self.frozen_acls), unreadable
+        return bindings, unreadable
+
+
+def desired() -> DesiredState:
+    """Topic new.t.v1 and a binding on it; old.* topics and User:app's bindings are owned."""
+    topic = DesiredTopic("new.t.v1", 1, 1, {}, Source("a.yaml", 2))
+    acls = DesiredAcls(
+        bindings={NEW: "a.yaml:5"}, scopes=(Scope("app", principals=frozenset({"User:app"})),)
+    )
+    return DesiredState(topics={topic.name: topic}, acls=acls, owned_topic_prefixes=("old.",))
+
+
+def planned(cluster: MemoryCluster) -> Plan:
+    state = desired()
+    return compute_plan(state, read_live(cluster, state), PlanOptions(allow_deletes=True))
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.sleeps: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+def test_apply_returns_once_the_cluster_reports_its_changes() -> None:
+    cluster = LaggingCluster(brokers=1)
+    plan = planned(cluster)
+    assert {c.address for c in plan.changes} == {"topic.new.t.v1", NEW_ADDRESS}
+    cluster.freeze(stale_reads=3)
+    report = run_apply(plan, cluster, settle_timeout=0)  # no waiting: reports what lags
+    assert report.ok
+    assert report.unsettled == sorted(["topic.new.t.v1", NEW_ADDRESS])
+
+    cluster = LaggingCluster(brokers=1)
+    plan = planned(cluster)
+    cluster.freeze(stale_reads=3)
+    report = run_apply(plan, cluster)
+    assert report.unsettled == []
+    assert cluster.reads == 4, "polled until the bindings showed up, not longer"
+
+
+def test_waiting_is_bounded_and_backs_off() -> None:
+    cluster = LaggingCluster(brokers=1)
+    plan = planned(cluster)
+    cluster.freeze(stale_reads=1000)
+    report = run_apply(plan, cluster, settle_timeout=0)
+    clock = Clock()
+    pending = settle(cluster, plan, report, timeout=5, sleep=clock.sleep, clock=clock)
+    assert pending == sorted(["topic.new.t.v1", NEW_ADDRESS])
+    assert clock.now == pytest.approx(5)
+    assert clock.sleeps[:4] == [0.05, 0.1, 0.2, 0.4]
+    assert max(clock.sleeps) == 1.0
+
+
+def test_deletes_are_awaited_too_and_failures_are_not() -> None:
+    cluster = LaggingCluster(brokers=1, acls={OLD}, topics={"old.t.v1": FakeTopic(1, 1)})
+    cluster.denied_topics.add("new.t.v1")  # creating the topic fails: nothing to await
+    plan = planned(cluster)
+    assert {"topic.old.t.v1", "acl." + OLD.key} <= {c.address for c in plan.changes}
+    cluster.freeze(stale_reads=1000)
+    report = run_apply(plan, cluster, settle_timeout=0)
+    assert not report.ok
+    # The deleted topic and binding are still reported; the failed creation is not awaited.
+    assert report.unsettled == sorted([NEW_ADDRESS, "acl." + OLD.key, "topic.old.t.v1"])
+
+
+def test_a_cluster_that_stops_answering_ends_the_wait() -> None:
+    cluster = LaggingCluster(brokers=1)
+    plan = planned(cluster)
+    cluster.freeze(stale_reads=1000)
+    report = run_apply(plan, cluster, settle_timeout=0)
+
+    def unreachable() -> tuple[list[Binding], list[str]]:
+        raise ClusterUnreachable("broker did not answer (_TIMED_OUT)", code="_TIMED_OUT")
+
+    cluster.describe_acls = unreachable  # type: ignore[method-assign]
+    clock = Clock()
+    pending = settle(cluster, plan, report, timeout=60, sleep=clock.sleep, clock=clock)
+    assert pending == sorted(["topic.new.t.v1", NEW_ADDRESS])
+    assert clock.sleeps == []
+
+
+def test_the_cli_names_what_the_cluster_does_not_report_yet(
+    make_project: MakeProject, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cluster = LaggingCluster(brokers=1, stale_reads=10**6)
+    monkeypatch.setattr(cli, "connect", lambda context, read_only: cluster)
+    project: Path = make_project({"a.yaml": "topics:\n  - name: new.t.v1\n"})
+    text = project.read_text().replace(
+        "bootstrap_servers: 127.0.0.1:1", "bootstrap_servers: 127.0.0.1:1\n      timeout: 1ms"
+    )
+    project.write_text(text)
+    code, out, err = run(project, "apply", "--auto-approve", capsys=capsys)
+    assert code == 0, out + err
+    assert "Apply complete: 1 of 1 changes applied." in out
+    assert (
+        "Warning: the cluster does not report these changes yet: topic.new.t.v1. They were "
+        "acknowledged; a plan right now may still show them."
+    ) in err
+
+
+NEW_ADDRESS = "acl." + NEW.key
