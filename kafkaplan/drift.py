@@ -122,6 +122,10 @@ def compute_drift(
         resource_type, _, name = address.partition(".")
         if resource_type == "topic" and taxonomy is not None and not taxonomy.search(name):
             continue  # outside the taxonomy and any owned scope: not ours to report
+        if resource_type == "acl":
+            # Outside every owned scope (undeclared bindings inside one are deletes above):
+            # another team's bindings, which a plan lists but drift does not report.
+            continue
         items.append(
             DriftItem(
                 kind=DriftKind.UNMANAGED,

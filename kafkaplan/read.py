@@ -265,15 +265,15 @@ def read_registry(
             )
             for name in sorted(names)
         }
-        owned = listing.result() if listing is not None else []
-        reads.update(
-            {
-                name: submit(pool, name, versions=True, level=True)
-                for name in sorted(set(owned) - set(reads))
-            }
-        )
         # Results in name order: the first failure is reported, naming its subject.
-        latest = {name: futures[0].result() for name, futures in sorted(reads.items())}
+        latest = {name: futures[0].result() for name, futures in reads.items()}
+        owned = listing.result() if listing is not None else []
+        extra = {
+            name: submit(pool, name, versions=True, level=True)
+            for name in sorted(set(owned) - set(reads))
+        }
+        latest.update({name: futures[0].result() for name, futures in extra.items()})
+        reads.update(extra)
         if desired is not None:
             # A new version will be registered: the level it is checked at is needed.
             later = {

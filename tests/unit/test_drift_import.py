@@ -6,6 +6,15 @@ from pathlib import Path
 
 import pytest
 
+from kafkaplan.acls import (
+    Binding,
+    DesiredAcls,
+    Operation,
+    PatternType,
+    Permission,
+    ResourceType,
+    Scope,
+)
 from kafkaplan.diff import compute_plan
 from kafkaplan.drift import DriftKind, compute_drift
 from kafkaplan.importer import build_import, read_for_import
@@ -64,6 +73,37 @@ def test_drift_classes() -> None:
     assert "partitions cannot decrease (9 -> 3)" in report.items[1].message
     assert report.counts() == {"changed": 2, "missing": 1, "unmanaged": 1}
     assert report.failing({DriftKind.UNMANAGED}) == [report.items[3]]
+
+
+def test_drift_reports_bindings_of_its_scope_not_other_teams() -> None:
+    def read(principal: str, topic: str) -> Binding:
+        return Binding(
+            principal,
+            ResourceType.TOPIC,
+            PatternType.LITERAL,
+            topic,
+            Operation.READ,
+            Permission.ALLOW,
+        )
+
+    declared, stray, foreign = (
+        read("User:app", "orders.created.v1"),
+        read("User:app", "orders.byhand.v1"),
+        read("User:other-team", "billing.v1"),
+    )
+    cluster = MemoryCluster(acls={stray, foreign})
+    acls = DesiredAcls(
+        bindings={declared: "a.yaml:3"},
+        scopes=(Scope("it", principals=frozenset({"User:app"})),),
+    )
+    desired = DesiredState(topics={}, acls=acls)
+    live = read_live(cluster, desired, tolerant=True)
+    assert "acl." + foreign.key in compute_plan(desired, live).unmanaged  # the plan lists it
+    report = compute_drift(desired, live, NAMING)
+    assert [(item.kind, item.address) for item in report.items] == [
+        (DriftKind.MISSING, "acl." + declared.key),
+        (DriftKind.UNMANAGED, "acl." + stray.key),
+    ]
 
 
 def test_drift_reports_unreadable_topics_as_not_checked() -> None:
