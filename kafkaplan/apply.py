@@ -8,15 +8,17 @@ something it depends on failed). A re-run after a failure plans only what is lef
 
 Each phase runs in batches of at most ``batch_size`` changes, and every change is reported
 as soon as its batch is answered, so an interruption at any point leaves a true record of
-what was done. When the broker stops answering, a change it did not answer for ends as
-``unknown`` (it may or may not have been made; the next plan shows which) and the apply
-stops: the changes after it end as ``skipped`` (not attempted). Nothing is written locally,
-so a crash of kafkaplan itself leaves nothing to repair: the next plan shows what is left.
+what was done. When the broker or the registry stops answering, a change it did not answer
+for ends as ``unknown`` (it may or may not have been made; the next plan shows which) and
+the apply stops: the changes after it end as ``skipped`` (not attempted). Nothing is written
+locally, so a crash of kafkaplan itself leaves nothing to repair: the next plan shows what
+is left.
 
 Schema Registry changes run after the topic phases: the global compatibility level, then
 subject levels (so each registration is checked at the level the plan set), then the
 registrations in dependency order (referenced schemas first), then subject deletes (the
-subjects referring to others first). A change whose ``depends_on`` failed is skipped.
+subjects referring to others first), one request at a time. A change whose ``depends_on``
+did not succeed is skipped.
 
 Replication-factor changes run as throttled partition reassignments inside the topic
 updates, reporting their progress while replicas catch up.
@@ -283,7 +285,9 @@ def _registry(targets: Targets) -> Registry:
 
 def _in_order(changes: Sequence[Change], run: Callable[[Change], str]) -> list[Outcome]:
     """Run ``changes`` one at a time, each after the changes of the batch it depends on,
-    skipping the dependents of a failure. ``run`` returns the outcome's detail or raises."""
+    skipping the dependents of a failure. ``run`` returns the outcome's detail or raises.
+    A change the registry did not answer is ``unknown`` and ends the batch there: the
+    changes not attempted are left to ``apply_plan``, which stops the apply."""
     by_address = {c.address: c for c in changes}
     graph = {c.address: [d for d in c.depends_on if d in by_address] for c in changes}
     order = dependency_order(graph)
@@ -305,6 +309,14 @@ def _in_order(changes: Sequence[Change], run: Callable[[Change], str]) -> list[O
             continue
         try:
             detail = run(change)
+        except RegistryUnreachable as exc:
+            # Sent, not answered: it may or may not have been made. Nothing more is sent to
+            # a registry that stopped answering; the apply stops after this batch and
+            # reports the rest as not attempted.
+            outcomes.append(
+                Outcome(address, tuple(change.actions), Status.UNKNOWN, _unknown_detail(exc))
+            )
+            break
         except KafkaplanError as exc:
             failed.add(address)
             outcomes.append(Outcome(address, tuple(change.actions), Status.FAILED, _reason(exc)))
@@ -437,6 +449,11 @@ PHASES: list[Phase] = [
 ]
 
 
+# The resource types the registry holds: a change of these without an answer means the
+# registry, not the broker, stopped answering.
+REGISTRY_RESOURCES = frozenset({"registry-config", "subject-config", "subject"})
+
+
 def _in_phase(change: Change, resource_type: str, actions: Action | tuple[Action, ...]) -> bool:
     wanted = actions if isinstance(actions, tuple) else (actions,)
     return change.resource_type == resource_type and any(change.actions == [a] for a in wanted)
@@ -516,7 +533,7 @@ def apply_plan(
             runnable = [c for c in chunk if c.address not in blocked]
             if not runnable:
                 continue
-            silent = "broker"
+            silent = "registry" if resource_type in REGISTRY_RESOURCES else "broker"
             try:
                 outcomes = runner(runnable, phase_targets)
             except (ClusterTransient, RegistryUnreachable) as exc:
@@ -524,7 +541,6 @@ def apply_plan(
                     Outcome(c.address, tuple(c.actions), Status.UNKNOWN, _unknown_detail(exc))
                     for c in runnable
                 ]
-                silent = "registry" if isinstance(exc, RegistryUnreachable) else "broker"
             except (ClusterError, RegistryError) as exc:
                 outcomes = [
                     Outcome(c.address, tuple(c.actions), Status.FAILED, _reason(exc))

@@ -8,7 +8,7 @@ from dataclasses import replace
 from kafkaplan import schemas
 from kafkaplan.apply import Status, Targets, apply_plan
 from kafkaplan.diff import compute_plan, live_fingerprints
-from kafkaplan.errors import RegistryError
+from kafkaplan.errors import RegistryError, RegistryUnreachable
 from kafkaplan.plan import Action, Plan, RiskLabel
 from kafkaplan.preflight import registry_preflight
 from kafkaplan.read import read_addresses, read_live
@@ -327,6 +327,47 @@ def test_dependents_of_a_failed_registration_are_skipped() -> None:
         ("subject.other", Status.DONE, "version 1, schema id 1"),
     ]
     assert "register:orders-value" not in registry.calls
+
+
+def test_a_registration_without_answer_is_unknown_and_stops_the_apply() -> None:
+    """A registry that stops answering: the registration in flight may or may not have been
+    made (unknown, not failed), nothing more is sent to it, and the apply says it stopped."""
+    registry = MemoryRegistry()
+    desired = state(
+        subject("orders-value", order(), references=WITH_MONEY),
+        subject("money", MONEY),
+        subject("other", record(ID)),
+        subject("zzz", record(ID, NOTE)),
+    )
+    plan = plan_for(registry, desired)
+    registry.failures["orders-value"] = RegistryUnreachable(
+        "the registry at http://r did not answer (timed out)", resource="subject.orders-value"
+    )
+    report = apply_plan(plan, Targets(cluster=MemoryCluster(), registry=registry))
+    assert [(o.address, o.status, o.detail) for o in report.outcomes] == [
+        ("subject.money", Status.DONE, "version 1, schema id 1"),
+        (
+            "subject.orders-value",
+            Status.UNKNOWN,
+            "no answer (the registry at http://r did not answer (timed out)); it may or may "
+            "not have been made",
+        ),
+        (
+            "subject.other",
+            Status.SKIPPED,
+            "not attempted: the apply stopped (the registry stopped answering)",
+        ),
+        (
+            "subject.zzz",
+            Status.SKIPPED,
+            "not attempted: the apply stopped (the registry stopped answering)",
+        ),
+    ]
+    assert report.interrupted == "the registry stopped answering"
+    assert [c for c in registry.calls if c.startswith("register:")] == [
+        "register:money",
+        "register:orders-value",
+    ]
 
 
 def test_failed_compatibility_change_skips_the_registration() -> None:
