@@ -18,7 +18,8 @@ Schema Registry changes run after the topic phases: the global compatibility lev
 subject levels (so each registration is checked at the level the plan set), then the
 registrations in dependency order (referenced schemas first), then subject deletes (the
 subjects referring to others first), one request at a time. A change whose ``depends_on``
-did not succeed is skipped.
+did not succeed is skipped. A ``latest`` reference to a subject this apply registers uses
+the version it registered, in whichever batch that was.
 
 Replication-factor changes run as throttled partition reassignments inside the topic
 updates, reporting their progress while replicas catch up.
@@ -119,6 +120,9 @@ class Targets:
     reassignment: ReassignmentSettings = field(default_factory=ReassignmentSettings)
     # Long steps (waiting for a reassignment) say what they wait for through this.
     note: Callable[[str], None] = field(default=lambda text: None)
+    # Subject -> the version this apply registered (or rolled back to), for the `latest`
+    # references of the subjects registered after it, in this batch or a later one.
+    registered: dict[str, int] = field(default_factory=dict)
 
 
 def _reason(error: KafkaplanError) -> str:
@@ -347,7 +351,7 @@ def _set_subject_compatibility(changes: Sequence[Change], targets: Targets) -> l
 
 def _register_schemas(changes: Sequence[Change], targets: Targets) -> list[Outcome]:
     registry = _registry(targets)
-    registered: dict[str, int] = {}  # subject -> the version registered by this apply
+    registered = targets.registered
 
     def run(change: Change) -> str:
         after = change.after or {}

@@ -370,6 +370,24 @@ def test_a_registration_without_answer_is_unknown_and_stops_the_apply() -> None:
     ]
 
 
+def test_latest_references_resolve_across_batches() -> None:
+    """A `latest` reference to a subject registered in an earlier batch (--batch-size)
+    uses the version that batch registered."""
+    registry = MemoryRegistry()
+    seed(registry, "unrelated", record(ID))
+    desired = state(
+        subject("orders-value", order(), references=WITH_MONEY), subject("money", MONEY)
+    )
+    plan = plan_for(registry, desired)
+    report = apply_plan(plan, Targets(cluster=MemoryCluster(), registry=registry), batch_size=1)
+    assert [(o.address, o.status, o.detail) for o in report.outcomes] == [
+        ("subject.money", Status.DONE, "version 1, schema id 2"),
+        ("subject.orders-value", Status.DONE, "version 1, schema id 3"),
+    ]
+    [stored] = registry.subjects["orders-value"]
+    assert stored.payload.references == (SchemaReference("acme.Money", "money", 1),)
+
+
 def test_failed_compatibility_change_skips_the_registration() -> None:
     registry = MemoryRegistry()
     seed(registry, "r", record(ID))
