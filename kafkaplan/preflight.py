@@ -19,7 +19,7 @@ from kafkaplan.errors import (
     RegistryUnreachable,
 )
 from kafkaplan.plan import Action, Change, FieldChange, Message, Plan, Risk, RiskLabel
-from kafkaplan.read import REGISTRY_WORKERS
+from kafkaplan.read import REGISTRY_WORKERS, UntilUnreachable
 from kafkaplan.registry import CompatibilityResult, Registry, SchemaPayload, SchemaReference
 from kafkaplan.schemas import implies
 
@@ -178,6 +178,7 @@ def registry_preflight(
     warnings: list[Message] = []
     checks = {}
     lookups = {}
+    ask = UntilUnreachable()
     with ThreadPoolExecutor(max_workers=REGISTRY_WORKERS) as pool:
         for change in candidates:
             payload = _payload(change)
@@ -191,10 +192,12 @@ def registry_preflight(
                     )
                 )
                 continue
-            checks[change.address] = pool.submit(registry.check_compatibility, change.name, payload)
+            checks[change.address] = pool.submit(
+                ask, change.address, registry.check_compatibility, change.name, payload
+            )
             lookups[change.address] = (
-                pool.submit(registry.lookup, change.name, payload),
-                pool.submit(registry.versions, change.name),
+                pool.submit(ask, change.address, registry.lookup, change.name, payload),
+                pool.submit(ask, change.address, registry.versions, change.name),
             )
         results = {}
         for address, future in checks.items():

@@ -24,14 +24,16 @@ what it may not read is recorded in ``LiveState.not_checked`` with the reason.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Collection, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
+from typing import Any, TypeVar
 
 from kafkaplan.acls import Binding
 from kafkaplan.cluster import Cluster, Partition
-from kafkaplan.errors import ClusterError, RegistryError
-from kafkaplan.registry import RegisteredSchema, Registry
+from kafkaplan.errors import ClusterError, RegistryError, RegistryUnreachable
+from kafkaplan.registry import RegisteredSchema, Registry, subject_address
 from kafkaplan.schemas import same_schema
 from kafkaplan.state import (
     DesiredState,
@@ -49,6 +51,33 @@ log = logging.getLogger("kafkaplan.read")
 
 ACLS_NOT_CHECKED = "acl"
 REGISTRY_WORKERS = 8
+
+T = TypeVar("T")
+
+
+class UntilUnreachable:
+    """Registry calls run over a thread pool that stop asking once the registry did not
+    answer one of them: the calls not started yet fail at once with that error, naming
+    their own resource. A registry that hangs would otherwise cost every queued call its
+    own timeout (and its retries), one round of workers after another: with the default
+    30s timeout, the better part of an hour for a few hundred subjects."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._unanswered: RegistryUnreachable | None = None
+
+    def __call__(self, resource: str, call: Callable[..., T], *args: Any) -> T:
+        with self._lock:
+            unanswered = self._unanswered
+        if unanswered is not None:
+            raise RegistryUnreachable(unanswered.message, resource=resource, hint=unanswered.hint)
+        try:
+            return call(*args)
+        except RegistryUnreachable as exc:
+            with self._lock:
+                if self._unanswered is None:
+                    self._unanswered = exc
+            raise
 
 
 def read_live(
@@ -241,6 +270,7 @@ def read_registry(
     full = set(names) if desired is None else set(names) - set(desired.subjects)
     levels_wanted = set() if desired is None else _levels_to_read(desired)
     versions_wanted = set() if desired is None else _versions_to_read(desired)
+    ask = UntilUnreachable()
 
     def submit(
         pool: ThreadPoolExecutor, name: str, *, versions: bool, level: bool
@@ -248,14 +278,20 @@ def read_registry(
         Future[RegisteredSchema | None], Future[list[int]] | None, Future[str | None] | None
     ]:
         return (
-            pool.submit(registry.latest, name),
-            pool.submit(registry.versions, name) if versions else None,
-            pool.submit(registry.subject_compatibility, name) if level else None,
+            pool.submit(ask, subject_address(name), registry.latest, name),
+            pool.submit(ask, subject_address(name), registry.versions, name) if versions else None,
+            pool.submit(ask, subject_address(name), registry.subject_compatibility, name)
+            if level
+            else None,
         )
 
     with ThreadPoolExecutor(max_workers=REGISTRY_WORKERS) as pool:
-        listing = pool.submit(registry.list_subjects, owned_prefixes) if owned_prefixes else None
-        global_level = pool.submit(registry.global_compatibility)
+        listing = (
+            pool.submit(ask, "registry", registry.list_subjects, owned_prefixes)
+            if owned_prefixes
+            else None
+        )
+        global_level = pool.submit(ask, "registry-config.global", registry.global_compatibility)
         reads = {
             name: submit(
                 pool,
@@ -277,7 +313,7 @@ def read_registry(
         if desired is not None:
             # A new version will be registered: the level it is checked at is needed.
             later = {
-                name: pool.submit(registry.subject_compatibility, name)
+                name: pool.submit(ask, subject_address(name), registry.subject_compatibility, name)
                 for name, want in sorted(desired.subjects.items())
                 if reads[name][2] is None and _registers(want, latest[name])
             }

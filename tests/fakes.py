@@ -28,7 +28,13 @@ from kafkaplan.cluster import (
     Results,
     TopicMetadata,
 )
-from kafkaplan.errors import ClusterError, PermissionDenied, RegistryError, SchemaRejected
+from kafkaplan.errors import (
+    ClusterError,
+    PermissionDenied,
+    RegistryError,
+    RegistryUnreachable,
+    SchemaRejected,
+)
 from kafkaplan.lease import LeaseRecord, decode
 from kafkaplan.registry import CompatibilityResult, RegisteredSchema, SchemaPayload
 from kafkaplan.schemas import LEVELS
@@ -487,6 +493,18 @@ class MemoryRegistry:
     failures: dict[str, RegistryError] = field(default_factory=dict)
     calls: list[str] = field(default_factory=list)
     next_id: int = 1
+    # False: the registry hangs; every call (still recorded) raises RegistryUnreachable.
+    answering: bool = True
+
+    def _ask(self, call: str) -> None:
+        self.calls.append(call)
+        if not self.answering:
+            # Named like HttpRegistry names them: by the subject asked about, if any.
+            subject = call.split(":")[1] if ":" in call else None
+            raise RegistryUnreachable(
+                "the registry at memory:// did not answer (timed out)",
+                resource=None if subject is None else f"subject.{subject}",
+            )
 
     def _live(self, subject: str) -> list[FakeVersion]:
         if subject in self.soft_deleted:
@@ -494,11 +512,11 @@ class MemoryRegistry:
         return [v for v in self.subjects.get(subject, []) if not v.deleted]
 
     def global_compatibility(self) -> str:
-        self.calls.append("global_compatibility")
+        self._ask("global_compatibility")
         return self.global_level
 
     def subject_compatibility(self, subject: str) -> str | None:
-        self.calls.append(f"subject_compatibility:{subject}")
+        self._ask(f"subject_compatibility:{subject}")
         if subject in self.levels:
             return self.levels[subject]
         if self.reports_global_for_subjects and self._live(subject):
@@ -506,7 +524,7 @@ class MemoryRegistry:
         return None
 
     def latest(self, subject: str) -> RegisteredSchema | None:
-        self.calls.append(f"latest:{subject}")
+        self._ask(f"latest:{subject}")
         versions = self._live(subject)
         if not versions:
             return None
@@ -521,11 +539,11 @@ class MemoryRegistry:
         )
 
     def versions(self, subject: str) -> list[int]:
-        self.calls.append(f"versions:{subject}")
+        self._ask(f"versions:{subject}")
         return [v.version for v in self._live(subject)]
 
     def list_subjects(self, prefixes: Sequence[str]) -> list[str]:
-        self.calls.append("list_subjects")
+        self._ask("list_subjects")
         return sorted(
             name
             for name, versions in self.subjects.items()
@@ -552,12 +570,12 @@ class MemoryRegistry:
         return problems
 
     def check_compatibility(self, subject: str, schema: SchemaPayload) -> CompatibilityResult:
-        self.calls.append(f"check_compatibility:{subject}")
+        self._ask(f"check_compatibility:{subject}")
         problems = self._problems(subject, schema)
         return CompatibilityResult(not problems, tuple(problems))
 
     def register(self, subject: str, schema: SchemaPayload) -> RegisteredSchema:
-        self.calls.append(f"register:{subject}")
+        self._ask(f"register:{subject}")
         if subject in self.failures:
             raise self.failures[subject]
         for ref in schema.references:
@@ -591,14 +609,14 @@ class MemoryRegistry:
         return RegisteredSchema(subject, number, self.next_id - 1)
 
     def lookup(self, subject: str, schema: SchemaPayload) -> RegisteredSchema | None:
-        self.calls.append(f"lookup:{subject}")
+        self._ask(f"lookup:{subject}")
         for version in self._live(subject):
             if version.payload == schema:
                 return RegisteredSchema(subject, version.version, version.schema_id)
         return None
 
     def delete_version(self, subject: str, version: int) -> None:
-        self.calls.append(f"delete_version:{subject}:{version}")
+        self._ask(f"delete_version:{subject}:{version}")
         found = [v for v in self._live(subject) if v.version == version]
         if not found:
             raise RegistryError(
@@ -610,7 +628,7 @@ class MemoryRegistry:
         found[0].deleted = True
 
     def set_compatibility(self, subject: str | None, level: str) -> None:
-        self.calls.append(f"set_compatibility:{subject}:{level}")
+        self._ask(f"set_compatibility:{subject}:{level}")
         if level not in LEVELS:
             raise SchemaRejected(f"Invalid compatibility level: {level}", status=422)
         if subject is None:
@@ -619,7 +637,7 @@ class MemoryRegistry:
             self.levels[subject] = level
 
     def delete_subject(self, subject: str, *, permanent: bool) -> list[int]:
-        self.calls.append(f"delete_subject:{subject}:{permanent}")
+        self._ask(f"delete_subject:{subject}:{permanent}")
         resource = f"subject.{subject}"
         if subject not in self.subjects:
             raise RegistryError(

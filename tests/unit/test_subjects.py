@@ -5,13 +5,15 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 
+import pytest
+
 from kafkaplan import schemas
 from kafkaplan.apply import Status, Targets, apply_plan
 from kafkaplan.diff import compute_plan, live_fingerprints
 from kafkaplan.errors import RegistryError, RegistryUnreachable
 from kafkaplan.plan import Action, Plan, RiskLabel
 from kafkaplan.preflight import registry_preflight
-from kafkaplan.read import read_addresses, read_live
+from kafkaplan.read import REGISTRY_WORKERS, read_addresses, read_live, read_registry
 from kafkaplan.registry import SchemaPayload, SchemaReference
 from kafkaplan.state import (
     DesiredReference,
@@ -386,6 +388,19 @@ def test_latest_references_resolve_across_batches() -> None:
     ]
     [stored] = registry.subjects["orders-value"]
     assert stored.payload.references == (SchemaReference("acme.Money", "money", 1),)
+
+
+def test_reads_stop_once_the_registry_does_not_answer() -> None:
+    """Reads run over a pool; once one got no answer the queued ones are not sent (each
+    would wait for its own timeout), and the plan fails with the registry's error."""
+    registry = MemoryRegistry(answering=False)
+    desired = state(*(subject(f"s{i:02}", record(ID)) for i in range(30)))
+    with pytest.raises(RegistryUnreachable, match="did not answer") as raised:
+        read_registry(registry, list(desired.subjects))
+    # At most one call per worker was under way when the first one failed (not 91).
+    assert 1 <= len(registry.calls) <= REGISTRY_WORKERS
+    # The error names the first subject, whether its read was sent or not.
+    assert raised.value.resource == "subject.s00"
 
 
 def test_failed_compatibility_change_skips_the_registration() -> None:
