@@ -7,16 +7,22 @@ other's topics.
 
 from __future__ import annotations
 
+import json
 import os
 import random
+import re
 import shlex
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import textwrap
 import time
+import urllib.error
+import urllib.parse
+import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -208,7 +214,13 @@ TRANSIENT_KAFKA_ERRORS = frozenset(
 
 
 def transient(exc: BaseException) -> bool:
-    """Is ``exc`` a broker error worth polling through (see TRANSIENT_KAFKA_ERRORS)?"""
+    """Is ``exc`` an error worth polling through: a broker error of TRANSIENT_KAFKA_ERRORS,
+    or a registry that did not answer (refused, reset or timed out; an HTTP error status is
+    an answer, not transient)?"""
+    if isinstance(exc, urllib.error.HTTPError):
+        return False
+    if isinstance(exc, (urllib.error.URLError, TimeoutError, ConnectionError)):
+        return True
     if not isinstance(exc, KafkaException) or not exc.args:
         return False
     error = exc.args[0]
@@ -219,14 +231,14 @@ def transient(exc: BaseException) -> bool:
 
 def eventually(check: Callable[[], T], timeout: float = 15.0, interval: float = 0.2) -> T:
     """Poll ``check`` until it stops raising AssertionError (for eventually consistent
-    metadata such as ACLs propagating through the metadata log) or a transient broker
-    error; re-raise at the deadline."""
+    metadata such as ACLs propagating through the metadata log) or a transient error (see
+    ``transient``); re-raise at the deadline."""
     deadline = time.monotonic() + timeout
     while True:
         try:
             return check()
-        except (AssertionError, KafkaException) as exc:
-            if isinstance(exc, KafkaException) and not transient(exc):
+        except (AssertionError, KafkaException, OSError) as exc:
+            if not isinstance(exc, AssertionError) and not transient(exc):
                 raise
             if time.monotonic() >= deadline:
                 raise
@@ -270,7 +282,87 @@ def grant_lease(
     return filters
 
 
-# -- A private stack, for tests that stop, kill and restart the broker ------------------------
+# -- The Schema Registry, read and written with plain HTTP ------------------------------------
+
+
+def call(
+    url: str, method: str = "GET", body: Any = None, *, timeout: float = 10
+) -> tuple[int, Any]:
+    """A plain request to the registry: the 'other tool' that checks what kafkaplan did."""
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(
+        url,
+        data=data,
+        method=method,
+        headers={"Content-Type": "application/vnd.schemaregistry.v1+json"},
+    )
+    for attempt in range(3):
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:
+                raw = response.read()
+                return response.status, json.loads(raw) if raw else None
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.loads(exc.read() or b"null")
+        except ConnectionError:
+            # The registry occasionally drops a connection under load; a read is safe to
+            # repeat, and a repeated registration of the same schema is answered the same.
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+def quote(subject: str) -> str:
+    return urllib.parse.quote(subject, safe="")
+
+
+class Registry:
+    def __init__(self, url: str):
+        self.url = url
+
+    def latest(self, subject: str) -> dict[str, Any]:
+        status, body = call(f"{self.url}/subjects/{quote(subject)}/versions/latest")
+        assert status == 200, body
+        assert isinstance(body, dict)
+        return body
+
+    def versions(self, subject: str, deleted: bool = False) -> list[int]:
+        query = "?deleted=true" if deleted else ""
+        status, body = call(f"{self.url}/subjects/{quote(subject)}/versions{query}")
+        return list(body) if status == 200 else []
+
+    def subjects(self, deleted: bool = False) -> list[str]:
+        status, body = call(f"{self.url}/subjects{'?deleted=true' if deleted else ''}")
+        assert status == 200, body
+        return list(body)
+
+    def level(self, subject: str | None = None) -> str:
+        path = "/config" if subject is None else f"/config/{quote(subject)}"
+        status, body = call(f"{self.url}{path}")
+        assert status == 200, body
+        return str(body["compatibilityLevel"])
+
+    def register(self, subject: str, schema: str, schema_type: str = "AVRO") -> None:
+        body: dict[str, Any] = {"schema": schema}
+        if schema_type != "AVRO":
+            body["schemaType"] = schema_type
+        status, answer = call(f"{self.url}/subjects/{quote(subject)}/versions", "POST", body)
+        assert status == 200, answer
+
+    def purge(self, prefix: str) -> None:
+        """Delete (soft, then hard) every subject starting with ``prefix``; subjects that
+        others refer to go after their referrers."""
+        for _ in range(5):
+            doomed = [s for s in self.subjects(deleted=True) if s.startswith(prefix)]
+            if not doomed:
+                return
+            for subject in doomed:
+                call(f"{self.url}/subjects/{quote(subject)}", "DELETE")
+                call(f"{self.url}/subjects/{quote(subject)}?permanent=true", "DELETE")
+            for subject in doomed:  # configs outlive their subjects on some registries
+                call(f"{self.url}/config/{quote(subject)}", "DELETE")
+
+
+# -- A private stack, for tests that stop, kill and restart the broker or the registry ---------
 
 REPO = Path(__file__).resolve().parents[2]
 STACK_SCRIPT = REPO / "scripts" / "stack"
@@ -292,6 +384,14 @@ def free_port(rng: random.Random, taken: set[int]) -> int:
     raise RuntimeError("no free port in 40000-49999")
 
 
+@dataclass(frozen=True)
+class Launch:
+    """How scripts/stack started a component's process: its command line and folder."""
+
+    command: list[str]
+    cwd: Path
+
+
 @dataclass
 class PrivateStack:
     """A Kafka broker and registry of our own (scripts/stack in a temporary folder)."""
@@ -303,43 +403,55 @@ class PrivateStack:
     def run_dir(self) -> Path:
         return self.folder / "run"
 
+    @property
+    def registry_url(self) -> str:
+        return self.env["KAFKAPLAN_SCHEMA_REGISTRY_URL"]
+
     def pid(self, component: str) -> int:
         return int((self.run_dir / f"{component}.pid").read_text().strip())
 
     def admin(self) -> AdminClient:
         return AdminClient(client_config(self.env))
 
-    def signal_broker(self, signum: signal.Signals) -> None:
-        os.kill(self.pid("kafka"), signum)
+    def registry(self) -> Registry:
+        return Registry(self.registry_url)
 
-    def kill_broker(self) -> tuple[list[str], Path]:
-        """SIGKILL the broker; returns how it was started (command line, folder)."""
-        pid = self.pid("kafka")
+    def signal(self, component: str, signum: signal.Signals) -> None:
+        """Send ``signum`` to a component ("kafka" or "registry")."""
+        os.kill(self.pid(component), signum)
+
+    def kill(self, component: str) -> Launch:
+        """SIGKILL a component; returns how it was started, for ``restart``."""
+        pid = self.pid(component)
         command = Path(f"/proc/{pid}/cmdline").read_bytes().rstrip(b"\0").split(b"\0")
         cwd = Path(os.readlink(f"/proc/{pid}/cwd"))
         os.kill(pid, signal.SIGKILL)
         deadline = time.monotonic() + 30
         while _alive(pid) and time.monotonic() < deadline:
             time.sleep(0.05)
-        return [part.decode() for part in command], cwd
+        return Launch([part.decode() for part in command], cwd)
 
-    def restart_broker(self, command: list[str], cwd: Path) -> None:
-        """Start the broker again on the same data, as scripts/stack started it."""
+    def restart(self, component: str, launch: Launch) -> None:
+        """Start a killed component again on the same data, as scripts/stack started it,
+        and wait until it answers."""
         logs = self.run_dir / "logs"
         with (
-            open(logs / "kafka.stdout", "ab") as out,
-            open(logs / "kafka.stderr", "ab") as err,
+            open(logs / f"{component}.stdout", "ab") as out,
+            open(logs / f"{component}.stderr", "ab") as err,
         ):
             process = subprocess.Popen(
-                command,
-                cwd=cwd,
+                launch.command,
+                cwd=launch.cwd,
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=err,
                 start_new_session=True,
             )
-        (self.run_dir / "kafka.pid").write_text(f"{process.pid}\n")
-        self.wait_ready()
+        (self.run_dir / f"{component}.pid").write_text(f"{process.pid}\n")
+        if component == "registry":
+            self.wait_registry_ready()
+        else:
+            self.wait_ready()
 
     def wait_ready(self, timeout: float = 60) -> None:
         """Wait until the broker answers metadata, knows its active controller and answers
@@ -357,6 +469,19 @@ class PrivateStack:
                 future.result()
 
         eventually(ready, timeout=timeout)
+
+    def wait_registry_ready(self, timeout: float = 120) -> None:
+        """Wait until the registry lists subjects and answers its global level (what
+        scripts/stack waits for at `up`)."""
+
+        def ready() -> None:
+            status, body = call(f"{self.registry_url}/subjects", timeout=5)
+            assert status == 200, (status, body)
+            status, body = call(f"{self.registry_url}/config", timeout=5)
+            assert status == 200, (status, body)
+            assert body["compatibilityLevel"] == "BACKWARD", body
+
+        eventually(ready, timeout=timeout, interval=0.5)
 
 
 def _alive(pid: int) -> bool:
@@ -414,6 +539,57 @@ def private_stack() -> Iterator[PrivateStack]:
     finally:
         _stack("down", env, timeout=120)
         shutil.rmtree(folder, ignore_errors=True)
+
+
+# -- kafkaplan as a subprocess, for tests that interrupt it or what it talks to ----------------
+
+# kafkaplan's own bound on an interrupted apply: every request within its timeout, a few more
+# tries with backoff; well above what the fault trials' projects allow, well below forever.
+EXIT_BOUND_SECONDS = 60
+
+# One line of apply's report: mark, address, action(s), status.
+OUTCOME_LINE = re.compile(r"^  ([✓✗?-]) (\S+) \(([\w+]+)\) (done|failed|unknown|skipped)", re.M)
+
+
+def kafkaplan_command(root: Path, *args: str) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "kafkaplan",
+        "--project",
+        str(root / "kafkaplan.yaml"),
+        "--no-color",
+        *args,
+    ]
+
+
+def run_kafkaplan(stack: PrivateStack, root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        kafkaplan_command(root, *args),
+        env=stack.env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def wait_for_exit(process: subprocess.Popen[str]) -> tuple[str, str, float]:
+    """kafkaplan's output and how long it took to end; fails the test if it did not end
+    within EXIT_BOUND_SECONDS."""
+    started = time.monotonic()
+    try:
+        out, err = process.communicate(timeout=EXIT_BOUND_SECONDS)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        out, err = process.communicate()
+        pytest.fail(f"kafkaplan did not end within {EXIT_BOUND_SECONDS}s:\n{out}\n{err}")
+    return out, err, time.monotonic() - started
+
+
+def reported_outcomes(out: str) -> dict[str, str]:
+    """What apply reported for each address: done, failed, unknown or skipped."""
+    return {address: status for _, address, _, status in OUTCOME_LINE.findall(out)}
 
 
 # -- ACLs and Kafka's own tools, for tests that act as "another client" -----------------

@@ -24,13 +24,15 @@ from confluent_kafka.admin import (
 
 from tests.integration.conftest import (
     Project,
+    Registry,
     all_acls,
+    call,
     eventually,
     grant,
     kafka_tool,
+    quote,
     revoke,
 )
-from tests.integration.test_schemas import Registry, call, quote
 
 pytestmark = pytest.mark.integration
 

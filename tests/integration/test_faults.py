@@ -23,10 +23,8 @@ from __future__ import annotations
 import json
 import os
 import random
-import re
 import signal
 import subprocess
-import sys
 import time
 import uuid
 from dataclasses import dataclass
@@ -36,7 +34,16 @@ import pytest
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from tests.integration.conftest import PrivateStack, eventually, topic_configs
+from tests.integration.conftest import (
+    Launch,
+    PrivateStack,
+    eventually,
+    kafkaplan_command,
+    reported_outcomes,
+    run_kafkaplan,
+    topic_configs,
+    wait_for_exit,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -45,8 +52,6 @@ SEED = int(os.environ.get("KAFKAPLAN_FAULT_SEED", "20261128"))
 # Fault kinds in rotation, so that every run covers each of them.
 KINDS = ["kill-kafkaplan", "stop-broker", "kill-kafkaplan", "kill-broker"]
 OLD_RETENTION, NEW_RETENTION = "86400000", "172800000"
-# kafkaplan's own bound: every request within `timeout`, `retries` more tries with backoff.
-EXIT_BOUND_SECONDS = 60
 
 PROJECT = """\
 specs: [specs]
@@ -70,8 +75,6 @@ environments:
       partitions: 1
       replication_factor: 1
 """
-
-LINE = re.compile(r"^  ([✓✗?-]) topic\.(\S+) \((\w+)\) (done|failed|unknown|skipped)", re.M)
 
 
 @dataclass
@@ -98,43 +101,9 @@ def make_trial(index: int) -> Trial:
     )
 
 
-def kafkaplan(root: Path, *args: str) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "kafkaplan",
-        "--project",
-        str(root / "kafkaplan.yaml"),
-        "--no-color",
-        *args,
-    ]
-
-
-def run(stack: PrivateStack, root: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        kafkaplan(root, *args),
-        env=stack.env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-
-
 def count_existing(admin: AdminClient, names: list[str]) -> int:
     live = admin.list_topics(timeout=5).topics
     return sum(name in live for name in names)
-
-
-def wait_for_exit(process: subprocess.Popen[str]) -> tuple[str, str, float]:
-    started = time.monotonic()
-    try:
-        out, err = process.communicate(timeout=EXIT_BOUND_SECONDS)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        out, err = process.communicate()
-        pytest.fail(f"kafkaplan did not end within {EXIT_BOUND_SECONDS}s:\n{out}\n{err}")
-    return out, err, time.monotonic() - started
 
 
 def ground_truth(admin: AdminClient, trial: Trial) -> dict[str, bool]:
@@ -178,7 +147,7 @@ def test_interrupted_apply_converges(
 
     # Interrupt the apply once `kill_at` new topics exist.
     process = subprocess.Popen(
-        kafkaplan(
+        kafkaplan_command(
             root,
             "apply",
             "--auto-approve",
@@ -193,29 +162,31 @@ def test_interrupted_apply_converges(
         text=True,
     )
     interrupted = False
-    broker_command: tuple[list[str], Path] | None = None
+    broker_launch: Launch | None = None
     while process.poll() is None:
         if count_existing(admin, trial.new) >= trial.kill_at:
             interrupted = True
             if trial.kind == "kill-kafkaplan":
                 process.kill()
             elif trial.kind == "stop-broker":
-                stack.signal_broker(signal.SIGSTOP)
+                stack.signal("kafka", signal.SIGSTOP)
             else:
-                broker_command = stack.kill_broker()
+                broker_launch = stack.kill("kafka")
             break
         time.sleep(0.01)
     try:
         out, err, took = wait_for_exit(process)
     finally:
         if trial.kind == "stop-broker" and interrupted:
-            stack.signal_broker(signal.SIGCONT)
-        if broker_command is not None:
-            stack.restart_broker(*broker_command)
+            stack.signal("kafka", signal.SIGCONT)
+        if broker_launch is not None:
+            stack.restart("kafka", broker_launch)
     stack.wait_ready()
     assert "Traceback" not in out + err, out + err
 
-    reported = {name: status for _, name, _, status in LINE.findall(out)}
+    reported = {
+        address.removeprefix("topic."): status for address, status in reported_outcomes(out).items()
+    }
     broker_fault = interrupted and trial.kind != "kill-kafkaplan"
     if broker_fault and process.returncode != 0:
         # The run ends with a message naming what was done and what was not.
@@ -241,7 +212,7 @@ def test_interrupted_apply_converges(
 
     # The next plan shows exactly what is left.
     def plan_shows_what_is_left() -> dict[str, list[str]]:
-        plan = run(stack, root, "plan", "--format", "json")
+        plan = run_kafkaplan(stack, root, "plan", "--format", "json")
         assert plan.returncode == 0, plan.stdout + plan.stderr
         planned = {c["name"]: c["actions"] for c in json.loads(plan.stdout)["changes"]}
         truth = ground_truth(admin, trial)
@@ -256,14 +227,14 @@ def test_interrupted_apply_converges(
     planned = eventually(plan_shows_what_is_left)
 
     # apply converges (taking over the lease a killed run left behind), then nothing is left.
-    again = run(stack, root, "apply", "--auto-approve", "--lease-wait", "20s")
+    again = run_kafkaplan(stack, root, "apply", "--auto-approve", "--lease-wait", "20s")
     assert again.returncode == 0, again.stdout + again.stderr
 
     def all_in_effect() -> None:
         assert all(ground_truth(admin, trial).values())
 
     eventually(all_in_effect)
-    final = run(stack, root, "plan", "--detailed-exitcode")
+    final = run_kafkaplan(stack, root, "plan", "--detailed-exitcode")
     assert final.returncode == 0, final.stdout + final.stderr
 
     print(

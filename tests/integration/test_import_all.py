@@ -24,9 +24,8 @@ from confluent_kafka.admin import (
     ResourceType,
 )
 
-from tests.integration.conftest import Project, eventually, revoke
+from tests.integration.conftest import Project, Registry, call, eventually, quote, revoke
 from tests.integration.conftest import grant as grant_topics
-from tests.integration.test_schemas import Registry, call, quote
 
 pytestmark = pytest.mark.integration
 

@@ -8,94 +8,16 @@ from __future__ import annotations
 
 import json
 import re
-import urllib.error
-import urllib.parse
-import urllib.request
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
-from tests.integration.conftest import Project
+from tests.integration.conftest import Project, Registry, call, quote
 
 pytestmark = pytest.mark.integration
 
 MakeProject = Callable[..., Project]
-
-
-def call(url: str, method: str = "GET", body: Any = None) -> tuple[int, Any]:
-    """A plain request to the registry: the 'other tool' that checks what kafkaplan did."""
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(
-        url,
-        data=data,
-        method=method,
-        headers={"Content-Type": "application/vnd.schemaregistry.v1+json"},
-    )
-    for attempt in range(3):
-        try:
-            with urllib.request.urlopen(request, timeout=10) as response:
-                raw = response.read()
-                return response.status, json.loads(raw) if raw else None
-        except urllib.error.HTTPError as exc:
-            return exc.code, json.loads(exc.read() or b"null")
-        except ConnectionError:
-            # The registry occasionally drops a connection under load; a read is safe to
-            # repeat, and a repeated registration of the same schema is answered the same.
-            if attempt == 2:
-                raise
-    raise AssertionError("unreachable")
-
-
-def quote(subject: str) -> str:
-    return urllib.parse.quote(subject, safe="")
-
-
-class Registry:
-    def __init__(self, url: str):
-        self.url = url
-
-    def latest(self, subject: str) -> dict[str, Any]:
-        status, body = call(f"{self.url}/subjects/{quote(subject)}/versions/latest")
-        assert status == 200, body
-        assert isinstance(body, dict)
-        return body
-
-    def versions(self, subject: str, deleted: bool = False) -> list[int]:
-        query = "?deleted=true" if deleted else ""
-        status, body = call(f"{self.url}/subjects/{quote(subject)}/versions{query}")
-        return list(body) if status == 200 else []
-
-    def subjects(self, deleted: bool = False) -> list[str]:
-        status, body = call(f"{self.url}/subjects{'?deleted=true' if deleted else ''}")
-        assert status == 200, body
-        return list(body)
-
-    def level(self, subject: str | None = None) -> str:
-        path = "/config" if subject is None else f"/config/{quote(subject)}"
-        status, body = call(f"{self.url}{path}")
-        assert status == 200, body
-        return str(body["compatibilityLevel"])
-
-    def register(self, subject: str, schema: str, schema_type: str = "AVRO") -> None:
-        body: dict[str, Any] = {"schema": schema}
-        if schema_type != "AVRO":
-            body["schemaType"] = schema_type
-        status, answer = call(f"{self.url}/subjects/{quote(subject)}/versions", "POST", body)
-        assert status == 200, answer
-
-    def purge(self, prefix: str) -> None:
-        """Delete (soft, then hard) every subject starting with ``prefix``; subjects that
-        others refer to go after their referrers."""
-        for _ in range(5):
-            doomed = [s for s in self.subjects(deleted=True) if s.startswith(prefix)]
-            if not doomed:
-                return
-            for subject in doomed:
-                call(f"{self.url}/subjects/{quote(subject)}", "DELETE")
-                call(f"{self.url}/subjects/{quote(subject)}?permanent=true", "DELETE")
-            for subject in doomed:  # configs outlive their subjects on some registries
-                call(f"{self.url}/config/{quote(subject)}", "DELETE")
 
 
 @pytest.fixture(scope="session")
