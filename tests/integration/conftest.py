@@ -7,6 +7,7 @@ other's topics.
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import random
@@ -219,7 +220,9 @@ def transient(exc: BaseException) -> bool:
     an answer, not transient)?"""
     if isinstance(exc, urllib.error.HTTPError):
         return False
-    if isinstance(exc, (urllib.error.URLError, TimeoutError, ConnectionError)):
+    if isinstance(
+        exc, (urllib.error.URLError, TimeoutError, ConnectionError, http.client.HTTPException)
+    ):
         return True
     if not isinstance(exc, KafkaException) or not exc.args:
         return False
@@ -237,7 +240,7 @@ def eventually(check: Callable[[], T], timeout: float = 15.0, interval: float = 
     while True:
         try:
             return check()
-        except (AssertionError, KafkaException, OSError) as exc:
+        except (AssertionError, KafkaException, OSError, http.client.HTTPException) as exc:
             if not isinstance(exc, AssertionError) and not transient(exc):
                 raise
             if time.monotonic() >= deadline:
@@ -302,7 +305,11 @@ def call(
                 raw = response.read()
                 return response.status, json.loads(raw) if raw else None
         except urllib.error.HTTPError as exc:
-            return exc.code, json.loads(exc.read() or b"null")
+            raw = exc.read()
+            try:
+                return exc.code, json.loads(raw or b"null")
+            except ValueError:  # e.g. a 503 page while the registry starts
+                return exc.code, raw.decode("utf-8", "replace")
         except ConnectionError:
             # The registry occasionally drops a connection under load; a read is safe to
             # repeat, and a repeated registration of the same schema is answered the same.
@@ -394,7 +401,9 @@ class Launch:
 
 @dataclass
 class PrivateStack:
-    """A Kafka broker and registry of our own (scripts/stack in a temporary folder)."""
+    """A Kafka broker and registry of our own (scripts/stack in a temporary folder). Its
+    registry keeps its subjects in a file (KAFKAPLAN_STACK_REGISTRY_STORAGE=file), so that
+    it can be killed and started again without losing them."""
 
     folder: Path
     env: dict[str, str]  # the stack's settings (`scripts/stack env`) over os.environ
@@ -520,6 +529,7 @@ def private_stack() -> Iterator[PrivateStack]:
         "KAFKAPLAN_STACK_CONTROLLER_PORT": str(free_port(rng, taken)),
         "KAFKAPLAN_STACK_REGISTRY_PORT": str(free_port(rng, taken)),
         "KAFKAPLAN_STACK_REGISTRY_MANAGEMENT_PORT": str(free_port(rng, taken)),
+        "KAFKAPLAN_STACK_REGISTRY_STORAGE": "file",
     }
     try:
         started = _stack("up", env, timeout=300)
