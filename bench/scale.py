@@ -79,13 +79,22 @@ def registry_url() -> str:
 
 
 def http(method: str, url: str, body: Any = None) -> Any:
+    """One registry request; a dropped connection is retried (the benchmark's requests are
+    idempotent: registering an existing schema returns its id)."""
     data = None if body is None else json.dumps(body).encode()
     request = urllib.request.Request(
         url, data=data, method=method, headers={"Content-Type": "application/json"}
     )
-    with urllib.request.urlopen(request, timeout=30) as response:
-        text = response.read()
-    return json.loads(text) if text else None
+    for attempt in range(3):
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                text = response.read()
+            return json.loads(text) if text else None
+        except ConnectionError:  # e.g. RemoteDisconnected
+            if attempt == 2:
+                raise
+            time.sleep(0.5)
+    raise AssertionError("unreachable")
 
 
 # ---------------------------------------------------------------------------------------

@@ -399,6 +399,22 @@ class Launch:
     cwd: Path
 
 
+# Run by PrivateStack.wait_ready in a child process: exits 0 once the broker answers
+# metadata, names its active controller and answers a DescribeConfigs.
+_READINESS_PROBE = """
+import json, os, sys
+from confluent_kafka.admin import AdminClient, ConfigResource, ResourceType
+admin = AdminClient(json.loads(os.environ["KAFKAPLAN_PROBE_CONFIG"]))
+admin.list_topics(timeout=2)
+cluster = admin.describe_cluster(request_timeout=5).result()
+if cluster.controller is None or not cluster.nodes:
+    sys.exit("no active controller yet")
+broker = ConfigResource(ResourceType.BROKER, str(cluster.nodes[0].id))
+for future in admin.describe_configs([broker], request_timeout=5).values():
+    future.result()
+"""
+
+
 @dataclass
 class PrivateStack:
     """A Kafka broker and registry of our own (scripts/stack in a temporary folder). Its
@@ -465,17 +481,24 @@ class PrivateStack:
     def wait_ready(self, timeout: float = 60) -> None:
         """Wait until the broker answers metadata, knows its active controller and answers
         a DescribeConfigs (which waits for the controller): after SIGCONT or a restart the
-        metadata answers come back before the controller is elected again."""
-        admin = self.admin()
+        metadata answers come back before the controller is elected again. Each probe runs
+        in a child process: librdkafka (confluent-kafka 2.16) can abort the whole process on
+        an admin answer that arrives while the broker recovers."""
+        env = {**os.environ, "KAFKAPLAN_PROBE_CONFIG": json.dumps(client_config(self.env))}
 
         def ready() -> None:
-            admin.list_topics(timeout=2)
-            cluster = admin.describe_cluster(request_timeout=5).result()
-            assert cluster.controller is not None, "no active controller yet"
-            assert cluster.nodes, "no broker yet"
-            broker = ConfigResource(ResourceType.BROKER, str(cluster.nodes[0].id))
-            for future in admin.describe_configs([broker], request_timeout=5).values():
-                future.result()
+            try:
+                probe = subprocess.run(
+                    [sys.executable, "-c", _READINESS_PROBE],
+                    env=env,
+                    capture_output=True,
+                    text=True,
+                    timeout=30,
+                    check=False,
+                )
+            except subprocess.TimeoutExpired as exc:
+                raise AssertionError("the readiness probe did not finish") from exc
+            assert probe.returncode == 0, probe.stderr[-500:]
 
         eventually(ready, timeout=timeout)
 
