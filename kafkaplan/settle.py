@@ -19,9 +19,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from kafkaplan.acls import Binding
+from kafkaplan.acls import Binding, acl_address
 from kafkaplan.apply import ApplyReport, Status, binding_of
 from kafkaplan.cluster import Cluster
+from kafkaplan.diff.topics import topic_address
 from kafkaplan.errors import ClusterError
 from kafkaplan.plan import Action, Plan
 
@@ -35,17 +36,18 @@ class Expected:
 
     topics: dict[str, bool]  # name -> should exist
     acls: dict[Binding, bool]  # binding -> should exist
-    addresses: dict[str | Binding, str]  # topic name or binding -> its plan address
 
     def __bool__(self) -> bool:
         return bool(self.topics or self.acls)
+
+    def addresses(self) -> list[str]:
+        return sorted([*map(topic_address, self.topics), *map(acl_address, self.acls)])
 
 
 def expected(plan: Plan, report: ApplyReport) -> Expected:
     done = {o.address for o in report.outcomes if o.status is Status.DONE}
     topics: dict[str, bool] = {}
     acls: dict[Binding, bool] = {}
-    addresses: dict[str | Binding, str] = {}
     for change in plan.changes:
         if change.address not in done:
             continue
@@ -54,12 +56,9 @@ def expected(plan: Plan, report: ApplyReport) -> Expected:
             Action.CREATE in change.actions or Action.DELETE in change.actions
         ):
             topics[change.name] = exists
-            addresses[change.name] = change.address
         elif change.resource_type == "acl":
-            binding = binding_of(change)
-            acls[binding] = exists
-            addresses[binding] = change.address
-    return Expected(topics, acls, addresses)
+            acls[binding_of(change)] = exists
+    return Expected(topics, acls)
 
 
 def not_reported(cluster: Cluster, want: Expected) -> list[str]:
@@ -68,7 +67,7 @@ def not_reported(cluster: Cluster, want: Expected) -> list[str]:
     if want.topics:
         _, metadata = cluster.describe()
         pending += [
-            want.addresses[name]
+            topic_address(name)
             for name, exists in want.topics.items()
             if (name in metadata) != exists
         ]
@@ -76,7 +75,7 @@ def not_reported(cluster: Cluster, want: Expected) -> list[str]:
         bindings, _ = cluster.describe_acls()
         live = set(bindings)
         pending += [
-            want.addresses[binding]
+            acl_address(binding)
             for binding, exists in want.acls.items()
             if (binding in live) != exists
         ]
@@ -100,7 +99,7 @@ def settle(
         return []
     deadline = clock() + timeout
     interval = 0.05
-    pending = sorted(want.addresses.values())
+    pending = want.addresses()
     while True:
         try:
             pending = not_reported(cluster, want)
