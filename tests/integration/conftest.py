@@ -375,19 +375,22 @@ REPO = Path(__file__).resolve().parents[2]
 STACK_SCRIPT = REPO / "scripts" / "stack"
 
 
+def port_is_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
 def free_port(rng: random.Random, taken: set[int]) -> int:
     """A port in the 4xxxx range nothing listens on (and no other port of this stack)."""
     for _ in range(200):
         port = rng.randint(40000, 49999)
-        if port in taken:
-            continue
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-            try:
-                probe.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-        taken.add(port)
-        return port
+        if port not in taken and port_is_free(port):
+            taken.add(port)
+            return port
     raise RuntimeError("no free port in 40000-49999")
 
 

@@ -9,8 +9,10 @@ reassignment it left running) and 3 -> 2.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
+import random
 import shlex
 import subprocess
 import textwrap
@@ -24,20 +26,35 @@ import pytest
 from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient, ConfigResource, ConfigSource, ResourceType
 
-from tests.integration.conftest import Project, eventually
+from tests.integration.conftest import Project, eventually, free_port, port_is_free
 
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
 STACK = ROOT / "scripts" / "stack"
-PORTS = {
-    "KAFKAPLAN_STACK_KAFKA_PORT": "39092",  # brokers on 39092, 39093, 39094
-    "KAFKAPLAN_STACK_CONTROLLER_PORT": "39099",
-    "KAFKAPLAN_STACK_REGISTRY_PORT": "39081",
-    "KAFKAPLAN_STACK_REGISTRY_MANAGEMENT_PORT": "39000",
-}
+BROKERS = 3
 RECORDS = 1500
 VALUE_BYTES = 4096  # ~2 MB per partition: more than one replica fetch can copy at once
+
+
+@functools.cache
+def ports() -> dict[str, str]:
+    """Free ports for this session's stack: BROKERS consecutive ones for the brokers (the
+    stack puts broker i on KAFKA_PORT + i - 1), one for the controller."""
+    rng, taken = random.Random(), set[int]()
+    for _ in range(200):
+        base = free_port(rng, taken)
+        rest = [base + i for i in range(1, BROKERS)]
+        if all(port not in taken and port_is_free(port) for port in rest):
+            taken.update(rest)
+            return {
+                "KAFKAPLAN_STACK_KAFKA_PORT": str(base),
+                "KAFKAPLAN_STACK_CONTROLLER_PORT": str(free_port(rng, taken)),
+                # Unused (--no-registry), but kept off the main stack's ports.
+                "KAFKAPLAN_STACK_REGISTRY_PORT": str(free_port(rng, taken)),
+                "KAFKAPLAN_STACK_REGISTRY_MANAGEMENT_PORT": str(free_port(rng, taken)),
+            }
+    raise RuntimeError(f"no {BROKERS} consecutive free ports")
 
 
 def stack_env() -> dict[str, str]:
@@ -49,7 +66,7 @@ def stack_env() -> dict[str, str]:
         main = Path(os.environ.get("KAFKAPLAN_STACK_DIR", ROOT / ".stack")) / "cache"
         if main.is_dir():
             cache.symlink_to(main.resolve())
-    return {**os.environ, **PORTS, "KAFKAPLAN_STACK_DIR": str(directory)}
+    return {**os.environ, **ports(), "KAFKAPLAN_STACK_DIR": str(directory)}
 
 
 def run_stack(env: dict[str, str], *args: str, timeout: float) -> subprocess.CompletedProcess[str]:
@@ -68,7 +85,7 @@ def cluster3() -> Iterator[dict[str, str]]:
     """A three-broker stack of this test's own; its client settings."""
     env = stack_env()
     try:
-        started = run_stack(env, "up", "--brokers", "3", "--no-registry", timeout=300)
+        started = run_stack(env, "up", "--brokers", str(BROKERS), "--no-registry", timeout=300)
     except subprocess.TimeoutExpired as exc:
         run_stack(env, "down", timeout=120)
         pytest.fail(f"the three-broker stack did not start within {exc.timeout}s", pytrace=False)
@@ -282,10 +299,11 @@ def test_replication_factor_up_and_down_keeps_every_record(
 
 
 def test_stack_env_lists_every_broker(cluster3: dict[str, str]) -> None:
-    assert cluster3["KAFKAPLAN_BOOTSTRAP_SERVERS"] == (
-        "127.0.0.1:39092,127.0.0.1:39093,127.0.0.1:39094"
+    base = int(ports()["KAFKAPLAN_STACK_KAFKA_PORT"])
+    assert cluster3["KAFKAPLAN_BOOTSTRAP_SERVERS"] == ",".join(
+        f"127.0.0.1:{base + i}" for i in range(BROKERS)
     )
-    assert cluster3["KAFKAPLAN_STACK_BROKERS"] == "3"
+    assert cluster3["KAFKAPLAN_STACK_BROKERS"] == str(BROKERS)
     status = run_stack(stack_env(), "status", timeout=30)
     assert status.returncode == 0, status.stdout + status.stderr
     assert textwrap.dedent(status.stdout).count("running") == 4
