@@ -45,7 +45,7 @@ from kafkaplan.errors import (
 )
 from kafkaplan.plan import Action, Change, Plan
 from kafkaplan.project import ReassignmentSettings
-from kafkaplan.registry import Registry, SchemaPayload, SchemaReference
+from kafkaplan.registry import RegisteredSchema, Registry, SchemaPayload, SchemaReference
 from kafkaplan.schemas import dependency_order
 
 # Changes per request in a phase (``--batch-size``): each batch is reported when answered.
@@ -371,7 +371,7 @@ def _register_schemas(changes: Sequence[Change], targets: Targets) -> list[Outco
         payload = SchemaPayload(
             str(after["schema_type"]), str(after["schema_text"]), tuple(references)
         )
-        result = registry.register(change.name, payload)
+        result, note = _register(registry, change.name, payload)
         latest = (change.before or {}).get("version")
         if isinstance(latest, int) and result.version <= latest:
             # Registries answer an old version's schema with that version, and keep the latest.
@@ -383,9 +383,34 @@ def _register_schemas(changes: Sequence[Change], targets: Targets) -> list[Outco
                 "a new version",
             )
         registered[change.name] = result.version
-        return f"version {result.version}, schema id {result.schema_id}"
+        return f"version {result.version}, schema id {result.schema_id}{note}"
 
     return _in_order(changes, run)
+
+
+def _register(
+    registry: Registry, subject: str, payload: SchemaPayload
+) -> tuple[RegisteredSchema, str]:
+    """Register ``payload``; the registered version and a note. A registry error (HTTP 5xx)
+    says the request failed, not that nothing was stored: whether the schema is there now
+    is looked up before the registration is reported failed."""
+    try:
+        return registry.register(subject, payload), ""
+    except RegistryError as exc:
+        if exc.status is None or exc.status < 500:
+            raise
+        try:
+            found = registry.lookup(subject, payload)
+        except RegistryError as lookup_error:
+            raise RegistryUnreachable(
+                f"{exc.message}; whether the schema was stored could not be checked "
+                f"({lookup_error.message})",
+                resource=exc.resource,
+                hint="the next `kafkaplan plan` shows whether it was registered",
+            ) from exc
+        if found is None:
+            raise
+        return found, f" (stored, although the registry answered HTTP {exc.status})"
 
 
 def _roll_back(registry: Registry, change: Change, registered: dict[str, int]) -> str:

@@ -491,6 +491,8 @@ class MemoryRegistry:
     reports_global_for_subjects: bool = False
     # Errors to raise instead of registering under a subject (e.g. a 5xx).
     failures: dict[str, RegistryError] = field(default_factory=dict)
+    # Errors to raise after registering under a subject (a 5xx once the schema was stored).
+    failures_after: dict[str, RegistryError] = field(default_factory=dict)
     calls: list[str] = field(default_factory=list)
     next_id: int = 1
     # False: the registry hangs; every call (still recorded) raises RegistryUnreachable.
@@ -606,6 +608,8 @@ class MemoryRegistry:
         number = versions[-1].version + 1 if versions else 1  # numbers are never reused
         versions.append(FakeVersion(number, self.next_id, schema))
         self.next_id += 1
+        if subject in self.failures_after:
+            raise self.failures_after[subject]
         return RegisteredSchema(subject, number, self.next_id - 1)
 
     def lookup(self, subject: str, schema: SchemaPayload) -> RegisteredSchema | None:

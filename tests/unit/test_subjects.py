@@ -331,6 +331,30 @@ def test_dependents_of_a_failed_registration_are_skipped() -> None:
     assert "register:orders-value" not in registry.calls
 
 
+def test_a_registration_answered_with_a_server_error_is_looked_up() -> None:
+    """A 5xx says the request failed, not that nothing was stored: the registration is
+    reported done if the schema is there after all, failed only if it is not."""
+    registry = MemoryRegistry()
+    boom = RegistryError(
+        "the registry failed (HTTP 500): boom", resource="subject.money", status=500
+    )
+    registry.failures_after["money"] = boom
+    desired = state(
+        subject("orders-value", order(), references=WITH_MONEY), subject("money", MONEY)
+    )
+    outcomes = apply(registry, plan_for(registry, desired))
+    assert outcomes == [
+        (
+            "subject.money",
+            Status.DONE,
+            "version 1, schema id 1 (stored, although the registry answered HTTP 500)",
+        ),
+        ("subject.orders-value", Status.DONE, "version 1, schema id 2"),
+    ]
+    assert registry.calls.count("lookup:money") == 1
+    assert plan_for(registry, desired).changes == []
+
+
 def test_a_registration_without_answer_is_unknown_and_stops_the_apply() -> None:
     """A registry that stops answering: the registration in flight may or may not have been
     made (unknown, not failed), nothing more is sent to it, and the apply says it stopped."""
