@@ -527,15 +527,27 @@ def _alive(pid: int) -> bool:
     return stat.rsplit(") ", 1)[-1][:1] not in ("Z", "X")
 
 
-def _stack(command: str, env: dict[str, str], timeout: float) -> subprocess.CompletedProcess[str]:
+def run_stack(env: dict[str, str], *args: str, timeout: float) -> subprocess.CompletedProcess[str]:
+    """``scripts/stack ARGS`` with ``env`` (its KAFKAPLAN_STACK_* settings choose the stack)."""
     return subprocess.run(
-        [str(STACK_SCRIPT), command],
+        [str(STACK_SCRIPT), *args],
         env=env,
         capture_output=True,
         text=True,
         timeout=timeout,
         check=False,
     )
+
+
+def stack_settings(env: dict[str, str]) -> dict[str, str]:
+    """What ``scripts/stack env`` exports for the stack ``env`` chooses."""
+    exported = run_stack(env, "env", timeout=30).stdout
+    return {
+        key: value
+        for line in exported.splitlines()
+        if line.startswith("export ")
+        for key, _, value in [shlex.split(line.removeprefix("export "))[0].partition("=")]
+    }
 
 
 @pytest.fixture(scope="session")
@@ -558,22 +570,15 @@ def private_stack() -> Iterator[PrivateStack]:
         "KAFKAPLAN_STACK_REGISTRY_STORAGE": "file",
     }
     try:
-        started = _stack("up", env, timeout=300)
+        started = run_stack(env, "up", timeout=300)
         if started.returncode != 0:
             pytest.fail(
                 f"the private stack did not start (cache {cache}):\n{started.stderr[-3000:]}",
                 pytrace=False,
             )
-        exported = _stack("env", env, timeout=30).stdout
-        settings = {
-            key: value
-            for line in exported.splitlines()
-            if line.startswith("export ")
-            for key, _, value in [shlex.split(line.removeprefix("export "))[0].partition("=")]
-        }
-        yield PrivateStack(folder, {**env, **settings})
+        yield PrivateStack(folder, {**env, **stack_settings(env)})
     finally:
-        _stack("down", env, timeout=120)
+        run_stack(env, "down", timeout=120)
         shutil.rmtree(folder, ignore_errors=True)
 
 
@@ -626,6 +631,22 @@ def wait_for_exit(process: subprocess.Popen[str]) -> tuple[str, str, float]:
 def reported_outcomes(out: str) -> dict[str, str]:
     """What apply reported for each address: done, failed, unknown or skipped."""
     return {address: status for _, address, _, status in OUTCOME_LINE.findall(out)}
+
+
+def assert_done_in_effect(reported: dict[str, str], truth: dict[str, bool], out: str) -> None:
+    """Every change reported ``done`` is in effect (``truth``: key -> in effect)."""
+    for key, status in reported.items():
+        if status == "done":
+            assert truth[key], f"{key} reported done but not in effect\n{out}"
+
+
+def assert_not_done_not_in_effect(
+    reported: dict[str, str], truth: dict[str, bool], out: str
+) -> None:
+    """No change reported ``failed`` or ``skipped`` is in effect (``unknown`` may be)."""
+    for key, status in reported.items():
+        if status in ("failed", "skipped"):
+            assert not truth[key], f"{key} reported {status} but in effect\n{out}"
 
 
 # -- ACLs and Kafka's own tools, for tests that act as "another client" -----------------

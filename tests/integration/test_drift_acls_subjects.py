@@ -16,7 +16,6 @@ from typing import Any
 
 import pytest
 from confluent_kafka.admin import (
-    AclBindingFilter,
     AclOperation,
     AdminClient,
     NewTopic,
@@ -28,6 +27,7 @@ from tests.integration.conftest import (
     all_acls,
     call,
     eventually,
+    exact,
     grant,
     kafka_tool,
     quote,
@@ -59,19 +59,7 @@ def cleanup(admin: AdminClient, registry: Registry) -> Iterator[list[str]]:
         or acl.principal.startswith(tuple(f"User:{p}" for p in prefixes))
     ]
     if mine:
-        filters = [
-            AclBindingFilter(
-                a.restype,
-                a.name,
-                a.resource_pattern_type,
-                a.principal,
-                a.host,
-                a.operation,
-                a.permission_type,
-            )
-            for a in mine
-        ]
-        for future in admin.delete_acls(filters, request_timeout=10).values():
+        for future in admin.delete_acls([exact(a) for a in mine], request_timeout=10).values():
             future.result()
     for prefix in prefixes:
         registry.purge(prefix)

@@ -37,6 +37,8 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from tests.integration.conftest import (
     Launch,
     PrivateStack,
+    assert_done_in_effect,
+    assert_not_done_not_in_effect,
     eventually,
     kafkaplan_command,
     reported_outcomes,
@@ -200,15 +202,11 @@ def test_interrupted_apply_converges(
     # changes reach DescribeConfigs through the metadata log: allow it a moment.)
     def reported_done_in_effect() -> dict[str, bool]:
         truth = ground_truth(admin, trial)
-        for name, status in reported.items():
-            if status == "done":
-                assert truth[name], f"{name} reported done but not in effect\n{out}"
+        assert_done_in_effect(reported, truth, out)
         return truth
 
     truth = eventually(reported_done_in_effect)
-    for name, status in reported.items():
-        if status in ("failed", "skipped"):
-            assert not truth[name], f"{name} reported {status} but in effect\n{out}"
+    assert_not_done_not_in_effect(reported, truth, out)
 
     # The next plan shows exactly what is left.
     def plan_shows_what_is_left() -> dict[str, list[str]]:

@@ -44,6 +44,8 @@ from tests.integration.conftest import (
     EXIT_BOUND_SECONDS,
     Launch,
     PrivateStack,
+    assert_done_in_effect,
+    assert_not_done_not_in_effect,
     call,
     eventually,
     kafkaplan_command,
@@ -297,9 +299,7 @@ def test_registry_fault_during_apply_converges(
 
     def reported_done_in_effect() -> dict[str, bool]:
         truth = ground_truth(stack, admin, trial)
-        for address, status in reported.items():
-            if status == "done":
-                assert truth[address], f"{address} reported done but not in effect\n{out}"
+        assert_done_in_effect(reported, truth, out)
         return truth
 
     eventually(reported_done_in_effect, timeout=30)
@@ -318,9 +318,7 @@ def test_registry_fault_during_apply_converges(
         return planned, truth
 
     planned, truth = eventually(plan_shows_what_is_left, timeout=30)
-    for address, status in reported.items():
-        if status in ("failed", "skipped"):
-            assert not truth[address], f"{address} reported {status} but in effect\n{out}"
+    assert_not_done_not_in_effect(reported, truth, out)
 
     # apply converges, then nothing is left.
     again = run_kafkaplan(stack, root, "apply", "--auto-approve", "--lease-wait", "20s")

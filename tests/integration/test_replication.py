@@ -13,7 +13,6 @@ import functools
 import hashlib
 import os
 import random
-import shlex
 import subprocess
 import textwrap
 import time
@@ -26,12 +25,18 @@ import pytest
 from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient, ConfigResource, ConfigSource, ResourceType
 
-from tests.integration.conftest import Project, eventually, free_port, port_is_free
+from tests.integration.conftest import (
+    Project,
+    eventually,
+    free_port,
+    port_is_free,
+    run_stack,
+    stack_settings,
+)
 
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
-STACK = ROOT / "scripts" / "stack"
 BROKERS = 3
 RECORDS = 1500
 VALUE_BYTES = 4096  # ~2 MB per partition: more than one replica fetch can copy at once
@@ -69,17 +74,6 @@ def stack_env() -> dict[str, str]:
     return {**os.environ, **ports(), "KAFKAPLAN_STACK_DIR": str(directory)}
 
 
-def run_stack(env: dict[str, str], *args: str, timeout: float) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(STACK), *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-
-
 @pytest.fixture(scope="session")
 def cluster3() -> Iterator[dict[str, str]]:
     """A three-broker stack of this test's own; its client settings."""
@@ -97,12 +91,7 @@ def cluster3() -> Iterator[dict[str, str]]:
             pytrace=False,
         )
     try:
-        printed = run_stack(env, "env", timeout=30).stdout
-        settings = {}
-        for line in printed.splitlines():
-            key, _, value = line.removeprefix("export ").partition("=")
-            settings[key] = shlex.split(value)[0] if value else ""
-        yield settings
+        yield stack_settings(env)
     finally:
         run_stack(env, "down", timeout=120)
 
