@@ -61,25 +61,19 @@ def expected(plan: Plan, report: ApplyReport) -> Expected:
     return Expected(topics, acls)
 
 
-def not_reported(cluster: Cluster, want: Expected) -> list[str]:
-    """The addresses whose change the cluster does not report yet."""
-    pending: list[str] = []
+def outstanding(cluster: Cluster, want: Expected) -> Expected:
+    """The part of ``want`` the cluster does not report yet (reading only what that needs:
+    no metadata request once every topic change shows, no ACL request once every binding
+    does)."""
+    topics: dict[str, bool] = {}
+    acls: dict[Binding, bool] = {}
     if want.topics:
         _, metadata = cluster.describe()
-        pending += [
-            topic_address(name)
-            for name, exists in want.topics.items()
-            if (name in metadata) != exists
-        ]
+        topics = {name: ok for name, ok in want.topics.items() if (name in metadata) != ok}
     if want.acls:
-        bindings, _ = cluster.describe_acls()
-        live = set(bindings)
-        pending += [
-            acl_address(binding)
-            for binding, exists in want.acls.items()
-            if (binding in live) != exists
-        ]
-    return sorted(pending)
+        live = set(cluster.describe_acls()[0])
+        acls = {binding: ok for binding, ok in want.acls.items() if (binding in live) != ok}
+    return Expected(topics, acls)
 
 
 def settle(
@@ -99,13 +93,12 @@ def settle(
         return []
     deadline = clock() + timeout
     interval = 0.05
-    pending = want.addresses()
     while True:
         try:
-            pending = not_reported(cluster, want)
+            want = outstanding(cluster, want)
         except ClusterError:
-            return pending  # as last known: the apply's own errors were reported already
-        if not pending or clock() >= deadline:
-            return pending
+            return want.addresses()  # as last known: the apply's own errors were reported
+        if not want or clock() >= deadline:
+            return want.addresses()
         sleep(min(interval, max(0.0, deadline - clock())))
         interval = min(interval * 2, MAX_INTERVAL_SECONDS)
