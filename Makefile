@@ -27,9 +27,9 @@ $(ACTIONLINT):
 	mv $(dir $@)actionlint $@
 
 lint: install $(ACTIONLINT)
-	$(BIN)/ruff check kafkaplan tests bench
-	$(BIN)/ruff format --check kafkaplan tests bench
-	$(BIN)/mypy --strict kafkaplan tests bench
+	$(BIN)/ruff check kafkaplan tests bench tools
+	$(BIN)/ruff format --check kafkaplan tests bench tools
+	$(BIN)/mypy --strict kafkaplan tests bench tools
 	$(ACTIONLINT) .github/workflows/*.yml .github/examples/workflows/*.yml
 
 # The whole suite: unit and integration tests, with the local stack started (and stopped

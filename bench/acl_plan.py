@@ -30,7 +30,7 @@ from confluent_kafka.admin import (
     ResourceType,
 )
 
-from kafkaplan.pipeline import connect, load_context, make_plan
+from kafkaplan.commands import connect, load_context, make_plan
 
 CHUNK = 5_000  # a KRaft controller refuses one operation writing over 10,000 records
 NAMES_PER_ENTRY = 100

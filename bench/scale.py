@@ -288,7 +288,7 @@ class Estate:
 
 def spec_coverage() -> list[str]:
     """Which resource types this kafkaplan's spec format can declare."""
-    from kafkaplan.spec import SpecFile
+    from kafkaplan.spec.models import SpecFile
 
     fields = SpecFile.model_fields
     return [kind for kind in ("topics", "acls", "subjects") if kind in fields]

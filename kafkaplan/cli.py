@@ -23,13 +23,8 @@ from typing import IO, Any
 import click
 
 from kafkaplan import __version__
-from kafkaplan.apply import DEFAULT_BATCH_SIZE, ApplyReport, Outcome, Status
-from kafkaplan.cluster import Cluster
-from kafkaplan.drift import DriftKind
-from kafkaplan.errors import KafkaplanError, PlanRefused, ProjectError, SpecError
-from kafkaplan.importer import RESOURCE_TYPES
-from kafkaplan.lease import Lease
-from kafkaplan.pipeline import (
+from kafkaplan.apply.runner import DEFAULT_BATCH_SIZE, ApplyReport, Outcome, Status
+from kafkaplan.commands import (
     Context,
     check_saved_plan,
     connect,
@@ -42,13 +37,18 @@ from kafkaplan.pipeline import (
     run_apply,
     run_import,
 )
-from kafkaplan.plan import Plan
-from kafkaplan.progress import ProgressReporter
+from kafkaplan.errors import KafkaplanError, PlanRefused, ProjectError, SpecError
+from kafkaplan.importer.build import RESOURCE_TYPES
+from kafkaplan.live.cluster import Cluster
+from kafkaplan.live.lease import Lease
+from kafkaplan.output import ProgressReporter
+from kafkaplan.plan.drift import DriftKind
+from kafkaplan.plan.model import Plan
+from kafkaplan.plan.options import PlanOptions
 from kafkaplan.render import FORMATS, render
 from kafkaplan.render.drift import render_drift
 from kafkaplan.secrets import Redactor
-from kafkaplan.spec import spec_json_schema
-from kafkaplan.state import PlanOptions
+from kafkaplan.spec.models import spec_json_schema
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES, EXIT_BUG = 0, 1, 2, 3
 
@@ -151,8 +151,8 @@ def validate(options: Options, paths: tuple[Path, ...], env: str | None) -> int:
     PATHS (files or folders) replace the project's `specs` setting. Prints one
     `file:line: message` per problem and exits 1 if there is any.
     """
-    from kafkaplan.load import load_desired
-    from kafkaplan.project import load_project
+    from kafkaplan.spec.load import load_desired
+    from kafkaplan.spec.project import load_project
 
     project = load_project(options.project)
     if paths:
@@ -233,7 +233,7 @@ def write_atomically(path: Path, text: str) -> None:
 
 
 def _duration_seconds(value: str | None, default: float) -> float:
-    from kafkaplan.units import UnitError, parse_duration_ms
+    from kafkaplan.spec.units import UnitError, parse_duration_ms
 
     if value is None:
         return default

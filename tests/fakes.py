@@ -18,8 +18,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from kafkaplan.acls import Binding, Operation, ResourceType
-from kafkaplan.cluster import (
+from kafkaplan.errors import (
+    ClusterError,
+    PermissionDenied,
+    RegistryError,
+    RegistryUnreachable,
+    SchemaRejected,
+)
+from kafkaplan.live.cluster import (
     AclResults,
     ClusterInfo,
     NewTopicRequest,
@@ -28,18 +34,17 @@ from kafkaplan.cluster import (
     Results,
     TopicMetadata,
 )
-from kafkaplan.errors import (
-    ClusterError,
-    PermissionDenied,
-    RegistryError,
-    RegistryUnreachable,
-    SchemaRejected,
+from kafkaplan.live.lease import LeaseRecord, decode
+from kafkaplan.live.registry import CompatibilityResult, RegisteredSchema, SchemaPayload
+from kafkaplan.live.state import (
+    BROKER_THROTTLE_CONFIGS,
+    ConfigSource,
+    LiveConfig,
+    PartitionReassignment,
 )
-from kafkaplan.lease import LeaseRecord, decode
-from kafkaplan.registry import CompatibilityResult, RegisteredSchema, SchemaPayload
-from kafkaplan.schemas import LEVELS
-from kafkaplan.state import BROKER_THROTTLE_CONFIGS, ConfigSource, LiveConfig, PartitionReassignment
-from kafkaplan.topic_configs import TOPIC_CONFIGS, ConfigValueError, normalize
+from kafkaplan.spec.acls import Binding, Operation, ResourceType
+from kafkaplan.spec.schemas import LEVELS
+from kafkaplan.spec.topic_configs import TOPIC_CONFIGS, ConfigValueError, normalize
 
 BROKER_DEFAULTS: dict[str, str] = {
     "cleanup.policy": "delete",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kafkaplan.plan import Plan
+from kafkaplan.plan.model import Plan
 from kafkaplan.render.markdown import render_markdown
 from kafkaplan.render.text import render_text
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from kafkaplan.drift import DriftItem, DriftKind, DriftReport
+from kafkaplan.plan.drift import DriftItem, DriftKind, DriftReport
 from kafkaplan.render.markdown import escape
 from kafkaplan.render.values import show
 

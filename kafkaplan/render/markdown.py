@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kafkaplan.plan import Action, Change, Plan
+from kafkaplan.plan.model import Action, Change, Plan
 from kafkaplan.render.values import acl_groups, acl_tally, flatten, show, symbol
 
 # GitHub rejects comments over 65,536 characters; keep a margin for the workflow's header.

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import click
 
-from kafkaplan.plan import Action, Change, Plan
+from kafkaplan.plan.model import Action, Change, Plan
 from kafkaplan.render.values import acl_groups, acl_tally, flatten, show, symbol
 
 _COLORS = {"+": "green", "~": "yellow", "-": "red", "-/+": "red"}

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from kafkaplan.plan import Action, Change
-from kafkaplan.topic_configs import humanize
+from kafkaplan.plan.model import Action, Change
+from kafkaplan.spec.topic_configs import humanize
 
 SYMBOLS = {Action.CREATE: "+", Action.UPDATE: "~", Action.DELETE: "-"}
 

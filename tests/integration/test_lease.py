@@ -13,8 +13,8 @@ import pytest
 from confluent_kafka.admin import AdminClient
 
 from kafkaplan.errors import LeaseLost
-from kafkaplan.lease import KafkaLeaseLog, Lease, replay
-from kafkaplan.project import KafkaConnection
+from kafkaplan.live.lease import KafkaLeaseLog, Lease, replay
+from kafkaplan.spec.project import KafkaConnection
 from tests.integration.conftest import Project, lease_topic
 
 pytestmark = pytest.mark.integration

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from kafkaplan import cli
-from kafkaplan.lease import Lease
+from kafkaplan.live.lease import Lease
 from tests.fakes import MemoryLeaseLog
 
 

@@ -9,7 +9,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kafkaplan.acls import (
+from kafkaplan.apply.runner import Status, Targets, apply_plan
+from kafkaplan.errors import SpecError
+from kafkaplan.live.read import read_addresses, read_live
+from kafkaplan.plan.compute import compute_plan, live_fingerprints
+from kafkaplan.plan.model import Action, Plan, RiskLabel
+from kafkaplan.plan.options import PlanOptions
+from kafkaplan.render import render_markdown, render_text
+from kafkaplan.spec.acls import (
     Binding,
     DesiredAcls,
     Operation,
@@ -19,15 +26,9 @@ from kafkaplan.acls import (
     Scope,
     acl_address,
 )
-from kafkaplan.apply import Status, Targets, apply_plan
-from kafkaplan.diff import compute_plan, live_fingerprints
-from kafkaplan.errors import SpecError
-from kafkaplan.load import load_desired
-from kafkaplan.plan import Action, Plan, RiskLabel
-from kafkaplan.project import load_project
-from kafkaplan.read import read_addresses, read_live
-from kafkaplan.render import render_markdown, render_text
-from kafkaplan.state import DesiredState, DesiredTopic, PlanOptions, Source
+from kafkaplan.spec.desired import DesiredState, DesiredTopic, Source
+from kafkaplan.spec.load import load_desired
+from kafkaplan.spec.project import load_project
 from tests.conftest import PROJECT, MakeProject
 from tests.conftest import run_cli as run
 from tests.fakes import MemoryCluster

@@ -5,14 +5,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from kafkaplan.apply import Outcome, Status, Targets, apply_plan
-from kafkaplan.cluster import NewTopicRequest, Results
-from kafkaplan.diff import compute_plan
+from kafkaplan.apply.runner import Outcome, Status, Targets, apply_plan
 from kafkaplan.errors import ClusterUnreachable, LeaseLost
-from kafkaplan.plan import Plan
-from kafkaplan.read import read_live
-from kafkaplan.retry import RetryingCluster, RetryPolicy
-from kafkaplan.state import DesiredState, DesiredTopic, Source
+from kafkaplan.live.cluster import NewTopicRequest, Results
+from kafkaplan.live.read import read_live
+from kafkaplan.live.retry import RetryingCluster, RetryPolicy
+from kafkaplan.plan.compute import compute_plan
+from kafkaplan.plan.model import Plan
+from kafkaplan.spec.desired import DesiredState, DesiredTopic, Source
 from tests.fakes import FakeTopic, Fault, MemoryCluster
 
 

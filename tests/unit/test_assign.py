@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kafkaplan.assign import AssignmentError, assign_replicas, rack_limits
+from kafkaplan.plan.assign import AssignmentError, assign_replicas, rack_limits
 
 
 @st.composite

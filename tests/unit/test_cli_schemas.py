@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from kafkaplan import cli
-from kafkaplan.registry import SchemaPayload
+from kafkaplan.live.registry import SchemaPayload
 from tests.conftest import PROJECT, MakeProject
 from tests.conftest import run_cli as run
 from tests.fakes import MemoryCluster, MemoryRegistry

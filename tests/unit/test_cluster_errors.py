@@ -9,8 +9,8 @@ import pytest
 from confluent_kafka import KafkaError, KafkaException
 from kafka import errors as kafka_errors
 
-from kafkaplan.cluster import translate, translate_kafka_python
 from kafkaplan.errors import ClusterError, PermissionDenied
+from kafkaplan.live.cluster import translate, translate_kafka_python
 
 # What a Kafka 4.1 broker answers to CreateAcls without ALTER on the cluster: the request is
 # forwarded to the KRaft controller, whose refusal carries the Java request object.
@@ -74,7 +74,7 @@ def test_permission_errors_name_what_was_refused_and_the_permission(
 
 
 def test_the_brokers_text_of_a_refusal_is_only_logged(caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.DEBUG, logger="kafkaplan.cluster"):
+    with caplog.at_level(logging.DEBUG, logger="kafkaplan.live.cluster"):
         error = translate(
             refused(KafkaError.CLUSTER_AUTHORIZATION_FAILED, FORWARDED),
             resource="acl.x",

@@ -7,13 +7,14 @@ from typing import Any
 
 import pytest
 
-from kafkaplan.cluster import client_config
-from kafkaplan.diff import compute_plan
 from kafkaplan.errors import ProjectError
-from kafkaplan.project import KafkaConnection
-from kafkaplan.read import read_live
+from kafkaplan.live.cluster import client_config
+from kafkaplan.live.read import read_live
+from kafkaplan.plan.compute import compute_plan
+from kafkaplan.plan.options import PlanOptions
 from kafkaplan.render import render
-from kafkaplan.state import DesiredState, PlanOptions
+from kafkaplan.spec.desired import DesiredState
+from kafkaplan.spec.project import KafkaConnection
 from tests.fakes import FakeTopic, MemoryCluster
 
 ENVIRON = {
@@ -117,7 +118,7 @@ def test_sensitive_live_values_are_masked_everywhere() -> None:
     cluster.topics["orders.created.v1"] = FakeTopic(1, 1, {"retention.ms": "s3cr3t-value"})
     cluster.topics["own.doomed.v1"] = FakeTopic(1, 1, {"retention.ms": "s3cr3t-value"})
     cluster.sensitive.add("retention.ms")
-    from kafkaplan.state import DesiredTopic, Source
+    from kafkaplan.spec.desired import DesiredTopic, Source
 
     desired = DesiredState(
         topics={

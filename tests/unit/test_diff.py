@@ -5,11 +5,12 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kafkaplan.apply import Status, Targets, apply_plan
-from kafkaplan.diff import compute_plan
-from kafkaplan.plan import Action, Plan, RiskLabel
-from kafkaplan.read import read_live
-from kafkaplan.state import DesiredState, DesiredTopic, PlanOptions, Source
+from kafkaplan.apply.runner import Status, Targets, apply_plan
+from kafkaplan.live.read import read_live
+from kafkaplan.plan.compute import compute_plan
+from kafkaplan.plan.model import Action, Plan, RiskLabel
+from kafkaplan.plan.options import PlanOptions
+from kafkaplan.spec.desired import DesiredState, DesiredTopic, Source
 from tests.fakes import FakeTopic, MemoryCluster
 
 

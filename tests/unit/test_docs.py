@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from kafkaplan import docgen
-from kafkaplan.topic_configs import TOPIC_CONFIGS
+from kafkaplan.spec.topic_configs import TOPIC_CONFIGS
+from tools import docgen
 
 
 def test_generated_docs_are_up_to_date() -> None:
-    assert docgen.main(["--check"]) == 0, "run: python -m kafkaplan.docgen"
+    assert docgen.main(["--check"]) == 0, "run: python -m tools.docgen"
 
 
 def test_reference_documents_every_topic_config() -> None:

@@ -6,7 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from kafkaplan.acls import (
+from kafkaplan.importer.build import build_import, read_for_import
+from kafkaplan.live.read import read_live
+from kafkaplan.plan.compute import compute_plan
+from kafkaplan.plan.drift import DriftKind, compute_drift
+from kafkaplan.spec.acls import (
     Binding,
     DesiredAcls,
     Operation,
@@ -15,13 +19,9 @@ from kafkaplan.acls import (
     ResourceType,
     Scope,
 )
-from kafkaplan.diff import compute_plan
-from kafkaplan.drift import DriftKind, compute_drift
-from kafkaplan.importer import build_import, read_for_import
-from kafkaplan.load import load_desired
-from kafkaplan.project import load_project
-from kafkaplan.read import read_live
-from kafkaplan.state import DesiredState, DesiredTopic, Source
+from kafkaplan.spec.desired import DesiredState, DesiredTopic, Source
+from kafkaplan.spec.load import load_desired
+from kafkaplan.spec.project import load_project
 from tests.conftest import MakeProject
 from tests.fakes import FakeTopic, MemoryCluster
 
@@ -173,9 +173,9 @@ def test_import_by_prefix() -> None:
 def test_drift_reports_unreadable_acls_as_not_checked_and_still_checks_topics(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from kafkaplan.acls import Binding, DesiredAcls, Operation, PatternType, Permission
-    from kafkaplan.acls import ResourceType as Kind
     from kafkaplan.errors import PermissionDenied
+    from kafkaplan.spec.acls import Binding, DesiredAcls, Operation, PatternType, Permission
+    from kafkaplan.spec.acls import ResourceType as Kind
 
     cluster = MemoryCluster(topics={"orders.a.v1": FakeTopic(3, 1, {"retention.ms": "1"})})
 

@@ -12,9 +12,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kafkaplan.errors import Diagnostic, SpecError
-from kafkaplan.load import load_desired
-from kafkaplan.project import load_project
-from kafkaplan.topic_configs import TOPIC_CONFIGS
+from kafkaplan.spec.load import load_desired
+from kafkaplan.spec.project import load_project
+from kafkaplan.spec.topic_configs import TOPIC_CONFIGS
 
 PROJECT = """\
 specs: [specs]

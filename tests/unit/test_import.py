@@ -17,7 +17,21 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kafkaplan import cli
-from kafkaplan.acls import (
+from kafkaplan.importer.acls import (
+    collapse,
+    expand,
+    expand_all,
+    principal_file,
+    raw_entry,
+    select,
+    writable,
+)
+from kafkaplan.importer.build import _dump, build_import, read_for_import, read_subjects_for_import
+from kafkaplan.importer.subjects import pretty, topic_of
+from kafkaplan.live.read import read_live
+from kafkaplan.live.registry import SchemaPayload, SchemaReference
+from kafkaplan.plan.compute import compute_plan
+from kafkaplan.spec.acls import (
     VALID_OPERATIONS,
     Binding,
     DesiredAcls,
@@ -27,23 +41,9 @@ from kafkaplan.acls import (
     ResourceType,
     Scope,
 )
-from kafkaplan.diff import compute_plan
-from kafkaplan.import_acls import (
-    collapse,
-    expand,
-    expand_all,
-    principal_file,
-    raw_entry,
-    select,
-    writable,
-)
-from kafkaplan.import_subjects import pretty, topic_of
-from kafkaplan.importer import _dump, build_import, read_for_import, read_subjects_for_import
-from kafkaplan.load import load_desired
-from kafkaplan.project import load_project
-from kafkaplan.read import read_live
-from kafkaplan.registry import SchemaPayload, SchemaReference
-from kafkaplan.state import DesiredState
+from kafkaplan.spec.desired import DesiredState
+from kafkaplan.spec.load import load_desired
+from kafkaplan.spec.project import load_project
 from tests.conftest import PROJECT, MakeProject
 from tests.conftest import run_cli as run
 from tests.fakes import FakeTopic, MemoryCluster, MemoryRegistry

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from kafkaplan.errors import LeaseHeld, LeaseLost
-from kafkaplan.lease import Lease, LeaseRecord, encode, replay
+from kafkaplan.live.lease import Lease, LeaseRecord, encode, replay
 from tests.fakes import MemoryLeaseLog
 
 TTL = 60.0
@@ -179,7 +179,7 @@ def test_a_truncated_log_trusts_its_first_record(log: MemoryLeaseLog) -> None:
 
 
 def test_records_round_trip() -> None:
-    from kafkaplan.lease import decode
+    from kafkaplan.live.lease import decode
 
     record = decode(7, 123, encode("renew", "h", 6, "alice", 1000, False))
     assert record == LeaseRecord(7, 123, "renew", "h", 6, "alice", 1000, False)
@@ -189,7 +189,7 @@ def test_records_round_trip() -> None:
 
 
 def test_the_lease_topic_is_internal() -> None:
-    from kafkaplan.state import DesiredState, is_internal_topic
+    from kafkaplan.spec.desired import DesiredState, is_internal_topic
 
     assert is_internal_topic("__kafkaplan_lease")
     assert is_internal_topic("__kafkaplan_lease.team-a")

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from kafkaplan.errors import SpecError
-from kafkaplan.load import load_desired
-from kafkaplan.project import load_project
+from kafkaplan.spec.load import load_desired
+from kafkaplan.spec.project import load_project
 from tests.conftest import MakeProject
 
 REPO = Path(__file__).resolve().parents[2]
@@ -248,7 +248,7 @@ def test_literal_secrets_are_refused(make_project: MakeProject) -> None:
 
 @pytest.mark.parametrize("escape", ["\\U00110000", "\\UFFFFFFFF"])
 def test_an_escape_beyond_unicode_is_a_yaml_problem(escape: str) -> None:
-    from kafkaplan.yamlsource import YamlProblem, parse_yaml
+    from kafkaplan.spec.source import YamlProblem, parse_yaml
 
     with pytest.raises(YamlProblem) as caught:
         parse_yaml(f'topics:\n  - name: "{escape}"\n', "specs/a.yaml")

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from kafkaplan.errors import SpecError
-from kafkaplan.paths import resolve_inside
+from kafkaplan.spec.paths import resolve_inside
 
 
 @pytest.fixture

@@ -13,12 +13,12 @@ from pathlib import Path
 
 from rich.console import Console
 
-from kafkaplan.apply import DEFAULT_BATCH_SIZE as CHUNK
-from kafkaplan.apply import Targets, apply_plan
-from kafkaplan.diff import compute_plan
-from kafkaplan.progress import BarProgress, PlainProgress, ProgressReporter
-from kafkaplan.read import read_live
-from kafkaplan.state import DesiredState, DesiredTopic, Source
+from kafkaplan.apply.runner import DEFAULT_BATCH_SIZE as CHUNK
+from kafkaplan.apply.runner import Targets, apply_plan
+from kafkaplan.live.read import read_live
+from kafkaplan.output import BarProgress, PlainProgress, ProgressReporter
+from kafkaplan.plan.compute import compute_plan
+from kafkaplan.spec.desired import DesiredState, DesiredTopic, Source
 from tests.conftest import MakeProject
 from tests.fakes import MemoryCluster
 
@@ -118,7 +118,7 @@ def test_cli_apply_under_a_pseudo_terminal(make_project: MakeProject) -> None:
         f"""
         import sys
         from kafkaplan import cli
-        from kafkaplan.lease import Lease
+        from kafkaplan.live.lease import Lease
         from tests.fakes import MemoryCluster, MemoryLeaseLog
         fake = MemoryCluster(brokers=1)
         log = MemoryLeaseLog()

@@ -23,8 +23,8 @@ from kafkaplan.errors import (
     RegistryUnreachable,
     SchemaRejected,
 )
-from kafkaplan.project import RegistryConnection
-from kafkaplan.registry import HttpRegistry, SchemaPayload, SchemaReference
+from kafkaplan.live.registry import HttpRegistry, SchemaPayload, SchemaReference
+from kafkaplan.spec.project import RegistryConnection
 from tests.conftest import PROJECT, MakeProject
 from tests.conftest import run_cli as run
 from tests.fakes import MemoryCluster
@@ -222,7 +222,7 @@ def test_reads(server: Server) -> None:
 
 
 def test_list_subjects_pages_and_filters(server: Server, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("kafkaplan.registry.PAGE_SIZE", 2)
+    monkeypatch.setattr("kafkaplan.live.registry.PAGE_SIZE", 2)
     everything = ["a.1", "a.2", "a.3", "b.1", "b.2"]
 
     def paged(query: dict[str, list[str]], sent: Any) -> Answer:  # ignores the prefix

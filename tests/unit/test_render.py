@@ -11,12 +11,13 @@ import jsonschema
 import pytest
 
 from kafkaplan.cli import use_color
-from kafkaplan.diff import compute_plan
-from kafkaplan.plan import Plan
-from kafkaplan.read import read_live
+from kafkaplan.live.read import read_live
+from kafkaplan.plan.compute import compute_plan
+from kafkaplan.plan.model import Plan
+from kafkaplan.plan.options import PlanOptions
 from kafkaplan.render import render
 from kafkaplan.render.markdown import MAX_CHARS
-from kafkaplan.state import DesiredState, DesiredTopic, PlanOptions, Source
+from kafkaplan.spec.desired import DesiredState, DesiredTopic, Source
 from tests.fakes import FakeTopic, MemoryCluster
 
 GOLDEN = Path(__file__).parent / "golden"

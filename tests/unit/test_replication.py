@@ -3,19 +3,14 @@ reassignment, and an interrupted one found and finished by the next run (in-memo
 
 from __future__ import annotations
 
-from kafkaplan.apply import Targets, apply_plan
-from kafkaplan.diff import compute_plan
-from kafkaplan.plan import Action, Plan, RiskLabel
-from kafkaplan.project import ReassignmentSettings
-from kafkaplan.read import read_live
+from kafkaplan.apply.runner import Targets, apply_plan
+from kafkaplan.live.read import read_live
+from kafkaplan.live.state import BROKER_THROTTLE_CONFIGS, TOPIC_THROTTLE_CONFIGS
+from kafkaplan.plan.compute import compute_plan
+from kafkaplan.plan.model import Action, Plan, RiskLabel
 from kafkaplan.render import render
-from kafkaplan.state import (
-    BROKER_THROTTLE_CONFIGS,
-    TOPIC_THROTTLE_CONFIGS,
-    DesiredState,
-    DesiredTopic,
-    Source,
-)
+from kafkaplan.spec.desired import DesiredState, DesiredTopic, Source
+from kafkaplan.spec.project import ReassignmentSettings
 from tests.fakes import FakeTopic, MemoryCluster
 
 FAST = ReassignmentSettings(throttle="10MiB", timeout="5s", poll_interval="10ms")

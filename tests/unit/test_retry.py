@@ -6,7 +6,6 @@ from collections.abc import Callable
 
 import pytest
 
-from kafkaplan.cluster import ClusterInfo, NewTopicRequest, Results, TopicMetadata
 from kafkaplan.errors import (
     AuthenticationFailed,
     ClusterError,
@@ -14,7 +13,8 @@ from kafkaplan.errors import (
     ClusterUnreachable,
     PermissionDenied,
 )
-from kafkaplan.retry import RetryingCluster, RetryPolicy
+from kafkaplan.live.cluster import ClusterInfo, NewTopicRequest, Results, TopicMetadata
+from kafkaplan.live.retry import RetryingCluster, RetryPolicy
 from tests.fakes import FakeTopic, Fault, MemoryCluster
 
 

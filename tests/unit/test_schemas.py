@@ -11,12 +11,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kafkaplan import schemas
 from kafkaplan.errors import SpecError
-from kafkaplan.load import load_desired
-from kafkaplan.project import load_project
-from kafkaplan.schemas import dependency_order, field_changes, implies, parse
-from kafkaplan.state import DesiredState
+from kafkaplan.spec import schemas
+from kafkaplan.spec.desired import DesiredState
+from kafkaplan.spec.load import load_desired
+from kafkaplan.spec.project import load_project
+from kafkaplan.spec.schemas import dependency_order, field_changes, implies, parse
 from tests.conftest import PROJECT, MakeProject
 
 

@@ -8,7 +8,15 @@ from pathlib import Path
 import pytest
 
 from kafkaplan import cli
-from kafkaplan.acls import (
+from kafkaplan.apply.settle import settle
+from kafkaplan.commands import run_apply
+from kafkaplan.errors import ClusterUnreachable
+from kafkaplan.live.cluster import ClusterInfo, TopicMetadata
+from kafkaplan.live.read import read_live
+from kafkaplan.plan.compute import compute_plan
+from kafkaplan.plan.model import Plan
+from kafkaplan.plan.options import PlanOptions
+from kafkaplan.spec.acls import (
     Binding,
     DesiredAcls,
     Operation,
@@ -17,14 +25,7 @@ from kafkaplan.acls import (
     ResourceType,
     Scope,
 )
-from kafkaplan.cluster import ClusterInfo, TopicMetadata
-from kafkaplan.diff import compute_plan
-from kafkaplan.errors import ClusterUnreachable
-from kafkaplan.pipeline import run_apply
-from kafkaplan.plan import Plan
-from kafkaplan.read import read_live
-from kafkaplan.settle import settle
-from kafkaplan.state import DesiredState, DesiredTopic, PlanOptions, Source
+from kafkaplan.spec.desired import DesiredState, DesiredTopic, Source
 from tests.conftest import MakeProject
 from tests.conftest import run_cli as run
 from tests.fakes import FakeTopic, MemoryCluster

@@ -7,19 +7,19 @@ from dataclasses import replace
 
 import pytest
 
-from kafkaplan import schemas
-from kafkaplan.apply import Status, Targets, apply_plan
-from kafkaplan.diff import compute_plan, live_fingerprints
+from kafkaplan.apply.runner import Status, Targets, apply_plan
 from kafkaplan.errors import RegistryError, RegistryUnreachable
-from kafkaplan.plan import Action, Plan, RiskLabel
-from kafkaplan.preflight import registry_preflight
-from kafkaplan.read import REGISTRY_WORKERS, read_addresses, read_live, read_registry
-from kafkaplan.registry import SchemaPayload, SchemaReference
-from kafkaplan.state import (
+from kafkaplan.live.read import REGISTRY_WORKERS, read_addresses, read_live, read_registry
+from kafkaplan.live.registry import SchemaPayload, SchemaReference
+from kafkaplan.plan.compute import compute_plan, live_fingerprints
+from kafkaplan.plan.model import Action, Plan, RiskLabel
+from kafkaplan.plan.options import PlanOptions
+from kafkaplan.plan.preflight import registry_preflight
+from kafkaplan.spec import schemas
+from kafkaplan.spec.desired import (
     DesiredReference,
     DesiredState,
     DesiredSubject,
-    PlanOptions,
     RegistrySettings,
     Source,
 )

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from kafkaplan.topic_configs import ConfigValueError, humanize, normalize, values_equal
+from kafkaplan.spec.topic_configs import ConfigValueError, humanize, normalize, values_equal
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kafkaplan.units import (
+from kafkaplan.spec.units import (
     UnitError,
     format_duration_ms,
     format_size_bytes,

@@ -1,0 +1,1 @@
+"""Import: live state -> spec files (read, build (pure), write), per resource kind."""

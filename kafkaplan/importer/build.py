@@ -1,0 +1,295 @@
+"""``kafkaplan import``: write specs for what is live, so that a plan right after shows no
+changes.
+
+The output reads like specs a person would write (docs/import.md):
+
+- topics and subjects in one file per entity (the first dot-separated part of a name:
+  ``orders.created.v1`` goes to ``orders.yaml``), topics sorted by name, only the configs
+  set on the topic itself (never broker defaults), in human units (``7d``, ``1GiB``), and
+  explicit partitions and replication factors;
+- each subject's latest schema in ``schemas/<subject>.avsc|.json|.proto``, declared on its
+  topic when the topic is imported too (``kafkaplan.importer.subjects``);
+- ACL bindings in one file per principal, ``acls/<principal name>.yaml``, collapsed into
+  roles where they match a role's expansion exactly (``kafkaplan.importer.acls``).
+
+The same cluster and registry always give the same files, byte for byte.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from kafkaplan.errors import AuthenticationFailed, ClusterError, ClusterUnreachable, ProjectError
+from kafkaplan.importer import acls as import_acls
+from kafkaplan.importer.subjects import import_subjects
+from kafkaplan.live.cluster import Cluster
+from kafkaplan.live.read import ACLS_NOT_CHECKED, read_registry, read_selected
+from kafkaplan.live.registry import Registry
+from kafkaplan.live.state import LiveRegistry, LiveState, LiveSubject, LiveTopic
+from kafkaplan.spec.desired import DesiredState
+from kafkaplan.spec.topic_configs import REFUSED_CONFIGS, TOPIC_CONFIGS, to_spec_value
+
+RESOURCE_TYPES = ("topics", "acls", "subjects")
+
+
+@dataclass
+class ImportResult:
+    files: dict[str, str] = field(default_factory=dict)  # relative path -> file text
+    counts: dict[str, int] = field(default_factory=dict)
+    skipped: list[str] = field(default_factory=list)  # what was left out, and why
+    notes: list[str] = field(default_factory=list)  # what the user may want to do next
+
+    def summary(self) -> str:
+        """``4 topics, 5 ACL bindings (as 3 entries), 1 subject``."""
+
+        def count(n: int, one: str, many: str | None = None) -> str:
+            return f"{n} {one if n == 1 else many or one + 's'}"
+
+        parts = []
+        if "topics" in self.counts:
+            parts.append(count(self.counts["topics"], "topic"))
+        if "acl_bindings" in self.counts:
+            bindings, entries = self.counts["acl_bindings"], self.counts["acl_entries"]
+            parts.append(
+                count(bindings, "ACL binding")
+                + (f" (as {count(entries, 'entry', 'entries')})" if bindings else "")
+            )
+        if "subjects" in self.counts:
+            parts.append(count(self.counts["subjects"], "subject"))
+        return ", ".join(parts) or "nothing"
+
+
+class _Dumper(yaml.SafeDumper):
+    """Block style, lists indented under their key, as people write YAML; short lists of
+    plain values (operations, topic names) inline, as ``[READ, DESCRIBE]``."""
+
+    def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:
+        super().increase_indent(flow, False)
+
+
+def _represent_list(dumper: yaml.SafeDumper, data: list[Any]) -> yaml.Node:
+    scalars = all(isinstance(item, str | int | float | bool) for item in data)
+    return dumper.represent_sequence(
+        "tag:yaml.org,2002:seq", data, flow_style=scalars and bool(data)
+    )
+
+
+_Dumper.add_representer(list, _represent_list)
+
+
+def entity_of(name: str) -> str:
+    head = name.split(".", 1)[0]
+    return head or "topics"
+
+
+def _topic_spec(topic: LiveTopic, skipped: list[str]) -> dict[str, Any]:
+    configs: dict[str, Any] = {}
+    for key, value in sorted(topic.overrides().items()):
+        if value is None:
+            continue
+        if key in REFUSED_CONFIGS or key not in TOPIC_CONFIGS:
+            skipped.append(
+                f"topic.{topic.name}: config {key} ({REFUSED_CONFIGS.get(key, 'not a topic config kafkaplan manages')})"
+            )
+            continue
+        configs[key] = to_spec_value(key, value)
+    spec: dict[str, Any] = {
+        "name": topic.name,
+        "partitions": topic.partitions,
+        "replication_factor": topic.replication_factor,
+    }
+    if configs:
+        spec["configs"] = configs
+    return spec
+
+
+def _selected(name: str, prefixes: Sequence[str]) -> bool:
+    return not prefixes or name.startswith(tuple(prefixes))
+
+
+def build_import(
+    live: LiveState,
+    ignore: DesiredState,
+    *,
+    prefixes: Sequence[str] = (),
+    resources: Sequence[str] = RESOURCE_TYPES,
+) -> ImportResult:
+    """The files for the live state (pure): relative path -> text.
+
+    ``ignore`` carries what the project says about the estate: the topics it never
+    touches (``ignore_topics``, internal topics) and its ACL ownership scopes (bindings in
+    an ``external`` scope are never imported)."""
+    result = ImportResult()
+    topics: dict[str, dict[str, Any]] = {}
+    if "topics" in resources:
+        for name in sorted(live.topics):
+            if ignore.is_ignored_topic(name) or not _selected(name, prefixes):
+                continue
+            topics[name] = _topic_spec(live.topics[name], result.skipped)
+        result.counts["topics"] = len(topics)
+    subjects: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    if "subjects" in resources and live.registry is not None:
+        _subjects(live.subjects, live.registry, prefixes, topics, subjects, result)
+    by_entity: dict[str, dict[str, list[dict[str, Any]]]] = defaultdict(dict)
+    for name, spec in topics.items():
+        by_entity[entity_of(name)].setdefault("topics", []).append(spec)
+    for entity, entries in subjects.items():
+        by_entity[entity]["subjects"] = entries
+    header = (
+        f"# Imported by `kafkaplan import` from cluster {live.cluster_id}.\n"
+        "# Edit freely: only what is written here is managed.\n"
+    )
+    for entity, content in sorted(by_entity.items()):
+        result.files[f"{entity}.yaml"] = header + _dump(content)
+    if "acls" in resources:
+        for path, entries in _acls(live, ignore, prefixes, result).items():
+            result.files[path] = header + _dump({"acls": entries})
+    result.files = dict(sorted(result.files.items()))
+    return result
+
+
+def _dump(content: dict[str, Any]) -> str:
+    return yaml.dump(content, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=100)
+
+
+def _subjects(
+    live: Mapping[str, LiveSubject],
+    registry: LiveRegistry,
+    prefixes: Sequence[str],
+    topics: dict[str, dict[str, Any]],
+    entries: dict[str, list[dict[str, Any]]],
+    result: ImportResult,
+) -> None:
+    selected = [name for name in live if _selected(name, prefixes)]
+    found = import_subjects(live, registry, selected, set(topics), entity_of)
+    for topic, schemas in sorted(found.on_topics.items()):
+        for key in ("key_schema", "value_schema"):
+            if key in schemas:
+                topics[topic][key] = schemas[key]
+    for entity, entry in found.entries:
+        entries[entity].append(entry)
+    result.files.update(found.files)
+    result.skipped.extend(found.skipped)
+    result.counts["subjects"] = found.count
+    level = registry.global_compatibility
+    if level is not None:
+        result.notes.append(
+            f"the registry's global compatibility is {level}; kafkaplan leaves it alone unless "
+            f"the project declares it: add `schemas: {{compatibility: {level}}}` to the project "
+            "file to manage it"
+        )
+
+
+def _acls(
+    live: LiveState, ignore: DesiredState, prefixes: Sequence[str], result: ImportResult
+) -> dict[str, list[dict[str, Any]]]:
+    """ACL spec entries per file (``acls/<principal>.yaml``)."""
+    if ACLS_NOT_CHECKED in live.not_checked:
+        result.skipped.append(f"ACLs: {live.not_checked[ACLS_NOT_CHECKED]}")
+        return {}
+    result.skipped.extend(
+        f"ACL binding {text}: this Kafka client cannot read it" for text in live.unreadable_acls
+    )
+    selected = import_acls.select(live.acls, prefixes, ignore.acls.scopes)
+    if prefixes:
+        principals = {binding.principal for binding in selected}
+        everything = import_acls.select(live.acls, (), ignore.acls.scopes)
+        kept = set(selected)
+        partial = sorted(
+            {b.principal for b in everything if b.principal in principals and b not in kept}
+        )
+        if partial:
+            shown = ", ".join(partial[:5]) + (
+                f" and {len(partial) - 5} more" if len(partial) > 5 else ""
+            )
+            result.notes.append(
+                f"{shown} also {'have' if len(partial) > 1 else 'has'} bindings outside the "
+                "prefixes, which were not imported (so their roles may show as raw bindings); "
+                "add a principal's name as a --prefix to import all of its bindings"
+            )
+    chosen = []
+    for binding in selected:
+        reason = import_acls.writable(binding)
+        if reason is None:
+            chosen.append(binding)
+        else:
+            result.skipped.append(f"acl.{binding.key}: {reason}")
+    files: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    entries = import_acls.collapse(chosen)
+    for entry in entries:
+        files[import_acls.principal_file(entry["principal"])].append(entry)
+    result.counts["acl_bindings"] = len(chosen)
+    result.counts["acl_entries"] = len(entries)
+    return files
+
+
+def read_for_import(
+    cluster: Cluster,
+    ignore: DesiredState,
+    prefixes: Sequence[str],
+    *,
+    acls: bool = False,
+    tolerant: bool = False,
+) -> LiveState:
+    """Live state with the configs of every topic that will be imported, and (with
+    ``acls``) every ACL binding. ``tolerant``: ACLs the principal may not read (or a
+    cluster without an authorizer) are recorded in ``not_checked`` instead of failing."""
+    live = read_selected(
+        cluster,
+        lambda name: not ignore.is_ignored_topic(name) and _selected(name, prefixes),
+    )
+    if not acls:
+        return live
+    try:
+        bindings, unreadable = cluster.describe_acls()
+    except (ClusterUnreachable, AuthenticationFailed):
+        raise
+    except ClusterError as error:
+        if not tolerant:
+            raise
+        reason = f"not imported: {error.message}" + (f" ({error.hint})" if error.hint else "")
+        return replace(live, not_checked={**live.not_checked, ACLS_NOT_CHECKED: reason})
+    return replace(live, acls=frozenset(bindings), unreadable_acls=tuple(unreadable))
+
+
+def read_subjects_for_import(
+    registry: Registry, prefixes: Sequence[str]
+) -> tuple[dict[str, LiveSubject], LiveRegistry]:
+    """The subjects starting with one of ``prefixes`` (every subject without prefixes),
+    with the subjects their latest versions refer to, and the registry's levels."""
+    listed = registry.list_subjects(list(prefixes) or [""])
+    subjects, levels = read_registry(registry, listed)
+    referenced = {r.subject for s in subjects.values() for r in s.references} - set(subjects)
+    if referenced:
+        more, more_levels = read_registry(registry, referenced)
+        subjects = {**subjects, **more}
+        levels = replace(
+            levels,
+            subject_compatibility={
+                **more_levels.subject_compatibility,
+                **levels.subject_compatibility,
+            },
+        )
+    return subjects, levels
+
+
+def write_import(result: ImportResult, out: Path, *, force: bool) -> list[Path]:
+    """Write the files; refuse to overwrite existing ones unless ``force``."""
+    targets = [out / relative for relative in sorted(result.files)]
+    existing = [path for path in targets if path.exists()]
+    if existing and not force:
+        shown = ", ".join(str(p) for p in existing[:3]) + (" ..." if len(existing) > 3 else "")
+        raise ProjectError(
+            f"refusing to overwrite existing files: {shown}",
+            hint="choose an empty --out folder, or pass --force to overwrite",
+        )
+    for path in targets:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(result.files[path.relative_to(out).as_posix()], encoding="utf-8")
+    return targets

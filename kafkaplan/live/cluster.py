@@ -1,0 +1,1070 @@
+"""A narrow, typed interface over the Kafka admin API, and its confluent-kafka implementation.
+
+Everything kafkaplan does to a cluster goes through ``Cluster``. Calls are batched: one
+metadata request for all topics, one describe-configs submission for all managed topics
+(chunked), one create-topics request for every new topic. Results come back as our own
+types; broker errors become ``ClusterError`` subclasses carrying the resource and the
+broker's reason. The unit tests use an in-memory implementation of the same protocol.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any, Protocol, TypeVar
+
+from kafkaplan.errors import (
+    AuthenticationFailed,
+    ClusterError,
+    ClusterTransient,
+    ClusterUnreachable,
+    PermissionDenied,
+    ProjectError,
+)
+from kafkaplan.live.state import (
+    BROKER_THROTTLE_CONFIGS,
+    ConfigSource,
+    LiveConfig,
+    PartitionReassignment,
+)
+from kafkaplan.secrets import read_secret
+from kafkaplan.spec.acls import Binding, ResourceType, parse_operation, parse_resource_type
+from kafkaplan.spec.acls import PatternType as AclPatternType
+from kafkaplan.spec.acls import Permission as AclPermission
+from kafkaplan.spec.project import KafkaConnection, unresolved_env
+
+log = logging.getLogger("kafkaplan.live.cluster")
+
+DESCRIBE_CHUNK = 500
+# Bindings per CreateAcls/DeleteAcls request: KRaft controllers refuse a single operation that
+# writes more than 10,000 records.
+ACL_CHUNK = 5_000
+# How much longer than the request timeout we wait for a future before giving up on it: a
+# last guard in case librdkafka never resolves it (it normally times the request out itself).
+FUTURE_GRACE_SECONDS = 5.0
+
+
+@dataclass(frozen=True)
+class ClusterInfo:
+    cluster_id: str | None
+    broker_count: int
+    # Broker id -> rack (None: no rack), from DescribeCluster.
+    racks: Mapping[int, str | None] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TopicMetadata:
+    name: str
+    partitions: int
+    replication_factor: int
+    # Per partition id: replicas (preferred leader first) and the current leader.
+    replicas: tuple[tuple[int, ...], ...] = ()
+    leaders: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class NewTopicRequest:
+    name: str
+    partitions: int
+    replication_factor: int
+    configs: Mapping[str, str] = field(default_factory=dict)
+
+
+# Per resource name: None when the operation succeeded, else the error.
+Results = dict[str, ClusterError | None]
+# Per binding: None when it was created (or deleted), else the error.
+AclResults = dict[Binding, ClusterError | None]
+# The same per (topic, partition).
+Partition = tuple[str, int]
+PartitionResults = dict[Partition, ClusterError | None]
+
+
+class Cluster(Protocol):
+    def describe(self) -> tuple[ClusterInfo, dict[str, TopicMetadata]]:
+        """Cluster id, broker count and every topic's partitions, in one metadata request."""
+        ...
+
+    def describe_topic_configs(
+        self, names: Sequence[str]
+    ) -> dict[str, dict[str, LiveConfig] | ClusterError]:
+        """Every config of each topic, or the error that kept it from being read."""
+        ...
+
+    def probe_topics(self, names: Sequence[str]) -> dict[str, ClusterError | None]:
+        """For topics absent from the metadata: None if they do not exist, or the error
+        (e.g. permission denied) that hides them."""
+        ...
+
+    def create_topics(
+        self, topics: Sequence[NewTopicRequest], *, validate_only: bool = False
+    ) -> Results: ...
+
+    def alter_topic_configs(self, changes: Mapping[str, Mapping[str, str | None]]) -> Results:
+        """Incremental: set each given key, delete the override of each key mapped to None."""
+        ...
+
+    def create_partitions(self, totals: Mapping[str, int]) -> Results: ...
+
+    def delete_topics(self, names: Sequence[str]) -> Results: ...
+
+    def topic_message_counts(self, partitions: Mapping[str, int]) -> dict[str, int]:
+        """Per topic (name -> partition count): messages held, end minus start offsets."""
+        ...
+
+    def describe_acls(self) -> tuple[list[Binding], list[str]]:
+        """Every ACL binding, in one request; and a description of each binding this client
+        cannot represent (resource types or operations it does not know)."""
+        ...
+
+    def create_acls(self, bindings: Sequence[Binding]) -> AclResults: ...
+
+    def delete_acls(self, bindings: Sequence[Binding]) -> AclResults:
+        """Delete exactly these bindings (exact-match filters, never patterns)."""
+        ...
+
+    def acl_unsupported(self, binding: Binding) -> str | None:
+        """Why this client cannot create or delete ``binding``, or None if it can."""
+        ...
+
+    def list_reassignments(self) -> dict[Partition, PartitionReassignment]:
+        """Every partition reassignment in progress on the cluster, in one request."""
+        ...
+
+    def alter_reassignments(self, targets: Mapping[Partition, Sequence[int]]) -> PartitionResults:
+        """Start moving each partition to the given replicas (preferred leader first)."""
+        ...
+
+    def describe_broker_throttles(self, brokers: Sequence[int]) -> dict[int, dict[str, str]]:
+        """The replication throttle rates set on each broker (dynamic per-broker configs)."""
+        ...
+
+    def alter_broker_configs(self, changes: Mapping[int, Mapping[str, str | None]]) -> Results:
+        """Incremental, per broker id (results keyed by the id as text); None deletes."""
+        ...
+
+    def elect_preferred_leaders(self, partitions: Sequence[Partition]) -> PartitionResults:
+        """Make each partition's first replica its leader (already leader: success)."""
+        ...
+
+    def close(self) -> None: ...
+
+
+_SOURCES = {
+    "DYNAMIC_TOPIC_CONFIG": ConfigSource.TOPIC,
+    "DYNAMIC_BROKER_CONFIG": ConfigSource.BROKER,
+    "DYNAMIC_DEFAULT_BROKER_CONFIG": ConfigSource.BROKER,
+    "STATIC_BROKER_CONFIG": ConfigSource.BROKER,
+    "DEFAULT_CONFIG": ConfigSource.DEFAULT,
+}
+
+# librdkafka / Kafka error names, grouped by what the user must do about them.
+_UNREACHABLE = {"_TRANSPORT", "_ALL_BROKERS_DOWN", "_TIMED_OUT", "_RESOLVE", "REQUEST_TIMED_OUT"}
+# Errors after which a request may or may not have taken effect, or a leader/controller is
+# moving: safe to re-check and retry. Everything else (policy violations, invalid configs,
+# authorization, "already exists") is final and never retried.
+_TRANSIENT = {
+    "_MSG_TIMED_OUT",
+    "_WAIT_COORD",
+    "NETWORK_EXCEPTION",
+    "NOT_CONTROLLER",
+    "LEADER_NOT_AVAILABLE",
+    "NOT_LEADER_OR_FOLLOWER",
+    "COORDINATOR_NOT_AVAILABLE",
+    "COORDINATOR_LOAD_IN_PROGRESS",
+    "THROTTLING_QUOTA_EXCEEDED",
+}
+_AUTHENTICATION = {"_AUTHENTICATION", "SASL_AUTHENTICATION_FAILED", "_SSL"}
+_AUTHORIZATION = {
+    "TOPIC_AUTHORIZATION_FAILED",
+    "CLUSTER_AUTHORIZATION_FAILED",
+    "GROUP_AUTHORIZATION_FAILED",
+    "TRANSACTIONAL_ID_AUTHORIZATION_FAILED",
+    "DELEGATION_TOKEN_AUTHORIZATION_FAILED",
+}
+
+_PERMISSION_HINTS = {
+    "describe": "kafkaplan needs DESCRIBE on the topics and DESCRIBE_CONFIGS to read them",
+    "describe_configs": "grant DESCRIBE_CONFIGS on the managed topics",
+    "create_topics": "grant CREATE on the cluster or on the topics' prefix",
+    "alter_configs": "grant ALTER_CONFIGS on the managed topics",
+    "create_partitions": "grant ALTER on the managed topics",
+    "delete_topics": "grant DELETE on the owned topics",
+    "list_offsets": "grant DESCRIBE on the owned topics",
+    "describe_acls": "kafkaplan needs DESCRIBE on the cluster to read ACLs",
+    "create_acls": "kafkaplan needs ALTER on the cluster to change ACLs",
+    "delete_acls": "kafkaplan needs ALTER on the cluster to change ACLs",
+    "lease_create": "apply needs CREATE on the lease topic (see docs/permissions.md)",
+    "lease_read": "apply and unlock need DESCRIBE and READ on the lease topic "
+    "(see docs/permissions.md)",
+    "lease_write": "apply and unlock need WRITE on the lease topic (see docs/permissions.md)",
+    "reassign": "grant ALTER on the cluster (partition reassignments need it)",
+    "describe_cluster": "grant DESCRIBE on the cluster",
+    "alter_broker_configs": "grant ALTER_CONFIGS on the cluster (replication throttles)",
+    "elect_leaders": "grant ALTER on the cluster (leader elections need it)",
+}
+
+# What was refused, per operation, for a permission error. The broker's own text for an
+# authorization failure adds nothing to its code ("Broker: Topic authorization failed"), and
+# for a request the broker forwards to the KRaft controller (CreateAcls, DeleteAcls) it is a
+# dump of the Java request object; it is only logged, for --debug.
+_REFUSED = {
+    "describe": "reading topic metadata",
+    "describe_configs": "reading the topic's configs",
+    "create_topics": "creating the topic",
+    "alter_configs": "changing the topic's configs",
+    "create_partitions": "adding partitions",
+    "delete_topics": "deleting the topic",
+    "list_offsets": "reading the topic's offsets",
+    "describe_acls": "reading ACLs",
+    "create_acls": "creating the ACL binding",
+    "delete_acls": "deleting the ACL binding",
+    "lease_create": "creating the lease topic",
+    "lease_read": "reading the lease topic",
+    "lease_write": "writing to the lease topic",
+    "reassign": "reassigning partitions",
+    "describe_cluster": "describing the cluster",
+    "alter_broker_configs": "changing broker configs",
+    "elect_leaders": "electing leaders",
+}
+
+
+def _permission_denied(
+    name: str, reason: str, *, resource: str | None, operation: str
+) -> PermissionDenied:
+    """A permission error naming what was refused and, in its hint, the missing permission."""
+    log.debug("%s refused %s (%s): %s", resource or "the cluster", operation, name, reason)
+    refused = _REFUSED.get(operation)
+    return PermissionDenied(
+        f"permission denied ({name})" + (f" {refused}" if refused else ""),
+        resource=resource,
+        hint=_PERMISSION_HINTS.get(operation),
+        code=name,
+    )
+
+
+def _source_name(raw: Any) -> str:
+    from confluent_kafka.admin import ConfigSource as KafkaConfigSource
+
+    try:
+        return KafkaConfigSource(raw).name
+    except ValueError:
+        return "UNKNOWN"
+
+
+@functools.cache
+def _source_table() -> dict[Any, ConfigSource]:
+    """confluent-kafka's config sources (as ints and as enum members) -> ours."""
+    from confluent_kafka.admin import ConfigSource as KafkaConfigSource
+
+    table: dict[Any, ConfigSource] = {}
+    for member in KafkaConfigSource:
+        ours = _SOURCES.get(member.name, ConfigSource.UNKNOWN)
+        table[member] = table[member.value] = ours
+    return table
+
+
+def _incremental(resource_type: Any, name: str, configs: Mapping[str, str | None]) -> Any:
+    """An incremental alter-configs resource: set each value, delete the key mapped to None."""
+    from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource
+
+    return ConfigResource(
+        resource_type,
+        name,
+        incremental_configs=[
+            ConfigEntry(
+                key,
+                value,
+                incremental_operation=AlterConfigOpType.DELETE
+                if value is None
+                else AlterConfigOpType.SET,
+            )
+            for key, value in sorted(configs.items())
+        ],
+    )
+
+
+def translate(error: Any, *, resource: str | None, operation: str) -> ClusterError:
+    """Turn a confluent-kafka exception or KafkaError into our typed error."""
+    kafka_error = error.args[0] if getattr(error, "args", None) else error
+    name = kafka_error.name() if hasattr(kafka_error, "name") else type(error).__name__
+    reason = kafka_error.str() if hasattr(kafka_error, "str") else str(error)
+    if name in _AUTHORIZATION:
+        return _permission_denied(name, reason, resource=resource, operation=operation)
+    if name in _AUTHENTICATION:
+        return AuthenticationFailed(
+            f"authentication failed: {reason}",
+            resource=resource,
+            hint="check the SASL username and the password environment variable",
+            code=name,
+        )
+    if name in _UNREACHABLE:
+        return ClusterUnreachable(
+            f"broker did not answer ({name}): {reason}", resource=resource, code=name
+        )
+    if name in _TRANSIENT:
+        return ClusterTransient(f"{reason} ({name})", resource=resource, code=name)
+    return ClusterError(f"{reason} ({name})", resource=resource, code=name)
+
+
+def _result(future: Future[Any], timeout: float, *, resource: str) -> Any:
+    """A future's result, waiting no longer than ``timeout`` plus a grace period."""
+    from concurrent.futures import TimeoutError as FutureTimeout
+
+    try:
+        return future.result(timeout=timeout + FUTURE_GRACE_SECONDS)
+    except FutureTimeout as exc:
+        raise ClusterUnreachable(
+            f"no answer within {timeout:g}s", resource=resource, code="_TIMED_OUT"
+        ) from exc
+
+
+def client_config(connection: KafkaConnection, environ: Mapping[str, str]) -> dict[str, Any]:
+    """librdkafka settings for a connection; secrets are read from the environment here."""
+    for attribute in ("bootstrap_servers", "sasl_username"):
+        value = getattr(connection, attribute)
+        missing = unresolved_env(value) if isinstance(value, str) else None
+        if missing:
+            raise ProjectError(
+                f"kafka.{attribute} refers to environment variable {missing}, which is not set",
+                hint=f"export {missing}",
+            )
+    config: dict[str, Any] = {
+        "bootstrap.servers": connection.bootstrap_servers,
+        "security.protocol": connection.security_protocol,
+        "client.id": "kafkaplan",
+        "socket.timeout.ms": int(connection.timeout_seconds() * 1000),
+    }
+    if connection.security_protocol.startswith("SASL"):
+        if connection.sasl_mechanism is None:
+            raise ProjectError(
+                f"security_protocol {connection.security_protocol} needs sasl_mechanism",
+                hint="set kafka.sasl_mechanism (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, OAUTHBEARER)",
+            )
+        config["sasl.mechanism"] = connection.sasl_mechanism
+        if connection.sasl_mechanism == "OAUTHBEARER":
+            config.update(_oauth_config(connection, environ))
+        else:
+            config["sasl.username"] = connection.sasl_username or ""
+            config["sasl.password"] = read_secret(
+                connection.sasl_password_env, environ, "SASL password"
+            )
+    if connection.ssl_ca_location:
+        config["ssl.ca.location"] = connection.ssl_ca_location
+    if connection.ssl_certificate_location:
+        config["ssl.certificate.location"] = connection.ssl_certificate_location
+    if connection.ssl_key_location:
+        config["ssl.key.location"] = connection.ssl_key_location
+    if connection.ssl_key_password_env:
+        config["ssl.key.password"] = read_secret(
+            connection.ssl_key_password_env, environ, "key password"
+        )
+    return config
+
+
+def _oauth_config(connection: KafkaConnection, environ: Mapping[str, str]) -> dict[str, str]:
+    """OAUTHBEARER with OIDC client credentials: librdkafka fetches and refreshes the token."""
+    if not (connection.oauth_token_endpoint_url and connection.oauth_client_id):
+        raise ProjectError(
+            "sasl_mechanism OAUTHBEARER needs oauth_token_endpoint_url and oauth_client_id",
+            hint="set them, and oauth_client_secret_env to the variable holding the secret",
+        )
+    config = {
+        "sasl.oauthbearer.method": "oidc",
+        "sasl.oauthbearer.token.endpoint.url": connection.oauth_token_endpoint_url,
+        "sasl.oauthbearer.client.id": connection.oauth_client_id,
+        "sasl.oauthbearer.client.secret": read_secret(
+            connection.oauth_client_secret_env, environ, "OAuth client secret"
+        ),
+    }
+    if connection.oauth_scope:
+        config["sasl.oauthbearer.scope"] = connection.oauth_scope
+    return config
+
+
+def kafka_python_config(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The same connection for kafka-python's admin client (used for the calls
+    confluent-kafka lacks: partition reassignments)."""
+    converted: dict[str, Any] = {
+        "bootstrap_servers": str(config["bootstrap.servers"]).split(","),
+        "security_protocol": config["security.protocol"],
+        "client_id": config.get("client.id", "kafkaplan"),
+        "request_timeout_ms": int(config.get("socket.timeout.ms", 30000)),
+    }
+    renames = {
+        "sasl.mechanism": "sasl_mechanism",
+        "sasl.username": "sasl_plain_username",
+        "sasl.password": "sasl_plain_password",
+        "ssl.ca.location": "ssl_cafile",
+        "ssl.certificate.location": "ssl_certfile",
+        "ssl.key.location": "ssl_keyfile",
+        "ssl.key.password": "ssl_password",
+    }
+    converted.update({new: config[old] for old, new in renames.items() if old in config})
+    return converted
+
+
+def translate_kafka_python(
+    error: BaseException, *, resource: str | None, operation: str
+) -> ClusterError:
+    """Turn a kafka-python exception into our typed error."""
+    from kafka import errors as kafka_errors
+
+    name = str(getattr(error, "message", "") or type(error).__name__)
+    description = str(getattr(error, "description", "") or error or name)
+    if name in _AUTHORIZATION:
+        return _permission_denied(name, description, resource=resource, operation=operation)
+    if name in _AUTHENTICATION:
+        return AuthenticationFailed(
+            f"authentication failed: {description}",
+            resource=resource,
+            hint="check the SASL username and the password environment variable",
+        )
+    if isinstance(error, kafka_errors.KafkaConnectionError | kafka_errors.KafkaTimeoutError):
+        return ClusterUnreachable(f"broker did not answer: {error}", resource=resource)
+    return ClusterError(f"{description} ({name})", resource=resource)
+
+
+T = TypeVar("T")
+
+
+def make_client(factory: Callable[[dict[str, Any]], T], config: dict[str, Any]) -> T:
+    """A librdkafka client; settings it refuses (a missing TLS file, say) are a user error."""
+    from confluent_kafka import KafkaException
+
+    try:
+        return factory(config)
+    except (KafkaException, ValueError, TypeError) as exc:
+        error = exc.args[0] if exc.args else exc
+        reason = error.str() if hasattr(error, "str") else str(error)
+        raise ProjectError(
+            f"cannot set up the Kafka client: {reason}",
+            resource="kafka",
+            hint="check the environment's kafka connection settings (TLS file locations, "
+            "SASL and OAuth settings)",
+        ) from exc
+
+
+def _chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+class KafkaCluster:
+    """``Cluster`` over confluent-kafka's AdminClient."""
+
+    def __init__(
+        self,
+        connection: KafkaConnection,
+        environ: Mapping[str, str],
+        *,
+        read_only: bool = False,
+        admin_factory: Callable[[dict[str, Any]], Any] | None = None,
+    ):
+        from confluent_kafka.admin import AdminClient
+
+        self.read_only = read_only
+        self.timeout = connection.timeout_seconds()
+        self.expected_cluster_id = connection.expected_cluster_id
+        self._errors: list[Any] = []
+        self._lock = threading.Lock()
+        config = client_config(connection, environ)
+        self._reassignment_config = kafka_python_config(config)
+        self._reassignment_admin: Any = None
+        config["error_cb"] = self._on_error
+        config["logger"] = logging.getLogger("kafkaplan.librdkafka")
+        self._admin = make_client(admin_factory or AdminClient, config)
+
+    def _on_error(self, error: Any) -> None:
+        with self._lock:
+            self._errors.append(error)
+
+    def _fatal_client_error(self) -> ClusterError | None:
+        with self._lock:
+            errors = list(self._errors)
+        for error in errors:
+            if error.name() in _AUTHENTICATION:
+                return translate(error, resource="kafka", operation="describe")
+        return None
+
+    def _guard_writes(self, operation: str) -> None:
+        if self.read_only:
+            raise ClusterError(f"{operation} refused: this client is read-only")
+
+    def describe(self) -> tuple[ClusterInfo, dict[str, TopicMetadata]]:
+        from confluent_kafka import KafkaException
+
+        deadline = time.monotonic() + self.timeout
+        racks_future: Future[Any] | None = None
+        while True:
+            remaining = deadline - time.monotonic()
+            try:
+                metadata = self._admin.list_topics(timeout=max(0.1, min(1.0, remaining)))
+                break
+            except KafkaException as exc:
+                self._admin.poll(0)
+                fatal = self._fatal_client_error()
+                if fatal is not None:
+                    raise fatal from exc
+                if time.monotonic() >= deadline:
+                    error = translate(exc, resource="kafka", operation="describe")
+                    if isinstance(error, ClusterUnreachable):
+                        raise ClusterUnreachable(
+                            f"no broker answered within {self.timeout:g}s",
+                            resource="kafka",
+                            hint="check bootstrap_servers and that the cluster is up",
+                        ) from exc
+                    raise error from exc
+        cluster_id = metadata.cluster_id
+        if self.expected_cluster_id and cluster_id != self.expected_cluster_id:
+            raise ProjectError(
+                f"connected to cluster {cluster_id}, but this environment expects "
+                f"{self.expected_cluster_id}",
+                hint="check bootstrap_servers and expected_cluster_id",
+            )
+        # Racks come from DescribeCluster, sent while the metadata is turned into our types.
+        racks_future = self._admin.describe_cluster(
+            include_authorized_operations=False, request_timeout=self.timeout
+        )
+        topics: dict[str, TopicMetadata] = {}
+        for name, topic in metadata.topics.items():
+            if topic.error is not None:
+                raise translate(topic.error, resource=f"topic.{name}", operation="describe")
+            partitions = topic.partitions
+            ordered = [partitions[p] for p in sorted(partitions)]
+            replicas = tuple(tuple(p.replicas) for p in ordered)
+            replication = max((len(r) for r in replicas), default=0)
+            topics[name] = TopicMetadata(
+                name, len(partitions), replication, replicas, tuple(p.leader for p in ordered)
+            )
+        try:
+            described = racks_future.result()
+        except KafkaException as exc:
+            raise translate(exc, resource="kafka", operation="describe_cluster") from exc
+        racks = {node.id: node.rack for node in described.nodes}
+        return ClusterInfo(cluster_id, len(metadata.brokers), racks), topics
+
+    def describe_topic_configs(
+        self, names: Sequence[str]
+    ) -> dict[str, dict[str, LiveConfig] | ClusterError]:
+        from confluent_kafka import KafkaException
+        from confluent_kafka.admin import ConfigResource, ResourceType
+
+        # Every chunk is sent before any answer is awaited; answers are converted in order
+        # and the client's own objects dropped as soon as they are.
+        pending: deque[tuple[str, Future[Any]]] = deque()
+        for chunk in _chunks(sorted(names), DESCRIBE_CHUNK):
+            resources = [ConfigResource(ResourceType.TOPIC, name) for name in chunk]
+            submitted = self._admin.describe_configs(resources, request_timeout=self.timeout)
+            pending.extend((resource.name, future) for resource, future in submitted.items())
+        sources = _source_table()
+        # Most configs of most topics are the same broker defaults: equal (value, source,
+        # sensitive) entries share one immutable LiveConfig instead of one object each.
+        shared: dict[tuple[Any, Any, Any], LiveConfig] = {}
+        result: dict[str, dict[str, LiveConfig] | ClusterError] = {}
+        while pending:
+            name, future = pending.popleft()
+            try:
+                entries = _result(future, self.timeout, resource=f"topic.{name}")
+            except KafkaException as exc:
+                result[name] = translate(
+                    exc, resource=f"topic.{name}", operation="describe_configs"
+                )
+                continue
+            configs: dict[str, LiveConfig] = {}
+            for key, entry in entries.items():
+                triple = (entry.value, entry.source, entry.is_sensitive)
+                live = shared.get(triple)
+                if live is None:
+                    live = shared[triple] = LiveConfig(
+                        value=entry.value,
+                        source=sources.get(entry.source, ConfigSource.UNKNOWN),
+                        sensitive=bool(entry.is_sensitive),
+                    )
+                configs[key] = live
+            result[name] = configs
+        return result
+
+    def probe_topics(self, names: Sequence[str]) -> dict[str, ClusterError | None]:
+        from confluent_kafka import KafkaException, TopicCollection
+
+        if not names:
+            return {}
+        futures = self._admin.describe_topics(
+            TopicCollection(list(names)), request_timeout=self.timeout
+        )
+        result: dict[str, ClusterError | None] = {}
+        for name, future in futures.items():
+            try:
+                future.result()
+                result[name] = None
+            except KafkaException as exc:
+                error = translate(exc, resource=f"topic.{name}", operation="describe")
+                result[name] = error if isinstance(error, PermissionDenied) else None
+        return result
+
+    def _collect(self, futures: Mapping[str, Future[Any]], operation: str) -> Results:
+        from confluent_kafka import KafkaException
+
+        results: Results = {}
+        for name, future in futures.items():
+            try:
+                _result(future, self.timeout, resource=f"topic.{name}")
+                results[name] = None
+            except KafkaException as exc:
+                results[name] = translate(exc, resource=f"topic.{name}", operation=operation)
+            except ClusterError as exc:
+                results[name] = exc
+        return results
+
+    def create_topics(
+        self, topics: Sequence[NewTopicRequest], *, validate_only: bool = False
+    ) -> Results:
+        from confluent_kafka.admin import NewTopic
+
+        if not validate_only:
+            self._guard_writes("create topics")
+        if not topics:
+            return {}
+        requests = [
+            NewTopic(t.name, t.partitions, t.replication_factor, config=dict(t.configs))
+            for t in topics
+        ]
+        futures = self._admin.create_topics(
+            requests,
+            validate_only=validate_only,
+            request_timeout=self.timeout,
+            operation_timeout=self.timeout,
+        )
+        return self._collect(futures, "create_topics")
+
+    def alter_topic_configs(self, changes: Mapping[str, Mapping[str, str | None]]) -> Results:
+        from confluent_kafka.admin import (
+            ResourceType,
+        )
+
+        self._guard_writes("alter configs")
+        if not changes:
+            return {}
+        resources = [
+            _incremental(ResourceType.TOPIC, name, configs)
+            for name, configs in sorted(changes.items())
+        ]
+        submitted = self._admin.incremental_alter_configs(resources, request_timeout=self.timeout)
+        return self._collect(
+            {resource.name: future for resource, future in submitted.items()}, "alter_configs"
+        )
+
+    def create_partitions(self, totals: Mapping[str, int]) -> Results:
+        from confluent_kafka.admin import NewPartitions
+
+        self._guard_writes("create partitions")
+        if not totals:
+            return {}
+        futures = self._admin.create_partitions(
+            [NewPartitions(name, count) for name, count in sorted(totals.items())],
+            request_timeout=self.timeout,
+            operation_timeout=self.timeout,
+        )
+        return self._collect(futures, "create_partitions")
+
+    def delete_topics(self, names: Sequence[str]) -> Results:
+        self._guard_writes("delete topics")
+        if not names:
+            return {}
+        futures = self._admin.delete_topics(
+            list(names), request_timeout=self.timeout, operation_timeout=self.timeout
+        )
+        return self._collect(futures, "delete_topics")
+
+    def topic_message_counts(self, partitions: Mapping[str, int]) -> dict[str, int]:
+        from confluent_kafka import KafkaException, TopicPartition
+        from confluent_kafka.admin import OffsetSpec
+
+        if not partitions:
+            return {}
+        wanted = [TopicPartition(t, p) for t, count in partitions.items() for p in range(count)]
+        bounds: dict[str, dict[tuple[str, int], int]] = {}
+        earliest, latest = OffsetSpec.earliest(), OffsetSpec.latest()  # type: ignore[no-untyped-call]
+        for label, spec in (("start", earliest), ("end", latest)):
+            futures = self._admin.list_offsets(
+                dict.fromkeys(wanted, spec), request_timeout=self.timeout
+            )
+            bounds[label] = {}
+            for tp, future in futures.items():
+                try:
+                    bounds[label][(tp.topic, tp.partition)] = _result(
+                        future, self.timeout, resource=f"topic.{tp.topic}"
+                    ).offset
+                except KafkaException as exc:
+                    raise translate(
+                        exc, resource=f"topic.{tp.topic}", operation="list_offsets"
+                    ) from exc
+        counts = dict.fromkeys(partitions, 0)
+        for key, end in bounds["end"].items():
+            counts[key[0]] += max(0, end - bounds["start"].get(key, 0))
+        return counts
+
+    def describe_acls(self) -> tuple[list[Binding], list[str]]:
+        from confluent_kafka import KafkaException
+        from confluent_kafka.admin import (
+            AclBindingFilter,
+            AclOperation,
+            AclPermissionType,
+            ResourcePatternType,
+        )
+        from confluent_kafka.admin import ResourceType as KafkaResourceType
+
+        anything: Any = None  # confluent-kafka's "any" for names, principals and hosts
+        any_filter = AclBindingFilter(
+            KafkaResourceType.ANY,
+            anything,
+            ResourcePatternType.ANY,
+            anything,
+            anything,
+            AclOperation.ANY,
+            AclPermissionType.ANY,
+        )
+        try:
+            found = self._admin.describe_acls(any_filter, request_timeout=self.timeout).result()
+        except KafkaException as exc:
+            error = translate(exc, resource="acls", operation="describe_acls")
+            if "SECURITY_DISABLED" in error.message:
+                raise ClusterError(
+                    "the cluster has no authorizer, so it has no ACLs to manage",
+                    resource="acls",
+                    hint="configure authorizer.class.name on the brokers, or remove the ACLs "
+                    "and acls.ownership from the specs",
+                ) from exc
+            raise error from exc
+        if not found and self._may_describe_cluster() is False:
+            # librdkafka drops DescribeAcls' CLUSTER_AUTHORIZATION_FAILED and reports no
+            # bindings at all (confluent-kafka 2.16, Kafka 4.1): an empty answer is only
+            # believed from a principal allowed to ask.
+            raise _permission_denied(
+                "CLUSTER_AUTHORIZATION_FAILED",
+                "DescribeAcls answered no bindings, and DescribeCluster shows no DESCRIBE",
+                resource="acls",
+                operation="describe_acls",
+            )
+        bindings: list[Binding] = []
+        unreadable: list[str] = []
+        for acl in found:
+            binding = _binding_from_kafka(acl)
+            if binding is None:
+                unreadable.append(
+                    f"{acl.principal} {acl.permission_type.name} {acl.operation.name} on "
+                    f"{acl.restype.name} {acl.name!r} ({acl.resource_pattern_type.name})"
+                )
+            else:
+                bindings.append(binding)
+        return bindings, sorted(unreadable)
+
+    def _may_describe_cluster(self) -> bool | None:
+        """Whether this principal has DESCRIBE on the cluster (the broker's authorized
+        operations, KIP-430); None when the broker cannot say."""
+        from confluent_kafka import KafkaException
+
+        try:
+            result = self._admin.describe_cluster(
+                include_authorized_operations=True, request_timeout=self.timeout
+            ).result()
+        except KafkaException:
+            return None
+        # Kafka answers a principal without DESCRIBE on the cluster with no operations at
+        # all, which confluent-kafka shows as None.
+        operations = {op.name for op in result.authorized_operations or ()}
+        return "DESCRIBE" in operations
+
+    def acl_unsupported(self, binding: Binding) -> str | None:
+        resources, operations = _kafka_names()
+        if binding.resource_type not in resources:
+            return (
+                f"confluent-kafka (librdkafka) cannot create, read or delete "
+                f"{binding.resource_type.spelled} ACLs"
+            )
+        if binding.operation not in operations:
+            return f"confluent-kafka (librdkafka) does not know the {binding.operation} operation"
+        return None
+
+    def _acl_requests(
+        self, bindings: Sequence[Binding], operation: str
+    ) -> tuple[list[tuple[Binding, Any]], AclResults]:
+        """The confluent-kafka value for each binding; unsupported ones fail up front."""
+        self._guard_writes(operation.replace("_", " "))
+        requests: list[tuple[Binding, Any]] = []
+        results: AclResults = {}
+        for binding in bindings:
+            reason = self.acl_unsupported(binding)
+            if reason is None:
+                requests.append((binding, _kafka_acl_fields(binding)))
+            else:
+                results[binding] = ClusterError(
+                    reason,
+                    resource=f"acl.{binding.key}",
+                    hint="manage this binding with kafka-acls.sh and keep it out of the specs",
+                )
+        return requests, results
+
+    def _acl_results(
+        self,
+        submitted: Mapping[Any, Future[Any]],
+        by_request: Mapping[Any, Binding],
+        operation: str,
+    ) -> AclResults:
+        from confluent_kafka import KafkaException
+
+        results: AclResults = {}
+        for request, future in submitted.items():
+            binding = by_request[request]
+            try:
+                future.result()
+                results[binding] = None
+            except KafkaException as exc:
+                results[binding] = translate(
+                    exc, resource=f"acl.{binding.key}", operation=operation
+                )
+        return results
+
+    def create_acls(self, bindings: Sequence[Binding]) -> AclResults:
+        from confluent_kafka.admin import AclBinding
+
+        requests, results = self._acl_requests(bindings, "create_acls")
+        for chunk in _chunks(requests, ACL_CHUNK):
+            by_request = {AclBinding(*fields): binding for binding, fields in chunk}
+            submitted = self._admin.create_acls(list(by_request), request_timeout=self.timeout)
+            results.update(self._acl_results(submitted, by_request, "create_acls"))
+        return results
+
+    def delete_acls(self, bindings: Sequence[Binding]) -> AclResults:
+        from confluent_kafka.admin import AclBindingFilter
+
+        requests, results = self._acl_requests(bindings, "delete_acls")
+        for chunk in _chunks(requests, ACL_CHUNK):
+            by_request = {AclBindingFilter(*fields): binding for binding, fields in chunk}
+            submitted = self._admin.delete_acls(list(by_request), request_timeout=self.timeout)
+            results.update(self._acl_results(submitted, by_request, "delete_acls"))
+        return results
+
+    # -- partition reassignments (kafka-python: confluent-kafka has no such calls) --------
+
+    def _reassigner(self) -> Any:
+        if self._reassignment_admin is None:
+            from kafka.admin import KafkaAdminClient
+
+            try:
+                self._reassignment_admin = KafkaAdminClient(**self._reassignment_config)
+            except Exception as exc:
+                raise translate_kafka_python(exc, resource="kafka", operation="reassign") from exc
+        return self._reassignment_admin
+
+    def list_reassignments(self) -> dict[Partition, PartitionReassignment]:
+        try:
+            listed = self._reassigner().list_partition_reassignments(
+                timeout_ms=int(self.timeout * 1000)
+            )
+        except ClusterError:
+            raise
+        except Exception as exc:
+            raise translate_kafka_python(exc, resource="kafka", operation="reassign") from exc
+        return {
+            (tp.topic, tp.partition): PartitionReassignment(
+                topic=tp.topic,
+                partition=tp.partition,
+                replicas=tuple(state["replicas"]),
+                adding=tuple(state["adding_replicas"]),
+                removing=tuple(state["removing_replicas"]),
+            )
+            for tp, state in listed.items()
+        }
+
+    def alter_reassignments(self, targets: Mapping[Partition, Sequence[int]]) -> PartitionResults:
+        from kafka import TopicPartition as KafkaTopicPartition
+
+        self._guard_writes("reassign partitions")
+        if not targets:
+            return {}
+        request = {
+            KafkaTopicPartition(topic, partition): list(replicas)
+            for (topic, partition), replicas in sorted(targets.items())
+        }
+        try:
+            answered = self._reassigner().alter_partition_reassignments(
+                request, timeout_ms=int(self.timeout * 1000)
+            )
+        except ClusterError:
+            raise
+        except Exception as exc:
+            raise translate_kafka_python(exc, resource="kafka", operation="reassign") from exc
+        results: PartitionResults = {}
+        for key in targets:
+            error = answered.get(KafkaTopicPartition(*key), "missing")
+            if error is None:
+                results[key] = None
+            elif error == "missing":
+                results[key] = ClusterError(
+                    "the controller did not answer for this partition", resource=f"topic.{key[0]}"
+                )
+            else:
+                results[key] = translate_kafka_python(
+                    error() if isinstance(error, type) else error,
+                    resource=f"topic.{key[0]}",
+                    operation="reassign",
+                )
+        return results
+
+    def describe_broker_throttles(self, brokers: Sequence[int]) -> dict[int, dict[str, str]]:
+        from confluent_kafka import KafkaException
+        from confluent_kafka.admin import ConfigResource, ResourceType
+
+        if not brokers:
+            return {}
+        # librdkafka takes one BROKER resource per request: one request per broker, all
+        # sent before any answer is awaited.
+        submitted: dict[Any, Future[Any]] = {}
+        for broker in sorted(brokers):
+            resource = ConfigResource(ResourceType.BROKER, str(broker))
+            submitted.update(self._admin.describe_configs([resource], request_timeout=self.timeout))
+        result: dict[int, dict[str, str]] = {}
+        for resource, future in submitted.items():
+            try:
+                entries = future.result()
+            except KafkaException as exc:
+                raise translate(
+                    exc, resource=f"broker.{resource.name}", operation="describe_configs"
+                ) from exc
+            result[int(resource.name)] = {
+                key: entry.value
+                for key in BROKER_THROTTLE_CONFIGS
+                if (entry := entries.get(key)) is not None
+                and _source_name(entry.source) == "DYNAMIC_BROKER_CONFIG"
+            }
+        return result
+
+    def alter_broker_configs(self, changes: Mapping[int, Mapping[str, str | None]]) -> Results:
+        from confluent_kafka import KafkaException
+        from confluent_kafka.admin import (
+            ResourceType,
+        )
+
+        self._guard_writes("alter broker configs")
+        if not changes:
+            return {}
+        resources = [
+            _incremental(ResourceType.BROKER, str(broker), configs)
+            for broker, configs in sorted(changes.items())
+        ]
+        # One BROKER resource per request (a librdkafka rule), all sent at once.
+        submitted: dict[Any, Future[Any]] = {}
+        for resource in resources:
+            submitted.update(
+                self._admin.incremental_alter_configs([resource], request_timeout=self.timeout)
+            )
+        results: Results = {}
+        for resource, future in submitted.items():
+            try:
+                future.result()
+                results[resource.name] = None
+            except KafkaException as exc:
+                results[resource.name] = translate(
+                    exc, resource=f"broker.{resource.name}", operation="alter_broker_configs"
+                )
+        return results
+
+    def elect_preferred_leaders(self, partitions: Sequence[Partition]) -> PartitionResults:
+        from confluent_kafka import ElectionType, KafkaException, TopicPartition
+
+        self._guard_writes("elect leaders")
+        if not partitions:
+            return {}
+        # No timeouts passed: confluent-kafka 2.16's elect_leaders documents request_timeout
+        # and operation_timeout but rejects either ("more argument specifiers than keyword
+        # list entries"); the client's socket.timeout.ms bounds the call instead.
+        future = self._admin.elect_leaders(
+            ElectionType.PREFERRED,
+            [TopicPartition(topic, partition) for topic, partition in partitions],
+        )
+        try:
+            answered = future.result()
+        except KafkaException as exc:
+            error = translate(exc, resource="kafka", operation="elect_leaders")
+            return dict.fromkeys(partitions, error)
+        results: PartitionResults = {}
+        for tp, error in answered.items():
+            key = (tp.topic, tp.partition)
+            if error is None or error.name() == "ELECTION_NOT_NEEDED":
+                results[key] = None
+            else:
+                results[key] = translate(
+                    error, resource=f"topic.{tp.topic}", operation="elect_leaders"
+                )
+        return results
+
+    def close(self) -> None:
+        # AdminClient has no close(); dropping the reference ends its threads.
+        self._admin = None
+        if self._reassignment_admin is not None:
+            self._reassignment_admin.close()
+            self._reassignment_admin = None
+
+
+@cache
+def _kafka_names() -> tuple[dict[ResourceType, str], frozenset[str]]:
+    """Our resource types as confluent-kafka names them, and the operations it knows."""
+    from confluent_kafka.admin import AclOperation
+    from confluent_kafka.admin import ResourceType as KafkaResourceType
+
+    resources = {
+        ResourceType.TOPIC: "TOPIC",
+        ResourceType.GROUP: "GROUP",
+        ResourceType.CLUSTER: "BROKER",
+        ResourceType.TRANSACTIONAL_ID: "TRANSACTIONAL_ID",
+    }
+    known = {member.name for member in KafkaResourceType}
+    operations = frozenset(member.name for member in AclOperation) - {"ANY", "UNKNOWN"}
+    return {k: v for k, v in resources.items() if v in known}, operations
+
+
+def _kafka_acl_fields(binding: Binding) -> tuple[Any, ...]:
+    """Positional arguments of confluent-kafka's AclBinding / AclBindingFilter."""
+    from confluent_kafka.admin import (
+        AclOperation,
+        AclPermissionType,
+        ResourcePatternType,
+    )
+    from confluent_kafka.admin import ResourceType as KafkaResourceType
+
+    return (
+        KafkaResourceType[_kafka_names()[0][binding.resource_type]],
+        binding.resource_name,
+        ResourcePatternType[binding.pattern_type.value],
+        binding.principal,
+        binding.host,
+        AclOperation[binding.operation.value],
+        AclPermissionType[binding.permission.value],
+    )
+
+
+def _binding_from_kafka(acl: Any) -> Binding | None:
+    """Our normalized binding for a confluent-kafka AclBinding; None if it cannot say."""
+    resource_type = parse_resource_type(acl.restype.name)
+    operation = parse_operation(acl.operation.name)
+    pattern = AclPatternType.__members__.get(acl.resource_pattern_type.name)
+    permission = AclPermission.__members__.get(acl.permission_type.name)
+    if resource_type is None or operation is None or pattern is None or permission is None:
+        return None
+    return Binding(
+        principal=acl.principal,
+        resource_type=resource_type,
+        pattern_type=pattern,
+        resource_name=acl.name,
+        operation=operation,
+        permission=permission,
+        host=acl.host,
+    )

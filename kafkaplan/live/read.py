@@ -1,0 +1,396 @@
+"""Read the live state of everything the specs manage, in as few requests as possible.
+
+One metadata request lists every topic (with partitions and replicas) and one
+describe-cluster request the brokers' racks; one batched describe-configs submission reads
+the configs of the managed topics that exist (and of the topics that may be deleted); one
+list-offsets submission counts the messages of the topics that may be deleted; one
+list-partition-reassignments request, sent while the configs are read, finds reassignments
+in progress. Other topics are listed, but nothing more is read about them. Only when a
+managed topic is being reassigned or carries leftover replication throttles are the
+brokers' throttle rates read as well. When the project manages ACLs, one describe-ACLs
+request with an any-filter reads every binding, sent first and answered while the
+metadata and configs are read.
+
+Subjects: only the managed ones (and the ones they refer to, and those in the project's
+owned prefixes) are read, concurrently over a thread pool, and of each only what the plan
+compares: its latest version; its subject-level compatibility when the specs set one or a
+new version will be registered; its version list when a reference pins a version (see
+``read_registry``). The registry's subject list is only read for the owned prefixes.
+
+Plans need everything they compare, so a read error fails them. Drift reads tolerantly:
+what it may not read is recorded in ``LiveState.not_checked`` with the reason.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Collection, Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import replace
+from typing import Any, TypeVar
+
+from kafkaplan.errors import ClusterError, RegistryError, RegistryUnreachable
+from kafkaplan.live.cluster import Cluster, Partition
+from kafkaplan.live.registry import RegisteredSchema, Registry, subject_address
+from kafkaplan.live.state import (
+    LiveConfig,
+    LiveReference,
+    LiveRegistry,
+    LiveState,
+    LiveSubject,
+    LiveTopic,
+    PartitionReassignment,
+)
+from kafkaplan.spec.acls import Binding
+from kafkaplan.spec.desired import DesiredState, DesiredSubject
+from kafkaplan.spec.schemas import same_schema
+
+log = logging.getLogger("kafkaplan.live.read")
+
+ACLS_NOT_CHECKED = "acl"
+REGISTRY_WORKERS = 8
+
+T = TypeVar("T")
+
+
+class UntilUnreachable:
+    """Registry calls run over a thread pool that stop asking once the registry did not
+    answer one of them: the calls not started yet fail at once with that error, naming
+    their own resource. A registry that hangs would otherwise cost every queued call its
+    own timeout (and its retries), one round of workers after another: with the default
+    30s timeout, the better part of an hour for a few hundred subjects."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._unanswered: RegistryUnreachable | None = None
+
+    def __call__(self, resource: str, call: Callable[..., T], *args: Any) -> T:
+        with self._lock:
+            unanswered = self._unanswered
+        if unanswered is not None:
+            raise RegistryUnreachable(unanswered.message, resource=resource, hint=unanswered.hint)
+        try:
+            return call(*args)
+        except RegistryUnreachable as exc:
+            with self._lock:
+                if self._unanswered is None:
+                    self._unanswered = exc
+            raise
+
+
+def read_live(
+    cluster: Cluster,
+    desired: DesiredState,
+    registry: Registry | None = None,
+    *,
+    tolerant: bool = False,
+) -> LiveState:
+    """The live state a plan (or, with ``tolerant``, a drift report) for ``desired`` needs.
+    The registry is read only if the specs use it, while the cluster is being read."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="kafkaplan-registry") as pool:
+        registry_read = None
+        if registry is not None and desired.uses_registry:
+            registry_read = pool.submit(
+                read_registry,
+                registry,
+                managed_subjects(desired),
+                desired.registry.owned_prefixes,
+                desired,
+            )
+        live = _read(
+            cluster,
+            lambda live: [n for n in desired.topics if n in live],
+            desired.deletion_candidates,
+            acls=desired.acls.managed,
+            probe=list(desired.topics) if tolerant else None,
+        )
+        if registry_read is None:
+            return live
+        try:
+            subjects, live_registry = registry_read.result()
+        except RegistryError as error:
+            registry_error = error
+        else:
+            return replace(live, subjects=subjects, registry=live_registry)
+    if not tolerant:
+        raise registry_error
+    reason = f"not checked: {registry_error}"
+    unread = dict.fromkeys(("subject", "subject-config", "registry-config"), reason)
+    return replace(live, not_checked={**live.not_checked, **unread})
+
+
+def managed_subjects(desired: DesiredState) -> set[str]:
+    """The subjects the specs declare, and those their schemas refer to."""
+    names = set(desired.subjects)
+    for subject in desired.subjects.values():
+        names.update(ref.subject for ref in subject.references)
+    return names
+
+
+def read_addresses(
+    cluster: Cluster, addresses: Collection[str], registry: Registry | None = None
+) -> LiveState:
+    """The live state of the given resource addresses (to check a saved plan against)."""
+    names = {address.partition(".")[2] for address in addresses if address.startswith("topic.")}
+    brokers = [int(a.partition(".")[2]) for a in addresses if a.startswith("broker.")]
+    live = _read(
+        cluster,
+        lambda live: [n for n in names if n in live],
+        None,
+        acls=any(address.startswith("acl.") for address in addresses),
+        throttled_brokers=brokers,
+    )
+    if registry is None:
+        return live
+    subjects = [
+        a.partition(".")[2] for a in addresses if a.startswith(("subject.", "subject-config."))
+    ]
+    found, live_registry = read_registry(registry, subjects)
+    return replace(live, subjects=found, registry=live_registry)
+
+
+def read_selected(
+    cluster: Cluster, select: Callable[[str], bool], *, acls: bool = False
+) -> LiveState:
+    """The live state with the configs of every live topic ``select`` accepts (for import)."""
+    return _read(cluster, lambda live: [n for n in live if select(n)], None, acls=acls)
+
+
+def _read(
+    cluster: Cluster,
+    configs_for: Callable[[Collection[str]], list[str]],
+    deletion_candidates: Callable[[Collection[str]], list[str]] | None,
+    *,
+    acls: bool,
+    probe: list[str] | None = None,
+    throttled_brokers: list[int] | None = None,
+) -> LiveState:
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="kafkaplan-read") as pool:
+        # Independent of the metadata and the configs: overlap the round trips.
+        acls_read = pool.submit(cluster.describe_acls) if acls else None
+        info, metadata = cluster.describe()
+        doomed = deletion_candidates(metadata.keys()) if deletion_candidates else []
+        described = sorted({*configs_for(metadata.keys()), *doomed})
+        listing = pool.submit(_list_reassignments, cluster)
+        described_configs = cluster.describe_topic_configs(described) if described else {}
+        messages = (
+            cluster.topic_message_counts({n: metadata[n].partitions for n in doomed})
+            if doomed
+            else {}
+        )
+        reassignments, known = listing.result()
+    not_checked: dict[str, str] = {}
+    configs: dict[str, dict[str, LiveConfig]] = {}
+    for name, result in described_configs.items():
+        if isinstance(result, ClusterError):
+            if probe is None:
+                raise result
+            not_checked[f"topic.{name}"] = _reason(result)
+        else:
+            configs[name] = result
+    if probe is not None:
+        hidden = cluster.probe_topics([n for n in probe if n not in metadata])
+        not_checked.update(
+            {f"topic.{n}": _reason(error) for n, error in hidden.items() if error is not None}
+        )
+    bindings: Iterable[Binding] = ()
+    unreadable: Iterable[str] = ()
+    if acls_read is not None:
+        try:
+            bindings, unreadable = acls_read.result()
+        except ClusterError as error:
+            if probe is None:
+                raise
+            not_checked[ACLS_NOT_CHECKED] = _reason(error)
+    by_topic: dict[str, dict[int, PartitionReassignment]] = {}
+    for (topic, partition), reassignment in reassignments.items():
+        by_topic.setdefault(topic, {})[partition] = reassignment
+    topics = {
+        name: LiveTopic(
+            name=name,
+            partitions=meta.partitions,
+            replication_factor=_replication(meta.replicas, by_topic.get(name))
+            or meta.replication_factor,
+            configs=configs.get(name, {}),
+            messages=messages.get(name),
+            replicas=meta.replicas,
+            leaders=meta.leaders,
+            reassigning=by_topic.get(name, {}),
+        )
+        for name, meta in metadata.items()
+        if f"topic.{name}" not in not_checked
+    }
+    if throttled_brokers is None:
+        # Leftover broker throttle rates matter only where a managed topic shows that a
+        # reassignment ran (or runs): read them then.
+        busy = any(
+            topics[name].reassigning or topics[name].throttles()
+            for name in configs
+            if name in topics
+        )
+        throttled_brokers = sorted(info.racks or range(1, info.broker_count + 1)) if busy else []
+    broker_throttles = (
+        cluster.describe_broker_throttles(throttled_brokers) if throttled_brokers else {}
+    )
+    return LiveState(
+        cluster_id=info.cluster_id,
+        broker_count=info.broker_count,
+        topics=topics,
+        not_checked=not_checked,
+        acls=frozenset(bindings),
+        unreadable_acls=tuple(unreadable),
+        brokers=dict(info.racks),
+        reassignments=reassignments,
+        reassignments_known=known,
+        broker_throttles={b: t for b, t in broker_throttles.items() if t},
+    )
+
+
+def _reason(error: ClusterError) -> str:
+    return f"not checked: {error.message}" + (f" ({error.hint})" if error.hint else "")
+
+
+def read_registry(
+    registry: Registry,
+    names: Collection[str],
+    owned_prefixes: Sequence[str] = (),
+    desired: DesiredState | None = None,
+) -> tuple[dict[str, LiveSubject], LiveRegistry]:
+    """Every subject in ``names`` (and in the owned prefixes) with its latest version, its
+    versions and its subject-level compatibility, concurrently.
+
+    With ``desired``, only what its plan compares is read: the registry's API has no bulk
+    read, so every request per subject counts. A subject the specs declare costs one
+    request (its latest version) when its schema is unchanged; its compatibility is read
+    too when the specs set one or when a new version will be registered (and checked at
+    that level), and its version list when a reference pins one of its versions. Subjects
+    only found in the owned prefixes (deletion candidates) are read in full."""
+    full = set(names) if desired is None else set(names) - set(desired.subjects)
+    levels_wanted = set() if desired is None else _levels_to_read(desired)
+    versions_wanted = set() if desired is None else _versions_to_read(desired)
+    ask = UntilUnreachable()
+
+    def submit(
+        pool: ThreadPoolExecutor, name: str, *, versions: bool, level: bool
+    ) -> tuple[
+        Future[RegisteredSchema | None], Future[list[int]] | None, Future[str | None] | None
+    ]:
+        return (
+            pool.submit(ask, subject_address(name), registry.latest, name),
+            pool.submit(ask, subject_address(name), registry.versions, name) if versions else None,
+            pool.submit(ask, subject_address(name), registry.subject_compatibility, name)
+            if level
+            else None,
+        )
+
+    with ThreadPoolExecutor(max_workers=REGISTRY_WORKERS) as pool:
+        listing = (
+            pool.submit(ask, "registry", registry.list_subjects, owned_prefixes)
+            if owned_prefixes
+            else None
+        )
+        global_level = pool.submit(ask, "registry-config.global", registry.global_compatibility)
+        reads = {
+            name: submit(
+                pool,
+                name,
+                versions=name in full or name in versions_wanted,
+                level=name in full or name in levels_wanted,
+            )
+            for name in sorted(names)
+        }
+        # Results in name order: the first failure is reported, naming its subject.
+        latest = {name: futures[0].result() for name, futures in reads.items()}
+        owned = listing.result() if listing is not None else []
+        extra = {
+            name: submit(pool, name, versions=True, level=True)
+            for name in sorted(set(owned) - set(reads))
+        }
+        latest.update({name: futures[0].result() for name, futures in extra.items()})
+        reads.update(extra)
+        if desired is not None:
+            # A new version will be registered: the level it is checked at is needed.
+            later = {
+                name: pool.submit(ask, subject_address(name), registry.subject_compatibility, name)
+                for name, want in sorted(desired.subjects.items())
+                if reads[name][2] is None and _registers(want, latest[name])
+            }
+            reads.update({name: (*reads[name][:2], future) for name, future in later.items()})
+        versions = {n: f[1].result() for n, f in sorted(reads.items()) if f[1] is not None}
+        levels = {n: f[2].result() for n, f in sorted(reads.items()) if f[2] is not None}
+        level = global_level.result()
+    subjects: dict[str, LiveSubject] = {}
+    for name, schema in latest.items():
+        if schema is None:
+            continue
+        subjects[name] = LiveSubject(
+            name=name,
+            version=schema.version,
+            schema_id=schema.schema_id,
+            schema_type=schema.schema_type,
+            schema=schema.schema,
+            references=tuple(
+                LiveReference(r.name, r.subject, r.version) for r in schema.references
+            ),
+            versions=tuple(versions.get(name, ())) or (schema.version,),
+        )
+    return subjects, LiveRegistry(
+        global_compatibility=level,
+        # Apicurio reports the global level for a subject without its own: a level equal to
+        # the global one is taken as "none set" (docs/schemas.md).
+        subject_compatibility={
+            name: None if subject_level == level else subject_level
+            for name, subject_level in levels.items()
+        },
+        owned_subjects=tuple(owned),
+    )
+
+
+def _levels_to_read(desired: DesiredState) -> set[str]:
+    return {name for name, want in desired.subjects.items() if want.compatibility is not None}
+
+
+def _versions_to_read(desired: DesiredState) -> set[str]:
+    """Subjects a reference pins a version of (the plan checks that the version exists)."""
+    return {
+        ref.subject
+        for want in desired.subjects.values()
+        for ref in want.references
+        if ref.version is not None
+    }
+
+
+def _registers(want: DesiredSubject, have: RegisteredSchema | None) -> bool:
+    """Will the plan register a new version of ``want``? Errs towards yes: subjects with
+    references count as changing (their references are resolved by the diff)."""
+    if have is None or have.references or want.references:
+        return True
+    return not same_schema(want, have.schema_type, have.schema)
+
+
+def _list_reassignments(cluster: Cluster) -> tuple[dict[Partition, PartitionReassignment], bool]:
+    """Reassignments in progress, and whether they could be listed at all: listing needs
+    DESCRIBE on the cluster, which a read-only planning principal may lack (and a second
+    client, kafka-python's, which may fail where confluent-kafka connects). Not knowing
+    only matters for replica changes, where the plan then says so."""
+    try:
+        return cluster.list_reassignments(), True
+    except ClusterError as exc:
+        log.info("could not list partition reassignments: %s", exc)
+        return {}, False
+
+
+def _replication(
+    replicas: tuple[tuple[int, ...], ...], reassigning: dict[int, PartitionReassignment] | None
+) -> int:
+    """The replication factor, counting a partition being reassigned at its target size."""
+    if not reassigning:
+        return max((len(r) for r in replicas), default=0)
+    return max(
+        (
+            len(reassigning[p].target) if p in reassigning else len(r)
+            for p, r in enumerate(replicas)
+        ),
+        default=0,
+    )

@@ -1,0 +1,565 @@
+"""A narrow, typed interface over the Schema Registry REST API, and its HTTP implementation.
+
+Everything kafkaplan does to a registry goes through ``Registry``; the unit tests use an
+in-memory implementation of the same protocol (tests/fakes.py).
+
+``HttpRegistry`` speaks the Confluent Schema Registry API (which Apicurio Registry serves
+under ``/apis/ccompat/v7``) with the standard library's urllib rather than through
+confluent-kafka's ``SchemaRegistryClient``, because kafkaplan needs what that client hides:
+
+- the compatibility endpoint's ``messages`` (the client returns only a boolean, even with
+  ``verbose=True``), the reason an incompatible change is refused;
+- the HTTP status and the registry's ``error_code`` of every failure, to tell "no
+  subject-level config" (404/40408) from a failure, and a 401 from a 409 from a 422;
+- no caching: a plan must see the registry as it is now;
+- a plain bearer token (the client's static-token mode requires Confluent Cloud's logical
+  cluster header);
+- one request per call, no hidden retries with back-off, so an unreachable registry is one
+  clear error within the configured timeout.
+
+Each call opens its own connection, so calls can run concurrently from a thread pool.
+Secrets are read from the environment here and only ever sent as request headers.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from kafkaplan.errors import (
+    ProjectError,
+    RegistryAuthenticationFailed,
+    RegistryError,
+    RegistryPermissionDenied,
+    RegistryUnreachable,
+    SchemaRejected,
+)
+from kafkaplan.secrets import read_secret, remember
+from kafkaplan.spec.project import RegistryConnection, unresolved_env
+from kafkaplan.spec.units import parse_duration_ms
+
+log = logging.getLogger("kafkaplan.live.registry")
+
+PAGE_SIZE = 1000
+READ_ATTEMPTS = 3
+_CONTENT_TYPE = "application/vnd.schemaregistry.v1+json"
+_APICURIO_CCOMPAT = ("/apis/ccompat/v7", "/apis/ccompat/v6")
+
+
+@dataclass(frozen=True)
+class SchemaReference:
+    name: str
+    subject: str
+    version: int
+
+
+@dataclass(frozen=True)
+class SchemaPayload:
+    """A schema as sent to the registry."""
+
+    schema_type: str
+    schema: str
+    references: tuple[SchemaReference, ...] = ()
+
+
+@dataclass(frozen=True)
+class RegisteredSchema:
+    subject: str
+    version: int
+    schema_id: int
+    schema_type: str = "AVRO"
+    schema: str = ""
+    references: tuple[SchemaReference, ...] = ()
+
+
+@dataclass(frozen=True)
+class CompatibilityResult:
+    compatible: bool
+    messages: tuple[str, ...] = ()
+    # The level the registry checked against, when the check could tell.
+    level: str | None = None
+
+
+class Registry(Protocol):
+    def global_compatibility(self) -> str: ...
+
+    def subject_compatibility(self, subject: str) -> str | None:
+        """The subject-level compatibility level, or None when none is set."""
+        ...
+
+    def latest(self, subject: str) -> RegisteredSchema | None:
+        """The latest version of ``subject``; None when the subject does not exist."""
+        ...
+
+    def versions(self, subject: str) -> list[int]: ...
+
+    def list_subjects(self, prefixes: Sequence[str]) -> list[str]:
+        """Every (not deleted) subject starting with one of ``prefixes``."""
+        ...
+
+    def check_compatibility(self, subject: str, schema: SchemaPayload) -> CompatibilityResult:
+        """Whether ``schema`` may be registered under ``subject`` at its current level."""
+        ...
+
+    def lookup(self, subject: str, schema: SchemaPayload) -> RegisteredSchema | None:
+        """The version of ``subject`` that already has ``schema`` (what registering it again
+        would answer), or None."""
+        ...
+
+    def delete_version(self, subject: str, version: int) -> None:
+        """Soft-delete one version of ``subject``."""
+        ...
+
+    def register(self, subject: str, schema: SchemaPayload) -> RegisteredSchema: ...
+
+    def set_compatibility(self, subject: str | None, level: str) -> None:
+        """Set a subject's level, or the global one (``subject`` None)."""
+        ...
+
+    def delete_subject(self, subject: str, *, permanent: bool) -> list[int]: ...
+
+    def close(self) -> None: ...
+
+
+def subject_address(subject: str) -> str:
+    return f"subject.{subject}"
+
+
+def _permission_hint(operation: str) -> str:
+    return {
+        "read": "the registry principal needs read access to the managed subjects",
+        "register": "the registry principal needs write access to the managed subjects",
+        "config": "the registry principal needs permission to change compatibility settings",
+        "delete": "the registry principal needs delete permission on the owned subjects",
+    }.get(operation, "check the registry principal's permissions")
+
+
+def translate(
+    status: int, error_code: int | None, message: str, *, resource: str | None, operation: str
+) -> RegistryError:
+    """An HTTP error answer of the registry as a typed error, in one line."""
+    code = f" {error_code}" if error_code is not None and error_code != status else ""
+    detail = f": {message}" if message else ""
+    kwargs: dict[str, Any] = {"resource": resource, "status": status, "error_code": error_code}
+    if status == 401:
+        return RegistryAuthenticationFailed(
+            f"registry authentication failed (HTTP 401){detail}",
+            hint="check schema_registry.username and the environment variable named by "
+            "password_env or bearer_token_env",
+            **kwargs,
+        )
+    if status == 403:
+        return RegistryPermissionDenied(
+            f"registry permission denied (HTTP 403{code}){detail}",
+            hint=_permission_hint(operation),
+            **kwargs,
+        )
+    if status == 409:
+        return SchemaRejected(
+            f"the registry refused the schema as incompatible (HTTP 409{code}){detail}",
+            hint="make the change compatible (e.g. give new fields a default), or register "
+            "it under a new subject",
+            **kwargs,
+        )
+    if status == 422:
+        return SchemaRejected(
+            f"the registry refused the request as invalid (HTTP 422{code}){detail}",
+            hint="the schema, its references or the compatibility level is not valid for "
+            "this registry",
+            **kwargs,
+        )
+    if status >= 500:
+        return RegistryError(
+            f"the registry failed (HTTP {status}{code}){detail}",
+            hint="a problem on the registry's side: retry, or check its logs",
+            **kwargs,
+        )
+    return RegistryError(f"the registry answered HTTP {status}{code}{detail}", **kwargs)
+
+
+def _safe_url(url: str) -> str:
+    """The URL without any user:password part, for messages."""
+    parts = urllib.parse.urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return urllib.parse.urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
+def _payload(schema: SchemaPayload) -> dict[str, Any]:
+    body: dict[str, Any] = {"schema": schema.schema}
+    if schema.schema_type != "AVRO":
+        body["schemaType"] = schema.schema_type
+    if schema.references:
+        body["references"] = [
+            {"name": r.name, "subject": r.subject, "version": r.version} for r in schema.references
+        ]
+    return body
+
+
+def _registered(subject: str, body: Mapping[str, Any]) -> RegisteredSchema:
+    return RegisteredSchema(
+        subject=subject,
+        version=int(body["version"]),
+        schema_id=int(body["id"]),
+        schema_type=str(body.get("schemaType") or "AVRO"),
+        schema=str(body.get("schema", "")),
+        references=tuple(
+            SchemaReference(str(r["name"]), str(r["subject"]), int(r["version"]))
+            for r in body.get("references") or []
+        ),
+    )
+
+
+class HttpRegistry:
+    """``Registry`` over the Confluent-compatible REST API."""
+
+    def __init__(
+        self,
+        connection: RegistryConnection,
+        environ: Mapping[str, str],
+        *,
+        read_only: bool = False,
+    ):
+        missing = unresolved_env(connection.url)
+        if missing:
+            raise ProjectError(
+                f"schema_registry.url refers to environment variable {missing}, which is not set",
+                hint=f"export {missing}",
+            )
+        parts = urllib.parse.urlsplit(connection.url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ProjectError(
+                f"schema_registry.url {_safe_url(connection.url)!r} is not an http(s) URL",
+                hint="e.g. https://registry.example.com or http://host:8081/apis/ccompat/v7",
+            )
+        if parts.username or parts.password:
+            raise ProjectError(
+                "schema_registry.url must not contain credentials",
+                hint="set schema_registry.username and password_env instead",
+            )
+        self.url = connection.url.rstrip("/")
+        self.read_only = read_only
+        self.timeout = parse_duration_ms(connection.timeout) / 1000
+        self._headers = {"Accept": f"{_CONTENT_TYPE}, application/json"}
+        self._headers.update(_auth_headers(connection, environ))
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    def _send(
+        self,
+        method: str,
+        url: str,
+        body: Any,
+        *,
+        resource: str | None,
+        operation: str,
+        content_type: str = _CONTENT_TYPE,
+    ) -> tuple[int, Any]:
+        data = None if body is None else json.dumps(body).encode()
+        headers = dict(self._headers)
+        if data is not None:
+            headers["Content-Type"] = content_type
+        request = urllib.request.Request(url, data=data, method=method, headers=headers)
+        log.debug("%s %s", method, url)
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                raw = response.read()
+                return response.status, json.loads(raw) if raw else None
+        except urllib.error.HTTPError as exc:
+            raw = exc.read()
+            try:
+                answer = json.loads(raw) if raw else {}
+            except ValueError:
+                answer = {"message": raw.decode("utf-8", "replace")[:200].strip()}
+            if not isinstance(answer, dict):
+                answer = {"message": str(answer)}
+            return exc.code, answer
+        except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise RegistryUnreachable(
+                f"the registry at {_safe_url(self.url)} did not answer ({reason})",
+                resource=resource,
+                hint="check schema_registry.url and that the registry is up",
+            ) from exc
+        except ValueError as exc:  # the answer was not JSON
+            raise RegistryError(
+                f"the registry at {_safe_url(self.url)} answered something that is not JSON",
+                resource=resource,
+                hint="check that schema_registry.url points at the registry's API",
+            ) from exc
+
+    def _send_retrying_reads(
+        self, method: str, url: str, body: Any, *, resource: str | None, operation: str
+    ) -> tuple[int, Any]:
+        """A GET that got no answer is sent again (twice at most, after a short pause): reads
+        are safe to repeat. Writes are never resent blindly; the next plan sees their effect."""
+        attempts = READ_ATTEMPTS if method == "GET" else 1
+        for attempt in range(1, attempts + 1):
+            try:
+                return self._send(method, url, body, resource=resource, operation=operation)
+            except RegistryUnreachable:
+                if attempt == attempts:
+                    raise
+                time.sleep(0.2 * attempt)
+        raise AssertionError("unreachable")
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        resource: str | None,
+        operation: str,
+        missing_ok: bool = False,
+    ) -> Any:
+        status, answer = self._send_retrying_reads(
+            method, f"{self.url}{path}", body, resource=resource, operation=operation
+        )
+        if 200 <= status < 300:
+            return answer
+        if status == 404 and missing_ok:
+            return None
+        answer = answer or {}
+        error_code = answer.get("error_code")
+        raise translate(
+            status,
+            int(error_code) if isinstance(error_code, int) else None,
+            str(answer.get("message") or answer.get("detail") or ""),
+            resource=resource,
+            operation=operation,
+        )
+
+    def _guard_writes(self, operation: str, resource: str) -> None:
+        if self.read_only:
+            raise RegistryError(f"{operation} refused: this client is read-only", resource=resource)
+
+    # -- reads ------------------------------------------------------------------------------
+
+    def global_compatibility(self) -> str:
+        answer = self._call("GET", "/config", resource="registry-config.global", operation="read")
+        return _level(answer)
+
+    def subject_compatibility(self, subject: str) -> str | None:
+        answer = self._call(
+            "GET",
+            f"/config/{_quote(subject)}?defaultToGlobal=false",
+            resource=subject_address(subject),
+            operation="read",
+            missing_ok=True,
+        )
+        return None if answer is None else _level(answer)
+
+    def latest(self, subject: str) -> RegisteredSchema | None:
+        answer = self._call(
+            "GET",
+            f"/subjects/{_quote(subject)}/versions/latest",
+            resource=subject_address(subject),
+            operation="read",
+            missing_ok=True,
+        )
+        return None if answer is None else _registered(subject, answer)
+
+    def versions(self, subject: str) -> list[int]:
+        answer = self._call(
+            "GET",
+            f"/subjects/{_quote(subject)}/versions",
+            resource=subject_address(subject),
+            operation="read",
+            missing_ok=True,
+        )
+        return sorted(int(v) for v in answer or [])
+
+    def list_subjects(self, prefixes: Sequence[str]) -> list[str]:
+        found: set[str] = set()
+        for prefix in sorted(set(prefixes)):
+            offset = 0
+            seen: set[str] = set()
+            while True:
+                query = urllib.parse.urlencode(
+                    {"subjectPrefix": prefix, "offset": offset, "limit": PAGE_SIZE}
+                )
+                page = self._call(
+                    "GET", f"/subjects?{query}", resource="registry", operation="read"
+                )
+                names = {str(name) for name in page or []}
+                # Apicurio ignores subjectPrefix: filter here as well.
+                found |= {name for name in names if name.startswith(prefix)}
+                # A short page is the last; a registry that ignores offset/limit sends
+                # everything on every page, so a page with nothing new is the last too.
+                if len(names) < PAGE_SIZE or names <= seen:
+                    break
+                seen |= names
+                offset += len(names)
+        return sorted(found)
+
+    # -- checks and writes ------------------------------------------------------------------
+
+    def check_compatibility(self, subject: str, schema: SchemaPayload) -> CompatibilityResult:
+        answer = self._call(
+            "POST",
+            f"/compatibility/subjects/{_quote(subject)}/versions?verbose=true",
+            _payload(schema),
+            resource=subject_address(subject),
+            operation="read",
+            missing_ok=True,
+        )
+        if answer is None:  # no versions yet: anything goes
+            return CompatibilityResult(True)
+        messages = tuple(str(m) for m in answer.get("messages") or [])
+        compatible = bool(answer.get("is_compatible"))
+        if not compatible and not messages:
+            messages = self._apicurio_reason(subject, schema)
+        return CompatibilityResult(compatible, messages)
+
+    def _apicurio_reason(self, subject: str, schema: SchemaPayload) -> tuple[str, ...]:
+        """Apicurio's compatibility endpoint never says why; its own API's dry run does."""
+        base = next((self.url[: -len(s)] for s in _APICURIO_CCOMPAT if self.url.endswith(s)), None)
+        if base is None:
+            return ()
+        content_type = {"PROTOBUF": "application/x-protobuf"}.get(
+            schema.schema_type, "application/json"
+        )
+        body = {
+            "content": {
+                "content": schema.schema,
+                "contentType": content_type,
+                "references": [
+                    {"artifactId": r.subject, "version": str(r.version), "name": r.name}
+                    for r in schema.references
+                ],
+            }
+        }
+        url = f"{base}/apis/registry/v3/groups/default/artifacts/{_quote(subject)}/versions?dryRun=true"
+        try:
+            status, answer = self._send(
+                "POST",
+                url,
+                body,
+                resource=subject_address(subject),
+                operation="read",
+                content_type="application/json",
+            )
+        except RegistryError:
+            return ()
+        if status < 400 or not isinstance(answer, dict):
+            return ()
+        reason = answer.get("title") or answer.get("detail") or answer.get("message")
+        return (str(reason),) if reason else ()
+
+    def register(self, subject: str, schema: SchemaPayload) -> RegisteredSchema:
+        resource = subject_address(subject)
+        self._guard_writes("register schema", resource)
+        answer = self._call(
+            "POST",
+            f"/subjects/{_quote(subject)}/versions",
+            _payload(schema),
+            resource=resource,
+            operation="register",
+        )
+        schema_id = int(answer["id"])
+        # The registration answer carries the id only; the lookup says which version it is.
+        found = self.lookup(subject, schema)
+        if found is None:
+            raise RegistryError(
+                "the registry registered the schema but cannot find it under the subject",
+                resource=resource,
+            )
+        return RegisteredSchema(
+            subject,
+            found.version,
+            schema_id,
+            schema.schema_type,
+            schema.schema,
+            schema.references,
+        )
+
+    def lookup(self, subject: str, schema: SchemaPayload) -> RegisteredSchema | None:
+        answer = self._call(
+            "POST",
+            f"/subjects/{_quote(subject)}",
+            _payload(schema),
+            resource=subject_address(subject),
+            operation="read",
+            missing_ok=True,
+        )
+        return None if answer is None else _registered(subject, answer)
+
+    def delete_version(self, subject: str, version: int) -> None:
+        resource = subject_address(subject)
+        self._guard_writes("delete schema version", resource)
+        self._call(
+            "DELETE",
+            f"/subjects/{_quote(subject)}/versions/{int(version)}",
+            resource=resource,
+            operation="delete",
+        )
+
+    def set_compatibility(self, subject: str | None, level: str) -> None:
+        resource = "registry-config.global" if subject is None else f"subject-config.{subject}"
+        self._guard_writes("set compatibility", resource)
+        path = "/config" if subject is None else f"/config/{_quote(subject)}"
+        self._call("PUT", path, {"compatibility": level}, resource=resource, operation="config")
+
+    def delete_subject(self, subject: str, *, permanent: bool) -> list[int]:
+        resource = subject_address(subject)
+        self._guard_writes("delete subject", resource)
+        suffix = "?permanent=true" if permanent else ""
+        answer = self._call(
+            "DELETE", f"/subjects/{_quote(subject)}{suffix}", resource=resource, operation="delete"
+        )
+        return sorted(int(v) for v in answer or [])
+
+    def close(self) -> None:
+        pass
+
+
+def _quote(subject: str) -> str:
+    return urllib.parse.quote(subject, safe="")
+
+
+def _level(answer: Any) -> str:
+    if not isinstance(answer, dict):
+        raise RegistryError("the registry's config answer has no compatibility level")
+    level = answer.get("compatibilityLevel") or answer.get("compatibility")
+    if not isinstance(level, str):
+        raise RegistryError("the registry's config answer has no compatibility level")
+    return level
+
+
+def _auth_headers(connection: RegistryConnection, environ: Mapping[str, str]) -> dict[str, str]:
+    if connection.bearer_token_env and (connection.username or connection.password_env):
+        raise ProjectError(
+            "schema_registry sets both a bearer token and a username/password",
+            hint="use one: bearer_token_env, or username with password_env",
+        )
+    if connection.bearer_token_env:
+        return {
+            "Authorization": f"Bearer {read_secret(connection.bearer_token_env, environ, 'registry bearer token')}"
+        }
+    if connection.username or connection.password_env:
+        if not (connection.username and connection.password_env):
+            raise ProjectError(
+                "schema_registry needs both username and password_env for basic auth",
+                hint="set both, or neither",
+            )
+        missing = unresolved_env(connection.username)
+        if missing:
+            raise ProjectError(
+                f"schema_registry.username refers to environment variable {missing}, which is "
+                "not set",
+                hint=f"export {missing}",
+            )
+        password = read_secret(connection.password_env, environ, "registry password")
+        token = remember(base64.b64encode(f"{connection.username}:{password}".encode()).decode())
+        return {"Authorization": f"Basic {token}"}
+    return {}

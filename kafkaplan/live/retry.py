@@ -1,0 +1,274 @@
+"""Bounded retries with backoff, only where retrying is safe.
+
+``RetryingCluster`` wraps any ``Cluster``. The policy:
+
+- Only transient failures are retried (``ClusterTransient``: no answer, a timeout, a leader
+  or controller moving). A broker's refusal (a policy violation, an invalid config, missing
+  authorization, "already exists") is final and is never retried.
+- Reads (metadata, configs, offsets) are idempotent: retried as they are.
+- Writes are retried only where that is safe. Incremental config changes set or delete
+  values, so sending them again is harmless. A topic creation, a partition increase or a
+  deletion that got no answer may have happened anyway, so it is first *re-checked* by
+  reading the metadata; only a change that is visibly not made is sent again, and a
+  refusal of the resent request ("already exists") is re-checked the same way.
+- Every call is bounded: at most ``attempts`` tries, each bounded by the connection's
+  timeout, with exponential backoff between them. A write whose outcome could not be
+  established keeps its transient error, which the applier reports as "outcome unknown"
+  rather than as done or failed.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TypeVar
+
+from kafkaplan.errors import ClusterError, ClusterTransient
+from kafkaplan.live.cluster import (
+    AclResults,
+    Cluster,
+    ClusterInfo,
+    NewTopicRequest,
+    Partition,
+    PartitionResults,
+    Results,
+    TopicMetadata,
+)
+from kafkaplan.live.state import LiveConfig, PartitionReassignment
+from kafkaplan.spec.acls import Binding
+
+log = logging.getLogger("kafkaplan.live.retry")
+
+T = TypeVar("T")
+Item = TypeVar("Item")
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    attempts: int = 3  # tries of one call, the first included
+    backoff: float = 0.5  # seconds before the second try; doubled before each further one
+    max_backoff: float = 5.0
+
+    def delay(self, attempt: int) -> float:
+        """Seconds to wait after failed try number ``attempt`` (1-based)."""
+        return float(min(self.max_backoff, self.backoff * 2 ** (attempt - 1)))
+
+
+def retriable(error: BaseException) -> bool:
+    return isinstance(error, ClusterTransient)
+
+
+# Does the live metadata show this change made? (None: not checkable, resend as it is.)
+Settled = Callable[[Mapping[str, TopicMetadata], str, Item], bool]
+
+
+class RetryingCluster:
+    """A ``Cluster`` that retries what is safe to retry, re-checking writes first."""
+
+    def __init__(
+        self,
+        inner: Cluster,
+        policy: RetryPolicy | None = None,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
+        self.inner = inner
+        self.policy = policy or RetryPolicy()
+        self.sleep = sleep
+
+    # -- reads ---------------------------------------------------------------------------
+
+    def _read(self, what: str, call: Callable[[], T]) -> T:
+        attempt = 1
+        while True:
+            try:
+                return call()
+            except ClusterTransient as exc:
+                if attempt >= self.policy.attempts:
+                    raise
+                delay = self.policy.delay(attempt)
+                log.info("%s: %s; retrying in %.1fs", what, exc.message, delay)
+                self.sleep(delay)
+                attempt += 1
+
+    def describe(self) -> tuple[ClusterInfo, dict[str, TopicMetadata]]:
+        return self._read("describe cluster", self.inner.describe)
+
+    def describe_topic_configs(
+        self, names: Sequence[str]
+    ) -> dict[str, dict[str, LiveConfig] | ClusterError]:
+        def call() -> dict[str, dict[str, LiveConfig] | ClusterError]:
+            result = self.inner.describe_topic_configs(names)
+            transient = next((e for e in result.values() if isinstance(e, ClusterTransient)), None)
+            if transient is not None:
+                raise transient
+            return result
+
+        return self._read("describe configs", call)
+
+    def probe_topics(self, names: Sequence[str]) -> dict[str, ClusterError | None]:
+        return self._read("describe topics", lambda: self.inner.probe_topics(names))
+
+    def describe_acls(self) -> tuple[list[Binding], list[str]]:
+        return self._read("describe ACLs", self.inner.describe_acls)
+
+    def acl_unsupported(self, binding: Binding) -> str | None:
+        return self.inner.acl_unsupported(binding)
+
+    def topic_message_counts(self, partitions: Mapping[str, int]) -> dict[str, int]:
+        return self._read("list offsets", lambda: self.inner.topic_message_counts(partitions))
+
+    # -- writes --------------------------------------------------------------------------
+
+    def _write(
+        self,
+        what: str,
+        items: Mapping[str, Item],
+        send: Callable[[dict[str, Item]], Results],
+        settled: Settled[Item] | None,
+    ) -> Results:
+        results: Results = {}
+        pending = dict(items)
+        resent: set[str] = set()
+        attempt = 1
+        while pending:
+            answer = send(pending)
+            uncertain: dict[str, ClusterError] = {}
+            for name in pending:
+                error = answer.get(name)
+                if error is not None and (retriable(error) or name in resent):
+                    uncertain[name] = error
+                else:
+                    results[name] = error
+            if not uncertain:
+                break
+            last = attempt >= self.policy.attempts
+            if settled is None:
+                checked: dict[str, bool] = dict.fromkeys(uncertain, False)
+            else:
+                try:
+                    _, metadata = self.describe()
+                except ClusterError as exc:
+                    log.info("%s: could not re-check %d change(s): %s", what, len(uncertain), exc)
+                    results.update({n: _unknown(e) for n, e in uncertain.items()})
+                    break
+                checked = {n: settled(metadata, n, items[n]) for n in uncertain}
+            pending = {}
+            for name, error in uncertain.items():
+                if checked[name]:
+                    log.info("%s: %s is in effect (re-checked after: %s)", what, name, error)
+                    results[name] = None
+                elif retriable(error) and not last:
+                    pending[name] = items[name]
+                else:
+                    results[name] = error
+            if pending:
+                delay = self.policy.delay(attempt)
+                log.info("%s: retrying %d change(s) in %.1fs", what, len(pending), delay)
+                self.sleep(delay)
+                resent |= set(pending)
+                attempt += 1
+        return results
+
+    def create_topics(
+        self, topics: Sequence[NewTopicRequest], *, validate_only: bool = False
+    ) -> Results:
+        by_name = {t.name: t for t in topics}
+
+        def send(pending: dict[str, NewTopicRequest]) -> Results:
+            return self.inner.create_topics(list(pending.values()), validate_only=validate_only)
+
+        def created(meta: Mapping[str, TopicMetadata], name: str, want: NewTopicRequest) -> bool:
+            have = meta.get(name)
+            return have is not None and have.partitions == want.partitions
+
+        # A dry run changes nothing: resend it as it is.
+        return self._write("create topics", by_name, send, None if validate_only else created)
+
+    def alter_topic_configs(self, changes: Mapping[str, Mapping[str, str | None]]) -> Results:
+        # Incremental set/delete of values: sending it again is harmless.
+        return self._write("alter configs", dict(changes), self.inner.alter_topic_configs, None)
+
+    def create_partitions(self, totals: Mapping[str, int]) -> Results:
+        def grown(meta: Mapping[str, TopicMetadata], name: str, total: int) -> bool:
+            have = meta.get(name)
+            return have is not None and have.partitions >= total
+
+        return self._write("create partitions", dict(totals), self.inner.create_partitions, grown)
+
+    def delete_topics(self, names: Sequence[str]) -> Results:
+        def gone(meta: Mapping[str, TopicMetadata], name: str, _: str) -> bool:
+            return name not in meta
+
+        return self._write(
+            "delete topics",
+            {n: n for n in names},
+            lambda p: self.inner.delete_topics(list(p)),
+            gone,
+        )
+
+    def _resend(
+        self, what: str, bindings: Sequence[Binding], send: Callable[[list[Binding]], AclResults]
+    ) -> AclResults:
+        """Creating a binding that exists, or deleting one that is gone, is a no-op in Kafka:
+        bindings without an answer are simply sent again."""
+        results: AclResults = {}
+        pending = list(bindings)
+        attempt = 1
+        while pending:
+            answer = send(pending)
+            again = [b for b in pending if (e := answer.get(b)) is not None and retriable(e)]
+            results.update({b: answer.get(b) for b in pending if b not in again})
+            if not again or attempt >= self.policy.attempts:
+                results.update({b: answer.get(b) for b in again})
+                break
+            delay = self.policy.delay(attempt)
+            log.info("%s: retrying %d binding(s) in %.1fs", what, len(again), delay)
+            self.sleep(delay)
+            pending = again
+            attempt += 1
+        return results
+
+    def create_acls(self, bindings: Sequence[Binding]) -> AclResults:
+        return self._resend("create ACLs", bindings, self.inner.create_acls)
+
+    def delete_acls(self, bindings: Sequence[Binding]) -> AclResults:
+        return self._resend("delete ACLs", bindings, self.inner.delete_acls)
+
+    # -- partition reassignments ----------------------------------------------------------
+    # Reads are retried; the writes are idempotent (the same target replicas, the same
+    # throttle values, the same preferred leaders) but are not resent here: the
+    # reassignment step re-reads the cluster and picks up where it is.
+
+    def list_reassignments(self) -> dict[Partition, PartitionReassignment]:
+        return self._read("list reassignments", self.inner.list_reassignments)
+
+    def describe_broker_throttles(self, brokers: Sequence[int]) -> dict[int, dict[str, str]]:
+        return self._read(
+            "describe broker configs", lambda: self.inner.describe_broker_throttles(brokers)
+        )
+
+    def alter_reassignments(self, targets: Mapping[Partition, Sequence[int]]) -> PartitionResults:
+        return self.inner.alter_reassignments(targets)
+
+    def alter_broker_configs(self, changes: Mapping[int, Mapping[str, str | None]]) -> Results:
+        return self.inner.alter_broker_configs(changes)
+
+    def elect_preferred_leaders(self, partitions: Sequence[Partition]) -> PartitionResults:
+        return self.inner.elect_preferred_leaders(partitions)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def _unknown(error: ClusterError) -> ClusterError:
+    """An error whose write may have happened: keep it transient (outcome unknown)."""
+    if retriable(error):
+        return error
+    return ClusterTransient(
+        f"{error.message}; the change could not be re-checked, so whether it was made is unknown",
+        resource=error.resource,
+        code=error.code,
+    )

@@ -1,0 +1,192 @@
+"""The live state: what the cluster and the registry hold (``kafkaplan.live.read`` builds it).
+
+A plain immutable value, one of the two inputs of ``kafkaplan.plan.compute.compute_plan``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from kafkaplan.spec.acls import Binding
+
+
+class ConfigSource(StrEnum):
+    """Where a live config value comes from (Kafka's DescribeConfigs source)."""
+
+    TOPIC = "topic"  # DYNAMIC_TOPIC_CONFIG: set on the topic
+    BROKER = "broker"  # static or dynamic broker config
+    DEFAULT = "default"  # Kafka's built-in default
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class LiveConfig:
+    value: str | None
+    source: ConfigSource
+    sensitive: bool = False
+
+    @property
+    def is_override(self) -> bool:
+        return self.source is ConfigSource.TOPIC
+
+
+@dataclass(frozen=True)
+class PartitionReassignment:
+    """A partition reassignment in progress (Kafka's ListPartitionReassignments)."""
+
+    topic: str
+    partition: int
+    # The partition's replicas now: the original ones plus those being added.
+    replicas: tuple[int, ...]
+    adding: tuple[int, ...] = ()
+    removing: tuple[int, ...] = ()
+
+    @property
+    def target(self) -> tuple[int, ...]:
+        """The replicas the partition will have when the reassignment completes."""
+        return tuple(r for r in self.replicas if r not in self.removing)
+
+    @property
+    def original(self) -> tuple[int, ...]:
+        """The replicas the partition had before the reassignment started."""
+        return tuple(r for r in self.replicas if r not in self.adding)
+
+
+# Topic configs Kafka uses to throttle replication during a reassignment; kafkaplan sets
+# and removes them itself (specs may not declare them).
+TOPIC_THROTTLE_CONFIGS = (
+    "leader.replication.throttled.replicas",
+    "follower.replication.throttled.replicas",
+)
+# Broker configs holding the throttle rates (bytes per second).
+BROKER_THROTTLE_CONFIGS = (
+    "leader.replication.throttled.rate",
+    "follower.replication.throttled.rate",
+)
+
+
+@dataclass(frozen=True)
+class LiveTopic:
+    name: str
+    partitions: int
+    replication_factor: int
+    # Only the configs read for this topic: every config of managed topics.
+    configs: Mapping[str, LiveConfig] = field(default_factory=dict)
+    # Messages held (sum of end minus start offsets), read only for deletion candidates.
+    messages: int | None = None
+    # Per partition (index = partition id): its replicas, preferred leader first, as the
+    # metadata reports them (during a reassignment: original plus adding replicas).
+    replicas: tuple[tuple[int, ...], ...] = ()
+    # Per partition: the current leader (-1: none).
+    leaders: tuple[int, ...] = ()
+    # Partitions with a reassignment in progress, by partition id.
+    reassigning: Mapping[int, PartitionReassignment] = field(default_factory=dict)
+
+    def overrides(self) -> dict[str, str | None]:
+        return {k: c.value for k, c in sorted(self.configs.items()) if c.is_override}
+
+    def throttles(self) -> dict[str, str]:
+        """Replication throttle overrides on this topic (set during a reassignment)."""
+        return {
+            key: config.value or ""
+            for key in TOPIC_THROTTLE_CONFIGS
+            if (config := self.configs.get(key)) is not None and config.is_override
+        }
+
+    def target_replicas(self) -> tuple[tuple[int, ...], ...]:
+        """Per partition, the replicas it has once reassignments in progress complete."""
+        return tuple(
+            self.reassigning[p].target if p in self.reassigning else replicas
+            for p, replicas in enumerate(self.replicas)
+        )
+
+    def digest(self) -> str:
+        """A fingerprint of everything kafkaplan could manage on this topic."""
+        value: dict[str, Any] = {
+            "partitions": self.partitions,
+            "rf": self.replication_factor,
+            "configs": self.overrides(),
+        }
+        if self.replicas:
+            value["replicas"] = [list(r) for r in self.replicas]
+        if self.reassigning:
+            value["reassigning"] = sorted(self.reassigning)
+        return fingerprint(value)
+
+
+@dataclass(frozen=True)
+class LiveReference:
+    name: str
+    subject: str
+    version: int
+
+
+@dataclass(frozen=True)
+class LiveSubject:
+    """A subject as the registry has it: its latest version, and its versions (all of them
+    where the plan needs them, see ``kafkaplan.read.read_registry``; else the latest)."""
+
+    name: str
+    version: int
+    schema_id: int
+    schema_type: str
+    schema: str
+    references: tuple[LiveReference, ...] = ()
+    versions: tuple[int, ...] = ()
+
+    def digest(self) -> str:
+        """Changes with every registration and every deletion of the latest version."""
+        return fingerprint(
+            {"version": self.version, "id": self.schema_id, "type": self.schema_type}
+        )
+
+
+@dataclass(frozen=True)
+class LiveRegistry:
+    global_compatibility: str | None = None
+    # Subject-level compatibility of each subject read (existing or not); None: none set,
+    # or (on registries that report the global level for every subject) the same as global.
+    subject_compatibility: Mapping[str, str | None] = field(default_factory=dict)
+    # Subjects in the project's owned prefixes, as the registry lists them.
+    owned_subjects: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class LiveState:
+    cluster_id: str | None
+    broker_count: int
+    # Managed topics carry their configs; other topics only partitions and replication.
+    topics: Mapping[str, LiveTopic]
+    # Address (or resource type) -> why it could not be read (only when reading tolerantly).
+    not_checked: Mapping[str, str] = field(default_factory=dict)
+    # Every ACL binding (read only when the project manages ACLs).
+    acls: frozenset[Binding] = frozenset()
+    # Bindings this client could not read (resource types or operations it does not know).
+    unreadable_acls: tuple[str, ...] = ()
+    # Subjects read from the registry (managed, referenced, owned); absent ones are missing.
+    subjects: Mapping[str, LiveSubject] = field(default_factory=dict)
+    registry: LiveRegistry | None = None  # None: the registry was not read
+    # Broker id -> rack (None: no rack configured).
+    brokers: Mapping[int, str | None] = field(default_factory=dict)
+    # Every partition reassignment in progress on the cluster, by (topic, partition).
+    reassignments: Mapping[tuple[str, int], PartitionReassignment] = field(default_factory=dict)
+    # False when the principal may not list reassignments (no DESCRIBE on the cluster).
+    reassignments_known: bool = True
+    # Replication throttle rates set on brokers (dynamic per-broker configs), by broker id;
+    # read only when a managed topic shows a reassignment or leftover throttles.
+    broker_throttles: Mapping[int, Mapping[str, str]] = field(default_factory=dict)
+
+
+def fingerprint(value: Any) -> str:
+    encoded = json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(encoded.encode()).hexdigest()[:16]
+
+
+# Topics kafkaplan never manages, whatever the specs say: Kafka's own, the Schema
+# Registry's storage, Kafka Connect's and Kafka Streams' internals, and kafkaplan's own
+# apply lease (``__kafkaplan_lease`` and its suffixed variants; see kafkaplan.lease).

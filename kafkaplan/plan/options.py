@@ -1,0 +1,21 @@
+"""How a plan is computed, beside the desired and live state."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fnmatch import fnmatchcase
+
+
+@dataclass(frozen=True)
+class PlanOptions:
+    """How a plan is computed, beside the desired and live state."""
+
+    # Deletes are opt-in: without this, resources that would be deleted are only warned about.
+    allow_deletes: bool = False
+    # Refuse a plan that deletes more than this many resources (None: no limit).
+    max_destroy: int | None = None
+    # Address patterns (fnmatch) the plan is restricted to; empty: everything.
+    targets: tuple[str, ...] = ()
+
+    def targeted(self, address: str) -> bool:
+        return not self.targets or any(fnmatchcase(address, p) for p in self.targets)

@@ -1,0 +1,107 @@
+"""The desired state: what the specs declare, normalized (``kafkaplan.spec.load`` builds it).
+
+A plain immutable value, one of the two inputs of ``kafkaplan.plan.compute.compute_plan``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from kafkaplan.spec.acls import DesiredAcls
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a declaration was written."""
+
+    file: str
+    line: int | None
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}" if self.line else self.file
+
+
+@dataclass(frozen=True)
+class DesiredTopic:
+    name: str
+    partitions: int
+    replication_factor: int
+    # Normalized config values; None means "no topic-level override" (broker default).
+    configs: Mapping[str, str | None]
+    source: Source
+    config_sources: Mapping[str, Source] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DesiredReference:
+    name: str
+    subject: str
+    # None: "latest", the version the plan leaves as the subject's latest.
+    version: int | None
+    source: Source
+
+
+@dataclass(frozen=True)
+class DesiredSubject:
+    name: str
+    schema_type: str  # AVRO, JSON or PROTOBUF
+    schema: str  # the schema file's text, registered as it is
+    canonical: str  # the canonical form compared with the registry's (kafkaplan.schemas)
+    file: str  # the schema file, relative to the project folder
+    source: Source
+    references: tuple[DesiredReference, ...] = ()
+    compatibility: str | None = None  # subject-level level; None: not managed
+    # Field-level summary: path -> description (kafkaplan.schemas.summarize).
+    fields: Mapping[str, str] = field(default_factory=dict)
+    topic: str | None = None  # the topic of a topic-name-strategy subject
+
+
+@dataclass(frozen=True)
+class RegistrySettings:
+    """What the project says about the registry as a whole."""
+
+    compatibility: str | None = None  # the global level; None: not managed
+    owned_prefixes: tuple[str, ...] = ()
+    hard_delete: bool = False
+
+    def owns(self, subject: str) -> bool:
+        return any(subject.startswith(prefix) for prefix in self.owned_prefixes)
+
+
+@dataclass(frozen=True)
+class DesiredState:
+    topics: Mapping[str, DesiredTopic]
+    # Regular expressions of topic names never reported or touched (project `ignore_topics`).
+    ignore_topics: tuple[str, ...] = ()
+    # Topic name prefixes kafkaplan owns: a topic there that is in no spec may be deleted.
+    owned_topic_prefixes: tuple[str, ...] = ()
+    acls: DesiredAcls = field(default_factory=DesiredAcls)
+    subjects: Mapping[str, DesiredSubject] = field(default_factory=dict)
+    registry: RegistrySettings = field(default_factory=RegistrySettings)
+
+    @property
+    def uses_registry(self) -> bool:
+        registry = self.registry
+        return bool(self.subjects or registry.compatibility or registry.owned_prefixes)
+
+    def is_ignored_topic(self, name: str) -> bool:
+        return is_internal_topic(name) or any(re.search(p, name) for p in self.ignore_topics)
+
+    def owns_topic(self, name: str) -> bool:
+        return not self.is_ignored_topic(name) and name.startswith(self.owned_topic_prefixes)
+
+    def deletion_candidates(self, live_names: Iterable[str]) -> list[str]:
+        """Live topics in the owned scope that no spec declares."""
+        return sorted(n for n in live_names if n not in self.topics and self.owns_topic(n))
+
+
+_INTERNAL_TOPIC = re.compile(
+    r"^(__kafkaplan_lease.*|__.*|_schemas|_confluent.*|kafkasql-journal.*"
+    r"|connect-(configs|offsets|status)|.*-(changelog|repartition))$"
+)
+
+
+def is_internal_topic(name: str) -> bool:
+    return bool(_INTERNAL_TOPIC.match(name))

@@ -1,0 +1,152 @@
+"""The spec format: what a YAML file under ``specs/`` may say.
+
+These pydantic models define the format and generate its JSON Schema (``kafkaplan schema``,
+docs/spec-reference.md). They only check shape and types; meaning (config names and values,
+topic names, duplicates, policies) is checked in ``kafkaplan.spec.load`` and
+``kafkaplan.spec.policy``, where every problem gets its file and line.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from kafkaplan.spec.acls import AclEntry
+
+ConfigValue = str | int | float | bool | list[str] | None
+
+CompatibilityLevel = Literal[
+    "NONE",
+    "BACKWARD",
+    "BACKWARD_TRANSITIVE",
+    "FORWARD",
+    "FORWARD_TRANSITIVE",
+    "FULL",
+    "FULL_TRANSITIVE",
+]
+SchemaType = Literal["AVRO", "JSON", "PROTOBUF"]
+
+
+class StrictModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class ReferenceSpec(StrictModel):
+    """A schema this schema refers to (Confluent-style schema reference)."""
+
+    name: str = Field(
+        description="How the schema refers to it: the Avro full type name, the JSON Schema "
+        "`$ref` or the Protobuf import path.",
+    )
+    subject: str = Field(description="Subject holding the referenced schema.")
+    version: int | Literal["latest"] = Field(
+        default="latest",
+        description="Version of that subject; `latest` means the version this plan leaves "
+        "as the latest (the one it registers, if it registers one).",
+    )
+
+
+class SchemaSpec(StrictModel):
+    """A schema registered under a Schema Registry subject."""
+
+    file: str = Field(
+        description="Schema file, relative to the spec file; it must stay inside the project "
+        "folder. .avsc is Avro, .json JSON Schema, .proto Protobuf.",
+        examples=["schemas/order-created.avsc"],
+    )
+    type: SchemaType | None = Field(
+        default=None, description="Schema type; inferred from the file suffix when omitted."
+    )
+    compatibility: CompatibilityLevel | None = Field(
+        default=None,
+        description="Subject-level compatibility. Omitted: the registry's global default.",
+    )
+    references: list[ReferenceSpec] | None = Field(
+        default=None,
+        description="References to other subjects. Omitted: detected from the schema (Avro "
+        "named types, JSON `$ref`, Protobuf imports) among the subjects the specs declare.",
+    )
+
+
+class SubjectSpec(SchemaSpec):
+    """A subject: named after a topic (topic-name strategy) or explicitly."""
+
+    name: str | None = Field(
+        default=None,
+        description="Explicit subject name (record-name strategies). Exclusive with `topic`.",
+        examples=["com.acme.orders.Money"],
+    )
+    topic: str | None = Field(
+        default=None,
+        description="Topic whose `<topic>-value` or `<topic>-key` subject this is.",
+    )
+    role: Literal["key", "value"] = Field(
+        default="value", description="With `topic`: the key or the value subject."
+    )
+
+
+class TopicSpec(StrictModel):
+    """A Kafka topic."""
+
+    name: str = Field(
+        description="Topic name: letters, digits, '.', '_' and '-', at most 249 characters; "
+        "by default it must follow the taxonomy entity.event_type.version.",
+        examples=["orders.created.v1"],
+    )
+    partitions: int | None = Field(
+        default=None,
+        ge=1,
+        le=100_000,
+        description="Number of partitions. Can only grow. Defaults to the environment's "
+        "`defaults.partitions`.",
+    )
+    replication_factor: int | None = Field(
+        default=None,
+        ge=1,
+        le=32,
+        description="Replicas per partition. Defaults to the environment's "
+        "`defaults.replication_factor`.",
+    )
+    configs: dict[str, ConfigValue] = Field(
+        default_factory=dict,
+        description="Topic configs (Kafka names such as retention.ms, cleanup.policy). "
+        "Durations take units (7d, 12h), sizes take units (1GiB, 512MiB). Only the configs "
+        "written here are managed; `null` removes a topic-level override so the broker "
+        "default applies.",
+        examples=[{"retention.ms": "7d", "cleanup.policy": "delete", "min.insync.replicas": 2}],
+    )
+    description: str | None = Field(default=None, description="What the topic carries; for people.")
+    owner: str | None = Field(default=None, description="The owning team; for people.")
+    value_schema: str | SchemaSpec | None = Field(
+        default=None,
+        description="Schema of the record values, registered as subject `<topic>-value`: a "
+        "file path, or a mapping with `file`, `type`, `compatibility`, `references`.",
+    )
+    key_schema: str | SchemaSpec | None = Field(
+        default=None,
+        description="Schema of the record keys, registered as subject `<topic>-key`.",
+    )
+
+
+class SpecFile(StrictModel):
+    """One spec file. Any number of them, in any folder layout under the spec paths."""
+
+    topics: list[TopicSpec] = Field(default_factory=list, description="Topics to manage.")
+    acls: list[AclEntry] = Field(
+        default_factory=list,
+        description="ACL bindings and roles (docs/acls.md); one entry is for one principal.",
+    )
+    subjects: list[SubjectSpec] = Field(
+        default_factory=list,
+        description="Schema Registry subjects beside those declared on topics.",
+    )
+
+
+def spec_json_schema() -> dict[str, Any]:
+    """JSON Schema of a spec file, for editors (yaml-language-server) and `validate`."""
+    schema = SpecFile.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["$id"] = "https://kafkaplan.dev/schema/spec.json"
+    schema["title"] = "kafkaplan spec file"
+    return schema

@@ -1,0 +1,493 @@
+"""The project file (``kafkaplan.yaml``): environments, connections, policies.
+
+Secrets never live in this file. A connection names the *environment variable* that holds
+each secret (``sasl_password_env: KAFKAPLAN_SASL_PASSWORD``); other values may read the
+environment with ``${env:NAME}`` or ``${env:NAME:-default}``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, Field, ValidationError, ValidationInfo, field_validator
+
+from kafkaplan.errors import Diagnostic, ProjectError, SpecError
+from kafkaplan.spec.acls import AclSettings, check_ownership
+from kafkaplan.spec.models import CompatibilityLevel, StrictModel
+from kafkaplan.spec.source import Document, YamlProblem, read_yaml
+from kafkaplan.spec.units import UnitError, parse_duration_ms, parse_size_bytes
+
+PROJECT_FILE = "kafkaplan.yaml"
+
+
+def _compiles(value: str) -> str:
+    try:
+        re.compile(value)
+    except re.error as exc:
+        raise ValueError(f"invalid regular expression: {exc}") from exc
+    return value
+
+
+# A string that must be a valid (Python) regular expression.
+Regex = Annotated[str, AfterValidator(_compiles)]
+
+DEFAULT_NAMING_PATTERN = r"^[a-z][a-z0-9-]*\.[a-z][a-z0-9_-]*\.v[0-9]+$"
+
+# Keys that would hold a secret literally; each points at its *_env spelling.
+_SECRET_KEYS = {
+    "sasl_password",
+    "password",
+    "token",
+    "bearer_token",
+    "ssl_key_password",
+    "client_secret",
+    "oauth_client_secret",
+}
+
+
+class NamingPolicy(StrictModel):
+    pattern: Regex = Field(
+        default=DEFAULT_NAMING_PATTERN,
+        description="Regular expression every managed topic name must match.",
+    )
+    description: str = Field(
+        default="entity.event_type.version (e.g. orders.created.v1)",
+        description="How the pattern reads to a person; shown in errors.",
+    )
+    exceptions: list[str] = Field(
+        default_factory=list,
+        description="Topic names exempt from the naming pattern (legacy names, for example).",
+    )
+
+
+class CompatibilityRule(StrictModel):
+    match: Regex = Field(
+        description="Regular expression searched in the subject's topic name (topic-derived "
+        "subjects) or in the subject name (explicitly named subjects).",
+        examples=[r"\.v[0-9]+$"],
+    )
+    minimum: CompatibilityLevel = Field(
+        description="Weakest compatibility level allowed: the subject's level must guarantee "
+        "at least what this one does (see docs/schemas.md for the order).",
+    )
+
+
+class SchemaPolicy(StrictModel):
+    min_compatibility: list[CompatibilityRule] = Field(
+        default_factory=list,
+        description="Compatibility levels subjects must at least have, by topic or subject name.",
+    )
+    require_key_schema_for_compacted: bool = Field(
+        default=False,
+        description="Every topic with cleanup.policy compact must declare a key schema.",
+    )
+
+
+class Policy(StrictModel):
+    naming: NamingPolicy = Field(default_factory=NamingPolicy)
+    max_retention: str | int | None = Field(
+        default="30d",
+        description="Longest retention.ms a delete-policy topic may declare (null: no limit). "
+        "Compact-only topics are exempt; infinite retention counts as over the limit.",
+    )
+    min_replication_factor: int = Field(default=1, ge=1)
+    min_insync_replicas: int = Field(
+        default=1,
+        ge=1,
+        description="Smallest min.insync.replicas a topic may have (declared or defaulted).",
+    )
+    schemas: SchemaPolicy = Field(default_factory=SchemaPolicy)
+
+    @field_validator("max_retention")
+    @classmethod
+    def _duration(cls, value: str | int | None) -> str | int | None:
+        if value is not None:
+            try:
+                parse_duration_ms(value)
+            except UnitError as exc:
+                raise ValueError(str(exc)) from exc
+        return value
+
+    def max_retention_ms(self) -> int | None:
+        return None if self.max_retention is None else parse_duration_ms(self.max_retention)
+
+
+class PolicyOverride(StrictModel):
+    """Per-environment overrides of the project-wide policy."""
+
+    max_retention: str | int | None = None
+    min_replication_factor: int | None = Field(default=None, ge=1)
+    min_insync_replicas: int | None = Field(default=None, ge=1)
+
+
+class KafkaConnection(StrictModel):
+    bootstrap_servers: str
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER"] | None = None
+    sasl_username: str | None = None
+    sasl_password_env: str | None = Field(
+        default=None, description="Name of the environment variable holding the SASL password."
+    )
+    ssl_ca_location: str | None = None
+    ssl_certificate_location: str | None = None
+    ssl_key_location: str | None = None
+    ssl_key_password_env: str | None = None
+    oauth_token_endpoint_url: str | None = Field(
+        default=None,
+        description="OAUTHBEARER: the OIDC token endpoint (client-credentials grant).",
+    )
+    oauth_client_id: str | None = Field(default=None, description="OAUTHBEARER: client id.")
+    oauth_client_secret_env: str | None = Field(
+        default=None,
+        description="OAUTHBEARER: name of the environment variable holding the client secret.",
+    )
+    oauth_scope: str | None = Field(default=None, description="OAUTHBEARER: requested scope.")
+    timeout: str | int = Field(
+        default="30s",
+        description="Timeout of each request to Kafka (reads, writes and the apply lease).",
+    )
+    retries: int = Field(
+        default=2,
+        ge=0,
+        le=10,
+        description="How often a request that got no answer (a timeout, a lost connection) is "
+        "tried again, with backoff. Reads are retried as they are; a write is first re-checked "
+        "against the live state. Refusals (policy, permission, invalid config) are never "
+        "retried.",
+    )
+    expected_cluster_id: str | None = Field(
+        default=None,
+        description="Refuse to run against any other cluster (guards against a wrong bootstrap).",
+    )
+
+    @field_validator("timeout")
+    @classmethod
+    def _timeout(cls, value: str | int) -> str | int:
+        try:
+            ms = parse_duration_ms(value)
+        except UnitError as exc:
+            raise ValueError(str(exc)) from exc
+        if ms <= 0:
+            raise ValueError("the timeout must be positive")
+        return value
+
+    def timeout_seconds(self) -> float:
+        return parse_duration_ms(self.timeout) / 1000
+
+
+class RegistryConnection(StrictModel):
+    url: str
+    username: str | None = None
+    password_env: str | None = None
+    bearer_token_env: str | None = None
+    timeout: str | int = "30s"
+
+
+class SchemaSettings(StrictModel):
+    """Schema Registry settings of the project (and, overridden, of an environment)."""
+
+    compatibility: CompatibilityLevel | None = Field(
+        default=None,
+        description="The registry's global compatibility level (`registry-config.global`). "
+        "Omitted: not managed.",
+    )
+    owned_subjects: list[str] | None = Field(
+        default=None,
+        description="Subject name prefixes this project owns. Subjects there that no spec "
+        "declares are listed as unmanaged, or deleted with `--allow-deletes`.",
+    )
+    hard_delete: bool | None = Field(
+        default=None,
+        description="Delete subjects permanently (soft delete, then hard delete). Default: "
+        "soft delete only.",
+    )
+
+
+LEASE_TOPIC = "__kafkaplan_lease"
+
+
+class LeaseSettings(StrictModel):
+    """The apply lease: one apply at a time per cluster (see docs/resilience.md)."""
+
+    topic: str = Field(
+        default=LEASE_TOPIC,
+        description=f"Topic holding the lease; must start with {LEASE_TOPIC!r}. Projects that "
+        "manage disjoint parts of one cluster may use separate leases.",
+    )
+    ttl: str | int = Field(
+        default="5m",
+        description="How long a lease lasts without renewal; an apply renews it between "
+        "batches. A crashed run's lease can be taken over once it has expired.",
+    )
+    wait: str | int = Field(
+        default="0s",
+        description="How long apply waits for a lease held by another run before giving up "
+        "(--lease-wait overrides it).",
+    )
+
+    @field_validator("topic")
+    @classmethod
+    def _lease_topic(cls, value: str) -> str:
+        if not re.fullmatch(re.escape(LEASE_TOPIC) + r"([._-][a-zA-Z0-9._-]*)?", value):
+            raise ValueError(
+                f"the lease topic must be {LEASE_TOPIC!r}, optionally followed by '.', '_' or "
+                "'-' and a suffix"
+            )
+        return value
+
+    @field_validator("ttl", "wait")
+    @classmethod
+    def _duration(cls, value: str | int, info: ValidationInfo) -> str | int:
+        try:
+            ms = parse_duration_ms(value)
+        except UnitError as exc:
+            raise ValueError(str(exc)) from exc
+        if info.field_name == "ttl" and ms <= 0:
+            raise ValueError("the lease ttl must be positive")
+        return value
+
+    def ttl_seconds(self) -> float:
+        return parse_duration_ms(self.ttl) / 1000
+
+    def wait_seconds(self) -> float:
+        return parse_duration_ms(self.wait) / 1000
+
+
+class ReassignmentSettings(StrictModel):
+    """How apply carries out replication-factor changes (partition reassignments)."""
+
+    throttle: str | int = Field(
+        default="50MiB",
+        description="Replication throttle while new replicas copy their data, in bytes per "
+        "second per broker (units: 50MiB, 100MB); set on the brokers and the moving "
+        "partitions for the reassignment and removed when it completes.",
+    )
+    timeout: str | int = Field(
+        default="30m",
+        description="How long apply waits for the new replicas to catch up. A reassignment "
+        "still running then keeps going in Kafka; the next plan reports it and the next "
+        "apply waits for it again and finishes it.",
+    )
+    poll_interval: str | int = Field(
+        default="2s", description="How often apply checks the reassignment's progress."
+    )
+
+    @field_validator("throttle")
+    @classmethod
+    def _rate(cls, value: str | int) -> str | int:
+        try:
+            if parse_size_bytes(value) < 1:
+                raise ValueError("the throttle must be at least 1 byte per second")
+        except UnitError as exc:
+            raise ValueError(str(exc)) from exc
+        return value
+
+    @field_validator("timeout", "poll_interval")
+    @classmethod
+    def _duration(cls, value: str | int) -> str | int:
+        try:
+            parse_duration_ms(value)
+        except UnitError as exc:
+            raise ValueError(str(exc)) from exc
+        return value
+
+    def throttle_bytes(self) -> int:
+        return parse_size_bytes(self.throttle)
+
+    def timeout_seconds(self) -> float:
+        return parse_duration_ms(self.timeout) / 1000
+
+    def poll_seconds(self) -> float:
+        return max(0.05, parse_duration_ms(self.poll_interval) / 1000)
+
+
+class Defaults(StrictModel):
+    partitions: int = Field(default=3, ge=1)
+    replication_factor: int = Field(default=3, ge=1)
+
+
+class Environment(StrictModel):
+    kafka: KafkaConnection
+    schema_registry: RegistryConnection | None = None
+    variables: dict[str, str | int | float | bool] = Field(default_factory=dict)
+    defaults: Defaults = Field(default_factory=Defaults)
+    policy: PolicyOverride = Field(default_factory=PolicyOverride)
+    schemas: SchemaSettings = Field(
+        default_factory=SchemaSettings, description="Overrides of the project's `schemas`."
+    )
+    reassignment: ReassignmentSettings | None = Field(
+        default=None, description="Overrides the project's `reassignment` settings."
+    )
+
+
+class ProjectModel(StrictModel):
+    specs: list[str] = Field(
+        default_factory=lambda: ["specs"],
+        description="Folders (searched recursively for *.yaml / *.yml) or files holding specs.",
+    )
+    default_environment: str | None = None
+    policy: Policy = Field(default_factory=Policy)
+    ignore_topics: list[Regex] = Field(
+        default_factory=list,
+        description="Regular expressions of topic names kafkaplan never reports or touches, "
+        "beside the built-in internal topics.",
+    )
+    owned_topic_prefixes: list[str] = Field(
+        default_factory=list,
+        description="Topic name prefixes kafkaplan owns. A live topic under one of them that "
+        "no spec declares is planned for deletion when deletes are enabled for the run "
+        "(--allow-deletes); otherwise it is kept and warned about. Topics outside these "
+        "prefixes are never deleted.",
+    )
+    max_destroy: int = Field(
+        default=10,
+        ge=0,
+        description="Refuse a plan that deletes more resources than this (--max-destroy "
+        "overrides it for one run).",
+    )
+    schemas: SchemaSettings = Field(
+        default_factory=SchemaSettings, description="Schema Registry subjects: see docs/schemas.md"
+    )
+    lease: LeaseSettings = Field(default_factory=LeaseSettings)
+    reassignment: ReassignmentSettings = Field(
+        default_factory=ReassignmentSettings,
+        description="Throttle and timeout of partition reassignments (replication-factor changes).",
+    )
+    environments: dict[str, Environment]
+    acls: AclSettings = Field(
+        default_factory=AclSettings,
+        description="Which ACL bindings kafkaplan owns, and whether it may delete them.",
+    )
+
+
+@dataclass(frozen=True)
+class Project:
+    root: Path
+    file: Path
+    model: ProjectModel
+
+    def environment(self, name: str | None) -> tuple[str, Environment]:
+        envs = self.model.environments
+        chosen = name or self.model.default_environment
+        if chosen is None:
+            if len(envs) == 1:
+                chosen = next(iter(envs))
+            else:
+                raise ProjectError(
+                    "no environment chosen",
+                    hint=f"pass --env, one of: {', '.join(sorted(envs))}",
+                )
+        if chosen not in envs:
+            raise ProjectError(
+                f"unknown environment {chosen!r}",
+                resource=str(self.file),
+                hint=f"environments in the project file: {', '.join(sorted(envs)) or 'none'}",
+            )
+        return chosen, envs[chosen]
+
+    def effective_policy(self, environment: Environment) -> Policy:
+        override = environment.policy.model_dump(exclude_none=True)
+        if "max_retention" in environment.policy.model_fields_set:
+            override["max_retention"] = environment.policy.max_retention
+        return self.model.policy.model_copy(update=override)
+
+    def effective_schemas(self, environment: Environment) -> SchemaSettings:
+        override = environment.schemas.model_dump(exclude_none=True)
+        return self.model.schemas.model_copy(update=override)
+
+    def reassignment(self, environment: Environment) -> ReassignmentSettings:
+        return environment.reassignment or self.model.reassignment
+
+    def spec_paths(self) -> list[Path]:
+        return [(self.root / entry) for entry in self.model.specs]
+
+
+_ENV_REFERENCE = re.compile(r"\$\{env:([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def _expand_env(value: Any, environ: Mapping[str, str]) -> Any:
+    """Expand ``${env:NAME}`` references; an unset one without a default stays as written,
+    so that the command that needs the value can name the missing variable."""
+    if isinstance(value, dict):
+        return {key: _expand_env(item, environ) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_expand_env(item, environ) for item in value]
+    if not isinstance(value, str):
+        return value
+
+    def substitute(match: re.Match[str]) -> str:
+        name, default = match.group(1), match.group(2)
+        if name in environ:
+            return environ[name]
+        return default if default is not None else match.group(0)
+
+    return _ENV_REFERENCE.sub(substitute, value)
+
+
+def unresolved_env(value: str) -> str | None:
+    """The environment variable an unexpanded ``${env:NAME}`` in ``value`` names, if any."""
+    match = _ENV_REFERENCE.search(value)
+    return match.group(1) if match else None
+
+
+def find_project_file(start: Path) -> Path | None:
+    for folder in (start, *start.parents):
+        candidate = folder / PROJECT_FILE
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def validation_diagnostics(document: Document, error: ValidationError) -> list[Diagnostic]:
+    """pydantic's errors, located by file and line, in words a spec author understands."""
+    problems = []
+    for item in error.errors():
+        path = tuple(part for part in item["loc"] if isinstance(part, str | int))
+        field = ".".join(str(part) for part in path) or "document"
+        hint = None
+        if item["type"] == "extra_forbidden":
+            key = str(path[-1]) if path else ""
+            message = f"unknown key {key!r}"
+            if key in _SECRET_KEYS:
+                hint = f"secrets come from environment variables: use `{key}_env: VARIABLE`"
+            else:
+                hint = "check the spelling; `kafkaplan schema` prints every key the format knows"
+        elif item["type"] == "missing":
+            message = f"missing required key {field!r}"
+        else:
+            message = f"{field}: {item['msg']}"
+        problems.append(document.diagnostic(path, message, hint))
+    return problems
+
+
+def load_project(path: Path | None = None, environ: Mapping[str, str] | None = None) -> Project:
+    """Read the project file. Raises SpecError (file:line problems) or ProjectError."""
+    environ = os.environ if environ is None else environ
+    file = path or find_project_file(Path.cwd())
+    if file is None:
+        raise ProjectError(
+            f"no {PROJECT_FILE} here or in any parent folder",
+            hint="run from your specs repository or pass --project",
+        )
+    if not file.is_file():
+        raise ProjectError(f"project file {file} does not exist")
+    try:
+        document = read_yaml(file, display=str(file))
+    except YamlProblem as exc:
+        raise SpecError([exc.diagnostic]) from exc
+    if not isinstance(document.data, dict):
+        raise SpecError([Diagnostic("the project file must be a mapping", file=str(file), line=1)])
+    document.data = _expand_env(document.data, environ)
+    try:
+        model = ProjectModel.model_validate(document.data)
+    except ValidationError as exc:
+        raise SpecError(validation_diagnostics(document, exc)) from exc
+    ownership_problems = check_ownership(model.acls, document)
+    if ownership_problems:
+        raise SpecError(ownership_problems)
+    return Project(root=file.parent.resolve(), file=file, model=model)
