@@ -456,7 +456,7 @@ def _outcome_printer(color: bool) -> Any:
 
     def show(outcome: Outcome) -> None:
         mark, fg = _MARKS[outcome.status]
-        actions = "+".join(a.value for a in outcome.actions)
+        actions = outcome.action.value
         detail = f": {outcome.detail}" if outcome.detail else ""
         line = f"  {mark} {outcome.address} ({actions}) {outcome.status.value}{detail}"
         click.echo(click.style(line, fg=fg) if color else line)

@@ -37,6 +37,7 @@ from kafkaplan.importer.build import (
     read_subjects_for_import,
     write_import,
 )
+from kafkaplan.live.checks import ask
 from kafkaplan.live.cluster import Cluster, KafkaCluster
 from kafkaplan.live.lease import KafkaLeaseLog, Lease, run_owner
 from kafkaplan.live.read import read_addresses, read_live
@@ -45,6 +46,8 @@ from kafkaplan.live.registry import (
     Registry,
 )
 from kafkaplan.live.retry import RetryingCluster, RetryPolicy
+from kafkaplan.live.state import LiveState
+from kafkaplan.plan.checks import questions
 from kafkaplan.plan.compute import compute_plan, live_fingerprints
 from kafkaplan.plan.drift import DriftReport, compute_drift
 from kafkaplan.plan.model import (
@@ -52,7 +55,6 @@ from kafkaplan.plan.model import (
     Plan,
 )
 from kafkaplan.plan.options import PlanOptions
-from kafkaplan.plan.preflight import acl_preflight, preflight, registry_preflight
 from kafkaplan.spec.acls import DesiredAcls, Scope
 from kafkaplan.spec.desired import DesiredState
 from kafkaplan.spec.load import load_desired
@@ -138,24 +140,31 @@ def make_plan(
     desired = context.require_desired()
     use_registry = registry if desired.uses_registry else None
     live = read_live(cluster, desired, use_registry)
-    plan = compute_plan(desired, live, options)
-    errors, warnings = preflight(plan, cluster)
-    errors.extend(acl_preflight(plan, cluster))
-    if use_registry is not None:
-        registry_errors, registry_warnings, plan = registry_preflight(
-            plan, use_registry, allow_deletes=options is not None and options.allow_deletes
-        )
-        errors += registry_errors
-        warnings += registry_warnings
+    plan = decide(desired, live, cluster, use_registry, options)
     return plan.model_copy(
         update={
             "kafkaplan_version": __version__,
             "environment": context.env_name,
             "created_at": (now or datetime.now(UTC)).isoformat(timespec="seconds"),
-            "errors": [*plan.errors, *errors],
-            "warnings": [*plan.warnings, *warnings],
         }
     )
+
+
+def decide(
+    desired: DesiredState,
+    live: LiveState,
+    cluster: Cluster,
+    registry: Registry | None,
+    options: PlanOptions | None = None,
+) -> Plan:
+    """The plan for what was read. What the broker and the registry must answer first (dry
+    runs, compatibility checks) is found by a draft computation and asked; then the plan is
+    computed once more, from all the answers, so that it is decided in one place."""
+    draft = compute_plan(desired, live, options)
+    asked = questions(draft)
+    if not asked:
+        return draft
+    return compute_plan(desired, live, options, ask(cluster, registry, asked))
 
 
 def make_drift(

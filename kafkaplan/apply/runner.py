@@ -31,7 +31,9 @@ import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Protocol
+from typing import Protocol, TypeVar
+
+from pydantic import BaseModel
 
 from kafkaplan.errors import (
     ClusterError,
@@ -40,13 +42,29 @@ from kafkaplan.errors import (
     RegistryError,
     RegistryUnreachable,
 )
+from kafkaplan.kinds import ResourceKind
 from kafkaplan.live.cluster import AclResults, Cluster, NewTopicRequest
 from kafkaplan.live.registry import RegisteredSchema, Registry, SchemaPayload, SchemaReference
-from kafkaplan.plan.model import Action, Change, Plan
-from kafkaplan.plan.subjects import PENDING
+from kafkaplan.plan.model import (
+    Action,
+    AlterBrokerConfigs,
+    Change,
+    CreateAcl,
+    CreateTopic,
+    DeleteAcl,
+    DeleteSubject,
+    DeleteTopic,
+    Plan,
+    RegisterSchema,
+    RollBackSchema,
+    SetCompatibility,
+    UpdateTopic,
+)
 from kafkaplan.spec.acls import Binding
 from kafkaplan.spec.project import ReassignmentSettings
 from kafkaplan.spec.schemas import dependency_order
+
+OperationT = TypeVar("OperationT", bound=BaseModel)
 
 # Changes per request in a phase (``--batch-size``): each batch is reported when answered.
 DEFAULT_BATCH_SIZE = 200
@@ -63,7 +81,7 @@ class Status(StrEnum):
 @dataclass(frozen=True)
 class Outcome:
     address: str
-    actions: tuple[Action, ...]
+    action: Action
     status: Status
     detail: str = ""
 
@@ -133,14 +151,21 @@ def _unknown_detail(error: KafkaplanError) -> str:
     return f"no answer ({_reason(error)}); it may or may not have been made"
 
 
+def operation(change: Change, kind: type[OperationT]) -> OperationT:
+    """``change``'s operation, which its phase knows the type of."""
+    if not isinstance(change.operation, kind):
+        raise TypeError(f"{change.address}: expected {kind.__name__}, got {change.operation!r}")
+    return change.operation
+
+
 def topic_request(change: Change) -> NewTopicRequest:
     """The create-topics request a planned topic creation stands for."""
-    after = change.after or {}
+    create = operation(change, CreateTopic)
     return NewTopicRequest(
         name=change.name,
-        partitions=int(after["partitions"]),
-        replication_factor=int(after["replication_factor"]),
-        configs={k: str(v) for k, v in after.get("configs", {}).items()},
+        partitions=create.partitions,
+        replication_factor=create.replication_factor,
+        configs=dict(create.configs),
     )
 
 
@@ -150,19 +175,16 @@ def _create_topics(changes: Sequence[Change], targets: Targets) -> list[Outcome]
 
 
 def _update_topics(changes: Sequence[Change], targets: Targets) -> list[Outcome]:
-    from kafkaplan.apply.reassign import is_reassignment, reassign
+    from kafkaplan.apply.reassign import reassign
 
     configs: dict[str, dict[str, str | None]] = {}
     partitions: dict[str, int] = {}
     for change in changes:
-        for item in change.fields:
-            if item.path.startswith("configs."):
-                key = item.path.removeprefix("configs.")
-                configs.setdefault(change.name, {})[key] = (
-                    None if item.after is None else str(item.after)
-                )
-            elif item.path == "partitions":
-                partitions[change.name] = int(item.after)
+        update = operation(change, UpdateTopic)
+        if update.configs:
+            configs[change.name] = dict(update.configs)
+        if update.partitions is not None:
+            partitions[change.name] = update.partitions
     config_results = targets.cluster.alter_topic_configs(configs)
     partition_results = targets.cluster.create_partitions(partitions)
     problems_of: dict[str, list[str]] = {}
@@ -183,7 +205,9 @@ def _update_topics(changes: Sequence[Change], targets: Targets) -> list[Outcome]
             else:
                 problems.append(f"{part}: {_reason(error)}")
     # Replica changes once configs and partitions are in place (new partitions included).
-    moving = [c for c in changes if is_reassignment(c) and not problems_of[c.address]]
+    moving = [
+        c for c in changes if operation(c, UpdateTopic).reassigns and not problems_of[c.address]
+    ]
     if moving:
         for address, problem in reassign(moving, targets).items():
             if problem is None:
@@ -199,9 +223,9 @@ def _update_topics(changes: Sequence[Change], targets: Targets) -> list[Outcome]
             if applied:
                 detail += f" ({' and '.join(applied)} applied)"
             status = Status.UNKNOWN if change.address in unknown else Status.FAILED
-            outcomes.append(Outcome(change.address, tuple(change.actions), status, detail))
+            outcomes.append(Outcome(change.address, change.action, status, detail))
         else:
-            outcomes.append(Outcome(change.address, tuple(change.actions), Status.DONE))
+            outcomes.append(Outcome(change.address, change.action, Status.DONE))
     return outcomes
 
 
@@ -212,8 +236,9 @@ def _delete_topics(changes: Sequence[Change], targets: Targets) -> list[Outcome]
 
 def binding_of(change: Change) -> Binding:
     """The ACL binding a planned ACL change stands for."""
-    value = change.after if change.actions == [Action.CREATE] else change.before
-    return Binding.from_dict(value or {})
+    if isinstance(change.operation, CreateAcl | DeleteAcl):
+        return change.operation.binding.binding()
+    raise TypeError(f"{change.address}: not an ACL change")
 
 
 def _acl_outcomes(changes: Sequence[Change], results: AclResults) -> list[Outcome]:
@@ -226,9 +251,7 @@ def _create_acls(changes: Sequence[Change], targets: Targets) -> list[Outcome]:
             changes, targets.cluster.create_acls([binding_of(c) for c in changes])
         )
     except ClusterError as exc:
-        outcomes = [
-            Outcome(c.address, tuple(c.actions), Status.FAILED, _reason(exc)) for c in changes
-        ]
+        outcomes = [Outcome(c.address, c.action, Status.FAILED, _reason(exc)) for c in changes]
     for change, outcome in zip(changes, outcomes, strict=True):
         if outcome.status is not Status.DONE:
             targets.acl_create_failures.add(binding_of(change).principal)
@@ -243,7 +266,7 @@ def _delete_acls(changes: Sequence[Change], targets: Targets) -> list[Outcome]:
     outcomes = [
         Outcome(
             c.address,
-            tuple(c.actions),
+            c.action,
             Status.SKIPPED,
             f"kept: creating new ACLs for {binding_of(c).principal} failed",
         )
@@ -257,22 +280,15 @@ def _delete_acls(changes: Sequence[Change], targets: Targets) -> list[Outcome]:
 
 def _outcome(change: Change, error: ClusterError | None) -> Outcome:
     if error is None:
-        return Outcome(change.address, tuple(change.actions), Status.DONE)
+        return Outcome(change.address, change.action, Status.DONE)
     if isinstance(error, ClusterTransient):
-        return Outcome(
-            change.address, tuple(change.actions), Status.UNKNOWN, _unknown_detail(error)
-        )
-    return Outcome(change.address, tuple(change.actions), Status.FAILED, _reason(error))
+        return Outcome(change.address, change.action, Status.UNKNOWN, _unknown_detail(error))
+    return Outcome(change.address, change.action, Status.FAILED, _reason(error))
 
 
 def _update_brokers(changes: Sequence[Change], targets: Targets) -> list[Outcome]:
     configs = {
-        int(change.name): {
-            item.path.removeprefix("configs."): None if item.after is None else str(item.after)
-            for item in change.fields
-            if item.path.startswith("configs.")
-        }
-        for change in changes
+        int(change.name): dict(operation(change, AlterBrokerConfigs).configs) for change in changes
     }
     results = targets.cluster.alter_broker_configs(configs)
     return [_outcome(change, results.get(change.name)) for change in changes]
@@ -305,7 +321,7 @@ def _in_order(changes: Sequence[Change], run: Callable[[Change], str]) -> list[O
             outcomes.append(
                 Outcome(
                     address,
-                    tuple(change.actions),
+                    change.action,
                     Status.SKIPPED,
                     f"depends on {blocked[0]}, which did not succeed",
                 )
@@ -317,15 +333,13 @@ def _in_order(changes: Sequence[Change], run: Callable[[Change], str]) -> list[O
             # Sent, not answered: it may or may not have been made. Nothing more is sent to
             # a registry that stopped answering; the apply stops after this batch and
             # reports the rest as not attempted.
-            outcomes.append(
-                Outcome(address, tuple(change.actions), Status.UNKNOWN, _unknown_detail(exc))
-            )
+            outcomes.append(Outcome(address, change.action, Status.UNKNOWN, _unknown_detail(exc)))
             break
         except KafkaplanError as exc:
             failed.add(address)
-            outcomes.append(Outcome(address, tuple(change.actions), Status.FAILED, _reason(exc)))
+            outcomes.append(Outcome(address, change.action, Status.FAILED, _reason(exc)))
             continue
-        outcomes.append(Outcome(address, tuple(change.actions), Status.DONE, detail))
+        outcomes.append(Outcome(address, change.action, Status.DONE, detail))
     return outcomes
 
 
@@ -333,7 +347,7 @@ def _set_global_compatibility(changes: Sequence[Change], targets: Targets) -> li
     registry = _registry(targets)
 
     def run(change: Change) -> str:
-        registry.set_compatibility(None, str((change.after or {})["compatibility"]))
+        registry.set_compatibility(None, operation(change, SetCompatibility).level)
         return ""
 
     return _in_order(changes, run)
@@ -343,7 +357,7 @@ def _set_subject_compatibility(changes: Sequence[Change], targets: Targets) -> l
     registry = _registry(targets)
 
     def run(change: Change) -> str:
-        registry.set_compatibility(change.name, str((change.after or {})["compatibility"]))
+        registry.set_compatibility(change.name, operation(change, SetCompatibility).level)
         return ""
 
     return _in_order(changes, run)
@@ -354,26 +368,26 @@ def _register_schemas(changes: Sequence[Change], targets: Targets) -> list[Outco
     registered = targets.registered
 
     def run(change: Change) -> str:
-        after = change.after or {}
-        if "rollback" in after:
-            return _roll_back(registry, change, registered)
+        if isinstance(change.operation, RollBackSchema):
+            return _roll_back(registry, change.name, change.operation, registered)
+        registration = operation(change, RegisterSchema)
         references = []
-        for name, ref in sorted(after.get("references", {}).items()):
-            version = ref["version"]
-            if version == PENDING:
-                if ref["subject"] not in registered:
+        for ref in registration.references:
+            version = ref.version
+            if version is None:
+                if ref.subject not in registered:
                     raise RegistryError(
-                        f"reference {name!r}: the version of {ref['subject']!r} this plan "
+                        f"reference {ref.name!r}: the version of {ref.subject!r} this plan "
                         "registers is unknown"
                     )
-                version = registered[ref["subject"]]
-            references.append(SchemaReference(name, str(ref["subject"]), int(version)))
+                version = registered[ref.subject]
+            references.append(SchemaReference(ref.name, ref.subject, version))
         payload = SchemaPayload(
-            str(after["schema_type"]), str(after["schema_text"]), tuple(references)
+            registration.schema_type, registration.schema_text, tuple(references)
         )
         result, note = _register(registry, change.name, payload)
-        latest = (change.before or {}).get("version")
-        if isinstance(latest, int) and result.version <= latest:
+        latest = registration.latest
+        if latest is not None and result.version <= latest:
             # Registries answer an old version's schema with that version, and keep the latest.
             raise RegistryError(
                 f"the registry already has this schema as version {result.version}, and "
@@ -413,21 +427,22 @@ def _register(
         return found, f" (stored, although the registry answered HTTP {exc.status})"
 
 
-def _roll_back(registry: Registry, change: Change, registered: dict[str, int]) -> str:
+def _roll_back(
+    registry: Registry, subject: str, rollback: RollBackSchema, registered: dict[str, int]
+) -> str:
     """Make an older version the latest again by soft-deleting the newer ones, newest first
-    (planned only with deletes allowed: see ``pipeline.registry_preflight``)."""
-    rollback = (change.after or {})["rollback"]
-    version, doomed = int(rollback["version"]), [int(v) for v in rollback["delete_versions"]]
+    (planned only with deletes allowed)."""
+    version, doomed = rollback.version, list(rollback.delete_versions)
     for number in sorted(doomed, reverse=True):
-        registry.delete_version(change.name, number)
-    latest = registry.latest(change.name)
+        registry.delete_version(subject, number)
+    latest = registry.latest(subject)
     if latest is None or latest.version != version:
         raise RegistryError(
             f"soft-deleted versions {doomed}, but the latest version is "
             f"{latest.version if latest else 'none'}, not {version}",
             hint="plan again to see the subject's versions now",
         )
-    registered[change.name] = version
+    registered[subject] = version
     return f"version {version} is the latest again (soft-deleted versions {doomed})"
 
 
@@ -435,7 +450,7 @@ def _delete_subjects(changes: Sequence[Change], targets: Targets) -> list[Outcom
     registry = _registry(targets)
 
     def run(change: Change) -> str:
-        hard = (change.before or {}).get("delete") == "hard"
+        hard = operation(change, DeleteSubject).permanent
         try:
             versions = registry.delete_subject(change.name, permanent=False)
         except RegistryError as exc:
@@ -451,41 +466,43 @@ def _delete_subjects(changes: Sequence[Change], targets: Targets) -> list[Outcom
     return _in_order(changes, run)
 
 
+# (name, kind, operation type(s), runner), in the order they run. Leftover broker throttles
+# go before the topics' updates: those may start (and finish) a reassignment.
 Phase = tuple[
-    str, str, Action | tuple[Action, ...], Callable[[Sequence[Change], Targets], list[Outcome]]
+    str,
+    ResourceKind,
+    tuple[type[BaseModel], ...],
+    Callable[[Sequence[Change], Targets], list[Outcome]],
 ]
 
-# (name, resource type, action(s), runner), in the order they run. Leftover broker
-# throttles go before the topics' updates: those may start (and finish) a reassignment.
 PHASES: list[Phase] = [
-    ("create topics", "topic", Action.CREATE, _create_topics),
-    ("update brokers", "broker", Action.UPDATE, _update_brokers),
-    ("update topics", "topic", Action.UPDATE, _update_topics),
+    ("create topics", ResourceKind.TOPIC, (CreateTopic,), _create_topics),
+    ("update brokers", ResourceKind.BROKER, (AlterBrokerConfigs,), _update_brokers),
+    ("update topics", ResourceKind.TOPIC, (UpdateTopic,), _update_topics),
     # New bindings after the topics they name exist, before the ones they replace go.
-    ("create ACLs", "acl", Action.CREATE, _create_acls),
-    ("set global compatibility", "registry-config", Action.UPDATE, _set_global_compatibility),
+    ("create ACLs", ResourceKind.ACL, (CreateAcl,), _create_acls),
+    (
+        "set global compatibility",
+        ResourceKind.REGISTRY_CONFIG,
+        (SetCompatibility,),
+        _set_global_compatibility,
+    ),
     (
         "set subject compatibility",
-        "subject-config",
-        (Action.CREATE, Action.UPDATE),
+        ResourceKind.SUBJECT_CONFIG,
+        (SetCompatibility,),
         _set_subject_compatibility,
     ),
-    ("register schemas", "subject", (Action.CREATE, Action.UPDATE), _register_schemas),
-    ("delete ACLs", "acl", Action.DELETE, _delete_acls),
-    ("delete subjects", "subject", Action.DELETE, _delete_subjects),
+    ("register schemas", ResourceKind.SUBJECT, (RegisterSchema, RollBackSchema), _register_schemas),
+    ("delete ACLs", ResourceKind.ACL, (DeleteAcl,), _delete_acls),
+    ("delete subjects", ResourceKind.SUBJECT, (DeleteSubject,), _delete_subjects),
     # Topic deletes run last: nothing may still refer to a topic when it goes.
-    ("delete topics", "topic", Action.DELETE, _delete_topics),
+    ("delete topics", ResourceKind.TOPIC, (DeleteTopic,), _delete_topics),
 ]
 
 
-# The resource types the registry holds: a change of these without an answer means the
-# registry, not the broker, stopped answering.
-REGISTRY_RESOURCES = frozenset({"registry-config", "subject-config", "subject"})
-
-
-def _in_phase(change: Change, resource_type: str, actions: Action | tuple[Action, ...]) -> bool:
-    wanted = actions if isinstance(actions, tuple) else (actions,)
-    return change.resource_type == resource_type and any(change.actions == [a] for a in wanted)
+def _in_phase(change: Change, kind: ResourceKind, operations: tuple[type[BaseModel], ...]) -> bool:
+    return change.kind is kind and isinstance(change.operation, operations)
 
 
 def _batches(changes: Sequence[Change], size: int) -> list[Sequence[Change]]:
@@ -528,8 +545,8 @@ def apply_plan(
         if progress is not None:
             progress(len(report.outcomes), total, failed, note=note)
 
-    for name, resource_type, action, runner in PHASES:
-        batch = [c for c in plan.changes if _in_phase(c, resource_type, action)]
+    for name, kind, operations, runner in PHASES:
+        batch = [c for c in plan.changes if _in_phase(c, kind, operations)]
         phase_targets = dataclasses.replace(targets, note=_prefixed(tell, name))
         for chunk in _batches(batch, max(1, batch_size)):
             if report.interrupted:
@@ -551,7 +568,7 @@ def apply_plan(
                 [
                     Outcome(
                         c.address,
-                        tuple(c.actions),
+                        c.action,
                         Status.SKIPPED,
                         f"depends on {blocked[c.address]}, which did not succeed",
                     )
@@ -562,24 +579,23 @@ def apply_plan(
             runnable = [c for c in chunk if c.address not in blocked]
             if not runnable:
                 continue
-            silent = "registry" if resource_type in REGISTRY_RESOURCES else "broker"
+            silent = "registry" if kind.in_registry else "broker"
             try:
                 outcomes = runner(runnable, phase_targets)
             except (ClusterTransient, RegistryUnreachable) as exc:
                 outcomes = [
-                    Outcome(c.address, tuple(c.actions), Status.UNKNOWN, _unknown_detail(exc))
+                    Outcome(c.address, c.action, Status.UNKNOWN, _unknown_detail(exc))
                     for c in runnable
                 ]
             except (ClusterError, RegistryError) as exc:
                 outcomes = [
-                    Outcome(c.address, tuple(c.actions), Status.FAILED, _reason(exc))
-                    for c in runnable
+                    Outcome(c.address, c.action, Status.FAILED, _reason(exc)) for c in runnable
                 ]
             except KeyboardInterrupt:
                 outcomes = [
                     Outcome(
                         c.address,
-                        tuple(c.actions),
+                        c.action,
                         Status.UNKNOWN,
                         "interrupted while the request was in flight; it may or may not "
                         "have been made",
@@ -597,7 +613,7 @@ def apply_plan(
         [
             Outcome(
                 change.address,
-                tuple(change.actions),
+                change.action,
                 Status.SKIPPED,
                 f"not attempted: the apply stopped ({report.interrupted})"
                 if report.interrupted

@@ -21,9 +21,9 @@ from dataclasses import dataclass
 
 from kafkaplan.apply.runner import ApplyReport, Status, binding_of
 from kafkaplan.errors import ClusterError
+from kafkaplan.kinds import ResourceKind, topic_address
 from kafkaplan.live.cluster import Cluster
 from kafkaplan.plan.model import Action, Plan
-from kafkaplan.plan.topics import topic_address
 from kafkaplan.spec.acls import Binding, acl_address
 
 # Polls start quickly (the usual lag is milliseconds) and back off to this interval.
@@ -51,12 +51,12 @@ def expected(plan: Plan, report: ApplyReport) -> Expected:
     for change in plan.changes:
         if change.address not in done:
             continue
-        exists = Action.DELETE not in change.actions
-        if change.resource_type == "topic" and (
-            Action.CREATE in change.actions or Action.DELETE in change.actions
+        exists = change.action is not Action.DELETE
+        if change.kind is ResourceKind.TOPIC and (
+            change.action is Action.CREATE or change.action is Action.DELETE
         ):
             topics[change.name] = exists
-        elif change.resource_type == "acl":
+        elif change.kind is ResourceKind.ACL:
             acls[binding_of(change)] = exists
     return Expected(topics, acls)
 

@@ -31,8 +31,9 @@ from dataclasses import replace
 from typing import Any, TypeVar
 
 from kafkaplan.errors import ClusterError, RegistryError, RegistryUnreachable
+from kafkaplan.kinds import subject_address
 from kafkaplan.live.cluster import Cluster, Partition
-from kafkaplan.live.registry import RegisteredSchema, Registry, subject_address
+from kafkaplan.live.registry import RegisteredSchema, Registry
 from kafkaplan.live.state import (
     LiveConfig,
     LiveReference,

@@ -42,6 +42,7 @@ from kafkaplan.errors import (
     RegistryUnreachable,
     SchemaRejected,
 )
+from kafkaplan.kinds import subject_address
 from kafkaplan.secrets import read_secret, remember
 from kafkaplan.spec.project import RegistryConnection, unresolved_env
 from kafkaplan.spec.units import parse_duration_ms
@@ -127,10 +128,6 @@ class Registry(Protocol):
     def delete_subject(self, subject: str, *, permanent: bool) -> list[int]: ...
 
     def close(self) -> None: ...
-
-
-def subject_address(subject: str) -> str:
-    return f"subject.{subject}"
 
 
 def _permission_hint(operation: str) -> str:

@@ -11,15 +11,25 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+from kafkaplan.kinds import ResourceKind
+from kafkaplan.live.checks import Checks
 from kafkaplan.live.state import LiveState
-from kafkaplan.plan.model import Action, Change, Message, Risk, RiskLabel
+from kafkaplan.plan.model import (
+    AclBinding,
+    Action,
+    Change,
+    CreateAcl,
+    DeleteAcl,
+    Message,
+    Risk,
+    RiskLabel,
+)
 from kafkaplan.plan.options import PlanOptions
 from kafkaplan.plan.part import ABSENT, PlanPart
 from kafkaplan.spec.acls import Binding, DesiredAcls, Permission, acl_address
 from kafkaplan.spec.desired import DesiredState
 
 PRESENT = "present"
-RESOURCE_TYPE = "acl"
 MAX_UNREADABLE_SHOWN = 5
 
 
@@ -33,7 +43,9 @@ def acl_digest(live: LiveState, name: str) -> str:
     return PRESENT if name in _live_keys(live.acls) else ABSENT
 
 
-def diff_acls(desired: DesiredState, live: LiveState, options: PlanOptions) -> PlanPart:
+def diff_acls(
+    desired: DesiredState, live: LiveState, options: PlanOptions, checks: Checks | None = None
+) -> PlanPart:
     acls = desired.acls
     part = PlanPart()
     changes: list[tuple[Binding, Change]] = []
@@ -58,6 +70,17 @@ def diff_acls(desired: DesiredState, live: LiveState, options: PlanOptions) -> P
         part.warnings.append(_kept_warning(deletes))
     changes.sort(key=lambda item: (item[0].principal, item[0]))
     part.changes.extend(change for _, change in changes)
+    if checks is not None:
+        part.errors.extend(
+            Message(
+                message=f"cannot {change.action.value} this binding: {reason}",
+                address=change.address,
+                source=change.source,
+                hint="manage it with kafka-acls.sh and keep it out of the specs",
+            )
+            for binding, change in changes
+            if (reason := checks.acl_unsupported.get(binding)) is not None
+        )
     if live.unreadable_acls:
         part.warnings.append(_unreadable_warning(live.unreadable_acls))
     return part
@@ -75,9 +98,10 @@ def _create(binding: Binding, source: str) -> Change:
         )
     return Change(
         address=acl_address(binding),
-        resource_type=RESOURCE_TYPE,
+        kind=ResourceKind.ACL,
         name=binding.key,
-        actions=[Action.CREATE],
+        action=Action.CREATE,
+        operation=CreateAcl(binding=AclBinding.of(binding)),
         after=binding.as_dict(),
         risks=risks,
         source=source,
@@ -97,9 +121,10 @@ def _delete(binding: Binding, team: str) -> Change:
         )
     return Change(
         address=acl_address(binding),
-        resource_type=RESOURCE_TYPE,
+        kind=ResourceKind.ACL,
         name=binding.key,
-        actions=[Action.DELETE],
+        action=Action.DELETE,
+        operation=DeleteAcl(binding=AclBinding.of(binding)),
         before={**binding.as_dict(), "owner": team},
         risks=risks,
     )

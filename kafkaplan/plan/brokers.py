@@ -8,22 +8,28 @@ killed): the plan removes it. While any reassignment runs, rates are left alone.
 
 from __future__ import annotations
 
+from kafkaplan.kinds import ResourceKind, broker_address
+from kafkaplan.live.checks import Checks
 from kafkaplan.live.state import LiveState, fingerprint
-from kafkaplan.plan.model import Action, Change, FieldChange, Message
+from kafkaplan.plan.model import (
+    Action,
+    AlterBrokerConfigs,
+    Change,
+    FieldChange,
+    Message,
+)
 from kafkaplan.plan.options import PlanOptions
 from kafkaplan.plan.part import PlanPart
 from kafkaplan.spec.desired import DesiredState
-
-
-def broker_address(broker: int | str) -> str:
-    return f"broker.{broker}"
 
 
 def broker_digest(live: LiveState, name: str) -> str:
     return fingerprint(dict(live.broker_throttles.get(int(name), {})))
 
 
-def diff_brokers(desired: DesiredState, live: LiveState, options: PlanOptions) -> PlanPart:
+def diff_brokers(
+    desired: DesiredState, live: LiveState, options: PlanOptions, checks: Checks | None = None
+) -> PlanPart:
     part = PlanPart()
     if live.reassignments:
         return part
@@ -35,9 +41,10 @@ def diff_brokers(desired: DesiredState, live: LiveState, options: PlanOptions) -
         part.changes.append(
             Change(
                 address=address,
-                resource_type="broker",
+                kind=ResourceKind.BROKER,
                 name=str(broker),
-                actions=[Action.UPDATE],
+                action=Action.UPDATE,
+                operation=AlterBrokerConfigs(configs=dict.fromkeys(sorted(throttles))),
                 before={"configs": dict(sorted(throttles.items()))},
                 after={"configs": {}},
                 fields=[

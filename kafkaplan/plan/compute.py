@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
+from kafkaplan.kinds import ResourceKind, kind_of
+from kafkaplan.live.checks import Checks
 from kafkaplan.live.state import LiveState, fingerprint
 from kafkaplan.plan.acls import acl_digest, diff_acls
 from kafkaplan.plan.brokers import broker_digest, diff_brokers
@@ -23,35 +25,41 @@ from kafkaplan.plan.subjects import (
     subject_config_digest,
     subject_digest,
 )
-from kafkaplan.plan.topics import diff_topics, topic_address, topic_digest
+from kafkaplan.plan.topics import diff_topics, topic_digest
 from kafkaplan.spec.desired import DesiredState
 
 # Each resource type's diff, in the order its changes appear in the plan.
-DIFFS: list[Callable[[DesiredState, LiveState, PlanOptions], PlanPart]] = [
+DIFFS: list[Callable[[DesiredState, LiveState, PlanOptions, Checks | None], PlanPart]] = [
     diff_topics,
     diff_acls,
     diff_subjects,
     diff_brokers,
 ]
 
-# Address prefix -> digest of that resource's live state, for saved-plan staleness checks.
-DIGESTS: dict[str, Callable[[LiveState, str], str]] = {
-    "topic": topic_digest,
-    "acl": acl_digest,
-    "subject": subject_digest,
-    "subject-config": subject_config_digest,
-    "registry-config": registry_config_digest,
-    "broker": broker_digest,
+# Kind -> digest of a resource's live state by name, for saved-plan staleness checks.
+DIGESTS: dict[ResourceKind, Callable[[LiveState, str], str]] = {
+    ResourceKind.TOPIC: topic_digest,
+    ResourceKind.ACL: acl_digest,
+    ResourceKind.SUBJECT: subject_digest,
+    ResourceKind.SUBJECT_CONFIG: subject_config_digest,
+    ResourceKind.REGISTRY_CONFIG: registry_config_digest,
+    ResourceKind.BROKER: broker_digest,
 }
 
 
 def compute_plan(
-    desired: DesiredState, live: LiveState, options: PlanOptions | None = None
+    desired: DesiredState,
+    live: LiveState,
+    options: PlanOptions | None = None,
+    checks: Checks | None = None,
 ) -> Plan:
+    """The plan from the desired and the live state, and the broker's and the registry's
+    answers to the plan's questions (``checks``; None for a draft that only serves to find
+    the questions, ``kafkaplan.plan.checks.questions``)."""
     options = options or PlanOptions()
     merged = PlanPart()
     for diff in DIFFS:
-        part = diff(desired, live, options)
+        part = diff(desired, live, options, checks)
         merged.changes.extend(part.changes)
         merged.errors.extend(part.errors)
         merged.warnings.extend(part.warnings)
@@ -94,10 +102,10 @@ def live_fingerprints(live: LiveState, addresses: Iterable[str]) -> dict[str, st
     """Per address, a digest of its live state now (``absent`` when it does not exist)."""
     result = {}
     for address in sorted(addresses):
-        kind, _, name = address.partition(".")
-        digest = DIGESTS.get(kind)
-        result[address] = digest(live, name) if digest else ABSENT
+        kind = kind_of(address)
+        name = address.partition(".")[2]
+        result[address] = DIGESTS[kind](live, name) if kind is not None else ABSENT
     return result
 
 
-__all__ = ["compute_plan", "live_fingerprints", "topic_address"]
+__all__ = ["compute_plan", "live_fingerprints"]

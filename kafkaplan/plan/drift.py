@@ -89,9 +89,9 @@ def compute_drift(
     plan = compute_plan(desired, live, PlanOptions(allow_deletes=True))
     items: list[DriftItem] = []
     for change in plan.changes:
-        if change.actions == [Action.CREATE]:
+        if change.action is Action.CREATE:
             kind, message = DriftKind.MISSING, "declared but absent"
-        elif change.actions == [Action.DELETE]:
+        elif change.action is Action.DELETE:
             kind, message = DriftKind.UNMANAGED, "in an owned scope but in no spec"
         else:
             kind, message = DriftKind.CHANGED, _describe_update(change.fields)

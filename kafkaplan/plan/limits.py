@@ -11,7 +11,7 @@ def check_delete_limit(changes: Iterable[Change], limit: int | None) -> Message 
     """A refusal when ``changes`` delete more than ``limit`` resources, else None."""
     if limit is None:
         return None
-    deletes = sum(1 for change in changes if Action.DELETE in change.actions)
+    deletes = sum(1 for change in changes if change.action is Action.DELETE)
     if deletes <= limit:
         return None
     return Message(

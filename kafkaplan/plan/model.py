@@ -1,10 +1,20 @@
-"""The plan: a plain, versioned, serializable value.
+"""The plan: a typed, closed, versioned and serializable value.
 
-``kafkaplan.plan.compute.compute_plan`` produces it; the renderers (text, Markdown, JSON) only read
-it; ``kafkaplan.apply.runner`` carries it out without re-deciding anything. ``--format json``
-prints exactly this model, and saved plans are this model on disk.
+``kafkaplan.plan.compute.compute_plan`` produces it from the desired and the live state; the
+renderers (text, Markdown, JSON) only read it; ``kafkaplan.apply`` carries out each change's
+``operation`` without re-deciding anything. ``--format json`` prints exactly this model, and
+saved plans are this model on disk (docs/plan.schema.json).
 
-Format version 1. Compatible additions (new optional fields, new resource types or risk
+Every change is one resource (``kind`` and ``name``, with a stable ``address``), one
+``action`` and one typed ``operation``: what apply sends. ``before``/``after`` are the
+managed part of the resource as it is and as it will be, and ``fields`` the attributes that
+differ, for people and for diffs of plans; apply never reads them.
+
+kafkaplan never plans a replace: every resource it manages is changed in place, and a change
+Kafka cannot make in place (fewer partitions, say) is a plan error with a hint.
+
+Format version 2 (version 1 had ``resource_type`` and an ``actions`` list, and no
+``operation``). Compatible additions (new optional fields, new kinds, operations or risk
 labels) keep the version; anything that changes the meaning of an existing field bumps it.
 """
 
@@ -12,11 +22,16 @@ from __future__ import annotations
 
 from collections import Counter
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-FORMAT_VERSION = 1
+from kafkaplan.kinds import ResourceKind
+from kafkaplan.spec.acls import Binding, PatternType, Permission
+from kafkaplan.spec.acls import Operation as AclOperation
+from kafkaplan.spec.acls import ResourceType as AclResourceType
+
+FORMAT_VERSION = 2
 
 
 class Action(StrEnum):
@@ -40,6 +55,152 @@ class _Model(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+# ---------------------------------------------------------------------------------------------
+# Operations: what apply sends for a change, one type per kind and action
+# ---------------------------------------------------------------------------------------------
+
+
+class CreateTopic(_Model):
+    type: Literal["create-topic"] = "create-topic"
+    partitions: int
+    replication_factor: int
+    configs: dict[str, str] = Field(default_factory=dict)
+
+
+class ReplicaChange(_Model):
+    """One partition's replicas, preferred leader first (``before`` None: a new partition)."""
+
+    before: list[int] | None
+    after: list[int]
+
+
+class UpdateTopic(_Model):
+    type: Literal["update-topic"] = "update-topic"
+    configs: dict[str, str | None] = Field(
+        default_factory=dict, description="Config -> new value; null removes the override"
+    )
+    partitions: int | None = Field(default=None, description="The new partition count")
+    replicas: dict[int, ReplicaChange] = Field(
+        default_factory=dict,
+        description="Partition -> its new replicas: carried out as a throttled reassignment",
+    )
+    elect_leaders: list[int] = Field(
+        default_factory=list,
+        description="Partitions whose preferred leader is elected (after a reassignment)",
+    )
+
+    @property
+    def reassigns(self) -> bool:
+        return bool(self.replicas or self.elect_leaders)
+
+
+class DeleteTopic(_Model):
+    type: Literal["delete-topic"] = "delete-topic"
+
+
+class AclBinding(_Model):
+    """One ACL binding, as Kafka spells its parts."""
+
+    principal: str
+    permission: Permission
+    operation: AclOperation
+    resource_type: AclResourceType
+    pattern_type: PatternType
+    resource_name: str
+    host: str = "*"
+
+    @classmethod
+    def of(cls, binding: Binding) -> AclBinding:
+        return cls(
+            principal=binding.principal,
+            permission=binding.permission,
+            operation=binding.operation,
+            resource_type=binding.resource_type,
+            pattern_type=binding.pattern_type,
+            resource_name=binding.resource_name,
+            host=binding.host,
+        )
+
+    def binding(self) -> Binding:
+        return Binding(
+            principal=self.principal,
+            resource_type=self.resource_type,
+            pattern_type=self.pattern_type,
+            resource_name=self.resource_name,
+            operation=self.operation,
+            permission=self.permission,
+            host=self.host,
+        )
+
+
+class CreateAcl(_Model):
+    type: Literal["create-acl"] = "create-acl"
+    binding: AclBinding
+
+
+class DeleteAcl(_Model):
+    type: Literal["delete-acl"] = "delete-acl"
+    binding: AclBinding
+
+
+class Reference(_Model):
+    name: str
+    subject: str
+    version: int | None = Field(
+        description="null: the version this plan registers for that subject (known at apply)"
+    )
+
+
+class RegisterSchema(_Model):
+    type: Literal["register-schema"] = "register-schema"
+    schema_type: str
+    schema_text: str
+    references: list[Reference] = Field(default_factory=list)
+    latest: int | None = Field(
+        default=None, description="The subject's latest version when planned (null: new)"
+    )
+
+
+class RollBackSchema(_Model):
+    """Make an older version the latest again by soft-deleting the newer ones."""
+
+    type: Literal["roll-back-schema"] = "roll-back-schema"
+    version: int
+    delete_versions: list[int]
+
+
+class DeleteSubject(_Model):
+    type: Literal["delete-subject"] = "delete-subject"
+    permanent: bool = Field(description="Hard delete (after the soft delete)")
+
+
+class SetCompatibility(_Model):
+    """A subject's level (``subject-config``) or the registry's (``registry-config``)."""
+
+    type: Literal["set-compatibility"] = "set-compatibility"
+    level: str
+
+
+class AlterBrokerConfigs(_Model):
+    type: Literal["alter-broker-configs"] = "alter-broker-configs"
+    configs: dict[str, str | None] = Field(description="Config -> new value; null removes it")
+
+
+Operation = Annotated[
+    CreateTopic
+    | UpdateTopic
+    | DeleteTopic
+    | CreateAcl
+    | DeleteAcl
+    | RegisterSchema
+    | RollBackSchema
+    | DeleteSubject
+    | SetCompatibility
+    | AlterBrokerConfigs,
+    Field(discriminator="type"),
+]
+
+
 class Risk(_Model):
     label: RiskLabel
     message: str = Field(description="What could be lost or broken, with the figures.")
@@ -55,11 +216,14 @@ class FieldChange(_Model):
 
 class Change(_Model):
     address: str = Field(description="Stable resource address, e.g. topic.orders.created.v1")
-    resource_type: str
+    kind: ResourceKind
     name: str
-    actions: list[Action] = Field(description="create, update, delete, or delete+create")
-    before: dict[str, Any] | None = Field(default=None, description="Live value (managed part)")
-    after: dict[str, Any] | None = Field(default=None, description="Desired value")
+    action: Action
+    operation: Operation = Field(description="What apply sends for this change")
+    before: dict[str, Any] | None = Field(
+        default=None, description="Live value (managed part), for review"
+    )
+    after: dict[str, Any] | None = Field(default=None, description="Desired value, for review")
     fields: list[FieldChange] = Field(default_factory=list, description="For updates")
     risks: list[Risk] = Field(default_factory=list)
     source: str | None = Field(default=None, description="file:line of the declaration")
@@ -112,11 +276,8 @@ class Plan(_Model):
         return bool(self.changes)
 
     def counts(self) -> dict[str, int]:
-        """How many resources each action touches (a replace counts once as each)."""
-        tally: Counter[str] = Counter()
-        for change in self.changes:
-            for action in change.actions:
-                tally[action.value] += 1
+        """How many resources each action touches."""
+        tally = Counter(change.action.value for change in self.changes)
         return {action.value: tally[action.value] for action in Action}
 
     def summary(self) -> str:

@@ -14,8 +14,22 @@ from __future__ import annotations
 
 from typing import Any
 
+from kafkaplan.kinds import GLOBAL_ADDRESS, ResourceKind, subject_address, subject_config_address
+from kafkaplan.live.checks import Checks
 from kafkaplan.live.state import LiveRegistry, LiveState, LiveSubject, fingerprint
-from kafkaplan.plan.model import Action, Change, FieldChange, Message, Risk, RiskLabel
+from kafkaplan.plan.model import (
+    Action,
+    Change,
+    DeleteSubject,
+    FieldChange,
+    Message,
+    Reference,
+    RegisterSchema,
+    Risk,
+    RiskLabel,
+    RollBackSchema,
+    SetCompatibility,
+)
 from kafkaplan.plan.options import PlanOptions
 from kafkaplan.plan.part import ABSENT, PlanPart
 from kafkaplan.spec.desired import DesiredState, DesiredSubject
@@ -28,17 +42,8 @@ from kafkaplan.spec.schemas import (
     same_schema,
 )
 
-GLOBAL_ADDRESS = "registry-config.global"
 # A reference version the plan cannot know yet: the version it registers for that subject.
 PENDING = "latest"
-
-
-def subject_address(name: str) -> str:
-    return f"subject.{name}"
-
-
-def subject_config_address(name: str) -> str:
-    return f"subject-config.{name}"
 
 
 def subject_digest(live: LiveState, name: str) -> str:
@@ -73,7 +78,9 @@ def lowering_risk(before: str | None, after: str, what: str) -> Risk | None:
     )
 
 
-def diff_subjects(desired: DesiredState, live: LiveState, options: PlanOptions) -> PlanPart:
+def diff_subjects(
+    desired: DesiredState, live: LiveState, options: PlanOptions, checks: Checks | None = None
+) -> PlanPart:
     part = PlanPart()
     if not desired.uses_registry:
         return part
@@ -96,9 +103,10 @@ def diff_subjects(desired: DesiredState, live: LiveState, options: PlanOptions) 
             risk = lowering_risk(live_global, wanted_global, "the registry's global compatibility")
             global_change = Change(
                 address=GLOBAL_ADDRESS,
-                resource_type="registry-config",
+                kind=ResourceKind.REGISTRY_CONFIG,
                 name="global",
-                actions=[Action.UPDATE],
+                action=Action.UPDATE,
+                operation=SetCompatibility(level=wanted_global),
                 before={"compatibility": live_global},
                 after={"compatibility": wanted_global},
                 fields=[FieldChange(path="compatibility", before=live_global, after=wanted_global)],
@@ -110,6 +118,8 @@ def diff_subjects(desired: DesiredState, live: LiveState, options: PlanOptions) 
         {name: [r.subject for r in s.references] for name, s in desired.subjects.items()}
     )
     registered: set[str] = set()
+    # Subjects this plan rolls back: the version that is their latest afterwards.
+    rolled_back: dict[str, int] = {}
     for name in order:
         want = desired.subjects[name]
         override = registry.subject_compatibility.get(name)
@@ -123,16 +133,26 @@ def diff_subjects(desired: DesiredState, live: LiveState, options: PlanOptions) 
             if config is not None:
                 part.changes.append(config)
                 depends.append(config.address)
-        references, problems = _references(want, live, registered, depends)
+        references, problems = _references(want, live, registered, rolled_back, depends)
         part.errors.extend(problems)
         if problems:
             continue
         level = want.compatibility or override or planned_global
         current = override or live_global
-        change = _subject_change(want, live.subjects.get(name), references, level, current, depends)
-        if change is not None:
-            registered.add(name)
-            part.changes.append(change)
+        have = live.subjects.get(name)
+        change = _subject_change(want, have, references, level, current, depends)
+        if change is None:
+            continue
+        if checks is not None and have is not None and change.action is Action.UPDATE:
+            change = _checked(change, have, current, level, checks, options, part)
+            if change is None:
+                continue
+            if isinstance(change.operation, RollBackSchema):
+                rolled_back[name] = change.operation.version
+                part.changes.append(change)
+                continue
+        registered.add(name)
+        part.changes.append(change)
 
     _owned(desired, live, registry, part, options)
     return part
@@ -151,9 +171,10 @@ def _config_change(
     risk = lowering_risk(current, target, f"subject {want.name!r} compatibility")
     return Change(
         address=subject_config_address(want.name),
-        resource_type="subject-config",
+        kind=ResourceKind.SUBJECT_CONFIG,
         name=want.name,
-        actions=[Action.UPDATE if override is not None else Action.CREATE],
+        action=Action.UPDATE if override is not None else Action.CREATE,
+        operation=SetCompatibility(level=target),
         before={"compatibility": override} if override is not None else None,
         after={"compatibility": target},
         fields=[FieldChange(path="compatibility", before=current, after=target)],
@@ -163,17 +184,25 @@ def _config_change(
 
 
 def _references(
-    want: DesiredSubject, live: LiveState, registered: set[str], depends: list[str]
+    want: DesiredSubject,
+    live: LiveState,
+    registered: set[str],
+    rolled_back: dict[str, int],
+    depends: list[str],
 ) -> tuple[dict[str, dict[str, Any]], list[Message]]:
-    """Each reference's subject and version: "latest" is the live latest version, or
-    PENDING when this plan registers a new version of that subject."""
+    """Each reference's subject and version: "latest" is the live latest version, the
+    version a rollback in this plan returns to, or PENDING when this plan registers a new
+    version of that subject."""
     resolved: dict[str, dict[str, Any]] = {}
     problems = []
     for ref in want.references:
         have = live.subjects.get(ref.subject)
         version: int | str
         if ref.version is None:
-            if ref.subject in registered:
+            if ref.subject in rolled_back:
+                version = rolled_back[ref.subject]
+                depends.append(subject_address(ref.subject))
+            elif ref.subject in registered:
                 version = PENDING
                 depends.append(subject_address(ref.subject))
             elif have is not None:
@@ -241,16 +270,30 @@ def _subject_change(
     """``level``: the compatibility level the registration will be checked at (after this
     plan's level changes); ``current_level``: the one set now."""
     after = _subject_value(want, references, level)
-    common = {
+    registration = RegisterSchema(
+        schema_type=want.schema_type,
+        schema_text=want.schema,
+        references=[
+            Reference(
+                name=name,
+                subject=str(ref["subject"]),
+                version=None if ref["version"] == PENDING else int(ref["version"]),
+            )
+            for name, ref in sorted(references.items())
+        ],
+        latest=have.version if have is not None else None,
+    )
+    common: dict[str, Any] = {
         "address": subject_address(want.name),
-        "resource_type": "subject",
+        "kind": ResourceKind.SUBJECT,
         "name": want.name,
+        "operation": registration,
         "after": after,
         "source": str(want.source),
         "depends_on": sorted(set(depends)),
     }
     if have is None:
-        return Change(actions=[Action.CREATE], **common)
+        return Change(action=Action.CREATE, **common)
     live_references = _live_references(have)
     unchanged = same_schema(want, have.schema_type, have.schema)
     if unchanged and live_references == references:
@@ -304,7 +347,7 @@ def _subject_change(
     }
     if live_references:
         before["references"] = live_references
-    return Change(actions=[Action.UPDATE], before=before, fields=fields, risks=risks, **common)
+    return Change(action=Action.UPDATE, before=before, fields=fields, risks=risks, **common)
 
 
 def _show_ref(ref: dict[str, Any] | None) -> str | None:
@@ -379,11 +422,172 @@ def _owned(
         part.changes.append(
             Change(
                 address=subject_address(name),
-                resource_type="subject",
+                kind=ResourceKind.SUBJECT,
                 name=name,
-                actions=[Action.DELETE],
+                action=Action.DELETE,
+                operation=DeleteSubject(permanent=hard),
                 before=before,
                 risks=[risk],
                 depends_on=[subject_address(other) for other in referrers],
             )
         )
+
+
+def _checked(
+    change: Change,
+    have: LiveSubject,
+    current: str | None,
+    target: str | None,
+    checks: Checks,
+    options: PlanOptions,
+    part: PlanPart,
+) -> Change | None:
+    """A new version of an existing subject, decided with the registry's answers
+    (``kafkaplan.live.checks``): registered as planned (with the registry's compatibility
+    verdict as errors, warnings or risks), rolled back to the older version the subject
+    already has the declared schema as, or kept (None) with a warning."""
+    if change.name in checks.unchecked_registrations:
+        part.warnings.append(
+            Message(
+                message="compatibility is checked at apply: the schema refers to a version "
+                "this plan registers",
+                address=change.address,
+                source=change.source,
+            )
+        )
+        return change
+    check = checks.schemas.get(change.name)
+    if check is None:
+        return change
+    if check.registered_as is not None and check.registered_as < have.version:
+        return _older(change, have, check.registered_as, list(check.versions), options, part)
+    if check.denied:
+        part.warnings.append(
+            Message(
+                message="could not check compatibility (permission denied); the registry "
+                "checks it at apply",
+                address=change.address,
+            )
+        )
+        return change
+    if check.refusal is not None:
+        part.errors.append(
+            Message(
+                message=f"the registry refuses this schema: {check.refusal.message}",
+                address=change.address,
+                hint=check.refusal.hint,
+            )
+        )
+        return change
+    if check.compatible is None:
+        return change
+    return _verdict(change, check.compatible, check.reasons, current, target, part)
+
+
+def _verdict(
+    change: Change,
+    compatible: bool,
+    reasons: tuple[str, ...],
+    current: str | None,
+    target: str | None,
+    part: PlanPart,
+) -> Change:
+    """The registry checked the schema at the current level; the registration runs at the
+    level the plan sets (docs/schemas.md)."""
+    reason = "; ".join(reasons) or "the registry gave no reason"
+    file = (change.after or {}).get("file")
+    where = f"{file}: " if file else ""
+
+    def message(text: str, hint: str | None = None) -> Message:
+        return Message(
+            message=where + text, address=change.address, source=change.source, hint=hint
+        )
+
+    if current is None or target is None or current == target:
+        if not compatible:
+            part.errors.append(
+                message(
+                    f"incompatible with the latest registered version under {current}: {reason}",
+                    hint="make the change compatible (new fields need a default), or lower "
+                    "the subject's compatibility deliberately",
+                )
+            )
+        return change
+    if compatible:
+        if not implies(current, target):  # the new level is stricter: known only at apply
+            part.warnings.append(
+                message(
+                    f"compatible under the current level {current}; the registry checks it "
+                    f"under {target} only when this plan has set that level (at apply)"
+                )
+            )
+        return change
+    # Incompatible under the current level.
+    if implies(target, current):  # the new level is at least as strict: incompatible there too
+        part.errors.append(
+            message(
+                f"incompatible under {current}, and so under the stricter {target} this plan "
+                f"sets: {reason}",
+                hint="make the change compatible, or keep a weaker compatibility level",
+            )
+        )
+        return change
+    risk = Risk(
+        label=RiskLabel.SCHEMA_BREAK,
+        message=f"allowed only because compatibility goes {current} -> {target}: under "
+        f"{current} the registry refuses it ({reason})",
+    )
+    if target != "NONE":
+        part.warnings.append(
+            message(
+                f"incompatible under the current level {current} ({reason}); whether "
+                f"{target} accepts it is only known at apply, when this plan has set that level"
+            )
+        )
+    return change.model_copy(update={"risks": [*change.risks, risk]})
+
+
+def _older(
+    change: Change,
+    have: LiveSubject,
+    version: int,
+    versions: list[int],
+    options: PlanOptions,
+    part: PlanPart,
+) -> Change | None:
+    """The declared schema is an older version of the subject: registries answer a
+    registration of it with that version and keep the newer ones. Making it the latest
+    again means soft-deleting the newer versions: planned only when the run allows deletes;
+    otherwise the subject is kept as it is, with a warning."""
+    doomed = sorted(v for v in versions if v > version)
+    shown = ("version " if len(doomed) == 1 else "versions ") + ", ".join(map(str, doomed))
+    if not options.allow_deletes:
+        were = "was" if len(doomed) == 1 else "were"
+        part.warnings.append(
+            Message(
+                message=f"the declared schema is version {version} of this subject; "
+                f"{shown} {were} registered outside the specs: kept, because deletes are not "
+                "enabled for this run",
+                address=change.address,
+                source=change.source,
+                hint="pass --allow-deletes to soft-delete the newer versions so that "
+                f"version {version} is the latest again, or declare the newer schema",
+            )
+        )
+        return None
+    risk = Risk(
+        label=RiskLabel.SCHEMA_BREAK,
+        message=f"soft-deletes {shown}, registered outside the specs: clients that "
+        f"use the latest version get version {version} again; records written with the newer "
+        "versions stay readable by their schema ids",
+    )
+    return change.model_copy(
+        update={
+            "operation": RollBackSchema(version=version, delete_versions=doomed),
+            "fields": [
+                FieldChange(path="version", before=have.version, after=f"{version} (rollback)"),
+                *change.fields,
+            ],
+            "risks": [*change.risks, risk],
+        }
+    )

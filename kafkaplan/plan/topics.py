@@ -12,9 +12,22 @@ from collections.abc import MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from kafkaplan.kinds import ResourceKind, topic_address
+from kafkaplan.live.checks import Checks, DryRun
 from kafkaplan.live.state import LiveConfig, LiveState, LiveTopic
 from kafkaplan.plan.assign import AssignmentError, assign_replicas
-from kafkaplan.plan.model import Action, Change, FieldChange, Message, Risk, RiskLabel
+from kafkaplan.plan.model import (
+    Action,
+    Change,
+    CreateTopic,
+    DeleteTopic,
+    FieldChange,
+    Message,
+    ReplicaChange,
+    Risk,
+    RiskLabel,
+    UpdateTopic,
+)
 from kafkaplan.plan.options import PlanOptions
 from kafkaplan.plan.part import ABSENT, PlanPart
 from kafkaplan.spec.desired import DesiredState, DesiredTopic
@@ -22,10 +35,6 @@ from kafkaplan.spec.topic_configs import values_equal
 from kafkaplan.spec.units import format_duration_ms, format_size_bytes
 
 SENSITIVE = "(sensitive)"
-
-
-def topic_address(name: str) -> str:
-    return f"topic.{name}"
 
 
 def topic_digest(live: LiveState, name: str) -> str:
@@ -42,7 +51,9 @@ def broker_load(live: LiveState) -> Counter[int]:
     return load
 
 
-def diff_topics(desired: DesiredState, live: LiveState, options: PlanOptions) -> PlanPart:
+def diff_topics(
+    desired: DesiredState, live: LiveState, options: PlanOptions, checks: Checks | None = None
+) -> PlanPart:
     part = PlanPart()
     live_collision = {name.replace(".", "_"): name for name in live.topics}
     load = broker_load(live)
@@ -64,6 +75,8 @@ def diff_topics(desired: DesiredState, live: LiveState, options: PlanOptions) ->
                 )
                 continue
             change, problems = _create_topic(want, live)
+            if change is not None and checks is not None:
+                _dry_run(change, checks.topic_creations.get(name), part)
         else:
             change, problems, notes = _update_topic(want, have, live, load)
             part.warnings.extend(notes)
@@ -99,9 +112,10 @@ def _delete_topic(have: LiveTopic) -> Change:
     held = "an unknown number of" if have.messages is None else f"{have.messages:,}"
     return Change(
         address=topic_address(have.name),
-        resource_type="topic",
+        kind=ResourceKind.TOPIC,
         name=have.name,
-        actions=[Action.DELETE],
+        action=Action.DELETE,
+        operation=DeleteTopic(),
         before={
             "partitions": have.partitions,
             "replication_factor": have.replication_factor,
@@ -145,9 +159,14 @@ def _create_topic(want: DesiredTopic, live: LiveState) -> tuple[Change | None, l
     return (
         Change(
             address=address,
-            resource_type="topic",
+            kind=ResourceKind.TOPIC,
             name=want.name,
-            actions=[Action.CREATE],
+            action=Action.CREATE,
+            operation=CreateTopic(
+                partitions=want.partitions,
+                replication_factor=want.replication_factor,
+                configs={k: v for k, v in sorted(want.configs.items()) if v is not None},
+            ),
             after=_topic_value(want),
             source=str(want.source),
         ),
@@ -169,6 +188,8 @@ def _update_topic(
     fields: list[FieldChange] = []
     risks: list[Risk] = []
     notes: list[Message] = []
+    configs: dict[str, str | None] = {}
+    partitions: int | None = None
     if want.partitions < have.partitions:
         errors.append(
             Message(
@@ -181,6 +202,7 @@ def _update_topic(
         )
     elif want.partitions > have.partitions:
         fields.append(FieldChange(path="partitions", before=have.partitions, after=want.partitions))
+        partitions = want.partitions
         risks.append(
             Risk(
                 label=RiskLabel.ORDERING,
@@ -201,6 +223,7 @@ def _update_topic(
                 fields.append(
                     FieldChange(path=f"configs.{key}", before=_shown(current), after=None)
                 )
+                configs[key] = None
             continue
         if (
             current is not None
@@ -210,10 +233,12 @@ def _update_topic(
         ):
             continue
         fields.append(FieldChange(path=f"configs.{key}", before=_shown(current), after=target))
+        configs[key] = target
         risk = _config_risk(key, current, target)
         if risk is not None:
             risks.append(risk)
     fields.extend(replication.fields)
+    configs.update(replication.configs)
     if errors or not fields:
         return None, errors, notes
     managed_before = {
@@ -224,9 +249,15 @@ def _update_topic(
     return (
         Change(
             address=address,
-            resource_type="topic",
+            kind=ResourceKind.TOPIC,
             name=want.name,
-            actions=[Action.UPDATE],
+            action=Action.UPDATE,
+            operation=UpdateTopic(
+                configs=configs,
+                partitions=partitions,
+                replicas=replication.replicas,
+                elect_leaders=replication.leaders,
+            ),
             before=managed_before,
             after=_topic_value(want),
             fields=fields,
@@ -244,6 +275,10 @@ class _Replication:
     risks: list[Risk] = field(default_factory=list)
     errors: list[Message] = field(default_factory=list)
     notes: list[Message] = field(default_factory=list)
+    # What apply does: partition -> new replicas, throttles to remove, leaders to elect.
+    replicas: dict[int, ReplicaChange] = field(default_factory=dict)
+    configs: dict[str, str | None] = field(default_factory=dict)
+    leaders: list[int] = field(default_factory=list)
 
 
 def _replication(
@@ -339,6 +374,7 @@ def _replication(
         if before == after and partition not in have.reassigning:
             continue
         result.fields.append(FieldChange(path=f"replicas.{partition}", before=before, after=after))
+        result.replicas[partition] = ReplicaChange(before=before, after=after)
         gained = set(after) - set(before or [])
         added |= gained
         removed |= set(before or []) - set(after)
@@ -380,12 +416,14 @@ def _cleanup(
     """Throttles left behind by a reassignment that was interrupted after the copy."""
     for key, value in sorted(leftovers.items()):
         result.fields.append(FieldChange(path=f"configs.{key}", before=value, after=None))
+        result.configs[key] = None
     for partition, replicas in enumerate(have.replicas):
         leader = have.leaders[partition] if partition < len(have.leaders) else None
         if replicas and leader is not None and leader != replicas[0]:
             result.fields.append(
                 FieldChange(path=f"leader.{partition}", before=leader, after=replicas[0])
             )
+            result.leaders.append(partition)
     result.notes.append(
         Message(
             message="replication throttles left behind by an interrupted reassignment: apply "
@@ -428,3 +466,28 @@ def _config_risk(key: str, current: LiveConfig | None, target: str) -> Risk | No
                 "are now deleted, including the latest value of keys",
             )
     return None
+
+
+def _dry_run(change: Change, answer: DryRun | None, part: PlanPart) -> None:
+    """The broker's dry run of a creation: its refusal is a plan error; a principal that may
+    plan but not create topics gets a warning (the broker then validates only at apply)."""
+    if answer is None:
+        return
+    if answer.denied:
+        part.warnings.append(
+            Message(
+                message="could not dry-run the creation (no CREATE permission for this "
+                "principal); the broker validates it at apply",
+                address=change.address,
+                source=change.source,
+            )
+        )
+    elif answer.refusal is not None:
+        part.errors.append(
+            Message(
+                message=f"the broker would refuse this topic: {answer.refusal.message}",
+                address=change.address,
+                source=change.source,
+                hint=answer.refusal.hint,
+            )
+        )

@@ -2,8 +2,17 @@
 
 from __future__ import annotations
 
+from kafkaplan.kinds import ResourceKind
 from kafkaplan.plan.model import Action, Change, Plan
-from kafkaplan.render.values import acl_groups, acl_tally, flatten, show, symbol
+from kafkaplan.render.values import (
+    acl_binding,
+    acl_groups,
+    acl_tally,
+    flatten,
+    kind_counts,
+    show,
+    symbol,
+)
 
 # GitHub rejects comments over 65,536 characters; keep a margin for the workflow's header.
 MAX_CHARS = 60_000
@@ -32,7 +41,7 @@ def render_markdown(plan: Plan, *, max_chars: int = MAX_CHARS) -> str:
         head.append(f"**Plan: {plan.summary()}.**")
         head.append("")
         head.extend(_counts_table(plan))
-    deletes = [c for c in plan.changes if Action.DELETE in c.actions]
+    deletes = [c for c in plan.changes if c.action is Action.DELETE]
     if deletes:
         head.append("")
         head.append(f"**:boom: {len(deletes)} deletion(s):**")
@@ -49,8 +58,8 @@ def render_markdown(plan: Plan, *, max_chars: int = MAX_CHARS) -> str:
         head.append(f"**{len(plan.warnings)} warning(s):**")
         head.extend(_capped([f"- {escape(str(w))}" for w in plan.warnings]))
     # Destructive first, then risky, then the rest, each in plan order.
-    ordered = sorted(plan.changes, key=lambda c: (Action.DELETE not in c.actions, not c.risks))
-    details = [(_details(change), 1) for change in ordered if change.resource_type != "acl"]
+    ordered = sorted(plan.changes, key=lambda c: (c.action is not Action.DELETE, not c.risks))
+    details = [(_details(change), 1) for change in ordered if change.kind is not ResourceKind.ACL]
     for principal, changes in acl_groups(plan.changes):
         for start in range(0, len(changes), ACL_ROWS_PER_BLOCK):
             chunk = changes[start : start + ACL_ROWS_PER_BLOCK]
@@ -92,14 +101,8 @@ def _capped(lines: list[str], limit: int = 25) -> list[str]:
 
 
 def _counts_table(plan: Plan) -> list[str]:
-    types = sorted({c.resource_type for c in plan.changes})
     rows = ["| resource | create | update | delete |", "|---|---:|---:|---:|"]
-    for kind in types:
-        counts = dict.fromkeys(Action, 0)
-        for change in plan.changes:
-            if change.resource_type == kind:
-                for action in change.actions:
-                    counts[action] += 1
+    for kind, counts in kind_counts(plan).items():
         rows.append(
             f"| {kind} | {counts[Action.CREATE]} | {counts[Action.UPDATE]} | {counts[Action.DELETE]} |"
         )
@@ -121,8 +124,7 @@ def _acl_details(principal: str, changes: list[Change], chunk: list[Change], sta
         "|---|---|---|---|---|---|---|---|",
     ]
     for change in chunk:
-        value = change.after if change.after is not None else change.before
-        row = value or {}
+        row = acl_binding(change).as_dict()
         owner = (change.before or {}).get("owner")
         source = f"`{change.source}`" if change.source else f"team {owner}" if owner else ""
         lines.append(
@@ -146,8 +148,8 @@ def _details(change: Change) -> str:
     if change.source:
         lines.append(f"Declared at `{change.source}`.")
         lines.append("")
-    if change.actions in ([Action.CREATE], [Action.DELETE]):
-        rows = flatten(change.after if change.actions == [Action.CREATE] else change.before)
+    if change.action in (Action.CREATE, Action.DELETE):
+        rows = flatten(change.after if change.action is Action.CREATE else change.before)
         lines.append("| field | value |")
         lines.append("|---|---|")
         lines.extend(f"| `{path}` | {escape(show(path, value))} |" for path, value in rows)

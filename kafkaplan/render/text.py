@@ -6,8 +6,16 @@ from collections.abc import Callable
 
 import click
 
+from kafkaplan.kinds import ResourceKind
 from kafkaplan.plan.model import Action, Change, Plan
-from kafkaplan.render.values import acl_groups, acl_tally, flatten, show, symbol
+from kafkaplan.render.values import (
+    acl_groups,
+    acl_tally,
+    flatten,
+    kind_counts,
+    show,
+    symbol,
+)
 
 _COLORS = {"+": "green", "~": "yellow", "-": "red", "-/+": "red"}
 
@@ -26,7 +34,7 @@ def render_text(plan: Plan, *, color: bool = False) -> str:
         lines.extend(style(f"  ✗ {error}", "red") for error in plan.errors)
         lines.append("")
     for change in plan.changes:
-        if change.resource_type == "acl":
+        if change.kind is ResourceKind.ACL:
             continue  # shown below, by principal
         lines.extend(_change(change, style))
         lines.append("")
@@ -46,9 +54,16 @@ def render_text(plan: Plan, *, color: bool = False) -> str:
         lines.append(style("No changes. The live state matches the specs.", "green", True))
     else:
         lines.append(style(f"Plan: {plan.summary()}.", bold=True))
-        kinds = sorted({c.resource_type for c in plan.changes})
-        if len(kinds) > 1:
-            lines.append("  " + "; ".join(f"{kind}: {_counts(plan, kind)}" for kind in kinds))
+        counts = kind_counts(plan)
+        if len(counts) > 1:
+            lines.append(
+                "  "
+                + "; ".join(
+                    f"{kind}: "
+                    + ", ".join(f"{n} to {action.value}" for action, n in tally.items() if n)
+                    for kind, tally in counts.items()
+                )
+            )
     return "\n".join(lines) + "\n"
 
 
@@ -64,25 +79,16 @@ def _acl_change(change: Change, style: Callable[..., str]) -> list[str]:
     return lines
 
 
-def _counts(plan: Plan, kind: str) -> str:
-    tally = dict.fromkeys(Action, 0)
-    for change in plan.changes:
-        if change.resource_type == kind:
-            for action in change.actions:
-                tally[action] += 1
-    return ", ".join(f"{count} to {action.value}" for action, count in tally.items() if count)
-
-
 def _change(change: Change, style: Callable[..., str]) -> list[str]:
     mark = symbol(change)
     color = _COLORS[mark]
     source = f"   ({change.source})" if change.source else ""
     lines = [style(f"  {mark} {change.address}", color, True) + source]
-    if change.actions == [Action.CREATE]:
+    if change.action is Action.CREATE:
         rows = flatten(change.after)
         width = max((len(path) for path, _ in rows), default=0)
         lines.extend(f"      {path.ljust(width)}  {show(path, value)}" for path, value in rows)
-    elif change.actions == [Action.DELETE]:
+    elif change.action is Action.DELETE:
         rows = flatten(change.before)
         width = max((len(path) for path, _ in rows), default=0)
         lines.extend(f"      {path.ljust(width)}  {show(path, value)}" for path, value in rows)

@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from kafkaplan.plan.model import Action, Change
+from kafkaplan.kinds import ResourceKind
+from kafkaplan.plan.model import Action, Change, CreateAcl, DeleteAcl, Plan
+from kafkaplan.spec.acls import Binding
 from kafkaplan.spec.topic_configs import humanize
 
 SYMBOLS = {Action.CREATE: "+", Action.UPDATE: "~", Action.DELETE: "-"}
@@ -15,9 +17,7 @@ HIDDEN = {"schema_text"}
 
 
 def symbol(change: Change) -> str:
-    if change.actions == [Action.DELETE, Action.CREATE]:
-        return "-/+"
-    return SYMBOLS[change.actions[0]]
+    return SYMBOLS[change.action]
 
 
 def show(path: str, value: Any) -> str:
@@ -29,10 +29,19 @@ def show(path: str, value: Any) -> str:
     return str(value)
 
 
-def acl_principal(change: Change) -> str:
-    """The principal an ACL change concerns."""
-    value = change.after if change.after is not None else change.before
-    return str((value or {}).get("principal", "?"))
+def acl_binding(change: Change) -> Binding:
+    """The binding an ACL change creates or deletes."""
+    if isinstance(change.operation, CreateAcl | DeleteAcl):
+        return change.operation.binding.binding()
+    raise TypeError(f"{change.address}: not an ACL change")
+
+
+def kind_counts(plan: Plan) -> dict[ResourceKind, dict[Action, int]]:
+    """Per kind of resource in the plan (in kind order), how many changes of each action."""
+    counts: dict[ResourceKind, dict[Action, int]] = {}
+    for change in plan.changes:
+        counts.setdefault(change.kind, dict.fromkeys(Action, 0))[change.action] += 1
+    return {kind: counts[kind] for kind in sorted(counts)}
 
 
 def acl_groups(changes: Sequence[Change]) -> list[tuple[str, list[Change]]]:
@@ -40,15 +49,15 @@ def acl_groups(changes: Sequence[Change]) -> list[tuple[str, list[Change]]]:
     loses what."""
     groups: dict[str, list[Change]] = {}
     for change in changes:
-        if change.resource_type == "acl":
-            groups.setdefault(acl_principal(change), []).append(change)
+        if change.kind is ResourceKind.ACL:
+            groups.setdefault(acl_binding(change).principal, []).append(change)
     return sorted(groups.items())
 
 
 def acl_tally(changes: Sequence[Change]) -> str:
     """``2 to create, 1 to delete`` for one principal's ACL changes."""
-    created = sum(Action.CREATE in c.actions for c in changes)
-    deleted = sum(Action.DELETE in c.actions for c in changes)
+    created = sum(c.action is Action.CREATE for c in changes)
+    deleted = sum(c.action is Action.DELETE for c in changes)
     parts = [f"{created} to create" if created else "", f"{deleted} to delete" if deleted else ""]
     return ", ".join(part for part in parts if part)
 

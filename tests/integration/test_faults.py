@@ -209,13 +209,13 @@ def test_interrupted_apply_converges(
     assert_not_done_not_in_effect(reported, truth, out)
 
     # The next plan shows exactly what is left.
-    def plan_shows_what_is_left() -> dict[str, list[str]]:
+    def plan_shows_what_is_left() -> dict[str, str]:
         plan = run_kafkaplan(stack, root, "plan", "--format", "json")
         assert plan.returncode == 0, plan.stdout + plan.stderr
-        planned = {c["name"]: c["actions"] for c in json.loads(plan.stdout)["changes"]}
+        planned = {c["name"]: c["action"] for c in json.loads(plan.stdout)["changes"]}
         truth = ground_truth(admin, trial)
         left = {
-            name: ["create"] if name in trial.new else ["update"]
+            name: "create" if name in trial.new else "update"
             for name, made in truth.items()
             if not made
         }

@@ -68,7 +68,7 @@ def test_deletes_are_opt_in_and_show_what_is_lost(
 
     plan = project.run("plan", "--allow-deletes", "--format", "json")
     [change] = json.loads(plan.out)["changes"]
-    assert change["actions"] == ["delete"]
+    assert change["action"] == "delete"
     assert change["risks"][0]["label"] == "data-loss"
     assert "25 message(s) in 2 partition(s)" in change["risks"][0]["message"]
 

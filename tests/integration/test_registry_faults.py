@@ -306,15 +306,15 @@ def test_registry_fault_during_apply_converges(
 
     # The next plan shows exactly what is left (a request the registry took before it
     # stopped may still land after SIGCONT: poll until the plan and the registry agree).
-    def plan_shows_what_is_left() -> tuple[dict[str, list[str]], dict[str, bool]]:
+    def plan_shows_what_is_left() -> tuple[dict[str, str], dict[str, bool]]:
         plan = run_kafkaplan(stack, root, "plan", "--format", "json")
         assert plan.returncode == 0, plan.stdout + plan.stderr
-        planned = {c["address"]: c["actions"] for c in json.loads(plan.stdout)["changes"]}
+        planned = {c["address"]: c["action"] for c in json.loads(plan.stdout)["changes"]}
         truth = ground_truth(stack, admin, trial)
         assert sorted(planned) == sorted(a for a, made in truth.items() if not made)
-        for address, actions in planned.items():
+        for address, action in planned.items():
             if not address.startswith("subject-config."):
-                assert actions == ["create"], (address, actions)
+                assert action == "create", (address, action)
         return planned, truth
 
     planned, truth = eventually(plan_shows_what_is_left, timeout=30)

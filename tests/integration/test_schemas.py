@@ -242,7 +242,7 @@ def test_compatibility_changes(project: Project, registry: Registry) -> None:
     assert plan.code == 0, plan.out
     document = json.loads(plan.out)
     config, registration = document["changes"]
-    assert (config["address"], config["actions"]) == (f"subject-config.{subject}", ["create"])
+    assert (config["address"], config["action"]) == (f"subject-config.{subject}", "create")
     assert registration["depends_on"] == [f"subject-config.{subject}"]
     assert [r["label"] for r in config["risks"]] == ["schema-break"]
     assert "allowed only because compatibility goes BACKWARD -> NONE" in json.dumps(

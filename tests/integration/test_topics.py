@@ -108,7 +108,7 @@ def test_config_change_and_partition_increase(
     plan = project.run("plan", "--format", "json")
     assert plan.code == 0, plan.err
     [change] = json.loads(plan.out)["changes"]
-    assert change["actions"] == ["update"]
+    assert change["action"] == "update"
     assert {(f["path"], f["before"], f["after"]) for f in change["fields"]} == {
         ("partitions", 2, 4),
         ("configs.retention.ms", "604800000", "86400000"),

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from kafkaplan.apply.runner import Status, Targets, apply_plan
 from kafkaplan.errors import SpecError
+from kafkaplan.kinds import ResourceKind
 from kafkaplan.live.read import read_addresses, read_live
 from kafkaplan.plan.compute import compute_plan, live_fingerprints
 from kafkaplan.plan.model import Action, Plan, RiskLabel
@@ -382,8 +383,8 @@ def test_missing_binding_is_created_with_address_and_source() -> None:
     plan = plan_for(MemoryCluster(), desired(READ_ORDERS))
     [change] = plan.changes
     assert change.address == "acl.User:billing.topic.literal.orders.created.v1.READ.ALLOW.*"
-    assert change.resource_type == "acl"
-    assert change.actions == [Action.CREATE]
+    assert change.kind is ResourceKind.ACL
+    assert change.action is Action.CREATE
     assert change.after == {
         "principal": "User:billing",
         "permission": "ALLOW",
@@ -422,7 +423,7 @@ def test_spelling_and_order_make_no_diff(make_project: MakeProject) -> None:
 def test_principals_and_names_stay_case_sensitive() -> None:
     cluster = MemoryCluster(acls={b("User:Billing", T, LIT, "Orders.created.v1", Op.READ)})
     plan = plan_for(cluster, desired(READ_ORDERS))
-    assert [c.actions for c in plan.changes] == [[Action.CREATE]]
+    assert [c.action for c in plan.changes] == [Action.CREATE]
     assert plan.unmanaged == ["acl.User:Billing.topic.literal.Orders.created.v1.READ.ALLOW.*"]
 
 
@@ -438,7 +439,7 @@ def test_owned_scope_deletes_and_everything_else_is_unmanaged() -> None:
     scopes = (CHECKOUT, Scope("data", frozenset({"User:connect"}), (), external=True))
     plan = plan_for(cluster, desired(READ_ORDERS, scopes=scopes))
     [change] = plan.changes
-    assert change.actions == [Action.DELETE]
+    assert change.action is Action.DELETE
     assert change.address == acl_address(stale)
     assert change.before == {**stale.as_dict(), "owner": "checkout"}
     assert [(r.label, r.message) for r in change.risks] == [
@@ -455,7 +456,7 @@ def test_owned_scope_deletes_and_everything_else_is_unmanaged() -> None:
 def test_without_ownership_nothing_is_deleted() -> None:
     extra = b("User:billing", T, LIT, "orders.cancelled.v1", Op.READ)
     plan = plan_for(MemoryCluster(acls={extra}), desired(READ_ORDERS))
-    assert [c.actions for c in plan.changes] == [[Action.CREATE]]
+    assert [c.action for c in plan.changes] == [Action.CREATE]
     assert plan.unmanaged == [acl_address(extra)]
 
 

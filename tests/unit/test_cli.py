@@ -9,6 +9,7 @@ import pytest
 
 from kafkaplan import cli
 from kafkaplan.cli import main
+from kafkaplan.plan.model import FORMAT_VERSION
 from tests.conftest import PROJECT, MakeProject
 from tests.conftest import run_cli as run
 from tests.fakes import FakeTopic, MemoryCluster
@@ -108,7 +109,7 @@ def test_plan_json_is_the_plan(
     code, out, _ = run(project, "plan", "--format", "json", capsys=capsys)
     document = json.loads(out)
     assert code == 0
-    assert document["format_version"] == 1
+    assert document["format_version"] == FORMAT_VERSION
     assert document["environment"] == "test"
     assert document["cluster_id"] == "fake-cluster"
     assert [c["address"] for c in document["changes"]] == ["topic.orders.created.v1"]

@@ -36,7 +36,7 @@ def test_new_topic_is_created() -> None:
     cluster = MemoryCluster()
     plan = plan_for(cluster, desired(topic("a.b.v1", retention_ms="86400000")))
     [change] = plan.changes
-    assert change.actions == [Action.CREATE]
+    assert change.action is Action.CREATE
     assert change.address == "topic.a.b.v1"
     assert change.after == {
         "partitions": 3,
@@ -81,7 +81,7 @@ def test_config_update_and_override_removal() -> None:
     )
     plan = plan_for(cluster, desired(topic("a.b.v1", retention_ms="604800000", segment_ms=None)))
     [change] = plan.changes
-    assert change.actions == [Action.UPDATE]
+    assert change.action is Action.UPDATE
     assert [(f.path, f.before, f.after) for f in change.fields] == [
         ("configs.retention.ms", "86400000", "604800000"),
         ("configs.segment.ms", "3600000", None),
@@ -210,7 +210,7 @@ def test_deletes_are_opt_in_and_scoped() -> None:
     )
     state = owned(topic("a.b.v1"))
     kept = compute_plan(state, read_live(cluster, state))
-    assert [c.actions for c in kept.changes] == [[Action.CREATE]]
+    assert [c.action for c in kept.changes] == [Action.CREATE]
     assert [w.address for w in kept.warnings] == ["topic.a.old.v1"]
     assert "pass --allow-deletes" in str(kept.warnings[0])
     assert kept.unmanaged == ["topic.b.other.v1"]
@@ -218,7 +218,7 @@ def test_deletes_are_opt_in_and_scoped() -> None:
 
     deleting = compute_plan(state, read_live(cluster, state), PlanOptions(allow_deletes=True))
     delete = deleting.changes[1]
-    assert delete.actions == [Action.DELETE]
+    assert delete.action is Action.DELETE
     assert delete.address == "topic.a.old.v1"
     assert delete.before == {
         "partitions": 4,

@@ -46,7 +46,7 @@ def single_replica_topic() -> MemoryCluster:
 def test_increase_is_planned_per_partition() -> None:
     plan = plan_for(single_replica_topic(), want(rf=3))
     [change] = plan.changes
-    assert change.actions == [Action.UPDATE]
+    assert change.action is Action.UPDATE
     assert [(f.path, f.before, f.after) for f in change.fields] == [
         ("replication_factor", 1, 3),
         ("replicas.0", [1], [1, 2, 3]),

@@ -8,13 +8,13 @@ from dataclasses import replace
 import pytest
 
 from kafkaplan.apply.runner import Status, Targets, apply_plan
+from kafkaplan.commands import decide
 from kafkaplan.errors import RegistryError, RegistryUnreachable
 from kafkaplan.live.read import REGISTRY_WORKERS, read_addresses, read_live, read_registry
 from kafkaplan.live.registry import SchemaPayload, SchemaReference
 from kafkaplan.plan.compute import compute_plan, live_fingerprints
 from kafkaplan.plan.model import Action, Plan, RiskLabel
 from kafkaplan.plan.options import PlanOptions
-from kafkaplan.plan.preflight import registry_preflight
 from kafkaplan.spec import schemas
 from kafkaplan.spec.desired import (
     DesiredReference,
@@ -77,13 +77,10 @@ def state(*subjects: DesiredSubject, **settings: object) -> DesiredState:
 def plan_for(
     registry: MemoryRegistry, desired: DesiredState, *, allow_deletes: bool = False
 ) -> Plan:
-    """What pipeline.make_plan does, without a project: read, diff, ask the registry."""
-    live = read_live(MemoryCluster(), desired, registry)
-    plan = compute_plan(desired, live, PlanOptions(allow_deletes=allow_deletes))
-    errors, warnings, plan = registry_preflight(plan, registry, allow_deletes=allow_deletes)
-    return plan.model_copy(
-        update={"errors": [*plan.errors, *errors], "warnings": [*plan.warnings, *warnings]}
-    )
+    """What commands.make_plan does, without a project: read, ask the registry, decide."""
+    cluster = MemoryCluster()
+    live = read_live(cluster, desired, registry)
+    return decide(desired, live, cluster, registry, PlanOptions(allow_deletes=allow_deletes))
 
 
 def apply(registry: MemoryRegistry, plan: Plan) -> list[tuple[str, Status, str]]:
@@ -105,9 +102,9 @@ def test_create_in_dependency_order_then_nothing_to_do() -> None:
         subject("orders-value", order(), references=WITH_MONEY), subject("money", MONEY)
     )
     plan = plan_for(registry, desired)
-    assert [(c.address, c.actions) for c in plan.changes] == [
-        ("subject.money", [Action.CREATE]),
-        ("subject.orders-value", [Action.CREATE]),
+    assert [(c.address, c.action) for c in plan.changes] == [
+        ("subject.money", Action.CREATE),
+        ("subject.orders-value", Action.CREATE),
     ]
     created = plan.changes[1]
     assert created.depends_on == ["subject.money"]
@@ -199,7 +196,7 @@ def test_compatible_evolution() -> None:
     seed(registry, "r", record(ID))
     plan = plan_for(registry, state(subject("r", record(ID, NOTE))))
     [change] = plan.changes
-    assert change.actions == [Action.UPDATE]
+    assert change.action is Action.UPDATE
     assert [(f.path, f.before, f.after) for f in change.fields] == [
         ("fields.note", None, "null | string = null")
     ]
@@ -239,7 +236,7 @@ def test_lowering_compatibility_comes_first_and_is_a_risk() -> None:
     plan = plan_for(registry, state(subject("r", record(ID, COUNT), compatibility="NONE")))
     assert plan.errors == []
     config, registration = plan.changes
-    assert (config.address, config.actions) == ("subject-config.r", [Action.CREATE])
+    assert (config.address, config.action) == ("subject-config.r", Action.CREATE)
     assert [(f.path, f.before, f.after) for f in config.fields] == [
         ("compatibility", "BACKWARD", "NONE")
     ]
@@ -508,7 +505,7 @@ def test_owned_subjects_not_in_specs() -> None:
     plan = plan_for(registry, desired, allow_deletes=True)
     assert plan.unmanaged == ["subject.t.base"]  # referenced by a declared schema: kept
     old, _ = plan.changes
-    assert (old.address, old.actions) == ("subject.t.old", [Action.DELETE])
+    assert (old.address, old.action) == ("subject.t.old", Action.DELETE)
     assert old.depends_on == ["subject.t.old-user"]  # who refers to it goes first
     assert old.before is not None
     assert old.before["delete"] == "soft"
@@ -581,7 +578,7 @@ def test_an_old_version_becomes_the_latest_again_only_by_deleting_the_newer_ones
     ]
     plan = plan_for(registry, desired, allow_deletes=True)
     [change] = plan.changes
-    assert change.actions == [Action.UPDATE]
+    assert change.action is Action.UPDATE
     assert change.fields[0].model_dump() == {
         "path": "version",
         "before": 3,
@@ -611,7 +608,7 @@ def test_a_registration_answered_with_an_old_version_fails() -> None:
     desired = state(subject("r", record(ID)))
     plan = compute_plan(desired, read_live(MemoryCluster(), desired, registry))
     [change] = plan.changes
-    assert change.actions == [Action.UPDATE]
+    assert change.action is Action.UPDATE
     assert apply(registry, plan) == [
         (
             "subject.r",

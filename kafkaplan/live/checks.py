@@ -1,0 +1,178 @@
+"""Ask the broker and the registry the plan's questions (``kafkaplan.plan.checks``) without
+changing anything: the broker's dry run of every topic creation, what this Kafka client can do
+with ACLs, and the registry's compatibility check and look-up of every new schema version.
+The answers (``Checks``) are, beside the live state, an input of ``compute_plan``."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from kafkaplan.errors import (
+    PermissionDenied,
+    RegistryAuthenticationFailed,
+    RegistryError,
+    RegistryPermissionDenied,
+    RegistryUnreachable,
+)
+from kafkaplan.kinds import subject_address
+from kafkaplan.live.cluster import Cluster, NewTopicRequest
+from kafkaplan.live.read import REGISTRY_WORKERS, UntilUnreachable
+from kafkaplan.live.registry import CompatibilityResult, RegisteredSchema, Registry, SchemaPayload
+from kafkaplan.spec.acls import Binding
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """The broker's or the registry's no, with its reason."""
+
+    message: str
+    hint: str | None = None
+
+
+@dataclass(frozen=True)
+class DryRun:
+    """The broker's answer to a validate-only request."""
+
+    refusal: Refusal | None = None
+    # The principal may not ask (no CREATE, say): the broker only validates at apply.
+    denied: bool = False
+
+
+@dataclass(frozen=True)
+class SchemaCheck:
+    """The registry's answers about registering a new schema version of a subject."""
+
+    # The compatibility verdict at the subject's current level; None: not known (denied,
+    # or the registry refused the schema itself, see ``refusal``).
+    compatible: bool | None = None
+    reasons: tuple[str, ...] = ()
+    refusal: Refusal | None = None
+    denied: bool = False
+    # The version the subject already has this schema as, when that is not the latest
+    # (someone registered newer versions outside the specs), and all its versions.
+    registered_as: int | None = None
+    versions: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class Questions:
+    """What to ask before the plan can be decided."""
+
+    topic_creations: tuple[NewTopicRequest, ...] = ()
+    acl_bindings: tuple[Binding, ...] = ()
+    # Subject -> the schema it would register (every reference's version known).
+    registrations: Mapping[str, SchemaPayload] = field(default_factory=dict)
+    # Subjects whose registration refers to a version this plan registers: checked at apply.
+    unchecked_registrations: tuple[str, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(
+            self.topic_creations
+            or self.acl_bindings
+            or self.registrations
+            or self.unchecked_registrations
+        )
+
+
+@dataclass(frozen=True)
+class Checks:
+    """The answers (absent: not asked)."""
+
+    topic_creations: Mapping[str, DryRun] = field(default_factory=dict)
+    # Binding -> why this Kafka client cannot create or delete it.
+    acl_unsupported: Mapping[Binding, str] = field(default_factory=dict)
+    schemas: Mapping[str, SchemaCheck] = field(default_factory=dict)
+    unchecked_registrations: frozenset[str] = frozenset()
+
+
+def ask(cluster: Cluster, registry: Registry | None, questions: Questions) -> Checks:
+    return Checks(
+        topic_creations=_dry_run_creations(cluster, questions),
+        acl_unsupported={
+            binding: reason
+            for binding in questions.acl_bindings
+            if (reason := cluster.acl_unsupported(binding)) is not None
+        },
+        schemas=_check_schemas(registry, questions) if registry is not None else {},
+        unchecked_registrations=frozenset(questions.unchecked_registrations),
+    )
+
+
+def _dry_run_creations(cluster: Cluster, questions: Questions) -> dict[str, DryRun]:
+    """The broker validates every creation without making it. A principal allowed to plan
+    but not to create topics (a read-only CI job on pull requests) cannot ask: ``denied``."""
+    if not questions.topic_creations:
+        return {}
+    results = cluster.create_topics(list(questions.topic_creations), validate_only=True)
+    answers = {}
+    for request in questions.topic_creations:
+        error = results.get(request.name)
+        if error is None:
+            answers[request.name] = DryRun()
+        elif isinstance(error, PermissionDenied):
+            answers[request.name] = DryRun(denied=True)
+        else:
+            answers[request.name] = DryRun(refusal=Refusal(error.message, error.hint))
+    return answers
+
+
+def _check_schemas(registry: Registry, questions: Questions) -> dict[str, SchemaCheck]:
+    """Per subject: the registry's compatibility verdict at the subject's current level, and
+    whether the subject already has the schema as an older version. A registry that stops
+    answering, or refuses this client, fails the plan; a refusal of one schema is its answer."""
+    ask_registry = UntilUnreachable()
+    futures: dict[
+        str,
+        tuple[Future[CompatibilityResult], Future[RegisteredSchema | None], Future[list[int]]],
+    ] = {}
+    with ThreadPoolExecutor(max_workers=REGISTRY_WORKERS) as pool:
+        for subject, payload in questions.registrations.items():
+            address = subject_address(subject)
+            futures[subject] = (
+                pool.submit(ask_registry, address, registry.check_compatibility, subject, payload),
+                pool.submit(ask_registry, address, registry.lookup, subject, payload),
+                pool.submit(ask_registry, address, registry.versions, subject),
+            )
+        return {subject: _answers(*answers) for subject, answers in futures.items()}
+
+
+def _answers(
+    verdict: Future[CompatibilityResult],
+    found: Future[RegisteredSchema | None],
+    versions: Future[list[int]],
+) -> SchemaCheck:
+    compatible: bool | None = None
+    reasons: tuple[str, ...] = ()
+    refusal = None
+    denied = False
+    try:
+        result = verdict.result()
+        compatible, reasons = result.compatible, result.messages
+    except (RegistryUnreachable, RegistryAuthenticationFailed):
+        raise
+    except RegistryPermissionDenied:
+        denied = True
+    except RegistryError as exc:
+        if exc.status is not None and exc.status >= 500:
+            raise
+        refusal = Refusal(exc.message, exc.hint)
+    registered_as = None
+    numbers: tuple[int, ...] = ()
+    try:
+        registered, numbers = found.result(), tuple(versions.result())
+        if registered is not None:
+            registered_as = registered.version
+    except (RegistryUnreachable, RegistryAuthenticationFailed):
+        raise
+    except RegistryError:
+        pass  # the compatibility check reports what matters
+    return SchemaCheck(
+        compatible=compatible,
+        reasons=reasons,
+        refusal=refusal,
+        denied=denied,
+        registered_as=registered_as,
+        versions=numbers,
+    )

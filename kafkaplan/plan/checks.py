@@ -1,0 +1,58 @@
+"""Which questions a plan needs the broker and the registry to answer before it can be
+decided (``kafkaplan.live.checks`` asks them; ``compute_plan`` decides from the answers).
+
+Some questions need the network but must be answered at plan time, so that a change the
+broker or the registry would refuse fails the plan, not the apply: the broker's dry run of
+every topic creation, whether this Kafka client can carry out an ACL change, and the
+registry's compatibility check (and look-up) of every new schema version. Which to ask
+follows from a draft computation without answers; the plan itself is then computed once
+more, with them, so that everything is decided in one place.
+"""
+
+from __future__ import annotations
+
+from kafkaplan.kinds import ResourceKind
+from kafkaplan.live.checks import Questions
+from kafkaplan.live.cluster import NewTopicRequest
+from kafkaplan.live.registry import SchemaPayload, SchemaReference
+from kafkaplan.plan.model import Action, CreateAcl, CreateTopic, DeleteAcl, Plan, RegisterSchema
+
+
+def questions(draft: Plan) -> Questions:
+    """What a plan computed without answers needs answered: its topic creations, its ACL
+    changes, and the new versions of existing subjects."""
+    creations = []
+    bindings = []
+    registrations = {}
+    unchecked = []
+    for change in draft.changes:
+        operation = change.operation
+        if isinstance(operation, CreateTopic):
+            creations.append(
+                NewTopicRequest(
+                    name=change.name,
+                    partitions=operation.partitions,
+                    replication_factor=operation.replication_factor,
+                    configs=dict(operation.configs),
+                )
+            )
+        elif isinstance(operation, CreateAcl | DeleteAcl):
+            bindings.append(operation.binding.binding())
+        elif (
+            isinstance(operation, RegisterSchema)
+            and change.kind is ResourceKind.SUBJECT
+            and change.action is Action.UPDATE
+        ):
+            if any(ref.version is None for ref in operation.references):
+                unchecked.append(change.name)
+                continue
+            registrations[change.name] = SchemaPayload(
+                operation.schema_type,
+                operation.schema_text,
+                tuple(
+                    SchemaReference(ref.name, ref.subject, ref.version)
+                    for ref in operation.references
+                    if ref.version is not None
+                ),
+            )
+    return Questions(tuple(creations), tuple(bindings), registrations, tuple(unchecked))
