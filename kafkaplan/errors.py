@@ -45,6 +45,10 @@ class KafkaplanError(Exception):
         text = f"{self.resource}: {self.message}" if self.resource else self.message
         return f"{text} (hint: {self.hint})" if self.hint else text
 
+    def reason(self) -> str:
+        """The message and the hint, without the resource (for a report that names it)."""
+        return f"{self.message} (hint: {self.hint})" if self.hint else self.message
+
 
 class SpecError(KafkaplanError):
     """The specs or the project file are invalid; carries every problem found, not just one."""
@@ -127,10 +131,6 @@ class SchemaRejected(RegistryError):
 
 class PlanRefused(KafkaplanError):
     """A saved plan cannot be applied (stale, other cluster, other version) or apply was declined."""
-
-
-class ApplyFailed(KafkaplanError):
-    """Some actions of an apply failed; the report says which."""
 
 
 class LeaseHeld(KafkaplanError):

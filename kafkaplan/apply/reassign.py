@@ -1,8 +1,8 @@
 """Carry out replica changes (replication-factor changes) as a throttled partition reassignment.
 
-The plan says, per partition, the replicas before and after (``replicas.N`` fields), and
-which leaders to move back (``leader.N``, when finishing an interrupted run). This module
-only executes that, in the order ``kafka-reassign-partitions`` would:
+The plan's ``UpdateTopic`` operation says, per partition, the replicas before and after
+(``replicas``), and which leaders to move back (``elect_leaders``, when finishing an
+interrupted run). This module only executes that, in the order ``kafka-reassign-partitions`` would:
 
 1. throttle: on each topic, ``leader.replication.throttled.replicas`` names the current
    replicas of the partitions that gain replicas and ``follower.replication.throttled.
@@ -25,22 +25,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from kafkaplan.errors import ClusterError
-from kafkaplan.live.cluster import Partition
+from kafkaplan.live.cluster import Cluster, Partition
 from kafkaplan.live.state import BROKER_THROTTLE_CONFIGS, TOPIC_THROTTLE_CONFIGS
-from kafkaplan.plan.model import Change
+from kafkaplan.plan.model import Change, UpdateTopic
 from kafkaplan.spec.project import ReassignmentSettings
 
-if TYPE_CHECKING:
-    from kafkaplan.apply.runner import Targets
-
 LEADER_THROTTLE, FOLLOWER_THROTTLE = TOPIC_THROTTLE_CONFIGS
-
-
-def is_reassignment(change: Change) -> bool:
-    return any(f.path.startswith(("replicas.", "leader.")) for f in change.fields)
 
 
 @dataclass
@@ -50,7 +42,7 @@ class Move:
     change: Change
     # partition -> (replicas before or None for a new partition, replicas after)
     partitions: dict[int, tuple[list[int] | None, list[int]]] = field(default_factory=dict)
-    # Partitions whose preferred leader is to be elected (leader.N fields).
+    # Partitions whose preferred leader is to be elected.
     leaders: list[int] = field(default_factory=list)
     problem: str | None = None
     # Still reassigning at the timeout: the throttles stay while Kafka goes on copying.
@@ -92,26 +84,26 @@ class Move:
 def moves_of(changes: Sequence[Change]) -> list[Move]:
     moves = []
     for change in changes:
+        update = change.operation
+        if not isinstance(update, UpdateTopic):
+            raise TypeError(f"{change.address}: not a topic update")
         move = Move(change)
-        for item in change.fields:
-            kind, _, index = item.path.partition(".")
-            if kind == "replicas":
-                before = None if item.before is None else [int(b) for b in item.before]
-                move.partitions[int(index)] = (before, [int(b) for b in item.after])
-            elif kind == "leader":
-                move.leaders.append(int(index))
+        for partition, replicas in sorted(update.replicas.items()):
+            before = None if replicas.before is None else list(replicas.before)
+            move.partitions[partition] = (before, list(replicas.after))
+        move.leaders.extend(update.elect_leaders)
         moves.append(move)
     return moves
 
 
-def _reason(error: ClusterError) -> str:
-    return error.message + (f" (hint: {error.hint})" if error.hint else "")
-
-
-def reassign(changes: Sequence[Change], targets: Targets) -> dict[str, str | None]:
-    """Per change address: None when its replicas (and leaders) are as planned, else why not."""
-    cluster = targets.cluster
-    settings = targets.reassignment
+def reassign(
+    changes: Sequence[Change],
+    cluster: Cluster,
+    settings: ReassignmentSettings,
+    note: Callable[[str], None],
+) -> dict[str, str | None]:
+    """Per change address: None when its replicas (and leaders) are as planned, else why not.
+    ``note`` is told what a long wait is waiting for."""
     moves = moves_of(changes)
     rate = str(settings.throttle_bytes())
 
@@ -120,7 +112,7 @@ def reassign(changes: Sequence[Change], targets: Targets) -> dict[str, str | Non
     throttles = {m.topic: m.throttle_configs() for m in moves if m.throttle_configs()}
     for topic, error in cluster.alter_topic_configs(throttles).items():
         if error is not None:
-            _fail(moves, topic, f"setting the replication throttle failed: {_reason(error)}")
+            _fail(moves, topic, f"setting the replication throttle failed: {error.reason()}")
     brokers = sorted(set().union(*(m.brokers() for m in moves if m.problem is None)))
     if brokers:
         rates = dict.fromkeys(BROKER_THROTTLE_CONFIGS, rate)
@@ -130,7 +122,7 @@ def reassign(changes: Sequence[Change], targets: Targets) -> dict[str, str | Non
             if e is not None
         }
         if failures:
-            reason = "; ".join(f"broker {b}: {_reason(e)}" for b, e in sorted(failures.items()))
+            reason = "; ".join(f"broker {b}: {e.reason()}" for b, e in sorted(failures.items()))
             for move in moves:
                 if move.problem is None and move.throttled():
                     move.problem = f"setting the brokers' replication throttle failed: {reason}"
@@ -149,18 +141,18 @@ def reassign(changes: Sequence[Change], targets: Targets) -> dict[str, str | Non
         answers = dict.fromkeys(wanted, exc)
     for (topic, partition), error in answers.items():
         if error is not None:
-            _fail(moves, topic, f"partition {partition}: {_reason(error)}")
+            _fail(moves, topic, f"partition {partition}: {error.reason()}")
 
     # 3. Wait.
     submitted = {key for key in wanted if _move(moves, key[0]).problem is None}
     try:
-        still = _wait(cluster.list_reassignments, submitted, settings, targets.note)
+        still = _wait(cluster.list_reassignments, submitted, settings, note)
     except ClusterError as exc:  # cannot tell: assume it goes on, keep the throttles
         for topic in sorted({t for t, _ in submitted}):
             _fail(
                 moves,
                 topic,
-                f"could not follow the reassignment: {_reason(exc)}",
+                f"could not follow the reassignment: {exc.reason()}",
                 keep_throttles=True,
             )
         still = set()
@@ -187,7 +179,7 @@ def reassign(changes: Sequence[Change], targets: Targets) -> dict[str, str | Non
     cleanup = {m.topic: _unset(TOPIC_THROTTLE_CONFIGS) for m in moves if not m.keep_throttles}
     for topic, error in cluster.alter_topic_configs(cleanup).items():
         if error is not None:
-            _fail(moves, topic, f"removing the replication throttle failed: {_reason(error)}")
+            _fail(moves, topic, f"removing the replication throttle failed: {error.reason()}")
     elect = [tp for m in moves if m.problem is None for tp in m.elected()]
     unelected: dict[str, list[int]] = {}
     for (topic, partition), error in cluster.elect_preferred_leaders(elect).items():
@@ -197,7 +189,7 @@ def reassign(changes: Sequence[Change], targets: Targets) -> dict[str, str | Non
     for move in moves:
         results[move.change.address] = move.problem
         if move.problem is None and move.topic in unelected:
-            targets.note(
+            note(
                 f"{move.topic}: preferred leader election failed for partition(s) "
                 f"{', '.join(map(str, sorted(unelected[move.topic])))}; Kafka's automatic "
                 "leader rebalancing moves them later"

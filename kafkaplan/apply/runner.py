@@ -35,6 +35,7 @@ from typing import Protocol, TypeVar
 
 from pydantic import BaseModel
 
+from kafkaplan.apply.reassign import reassign
 from kafkaplan.errors import (
     ClusterError,
     ClusterTransient,
@@ -143,12 +144,8 @@ class Targets:
     registered: dict[str, int] = field(default_factory=dict)
 
 
-def _reason(error: KafkaplanError) -> str:
-    return error.message + (f" (hint: {error.hint})" if error.hint else "")
-
-
 def _unknown_detail(error: KafkaplanError) -> str:
-    return f"no answer ({_reason(error)}); it may or may not have been made"
+    return f"no answer ({error.reason()}); it may or may not have been made"
 
 
 def operation(change: Change, kind: type[OperationT]) -> OperationT:
@@ -175,8 +172,6 @@ def _create_topics(changes: Sequence[Change], targets: Targets) -> list[Outcome]
 
 
 def _update_topics(changes: Sequence[Change], targets: Targets) -> list[Outcome]:
-    from kafkaplan.apply.reassign import reassign
-
     configs: dict[str, dict[str, str | None]] = {}
     partitions: dict[str, int] = {}
     for change in changes:
@@ -203,13 +198,14 @@ def _update_topics(changes: Sequence[Change], targets: Targets) -> list[Outcome]
                 unknown.add(change.address)
                 problems.append(f"{part}: {_unknown_detail(error)}")
             else:
-                problems.append(f"{part}: {_reason(error)}")
+                problems.append(f"{part}: {error.reason()}")
     # Replica changes once configs and partitions are in place (new partitions included).
     moving = [
         c for c in changes if operation(c, UpdateTopic).reassigns and not problems_of[c.address]
     ]
     if moving:
-        for address, problem in reassign(moving, targets).items():
+        outcome = reassign(moving, targets.cluster, targets.reassignment, targets.note)
+        for address, problem in outcome.items():
             if problem is None:
                 applied_of[address].append("replicas")
             else:
@@ -251,7 +247,7 @@ def _create_acls(changes: Sequence[Change], targets: Targets) -> list[Outcome]:
             changes, targets.cluster.create_acls([binding_of(c) for c in changes])
         )
     except ClusterError as exc:
-        outcomes = [Outcome(c.address, c.action, Status.FAILED, _reason(exc)) for c in changes]
+        outcomes = [Outcome(c.address, c.action, Status.FAILED, exc.reason()) for c in changes]
     for change, outcome in zip(changes, outcomes, strict=True):
         if outcome.status is not Status.DONE:
             targets.acl_create_failures.add(binding_of(change).principal)
@@ -283,7 +279,7 @@ def _outcome(change: Change, error: ClusterError | None) -> Outcome:
         return Outcome(change.address, change.action, Status.DONE)
     if isinstance(error, ClusterTransient):
         return Outcome(change.address, change.action, Status.UNKNOWN, _unknown_detail(error))
-    return Outcome(change.address, change.action, Status.FAILED, _reason(error))
+    return Outcome(change.address, change.action, Status.FAILED, error.reason())
 
 
 def _update_brokers(changes: Sequence[Change], targets: Targets) -> list[Outcome]:
@@ -337,7 +333,7 @@ def _in_order(changes: Sequence[Change], run: Callable[[Change], str]) -> list[O
             break
         except KafkaplanError as exc:
             failed.add(address)
-            outcomes.append(Outcome(address, change.action, Status.FAILED, _reason(exc)))
+            outcomes.append(Outcome(address, change.action, Status.FAILED, exc.reason()))
             continue
         outcomes.append(Outcome(address, change.action, Status.DONE, detail))
     return outcomes
@@ -589,7 +585,7 @@ def apply_plan(
                 ]
             except (ClusterError, RegistryError) as exc:
                 outcomes = [
-                    Outcome(c.address, c.action, Status.FAILED, _reason(exc)) for c in runnable
+                    Outcome(c.address, c.action, Status.FAILED, exc.reason()) for c in runnable
                 ]
             except KeyboardInterrupt:
                 outcomes = [

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kafkaplan.live.state import LiveRegistry, LiveSubject
-from kafkaplan.spec.load import check_subject_name, check_topic_name
+from kafkaplan.spec.names import check_subject_name, check_topic_name
 from kafkaplan.spec.schemas import parse_lenient
 
 SUFFIXES = {"AVRO": ".avsc", "JSON": ".json", "PROTOBUF": ".proto"}

@@ -23,6 +23,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from kafkaplan.kinds import ResourceKind, kind_of
 from kafkaplan.live.state import LiveState
 from kafkaplan.plan.compute import compute_plan
 from kafkaplan.plan.model import Action, FieldChange, Message
@@ -78,8 +79,9 @@ def _describe_update(fields: list[FieldChange]) -> str:
 
 
 def _unchecked(address: str, not_checked: Mapping[str, str]) -> bool:
-    """Keys of ``not_checked`` are addresses or whole resource types (``acl``)."""
-    return address in not_checked or address.partition(".")[0] in not_checked
+    """Keys of ``not_checked`` are addresses or whole kinds of resource (``acl``)."""
+    kind = kind_of(address)
+    return address in not_checked or (kind is not None and kind.value in not_checked)
 
 
 def compute_drift(
@@ -89,7 +91,11 @@ def compute_drift(
     plan = compute_plan(desired, live, PlanOptions(allow_deletes=True))
     items: list[DriftItem] = []
     for change in plan.changes:
-        if change.action is Action.CREATE:
+        if change.action is Action.CREATE and change.kind is ResourceKind.SUBJECT_CONFIG:
+            # The subject has no level of its own (someone removed it, or set it to the
+            # global level): its compatibility differs from the declared one.
+            kind, message = DriftKind.CHANGED, _describe_update(change.fields)
+        elif change.action is Action.CREATE:
             kind, message = DriftKind.MISSING, "declared but absent"
         elif change.action is Action.DELETE:
             kind, message = DriftKind.UNMANAGED, "in an owned scope but in no spec"
@@ -121,10 +127,11 @@ def compute_drift(
         )
     taxonomy = re.compile(naming_pattern) if naming_pattern else None
     for address in plan.unmanaged:
-        resource_type, _, name = address.partition(".")
-        if resource_type == "topic" and taxonomy is not None and not taxonomy.search(name):
+        resource = kind_of(address)
+        name = address.partition(".")[2]
+        if resource is ResourceKind.TOPIC and taxonomy is not None and not taxonomy.search(name):
             continue  # outside the taxonomy and any owned scope: not ours to report
-        if resource_type == "acl":
+        if resource is ResourceKind.ACL:
             # Outside every owned scope (undeclared bindings inside one are deletes above):
             # another team's bindings, which a plan lists but drift does not report.
             continue

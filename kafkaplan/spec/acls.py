@@ -22,13 +22,12 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from kafkaplan.errors import Diagnostic
+from kafkaplan.spec.names import LEGAL_TOPIC, MAX_TOPIC_NAME
 from kafkaplan.spec.source import Document, PathKey
 
 CLUSTER_NAME = "kafka-cluster"
 WILDCARD = "*"
 PRINCIPAL_TYPES = ("User", "Group")
-MAX_TOPIC_NAME = 249
-_LEGAL_TOPIC = re.compile(r"^[a-zA-Z0-9._-]+$")
 
 
 class ResourceType(StrEnum):
@@ -490,8 +489,11 @@ def _check_name(
         )
     if resource_type is ResourceType.TOPIC and name != WILDCARD:
         if len(name) > MAX_TOPIC_NAME:
-            return (f"topic name is {len(name)} characters long; Kafka allows 249", None)
-        if not _LEGAL_TOPIC.match(name):
+            return (
+                f"topic name is {len(name)} characters long; Kafka allows {MAX_TOPIC_NAME}",
+                None,
+            )
+        if not LEGAL_TOPIC.match(name):
             return (
                 f"{name!r} cannot match any topic: topic names only use letters, digits, "
                 "'.', '_' and '-'",
@@ -707,7 +709,7 @@ def _expand_role(entry: AclEntry, work: _Expansion) -> None:
         if not app:
             work.error((), "role streams needs its `application_id`")
             return
-        if not _LEGAL_TOPIC.match(app):
+        if not LEGAL_TOPIC.match(app):
             work.error(
                 ("application_id",),
                 f"application id {app!r} cannot prefix topic names",

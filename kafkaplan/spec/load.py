@@ -8,7 +8,6 @@ policies. Nothing stops at the first problem: ``SpecError`` carries them all.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -28,6 +27,7 @@ from kafkaplan.spec.desired import (
     is_internal_topic,
 )
 from kafkaplan.spec.models import SchemaSpec, SpecFile, SubjectSpec, TopicSpec
+from kafkaplan.spec.names import check_subject_name, check_topic_name
 from kafkaplan.spec.project import Environment, Project, validation_diagnostics
 from kafkaplan.spec.source import Document, YamlProblem, interpolate, read_yaml
 from kafkaplan.spec.topic_configs import (
@@ -38,8 +38,6 @@ from kafkaplan.spec.topic_configs import (
 )
 
 SPEC_SUFFIXES = (".yaml", ".yml")
-MAX_TOPIC_NAME = 249
-_LEGAL_TOPIC = re.compile(r"^[a-zA-Z0-9._-]+$")
 
 
 @dataclass(frozen=True)
@@ -152,20 +150,6 @@ def _salvage(raw: Any, model: type[M]) -> list[tuple[int, M]]:
         except ValidationError:
             continue
     return items
-
-
-def check_topic_name(name: str) -> str | None:
-    """Why Kafka would refuse ``name`` as a topic name, or None."""
-    if not name:
-        return "topic name is empty"
-    if name in (".", ".."):
-        return "topic name cannot be '.' or '..'"
-    if len(name) > MAX_TOPIC_NAME:
-        return f"topic name is {len(name)} characters long; Kafka allows {MAX_TOPIC_NAME}"
-    if not _LEGAL_TOPIC.match(name):
-        bad = sorted({ch for ch in name if not re.match(r"[a-zA-Z0-9._-]", ch)})
-        return f"topic name has characters Kafka does not allow: {''.join(bad)!r}"
-    return None
 
 
 def _topics(
@@ -348,17 +332,6 @@ def _schema_declarations(
                 schemas.Declaration(name, subject, document, path, spec_file, topic=subject.topic)
             )
     return declarations
-
-
-def check_subject_name(name: str) -> str | None:
-    """Why kafkaplan refuses ``name`` as a subject name, or None."""
-    if not name.strip():
-        return "subject name is empty"
-    if name != name.strip() or any(ch in name for ch in "/\\?#%") or not name.isprintable():
-        return f"subject name {name!r} has characters kafkaplan does not manage (/, \\, ?, #, %, spaces at the ends, control characters)"
-    if len(name) > 255:
-        return f"subject name is {len(name)} characters long; at most 255 are managed"
-    return None
 
 
 def load_desired(project: Project, env_name: str | None) -> tuple[str, Environment, DesiredState]:

@@ -13,7 +13,8 @@ from kafkaplan.errors import RegistryError, RegistryUnreachable
 from kafkaplan.live.read import REGISTRY_WORKERS, read_addresses, read_live, read_registry
 from kafkaplan.live.registry import SchemaPayload, SchemaReference
 from kafkaplan.plan.compute import compute_plan, live_fingerprints
-from kafkaplan.plan.model import Action, Plan, RiskLabel
+from kafkaplan.plan.drift import DriftKind, compute_drift
+from kafkaplan.plan.model import Action, Plan, RiskLabel, RollBackSchema
 from kafkaplan.plan.options import PlanOptions
 from kafkaplan.spec import schemas
 from kafkaplan.spec.desired import (
@@ -617,4 +618,64 @@ def test_a_registration_answered_with_an_old_version_fails() -> None:
             "(hint: plan again: with --allow-deletes the plan soft-deletes the newer versions "
             "instead; or change the schema (its doc, say) so that it registers as a new version)",
         )
+    ]
+
+
+def test_rolling_back_a_referenced_subject_leaves_its_referrers_alone() -> None:
+    """An out-of-band new version of a referenced subject, rolled back with deletes allowed:
+    the referring subject already refers to the version the rollback returns to, so the plan
+    has the rollback only, and one apply converges."""
+    registry = MemoryRegistry()
+    desired = state(
+        subject("orders-value", order(), references=WITH_MONEY), subject("money", MONEY)
+    )
+    apply(registry, plan_for(registry, desired))
+    money2 = MONEY.replace("]}", ', {"name": "currency", "type": "string", "default": "EUR"}]}')
+    seed(registry, "money", money2)  # registered outside the specs: version 2
+    plan = plan_for(registry, desired, allow_deletes=True)
+    [rollback] = plan.changes
+    assert rollback.address == "subject.money"
+    assert isinstance(rollback.operation, RollBackSchema)
+    assert (rollback.operation.version, rollback.operation.delete_versions) == (1, [2])
+    assert [(o[0], o[1]) for o in apply(registry, plan)] == [("subject.money", Status.DONE)]
+    assert registry.subjects["orders-value"][-1].payload.references == (
+        SchemaReference("acme.Money", "money", 1),
+    )
+    assert plan_for(registry, desired, allow_deletes=True).changes == []
+
+
+def test_a_referenced_subject_kept_without_deletes_keeps_its_referrers_as_they_are() -> None:
+    registry = MemoryRegistry()
+    desired = state(
+        subject("orders-value", order(), references=WITH_MONEY), subject("money", MONEY)
+    )
+    apply(registry, plan_for(registry, desired))
+    money2 = MONEY.replace("]}", ', {"name": "currency", "type": "string", "default": "EUR"}]}')
+    seed(registry, "money", money2)
+    plan = plan_for(registry, desired)
+    # The referrer's `latest` is now version 2 of money: re-pointing it is a real change,
+    # checked by the registry like any other; the kept subject is only warned about.
+    assert [c.address for c in plan.changes] == ["subject.orders-value"]
+    assert any(w.address == "subject.money" for w in plan.warnings)
+
+
+@pytest.mark.parametrize("out_of_band", [None, "FULL"])
+def test_drift_reports_a_subject_level_changed_out_of_band_as_changed(
+    out_of_band: str | None,
+) -> None:
+    """Removed (so the subject follows the global level) or set to another level: the same
+    class in drift, worded like the plan's change, never "declared but absent"."""
+    registry = MemoryRegistry()
+    desired = state(subject("r", record(ID), compatibility="NONE"))
+    apply(registry, plan_for(registry, desired))
+    if out_of_band is None:
+        del registry.levels["r"]
+    else:
+        registry.levels["r"] = out_of_band
+    report = compute_drift(desired, read_live(MemoryCluster(), desired, registry))
+    [item] = report.items
+    assert (item.kind, item.address) == (DriftKind.CHANGED, "subject-config.r")
+    assert item.message == "differs from its spec: compatibility"
+    assert [(f.path, f.before, f.after) for f in item.fields] == [
+        ("compatibility", out_of_band or "BACKWARD", "NONE")
     ]
