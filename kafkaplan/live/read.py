@@ -30,8 +30,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any, TypeVar
 
-from kafkaplan.errors import ClusterError, RegistryError, RegistryUnreachable
-from kafkaplan.kinds import subject_address
+from kafkaplan.errors import ClusterError, PermissionDenied, RegistryError, RegistryUnreachable
+from kafkaplan.kinds import subject_address, topic_address
 from kafkaplan.live.cluster import Cluster, Partition
 from kafkaplan.live.registry import RegisteredSchema, Registry
 from kafkaplan.live.state import (
@@ -104,7 +104,8 @@ def read_live(
             lambda live: [n for n in desired.topics if n in live],
             desired.deletion_candidates,
             acls=desired.acls.managed,
-            probe=list(desired.topics) if tolerant else None,
+            probe=list(desired.topics),
+            tolerant=tolerant,
         )
         if registry_read is None:
             return live
@@ -165,8 +166,13 @@ def _read(
     *,
     acls: bool,
     probe: list[str] | None = None,
+    tolerant: bool = False,
     throttled_brokers: list[int] | None = None,
 ) -> LiveState:
+    """``probe``: declared topics; those absent from the metadata are asked for by name, so
+    that a topic the principal may not see is never taken for one that does not exist.
+    ``tolerant`` (drift): what cannot be read is reported in ``not_checked``; otherwise
+    (plan) it is an error."""
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="kafkaplan-read") as pool:
         # Independent of the metadata and the configs: overlap the round trips.
         acls_read = pool.submit(cluster.describe_acls) if acls else None
@@ -185,23 +191,28 @@ def _read(
     configs: dict[str, dict[str, LiveConfig]] = {}
     for name, result in described_configs.items():
         if isinstance(result, ClusterError):
-            if probe is None:
+            if not tolerant:
                 raise result
             not_checked[f"topic.{name}"] = _reason(result)
         else:
             configs[name] = result
     if probe is not None:
-        hidden = cluster.probe_topics([n for n in probe if n not in metadata])
-        not_checked.update(
-            {f"topic.{n}": _reason(error) for n, error in hidden.items() if error is not None}
-        )
+        absent = [n for n in probe if n not in metadata]
+        hidden = {
+            n: error
+            for n, error in (cluster.probe_topics(absent) if absent else {}).items()
+            if error is not None
+        }
+        if hidden and not tolerant:
+            raise _unreadable_topics(hidden)
+        not_checked.update({f"topic.{n}": _reason(error) for n, error in hidden.items()})
     bindings: Iterable[Binding] = ()
     unreadable: Iterable[str] = ()
     if acls_read is not None:
         try:
             bindings, unreadable = acls_read.result()
         except ClusterError as error:
-            if probe is None:
+            if not tolerant:
                 raise
             not_checked[ACLS_NOT_CHECKED] = _reason(error)
     by_topic: dict[str, dict[int, PartitionReassignment]] = {}
@@ -245,6 +256,22 @@ def _read(
         reassignments=reassignments,
         reassignments_known=known,
         broker_throttles={b: t for b, t in broker_throttles.items() if t},
+    )
+
+
+def _unreadable_topics(hidden: dict[str, ClusterError]) -> ClusterError:
+    """Declared topics the principal may not see: a plan cannot tell whether they exist, so
+    it must not propose to create them."""
+    names = sorted(hidden)
+    shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+    first = hidden[names[0]]
+    error = type(first) if isinstance(first, PermissionDenied) else ClusterError
+    return error(
+        f"cannot read {len(names)} declared topic(s): {shown} ({first.message}); the plan "
+        "cannot tell whether they exist",
+        resource=topic_address(names[0]),
+        hint="grant the principal that plans DESCRIBE and DESCRIBE_CONFIGS on these topics "
+        "(docs/permissions.md)",
     )
 
 

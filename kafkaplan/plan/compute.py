@@ -16,7 +16,7 @@ from kafkaplan.live.state import LiveState, fingerprint
 from kafkaplan.plan.acls import acl_digest, diff_acls
 from kafkaplan.plan.brokers import broker_digest, diff_brokers
 from kafkaplan.plan.limits import check_delete_limit
-from kafkaplan.plan.model import Plan
+from kafkaplan.plan.model import Message, Plan
 from kafkaplan.plan.options import PlanOptions
 from kafkaplan.plan.part import ABSENT, PlanPart
 from kafkaplan.plan.subjects import (
@@ -67,6 +67,7 @@ def compute_plan(
         merged.fingerprints.update(part.fingerprints)
     if options.targets:
         merged = _restrict(merged, options)
+        merged.warnings.append(_targeting(merged, options))
     refusal = check_delete_limit(merged.changes, options.max_destroy)
     if refusal is not None:
         merged.errors.append(refusal)
@@ -95,6 +96,22 @@ def _restrict(part: PlanPart, options: PlanOptions) -> PlanPart:
         warnings=[m for m in part.warnings if keep(m.address)],
         unmanaged=[a for a in part.unmanaged if keep(a)],
         fingerprints={a: d for a, d in part.fingerprints.items() if keep(a)},
+    )
+
+
+def _targeting(part: PlanPart, options: PlanOptions) -> Message:
+    """Terraform's rule: a targeted plan always says so, and says when nothing matched."""
+    patterns = ", ".join(repr(t) for t in options.targets)
+    if not part.fingerprints and not part.changes and not part.unmanaged:
+        return Message(
+            message=f"--target {patterns} matches no resource of the specs or the cluster",
+            hint="check the addresses in `kafkaplan plan` without --target "
+            "(e.g. 'topic.orders.*', 'acl.User:billing.*')",
+        )
+    return Message(
+        message=f"targeting is in effect ({patterns}): this plan covers only the matching "
+        "resources, and may not show every change the specs make",
+        hint="plan without --target before relying on the whole estate being in sync",
     )
 
 

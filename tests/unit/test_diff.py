@@ -264,3 +264,15 @@ def test_targets_restrict_the_plan() -> None:
     assert plan.errors == [], "errors of untargeted resources are left out"
     assert list(plan.resource_fingerprints) == ["topic.b.z.v1"]
     assert plan.targets == ["topic.b.*"]
+    [warning] = plan.warnings
+    assert warning.message.startswith("targeting is in effect ('topic.b.*')")
+
+
+def test_a_target_that_matches_nothing_says_so() -> None:
+    cluster = MemoryCluster(topics={"a.x.v1": FakeTopic(3, 1)})
+    state = desired(topic("a.x.v1"))
+    plan = compute_plan(state, read_live(cluster, state), PlanOptions(targets=("topic.b.*",)))
+    assert plan.changes == []
+    assert [w.message for w in plan.warnings] == [
+        "--target 'topic.b.*' matches no resource of the specs or the cluster"
+    ]

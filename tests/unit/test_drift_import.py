@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from kafkaplan.errors import PermissionDenied
 from kafkaplan.importer.build import build_import, read_for_import
 from kafkaplan.live.read import read_live
 from kafkaplan.plan.compute import compute_plan
@@ -115,6 +116,22 @@ def test_drift_reports_unreadable_topics_as_not_checked() -> None:
     assert report.items == [], "a topic we may not see is not reported missing"
     assert [m.address for m in report.not_checked] == ["topic.orders.secret.v1"]
     assert "permission denied" in report.not_checked[0].message
+
+
+def test_a_plan_never_proposes_to_create_a_topic_it_may_not_see() -> None:
+    cluster = MemoryCluster(
+        topics={"orders.secret.v1": FakeTopic(3, 1), "orders.other.v1": FakeTopic(3, 1)},
+        hidden_topics={"orders.secret.v1", "orders.other.v1"},
+    )
+    desired = DesiredState(
+        topics={n: topic(n) for n in ("orders.secret.v1", "orders.other.v1", "orders.new.v1")}
+    )
+    with pytest.raises(PermissionDenied) as raised:
+        read_live(cluster, desired)
+    message = str(raised.value)
+    assert "cannot read 2 declared topic(s): orders.other.v1, orders.secret.v1" in message
+    assert "cannot tell whether they exist" in message
+    assert "DESCRIBE" in (raised.value.hint or "")
 
 
 def test_import_is_stable_human_and_round_trips(make_project: MakeProject, tmp_path: Path) -> None:
