@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from kafkaplan import cli
+from kafkaplan import cli, commands
 from kafkaplan.cli import main
 from tests.conftest import PROJECT, MakeProject
 from tests.conftest import run_cli as run
@@ -19,7 +19,7 @@ SPEC = "topics:\n  - name: orders.created.v1\n    configs:\n      retention.ms: 
 @pytest.fixture
 def cluster(monkeypatch: pytest.MonkeyPatch) -> MemoryCluster:
     fake = MemoryCluster(brokers=1)
-    monkeypatch.setattr(cli, "connect", lambda context, read_only: fake)
+    monkeypatch.setattr(commands, "connect", lambda context, read_only: fake)
     return fake
 
 
@@ -47,9 +47,9 @@ def test_validate_makes_no_connection(
         raise AssertionError("validate opened a connection")
 
     for target in (
-        "kafkaplan.cli.connect",
-        "kafkaplan.cli.connect_registry",
-        "kafkaplan.cli.open_lease",
+        "kafkaplan.commands.connect",
+        "kafkaplan.commands.connect_registry",
+        "kafkaplan.commands.open_lease",
         "confluent_kafka.admin.AdminClient",
         "confluent_kafka.Consumer",
         "confluent_kafka.Producer",
@@ -197,7 +197,7 @@ def test_unexpected_errors_are_reported_as_bugs(
     def explode(*args: object, **kwargs: object) -> None:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(cli, "connect", explode)
+    monkeypatch.setattr(commands, "connect", explode)
     project = make_project({"a.yaml": SPEC})
     code, _, err = run(project, "plan", capsys=capsys)
     assert code == 3
