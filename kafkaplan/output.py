@@ -37,6 +37,7 @@ from typing import IO, Any, Protocol
 
 import click
 
+from kafkaplan.errors import ProjectError
 from kafkaplan.secrets import redact
 
 PLAIN_INTERVAL = 10.0  # seconds between plain lines when nothing else triggers one
@@ -62,18 +63,27 @@ def _isatty(stream: IO[str]) -> bool:
 
 def write_atomically(path: Path, text: str) -> None:
     """Write a file (secrets masked) so that a crash leaves the old file or the new one,
-    never a torn one; on failure the temporary file is removed and the error raised."""
-    folder = path.resolve().parent
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=folder)
+    never a torn one. When writing fails, the temporary file is removed, the old file (if
+    any) is left as it was, and a ``ProjectError`` says why."""
+    try:
+        handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.resolve().parent)
+    except OSError as exc:
+        raise _cannot_write(path, exc) from exc
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as stream:
             stream.write(redact(text))
             stream.flush()
             os.fsync(stream.fileno())
         os.replace(temporary, path)
-    except BaseException:
+    except BaseException as exc:
         Path(temporary).unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise _cannot_write(path, exc) from exc
         raise
+
+
+def _cannot_write(path: Path, error: OSError) -> ProjectError:
+    return ProjectError(f"cannot write the file: {error.strerror or error}", resource=str(path))
 
 
 class Display(Protocol):
