@@ -1,4 +1,5 @@
-"""The ``kafkaplan`` command line: parse options, call the pipeline, render, return an exit code.
+"""The ``kafkaplan`` command line: parse options, call one function of ``kafkaplan.commands``,
+render what it returns through ``kafkaplan.output``, return an exit code.
 
 Exit codes: 0 success; 1 an error the user can fix (bad spec, unreachable broker, refused
 plan, failed apply); 2 with ``--detailed-exitcode``/``drift``: changes present; 3 an
@@ -8,65 +9,47 @@ unexpected internal error (a bug: please report it with the output of ``--debug`
 from __future__ import annotations
 
 import gc
+import io
 import json
 import logging
-import os
 import signal
 import sys
-import tempfile
 import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import click
 
-from kafkaplan import __version__
-from kafkaplan.apply.runner import DEFAULT_BATCH_SIZE, ApplyReport, Outcome, Status
-from kafkaplan.commands import (
-    Context,
-    check_saved_plan,
-    connect,
-    connect_registry,
-    load_context,
-    make_drift,
-    make_plan,
-    open_lease,
-    read_plan_file,
-    run_apply,
-    run_import,
+from kafkaplan import __version__, commands
+from kafkaplan.apply.runner import (
+    DEFAULT_BATCH_SIZE,
+    ApplyReport,
+    Outcome,
+    ProgressCallback,
+    Status,
 )
-from kafkaplan.errors import KafkaplanError, PlanRefused, ProjectError, SpecError
+from kafkaplan.errors import KafkaplanError, PlanRefused, SpecError
 from kafkaplan.importer.build import RESOURCE_TYPES
-from kafkaplan.live.cluster import Cluster
-from kafkaplan.live.lease import Lease
-from kafkaplan.output import ProgressReporter
+from kafkaplan.live.lease import LeaseState
+from kafkaplan.output import Output
 from kafkaplan.plan.drift import DriftKind
 from kafkaplan.plan.model import Plan
-from kafkaplan.plan.options import PlanOptions
 from kafkaplan.render import FORMATS, render
 from kafkaplan.render.drift import render_drift
 from kafkaplan.secrets import Redactor
 from kafkaplan.spec.models import spec_json_schema
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES, EXIT_BUG = 0, 1, 2, 3
-
-
-def use_color(stream: IO[str], flag: bool | None) -> bool:
-    """Colour only for a terminal, unless NO_COLOR is set or --color/--no-color says so."""
-    if flag is not None:
-        return flag
-    if os.environ.get("NO_COLOR"):
-        return False
-    return stream.isatty()
+EXIT_INTERRUPTED = 130
 
 
 class Options:
     def __init__(self, project: Path | None, color: bool | None, debug: bool):
         self.project = project
-        self.color = color
         self.debug = debug
+        self.output = Output(color)
 
 
 pass_options = click.make_pass_decorator(Options)
@@ -107,16 +90,6 @@ def plan_options(command: Callable[..., Any]) -> Callable[..., Any]:
     return command
 
 
-def _plan_options(
-    context: Context, targets: tuple[str, ...], allow_deletes: bool, max_destroy: int | None
-) -> PlanOptions:
-    return PlanOptions(
-        allow_deletes=allow_deletes,
-        max_destroy=context.project.model.max_destroy if max_destroy is None else max_destroy,
-        targets=targets,
-    )
-
-
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="kafkaplan")
 @click.option(
@@ -151,20 +124,10 @@ def validate(options: Options, paths: tuple[Path, ...], env: str | None) -> int:
     PATHS (files or folders) replace the project's `specs` setting. Prints one
     `file:line: message` per problem and exits 1 if there is any.
     """
-    from kafkaplan.spec.load import load_desired
-    from kafkaplan.spec.project import load_project
-
-    project = load_project(options.project)
-    if paths:
-        cwd = Path.cwd()
-        model = project.model.model_copy(
-            update={"specs": [str((cwd / p).resolve()) for p in paths]}
-        )
-        project = type(project)(root=project.root, file=project.file, model=model)
-    _, _, desired = load_desired(project, env)
+    desired = commands.validate_specs(options.project, env, paths)
     acls = f", {len(desired.acls.bindings)} ACL binding(s)" if desired.acls.bindings else ""
     subjects = f", {len(desired.subjects)} subject(s)" if desired.subjects else ""
-    click.echo(f"Valid: {len(desired.topics)} topic(s){acls}{subjects}.")
+    options.output.echo(f"Valid: {len(desired.topics)} topic(s){acls}{subjects}.")
     return EXIT_OK
 
 
@@ -175,7 +138,15 @@ def validate(options: Options, paths: tuple[Path, ...], env: str | None) -> int:
     type=click.Path(path_type=Path, dir_okay=False),
     help="Save the plan to FILE (JSON) for `apply FILE`.",
 )
-@click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(FORMATS),
+    default="text",
+    show_default=True,
+    help="How to show the plan: text for a terminal, markdown for a pull request comment, "
+    "json for machines (docs/plan.schema.json).",
+)
 @click.option(
     "--detailed-exitcode",
     is_flag=True,
@@ -199,44 +170,30 @@ def plan(
     (--detailed-exitcode only), 1 error — including policy violations and changes the
     cluster would refuse.
     """
-    context = load_context(options.project, env)
-    cluster = connect(context, read_only=True)
-    _close_at_exit(cluster)
-    registry = connect_registry(context, read_only=True)
-    result = make_plan(
-        context, cluster, registry, _plan_options(context, targets, allow_deletes, max_destroy)
+    output = options.output
+    result = commands.plan_specs(
+        options.project,
+        env,
+        targets=targets,
+        allow_deletes=allow_deletes,
+        max_destroy=max_destroy,
     )
-    click.echo(render(result, fmt, color=use_color(sys.stdout, options.color)), nl=False)
+    output.echo(render(result, fmt, color=output.color), nl=False)
     if result.errors:
         return EXIT_ERROR
     if out is not None:
-        write_atomically(out, result.model_dump_json(indent=2) + "\n")
-        click.echo(f"Saved the plan to {out}. Apply it with: kafkaplan apply {out}", err=True)
+        output.write_file(out, result.model_dump_json(indent=2) + "\n")
+        output.echo(f"Saved the plan to {out}. Apply it with: kafkaplan apply {out}", err=True)
     if detailed_exitcode and result.has_changes:
         return EXIT_CHANGES
     return EXIT_OK
 
 
-def write_atomically(path: Path, text: str) -> None:
-    """Write a file so that a crash leaves the old file or the new one, never a torn one."""
-    folder = path.resolve().parent
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=folder)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(text)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
-def _duration_seconds(value: str | None, default: float) -> float:
+def _duration_seconds(value: str | None) -> float | None:
     from kafkaplan.spec.units import UnitError, parse_duration_ms
 
     if value is None:
-        return default
+        return None
     try:
         return parse_duration_ms(value) / 1000
     except UnitError as exc:
@@ -283,69 +240,45 @@ def apply(
     One apply at a time changes a cluster: apply takes the cluster's lease before reading
     it and gives it back at the end (see `kafkaplan unlock`).
     """
-    color = use_color(sys.stdout, options.color)
-    saved: Plan | None = None
-    if planfile is not None:
-        if targets or allow_deletes or max_destroy is not None:
-            raise click.UsageError(
-                "--target, --allow-deletes and --max-destroy shape a new plan; a saved plan "
-                "is applied exactly as it was planned"
-            )
-        saved = read_plan_file(planfile)
-        context = load_context(options.project, env or saved.environment, specs=False)
-    else:
-        context = load_context(options.project, env)
-    wait = _duration_seconds(lease_wait, context.project.model.lease.wait_seconds())
-    cluster = connect(context, read_only=False)
-    _close_at_exit(cluster)
-    registry = connect_registry(context, read_only=False)
-    lease = open_lease(context)
+    if planfile is not None and (targets or allow_deletes or max_destroy is not None):
+        raise click.UsageError(
+            "--target, --allow-deletes and --max-destroy shape a new plan; a saved plan "
+            "is applied exactly as it was planned"
+        )
+    wait = _duration_seconds(lease_wait)
+    output = options.output
+    hooks = commands.ApplyHooks(
+        show_plan=lambda result: _show_plan(output, result),
+        confirm=None if planfile is not None or auto_approve else _confirmer(output),
+        progress=lambda: _progress(output),
+        on_outcome=lambda outcome: _show_outcome(output, outcome),
+        show_report=lambda report: _show_report(output, report),
+        lease_taken_over=lambda state: output.echo(
+            f"Note: took over an expired apply lease ({state.describe()}); "
+            "that run ended without giving it back. The plan below shows what it left.",
+            err=True,
+        ),
+        lease_not_released=lambda error, held: _show_not_released(output, error, held),
+    )
     with _terminate_as_interrupt():
-        lease.acquire(wait)
-        if lease.taken_over is not None:
-            click.echo(
-                f"Note: took over an expired apply lease ({lease.taken_over.describe()}); "
-                "that run ended without giving it back. The plan below shows what it left.",
-                err=True,
-            )
-        try:
-            if saved is not None:
-                check_saved_plan(saved, context, cluster, registry)
-                result = saved
-            else:
-                result = make_plan(
-                    context,
-                    cluster,
-                    registry,
-                    _plan_options(context, targets, allow_deletes, max_destroy),
-                )
-            click.echo(render(result, "text", color=color), nl=False)
-            if result.errors:
-                click.echo("Nothing was applied.", err=True)
-                return EXIT_ERROR
-            if not result.has_changes:
-                return EXIT_OK
-            if planfile is None and not auto_approve:
-                _confirm(context)
-            click.echo("")
-            with ProgressReporter(sys.stderr) as progress:
-                report = run_apply(
-                    result,
-                    cluster,
-                    registry=registry,
-                    progress=progress,
-                    on_outcome=_outcome_printer(color),
-                    lease=lease,
-                    batch_size=batch_size,
-                    reassignment=context.project.reassignment(context.environment),
-                    settle_timeout=context.environment.kafka.timeout_seconds(),
-                )
-            _print_report(report)
-        finally:
-            _release(lease)
-    if report.interrupted == "interrupted":
-        return 130
-    return EXIT_OK if report.ok else EXIT_ERROR
+        applied = commands.apply_specs(
+            options.project,
+            env,
+            planfile,
+            targets=targets,
+            allow_deletes=allow_deletes,
+            max_destroy=max_destroy,
+            lease_wait=wait,
+            batch_size=batch_size,
+            hooks=hooks,
+        )
+    if applied.plan.errors:
+        return EXIT_ERROR
+    if applied.report is None:
+        return EXIT_OK
+    if applied.report.interrupted == "interrupted":
+        return EXIT_INTERRUPTED
+    return EXIT_OK if applied.report.ok else EXIT_ERROR
 
 
 @contextmanager
@@ -367,22 +300,41 @@ def _terminate_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def _close_at_exit(cluster: Cluster) -> None:
-    """Close the cluster's clients when the command ends (they hold network threads)."""
-    click.get_current_context().call_on_close(cluster.close)
+def _show_plan(output: Output, result: Plan) -> None:
+    output.echo(render(result, "text", color=output.color), nl=False)
+    if result.errors:
+        output.echo("Nothing was applied.", err=True)
 
 
-def _release(lease: Lease) -> None:
-    held = lease.state
-    try:
-        lease.release()
-    except KafkaplanError as exc:
-        expiry = held.describe().split("; ")[-1] if held is not None else ""
-        click.echo(
-            f"Warning: could not give back the apply lease ({exc}); {expiry}. Another apply "
-            "can take it over once it expires, or run `kafkaplan unlock`.",
-            err=True,
+def _confirmer(output: Output) -> Callable[[str], bool]:
+    def confirm(env_name: str) -> bool:
+        if not output.interactive():
+            raise PlanRefused(
+                "refusing to apply without confirmation: input is not a terminal",
+                hint="review the plan and pass --auto-approve, or apply a saved plan file",
+            )
+        answer = output.ask(
+            f"\nApply these changes to environment {env_name!r}? Only 'yes' will be accepted"
         )
+        return answer == "yes"
+
+    return confirm
+
+
+@contextmanager
+def _progress(output: Output) -> Iterator[ProgressCallback]:
+    output.echo("")
+    with output.progress() as progress:
+        yield progress
+
+
+def _show_not_released(output: Output, error: KafkaplanError, held: LeaseState | None) -> None:
+    expiry = held.describe().split("; ")[-1] if held is not None else ""
+    output.echo(
+        f"Warning: could not give back the apply lease ({error}); {expiry}. Another apply "
+        "can take it over once it expires, or run `kafkaplan unlock`.",
+        err=True,
+    )
 
 
 @cli.command()
@@ -396,50 +348,29 @@ def unlock(options: Options, env: str | None, force: bool) -> int:
     given. Only that lease is released: if it changed meanwhile, nothing happens. Breaking
     the lease of a run that is still applying makes it stop before its next batch.
     """
-    context = load_context(options.project, env, specs=False)
-    lease = open_lease(context)
-    state = lease.read()
-    if not state.held:
-        click.echo("The apply lease is not held; nothing to do.")
-        return EXIT_OK
-    click.echo(f"{state.describe().capitalize()}.")
-    if not force:
-        if not sys.stdin.isatty():
+    output = options.output
+
+    def confirm(state: LeaseState) -> bool:
+        output.echo(f"{state.describe().capitalize()}.")
+        if force:
+            return True
+        if not output.interactive():
             raise PlanRefused(
                 "refusing to release the lease without confirmation: input is not a terminal",
                 hint="pass --force if that run is gone",
             )
-        answer = click.prompt(
+        answer = output.ask(
             "Release it? A run that still applies stops before its next batch. "
-            "Only 'yes' will be accepted",
-            default="",
-            show_default=False,
+            "Only 'yes' will be accepted"
         )
-        if answer.strip() != "yes":
-            raise PlanRefused("unlock cancelled; the lease is still held")
-    after = lease.break_(state)
-    if after.head == state.head or after.held:
-        raise ProjectError(
-            f"the lease changed while unlocking ({after.describe()}); nothing was released",
-            hint="run `kafkaplan unlock` again to see the current holder",
-        )
-    click.echo("Released the apply lease.")
+        return answer == "yes"
+
+    released = commands.unlock_lease(options.project, env, confirm=confirm)
+    if released is None:
+        output.echo("The apply lease is not held; nothing to do.")
+    else:
+        output.echo("Released the apply lease.")
     return EXIT_OK
-
-
-def _confirm(context: Context) -> None:
-    if not sys.stdin.isatty():
-        raise PlanRefused(
-            "refusing to apply without confirmation: input is not a terminal",
-            hint="review the plan and pass --auto-approve, or apply a saved plan file",
-        )
-    answer = click.prompt(
-        f"\nApply these changes to environment {context.env_name!r}? Only 'yes' will be accepted",
-        default="",
-        show_default=False,
-    )
-    if answer.strip() != "yes":
-        raise PlanRefused("apply cancelled; nothing was changed")
 
 
 _MARKS = {
@@ -450,35 +381,34 @@ _MARKS = {
 }
 
 
-def _outcome_printer(color: bool) -> Any:
-    """Print each change's outcome as soon as it is known (flushed: a killed run still
-    leaves a true record of what it did)."""
-
-    def show(outcome: Outcome) -> None:
-        mark, fg = _MARKS[outcome.status]
-        actions = outcome.action.value
-        detail = f": {outcome.detail}" if outcome.detail else ""
-        line = f"  {mark} {outcome.address} ({actions}) {outcome.status.value}{detail}"
-        click.echo(click.style(line, fg=fg) if color else line)
-
-    return show
+def _show_outcome(output: Output, outcome: Outcome) -> None:
+    """Each change's outcome, as soon as it is known (flushed: a killed run still leaves a
+    true record of what it did)."""
+    mark, fg = _MARKS[outcome.status]
+    detail = f": {outcome.detail}" if outcome.detail else ""
+    output.echo(
+        output.style(
+            f"  {mark} {outcome.address} ({outcome.action.value}) {outcome.status.value}{detail}",
+            fg=fg,
+        )
+    )
 
 
 UNSETTLED_SHOWN = 10
 
 
-def _print_report(report: ApplyReport) -> None:
-    click.echo("")
+def _show_report(output: Output, report: ApplyReport) -> None:
+    output.echo("")
     if report.interrupted:
         verdict = f"Apply interrupted ({report.interrupted})"
     elif report.ok:
         verdict = "Apply complete"
     else:
         verdict = "Apply finished with failures"
-    click.echo(f"{verdict}: {report.summary()}.")
+    output.echo(f"{verdict}: {report.summary()}.")
     unknown = [o.address for o in report.outcomes if o.status is Status.UNKNOWN]
     if unknown:
-        click.echo(
+        output.echo(
             f"Outcome unknown (sent, but not confirmed): {', '.join(unknown)}. "
             "The next `kafkaplan plan` shows whether they were made.",
             err=True,
@@ -488,20 +418,27 @@ def _print_report(report: ApplyReport) -> None:
         more = len(report.unsettled) - UNSETTLED_SHOWN
         if more > 0:
             shown += f" and {more} more"
-        click.echo(
+        output.echo(
             f"Warning: the cluster does not report these changes yet: {shown}. They were "
             "acknowledged; a plan right now may still show them.",
             err=True,
         )
     if not report.ok:
-        click.echo(
+        output.echo(
             "Re-run `kafkaplan plan` to see what is left; `apply` again converges.", err=True
         )
 
 
 @cli.command()
 @env_option
-@click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(FORMATS),
+    default="text",
+    show_default=True,
+    help="How to show the report: text, markdown or json.",
+)
 @click.option(
     "--fail-on",
     "fail_on",
@@ -531,14 +468,11 @@ def drift(options: Options, env: str | None, fmt: str, fail_on: str, out: Path |
             f"unknown drift class {', '.join(sorted(unknown))}; use changed, missing, unmanaged",
             param_hint="--fail-on",
         )
-    context = load_context(options.project, env)
-    report = make_drift(
-        context, connect(context, read_only=True), connect_registry(context, read_only=True)
-    )
-    text = render_drift(report, fmt, color=use_color(sys.stdout, options.color))
-    click.echo(text, nl=False)
+    output = options.output
+    report = commands.report_drift(options.project, env)
+    output.echo(render_drift(report, fmt, color=output.color), nl=False)
     if out is not None:
-        out.write_text(render_drift(report, fmt), encoding="utf-8")
+        output.write_file(out, render_drift(report, fmt))
     return EXIT_CHANGES if report.failing({DriftKind(c) for c in classes}) else EXIT_OK
 
 
@@ -585,7 +519,7 @@ def import_(
     project's `specs` include, `kafkaplan plan` shows no changes; imported names that break
     the project's policies are listed so you can rename them or add exceptions.
     """
-    kinds = list(RESOURCE_TYPES)
+    kinds: list[str] | None = None
     if resources is not None:
         kinds = [part.strip() for part in resources.split(",") if part.strip()]
         unknown = sorted(set(kinds) - set(RESOURCE_TYPES))
@@ -595,43 +529,44 @@ def import_(
                 f"{', '.join(RESOURCE_TYPES)}",
                 param_hint="--resources",
             )
-    context = load_context(options.project, env, specs=False)
-    result, files, problems = run_import(
-        context,
-        connect(context, read_only=True),
-        out,
-        prefixes,
-        [kind for kind in RESOURCE_TYPES if kind in kinds],
-        force=force,
-        registry=connect_registry(context, read_only=True) if "subjects" in kinds else None,
-        explicit=resources is not None,
+    output = options.output
+    imported = commands.import_live(
+        options.project, env, out, prefixes=prefixes, resources=kinds, force=force
     )
-    for path in files:
-        click.echo(f"wrote {path}")
-    for line in result.skipped:
-        click.echo(f"skipped {line}", err=True)
-    for problem in problems:
-        click.echo(f"policy: {problem}", err=True)
-    click.echo(f"Imported {result.summary()} into {len(files)} file(s).")
-    for note in result.notes:
-        click.echo(f"Note: {note}.")
+    for path in imported.files:
+        output.echo(f"wrote {path}")
+    for line in imported.result.skipped:
+        output.echo(f"skipped {line}", err=True)
+    for problem in imported.problems:
+        output.echo(f"policy: {problem}", err=True)
+    output.echo(f"Imported {imported.result.summary()} into {len(imported.files)} file(s).")
+    for note in imported.result.notes:
+        output.echo(f"Note: {note}.")
     return EXIT_OK
 
 
 @cli.command()
-def schema() -> int:
+@pass_options
+def schema(options: Options) -> int:
     """Print the JSON Schema of the spec file format (for editors and CI)."""
-    click.echo(json.dumps(spec_json_schema(), indent=2))
+    options.output.echo(json.dumps(spec_json_schema(), indent=2))
     return EXIT_OK
 
 
-def _report_error(error: KafkaplanError) -> None:
+def _report_error(output: Output, error: KafkaplanError) -> None:
     if isinstance(error, SpecError):
         for diagnostic in error.diagnostics:
-            click.echo(f"{diagnostic}", err=True)
-        click.echo(f"Error: {error.message}.", err=True)
+            output.error(f"{diagnostic}")
+        output.error(f"Error: {error.message}.")
         return
-    click.echo(f"Error: {error}", err=True)
+    output.error(f"Error: {error}")
+
+
+def _show_click_error(output: Output, error: click.ClickException) -> None:
+    """click's own message (usage, hint, ``Error: ...``), through the one writer."""
+    buffer = io.StringIO()
+    error.show(file=buffer)
+    output.echo(buffer.getvalue(), err=True, nl=False)
 
 
 # A run builds hundreds of thousands of small objects (YAML nodes, spec values, live
@@ -642,30 +577,31 @@ GC_THRESHOLDS = (50_000, 20, 20)
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Console entry point: one handler turns every expected error into a line and a code."""
+    """Console entry point: the one handler at the boundary. An expected error (a
+    ``KafkaplanError``) becomes its ``Error: ...`` line and exit 1; an unexpected one is a
+    bug: ``Internal error: ...``, how to report it, and exit 3."""
     gc.set_threshold(*GC_THRESHOLDS)
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])
+    output = Output()
     try:
         code = cli.main(args=argv, prog_name="kafkaplan", standalone_mode=False)
     except KafkaplanError as error:
-        _report_error(error)
+        _report_error(output, error)
         return error.exit_code
     except click.exceptions.Abort:
-        click.echo("Aborted; nothing was changed.", err=True)
+        output.error("Aborted; nothing was changed.")
         return EXIT_ERROR
     except click.ClickException as error:
-        error.show()
+        _show_click_error(output, error)
         return error.exit_code
     except KeyboardInterrupt:
-        click.echo("Interrupted.", err=True)
-        return 130
+        output.error("Interrupted.")
+        return EXIT_INTERRUPTED
     except Exception as error:  # a bug: say so, and how to report it
-        click.echo(f"Internal error: {type(error).__name__}: {error}", err=True)
+        output.error(f"Internal error: {type(error).__name__}: {error}")
         if debug:
-            traceback.print_exc()
+            output.echo(traceback.format_exc(), err=True, nl=False)
         else:
-            click.echo(
-                "This is a bug in kafkaplan. Re-run with --debug and report the output.", err=True
-            )
+            output.error("This is a bug in kafkaplan. Re-run with --debug and report the output.")
         return EXIT_BUG
     return code if isinstance(code, int) else EXIT_OK

@@ -1,13 +1,16 @@
 """The commands' work, as library functions: load, connect, plan, check a saved plan, apply.
 
 Each function takes plain inputs and returns data (or raises a ``KafkaplanError``); none
-prints or prompts. The CLI is a thin layer over these.
+prints or prompts. What a command must show or ask while it runs (the plan before it is
+applied, each outcome, the confirmation) goes through callbacks its caller supplies. The
+CLI is a thin layer over these: one function per command, at the end of this module.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,6 +21,7 @@ from kafkaplan import __version__
 from kafkaplan.apply.runner import (
     DEFAULT_BATCH_SIZE,
     ApplyReport,
+    Outcome,
     OutcomeCallback,
     ProgressCallback,
     Targets,
@@ -26,6 +30,7 @@ from kafkaplan.apply.runner import (
 from kafkaplan.apply.settle import settle
 from kafkaplan.errors import (
     Diagnostic,
+    KafkaplanError,
     PlanRefused,
     ProjectError,
     SpecError,
@@ -39,7 +44,7 @@ from kafkaplan.importer.build import (
 )
 from kafkaplan.live.checks import ask
 from kafkaplan.live.cluster import Cluster, KafkaCluster
-from kafkaplan.live.lease import KafkaLeaseLog, Lease, run_owner
+from kafkaplan.live.lease import KafkaLeaseLog, Lease, LeaseState, run_owner
 from kafkaplan.live.read import read_addresses, read_live
 from kafkaplan.live.registry import (
     HttpRegistry,
@@ -349,3 +354,257 @@ def run_apply(
     )
     report.unsettled = settle(cluster, plan, report, timeout=settle_timeout)
     return report
+
+
+# ---------------------------------------------------------------------------------------------
+# One function per command: what the CLI calls
+# ---------------------------------------------------------------------------------------------
+
+
+def plan_options(
+    context: Context,
+    *,
+    targets: Sequence[str] = (),
+    allow_deletes: bool = False,
+    max_destroy: int | None = None,
+) -> PlanOptions:
+    """The options of a new plan; ``max_destroy`` defaults to the project's."""
+    return PlanOptions(
+        allow_deletes=allow_deletes,
+        max_destroy=context.project.model.max_destroy if max_destroy is None else max_destroy,
+        targets=tuple(targets),
+    )
+
+
+def validate_specs(
+    project_file: Path | None,
+    env: str | None,
+    paths: Sequence[Path] = (),
+    *,
+    cwd: Path | None = None,
+) -> DesiredState:
+    """Load and check the specs offline (no connection); ``paths`` (relative to ``cwd``)
+    replace the project's ``specs`` setting. Raises ``SpecError`` with every problem."""
+    project = load_project(project_file)
+    if paths:
+        base = Path.cwd() if cwd is None else cwd
+        model = project.model.model_copy(
+            update={"specs": [str((base / p).resolve()) for p in paths]}
+        )
+        project = replace(project, model=model)
+    _, _, desired = load_desired(project, env)
+    return desired
+
+
+def plan_specs(
+    project_file: Path | None,
+    env: str | None,
+    *,
+    targets: Sequence[str] = (),
+    allow_deletes: bool = False,
+    max_destroy: int | None = None,
+) -> Plan:
+    """The plan of the specs against the live cluster (read-only)."""
+    context = load_context(project_file, env)
+    cluster = connect(context, read_only=True)
+    try:
+        registry = connect_registry(context, read_only=True)
+        options = plan_options(
+            context, targets=targets, allow_deletes=allow_deletes, max_destroy=max_destroy
+        )
+        return make_plan(context, cluster, registry, options)
+    finally:
+        cluster.close()
+
+
+def report_drift(project_file: Path | None, env: str | None) -> DriftReport:
+    """How the live cluster differs from the specs (read-only)."""
+    context = load_context(project_file, env)
+    cluster = connect(context, read_only=True)
+    try:
+        return make_drift(context, cluster, connect_registry(context, read_only=True))
+    finally:
+        cluster.close()
+
+
+@dataclass(frozen=True)
+class Imported:
+    result: ImportResult
+    files: list[Path]
+    problems: list[Diagnostic]  # what the imported specs would break (policies, mostly)
+
+
+def import_live(
+    project_file: Path | None,
+    env: str | None,
+    out: Path,
+    *,
+    prefixes: Sequence[str] = (),
+    resources: Sequence[str] | None = None,
+    force: bool = False,
+) -> Imported:
+    """Write spec files for what is live into ``out`` (``run_import``). ``resources``: the
+    types asked for, or None for the default of all that can be read."""
+    from kafkaplan.importer.build import RESOURCE_TYPES
+
+    asked = list(RESOURCE_TYPES) if resources is None else list(resources)
+    context = load_context(project_file, env, specs=False)
+    cluster = connect(context, read_only=True)
+    try:
+        registry = connect_registry(context, read_only=True) if "subjects" in asked else None
+        result, files, problems = run_import(
+            context,
+            cluster,
+            out,
+            prefixes,
+            [kind for kind in RESOURCE_TYPES if kind in asked],
+            force=force,
+            registry=registry,
+            explicit=resources is not None,
+        )
+    finally:
+        cluster.close()
+    return Imported(result, files, problems)
+
+
+def _no_progress() -> AbstractContextManager[ProgressCallback | None]:
+    return nullcontext(None)
+
+
+def _ignore(*_args: object) -> None:
+    return None
+
+
+@dataclass
+class ApplyHooks:
+    """What ``apply_specs`` tells its caller while it runs, and what it asks.
+
+    ``confirm`` is asked (with the environment's name) before a new plan is applied; it
+    returns whether to go on. None: no question (a saved plan, or approval given already).
+    ``progress`` opens the progress display around the applying itself."""
+
+    show_plan: Callable[[Plan], None] = _ignore
+    confirm: Callable[[str], bool] | None = None
+    progress: Callable[[], AbstractContextManager[ProgressCallback | None]] = _no_progress
+    on_outcome: Callable[[Outcome], None] = _ignore
+    show_report: Callable[[ApplyReport], None] = _ignore
+    lease_taken_over: Callable[[LeaseState], None] = _ignore
+    lease_not_released: Callable[[KafkaplanError, LeaseState | None], None] = _ignore
+
+
+@dataclass(frozen=True)
+class Applied:
+    plan: Plan
+    report: ApplyReport | None = None  # None: nothing was applied (plan errors, no changes)
+
+
+def apply_specs(
+    project_file: Path | None,
+    env: str | None,
+    planfile: Path | None = None,
+    *,
+    targets: Sequence[str] = (),
+    allow_deletes: bool = False,
+    max_destroy: int | None = None,
+    lease_wait: float | None = None,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    hooks: ApplyHooks | None = None,
+) -> Applied:
+    """Apply a saved plan (``planfile``), or plan the specs and apply that, under the
+    cluster's apply lease: take the lease (waiting up to ``lease_wait`` seconds, default
+    the project's), check the saved plan against what is live or compute a new one, show
+    it, ask for confirmation (new plans only), apply, give the lease back."""
+    hooks = hooks or ApplyHooks()
+    saved: Plan | None = None
+    if planfile is not None:
+        saved = read_plan_file(planfile)
+        context = load_context(project_file, env or saved.environment, specs=False)
+    else:
+        context = load_context(project_file, env)
+    wait = context.project.model.lease.wait_seconds() if lease_wait is None else lease_wait
+    cluster = connect(context, read_only=False)
+    try:
+        registry = connect_registry(context, read_only=False)
+        lease = open_lease(context)
+        lease.acquire(wait)
+        if lease.taken_over is not None:
+            hooks.lease_taken_over(lease.taken_over)
+        try:
+            return _apply_leased(
+                context,
+                cluster,
+                registry,
+                lease,
+                saved,
+                hooks,
+                batch_size,
+                plan_options(
+                    context, targets=targets, allow_deletes=allow_deletes, max_destroy=max_destroy
+                ),
+            )
+        finally:
+            held = lease.state
+            try:
+                lease.release()
+            except KafkaplanError as exc:
+                hooks.lease_not_released(exc, held)
+    finally:
+        cluster.close()
+
+
+def _apply_leased(
+    context: Context,
+    cluster: Cluster,
+    registry: Registry | None,
+    lease: Lease,
+    saved: Plan | None,
+    hooks: ApplyHooks,
+    batch_size: int,
+    options: PlanOptions,
+) -> Applied:
+    if saved is not None:
+        check_saved_plan(saved, context, cluster, registry)
+        plan = saved
+    else:
+        plan = make_plan(context, cluster, registry, options)
+    hooks.show_plan(plan)
+    if plan.errors or not plan.has_changes:
+        return Applied(plan)
+    if saved is None and hooks.confirm is not None and not hooks.confirm(context.env_name):
+        raise PlanRefused("apply cancelled; nothing was changed")
+    with hooks.progress() as progress:
+        report = run_apply(
+            plan,
+            cluster,
+            registry=registry,
+            progress=progress,
+            on_outcome=hooks.on_outcome,
+            lease=lease,
+            batch_size=batch_size,
+            reassignment=context.project.reassignment(context.environment),
+            settle_timeout=context.environment.kafka.timeout_seconds(),
+        )
+    hooks.show_report(report)
+    return Applied(plan, report)
+
+
+def unlock_lease(
+    project_file: Path | None, env: str | None, *, confirm: Callable[[LeaseState], bool]
+) -> LeaseState | None:
+    """Release the cluster's apply lease held by another run, if ``confirm`` (shown who
+    holds it) agrees. Returns the lease released, or None when it was not held. Only that
+    lease is released: if it changed meanwhile, a ``ProjectError`` says so."""
+    context = load_context(project_file, env, specs=False)
+    lease = open_lease(context)
+    state = lease.read()
+    if not state.held:
+        return None
+    if not confirm(state):
+        raise PlanRefused("unlock cancelled; the lease is still held")
+    after = lease.break_(state)
+    if after.head == state.head or after.held:
+        raise ProjectError(
+            f"the lease changed while unlocking ({after.describe()}); nothing was released",
+            hint="run `kafkaplan unlock` again to see the current holder",
+        )
+    return state

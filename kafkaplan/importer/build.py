@@ -32,6 +32,7 @@ from kafkaplan.live.cluster import Cluster
 from kafkaplan.live.read import ACLS_NOT_CHECKED, read_registry, read_selected
 from kafkaplan.live.registry import Registry
 from kafkaplan.live.state import LiveRegistry, LiveState, LiveSubject, LiveTopic
+from kafkaplan.output import write_atomically
 from kafkaplan.spec.desired import DesiredState
 from kafkaplan.spec.topic_configs import REFUSED_CONFIGS, TOPIC_CONFIGS, to_spec_value
 
@@ -291,5 +292,5 @@ def write_import(result: ImportResult, out: Path, *, force: bool) -> list[Path]:
         )
     for path in targets:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(result.files[path.relative_to(out).as_posix()], encoding="utf-8")
+        write_atomically(path, result.files[path.relative_to(out).as_posix()])
     return targets

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from kafkaplan import cli
+from kafkaplan import commands
 from kafkaplan.live.lease import Lease
 from tests.fakes import MemoryLeaseLog
 
@@ -17,7 +17,7 @@ def lease_log() -> MemoryLeaseLog:
 @pytest.fixture(autouse=True)
 def memory_lease(monkeypatch: pytest.MonkeyPatch, lease_log: MemoryLeaseLog) -> None:
     monkeypatch.setattr(
-        cli,
+        commands,
         "open_lease",
         lambda context: Lease(
             lease_log, ttl=60, owner="test", clock=lambda: lease_log.now_ms / 1000

@@ -505,10 +505,10 @@ def test_new_deny_is_flagged_as_access_loss() -> None:
 def test_unsupported_bindings_fail_the_plan_not_the_apply(
     make_project: MakeProject, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from kafkaplan import cli
+    from kafkaplan import cli, commands
 
     fake = MemoryCluster(brokers=1, unsupported_acl_types={ResourceType.DELEGATION_TOKEN})
-    monkeypatch.setattr(cli, "connect", lambda context, read_only: fake)
+    monkeypatch.setattr(commands, "connect", lambda context, read_only: fake)
     spec = """\
     acls:
       - principal: User:ops
@@ -691,10 +691,10 @@ acls:
 
 @pytest.fixture
 def fake(monkeypatch: pytest.MonkeyPatch) -> MemoryCluster:
-    from kafkaplan import cli
+    from kafkaplan import commands
 
     cluster = MemoryCluster(brokers=1)
-    monkeypatch.setattr(cli, "connect", lambda context, read_only: cluster)
+    monkeypatch.setattr(commands, "connect", lambda context, read_only: cluster)
     return cluster
 
 

@@ -3,24 +3,40 @@
 from __future__ import annotations
 
 import json
+import os
+import re
 from pathlib import Path
 
+import click
 import pytest
 
-from kafkaplan import cli
+from kafkaplan import cli, commands, secrets
 from kafkaplan.cli import main
+from kafkaplan.live.lease import Lease
 from kafkaplan.plan.model import FORMAT_VERSION
 from tests.conftest import PROJECT, MakeProject
 from tests.conftest import run_cli as run
-from tests.fakes import FakeTopic, MemoryCluster
+from tests.fakes import FakeTopic, MemoryCluster, MemoryLeaseLog
+
+ROOT = Path(__file__).resolve().parents[2]
 
 SPEC = "topics:\n  - name: orders.created.v1\n    configs:\n      retention.ms: 1d\n"
+PLAN_TEXT = """\
+kafkaplan plan for environment "test" (cluster fake-cluster)
+
+  + topic.orders.created.v1   (specs/a.yaml:2)
+      partitions            3
+      replication_factor    1
+      configs.retention.ms  86400000 (1d)
+
+Plan: 1 to create, 0 to update, 0 to delete.
+"""
 
 
 @pytest.fixture
 def cluster(monkeypatch: pytest.MonkeyPatch) -> MemoryCluster:
     fake = MemoryCluster(brokers=1)
-    monkeypatch.setattr(cli, "connect", lambda context, read_only: fake)
+    monkeypatch.setattr(commands, "connect", lambda context, read_only: fake)
     return fake
 
 
@@ -48,9 +64,9 @@ def test_validate_makes_no_connection(
         raise AssertionError("validate opened a connection")
 
     for target in (
-        "kafkaplan.cli.connect",
-        "kafkaplan.cli.connect_registry",
-        "kafkaplan.cli.open_lease",
+        "kafkaplan.commands.connect",
+        "kafkaplan.commands.connect_registry",
+        "kafkaplan.commands.open_lease",
         "confluent_kafka.admin.AdminClient",
         "confluent_kafka.Consumer",
         "confluent_kafka.Producer",
@@ -119,10 +135,13 @@ def test_apply_needs_approval_without_a_terminal(
     make_project: MakeProject, cluster: MemoryCluster, capsys: pytest.CaptureFixture[str]
 ) -> None:
     project = make_project({"a.yaml": SPEC})
-    code, _, err = run(project, "apply", capsys=capsys)
-    assert code == 1
-    assert "refusing to apply without confirmation" in err
-    assert "--auto-approve" in err
+    code, out, err = run(project, "apply", capsys=capsys)
+    assert (code, out, err) == (
+        1,
+        PLAN_TEXT,
+        "Error: refusing to apply without confirmation: input is not a terminal (hint: "
+        "review the plan and pass --auto-approve, or apply a saved plan file)\n",
+    )
     assert cluster.topics == {}
 
 
@@ -134,11 +153,21 @@ def test_apply_reports_each_change(
     project = make_project(
         {"a.yaml": SPEC + "  - name: orders.updated.v1\n    configs: {retention.ms: 2d}\n"}
     )
-    code, out, _ = run(project, "apply", "--auto-approve", capsys=capsys)
+    code, out, err = run(project, "apply", "--auto-approve", capsys=capsys)
     assert code == 1
-    assert "✓ topic.orders.created.v1 (create) done" in out
-    assert "✗ topic.orders.updated.v1 (update) failed: configs: permission denied" in out
-    assert "Apply finished with failures: 1 of 2 changes applied, 1 failed." in out
+    assert out.endswith(
+        "Plan: 1 to create, 1 to update, 0 to delete.\n"
+        "\n"
+        "  ✓ topic.orders.created.v1 (create) done\n"
+        "  ✗ topic.orders.updated.v1 (update) failed: configs: permission denied\n"
+        "\n"
+        "Apply finished with failures: 1 of 2 changes applied, 1 failed.\n"
+    )
+    assert err == (
+        "apply: 1/2 changes (50%) - create topics\n"
+        "apply: 2/2 changes (100%), 1 failed - update topics\n"
+        "Re-run `kafkaplan plan` to see what is left; `apply` again converges.\n"
+    )
 
 
 def test_apply_saved_plan_refusals(
@@ -198,12 +227,18 @@ def test_unexpected_errors_are_reported_as_bugs(
     def explode(*args: object, **kwargs: object) -> None:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(cli, "connect", explode)
+    monkeypatch.setattr(commands, "connect", explode)
     project = make_project({"a.yaml": SPEC})
-    code, _, err = run(project, "plan", capsys=capsys)
+    assert run(project, "plan", capsys=capsys) == (
+        3,
+        "",
+        "Internal error: RuntimeError: boom\n"
+        "This is a bug in kafkaplan. Re-run with --debug and report the output.\n",
+    )
+    code, _, err = run(project, "--debug", "plan", capsys=capsys)
     assert code == 3
-    assert "Internal error: RuntimeError: boom" in err
-    assert "Traceback" not in err
+    assert err.startswith("Internal error: RuntimeError: boom\nTraceback (most recent call last):")
+    assert err.endswith("RuntimeError: boom\n")
 
 
 def test_schema_is_json_schema(capsys: pytest.CaptureFixture[str]) -> None:
@@ -217,7 +252,135 @@ def test_schema_is_json_schema(capsys: pytest.CaptureFixture[str]) -> None:
     assert not validator.is_valid({"topics": [{"name": "a.b.v1", "colour": "blue"}]})
 
 
-def test_every_command_has_help() -> None:
+def test_every_command_has_help_and_documentation() -> None:
+    """Each command and option says what it does, and each command is in the README or docs/."""
+    documents = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    text = "\n".join(path.read_text(encoding="utf-8") for path in documents)
+    assert set(cli.cli.commands) == {
+        "validate",
+        "plan",
+        "apply",
+        "unlock",
+        "drift",
+        "import",
+        "schema",
+    }
     for name, command in cli.cli.commands.items():
         assert command.help is not None, name
         assert len(command.help) > 20, name
+        for param in command.params:
+            if isinstance(param, click.Option) and not param.hidden:
+                assert param.help, f"{name} {param.opts[0]} has no help text"
+        assert re.search(rf"`kafkaplan {name}\b", text), f"`kafkaplan {name}` is not documented"
+    for param in cli.cli.params:
+        assert not isinstance(param, click.Option) or param.help, param.opts
+
+
+def test_plan_out_saves_the_plan_atomically(
+    make_project: MakeProject,
+    cluster: MemoryCluster,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    project = make_project({"a.yaml": SPEC})
+    planfile = tmp_path / "saved" / "plan.json"
+    planfile.parent.mkdir()
+    assert run(project, "plan", "--out", str(planfile), capsys=capsys) == (
+        0,
+        PLAN_TEXT,
+        f"Saved the plan to {planfile}. Apply it with: kafkaplan apply {planfile}\n",
+    )
+    assert json.loads(planfile.read_text())["changes"][0]["address"] == "topic.orders.created.v1"
+    assert sorted(p.name for p in planfile.parent.iterdir()) == ["plan.json"]
+
+
+DRIFT_TEXT = """\
+kafkaplan drift for environment "test" (cluster fake-cluster)
+
+No drift. The live state matches the specs.
+"""
+
+
+def test_drift_out_is_written_atomically_or_not_at_all(
+    make_project: MakeProject,
+    cluster: MemoryCluster,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    project = make_project({"a.yaml": SPEC})
+    assert run(project, "apply", "--auto-approve", capsys=capsys)[0] == 0
+    folder = tmp_path / "reports"
+    folder.mkdir()
+    report = folder / "drift.txt"
+    assert run(project, "drift", "--out", str(report), capsys=capsys) == (0, DRIFT_TEXT, "")
+    assert report.read_text() == DRIFT_TEXT
+
+    # The rename fails (a full disk, a folder made read-only meanwhile): the old report
+    # is left whole and no temporary file stays behind.
+    def refuse(source: object, target: object) -> None:
+        raise PermissionError(13, "Permission denied")
+
+    cluster.topics["orders.created.v1"].partitions = 9
+    with monkeypatch.context() as patch:
+        patch.setattr(os, "replace", refuse)
+        code, _, err = run(
+            project, "drift", "--format", "json", "--out", str(report), capsys=capsys
+        )
+    assert (code, err) == (1, f"Error: {report}: cannot write the file: Permission denied\n")
+    assert report.read_text() == DRIFT_TEXT
+    assert sorted(p.name for p in folder.iterdir()) == ["drift.txt"]
+
+    # Writing itself fails halfway: nothing is left either.
+    def no_space(fd: int) -> None:
+        raise OSError(28, "No space left on device")
+
+    fresh = folder / "new.txt"
+    with monkeypatch.context() as patch:
+        patch.setattr(os, "fsync", no_space)
+        code, _, err = run(project, "drift", "--out", str(fresh), capsys=capsys)
+    assert (code, err) == (1, f"Error: {fresh}: cannot write the file: No space left on device\n")
+    assert sorted(p.name for p in folder.iterdir()) == ["drift.txt"]
+    # and the next write works
+    assert run(project, "drift", "--out", str(fresh), capsys=capsys)[0] == 2
+    assert "~ topic.orders.created.v1" in fresh.read_text()
+
+
+def test_unlock_shows_the_holder_and_releases(
+    make_project: MakeProject, lease_log: MemoryLeaseLog, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = make_project({"a.yaml": SPEC})
+    assert run(project, "unlock", capsys=capsys) == (
+        0,
+        "The apply lease is not held; nothing to do.\n",
+        "",
+    )
+    crashed = Lease(lease_log, ttl=60, owner="alice@ci", clock=lambda: lease_log.now_ms / 1000)
+    held = crashed.acquire(wait=0)
+    shown = f"{held.describe().capitalize()}.\n"
+    assert run(project, "unlock", capsys=capsys) == (
+        1,
+        shown,
+        "Error: refusing to release the lease without confirmation: input is not a terminal "
+        "(hint: pass --force if that run is gone)\n",
+    )
+    assert run(project, "unlock", "--force", capsys=capsys) == (
+        0,
+        shown + "Released the apply lease.\n",
+        "",
+    )
+    assert not crashed.read().held
+
+
+def test_secrets_are_masked_in_every_message(
+    make_project: MakeProject, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A value read as a secret never reaches the terminal, even inside an error message."""
+    monkeypatch.setattr(secrets, "_known", {"hunter2-Zq9"})
+    project = make_project({"a.yaml": SPEC})
+    assert run(project, "plan", "--env", "hunter2-Zq9", capsys=capsys) == (
+        1,
+        "",
+        f"Error: {project}: unknown environment '***' (hint: environments in the project "
+        "file: test)\n",
+    )

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from kafkaplan import cli
+from kafkaplan import commands
 from kafkaplan.live.registry import SchemaPayload
 from tests.conftest import PROJECT, MakeProject
 from tests.conftest import run_cli as run
@@ -26,8 +26,8 @@ WITH_REGISTRY = (
 @pytest.fixture
 def registry(monkeypatch: pytest.MonkeyPatch) -> MemoryRegistry:
     fake, cluster = MemoryRegistry(), MemoryCluster(brokers=1)
-    monkeypatch.setattr(cli, "connect", lambda context, read_only: cluster)
-    monkeypatch.setattr(cli, "connect_registry", lambda context, read_only: fake)
+    monkeypatch.setattr(commands, "connect", lambda context, read_only: cluster)
+    monkeypatch.setattr(commands, "connect_registry", lambda context, read_only: fake)
     return fake
 
 
@@ -41,7 +41,7 @@ def test_validate_counts_subjects(
 def test_subjects_need_a_registry(
     make_project: MakeProject, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(cli, "connect", lambda context, read_only: MemoryCluster(brokers=1))
+    monkeypatch.setattr(commands, "connect", lambda context, read_only: MemoryCluster(brokers=1))
     project = make_project({"a.yaml": SPEC, "order.avsc": ORDER})
     code, _, err = run(project, "plan", capsys=capsys)
     assert code == 1

@@ -16,7 +16,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kafkaplan import cli
+from kafkaplan import commands
 from kafkaplan.importer.acls import (
     collapse,
     expand,
@@ -624,8 +624,8 @@ def test_import_then_plan_shows_no_changes(make_project: MakeProject) -> None:
 @pytest.fixture
 def doubles(monkeypatch: pytest.MonkeyPatch) -> tuple[MemoryCluster, MemoryRegistry]:
     cluster, registry = estate()
-    monkeypatch.setattr(cli, "connect", lambda context, read_only: cluster)
-    monkeypatch.setattr(cli, "connect_registry", lambda context, read_only: registry)
+    monkeypatch.setattr(commands, "connect", lambda context, read_only: cluster)
+    monkeypatch.setattr(commands, "connect_registry", lambda context, read_only: registry)
     return cluster, registry
 
 
@@ -691,7 +691,7 @@ def test_cli_import_without_registry_or_acl_permission(
         )
 
     monkeypatch.setattr(cluster, "describe_acls", denied)
-    monkeypatch.setattr(cli, "connect", lambda context, read_only: cluster)
+    monkeypatch.setattr(commands, "connect", lambda context, read_only: cluster)
     project = make_project({})  # no schema_registry
     code, stdout, err = run(project, "import", "--out", str(tmp_path / "a"), capsys=capsys)
     assert code == 0, err

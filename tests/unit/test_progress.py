@@ -110,59 +110,128 @@ def test_bar_on_a_terminal() -> None:
     assert "━" in text  # the bar itself
 
 
-def test_cli_apply_under_a_pseudo_terminal(make_project: MakeProject) -> None:
-    """The real command, its stderr on a pty: the bar is drawn; in a pipe: plain lines."""
-    specs = "topics:\n" + "".join(f"  - name: bulk.t{i:04}.v1\n" for i in range(450))
-    project = make_project({"bulk.yaml": specs})
-    script = textwrap.dedent(
+ESCAPE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+CLOCK = re.compile(r"\d+:\d\d:\d\d")
+
+
+def bulk_script(project: Path, *flags: str) -> str:
+    """A child process running `apply --auto-approve` of 450 topics on in-memory doubles."""
+    return textwrap.dedent(
         f"""
         import sys
-        from kafkaplan import cli
+        from kafkaplan import cli, commands
         from kafkaplan.live.lease import Lease
         from tests.fakes import MemoryCluster, MemoryLeaseLog
         fake = MemoryCluster(brokers=1)
         log = MemoryLeaseLog()
-        cli.connect = lambda context, read_only: fake
-        cli.open_lease = lambda context: Lease(log, ttl=60, owner="t", clock=lambda: log.now_ms / 1000)
-        sys.exit(cli.main(["--project", {str(project)!r}, "--no-color", "apply", "--auto-approve"]))
+        commands.connect = lambda context, read_only: fake
+        commands.open_lease = lambda context: Lease(log, ttl=60, owner="t", clock=lambda: log.now_ms / 1000)
+        sys.exit(cli.main(["--project", {str(project)!r}, *{list(flags)!r}, "apply", "--auto-approve"]))
         """
     )
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "120", "TERM": "xterm"}
-    env.pop("NO_COLOR", None)
+
+
+def bulk_project(make_project: MakeProject) -> Path:
+    specs = "topics:\n" + "".join(f"  - name: bulk.t{i:04}.v1\n" for i in range(450))
+    return make_project({"bulk.yaml": specs})
+
+
+def child_env(**extra: str) -> dict[str, str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "120", "TERM": "xterm", **extra}
+    if "NO_COLOR" not in extra:
+        env.pop("NO_COLOR", None)
+    return env
+
+
+def on_pty(script: str, env: dict[str, str], *, stdout_too: bool = False) -> tuple[int, str, str]:
+    """Run ``script`` with its standard error (and, with ``stdout_too``, its standard
+    output) on a pseudo-terminal: (exit code, what the terminal got, what the pipe got)."""
     primary, secondary = pty.openpty()
     try:
-        process = subprocess.run(
+        process = subprocess.Popen(
             [sys.executable, "-c", script],
-            stdout=subprocess.PIPE,
+            stdout=secondary if stdout_too else subprocess.PIPE,
             stderr=secondary,
             env=env,
             cwd=ROOT,
-            timeout=60,
-            check=False,
         )
         os.close(secondary)
         chunks = []
-        while True:
+        while True:  # read while it runs: a full terminal buffer would block the child
             try:
                 data = os.read(primary, 65536)
-            except OSError:
+            except OSError:  # EIO: the child closed its end
                 break
             if not data:
                 break
             chunks.append(data)
+        piped = process.stdout.read().decode() if process.stdout is not None else ""
+        code = process.wait(timeout=60)
     finally:
         os.close(primary)
-    assert process.returncode == 0, process.stdout
-    terminal = b"".join(chunks).decode("utf-8", "replace")
-    assert "\x1b[" in terminal
-    assert "450/450" in re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", terminal)
-    assert "apply: " not in terminal, "no plain lines on a terminal"
-    assert "Apply complete: 450 of 450 changes applied." in process.stdout.decode()
+    return code, b"".join(chunks).decode("utf-8", "replace"), piped
 
+
+def test_cli_apply_bar_on_a_colour_terminal(make_project: MakeProject) -> None:
+    """The real command, its stderr on a pty: the rich bar is drawn; outcomes stay on stdout."""
+    script = bulk_script(bulk_project(make_project))
+    code, terminal, piped = on_pty(script, child_env())
+    assert code == 0, piped
+    assert "\x1b[" in terminal
+    assert "450/450" in ESCAPE.sub("", terminal)
+    assert "━" in terminal
+    assert "apply: " not in terminal, "no plain lines on a terminal"
+    assert "✓" not in terminal, "outcomes go to standard output, not the bar's stream"
+    assert piped.count("✓") == 450
+    assert piped.endswith("\nApply complete: 450 of 450 changes applied.\n")
+
+
+def test_cli_apply_without_colour_on_a_terminal(make_project: MakeProject) -> None:
+    """--no-color and NO_COLOR=1: the bar is redrawn with carriage returns only, never an
+    escape sequence (colour, cursor movement or otherwise)."""
+    project = bulk_project(make_project)
+    frames = [
+        f"\rapply [{'#' * n}{'-' * (30 - n)}] {done}/450 changes H:MM:SS create topics"
+        for n, done in ((13, 200), (26, 400), (30, 450))
+    ]
+    for script, env in (
+        (bulk_script(project, "--no-color"), child_env()),
+        (bulk_script(project), child_env(NO_COLOR="1")),
+    ):
+        code, terminal, piped = on_pty(script, env)
+        assert code == 0, piped
+        assert "\x1b" not in terminal
+        assert CLOCK.sub("H:MM:SS", terminal) == "".join(frames) + "\r\n"
+        assert piped.count("✓") == 450
+        assert "\x1b" not in piped
+
+
+def test_cli_apply_lines_above_the_bar_on_one_terminal(make_project: MakeProject) -> None:
+    """Standard output on the same terminal: each outcome line is put above the bar, and
+    without colour still no escape sequence is written."""
+    project = bulk_project(make_project)
+    code, terminal, _ = on_pty(bulk_script(project, "--no-color"), child_env(), stdout_too=True)
+    assert code == 0
+    assert "\x1b" not in terminal
+    lines = terminal.replace("\r\n", "\n").split("\n")
+    outcomes = [line.split("\r")[-1] for line in lines if "✓" in line]
+    assert outcomes[0] == "  ✓ topic.bulk.t0000.v1 (create) done"
+    assert len(outcomes) == 450
+    assert "Apply complete: 450 of 450 changes applied." in lines
+
+    code, terminal, _ = on_pty(bulk_script(project), child_env(), stdout_too=True)
+    assert code == 0
+    text = ESCAPE.sub("", terminal)
+    assert text.count("✓ topic.bulk.") == 450
+    assert "450/450" in text
+    assert "Apply complete: 450 of 450 changes applied." in text
+
+
+def test_cli_apply_plain_lines_in_a_pipe(make_project: MakeProject) -> None:
     piped = subprocess.run(
-        [sys.executable, "-c", script],
+        [sys.executable, "-c", bulk_script(bulk_project(make_project))],
         capture_output=True,
-        env=env,
+        env=child_env(),
         cwd=ROOT,
         timeout=60,
         check=False,

@@ -14,7 +14,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from kafkaplan import cli
+from kafkaplan import commands
 from kafkaplan.errors import (
     ProjectError,
     RegistryAuthenticationFailed,
@@ -351,7 +351,7 @@ def refusing(
     """A project whose registry is the scripted server (with basic auth) and whose cluster
     is in memory."""
     cluster = MemoryCluster(brokers=1)
-    monkeypatch.setattr(cli, "connect", lambda context, read_only: cluster)
+    monkeypatch.setattr(commands, "connect", lambda context, read_only: cluster)
     monkeypatch.setenv("SR_PASSWORD", "kp-secret-7e1")
     registry = (
         f"    schema_registry:\n      url: {server.url}\n      username: kp\n"

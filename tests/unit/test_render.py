@@ -10,8 +10,8 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from kafkaplan.cli import use_color
 from kafkaplan.live.read import read_live
+from kafkaplan.output import use_color
 from kafkaplan.plan.compute import compute_plan
 from kafkaplan.plan.model import Plan
 from kafkaplan.plan.options import PlanOptions

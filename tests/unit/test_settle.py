@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from kafkaplan import cli
+from kafkaplan import commands
 from kafkaplan.apply.settle import settle
 from kafkaplan.commands import run_apply
 from kafkaplan.errors import ClusterUnreachable
@@ -166,7 +166,7 @@ def test_the_cli_names_what_the_cluster_does_not_report_yet(
     make_project: MakeProject, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     cluster = LaggingCluster(brokers=1, stale_reads=10**6)
-    monkeypatch.setattr(cli, "connect", lambda context, read_only: cluster)
+    monkeypatch.setattr(commands, "connect", lambda context, read_only: cluster)
     project: Path = make_project({"a.yaml": "topics:\n  - name: new.t.v1\n"})
     text = project.read_text().replace(
         "bootstrap_servers: 127.0.0.1:1", "bootstrap_servers: 127.0.0.1:1\n      timeout: 1ms"
