@@ -43,8 +43,8 @@ environments:
       bootstrap_servers: ${{env:KAFKAPLAN_BOOTSTRAP_SERVERS}}
       security_protocol: {protocol}
       sasl_mechanism: {mechanism}
-      sasl_username: ${{env:KAFKAPLAN_SASL_USERNAME}}
-      sasl_password_env: KAFKAPLAN_SASL_PASSWORD
+      sasl_username: {username}
+      sasl_password_env: {password_env}
       timeout: 20s
     schema_registry:
       url: ${{env:KAFKAPLAN_SCHEMA_REGISTRY_URL}}
@@ -81,18 +81,44 @@ def stack_env() -> dict[str, str]:
     return dict(os.environ)
 
 
-@pytest.fixture(scope="session")
-def stack_project(stack_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A project file whose one environment points at the stack, as the admin user."""
-    root = tmp_path_factory.mktemp("contract-project")
+def write_project(root: Path, env: dict[str, str], username: str, password_env: str) -> Path:
     (root / "specs").mkdir()
     (root / "kafkaplan.yaml").write_text(
         PROJECT.format(
-            protocol=stack_env.get("KAFKAPLAN_SECURITY_PROTOCOL", "SASL_PLAINTEXT"),
-            mechanism=stack_env.get("KAFKAPLAN_SASL_MECHANISM", "SCRAM-SHA-512"),
+            protocol=env.get("KAFKAPLAN_SECURITY_PROTOCOL", "SASL_PLAINTEXT"),
+            mechanism=env.get("KAFKAPLAN_SASL_MECHANISM", "SCRAM-SHA-512"),
+            username=username,
+            password_env=password_env,
         )
     )
     return root / "kafkaplan.yaml"
+
+
+@pytest.fixture(scope="session")
+def stack_project(stack_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A project file whose one environment points at the stack, as the admin user."""
+    return write_project(
+        tmp_path_factory.mktemp("contract-project"),
+        stack_env,
+        "${env:KAFKAPLAN_SASL_USERNAME}",
+        "KAFKAPLAN_SASL_PASSWORD",
+    )
+
+
+@pytest.fixture(scope="session")
+def real_unprivileged_cluster(
+    stack_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Cluster]:
+    """The stack's broker as alice, a user the stack grants nothing."""
+    project = write_project(
+        tmp_path_factory.mktemp("contract-unprivileged"),
+        stack_env,
+        stack_env.get("KAFKAPLAN_STACK_USER_ALICE", "alice"),
+        "KAFKAPLAN_STACK_PASSWORD_ALICE",
+    )
+    cluster = connect(load_context(project, None, specs=False), read_only=True, environ=stack_env)
+    yield cluster
+    cluster.close()
 
 
 @pytest.fixture(scope="session")
@@ -126,6 +152,21 @@ def cluster(request: pytest.FixtureRequest, prefix: str) -> Iterator[Cluster]:
     real: Cluster = request.getfixturevalue("real_cluster")
     yield real
     _clean_cluster(real, prefix)
+
+
+@pytest.fixture
+def unprivileged(
+    cluster: Cluster, request: pytest.FixtureRequest
+) -> Callable[[list[str]], Cluster]:
+    """The cluster under test as seen by a principal without any ACL, asked about ``names``
+    (the double is told which names that principal may not describe)."""
+    if isinstance(cluster, MemoryCluster):
+        fake = cluster
+        return lambda names: MemoryCluster(
+            brokers=fake.brokers, topics=fake.topics, hidden_topics=set(names)
+        )
+    real: Cluster = request.getfixturevalue("real_unprivileged_cluster")
+    return lambda names: real
 
 
 def _clean_cluster(cluster: Cluster, prefix: str) -> None:

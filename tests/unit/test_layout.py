@@ -14,6 +14,7 @@ tests fail both on a new exception and on a listed one that no longer occurs.
 from __future__ import annotations
 
 import ast
+import functools
 import re
 import tomllib
 from collections.abc import Iterator
@@ -81,8 +82,18 @@ def is_module(name: str) -> bool:
     return path.with_suffix(".py").is_file() or (path / "__init__.py").is_file()
 
 
-def imports(path: Path) -> Iterator[str]:
-    """Every module ``path`` imports (absolute names; relative imports resolved)."""
+def imports(path: Path) -> tuple[str, ...]:
+    """Every module ``path`` imports (absolute names; relative imports resolved). Each file
+    is parsed once."""
+    return _imports(path)
+
+
+@functools.cache
+def _imports(path: Path) -> tuple[str, ...]:
+    return tuple(_read_imports(path))
+
+
+def _read_imports(path: Path) -> Iterator[str]:
     tree = ast.parse(path.read_text(), filename=str(path))
     here = module_name(path).split(".")
     package = here if path.name == "__init__.py" else here[:-1]
