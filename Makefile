@@ -37,9 +37,9 @@ lint: install $(ACTIONLINT)
 test: lint
 	scripts/run-tests $(PYTEST_ARGS)
 
-# Unit tests only: no Kafka needed.
+# Unit tests and the contract tests' in-memory half: no Kafka needed.
 unit: install
-	$(BIN)/pytest -q tests/unit
+	$(BIN)/pytest -q tests/unit tests/contract -m "not integration"
 
 demo: install
 	scripts/demo

@@ -38,6 +38,7 @@ from kafkaplan.live.lease import LeaseRecord, decode
 from kafkaplan.live.registry import CompatibilityResult, RegisteredSchema, SchemaPayload
 from kafkaplan.live.state import (
     BROKER_THROTTLE_CONFIGS,
+    TOPIC_THROTTLE_CONFIGS,
     ConfigSource,
     LiveConfig,
     PartitionReassignment,
@@ -70,6 +71,28 @@ class FakeTopic:
     leaders: list[int] = field(default_factory=list)
 
 
+def _unknown_topic(name: str) -> ClusterError:
+    return ClusterError(
+        "This server does not host this topic-partition.",
+        resource=f"topic.{name}",
+        code="UNKNOWN_TOPIC_OR_PART",
+    )
+
+
+def _invalid_config(name: str, configs: Mapping[str, str]) -> ClusterError | None:
+    """The broker's refusal of a topic's configs (unknown keys, values it cannot parse)."""
+    for key, value in configs.items():
+        if key in TOPIC_THROTTLE_CONFIGS:  # kafkaplan sets these itself, during reassignments
+            continue
+        try:
+            normalize(key, value)
+        except ConfigValueError as exc:
+            return ClusterError(
+                f"Invalid config: {exc}", resource=f"topic.{name}", code="INVALID_CONFIG"
+            )
+    return None
+
+
 def round_robin(partitions: int, rf: int, brokers: int, start: int = 0) -> list[list[int]]:
     return [[(start + p + i) % brokers + 1 for i in range(rf)] for p in range(partitions)]
 
@@ -100,10 +123,14 @@ class MemoryCluster:
     acls: set[Binding] = field(default_factory=set)
     # ACL changes for these principals fail with a permission error.
     denied_acl_principals: set[str] = field(default_factory=set)
-    # Resource types and operations this "client" cannot express (as librdkafka cannot
-    # express delegation tokens); empty by default.
-    unsupported_acl_types: set[ResourceType] = field(default_factory=set)
-    unsupported_acl_operations: set[Operation] = field(default_factory=set)
+    # Resource types and operations this "client" cannot express: by default those
+    # confluent-kafka (librdkafka) cannot, as KafkaCluster reports them.
+    unsupported_acl_types: set[ResourceType] = field(
+        default_factory=lambda: {ResourceType.DELEGATION_TOKEN}
+    )
+    unsupported_acl_operations: set[Operation] = field(
+        default_factory=lambda: {Operation.TWO_PHASE_COMMIT}
+    )
     # Descriptions of live bindings the client cannot read.
     unreadable_acls: list[str] = field(default_factory=list)
     faults: list[Fault] = field(default_factory=list)
@@ -178,7 +205,10 @@ class MemoryCluster:
             if name in self.hidden_topics:
                 result[name] = self._hidden(name)
                 continue
-            topic = self.topics[name]
+            topic = self.topics.get(name)
+            if topic is None:
+                result[name] = _unknown_topic(name)
+                continue
             configs = {
                 key: LiveConfig(BROKER_DEFAULTS.get(key), ConfigSource.DEFAULT)
                 for key in TOPIC_CONFIGS
@@ -212,19 +242,18 @@ class MemoryCluster:
         results: Results = {}
         for request in topics:
             error = self._check(request.name)
+            resource = f"topic.{request.name}"
             if error is None and request.name in self.topics:
                 error = ClusterError(
-                    "Topic already exists",
-                    resource=f"topic.{request.name}",
-                    code="TOPIC_ALREADY_EXISTS",
+                    "Topic already exists", resource=resource, code="TOPIC_ALREADY_EXISTS"
                 )
             if error is None and request.replication_factor > self.brokers:
-                error = ClusterError("Replication factor larger than available brokers")
-            for key, value in request.configs.items():
-                try:
-                    normalize(key, value)
-                except ConfigValueError as exc:
-                    error = ClusterError(f"Invalid config: {exc}")
+                error = ClusterError(
+                    "Replication factor larger than available brokers",
+                    resource=resource,
+                    code="INVALID_REPLICATION_FACTOR",
+                )
+            error = error or _invalid_config(request.name, request.configs)
             results[request.name] = error
             if error is None and not validate_only:
                 topic = FakeTopic(
@@ -242,6 +271,12 @@ class MemoryCluster:
         results: Results = {}
         for name, configs in changes.items():
             error = self._check(name)
+            if error is None and name not in self.topics:
+                error = _unknown_topic(name)
+            # Kafka validates the whole request of a topic: one bad value changes nothing.
+            error = error or _invalid_config(
+                name, {k: v for k, v in configs.items() if v is not None}
+            )
             results[name] = error
             if error is None:
                 overrides = self.topics[name].overrides
@@ -260,8 +295,14 @@ class MemoryCluster:
         results: Results = {}
         for name, total in totals.items():
             error = self._check(name)
+            if error is None and name not in self.topics:
+                error = _unknown_topic(name)
             if error is None and total <= self.topics[name].partitions:
-                error = ClusterError(f"Topic already has {self.topics[name].partitions} partitions")
+                error = ClusterError(
+                    f"Topic already has {self.topics[name].partitions} partitions",
+                    resource=f"topic.{name}",
+                    code="INVALID_PARTITIONS",
+                )
             results[name] = error
             if error is None:
                 topic = self.topics[name]
@@ -285,7 +326,7 @@ class MemoryCluster:
         for name in names:
             error = self._check(name)
             if error is None and name not in self.topics:
-                error = ClusterError("Unknown topic", resource=f"topic.{name}")
+                error = _unknown_topic(name)
             results[name] = error
             if error is None:
                 del self.topics[name]
@@ -492,7 +533,9 @@ class MemoryRegistry:
     subjects: dict[str, list[FakeVersion]] = field(default_factory=dict)
     levels: dict[str, str] = field(default_factory=dict)
     soft_deleted: set[str] = field(default_factory=set)
-    # Apicurio: GET /config/{subject} answers the global level when the subject has none.
+    # Apicurio: GET /config/{subject} of a subject without a level of its own answers the
+    # level the registry started with (apicurio.rules.global.compatibility), the global
+    # level until that is changed; Confluent answers 40408 (None).
     reports_global_for_subjects: bool = False
     # Errors to raise instead of registering under a subject (e.g. a 5xx).
     failures: dict[str, RegistryError] = field(default_factory=dict)
@@ -502,6 +545,11 @@ class MemoryRegistry:
     next_id: int = 1
     # False: the registry hangs; every call (still recorded) raises RegistryUnreachable.
     answering: bool = True
+    # The global level the registry was started with.
+    startup_level: str = field(init=False, default="")
+
+    def __post_init__(self) -> None:
+        self.startup_level = self.global_level
 
     def _ask(self, call: str) -> None:
         self.calls.append(call)
@@ -527,7 +575,7 @@ class MemoryRegistry:
         if subject in self.levels:
             return self.levels[subject]
         if self.reports_global_for_subjects and self._live(subject):
-            return self.global_level
+            return self.startup_level
         return None
 
     def latest(self, subject: str) -> RegisteredSchema | None:
@@ -626,6 +674,14 @@ class MemoryRegistry:
 
     def delete_version(self, subject: str, version: int) -> None:
         self._ask(f"delete_version:{subject}:{version}")
+        if any(v.version == version and v.deleted for v in self.subjects.get(subject, [])):
+            # Apicurio answers 409 (40406), which HttpRegistry reads as a refusal.
+            raise SchemaRejected(
+                f"Version {version} is already soft deleted.",
+                resource=f"subject.{subject}",
+                status=409,
+                error_code=40406,
+            )
         found = [v for v in self._live(subject) if v.version == version]
         if not found:
             raise RegistryError(

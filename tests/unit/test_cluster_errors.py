@@ -9,7 +9,7 @@ import pytest
 from confluent_kafka import KafkaError, KafkaException
 from kafka import errors as kafka_errors
 
-from kafkaplan.errors import ClusterError, PermissionDenied
+from kafkaplan.errors import ClusterError, ClusterTransient, PermissionDenied
 from kafkaplan.live.cluster import translate, translate_kafka_python
 
 # What a Kafka 4.1 broker answers to CreateAcls without ALTER on the cluster: the request is
@@ -114,3 +114,19 @@ def test_kafka_python_refusals_read_the_same() -> None:
         "topic.t: permission denied (CLUSTER_AUTHORIZATION_FAILED) reassigning partitions "
         "(hint: grant ALTER on the cluster (partition reassignments need it))"
     )
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="kafkaplan.live.cluster._TRANSIENT names the error NOT_LEADER_OR_FOLLOWER, but "
+    "librdkafka names error 6 NOT_LEADER_FOR_PARTITION, so it is final and never retried",
+)
+def test_a_partition_without_its_leader_yet_is_transient() -> None:
+    """A new topic's partitions answer ListOffsets with error 6 for a moment after the
+    metadata already shows their leader (seen in tests/contract on Kafka 4.1)."""
+    error = translate(
+        refused(KafkaError.NOT_LEADER_FOR_PARTITION, "Broker: Not leader for partition"),
+        resource="topic.orders.v1",
+        operation="list_offsets",
+    )
+    assert isinstance(error, ClusterTransient)

@@ -1,0 +1,250 @@
+"""Fixtures of the contract tests: each test runs twice, once against the in-memory double
+(tests/fakes.py) and once against the real adapter on the local stack (scripts/stack).
+
+The real ones are built the way kafkaplan builds them (``kafkaplan.commands.connect`` and
+``connect_registry`` on a project file), from the settings ``scripts/stack env`` exports,
+as the stack's admin user. Without the stack the real cases fail; they never skip. They
+carry the ``integration`` marker, so ``-m "not integration"`` runs the fast half alone.
+
+Every test names what it creates after its own unique prefix, and what it created is
+deleted again when it ends, so the tests share the stack with every other suite.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+import pytest
+from confluent_kafka import Producer
+
+from kafkaplan.commands import connect, connect_registry, load_context
+from kafkaplan.errors import KafkaplanError
+from kafkaplan.live.cluster import Cluster
+from kafkaplan.live.registry import Registry
+from tests.fakes import MemoryCluster, MemoryRegistry
+from tests.integration.conftest import REQUIRED
+from tests.integration.conftest import Registry as PlainRegistry
+
+# The local stack runs one broker; the double is given as many.
+STACK_BROKERS = 1
+
+PROJECT = """\
+specs: [specs]
+default_environment: contract
+environments:
+  contract:
+    kafka:
+      bootstrap_servers: ${{env:KAFKAPLAN_BOOTSTRAP_SERVERS}}
+      security_protocol: {protocol}
+      sasl_mechanism: {mechanism}
+      sasl_username: {username}
+      sasl_password_env: {password_env}
+      timeout: 20s
+    schema_registry:
+      url: ${{env:KAFKAPLAN_SCHEMA_REGISTRY_URL}}
+"""
+
+KINDS = ["fake", pytest.param("real", marks=pytest.mark.integration)]
+
+T = TypeVar("T")
+
+
+def eventually(check: Callable[[], T], timeout: float = 30.0, interval: float = 0.2) -> T:
+    """Poll ``check`` until it stops raising AssertionError, or re-raise at the deadline. A
+    real broker applies metadata changes (new topics, ACLs, dynamic configs) a moment after
+    it answers the request; the double at once."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return check()
+        except AssertionError:
+            if time.monotonic() >= deadline:
+                raise
+        time.sleep(interval)
+
+
+@pytest.fixture(scope="session")
+def stack_env() -> dict[str, str]:
+    missing = [name for name in REQUIRED if not os.environ.get(name)]
+    if missing:
+        pytest.fail(
+            f"the local stack's settings are missing ({', '.join(missing)}): run the suite "
+            'with `make test`, or `scripts/stack up && eval "$(scripts/stack env)"` first',
+            pytrace=False,
+        )
+    return dict(os.environ)
+
+
+def write_project(root: Path, env: dict[str, str], username: str, password_env: str) -> Path:
+    (root / "specs").mkdir()
+    (root / "kafkaplan.yaml").write_text(
+        PROJECT.format(
+            protocol=env.get("KAFKAPLAN_SECURITY_PROTOCOL", "SASL_PLAINTEXT"),
+            mechanism=env.get("KAFKAPLAN_SASL_MECHANISM", "SCRAM-SHA-512"),
+            username=username,
+            password_env=password_env,
+        )
+    )
+    return root / "kafkaplan.yaml"
+
+
+@pytest.fixture(scope="session")
+def stack_project(stack_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A project file whose one environment points at the stack, as the admin user."""
+    return write_project(
+        tmp_path_factory.mktemp("contract-project"),
+        stack_env,
+        "${env:KAFKAPLAN_SASL_USERNAME}",
+        "KAFKAPLAN_SASL_PASSWORD",
+    )
+
+
+@pytest.fixture(scope="session")
+def real_unprivileged_cluster(
+    stack_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Cluster]:
+    """The stack's broker as alice, a user the stack grants nothing."""
+    project = write_project(
+        tmp_path_factory.mktemp("contract-unprivileged"),
+        stack_env,
+        stack_env.get("KAFKAPLAN_STACK_USER_ALICE", "alice"),
+        "KAFKAPLAN_STACK_PASSWORD_ALICE",
+    )
+    cluster = connect(load_context(project, None, specs=False), read_only=True, environ=stack_env)
+    yield cluster
+    cluster.close()
+
+
+@pytest.fixture(scope="session")
+def real_cluster(stack_project: Path, stack_env: dict[str, str]) -> Iterator[Cluster]:
+    context = load_context(stack_project, None, specs=False)
+    cluster = connect(context, read_only=False, environ=stack_env)
+    yield cluster
+    cluster.close()
+
+
+@pytest.fixture(scope="session")
+def real_registry(stack_project: Path, stack_env: dict[str, str]) -> Iterator[Registry]:
+    context = load_context(stack_project, None, specs=False)
+    registry = connect_registry(context, read_only=False, environ=stack_env)
+    assert registry is not None, "the stack's project has a schema_registry"
+    yield registry
+    registry.close()
+
+
+@pytest.fixture
+def prefix() -> str:
+    """This test's unique prefix for topic names, principals and subjects."""
+    return "ct" + uuid.uuid4().hex[:10] + "-"
+
+
+@pytest.fixture(params=KINDS)
+def cluster(request: pytest.FixtureRequest, prefix: str) -> Iterator[Cluster]:
+    if request.param == "fake":
+        yield MemoryCluster(brokers=STACK_BROKERS)
+        return
+    real: Cluster = request.getfixturevalue("real_cluster")
+    yield real
+    _clean_cluster(real, prefix)
+
+
+@pytest.fixture
+def unprivileged(
+    cluster: Cluster, request: pytest.FixtureRequest
+) -> Callable[[list[str]], Cluster]:
+    """The cluster under test as seen by a principal without any ACL, asked about ``names``
+    (the double is told which names that principal may not describe)."""
+    if isinstance(cluster, MemoryCluster):
+        fake = cluster
+        return lambda names: MemoryCluster(
+            brokers=fake.brokers, topics=fake.topics, hidden_topics=set(names)
+        )
+    real: Cluster = request.getfixturevalue("real_unprivileged_cluster")
+    return lambda names: real
+
+
+def _clean_cluster(cluster: Cluster, prefix: str) -> None:
+    """Delete this test's topics and ACL bindings (their names or principals carry the
+    prefix)."""
+    _, topics = cluster.describe()
+    doomed = [name for name in topics if name.startswith(prefix)]
+    if doomed:
+        failed = {n: e for n, e in cluster.delete_topics(doomed).items() if e is not None}
+        assert not failed, failed
+    bindings, _ = cluster.describe_acls()
+    mine = [b for b in bindings if prefix in b.principal or b.resource_name.startswith(prefix)]
+    if mine:
+        failed_acls = {b: e for b, e in cluster.delete_acls(mine).items() if e is not None}
+        assert not failed_acls, failed_acls
+
+
+@pytest.fixture(params=KINDS)
+def registry(request: pytest.FixtureRequest, prefix: str) -> Iterator[Registry]:
+    if request.param == "fake":
+        yield MemoryRegistry()
+        return
+    real: Registry = request.getfixturevalue("real_registry")
+    plain = PlainRegistry(request.getfixturevalue("stack_env")["KAFKAPLAN_SCHEMA_REGISTRY_URL"])
+    global_level = real.global_compatibility()
+    yield real
+    # Subjects soft then hard, and their levels (kept after the subject on Apicurio).
+    plain.purge(prefix)
+    assert real.global_compatibility() == global_level
+
+
+@dataclass
+class Messages:
+    """Writes messages to a topic of the cluster under test, through the back door: the
+    ``Cluster`` protocol only reads message counts."""
+
+    produce: Callable[[str, int, int], None]
+
+
+@pytest.fixture
+def messages(cluster: Cluster, request: pytest.FixtureRequest) -> Messages:
+    if isinstance(cluster, MemoryCluster):
+        fake = cluster
+
+        def produce_fake(topic: str, partition: int, count: int) -> None:
+            fake.messages[topic] = fake.messages.get(topic, 0) + count
+
+        return Messages(produce_fake)
+    env: dict[str, str] = request.getfixturevalue("stack_env")
+    producer = Producer(
+        {
+            "bootstrap.servers": env["KAFKAPLAN_BOOTSTRAP_SERVERS"],
+            "security.protocol": env.get("KAFKAPLAN_SECURITY_PROTOCOL", "SASL_PLAINTEXT"),
+            "sasl.mechanism": env.get("KAFKAPLAN_SASL_MECHANISM", "SCRAM-SHA-512"),
+            "sasl.username": env["KAFKAPLAN_SASL_USERNAME"],
+            "sasl.password": env["KAFKAPLAN_SASL_PASSWORD"],
+        }
+    )
+
+    def produce_real(topic: str, partition: int, count: int) -> None:
+        errors: list[str] = []
+
+        def delivered(error: object, _: object) -> None:
+            if error is not None:
+                errors.append(str(error))
+
+        for index in range(count):
+            producer.produce(
+                topic, value=b"m%d" % index, partition=partition, on_delivery=delivered
+            )
+        left = producer.flush(30)
+        assert left == 0, f"{left} message(s) not delivered"
+        assert not errors, errors
+
+    return Messages(produce_real)
+
+
+def no_error(results: Mapping[T, KafkaplanError | None]) -> None:
+    """Every result of a write is a success."""
+    failed = {key: str(error) for key, error in results.items() if error is not None}
+    assert not failed, failed
