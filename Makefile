@@ -16,7 +16,7 @@ ACTIONLINT := .stack/cache/bin/actionlint-$(ACTIONLINT_VERSION)
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,aws]'
 	touch $(STAMP)
 
 install: $(STAMP)
