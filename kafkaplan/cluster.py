@@ -23,7 +23,13 @@ from typing import Any, Protocol, TypeVar
 from kafkaplan.acls import Binding, ResourceType, parse_operation, parse_resource_type
 from kafkaplan.acls import PatternType as AclPatternType
 from kafkaplan.acls import Permission as AclPermission
-from kafkaplan.connection import kafka_python_config, librdkafka_config, oauth_failure, tls_failure
+from kafkaplan.connection import (
+    check_token_endpoint,
+    kafka_python_config,
+    librdkafka_config,
+    oauth_failure,
+    tls_failure,
+)
 from kafkaplan.errors import (
     AuthenticationFailed,
     ClusterError,
@@ -405,6 +411,8 @@ class KafkaCluster:
         self._lock = threading.Lock()
         self.connection = connection
         config = client_config(connection, environ)
+        if admin_factory is None:
+            check_token_endpoint(connection, config)
         self._environ = environ
         self._reassignment_admin: Any = None
         config["error_cb"] = self._on_error
@@ -452,10 +460,14 @@ class KafkaCluster:
                 if time.monotonic() >= deadline:
                     error = translate(exc, resource="kafka", operation="describe")
                     if isinstance(error, ClusterUnreachable):
+                        hint = "check bootstrap_servers and that the cluster is up"
+                        url = self.connection.oauth_token_endpoint_url
+                        if self.connection.sasl_mechanism == "OAUTHBEARER" and url:
+                            hint += f", and that the token endpoint {url} answers"
                         raise ClusterUnreachable(
                             f"no broker answered within {self.timeout:g}s",
                             resource="kafka",
-                            hint="check bootstrap_servers and that the cluster is up",
+                            hint=hint,
                         ) from exc
                     raise error from exc
         cluster_id = metadata.cluster_id
@@ -947,11 +959,21 @@ class KafkaCluster:
         return results
 
     def close(self) -> None:
-        # AdminClient has no close(); dropping the reference ends its threads.
-        self._admin = None
+        # AdminClient has no close(); dropping the reference ends its threads. That waits
+        # for librdkafka's background work, which includes a token request to an OAuth
+        # endpoint that may not answer for a long time: dropped on a daemon thread, it
+        # cannot hold up the end of the run.
+        admin, self._admin = self._admin, None
+        if self.connection.sasl_mechanism == "OAUTHBEARER":
+            threading.Thread(target=_release, args=([admin],), daemon=True).start()
+        del admin
         if self._reassignment_admin is not None:
             self._reassignment_admin.close()
             self._reassignment_admin = None
+
+
+def _release(holder: list[Any]) -> None:
+    holder.clear()
 
 
 @cache

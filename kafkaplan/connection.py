@@ -369,6 +369,24 @@ def kafka_python_config(connection: KafkaConnection, environ: Mapping[str, str])
     return converted
 
 
+def check_token_endpoint(connection: KafkaConnection, config: Mapping[str, Any]) -> None:
+    """Get one token before any librdkafka client exists: a token endpoint that is down,
+    refuses the client or never answers is one clear error within the connection's timeout.
+
+    (librdkafka retries its token request for a minute and more in a background thread that
+    a client's destruction waits for, and reports a failure only as a broker error.)"""
+    if connection.sasl_mechanism != "OAUTHBEARER" or connection.oauth_token_provider != "oidc":
+        return
+    client_credentials_token(
+        str(config["sasl.oauthbearer.token.endpoint.url"]),
+        str(config["sasl.oauthbearer.client.id"]),
+        str(config["sasl.oauthbearer.client.secret"]),
+        config.get("sasl.oauthbearer.scope"),
+        connection.timeout_seconds(),
+        connection.oauth_client_secret_env,
+    )
+
+
 def kafka_python_token_provider(connection: KafkaConnection, config: Mapping[str, Any]) -> Any:
     """kafka-python has no OIDC support of its own: a token provider that does the same
     client-credentials request librdkafka does (or signs an MSK IAM token)."""
@@ -433,20 +451,27 @@ def client_credentials_token(
     hint = "check oauth_token_endpoint_url, oauth_client_id" + (
         f" and the client secret in {secret_env}" if secret_env else ""
     )
+    where = "kafka"
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             body = json.loads(response.read())
     except urllib.error.HTTPError as exc:
         detail = exc.read().decode("utf-8", "replace")[:200]
         raise ProjectError(
-            f"OAuth: no token from {url}: HTTP {exc.code} {detail}".rstrip(), hint=hint
+            f"OAuth: no token from {url}: HTTP {exc.code} {detail}".rstrip(),
+            resource=where,
+            hint=hint,
         ) from exc
     except (OSError, ValueError) as exc:
         reason = getattr(exc, "reason", exc)
-        raise ProjectError(f"OAuth: no token from {url}: {reason}", hint=hint) from exc
+        raise ProjectError(
+            f"OAuth: no token from {url}: {reason}", resource=where, hint=hint
+        ) from exc
     token = body.get("access_token") if isinstance(body, dict) else None
     if not isinstance(token, str) or not token:
-        raise ProjectError(f"OAuth: no token from {url}: the answer has no access_token")
+        raise ProjectError(
+            f"OAuth: no token from {url}: the answer has no access_token", resource=where
+        )
     lifetime = body.get("expires_in")
     seconds = float(lifetime) if isinstance(lifetime, int | float) else 300.0
     return remember(token), time.time() + seconds

@@ -74,7 +74,9 @@ def test_oauthbearer_client_credentials(tmp_path: Path) -> None:
 
 
 def test_oauthbearer_needs_endpoint_and_secret() -> None:
-    with pytest.raises(ValidationError, match="OAUTHBEARER \\(oidc\\) needs oauth_token_endpoint_url"):
+    with pytest.raises(
+        ValidationError, match="OAUTHBEARER \\(oidc\\) needs oauth_token_endpoint_url"
+    ):
         config(security_protocol="SASL_SSL", sasl_mechanism="OAUTHBEARER")
     with pytest.raises(ProjectError, match="OAuth client secret") as info:
         config(
