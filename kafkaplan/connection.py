@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+import ssl
 import threading
 import time
 import urllib.error
@@ -29,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from kafkaplan.errors import ProjectError
-from kafkaplan.project import KafkaConnection, unresolved_env
+from kafkaplan.project import KafkaConnection, RegistryConnection, unresolved_env
 from kafkaplan.secrets import read_secret, remember
 
 CLIENT_ID = "kafkaplan"
@@ -475,3 +476,66 @@ def client_credentials_token(
     lifetime = body.get("expires_in")
     seconds = float(lifetime) if isinstance(lifetime, int | float) else 300.0
     return remember(token), time.time() + seconds
+
+
+# -- the Schema Registry's https -------------------------------------------------------------
+
+
+def registry_ssl_context(
+    connection: RegistryConnection, environ: Mapping[str, str]
+) -> ssl.SSLContext | None:
+    """The TLS context for an https registry URL (custom CA, client certificate, hostname
+    check); None for http."""
+    if not connection.url.lower().startswith("https://"):
+        return None
+    for key in ("ssl_ca_location", "ssl_certificate_location", "ssl_key_location"):
+        location = getattr(connection, key)
+        if location and not Path(location).is_file():
+            raise ProjectError(
+                f"schema_registry.{key}: {location} is not a readable file",
+                hint="check the path (relative paths are relative to the working directory)",
+            )
+    context = ssl.create_default_context(cafile=connection.ssl_ca_location)
+    if not connection.ssl_check_hostname:
+        context.check_hostname = False
+    if connection.ssl_certificate_location and connection.ssl_key_location:
+        certificate = Path(connection.ssl_certificate_location)
+        try:
+            check_certificate_dates(certificate)
+        except ProjectError as exc:
+            raise ProjectError(
+                exc.message.replace("kafka.", "schema_registry.", 1), hint=exc.hint
+            ) from exc
+        password = (
+            read_secret(connection.ssl_key_password_env, environ, "registry key password")
+            if connection.ssl_key_password_env
+            else None
+        )
+        try:
+            context.load_cert_chain(str(certificate), connection.ssl_key_location, password)
+        except (ssl.SSLError, OSError) as exc:
+            raise ProjectError(
+                f"schema_registry: cannot load the client certificate {certificate}: "
+                f"{getattr(exc, 'reason', None) or exc}",
+                hint="check ssl_certificate_location, ssl_key_location and the key password",
+            ) from exc
+    return context
+
+
+def registry_tls_failure(reason: BaseException) -> str | None:
+    """What a TLS failure talking to the registry means, or None if it was not one."""
+    if isinstance(reason, ssl.SSLCertVerificationError):
+        return f"the registry's certificate could not be verified ({reason.verify_message})"
+    if isinstance(reason, ssl.SSLEOFError):
+        return (
+            "the registry closed the connection during the TLS handshake (it may require a "
+            "client certificate it trusts)"
+        )
+    if isinstance(reason, ssl.SSLError):
+        text = str(getattr(reason, "reason", None) or reason)
+        lowered = text.lower()
+        for alert in _CLIENT_CERTIFICATE_ALERTS:
+            if alert.replace(" ", "_") in lowered or alert in lowered:
+                return f"the registry refused the client certificate (TLS alert: {alert})"
+        return f"TLS handshake failed ({text})"
+    return None

@@ -299,6 +299,42 @@ class RegistryConnection(StrictModel):
     password_env: str | None = None
     bearer_token_env: str | None = None
     timeout: str | int = "30s"
+    ssl_ca_location: str | None = Field(
+        default=None,
+        description="https: PEM file of the CA(s) the registry's certificate is checked "
+        "against (default: the system's CAs).",
+    )
+    ssl_certificate_location: str | None = Field(
+        default=None, description="https with client certificates: the client certificate (PEM)."
+    )
+    ssl_key_location: str | None = Field(
+        default=None, description="https with client certificates: its private key (PEM)."
+    )
+    ssl_key_password_env: str | None = Field(
+        default=None,
+        description="Name of the environment variable holding the client key's password.",
+    )
+    ssl_check_hostname: bool = Field(
+        default=True,
+        description="Check that the registry's certificate names the host of `url`.",
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> RegistryConnection:
+        if (self.ssl_certificate_location is None) != (self.ssl_key_location is None):
+            raise ValueError(
+                "a client certificate needs both ssl_certificate_location and ssl_key_location"
+            )
+        if self.ssl_key_password_env and not self.ssl_key_location:
+            raise ValueError("ssl_key_password_env needs ssl_key_location")
+        tls = [
+            key
+            for key in ("ssl_ca_location", "ssl_certificate_location", "ssl_check_hostname")
+            if key in self.model_fields_set
+        ]
+        if tls and not self.url.lower().startswith("https://"):
+            raise ValueError(f"{', '.join(tls)} need an https:// url")
+        return self
 
 
 class SchemaSettings(StrictModel):

@@ -6,6 +6,7 @@ the refusals: each one clear line naming the address and the reason, exit 1, no 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -181,8 +182,15 @@ def test_oauthbearer_oidc(make_project: MakeProject, secure: dict[str, str]) -> 
 def cli(project: Project, *args: str) -> tuple[subprocess.CompletedProcess[str], float]:
     started = time.monotonic()
     result = subprocess.run(
-        [sys.executable, "-m", "kafkaplan", "--project", str(project.root / "kafkaplan.yaml")]
-        + ["--no-color", *args],
+        [
+            sys.executable,
+            "-m",
+            "kafkaplan",
+            "--project",
+            str(project.root / "kafkaplan.yaml"),
+            "--no-color",
+            *args,
+        ],
         capture_output=True,
         text=True,
         timeout=60,  # the bound: configured timeouts below are 5s
@@ -358,10 +366,8 @@ def relay(secure: dict[str, str]) -> Iterator[str]:
             pass
         finally:
             for s in (source, target):
-                try:
+                with contextlib.suppress(OSError):
                     s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
 
     def accept() -> None:
         while not stop.is_set():
@@ -392,8 +398,15 @@ def test_stack_generated_material(secure: dict[str, str]) -> None:
     """What the stack made: the broker certificate names 127.0.0.1 and localhost; the
     client certificates' subjects are the principals the docs promise."""
     out = subprocess.run(
-        ["openssl", "x509", "-noout", "-ext", "subjectAltName", "-in"]
-        + [str(Path(secure["KAFKAPLAN_STACK_TLS_DIR"]) / "broker.pem")],
+        [
+            "openssl",
+            "x509",
+            "-noout",
+            "-ext",
+            "subjectAltName",
+            "-in",
+            str(Path(secure["KAFKAPLAN_STACK_TLS_DIR"]) / "broker.pem"),
+        ],
         capture_output=True,
         text=True,
         check=True,

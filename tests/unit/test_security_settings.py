@@ -89,8 +89,23 @@ def test_inconsistent_settings_are_refused(settings: dict[str, Any], message: st
 def make_cert(tmp_path: Path, name: str, *extra: str) -> Path:
     key, cert = tmp_path / f"{name}.key", tmp_path / f"{name}.pem"
     subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key)]
-        + ["-out", str(cert), "-subj", f"/CN={name}", "-days", "2", *extra],
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+            "-subj",
+            f"/CN={name}",
+            "-days",
+            "2",
+            *extra,
+        ],
         check=True,
         capture_output=True,
     )
