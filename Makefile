@@ -45,7 +45,7 @@ demo: install
 	scripts/demo
 
 stack-up:
-	scripts/stack up
+	scripts/stack up --security
 
 stack-down:
 	scripts/stack down

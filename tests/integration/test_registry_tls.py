@@ -42,10 +42,12 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         self.server.seen.requests += 1
-        peer = self.connection.getpeercert()  # type: ignore[attr-defined]
+        assert isinstance(self.connection, ssl.SSLSocket)
+        peer = self.connection.getpeercert()
         if peer:
+            subject: Any = peer["subject"]
             self.server.seen.subjects.append(
-                ",".join(f"{k}={v}" for rdn in peer["subject"] for k, v in rdn)
+                ",".join(f"{k}={v}" for rdn in subject for k, v in rdn)
             )
         allowed = {
             "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode(),
@@ -82,7 +84,7 @@ class EnforcingRegistry(ThreadingHTTPServer):
     @property
     def url(self) -> str:
         host, port = self.server_address[:2]
-        return f"https://{host}:{port}"
+        return f"https://{host!s}:{port}"
 
 
 def serve(host: str, tls: Path) -> Iterator[EnforcingRegistry]:
