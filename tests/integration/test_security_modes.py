@@ -421,3 +421,36 @@ def test_stack_generated_material(secure: dict[str, str]) -> None:
             check=True,
         ).stdout
         assert text.strip() == f"subject={subject}"
+
+
+def test_debug_output_never_shows_the_secrets(
+    make_project: MakeProject, secure: dict[str, str]
+) -> None:
+    """--debug logs librdkafka's and kafkaplan's own lines: the OAuth client secret, the key
+    password, the tokens made from them and the SASL password are masked in all of them."""
+    projects = [
+        secure_project(make_project, secure, "oauth"),
+        secure_project(
+            make_project,
+            secure,
+            "mtls",
+            ssl_certificate_location=secure["KAFKAPLAN_STACK_CERT_ALICE"],
+            ssl_key_location=secure["KAFKAPLAN_STACK_KEY_ALICE"],
+            ssl_key_password_env="KAFKAPLAN_STACK_ALICE_KEY_PASSWORD",
+        ),
+        secure_project(make_project, secure, "scram"),
+    ]
+    secrets = [
+        secure["KAFKAPLAN_STACK_OAUTH_SECRET_ADMIN"],
+        secure["KAFKAPLAN_STACK_ALICE_KEY_PASSWORD"],
+        secure["KAFKAPLAN_SASL_PASSWORD"],
+    ]
+    outputs = []
+    for project in projects:
+        project.specs(f"topics:\n  - name: {project.name('debug')}\n")
+        result, _ = cli(project, "--debug", "apply", "--auto-approve")
+        outputs.append(result.stdout + result.stderr)
+    # The debug lines are there, kafka-python's (which got the OAuth token) among them.
+    assert "kafka.admin.client" in outputs[0]
+    assert [s for s in secrets for text in outputs if s in text] == []
+    assert "eyJ" not in outputs[0]  # no JWT (base64url of '{"') either
