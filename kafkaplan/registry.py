@@ -289,7 +289,8 @@ class HttpRegistry:
                 answer = {"message": str(answer)}
             return exc.code, answer
         except (urllib.error.URLError, TimeoutError, ConnectionError, ssl.SSLError) as exc:
-            reason = getattr(exc, "reason", exc)
+            # An SSLError's own .reason is a string; the URLError's is the exception.
+            reason = exc if isinstance(exc, ssl.SSLError) else getattr(exc, "reason", exc)
             refused = registry_tls_failure(reason) if isinstance(reason, BaseException) else None
             if refused is not None:  # no retry fixes it
                 raise RegistryAuthenticationFailed(

@@ -5,6 +5,7 @@ IAM token provider (wired to the signer's real code, without any network)."""
 from __future__ import annotations
 
 import base64
+import ssl
 import subprocess
 import threading
 import time
@@ -22,6 +23,7 @@ from kafkaplan.connection import (
     kafka_python_config,
     librdkafka_config,
     oauth_failure,
+    registry_tls_failure,
     tls_failure,
 )
 from kafkaplan.errors import ProjectError
@@ -254,3 +256,15 @@ def _with_cb(oauth_cb: Any) -> dict[str, Any]:
         "sasl.mechanism": "OAUTHBEARER",
         "oauth_cb": oauth_cb,
     }
+
+
+def test_registry_tls_failures() -> None:
+    alert = ssl.SSLError(
+        1, "[SSL: TLSV13_ALERT_CERTIFICATE_REQUIRED] tlsv13 alert certificate required"
+    )
+    assert registry_tls_failure(alert) == (
+        "the registry refused the client certificate (TLS alert: certificate required)"
+    )
+    eof = ssl.SSLEOFError(8, "EOF occurred in violation of protocol")
+    assert "closed the connection during the TLS handshake" in str(registry_tls_failure(eof))
+    assert registry_tls_failure(ConnectionRefusedError(111, "refused")) is None
