@@ -134,6 +134,17 @@ def _check_tls_files(connection: KafkaConnection, now: datetime | None = None) -
                 f"kafka.{key}: {location} is not a readable file",
                 hint="check the path (relative paths are relative to the working directory)",
             )
+    key_file = connection.ssl_key_location
+    if (
+        key_file
+        and not connection.ssl_key_password_env
+        and b"ENCRYPTED" in Path(key_file).read_bytes()
+    ):
+        raise ProjectError(
+            f"kafka.ssl_key_location: the key {key_file} is encrypted, and no ssl_key_password_env "
+            "names the variable holding its password",
+            hint="set kafka.ssl_key_password_env",
+        )
     if connection.ssl_certificate_location:
         check_certificate_dates(Path(connection.ssl_certificate_location), now=now)
 

@@ -170,7 +170,10 @@ def test_mutual_tls_with_an_encrypted_key_and_no_acls(
     )
     refused = no_password.run("plan")
     assert refused.code == 1
-    assert "cannot set up the Kafka client" in refused.err, refused.err
+    assert (
+        f"Error: kafka.ssl_key_location: the key {secure['KAFKAPLAN_STACK_KEY_ALICE']} is "
+        "encrypted, and no ssl_key_password_env names the variable holding its password"
+    ) in refused.err, refused.err
 
 
 def test_oauthbearer_oidc(make_project: MakeProject, secure: dict[str, str]) -> None:
