@@ -16,7 +16,7 @@ ACTIONLINT := .stack/cache/bin/actionlint-$(ACTIONLINT_VERSION)
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,aws]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -45,7 +45,7 @@ demo: install
 	scripts/demo
 
 stack-up:
-	scripts/stack up
+	scripts/stack up --security
 
 stack-down:
 	scripts/stack down

@@ -28,17 +28,23 @@ from kafkaplan.errors import (
     PermissionDenied,
     ProjectError,
 )
+from kafkaplan.live.connection import (
+    check_token_endpoint,
+    kafka_python_config,
+    librdkafka_config,
+    oauth_failure,
+    tls_failure,
+)
 from kafkaplan.live.state import (
     BROKER_THROTTLE_CONFIGS,
     ConfigSource,
     LiveConfig,
     PartitionReassignment,
 )
-from kafkaplan.secrets import read_secret
 from kafkaplan.spec.acls import Binding, ResourceType, parse_operation, parse_resource_type
 from kafkaplan.spec.acls import PatternType as AclPatternType
 from kafkaplan.spec.acls import Permission as AclPermission
-from kafkaplan.spec.project import KafkaConnection, unresolved_env
+from kafkaplan.spec.project import KafkaConnection
 
 log = logging.getLogger("kafkaplan.live.cluster")
 
@@ -290,13 +296,22 @@ def _incremental(resource_type: Any, name: str, configs: Mapping[str, str | None
     )
 
 
-def translate(error: Any, *, resource: str | None, operation: str) -> ClusterError:
+def translate(
+    error: Any,
+    *,
+    resource: str | None,
+    operation: str,
+    connection: KafkaConnection | None = None,
+) -> ClusterError:
     """Turn a confluent-kafka exception or KafkaError into our typed error."""
     kafka_error = error.args[0] if getattr(error, "args", None) else error
     name = kafka_error.name() if hasattr(kafka_error, "name") else type(error).__name__
     reason = kafka_error.str() if hasattr(kafka_error, "str") else str(error)
     if name in _AUTHORIZATION:
         return _permission_denied(name, reason, resource=resource, operation=operation)
+    refused = tls_failure(name, reason) or oauth_failure(name, reason, connection)
+    if refused is not None:
+        return AuthenticationFailed(refused[0], resource=resource, hint=refused[1], code=name)
     if name in _AUTHENTICATION:
         return AuthenticationFailed(
             f"authentication failed: {reason}",
@@ -326,88 +341,8 @@ def _result(future: Future[Any], timeout: float, *, resource: str) -> Any:
 
 
 def client_config(connection: KafkaConnection, environ: Mapping[str, str]) -> dict[str, Any]:
-    """librdkafka settings for a connection; secrets are read from the environment here."""
-    for attribute in ("bootstrap_servers", "sasl_username"):
-        value = getattr(connection, attribute)
-        missing = unresolved_env(value) if isinstance(value, str) else None
-        if missing:
-            raise ProjectError(
-                f"kafka.{attribute} refers to environment variable {missing}, which is not set",
-                hint=f"export {missing}",
-            )
-    config: dict[str, Any] = {
-        "bootstrap.servers": connection.bootstrap_servers,
-        "security.protocol": connection.security_protocol,
-        "client.id": "kafkaplan",
-        "socket.timeout.ms": int(connection.timeout_seconds() * 1000),
-    }
-    if connection.security_protocol.startswith("SASL"):
-        if connection.sasl_mechanism is None:
-            raise ProjectError(
-                f"security_protocol {connection.security_protocol} needs sasl_mechanism",
-                hint="set kafka.sasl_mechanism (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, OAUTHBEARER)",
-            )
-        config["sasl.mechanism"] = connection.sasl_mechanism
-        if connection.sasl_mechanism == "OAUTHBEARER":
-            config.update(_oauth_config(connection, environ))
-        else:
-            config["sasl.username"] = connection.sasl_username or ""
-            config["sasl.password"] = read_secret(
-                connection.sasl_password_env, environ, "SASL password"
-            )
-    if connection.ssl_ca_location:
-        config["ssl.ca.location"] = connection.ssl_ca_location
-    if connection.ssl_certificate_location:
-        config["ssl.certificate.location"] = connection.ssl_certificate_location
-    if connection.ssl_key_location:
-        config["ssl.key.location"] = connection.ssl_key_location
-    if connection.ssl_key_password_env:
-        config["ssl.key.password"] = read_secret(
-            connection.ssl_key_password_env, environ, "key password"
-        )
-    return config
-
-
-def _oauth_config(connection: KafkaConnection, environ: Mapping[str, str]) -> dict[str, str]:
-    """OAUTHBEARER with OIDC client credentials: librdkafka fetches and refreshes the token."""
-    if not (connection.oauth_token_endpoint_url and connection.oauth_client_id):
-        raise ProjectError(
-            "sasl_mechanism OAUTHBEARER needs oauth_token_endpoint_url and oauth_client_id",
-            hint="set them, and oauth_client_secret_env to the variable holding the secret",
-        )
-    config = {
-        "sasl.oauthbearer.method": "oidc",
-        "sasl.oauthbearer.token.endpoint.url": connection.oauth_token_endpoint_url,
-        "sasl.oauthbearer.client.id": connection.oauth_client_id,
-        "sasl.oauthbearer.client.secret": read_secret(
-            connection.oauth_client_secret_env, environ, "OAuth client secret"
-        ),
-    }
-    if connection.oauth_scope:
-        config["sasl.oauthbearer.scope"] = connection.oauth_scope
-    return config
-
-
-def kafka_python_config(config: Mapping[str, Any]) -> dict[str, Any]:
-    """The same connection for kafka-python's admin client (used for the calls
-    confluent-kafka lacks: partition reassignments)."""
-    converted: dict[str, Any] = {
-        "bootstrap_servers": str(config["bootstrap.servers"]).split(","),
-        "security_protocol": config["security.protocol"],
-        "client_id": config.get("client.id", "kafkaplan"),
-        "request_timeout_ms": int(config.get("socket.timeout.ms", 30000)),
-    }
-    renames = {
-        "sasl.mechanism": "sasl_mechanism",
-        "sasl.username": "sasl_plain_username",
-        "sasl.password": "sasl_plain_password",
-        "ssl.ca.location": "ssl_cafile",
-        "ssl.certificate.location": "ssl_certfile",
-        "ssl.key.location": "ssl_keyfile",
-        "ssl.key.password": "ssl_password",
-    }
-    converted.update({new: config[old] for old, new in renames.items() if old in config})
-    return converted
+    """librdkafka settings for a connection (see kafkaplan.live.connection)."""
+    return librdkafka_config(connection, environ)
 
 
 def translate_kafka_python(
@@ -474,12 +409,19 @@ class KafkaCluster:
         self.expected_cluster_id = connection.expected_cluster_id
         self._errors: list[Any] = []
         self._lock = threading.Lock()
+        self.connection = connection
         config = client_config(connection, environ)
-        self._reassignment_config = kafka_python_config(config)
+        if admin_factory is None:
+            check_token_endpoint(connection, config)
+        self._environ = environ
         self._reassignment_admin: Any = None
         config["error_cb"] = self._on_error
         config["logger"] = logging.getLogger("kafkaplan.librdkafka")
         self._admin = make_client(admin_factory or AdminClient, config)
+        if "oauth_cb" in config:
+            # An admin client serves oauth_cb only from poll(): without this it waits in
+            # CONNECT for a token that never comes (confluent-kafka-python#1713).
+            self._admin.poll(min(self.timeout, 1.0))
 
     def _on_error(self, error: Any) -> None:
         with self._lock:
@@ -489,8 +431,11 @@ class KafkaCluster:
         with self._lock:
             errors = list(self._errors)
         for error in errors:
-            if error.name() in _AUTHENTICATION:
-                return translate(error, resource="kafka", operation="describe")
+            refused = tls_failure(error.name(), error.str())
+            if error.name() in _AUTHENTICATION or refused is not None:
+                return translate(
+                    error, resource="kafka", operation="describe", connection=self.connection
+                )
         return None
 
     def _guard_writes(self, operation: str) -> None:
@@ -515,10 +460,14 @@ class KafkaCluster:
                 if time.monotonic() >= deadline:
                     error = translate(exc, resource="kafka", operation="describe")
                     if isinstance(error, ClusterUnreachable):
+                        hint = "check bootstrap_servers and that the cluster is up"
+                        url = self.connection.oauth_token_endpoint_url
+                        if self.connection.sasl_mechanism == "OAUTHBEARER" and url:
+                            hint += f", and that the token endpoint {url} answers"
                         raise ClusterUnreachable(
                             f"no broker answered within {self.timeout:g}s",
                             resource="kafka",
-                            hint="check bootstrap_servers and that the cluster is up",
+                            hint=hint,
                         ) from exc
                     raise error from exc
         cluster_id = metadata.cluster_id
@@ -858,8 +807,11 @@ class KafkaCluster:
         if self._reassignment_admin is None:
             from kafka.admin import KafkaAdminClient
 
+            config = kafka_python_config(self.connection, self._environ)
             try:
-                self._reassignment_admin = KafkaAdminClient(**self._reassignment_config)
+                self._reassignment_admin = KafkaAdminClient(**config)
+            except ProjectError:
+                raise  # the OAuth token provider's: one clear line already
             except Exception as exc:
                 raise translate_kafka_python(exc, resource="kafka", operation="reassign") from exc
         return self._reassignment_admin
@@ -1007,11 +959,21 @@ class KafkaCluster:
         return results
 
     def close(self) -> None:
-        # AdminClient has no close(); dropping the reference ends its threads.
-        self._admin = None
+        # AdminClient has no close(); dropping the reference ends its threads. That waits
+        # for librdkafka's background work, which includes a token request to an OAuth
+        # endpoint that may not answer for a long time: dropped on a daemon thread, it
+        # cannot hold up the end of the run.
+        admin, self._admin = self._admin, None
+        if self.connection.sasl_mechanism == "OAUTHBEARER":
+            threading.Thread(target=_release, args=([admin],), daemon=True).start()
+        del admin
         if self._reassignment_admin is not None:
             self._reassignment_admin.close()
             self._reassignment_admin = None
+
+
+def _release(holder: list[Any]) -> None:
+    holder.clear()
 
 
 @cache

@@ -26,6 +26,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import ssl
 import time
 import urllib.error
 import urllib.parse
@@ -43,6 +44,7 @@ from kafkaplan.errors import (
     SchemaRejected,
 )
 from kafkaplan.kinds import subject_address
+from kafkaplan.live.connection import registry_ssl_context, registry_tls_failure
 from kafkaplan.secrets import read_secret, remember
 from kafkaplan.spec.project import RegistryConnection, unresolved_env
 from kafkaplan.spec.units import parse_duration_ms
@@ -248,6 +250,7 @@ class HttpRegistry:
         self.timeout = parse_duration_ms(connection.timeout) / 1000
         self._headers = {"Accept": f"{_CONTENT_TYPE}, application/json"}
         self._headers.update(_auth_headers(connection, environ))
+        self._tls = registry_ssl_context(connection, environ)
 
     # -- plumbing ---------------------------------------------------------------------------
 
@@ -268,7 +271,9 @@ class HttpRegistry:
         request = urllib.request.Request(url, data=data, method=method, headers=headers)
         log.debug("%s %s", method, url)
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+            with urllib.request.urlopen(
+                request, timeout=self.timeout, context=self._tls
+            ) as response:
                 raw = response.read()
                 return response.status, json.loads(raw) if raw else None
         except urllib.error.HTTPError as exc:
@@ -280,8 +285,17 @@ class HttpRegistry:
             if not isinstance(answer, dict):
                 answer = {"message": str(answer)}
             return exc.code, answer
-        except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
-            reason = getattr(exc, "reason", exc)
+        except (urllib.error.URLError, TimeoutError, ConnectionError, ssl.SSLError) as exc:
+            # An SSLError's own .reason is a string; the URLError's is the exception.
+            reason = exc if isinstance(exc, ssl.SSLError) else getattr(exc, "reason", exc)
+            refused = registry_tls_failure(reason) if isinstance(reason, BaseException) else None
+            if refused is not None:  # no retry fixes it
+                raise RegistryAuthenticationFailed(
+                    f"{_safe_url(self.url)}: {refused}",
+                    resource=resource,
+                    hint="check schema_registry.ssl_ca_location, ssl_certificate_location and "
+                    "ssl_key_location (and ssl_check_hostname)",
+                ) from exc
             raise RegistryUnreachable(
                 f"the registry at {_safe_url(self.url)} did not answer ({reason})",
                 resource=resource,

@@ -14,7 +14,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, Field, ValidationError, ValidationInfo, field_validator
+from pydantic import (
+    AfterValidator,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from kafkaplan.errors import Diagnostic, ProjectError, SpecError
 from kafkaplan.spec.acls import AclSettings, check_ownership
@@ -133,10 +140,35 @@ class KafkaConnection(StrictModel):
     sasl_password_env: str | None = Field(
         default=None, description="Name of the environment variable holding the SASL password."
     )
-    ssl_ca_location: str | None = None
-    ssl_certificate_location: str | None = None
-    ssl_key_location: str | None = None
-    ssl_key_password_env: str | None = None
+    ssl_ca_location: str | None = Field(
+        default=None,
+        description="TLS: PEM file of the CA(s) the broker's certificate is checked against "
+        "(default: the system's CAs).",
+    )
+    ssl_certificate_location: str | None = Field(
+        default=None, description="mTLS: PEM file of the client certificate."
+    )
+    ssl_key_location: str | None = Field(
+        default=None, description="mTLS: PEM file of the client certificate's private key."
+    )
+    ssl_key_password_env: str | None = Field(
+        default=None,
+        description="mTLS: name of the environment variable holding the key's password.",
+    )
+    ssl_check_hostname: bool = Field(
+        default=True,
+        description="TLS: check that the broker's certificate names the address connected "
+        "to. Turn off only for brokers whose certificates do not list their addresses.",
+    )
+    oauth_token_provider: Literal["oidc", "aws-msk-iam"] = Field(
+        default="oidc",
+        description="OAUTHBEARER: where tokens come from: `oidc` (client credentials at "
+        "oauth_token_endpoint_url) or `aws-msk-iam` (AWS MSK IAM, signed from the AWS "
+        "credentials; needs `pip install 'kafkaplan[aws]'`).",
+    )
+    aws_region: str | None = Field(
+        default=None, description="aws-msk-iam: the cluster's AWS region (e.g. eu-west-1)."
+    )
     oauth_token_endpoint_url: str | None = Field(
         default=None,
         description="OAUTHBEARER: the OIDC token endpoint (client-credentials grant).",
@@ -176,6 +208,87 @@ class KafkaConnection(StrictModel):
             raise ValueError("the timeout must be positive")
         return value
 
+    @model_validator(mode="after")
+    def _consistent(self) -> KafkaConnection:
+        protocol = self.security_protocol
+        tls = protocol.endswith("SSL")
+        sasl = protocol.startswith("SASL")
+        tls_keys = [
+            key
+            for key in (
+                "ssl_ca_location",
+                "ssl_certificate_location",
+                "ssl_key_location",
+                "ssl_key_password_env",
+            )
+            if getattr(self, key) is not None
+        ]
+        if not self.ssl_check_hostname:
+            tls_keys.append("ssl_check_hostname")
+        if tls_keys and not tls:
+            raise ValueError(
+                f"{', '.join(tls_keys)} need security_protocol SSL or SASL_SSL, not {protocol}"
+            )
+        if (self.ssl_certificate_location is None) != (self.ssl_key_location is None):
+            raise ValueError(
+                "a client certificate needs both ssl_certificate_location and ssl_key_location"
+            )
+        if self.ssl_key_password_env and not self.ssl_key_location:
+            raise ValueError("ssl_key_password_env needs ssl_key_location")
+        if self.sasl_mechanism and not sasl:
+            raise ValueError(
+                f"sasl_mechanism needs security_protocol SASL_PLAINTEXT or SASL_SSL, not {protocol}"
+            )
+        oauth_keys = [
+            key
+            for key in (
+                "oauth_token_endpoint_url",
+                "oauth_client_id",
+                "oauth_client_secret_env",
+                "oauth_scope",
+                "aws_region",
+            )
+            if getattr(self, key) is not None
+        ]
+        if "oauth_token_provider" in self.model_fields_set:
+            oauth_keys.append("oauth_token_provider")
+        if self.sasl_mechanism != "OAUTHBEARER":
+            if oauth_keys:
+                raise ValueError(f"{', '.join(oauth_keys)} need sasl_mechanism OAUTHBEARER")
+        elif self.oauth_token_provider == "oidc":
+            missing = [
+                key
+                for key in (
+                    "oauth_token_endpoint_url",
+                    "oauth_client_id",
+                    "oauth_client_secret_env",
+                )
+                if getattr(self, key) is None
+            ]
+            if missing:
+                raise ValueError(f"OAUTHBEARER (oidc) needs {', '.join(missing)}")
+            if self.aws_region is not None:
+                raise ValueError("aws_region is for oauth_token_provider aws-msk-iam")
+        else:
+            if self.aws_region is None:
+                raise ValueError("oauth_token_provider aws-msk-iam needs aws_region")
+            if protocol != "SASL_SSL":
+                raise ValueError(
+                    "oauth_token_provider aws-msk-iam needs security_protocol SASL_SSL"
+                )
+            extra = [
+                k for k in oauth_keys if k.startswith("oauth_") and k != "oauth_token_provider"
+            ]
+            if extra:
+                raise ValueError(f"{', '.join(extra)} are for oauth_token_provider oidc")
+        if self.sasl_mechanism in {"PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"} and not (
+            self.sasl_username and self.sasl_password_env
+        ):
+            raise ValueError(
+                f"sasl_mechanism {self.sasl_mechanism} needs sasl_username and sasl_password_env"
+            )
+        return self
+
     def timeout_seconds(self) -> float:
         return parse_duration_ms(self.timeout) / 1000
 
@@ -186,6 +299,42 @@ class RegistryConnection(StrictModel):
     password_env: str | None = None
     bearer_token_env: str | None = None
     timeout: str | int = "30s"
+    ssl_ca_location: str | None = Field(
+        default=None,
+        description="https: PEM file of the CA(s) the registry's certificate is checked "
+        "against (default: the system's CAs).",
+    )
+    ssl_certificate_location: str | None = Field(
+        default=None, description="https with client certificates: the client certificate (PEM)."
+    )
+    ssl_key_location: str | None = Field(
+        default=None, description="https with client certificates: its private key (PEM)."
+    )
+    ssl_key_password_env: str | None = Field(
+        default=None,
+        description="Name of the environment variable holding the client key's password.",
+    )
+    ssl_check_hostname: bool = Field(
+        default=True,
+        description="Check that the registry's certificate names the host of `url`.",
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> RegistryConnection:
+        if (self.ssl_certificate_location is None) != (self.ssl_key_location is None):
+            raise ValueError(
+                "a client certificate needs both ssl_certificate_location and ssl_key_location"
+            )
+        if self.ssl_key_password_env and not self.ssl_key_location:
+            raise ValueError("ssl_key_password_env needs ssl_key_location")
+        tls = [
+            key
+            for key in ("ssl_ca_location", "ssl_certificate_location", "ssl_check_hostname")
+            if key in self.model_fields_set
+        ]
+        if tls and not self.url.lower().startswith("https://"):
+            raise ValueError(f"{', '.join(tls)} need an https:// url")
+        return self
 
 
 class SchemaSettings(StrictModel):

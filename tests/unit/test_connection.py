@@ -3,9 +3,11 @@ secrets only from the environment; sensitive live values masked in every renderi
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from kafkaplan.errors import ProjectError
 from kafkaplan.live.cluster import client_config
@@ -48,7 +50,9 @@ def test_sasl_with_password(mechanism: str) -> None:
     }
 
 
-def test_oauthbearer_client_credentials() -> None:
+def test_oauthbearer_client_credentials(tmp_path: Path) -> None:
+    ca = tmp_path / "ca.pem"
+    ca.write_text("x")
     result = config(
         security_protocol="SASL_SSL",
         sasl_mechanism="OAUTHBEARER",
@@ -56,7 +60,7 @@ def test_oauthbearer_client_credentials() -> None:
         oauth_client_id="kafkaplan-ci",
         oauth_client_secret_env="KP_CLIENT_SECRET",
         oauth_scope="kafka",
-        ssl_ca_location="/etc/ca.pem",
+        ssl_ca_location=str(ca),
     )
     assert {k: v for k, v in result.items() if k.startswith(("sasl", "ssl"))} == {
         "sasl.mechanism": "OAUTHBEARER",
@@ -65,13 +69,15 @@ def test_oauthbearer_client_credentials() -> None:
         "sasl.oauthbearer.client.id": "kafkaplan-ci",
         "sasl.oauthbearer.client.secret": "cs-77d0",
         "sasl.oauthbearer.scope": "kafka",
-        "ssl.ca.location": "/etc/ca.pem",
+        "ssl.ca.location": str(ca),
     }
     assert "sasl.username" not in result
 
 
 def test_oauthbearer_needs_endpoint_and_secret() -> None:
-    with pytest.raises(ProjectError, match="oauth_token_endpoint_url and oauth_client_id"):
+    with pytest.raises(
+        ValidationError, match="OAUTHBEARER \\(oidc\\) needs oauth_token_endpoint_url"
+    ):
         config(security_protocol="SASL_SSL", sasl_mechanism="OAUTHBEARER")
     with pytest.raises(ProjectError, match="OAuth client secret") as info:
         config(
@@ -84,19 +90,21 @@ def test_oauthbearer_needs_endpoint_and_secret() -> None:
     assert "export KP_UNSET" in str(info.value)
 
 
-def test_mutual_tls() -> None:
+def test_mutual_tls(tmp_path: Path) -> None:
+    for name in ("ca.pem", "client.pem", "client.key"):
+        (tmp_path / name).write_text("not PEM: librdkafka judges it")
     result = config(
         security_protocol="SSL",
-        ssl_ca_location="/etc/kafka/ca.pem",
-        ssl_certificate_location="/etc/kafka/client.pem",
-        ssl_key_location="/etc/kafka/client.key",
+        ssl_ca_location=str(tmp_path / "ca.pem"),
+        ssl_certificate_location=str(tmp_path / "client.pem"),
+        ssl_key_location=str(tmp_path / "client.key"),
         ssl_key_password_env="KP_KEY_PASSWORD",
     )
     assert {k: v for k, v in result.items() if k.startswith(("ssl", "security"))} == {
         "security.protocol": "SSL",
-        "ssl.ca.location": "/etc/kafka/ca.pem",
-        "ssl.certificate.location": "/etc/kafka/client.pem",
-        "ssl.key.location": "/etc/kafka/client.key",
+        "ssl.ca.location": str(tmp_path / "ca.pem"),
+        "ssl.certificate.location": str(tmp_path / "client.pem"),
+        "ssl.key.location": str(tmp_path / "client.key"),
         "ssl.key.password": "key-9a2c",
     }
     assert "sasl.mechanism" not in result
