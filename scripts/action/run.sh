@@ -168,6 +168,7 @@ case "$command" in
         if [[ -n $plan_file ]]; then
             # A failed plan writes no file: never leave an older one behind to be uploaded.
             rm -f -- "$plan_file"
+            mkdir -p -- "$(dirname -- "$plan_file")"
             args+=(--out "$plan_file")
         fi
         ;;
@@ -236,7 +237,7 @@ if [[ $failed == true ]]; then
         append_fenced "$markdown_file" "$stdout_file"
     fi
     if [[ -s $stderr_file ]]; then
-        printf '\n' >>"$markdown_file"
+        [[ ! -s $stdout_file ]] || printf '\n' >>"$markdown_file"
         append_fenced "$markdown_file" "$stderr_file"
     fi
     if [[ ! -s $stdout_file && ! -s $stderr_file ]]; then
