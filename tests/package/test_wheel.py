@@ -77,9 +77,7 @@ def test_the_wheel_holds_every_module_the_license_and_its_metadata(dist: Path) -
     assert metadata["Name"] == "kafkaplan"
 
 
-def test_the_wheel_installs_and_runs_outside_the_repository(
-    dist: Path, tmp_path: Path
-) -> None:
+def test_the_wheel_installs_and_runs_outside_the_repository(dist: Path, tmp_path: Path) -> None:
     wheel = only(dist, "*.whl")
     env_dir = tmp_path / "venv"
     venv.EnvBuilder(with_pip=True).create(env_dir)
@@ -100,7 +98,11 @@ def test_the_wheel_installs_and_runs_outside_the_repository(
     version = run(bin_dir / "kafkaplan", "--version", cwd=project, env=clean)
     assert version.strip() == f"kafkaplan, version {kafkaplan.__version__}"
     where = run(
-        bin_dir / "python", "-c", "import kafkaplan; print(kafkaplan.__file__)", cwd=project, env=clean
+        bin_dir / "python",
+        "-c",
+        "import kafkaplan; print(kafkaplan.__file__)",
+        cwd=project,
+        env=clean,
     )
     assert Path(where.strip()).is_relative_to(env_dir), where
     validated = run(bin_dir / "kafkaplan", "validate", cwd=project, env=clean)
