@@ -11,7 +11,14 @@ STAMP  := $(VENV)/.installed-stamp
 ACTIONLINT_VERSION := v1.7.12
 ACTIONLINT := .stack/cache/bin/actionlint-$(ACTIONLINT_VERSION)
 
-.PHONY: install lint test unit demo stack-up stack-down clean
+# The lock files: exact versions with hashes, for CI and the action (pyproject.toml keeps
+# ranges). `make lock` keeps the pinned versions that still fit and pins what is new;
+# `make lock-upgrade` moves everything to the newest versions that fit.
+UV_VERSION := 0.13.8
+LOCK_FLAGS := --universal --python-version 3.11 --generate-hashes --native-tls --quiet \
+	--custom-compile-command 'make lock'
+
+.PHONY: install lint test unit demo stack-up stack-down clean lock lock-upgrade
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +27,16 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 install: $(STAMP)
+
+$(BIN)/uv: $(STAMP)
+	$(BIN)/python -m pip install --quiet uv==$(UV_VERSION)
+
+lock: $(BIN)/uv
+	$(BIN)/uv pip compile pyproject.toml $(LOCK_FLAGS) $(LOCK_UPGRADE) -o requirements.lock
+	$(BIN)/uv pip compile pyproject.toml $(LOCK_FLAGS) $(LOCK_UPGRADE) --extra dev -o requirements-dev.lock
+
+lock-upgrade:
+	$(MAKE) lock LOCK_UPGRADE=--upgrade
 
 $(ACTIONLINT):
 	mkdir -p $(dir $@)
@@ -30,7 +47,8 @@ lint: install $(ACTIONLINT)
 	$(BIN)/ruff check kafkaplan tests bench tools
 	$(BIN)/ruff format --check kafkaplan tests bench tools
 	$(BIN)/mypy --strict kafkaplan tests bench tools
-	$(ACTIONLINT) .github/workflows/*.yml .github/examples/workflows/*.yml
+	$(BIN)/shellcheck scripts/action/*.sh
+	PATH="$(abspath $(BIN)):$$PATH" $(ACTIONLINT) .github/workflows/*.yml .github/examples/workflows/*.yml
 
 # The whole suite: unit and integration tests, with the local stack started (and stopped
 # again if this run started it). Extra pytest arguments: make test PYTEST_ARGS='-k acl'.
