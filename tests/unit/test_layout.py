@@ -47,12 +47,7 @@ RANKS: dict[str, int] = {
 KNOWN_UPWARD_IMPORTS: set[tuple[str, str]] = set()
 
 # Declared runtime dependencies that kafkaplan/ does not import today.
-KNOWN_UNUSED_DEPENDENCIES: set[str] = {
-    "deepdiff",
-    # The [schemaregistry] extra: HttpRegistry speaks the REST API with urllib, and nothing
-    # imports confluent_kafka.schema_registry.
-    "confluent-kafka[schemaregistry]",
-}
+KNOWN_UNUSED_DEPENDENCIES: set[str] = set()
 
 # Modules an extra of a dependency provides (what importing it would look like).
 EXTRA_MODULES: dict[tuple[str, str], str] = {
