@@ -285,7 +285,7 @@ def test_topic_message_counts_sum_every_partition(
         except ClusterError as exc:
             # A new partition can answer "not leader" for a moment after the metadata shows
             # its leader; KafkaCluster takes that for final (see
-            # tests/unit/test_cluster_errors.py::test_a_partition_without_its_leader_yet_is_transient).
+            # tests/unit/live/test_cluster.py::test_a_partition_without_its_leader_yet_is_transient).
             if exc.code == "NOT_LEADER_FOR_PARTITION":
                 raise AssertionError(str(exc)) from exc
             raise

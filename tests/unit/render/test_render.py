@@ -21,7 +21,7 @@ from kafkaplan.spec.desired import DesiredState, DesiredTopic, Source
 from tests.fakes import FakeTopic, MemoryCluster
 
 GOLDEN = Path(__file__).parent / "golden"
-PLAN_SCHEMA = Path(__file__).resolve().parents[2] / "docs" / "plan.schema.json"
+PLAN_SCHEMA = Path(__file__).resolve().parents[3] / "docs" / "plan.schema.json"
 
 
 def sample_plan() -> Plan:

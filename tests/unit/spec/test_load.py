@@ -11,7 +11,7 @@ from kafkaplan.spec.load import load_desired
 from kafkaplan.spec.project import load_project
 from tests.conftest import MakeProject
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 def problems(project_file: Path, env: str | None = None) -> list[str]:

@@ -182,7 +182,7 @@ def test_compact_raw_form_expands_to_every_combination(make_project: MakeProject
 
 
 def test_example_specs_declare_their_bindings() -> None:
-    repo = Path(__file__).resolve().parents[2]
+    repo = Path(__file__).resolve().parents[3]
     _, _, desired = load_desired(load_project(repo / "kafkaplan.yaml"), "local")
     found = desired.acls.bindings
     assert found[b("User:billing", G, LIT, "billing", Op.READ)] == "specs/services/checkout.yaml:9"
