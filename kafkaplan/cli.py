@@ -26,6 +26,7 @@ from kafkaplan import __version__
 from kafkaplan.apply.runner import DEFAULT_BATCH_SIZE, ApplyReport, Outcome, Status
 from kafkaplan.commands import (
     Context,
+    check_plan_target,
     check_saved_plan,
     connect,
     connect_registry,
@@ -299,7 +300,9 @@ def apply(
     cluster = connect(context, read_only=False)
     _close_at_exit(cluster)
     registry = connect_registry(context, read_only=False)
-    lease = open_lease(context)
+    if saved is not None:
+        check_plan_target(saved, context, cluster)  # before the lease: nothing written
+    lease = open_lease(context, cluster)
     with _terminate_as_interrupt():
         lease.acquire(wait)
         if lease.taken_over is not None:
@@ -397,7 +400,9 @@ def unlock(options: Options, env: str | None, force: bool) -> int:
     the lease of a run that is still applying makes it stop before its next batch.
     """
     context = load_context(options.project, env, specs=False)
-    lease = open_lease(context)
+    cluster = connect(context, read_only=False)
+    _close_at_exit(cluster)
+    lease = open_lease(context, cluster)
     state = lease.read()
     if not state.held:
         click.echo("The apply lease is not held; nothing to do.")

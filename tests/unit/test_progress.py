@@ -118,12 +118,9 @@ def test_cli_apply_under_a_pseudo_terminal(make_project: MakeProject) -> None:
         f"""
         import sys
         from kafkaplan import cli
-        from kafkaplan.live.lease import Lease
-        from tests.fakes import MemoryCluster, MemoryLeaseLog
+        from tests.fakes import MemoryCluster
         fake = MemoryCluster(brokers=1)
-        log = MemoryLeaseLog()
         cli.connect = lambda context, read_only: fake
-        cli.open_lease = lambda context: Lease(log, ttl=60, owner="t", clock=lambda: log.now_ms / 1000)
         sys.exit(cli.main(["--project", {str(project)!r}, "--no-color", "apply", "--auto-approve"]))
         """
     )
