@@ -69,7 +69,6 @@ def transient(error: BaseException) -> bool:
     return isinstance(error, RegistryError) and error.status in TRANSIENT_HTTP_STATUSES
 
 
-
 @dataclass(frozen=True)
 class RetryPolicy:
     attempts: int = 3  # tries of one call, the first included

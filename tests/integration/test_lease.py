@@ -192,7 +192,8 @@ def lease_records(admin: AdminClient, topic: str) -> int | None:
     if topic not in metadata.topics:
         return None
     [offsets] = admin.list_offsets(
-        {TopicPartition(topic, 0): OffsetSpec.latest()}, request_timeout=10
+        {TopicPartition(topic, 0): OffsetSpec.latest()},  # type: ignore[no-untyped-call]
+        request_timeout=10,
     ).values()
     return int(offsets.result().offset)
 

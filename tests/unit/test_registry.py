@@ -510,11 +510,12 @@ def test_lookups_and_checks_are_reads_but_writes_are_sent_once(server: Server) -
     assert found.version == 2
     assert (sent(server, "POST", lookup), sleeps) == (2, [0.5])
 
-    for method, path, call in [
+    writes: list[tuple[str, str, Callable[[], object]]] = [
         ("POST", f"{BASE}/subjects/s/versions", lambda: registry.register("s", PAYLOAD)),
         ("PUT", f"{BASE}/config/s", lambda: registry.set_compatibility("s", "FULL")),
         ("DELETE", f"{BASE}/subjects/s", lambda: registry.delete_subject("s", permanent=False)),
-    ]:
+    ]
+    for method, path, call in writes:
         server.on(method, path, 503, {"message": "unavailable"})
         with pytest.raises(RegistryError):
             call()
