@@ -559,3 +559,19 @@ def test_proxies_come_from_the_environment(server: Server, monkeypatch: pytest.M
     with pytest.raises(RegistryUnreachable):
         direct.global_compatibility()
     assert len(server.requests) == count, "not sent through the proxy"
+
+
+class TlsConnection(RegistryConnection):
+    """A connection with the TLS file settings a project file may give (read if present)."""
+
+    ssl_ca_location: str | None = None
+    ssl_certificate_location: str | None = None
+
+
+def test_tls_files_of_the_connection_are_used_when_given(tmp_path: Path) -> None:
+    missing = str(tmp_path / "nope.pem")
+    with pytest.raises(ProjectError, match="cannot use the registry's TLS files"):
+        HttpRegistry(TlsConnection(url="https://r.invalid", ssl_ca_location=missing), {})
+    with pytest.raises(ProjectError, match="cannot use the registry's TLS files"):
+        HttpRegistry(TlsConnection(url="https://r.invalid", ssl_certificate_location=missing), {})
+    HttpRegistry(TlsConnection(url="https://r.invalid"), {}).close()  # none given: defaults
