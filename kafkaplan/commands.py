@@ -42,9 +42,10 @@ from kafkaplan.importer.build import (
     read_subjects_for_import,
     write_import,
 )
+from kafkaplan.kinds import kind_of
 from kafkaplan.live.checks import ask
 from kafkaplan.live.cluster import Cluster, KafkaCluster
-from kafkaplan.live.lease import KafkaLeaseLog, Lease, LeaseState, run_owner
+from kafkaplan.live.lease import Lease, LeaseState, run_owner
 from kafkaplan.live.read import read_addresses, read_live
 from kafkaplan.live.registry import (
     HttpRegistry,
@@ -97,22 +98,34 @@ def load_context(
     return Context(project, name, environment, desired)
 
 
+def retry_policy(context: Context) -> RetryPolicy:
+    """The one retry policy of a run, for the cluster and the registry alike
+    (``kafkaplan.live.retry``): ``kafka.retries`` more tries after a transient failure."""
+    return RetryPolicy.of(context.environment.kafka.retries)
+
+
 def connect(
     context: Context, *, read_only: bool, environ: Mapping[str, str] | None = None
 ) -> Cluster:
-    """The cluster, with bounded retries of what is safe to retry (``kafkaplan.live.retry``)."""
+    """The cluster, with bounded retries of what is safe to retry (``kafkaplan.live.retry``).
+    Every request to it, the apply lease's included, goes through this client, which
+    refuses a cluster other than the environment's ``expected_cluster_id``."""
     connection = context.environment.kafka
     cluster = KafkaCluster(
         connection, os.environ if environ is None else environ, read_only=read_only
     )
-    return RetryingCluster(cluster, RetryPolicy(attempts=connection.retries + 1))
+    return RetryingCluster(cluster, retry_policy(context))
 
 
-def open_lease(context: Context, *, environ: Mapping[str, str] | None = None) -> Lease:
-    """This run's handle on the cluster's apply lease (not yet acquired)."""
+def open_lease(
+    context: Context, cluster: Cluster, *, environ: Mapping[str, str] | None = None
+) -> Lease:
+    """This run's handle on ``cluster``'s apply lease (not yet acquired). The cluster's
+    identity is checked first: on a cluster the environment does not expect, this raises
+    before the lease is read, its topic created or a record written."""
     settings = context.project.model.lease
     environ = os.environ if environ is None else environ
-    log = KafkaLeaseLog(context.environment.kafka, environ, settings.topic)
+    log = cluster.lease_log(settings.topic)
     return Lease(log, ttl=settings.ttl_seconds(), owner=run_owner(context.env_name, environ))
 
 
@@ -131,7 +144,12 @@ def connect_registry(
                 hint="add `schema_registry: {url: ...}` to the environment",
             )
         return None
-    return HttpRegistry(connection, os.environ if environ is None else environ, read_only=read_only)
+    return HttpRegistry(
+        connection,
+        os.environ if environ is None else environ,
+        read_only=read_only,
+        policy=retry_policy(context),
+    )
 
 
 def make_plan(
@@ -266,14 +284,10 @@ def read_plan_file(path: Path) -> Plan:
         ) from exc
 
 
-def check_saved_plan(
-    saved: Plan, context: Context, cluster: Cluster, registry: Registry | None = None
-) -> None:
-    """Refuse a saved plan that does not apply to what is live now, saying why.
-
-    Only the live state is compared, not the specs: a saved plan is applied exactly as it
-    was reviewed, whatever the specs say now.
-    """
+def check_plan_target(saved: Plan, context: Context, cluster: Cluster) -> None:
+    """Refuse a saved plan made for another cluster, environment or kafkaplan version, or
+    with errors. Reads only the cluster's identity, so it runs before the apply lease is
+    taken: a plan for another cluster writes nothing there."""
     if saved.format_version != FORMAT_VERSION:
         raise PlanRefused(
             f"plan file has format version {saved.format_version}; this kafkaplan reads "
@@ -292,8 +306,27 @@ def check_saved_plan(
         )
     if saved.errors:
         raise PlanRefused("the saved plan has errors and cannot be applied")
-    kinds = {a.partition(".")[0] for a in saved.resource_fingerprints}
-    needs_registry = bool(kinds & {"subject", "subject-config", "registry-config"})
+    cluster_id = cluster.identify()
+    if saved.cluster_id != cluster_id:
+        raise PlanRefused(
+            f"plan was made for cluster {saved.cluster_id}, but this is cluster {cluster_id}",
+            hint="check the environment's bootstrap servers",
+        )
+
+
+def check_saved_plan(
+    saved: Plan, context: Context, cluster: Cluster, registry: Registry | None = None
+) -> None:
+    """Refuse a saved plan that does not apply to what is live now, saying why.
+
+    Only the live state is compared, not the specs: a saved plan is applied exactly as it
+    was reviewed, whatever the specs say now.
+    """
+    check_plan_target(saved, context, cluster)
+    needs_registry = any(
+        (kind := kind_of(address)) is not None and kind.in_registry
+        for address in saved.resource_fingerprints
+    )
     if needs_registry and registry is None:
         raise PlanRefused(
             "the saved plan manages Schema Registry subjects, but this environment has no "
@@ -525,7 +558,9 @@ def apply_specs(
     cluster = connect(context, read_only=False)
     try:
         registry = connect_registry(context, read_only=False)
-        lease = open_lease(context)
+        if saved is not None:
+            check_plan_target(saved, context, cluster)  # before the lease: nothing written
+        lease = open_lease(context, cluster)
         lease.acquire(wait)
         if lease.taken_over is not None:
             hooks.lease_taken_over(lease.taken_over)
@@ -595,16 +630,20 @@ def unlock_lease(
     holds it) agrees. Returns the lease released, or None when it was not held. Only that
     lease is released: if it changed meanwhile, a ``ProjectError`` says so."""
     context = load_context(project_file, env, specs=False)
-    lease = open_lease(context)
-    state = lease.read()
-    if not state.held:
-        return None
-    if not confirm(state):
-        raise PlanRefused("unlock cancelled; the lease is still held")
-    after = lease.break_(state)
-    if after.head == state.head or after.held:
-        raise ProjectError(
-            f"the lease changed while unlocking ({after.describe()}); nothing was released",
-            hint="run `kafkaplan unlock` again to see the current holder",
-        )
-    return state
+    cluster = connect(context, read_only=False)
+    try:
+        lease = open_lease(context, cluster)
+        state = lease.read()
+        if not state.held:
+            return None
+        if not confirm(state):
+            raise PlanRefused("unlock cancelled; the lease is still held")
+        after = lease.break_(state)
+        if after.head == state.head or after.held:
+            raise ProjectError(
+                f"the lease changed while unlocking ({after.describe()}); nothing was released",
+                hint="run `kafkaplan unlock` again to see the current holder",
+            )
+        return state
+    finally:
+        cluster.close()

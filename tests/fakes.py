@@ -7,7 +7,8 @@ delete, partitions that only grow, replication limited by the broker count, ACL 
 created and deleted exactly (a duplicate create is a no-op, as on Kafka), replicas placed
 round-robin over brokers with racks, partition reassignments that complete after a number
 of listings (or never, while ``stuck``), dynamic broker configs and preferred leader
-elections. Every behaviour unit tests rely on is also exercised against the real broker in
+elections, the environment's ``expected_cluster_id`` checked as ``KafkaCluster`` checks it,
+and the apply lease's log (``lease``) handed out only after that check. Every behaviour unit tests rely on is also exercised against the real broker in
 tests/integration.
 """
 
@@ -33,6 +34,7 @@ from kafkaplan.live.cluster import (
     PartitionResults,
     Results,
     TopicMetadata,
+    check_cluster_id,
 )
 from kafkaplan.live.lease import LeaseRecord, decode
 from kafkaplan.live.registry import CompatibilityResult, RegisteredSchema, SchemaPayload
@@ -111,8 +113,43 @@ class Fault:
 
 
 @dataclass
+class MemoryLeaseLog:
+    """An in-memory lease log: the broker's log-append clock is ``now_ms``."""
+
+    topic: str = "__kafkaplan_lease"
+    now_ms: int = 1_800_000_000_000
+    entries: list[tuple[int, bytes]] = field(default_factory=list)
+    exists: bool = False
+    # Offsets below this were removed by retention.
+    start: int = 0
+    appends: int = 0
+
+    def read(self) -> tuple[list[LeaseRecord], bool]:
+        records = [
+            decode(offset, timestamp, payload)
+            for offset, (timestamp, payload) in enumerate(self.entries)
+            if offset >= self.start
+        ]
+        return [r for r in records if r is not None], self.start > 0
+
+    def append(self, payload: bytes, *, create: bool) -> None:
+        if not self.exists:
+            if not create:
+                raise ClusterError("Unknown topic", code="UNKNOWN_TOPIC_OR_PART")
+            self.exists = True
+        self.appends += 1
+        self.entries.append((self.now_ms, payload))
+
+    def close(self) -> None:
+        pass
+
+
+@dataclass
 class MemoryCluster:
     cluster_id: str = "fake-cluster"
+    # The environment's expected_cluster_id (None: any cluster will do).
+    expected_cluster_id: str | None = None
+    lease: MemoryLeaseLog = field(default_factory=MemoryLeaseLog)
     brokers: int = 3
     topics: dict[str, FakeTopic] = field(default_factory=dict)
     denied_topics: set[str] = field(default_factory=set)
@@ -178,9 +215,21 @@ class MemoryCluster:
         if not topic.leaders:
             topic.leaders = [r[0] for r in topic.replicas]
 
+    def identify(self) -> str | None:
+        self.calls.append("identify")
+        self._read_fault("identify")
+        check_cluster_id(self.cluster_id, self.expected_cluster_id)
+        return self.cluster_id
+
+    def lease_log(self, topic: str) -> MemoryLeaseLog:
+        self.identify()
+        self.lease.topic = topic
+        return self.lease
+
     def describe(self) -> tuple[ClusterInfo, dict[str, TopicMetadata]]:
         self.calls.append("describe")
         self._read_fault("describe")
+        check_cluster_id(self.cluster_id, self.expected_cluster_id)
         for topic in self.topics.values():
             self._place(topic)
         return ClusterInfo(self.cluster_id, self.brokers, dict(self.racks)), {
@@ -742,38 +791,6 @@ class MemoryRegistry:
         del self.subjects[subject]
         self.soft_deleted.discard(subject)
         return versions
-
-    def close(self) -> None:
-        pass
-
-
-@dataclass
-class MemoryLeaseLog:
-    """An in-memory lease log: the broker's log-append clock is ``now_ms``."""
-
-    topic: str = "__kafkaplan_lease"
-    now_ms: int = 1_800_000_000_000
-    entries: list[tuple[int, bytes]] = field(default_factory=list)
-    exists: bool = False
-    # Offsets below this were removed by retention.
-    start: int = 0
-    appends: int = 0
-
-    def read(self) -> tuple[list[LeaseRecord], bool]:
-        records = [
-            decode(offset, timestamp, payload)
-            for offset, (timestamp, payload) in enumerate(self.entries)
-            if offset >= self.start
-        ]
-        return [r for r in records if r is not None], self.start > 0
-
-    def append(self, payload: bytes, *, create: bool) -> None:
-        if not self.exists:
-            if not create:
-                raise ClusterError("Unknown topic", code="UNKNOWN_TOPIC_OR_PART")
-            self.exists = True
-        self.appends += 1
-        self.entries.append((self.now_ms, payload))
 
     def close(self) -> None:
         pass

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from functools import cache
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from kafkaplan.errors import (
     AuthenticationFailed,
@@ -45,6 +45,9 @@ from kafkaplan.spec.acls import Binding, ResourceType, parse_operation, parse_re
 from kafkaplan.spec.acls import PatternType as AclPatternType
 from kafkaplan.spec.acls import Permission as AclPermission
 from kafkaplan.spec.project import KafkaConnection
+
+if TYPE_CHECKING:
+    from kafkaplan.live.lease import LeaseLog
 
 log = logging.getLogger("kafkaplan.live.cluster")
 
@@ -93,8 +96,22 @@ PartitionResults = dict[Partition, ClusterError | None]
 
 
 class Cluster(Protocol):
+    def identify(self) -> str | None:
+        """The cluster's id, checked against the environment's ``expected_cluster_id``
+        (``ProjectError`` when it is another cluster). One small request, made once per
+        client; nothing else is read or written by it."""
+        ...
+
+    def lease_log(self, topic: str) -> LeaseLog:
+        """The apply lease's log (``kafkaplan.live.lease``) on this cluster, handed out only
+        once ``identify`` has vouched for the cluster, so that no lease is read or written
+        on a cluster this environment does not expect. A read-only client's log refuses
+        writes."""
+        ...
+
     def describe(self) -> tuple[ClusterInfo, dict[str, TopicMetadata]]:
-        """Cluster id, broker count and every topic's partitions, in one metadata request."""
+        """Cluster id, broker count and every topic's partitions, in one metadata request
+        (also checked against ``expected_cluster_id``)."""
         ...
 
     def describe_topic_configs(
@@ -328,6 +345,15 @@ def translate(
     return ClusterError(f"{reason} ({name})", resource=resource, code=name)
 
 
+def check_cluster_id(cluster_id: str | None, expected: str | None) -> None:
+    """Refuse a cluster that is not the one the environment expects."""
+    if expected and cluster_id != expected:
+        raise ProjectError(
+            f"connected to cluster {cluster_id}, but this environment expects {expected}",
+            hint="check bootstrap_servers and expected_cluster_id",
+        )
+
+
 def _result(future: Future[Any], timeout: float, *, resource: str) -> Any:
     """A future's result, waiting no longer than ``timeout`` plus a grace period."""
     from concurrent.futures import TimeoutError as FutureTimeout
@@ -410,10 +436,14 @@ class KafkaCluster:
         self._errors: list[Any] = []
         self._lock = threading.Lock()
         self.connection = connection
+        self._identified = False
+        self._cluster_id: str | None = None
+        self._lease_logs: list[LeaseLog] = []
         config = client_config(connection, environ)
         if admin_factory is None:
             check_token_endpoint(connection, config)
         self._environ = environ
+        self._client_config = dict(config)
         self._reassignment_admin: Any = None
         config["error_cb"] = self._on_error
         config["logger"] = logging.getLogger("kafkaplan.librdkafka")
@@ -441,6 +471,72 @@ class KafkaCluster:
     def _guard_writes(self, operation: str) -> None:
         if self.read_only:
             raise ClusterError(f"{operation} refused: this client is read-only")
+
+    def _unanswered(self, exc: Exception, operation: str) -> ClusterError:
+        """The error of a request that failed: an authentication failure the client
+        reported meanwhile, or the request's own error."""
+        self._admin.poll(0)
+        fatal = self._fatal_client_error()
+        if fatal is not None:
+            return fatal
+        error = translate(exc, resource="kafka", operation=operation)
+        if isinstance(error, ClusterUnreachable):
+            return ClusterUnreachable(
+                f"no broker answered within {self.timeout:g}s",
+                resource="kafka",
+                hint="check bootstrap_servers and that the cluster is up",
+                code=error.code,
+            )
+        return error
+
+    def identify(self) -> str | None:
+        from confluent_kafka import KafkaException
+
+        if self._identified:
+            return self._cluster_id
+        future = self._admin.describe_cluster(
+            include_authorized_operations=False, request_timeout=self.timeout
+        )
+        try:
+            described = _result(future, self.timeout, resource="kafka")
+        except KafkaException as exc:
+            raise self._unanswered(exc, "describe_cluster") from exc
+        check_cluster_id(described.cluster_id, self.expected_cluster_id)
+        self._identified, self._cluster_id = True, described.cluster_id
+        return self._cluster_id
+
+    def lease_log(self, topic: str) -> LeaseLog:
+        from kafkaplan.live.lease import KafkaLeaseLog
+
+        self.identify()
+        lease_log = KafkaLeaseLog(
+            self._client_config,
+            topic,
+            timeout=self.timeout,
+            create_topic=self._create_lease_topic,
+            read_only=self.read_only,
+        )
+        self._lease_logs.append(lease_log)
+        return lease_log
+
+    def _create_lease_topic(self, topic: str, configs: Mapping[str, str]) -> None:
+        """Create the lease's single-partition topic (already there: fine)."""
+        from confluent_kafka import KafkaException
+        from confluent_kafka.admin import NewTopic
+
+        self._guard_writes("create the lease topic")
+        futures = self._admin.create_topics(
+            [NewTopic(topic, 1, -1, config=dict(configs))],
+            request_timeout=self.timeout,
+            operation_timeout=self.timeout,
+        )
+        for future in futures.values():
+            try:
+                _result(future, self.timeout, resource=f"topic.{topic}")
+            except KafkaException as exc:
+                error = translate(exc, resource=f"topic.{topic}", operation="lease_create")
+                if error.code != "TOPIC_ALREADY_EXISTS":
+                    raise error from exc
 
     def describe(self) -> tuple[ClusterInfo, dict[str, TopicMetadata]]:
         from confluent_kafka import KafkaException
@@ -471,12 +567,7 @@ class KafkaCluster:
                         ) from exc
                     raise error from exc
         cluster_id = metadata.cluster_id
-        if self.expected_cluster_id and cluster_id != self.expected_cluster_id:
-            raise ProjectError(
-                f"connected to cluster {cluster_id}, but this environment expects "
-                f"{self.expected_cluster_id}",
-                hint="check bootstrap_servers and expected_cluster_id",
-            )
+        check_cluster_id(cluster_id, self.expected_cluster_id)
         # Racks come from DescribeCluster, sent while the metadata is turned into our types.
         racks_future = self._admin.describe_cluster(
             include_authorized_operations=False, request_timeout=self.timeout
@@ -959,6 +1050,9 @@ class KafkaCluster:
         return results
 
     def close(self) -> None:
+        for lease_log in self._lease_logs:
+            lease_log.close()
+        self._lease_logs = []
         # AdminClient has no close(); dropping the reference ends its threads. That waits
         # for librdkafka's background work, which includes a token request to an OAuth
         # endpoint that may not answer for a long time: dropped on a daemon thread, it

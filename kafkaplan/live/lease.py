@@ -46,7 +46,6 @@ from typing import Any, Protocol
 from kafkaplan import __version__
 from kafkaplan.errors import ClusterError, ClusterUnreachable, LeaseHeld, LeaseLost
 from kafkaplan.live.cluster import make_client
-from kafkaplan.spec.project import KafkaConnection
 
 log = logging.getLogger("kafkaplan.live.lease")
 
@@ -288,16 +287,27 @@ class Lease:
 
 
 class KafkaLeaseLog:
-    """``LeaseLog`` over a single-partition topic, with a plain producer and consumer."""
+    """``LeaseLog`` over a single-partition topic, with a plain producer and consumer.
 
-    def __init__(self, connection: KafkaConnection, environ: Mapping[str, str], topic: str) -> None:
-        from kafkaplan.live.cluster import client_config
+    Handed out by ``KafkaCluster.lease_log`` only, once the cluster's identity is checked
+    (``expected_cluster_id``); the topic is created through that cluster's admin client."""
 
+    def __init__(
+        self,
+        config: Mapping[str, Any],
+        topic: str,
+        *,
+        timeout: float,
+        create_topic: Callable[[str, Mapping[str, str]], None],
+        read_only: bool = False,
+    ) -> None:
         self.topic = topic
-        self.timeout = connection.timeout_seconds()
-        self.config = client_config(connection, environ)
+        self.timeout = timeout
+        self.read_only = read_only
+        self.config = dict(config)
         self.config["logger"] = logging.getLogger("kafkaplan.librdkafka")
         self.config["error_cb"] = self._on_error
+        self._create = create_topic
         self._consumer: Any = None
         self._producer: Any = None
         self._exists: bool | None = None
@@ -313,27 +323,12 @@ class KafkaLeaseLog:
         return translate(error, resource=f"topic.{self.topic}", operation=operation)
 
     def _create_topic(self) -> None:
-        from confluent_kafka import KafkaException
-        from confluent_kafka.admin import AdminClient, NewTopic
-
-        admin = make_client(AdminClient, self.config)
         configs = {
             "message.timestamp.type": "LogAppendTime",
             "cleanup.policy": "delete",
             "retention.ms": str(RETENTION_MS),
         }
-        futures = admin.create_topics(
-            [NewTopic(self.topic, 1, -1, config=configs)],
-            request_timeout=self.timeout,
-            operation_timeout=self.timeout,
-        )
-        for future in futures.values():
-            try:
-                future.result(timeout=self.timeout + 5)
-            except KafkaException as exc:
-                error = self._translate(exc, "lease_create")
-                if error.code != "TOPIC_ALREADY_EXISTS":
-                    raise error from exc
+        self._create(self.topic, configs)
 
     def read(self) -> tuple[list[LeaseRecord], bool]:
         from confluent_kafka import Consumer, KafkaException, TopicPartition
@@ -413,6 +408,11 @@ class KafkaLeaseLog:
     def append(self, payload: bytes, *, create: bool) -> None:
         from confluent_kafka import KafkaError, Producer
 
+        if self.read_only:
+            raise ClusterError(
+                "writing the apply lease refused: this client is read-only",
+                resource=f"topic.{self.topic}",
+            )
         if create and not self._exists:
             self._create_topic()
             self._exists = True

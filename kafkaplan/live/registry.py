@@ -4,8 +4,9 @@ Everything kafkaplan does to a registry goes through ``Registry``; the unit test
 in-memory implementation of the same protocol (tests/fakes.py).
 
 ``HttpRegistry`` speaks the Confluent Schema Registry API (which Apicurio Registry serves
-under ``/apis/ccompat/v7``) with the standard library's urllib rather than through
-confluent-kafka's ``SchemaRegistryClient``, because kafkaplan needs what that client hides:
+under ``/apis/ccompat/v7``) with httpx2 (the maintained continuation of httpx, which
+confluent-kafka's registry client depends on as well) rather than through confluent-kafka's
+``SchemaRegistryClient``, because kafkaplan needs what that client hides:
 
 - the compatibility endpoint's ``messages`` (the client returns only a boolean, even with
   ``verbose=True``), the reason an incompatible change is refused;
@@ -14,11 +15,16 @@ confluent-kafka's ``SchemaRegistryClient``, because kafkaplan needs what that cl
 - no caching: a plan must see the registry as it is now;
 - a plain bearer token (the client's static-token mode requires Confluent Cloud's logical
   cluster header);
-- one request per call, no hidden retries with back-off, so an unreachable registry is one
-  clear error within the configured timeout.
+- retries only as the run's ``RetryPolicy`` says (``kafkaplan.live.retry``, the same policy
+  and rules as for the cluster): reads that got no answer (or a 429/502/503/504) are tried
+  again, writes and refusals never, so an unreachable registry is one clear error within
+  the configured timeout and retries.
 
-Each call opens its own connection, so calls can run concurrently from a thread pool.
-Secrets are read from the environment here and only ever sent as request headers.
+One client per registry keeps its connections alive in a pool sized for the concurrent
+reads (``POOL_CONNECTIONS``, ``kafkaplan.live.read``'s thread pool), instead of a new TCP
+(and TLS) connection per request. ``HTTPS_PROXY``/``HTTP_PROXY``/``NO_PROXY`` and
+``SSL_CERT_FILE`` are honoured from the environment. Secrets are read from the
+environment here and only ever sent as request headers.
 """
 
 from __future__ import annotations
@@ -27,14 +33,14 @@ import base64
 import json
 import logging
 import ssl
-import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+import httpx2
+
+from kafkaplan import __version__
 from kafkaplan.errors import (
     ProjectError,
     RegistryAuthenticationFailed,
@@ -45,6 +51,7 @@ from kafkaplan.errors import (
 )
 from kafkaplan.kinds import subject_address
 from kafkaplan.live.connection import registry_ssl_context, registry_tls_failure
+from kafkaplan.live.retry import RetryPolicy
 from kafkaplan.secrets import read_secret, remember
 from kafkaplan.spec.project import RegistryConnection, unresolved_env
 from kafkaplan.spec.units import parse_duration_ms
@@ -52,7 +59,8 @@ from kafkaplan.spec.units import parse_duration_ms
 log = logging.getLogger("kafkaplan.live.registry")
 
 PAGE_SIZE = 1000
-READ_ATTEMPTS = 3
+# Connections kept open to the registry: one per concurrent reader (kafkaplan.live.read).
+POOL_CONNECTIONS = 8
 _CONTENT_TYPE = "application/vnd.schemaregistry.v1+json"
 _APICURIO_CCOMPAT = ("/apis/ccompat/v7", "/apis/ccompat/v6")
 
@@ -227,6 +235,7 @@ class HttpRegistry:
         environ: Mapping[str, str],
         *,
         read_only: bool = False,
+        policy: RetryPolicy | None = None,
     ):
         missing = unresolved_env(connection.url)
         if missing:
@@ -248,9 +257,22 @@ class HttpRegistry:
         self.url = connection.url.rstrip("/")
         self.read_only = read_only
         self.timeout = parse_duration_ms(connection.timeout) / 1000
-        self._headers = {"Accept": f"{_CONTENT_TYPE}, application/json"}
-        self._headers.update(_auth_headers(connection, environ))
-        self._tls = registry_ssl_context(connection, environ)
+        self.policy = policy or RetryPolicy()
+        headers = {
+            "Accept": f"{_CONTENT_TYPE}, application/json",
+            "User-Agent": f"kafkaplan/{__version__}",
+        }
+        headers.update(_auth_headers(connection, environ))
+        self._client = httpx2.Client(
+            headers=headers,
+            timeout=httpx2.Timeout(self.timeout),
+            limits=httpx2.Limits(
+                max_connections=POOL_CONNECTIONS, max_keepalive_connections=POOL_CONNECTIONS
+            ),
+            verify=registry_ssl_context(connection, environ) or True,
+            follow_redirects=True,
+            trust_env=True,  # HTTPS_PROXY, HTTP_PROXY, NO_PROXY, SSL_CERT_FILE
+        )
 
     # -- plumbing ---------------------------------------------------------------------------
 
@@ -261,35 +283,20 @@ class HttpRegistry:
         body: Any,
         *,
         resource: str | None,
-        operation: str,
         content_type: str = _CONTENT_TYPE,
     ) -> tuple[int, Any]:
+        """One request: the answer's status and JSON body (an error status included)."""
         data = None if body is None else json.dumps(body).encode()
-        headers = dict(self._headers)
-        if data is not None:
-            headers["Content-Type"] = content_type
-        request = urllib.request.Request(url, data=data, method=method, headers=headers)
+        headers = {} if data is None else {"Content-Type": content_type}
         log.debug("%s %s", method, url)
         try:
-            with urllib.request.urlopen(
-                request, timeout=self.timeout, context=self._tls
-            ) as response:
-                raw = response.read()
-                return response.status, json.loads(raw) if raw else None
-        except urllib.error.HTTPError as exc:
-            raw = exc.read()
-            try:
-                answer = json.loads(raw) if raw else {}
-            except ValueError:
-                answer = {"message": raw.decode("utf-8", "replace")[:200].strip()}
-            if not isinstance(answer, dict):
-                answer = {"message": str(answer)}
-            return exc.code, answer
-        except (urllib.error.URLError, TimeoutError, ConnectionError, ssl.SSLError) as exc:
-            # An SSLError's own .reason is a string; the URLError's is the exception.
-            reason = exc if isinstance(exc, ssl.SSLError) else getattr(exc, "reason", exc)
-            refused = registry_tls_failure(reason) if isinstance(reason, BaseException) else None
-            if refused is not None:  # no retry fixes it
+            response = self._client.request(method, url, content=data, headers=headers)
+        except httpx2.TransportError as exc:
+            reason = _reason(exc)
+            refused = _tls_failure(exc)
+            if refused is not None:
+                # A certificate the client cannot trust (or that the registry refuses) is
+                # an answer, not a silence: never retried.
                 raise RegistryAuthenticationFailed(
                     f"{_safe_url(self.url)}: {refused}",
                     resource=resource,
@@ -301,27 +308,23 @@ class HttpRegistry:
                 resource=resource,
                 hint="check schema_registry.url and that the registry is up",
             ) from exc
-        except ValueError as exc:  # the answer was not JSON
-            raise RegistryError(
-                f"the registry at {_safe_url(self.url)} answered something that is not JSON",
-                resource=resource,
-                hint="check that schema_registry.url points at the registry's API",
-            ) from exc
-
-    def _send_retrying_reads(
-        self, method: str, url: str, body: Any, *, resource: str | None, operation: str
-    ) -> tuple[int, Any]:
-        """A GET that got no answer is sent again (twice at most, after a short pause): reads
-        are safe to repeat. Writes are never resent blindly; the next plan sees their effect."""
-        attempts = READ_ATTEMPTS if method == "GET" else 1
-        for attempt in range(1, attempts + 1):
+        raw = response.content
+        if response.is_success:
             try:
-                return self._send(method, url, body, resource=resource, operation=operation)
-            except RegistryUnreachable:
-                if attempt == attempts:
-                    raise
-                time.sleep(0.2 * attempt)
-        raise AssertionError("unreachable")
+                return response.status_code, json.loads(raw) if raw else None
+            except ValueError as exc:  # the answer was not JSON
+                raise RegistryError(
+                    f"the registry at {_safe_url(self.url)} answered something that is not JSON",
+                    resource=resource,
+                    hint="check that schema_registry.url points at the registry's API",
+                ) from exc
+        try:
+            answer = json.loads(raw) if raw else {}
+        except ValueError:
+            answer = {"message": raw.decode("utf-8", "replace")[:200].strip()}
+        if not isinstance(answer, dict):
+            answer = {"message": str(answer)}
+        return response.status_code, answer
 
     def _call(
         self,
@@ -333,22 +336,29 @@ class HttpRegistry:
         operation: str,
         missing_ok: bool = False,
     ) -> Any:
-        status, answer = self._send_retrying_reads(
-            method, f"{self.url}{path}", body, resource=resource, operation=operation
-        )
-        if 200 <= status < 300:
-            return answer
-        if status == 404 and missing_ok:
-            return None
-        answer = answer or {}
-        error_code = answer.get("error_code")
-        raise translate(
-            status,
-            int(error_code) if isinstance(error_code, int) else None,
-            str(answer.get("message") or answer.get("detail") or ""),
-            resource=resource,
-            operation=operation,
-        )
+        """One call, its error status turned into a typed error. Reads (``operation``
+        "read": GETs, lookups, compatibility checks) run through the retry policy; writes
+        are sent once and never resent blindly: the next plan sees their effect."""
+
+        def once() -> Any:
+            status, answer = self._send(method, f"{self.url}{path}", body, resource=resource)
+            if 200 <= status < 300:
+                return answer
+            if status == 404 and missing_ok:
+                return None
+            answer = answer or {}
+            error_code = answer.get("error_code")
+            raise translate(
+                status,
+                int(error_code) if isinstance(error_code, int) else None,
+                str(answer.get("message") or answer.get("detail") or ""),
+                resource=resource,
+                operation=operation,
+            )
+
+        if operation != "read":
+            return once()
+        return self.policy.run(f"registry {method} {resource or 'registry'}", once)
 
     def _guard_writes(self, operation: str, resource: str) -> None:
         if self.read_only:
@@ -457,7 +467,6 @@ class HttpRegistry:
                 url,
                 body,
                 resource=subject_address(subject),
-                operation="read",
                 content_type="application/json",
             )
         except RegistryError:
@@ -531,7 +540,30 @@ class HttpRegistry:
         return sorted(int(v) for v in answer or [])
 
     def close(self) -> None:
-        pass
+        self._client.close()
+
+
+def _reason(exc: httpx2.TransportError) -> str:
+    """Why a request got no answer, in a few words ("timed out", "Connection refused")."""
+    if isinstance(exc, httpx2.TimeoutException):
+        return "timed out"
+    text = str(exc).strip()
+    return text or type(exc).__name__
+
+
+def _tls_failure(exc: BaseException) -> str | None:
+    """What it means when the request failed in the TLS handshake (a certificate not trusted,
+    or refused), or None if it did not."""
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        if isinstance(cause, ssl.SSLError):
+            return registry_tls_failure(cause)
+        seen.add(id(cause))
+        cause = cause.__cause__ or cause.__context__
+    if "CERTIFICATE_VERIFY_FAILED" in str(exc):
+        return f"the registry's certificate could not be verified ({exc})"
+    return None
 
 
 def _quote(subject: str) -> str:

@@ -1,16 +1,25 @@
-"""Bounded retries with backoff, only where retrying is safe.
+"""Bounded retries with backoff, only where retrying is safe: one policy for the cluster
+and the Schema Registry.
 
-``RetryingCluster`` wraps any ``Cluster``. The policy:
+``RetryPolicy`` says how often and how long to wait (``attempts`` from the connection's
+``retries``, exponential ``backoff``), and ``transient`` which failures are worth another
+try; ``RetryingCluster`` wraps any ``Cluster`` with it, and ``HttpRegistry`` runs its reads
+through the same policy. The rules:
 
-- Only transient failures are retried (``ClusterTransient``: no answer, a timeout, a leader
-  or controller moving). A broker's refusal (a policy violation, an invalid config, missing
-  authorization, "already exists") is final and is never retried.
+- Only transient failures are retried: no answer, a timeout, a lost connection, a leader or
+  controller moving, throttling (``ClusterTransient``; from the registry
+  ``RegistryUnreachable`` and the "try again" statuses 429, 502, 503 and 504). A refusal (a
+  policy violation, an invalid config, missing authorization, a failed authentication,
+  "already exists"; from the registry 401, 403, 404, 409, 422 and any other answer) is
+  final and is never retried.
 - Reads (metadata, configs, offsets) are idempotent: retried as they are.
 - Writes are retried only where that is safe. Incremental config changes set or delete
   values, so sending them again is harmless. A topic creation, a partition increase or a
   deletion that got no answer may have happened anyway, so it is first *re-checked* by
   reading the metadata; only a change that is visibly not made is sent again, and a
   refusal of the resent request ("already exists") is re-checked the same way.
+- Registry reads (GETs, lookups, compatibility checks) are retried as they are; registry
+  writes are sent once (the applier looks up a registration answered with a server error).
 - Every call is bounded: at most ``attempts`` tries, each bounded by the connection's
   timeout, with exponential backoff between them. A write whose outcome could not be
   established keeps its transient error, which the applier reports as "outcome unknown"
@@ -22,10 +31,10 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import TypeVar
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, TypeVar
 
-from kafkaplan.errors import ClusterError, ClusterTransient
+from kafkaplan.errors import ClusterError, ClusterTransient, RegistryError, RegistryUnreachable
 from kafkaplan.live.cluster import (
     AclResults,
     Cluster,
@@ -39,10 +48,25 @@ from kafkaplan.live.cluster import (
 from kafkaplan.live.state import LiveConfig, PartitionReassignment
 from kafkaplan.spec.acls import Binding
 
+if TYPE_CHECKING:
+    from kafkaplan.live.lease import LeaseLog
+
 log = logging.getLogger("kafkaplan.live.retry")
 
 T = TypeVar("T")
 Item = TypeVar("Item")
+
+
+# Registry answers that mean "not now, try again": too many requests, and a gateway or the
+# registry itself unavailable (the request was not processed).
+TRANSIENT_HTTP_STATUSES = frozenset({429, 502, 503, 504})
+
+
+def transient(error: BaseException) -> bool:
+    """Is ``error`` a transient failure, worth another try (see the module's rules)?"""
+    if isinstance(error, ClusterTransient | RegistryUnreachable):
+        return True
+    return isinstance(error, RegistryError) and error.status in TRANSIENT_HTTP_STATUSES
 
 
 @dataclass(frozen=True)
@@ -50,14 +74,33 @@ class RetryPolicy:
     attempts: int = 3  # tries of one call, the first included
     backoff: float = 0.5  # seconds before the second try; doubled before each further one
     max_backoff: float = 5.0
+    # How to wait between tries (tests pass a recorder instead of sleeping).
+    sleep: Callable[[float], None] = field(default=time.sleep, compare=False, repr=False)
+
+    @classmethod
+    def of(cls, retries: int, *, sleep: Callable[[float], None] | None = None) -> RetryPolicy:
+        """The policy for a connection's ``retries`` (tries after the first)."""
+        policy = cls(attempts=retries + 1)
+        return policy if sleep is None else replace(policy, sleep=sleep)
 
     def delay(self, attempt: int) -> float:
         """Seconds to wait after failed try number ``attempt`` (1-based)."""
         return float(min(self.max_backoff, self.backoff * 2 ** (attempt - 1)))
 
-
-def retriable(error: BaseException) -> bool:
-    return isinstance(error, ClusterTransient)
+    def run(self, what: str, call: Callable[[], T]) -> T:
+        """``call()``, tried again after a transient failure, ``attempts`` tries at most;
+        the last failure (or the first that is not transient) is raised."""
+        attempt = 1
+        while True:
+            try:
+                return call()
+            except (ClusterError, RegistryError) as exc:
+                if not transient(exc) or attempt >= self.attempts:
+                    raise
+                delay = self.delay(attempt)
+                log.info("%s: %s; retrying in %.1fs", what, exc.message, delay)
+                self.sleep(delay)
+                attempt += 1
 
 
 # Does the live metadata show this change made? (None: not checkable, resend as it is.)
@@ -72,26 +115,29 @@ class RetryingCluster:
         inner: Cluster,
         policy: RetryPolicy | None = None,
         *,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] | None = None,
     ):
         self.inner = inner
-        self.policy = policy or RetryPolicy()
-        self.sleep = sleep
+        policy = policy or RetryPolicy()
+        self.policy = policy if sleep is None else replace(policy, sleep=sleep)
+
+    def sleep(self, seconds: float) -> None:
+        self.policy.sleep(seconds)
+
+    # -- identity and the lease -----------------------------------------------------------
+
+    def identify(self) -> str | None:
+        return self._read("identify the cluster", self.inner.identify)
+
+    def lease_log(self, topic: str) -> LeaseLog:
+        # The identity check is retried here; the inner client remembers its answer.
+        self.identify()
+        return self.inner.lease_log(topic)
 
     # -- reads ---------------------------------------------------------------------------
 
     def _read(self, what: str, call: Callable[[], T]) -> T:
-        attempt = 1
-        while True:
-            try:
-                return call()
-            except ClusterTransient as exc:
-                if attempt >= self.policy.attempts:
-                    raise
-                delay = self.policy.delay(attempt)
-                log.info("%s: %s; retrying in %.1fs", what, exc.message, delay)
-                self.sleep(delay)
-                attempt += 1
+        return self.policy.run(what, call)
 
     def describe(self) -> tuple[ClusterInfo, dict[str, TopicMetadata]]:
         return self._read("describe cluster", self.inner.describe)
@@ -101,9 +147,9 @@ class RetryingCluster:
     ) -> dict[str, dict[str, LiveConfig] | ClusterError]:
         def call() -> dict[str, dict[str, LiveConfig] | ClusterError]:
             result = self.inner.describe_topic_configs(names)
-            transient = next((e for e in result.values() if isinstance(e, ClusterTransient)), None)
-            if transient is not None:
-                raise transient
+            failed = next((e for e in result.values() if isinstance(e, ClusterTransient)), None)
+            if failed is not None:
+                raise failed
             return result
 
         return self._read("describe configs", call)
@@ -138,7 +184,7 @@ class RetryingCluster:
             uncertain: dict[str, ClusterError] = {}
             for name in pending:
                 error = answer.get(name)
-                if error is not None and (retriable(error) or name in resent):
+                if error is not None and (transient(error) or name in resent):
                     uncertain[name] = error
                 else:
                     results[name] = error
@@ -160,7 +206,7 @@ class RetryingCluster:
                 if checked[name]:
                     log.info("%s: %s is in effect (re-checked after: %s)", what, name, error)
                     results[name] = None
-                elif retriable(error) and not last:
+                elif transient(error) and not last:
                     pending[name] = items[name]
                 else:
                     results[name] = error
@@ -219,7 +265,7 @@ class RetryingCluster:
         attempt = 1
         while pending:
             answer = send(pending)
-            again = [b for b in pending if (e := answer.get(b)) is not None and retriable(e)]
+            again = [b for b in pending if (e := answer.get(b)) is not None and transient(e)]
             results.update({b: answer.get(b) for b in pending if b not in again})
             if not again or attempt >= self.policy.attempts:
                 results.update({b: answer.get(b) for b in again})
@@ -265,7 +311,7 @@ class RetryingCluster:
 
 def _unknown(error: ClusterError) -> ClusterError:
     """An error whose write may have happened: keep it transient (outcome unknown)."""
-    if retriable(error):
+    if transient(error):
         return error
     return ClusterTransient(
         f"{error.message}; the change could not be re-checked, so whether it was made is unknown",

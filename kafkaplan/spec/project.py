@@ -187,10 +187,10 @@ class KafkaConnection(StrictModel):
         default=2,
         ge=0,
         le=10,
-        description="How often a request that got no answer (a timeout, a lost connection) is "
-        "tried again, with backoff. Reads are retried as they are; a write is first re-checked "
-        "against the live state. Refusals (policy, permission, invalid config) are never "
-        "retried.",
+        description="How often a request to Kafka or to the Schema Registry that got no answer "
+        "(a timeout, a lost connection) is tried again, with backoff. Reads are retried as they "
+        "are; a Kafka write is first re-checked against the live state, a registry write is not "
+        "resent. Refusals (policy, permission, invalid config) are never retried.",
     )
     expected_cluster_id: str | None = Field(
         default=None,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -10,10 +11,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from confluent_kafka.admin import AdminClient
+from confluent_kafka import TopicPartition
+from confluent_kafka.admin import AdminClient, OffsetSpec
 
 from kafkaplan.errors import LeaseLost
-from kafkaplan.live.lease import KafkaLeaseLog, Lease, replay
+from kafkaplan.live.cluster import KafkaCluster
+from kafkaplan.live.lease import Lease, LeaseLog, replay
 from kafkaplan.spec.project import KafkaConnection
 from tests.integration.conftest import Project, lease_topic
 
@@ -33,10 +36,13 @@ def connection() -> KafkaConnection:
     )
 
 
+def lease_log(topic: str) -> LeaseLog:
+    return KafkaCluster(connection(), os.environ).lease_log(topic)
+
+
 def other_run(project: Project, owner: str, ttl: float) -> Lease:
     """Another run holding (or trying for) the project's lease, from inside the test."""
-    log = KafkaLeaseLog(connection(), os.environ, lease_topic(project.prefix))
-    return Lease(log, ttl=ttl, owner=owner)
+    return Lease(lease_log(lease_topic(project.prefix)), ttl=ttl, owner=owner)
 
 
 def spawn(project: Project, *args: str) -> subprocess.Popen[str]:
@@ -99,7 +105,7 @@ def test_concurrent_applies_do_not_interleave(
         assert run.returncode == 0, out + err
         assert "Apply complete" in out
     # The lease log shows the two runs strictly one after the other.
-    log = KafkaLeaseLog(connection(), os.environ, lease_topic(first.prefix))
+    log = lease_log(lease_topic(first.prefix))
     records, _ = log.read()
     log.close()
     valid: list[tuple[str, str]] = []
@@ -174,3 +180,78 @@ def test_lease_topic_is_never_planned(make_project: MakeProject, tmp_path: Path)
     assert project.run("apply", "--auto-approve").code == 0
     plan = project.run("plan", "--allow-deletes", "--format", "json")
     assert "__kafkaplan_lease" not in plan.out
+
+
+# -- The lease is only ever touched on the expected cluster -----------------------------------
+
+
+def lease_records(admin: AdminClient, topic: str) -> int | None:
+    """How many records the lease topic holds (None: it does not exist), read with the
+    stack's admin user, independently of kafkaplan."""
+    metadata = admin.list_topics(timeout=10)
+    if topic not in metadata.topics:
+        return None
+    [offsets] = admin.list_offsets(
+        {TopicPartition(topic, 0): OffsetSpec.latest()},  # type: ignore[no-untyped-call]
+        request_timeout=10,
+    ).values()
+    return int(offsets.result().offset)
+
+
+def expecting(project: Project, cluster_id: str) -> None:
+    config = project.root / "kafkaplan.yaml"
+    config.write_text(
+        config.read_text().replace(
+            "      timeout: ", f"      expected_cluster_id: {cluster_id}\n      timeout: ", 1
+        )
+    )
+
+
+def test_a_wrong_expected_cluster_id_refuses_before_the_lease_is_touched(
+    make_project: MakeProject, admin: AdminClient
+) -> None:
+    """A wrong bootstrap address (here: an expected_cluster_id the stack does not have):
+    apply and unlock refuse in one line, and the lease topic is never created."""
+    project = make_project()
+    project.specs(f"topics:\n  - name: {project.name('x')}\n")
+    topic = lease_topic(project.prefix)
+    actual = admin.describe_cluster(request_timeout=10).result().cluster_id
+    expecting(project, "not-this-cluster")
+    line = (
+        f"Error: connected to cluster {actual}, but this environment expects not-this-cluster "
+        "(hint: check bootstrap_servers and expected_cluster_id)"
+    )
+    for args in (("apply", "--auto-approve"), ("unlock", "--force"), ("unlock",)):
+        result = project.run(*args)
+        assert (result.code, result.err.splitlines()) == (1, [line]), (args, result)
+        assert result.out == ""
+    assert lease_records(admin, topic) is None, "the lease topic was created"
+    assert project.name("x") not in admin.list_topics(timeout=10).topics
+
+
+def test_a_saved_plan_for_another_cluster_refuses_before_the_lease_is_touched(
+    make_project: MakeProject, admin: AdminClient
+) -> None:
+    project = make_project()
+    project.specs(f"topics:\n  - name: {project.name('x')}\n")
+    topic = lease_topic(project.prefix)
+    planfile = project.root / "plan.json"
+    assert project.run("plan", "--out", str(planfile)).code == 0
+    saved = json.loads(planfile.read_text())
+    planfile.write_text(json.dumps({**saved, "cluster_id": "elsewhere"}))
+    result = project.run("apply", str(planfile))
+    assert result.code == 1
+    assert result.err.splitlines() == [
+        f"Error: plan was made for cluster elsewhere, but this is cluster {saved['cluster_id']} "
+        "(hint: check the environment's bootstrap servers)"
+    ]
+    assert lease_records(admin, topic) is None, "the lease topic was created"
+
+    # The right cluster: the lease is taken and given back (two records), the plan applied.
+    planfile.write_text(json.dumps(saved))
+    assert project.run("apply", str(planfile)).code == 0
+    assert lease_records(admin, topic) == 2
+    # Then a plan for another cluster writes no further lease record.
+    planfile.write_text(json.dumps({**saved, "cluster_id": "elsewhere"}))
+    assert project.run("apply", str(planfile)).code == 1
+    assert lease_records(admin, topic) == 2

@@ -40,6 +40,12 @@ def cluster(monkeypatch: pytest.MonkeyPatch) -> MemoryCluster:
     return fake
 
 
+@pytest.fixture
+def lease_log(cluster: MemoryCluster) -> MemoryLeaseLog:
+    """The apply lease of the in-memory cluster (what `apply` and `unlock` take)."""
+    return cluster.lease
+
+
 def test_validate_ok_and_errors(
     make_project: MakeProject, capsys: pytest.CaptureFixture[str]
 ) -> None:

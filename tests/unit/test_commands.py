@@ -26,6 +26,12 @@ def cluster(monkeypatch: pytest.MonkeyPatch) -> MemoryCluster:
     return fake
 
 
+@pytest.fixture
+def lease_log(cluster: MemoryCluster) -> MemoryLeaseLog:
+    """The apply lease of the in-memory cluster (what `apply` and `unlock` take)."""
+    return cluster.lease
+
+
 def recording_hooks(seen: list[str], *, answer: bool | None) -> commands.ApplyHooks:
     @contextmanager
     def progress() -> Iterator[None]:

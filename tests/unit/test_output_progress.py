@@ -120,12 +120,9 @@ def bulk_script(project: Path, *flags: str) -> str:
         f"""
         import sys
         from kafkaplan import cli, commands
-        from kafkaplan.live.lease import Lease
-        from tests.fakes import MemoryCluster, MemoryLeaseLog
+        from tests.fakes import MemoryCluster
         fake = MemoryCluster(brokers=1)
-        log = MemoryLeaseLog()
         commands.connect = lambda context, read_only: fake
-        commands.open_lease = lambda context: Lease(log, ttl=60, owner="t", clock=lambda: log.now_ms / 1000)
         sys.exit(cli.main(["--project", {str(project)!r}, *{list(flags)!r}, "apply", "--auto-approve"]))
         """
     )

@@ -24,6 +24,7 @@ from kafkaplan.errors import (
     SchemaRejected,
 )
 from kafkaplan.live.registry import HttpRegistry, SchemaPayload, SchemaReference
+from kafkaplan.live.retry import RetryPolicy
 from kafkaplan.spec.project import RegistryConnection
 from tests.conftest import PROJECT, MakeProject
 from tests.conftest import run_cli as run
@@ -42,6 +43,9 @@ class Server:
     requests: list[tuple[str, str, dict[str, str], Any]] = field(default_factory=list)
     # The answer to a request no route matches (None: "Subject not found").
     fallback: Answer | None = None
+    # Speak HTTP/1.1 with keep-alive (default: HTTP/1.0, a connection per request).
+    keep_alive: bool = False
+    connections: list[str] = field(default_factory=list)
 
     def on(self, method: str, path: str, status: int, body: Any = None) -> None:
         self.routes[(method, path)] = lambda query, sent: (status, body)
@@ -52,6 +56,12 @@ def server() -> Iterator[Server]:
     state = Server(url="")
 
     class Handler(BaseHTTPRequestHandler):
+        def setup(self) -> None:
+            super().setup()
+            state.connections.append(str(self.client_address))
+            if state.keep_alive:
+                self.protocol_version = "HTTP/1.1"
+
         def _handle(self) -> None:
             parts = urlsplit(self.path)
             length = int(self.headers.get("Content-Length") or 0)
@@ -430,3 +440,122 @@ def test_a_refused_registration_fails_the_apply_in_one_line_naming_the_subject(
         "POST",
         f"{BASE}/subjects/{SUBJECT}/versions",
     )
+
+
+# -- One retry policy (kafkaplan.live.retry), counted without sleeping -------------------------
+
+
+def counted(
+    server: Server, settings: dict[str, Any] | None = None, retries: int = 2
+) -> tuple[HttpRegistry, list[float]]:
+    sleeps: list[float] = []
+    registry = HttpRegistry(
+        RegistryConnection(url=server.url, timeout="2s", **(settings or {})),
+        {},
+        policy=RetryPolicy.of(retries, sleep=sleeps.append),
+    )
+    return registry, sleeps
+
+
+def sent(server: Server, method: str, path: str) -> int:
+    return sum(1 for r in server.requests if r[0] == method and urlsplit(r[1]).path == path)
+
+
+@pytest.mark.parametrize("status", [DROP, 429, 502, 503, 504])
+def test_transient_read_failures_are_retried_as_the_policy_says(
+    server: Server, status: int
+) -> None:
+    path = f"{BASE}/subjects/s/versions"
+    server.on("GET", path, status, {"message": "busy"})
+    registry, sleeps = counted(server, retries=3)
+    with pytest.raises(RegistryError):
+        registry.versions("s")
+    assert sent(server, "GET", path) == 4  # the first try and three retries
+    assert sleeps == [0.5, 1.0, 2.0]
+
+
+def test_the_number_of_tries_comes_from_the_retries_setting(server: Server) -> None:
+    path = f"{BASE}/subjects/s/versions"
+    server.on("GET", path, DROP)
+    registry, sleeps = counted(server, retries=0)
+    with pytest.raises(RegistryUnreachable):
+        registry.versions("s")
+    assert (sent(server, "GET", path), sleeps) == (1, [])
+
+
+@pytest.mark.parametrize("status", [401, 403, 404, 409, 422, 500])
+def test_refusals_are_never_retried(server: Server, status: int) -> None:
+    server.on("GET", f"{BASE}/config", status, {"error_code": status * 100 + 1, "message": "no"})
+    registry, sleeps = counted(server)
+    with pytest.raises(RegistryError) as info:
+        registry.global_compatibility()
+    assert info.value.status == status
+    assert (len(server.requests), sleeps) == (1, [])
+
+
+def test_lookups_and_checks_are_reads_but_writes_are_sent_once(server: Server) -> None:
+    lookup = f"{BASE}/subjects/s"
+    dropped = {"n": 1}
+
+    def flaky(query: dict[str, list[str]], body: Any) -> Answer:
+        if dropped["n"]:
+            dropped["n"] -= 1
+            return DROP, None
+        return 200, {"subject": "s", "version": 2, "id": 5}
+
+    server.routes[("POST", lookup)] = flaky
+    registry, sleeps = counted(server)
+    found = registry.lookup("s", SchemaPayload("AVRO", '"string"'))
+    assert found is not None
+    assert found.version == 2
+    assert (sent(server, "POST", lookup), sleeps) == (2, [0.5])
+
+    writes: list[tuple[str, str, Callable[[], object]]] = [
+        ("POST", f"{BASE}/subjects/s/versions", lambda: registry.register("s", PAYLOAD)),
+        ("PUT", f"{BASE}/config/s", lambda: registry.set_compatibility("s", "FULL")),
+        ("DELETE", f"{BASE}/subjects/s", lambda: registry.delete_subject("s", permanent=False)),
+    ]
+    for method, path, call in writes:
+        server.on(method, path, 503, {"message": "unavailable"})
+        with pytest.raises(RegistryError):
+            call()
+        assert sent(server, method, path) == 1, method
+    assert sleeps == [0.5]
+
+
+PAYLOAD = SchemaPayload("AVRO", '"string"')
+
+
+def test_connections_are_kept_alive_across_requests(server: Server) -> None:
+    """One pooled connection serves a run's requests (the scripted server speaks HTTP/1.1
+    with keep-alive here)."""
+    server.keep_alive = True
+    server.on("GET", f"{BASE}/subjects/a/versions", 200, [1])
+    registry, _ = counted(server)
+    for _ in range(5):
+        assert registry.versions("a") == [1]
+    registry.close()
+    assert len(server.requests) == 5
+    assert len(server.connections) == 1
+
+
+def test_proxies_come_from_the_environment(server: Server, monkeypatch: pytest.MonkeyPatch) -> None:
+    """HTTP_PROXY is honoured (the scripted server plays the proxy: it is sent the absolute
+    URL of the registry), and NO_PROXY exempts a host."""
+    server.on("GET", "/apis/ccompat/v7/config", 200, {"compatibilityLevel": "FULL"})
+    monkeypatch.setenv("HTTP_PROXY", server.url.split("/apis")[0])
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    registry = client("http://registry.invalid:8081/apis/ccompat/v7")
+    assert registry.global_compatibility() == "FULL"
+    assert server.requests[-1][1] == "http://registry.invalid:8081/apis/ccompat/v7/config"
+    monkeypatch.setenv("NO_PROXY", "registry.invalid")
+    count = len(server.requests)
+    direct = HttpRegistry(
+        RegistryConnection(url="http://registry.invalid:8081/apis/ccompat/v7", timeout="2s"),
+        {},
+        policy=RetryPolicy.of(0),
+    )
+    with pytest.raises(RegistryUnreachable):
+        direct.global_compatibility()
+    assert len(server.requests) == count, "not sent through the proxy"

@@ -6,15 +6,25 @@ from collections.abc import Callable
 
 import pytest
 
+from kafkaplan.commands import connect, connect_registry, load_context
 from kafkaplan.errors import (
     AuthenticationFailed,
     ClusterError,
     ClusterTransient,
     ClusterUnreachable,
+    KafkaplanError,
     PermissionDenied,
+    ProjectError,
+    RegistryAuthenticationFailed,
+    RegistryError,
+    RegistryPermissionDenied,
+    RegistryUnreachable,
+    SchemaRejected,
 )
 from kafkaplan.live.cluster import ClusterInfo, NewTopicRequest, Results, TopicMetadata
-from kafkaplan.live.retry import RetryingCluster, RetryPolicy
+from kafkaplan.live.registry import HttpRegistry
+from kafkaplan.live.retry import RetryingCluster, RetryPolicy, transient
+from tests.conftest import PROJECT, MakeProject
 from tests.fakes import FakeTopic, Fault, MemoryCluster
 
 
@@ -208,3 +218,59 @@ def test_dry_runs_are_resent(fake: MemoryCluster, cluster: RetryingCluster) -> N
     assert cluster.create_topics([new("a")], validate_only=True) == {"a": None}
     assert fake.calls == ["create_topics:1:True", "create_topics:1:True"]
     assert fake.topics == {}
+
+
+# -- One policy for the cluster and the registry ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [
+        (timeout(), True),
+        (ClusterTransient("leader moving (NOT_LEADER_OR_FOLLOWER)"), True),
+        (policy_violation(), False),
+        (AuthenticationFailed("authentication failed"), False),
+        (PermissionDenied("permission denied"), False),
+        (RegistryUnreachable("the registry did not answer (timed out)"), True),
+        (RegistryError("the registry failed (HTTP 503)", status=503), True),
+        (RegistryError("too many requests (HTTP 429)", status=429), True),
+        (RegistryError("the registry failed (HTTP 500)", status=500), False),
+        (RegistryAuthenticationFailed("registry authentication failed", status=401), False),
+        (RegistryPermissionDenied("registry permission denied", status=403), False),
+        (RegistryError("not found", status=404), False),
+        (SchemaRejected("incompatible", status=409), False),
+        (SchemaRejected("invalid", status=422), False),
+        (ProjectError("a wrong cluster"), False),
+    ],
+)
+def test_one_classification_for_cluster_and_registry(error: KafkaplanError, expected: bool) -> None:
+    assert transient(error) is expected
+    sleeps: list[float] = []
+    calls: list[int] = []
+
+    def failing() -> None:
+        calls.append(1)
+        raise error
+
+    with pytest.raises(type(error)):
+        RetryPolicy.of(2, sleep=sleeps.append).run("call", failing)
+    assert len(calls) == (3 if expected else 1)
+    assert sleeps == ([0.5, 1.0] if expected else [])
+
+
+def test_the_run_builds_one_policy_for_cluster_and_registry(make_project: MakeProject) -> None:
+    registry_settings = "    schema_registry:\n      url: http://127.0.0.1:1\n"
+    project = make_project(
+        {"a.yaml": "topics:\n  - name: orders.created.v1\n"},
+        project=PROJECT.replace(
+            "      bootstrap_servers:", "      retries: 4\n      bootstrap_servers:", 1
+        ).replace("    defaults:\n", registry_settings + "    defaults:\n", 1),
+    )
+    context = load_context(project, None)
+    cluster = connect(context, read_only=True, environ={})
+    registry = connect_registry(context, read_only=True, environ={})
+    assert isinstance(cluster, RetryingCluster)
+    assert isinstance(registry, HttpRegistry)
+    assert cluster.policy == registry.policy == RetryPolicy(attempts=5)
+    cluster.close()
+    registry.close()
