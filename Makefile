@@ -52,8 +52,13 @@ lint: install $(ACTIONLINT)
 
 # The whole suite: unit and integration tests, with the local stack started (and stopped
 # again if this run started it). Extra pytest arguments: make test PYTEST_ARGS='-k acl'.
+# Then the matrix subset (-m matrix) on the other Kafka releases and on the second registry,
+# each on its own stack (scripts/run-matrix); `make test MATRIX=` leaves it out.
+MATRIX ?= kafka-3.9 kafka-4.4 axonops
+
 test: lint
 	scripts/run-tests $(PYTEST_ARGS)
+	$(if $(strip $(MATRIX)),scripts/run-matrix $(MATRIX))
 
 # Unit tests and the contract tests' in-memory half: no Kafka needed.
 unit: install

@@ -136,6 +136,7 @@ def own(project: Project, *principals: str) -> None:
         )
 
 
+@pytest.mark.matrix
 def test_roles_grant_and_revoke_real_access(
     make_project: MakeProject,
     admin: AdminClient,

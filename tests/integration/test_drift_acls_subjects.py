@@ -71,6 +71,7 @@ def schema(*extra: dict[str, Any]) -> str:
     return json.dumps({"type": "record", "name": "Order", "namespace": "it", "fields": fields})
 
 
+@pytest.mark.matrix
 def test_drift_of_acls_and_subjects_changed_by_another_client(
     make_project: MakeProject,
     stack: dict[str, str],
@@ -112,7 +113,7 @@ def test_drift_of_acls_and_subjects_changed_by_another_client(
 
     # Out of band: a declared binding removed and one added inside the owned scope, with
     # Kafka's own AclCommand; a new schema version registered with plain HTTP.
-    acl_command = "org.apache.kafka.tools.AclCommand"
+    acl_command = "kafka-acls"
     kafka_tool(
         stack,
         acl_command,

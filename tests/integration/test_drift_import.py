@@ -26,6 +26,7 @@ MakeProject = Callable[..., Project]
 REPO = Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.matrix
 def test_drift_sees_exactly_the_out_of_band_changes(
     make_project: MakeProject, admin: AdminClient, stack: dict[str, str]
 ) -> None:
@@ -51,7 +52,7 @@ def test_drift_sees_exactly_the_out_of_band_changes(
     # Out-of-band changes, made with Apache Kafka's own tools.
     kafka_tool(
         stack,
-        "kafka.admin.ConfigCommand",
+        "kafka-configs",
         "--alter",
         "--entity-type",
         "topics",
@@ -62,17 +63,17 @@ def test_drift_sees_exactly_the_out_of_band_changes(
     )
     kafka_tool(
         stack,
-        "org.apache.kafka.tools.TopicCommand",
+        "kafka-topics",
         "--alter",
         "--topic",
         grown,
         "--partitions",
         "4",
     )
-    kafka_tool(stack, "org.apache.kafka.tools.TopicCommand", "--delete", "--topic", gone)
+    kafka_tool(stack, "kafka-topics", "--delete", "--topic", gone)
     kafka_tool(
         stack,
-        "org.apache.kafka.tools.TopicCommand",
+        "kafka-topics",
         "--create",
         "--topic",
         byhand,

@@ -75,6 +75,7 @@ def avro(name: str, namespace: str, fields: list[dict[str, Any]]) -> str:
     return json.dumps({"type": "record", "name": name, "namespace": namespace, "fields": fields})
 
 
+@pytest.mark.matrix
 def test_import_round_trip_of_topics_acls_and_subjects(
     make_project: MakeProject,
     admin: AdminClient,

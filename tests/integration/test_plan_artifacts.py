@@ -106,6 +106,7 @@ def test_target_limits_plan_and_apply(make_project: MakeProject, admin: AdminCli
     assert second not in topics
 
 
+@pytest.mark.matrix
 def test_saved_plan_for_another_cluster_or_version(make_project: MakeProject) -> None:
     project = make_project()
     project.specs(f"topics:\n  - name: {project.name('a')}\n")

@@ -44,6 +44,7 @@ def alter(admin: AdminClient, topic: str, key: str, value: str | None) -> None:
         future.result()
 
 
+@pytest.mark.matrix
 def test_create_then_no_changes(make_project: MakeProject, admin: AdminClient) -> None:
     project = make_project()
     orders, audit = project.name("orders"), project.name("audit")
@@ -89,6 +90,7 @@ def test_create_then_no_changes(make_project: MakeProject, admin: AdminClient) -
     assert "Apply complete" not in reapply.out
 
 
+@pytest.mark.matrix
 def test_config_change_and_partition_increase(
     make_project: MakeProject, admin: AdminClient
 ) -> None:
@@ -218,6 +220,7 @@ def test_broker_refusal_is_caught_at_plan_time(
     assert topic not in admin.list_topics(timeout=10).topics
 
 
+@pytest.mark.matrix
 def test_saved_plan_applies_and_refuses_when_stale(
     make_project: MakeProject, admin: AdminClient
 ) -> None:
