@@ -65,13 +65,6 @@ def expand(entry: Entry) -> tuple[set[Binding], list[Diagnostic]]:
     return set(bindings), problems
 
 
-def expand_all(entries: Iterable[Entry]) -> set[Binding]:
-    found: set[Binding] = set()
-    for entry in entries:
-        found |= expand(entry)[0]
-    return found
-
-
 def principal_name_matches(principal: str, prefixes: Sequence[str]) -> bool:
     """``User:billing-app`` matches ``billing`` (and ``User:billing``)."""
     name = principal.partition(":")[2]
@@ -94,18 +87,6 @@ def select(
             continue
         chosen.append(binding)
     return sorted(chosen)
-
-
-def raw_entry(binding: Binding) -> Entry:
-    return _raw_entry(
-        binding.principal,
-        binding.resource_type,
-        binding.pattern_type,
-        binding.permission,
-        [binding.resource_name],
-        [binding.operation],
-        [binding.host],
-    )
 
 
 def writable(binding: Binding) -> str | None:

@@ -7,6 +7,7 @@ import itertools
 import json
 import random
 import textwrap
+from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -18,11 +19,11 @@ from hypothesis import strategies as st
 
 from kafkaplan import commands
 from kafkaplan.importer.acls import (
+    Entry,
+    _raw_entry,
     collapse,
     expand,
-    expand_all,
     principal_file,
-    raw_entry,
     select,
     writable,
 )
@@ -57,6 +58,27 @@ T, G, C, X = (
 LIT, PRE = PatternType.LITERAL, PatternType.PREFIXED
 ALLOW, DENY = Permission.ALLOW, Permission.DENY
 Op = Operation
+
+
+def expand_all(entries: Iterable[Entry]) -> set[Binding]:
+    """Every binding the entries expand to."""
+    found: set[Binding] = set()
+    for entry in entries:
+        found |= expand(entry)[0]
+    return found
+
+
+def raw_entry(binding: Binding) -> Entry:
+    """The compact raw entry of one binding."""
+    return _raw_entry(
+        binding.principal,
+        binding.resource_type,
+        binding.pattern_type,
+        binding.permission,
+        [binding.resource_name],
+        [binding.operation],
+        [binding.host],
+    )
 
 
 def b(
