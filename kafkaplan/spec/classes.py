@@ -47,12 +47,16 @@ class ResolvedClass:
     config_sources: Mapping[str, Source]
     source: Source
     document: Document | None
+    file: str  # the project file, as sources show it
 
 
 def resolve_classes(project: Project, problems: list[Diagnostic]) -> dict[str, ResolvedClass]:
     """The project's topic classes, each config checked once, at its line in the project file."""
     document = project.document
-    file = document.file if document is not None else str(project.file)
+    try:
+        file = str(project.file.resolve().relative_to(project.root))
+    except ValueError:
+        file = str(project.file)
 
     def line(path: PathKey) -> int | None:
         return document.line_of(path) if document is not None else None
@@ -90,7 +94,7 @@ def resolve_classes(project: Project, problems: list[Diagnostic]) -> dict[str, R
                     )
                 )
         resolved[name] = ResolvedClass(
-            name, model, configs, sources, Source(file, line(path)), document
+            name, model, configs, sources, Source(file, line(path)), document, file
         )
     return resolved
 

@@ -301,7 +301,10 @@ def _topics(
             if dead_letter is None or dead_letter is False or dl_document is None:
                 continue
             settings = dead_letter if isinstance(dead_letter, DeadLetterSpec) else None
-            dl_source = Source(dl_document.file, dl_document.line_of(dl_path))
+            dl_file = dl_document.file
+            if topic.dead_letter is None and topic_class is not None:
+                dl_file = topic_class.file
+            dl_source = Source(dl_file, dl_document.line_of(dl_path))
             pending.append((desired, settings, dl_source, dl_document, dl_path))
     # Companions after every declared topic, so a declared `<name>.dlq` is reported wherever
     # it is.
