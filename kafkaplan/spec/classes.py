@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from kafkaplan.errors import Diagnostic
-from kafkaplan.spec.desired import DesiredTopic, Source
+from kafkaplan.spec.desired import ClassShape, DeadLetterDefaults, DesiredTopic, Source
 from kafkaplan.spec.models import DeadLetterReader, DeadLetterSpec
 from kafkaplan.spec.names import check_topic_name
 from kafkaplan.spec.project import DeadLetterPolicy, Project, TopicClass
@@ -178,3 +178,35 @@ def dead_letter_topic(
         origins=dict(sorted(origins.items())),
         dead_letter_of=parent.name,
     )
+
+
+def dead_letter_defaults(policy: DeadLetterPolicy) -> DeadLetterDefaults:
+    return DeadLetterDefaults(
+        suffix=policy.suffix,
+        partitions=policy.partitions,
+        retention_ms=str(parse_duration_ms(policy.retention)),
+    )
+
+
+def class_shapes(classes: Mapping[str, ResolvedClass]) -> dict[str, ClassShape]:
+    """The classes as ``import`` matches live topics against them."""
+    shapes = {}
+    for name, resolved in sorted(classes.items()):
+        model = resolved.model
+        dead_letter = model.dead_letter is not None and model.dead_letter is not False
+        shapes[name] = ClassShape(
+            name=name,
+            partitions=model.partitions,
+            replication_factor=model.replication_factor,
+            configs={k: v for k, v in sorted(resolved.configs.items()) if v is not None},
+            dead_letter=dead_letter,
+            requires_schemas=tuple(
+                role
+                for role, needed in (
+                    ("key", model.require_key_schema),
+                    ("value", model.require_value_schema),
+                )
+                if needed
+            ),
+        )
+    return shapes

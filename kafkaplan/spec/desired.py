@@ -80,6 +80,27 @@ class RegistrySettings:
 
 
 @dataclass(frozen=True)
+class DeadLetterDefaults:
+    """The policy's dead-letter settings (``policy.dead_letter``), normalized."""
+
+    suffix: str = ".dlq"
+    partitions: int | None = None  # None: as many as the topic
+    retention_ms: str = "1209600000"
+
+
+@dataclass(frozen=True)
+class ClassShape:
+    """A topic class as ``import`` compares it with live topics."""
+
+    name: str
+    partitions: int | None = None
+    replication_factor: int | None = None
+    configs: Mapping[str, str] = field(default_factory=dict)  # normalized, set values only
+    dead_letter: bool = False
+    requires_schemas: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class DesiredState:
     topics: Mapping[str, DesiredTopic]
     # Regular expressions of topic names never reported or touched (project `ignore_topics`).
@@ -93,6 +114,9 @@ class DesiredState:
     protected: Mapping[str, str] = field(default_factory=dict)
     # Address patterns (fnmatch, as --target) of the project file's `protect`.
     protect_patterns: tuple[str, ...] = ()
+    # What the project says about dead-letter topics and topic classes (for `import`).
+    dead_letter: DeadLetterDefaults = field(default_factory=DeadLetterDefaults)
+    topic_classes: Mapping[str, ClassShape] = field(default_factory=dict)
 
     def protection(self, address: str) -> str | None:
         """Why ``address`` must not be deleted, or None."""

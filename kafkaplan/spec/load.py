@@ -32,6 +32,8 @@ from kafkaplan.spec.classes import (
     TOPIC,
     ResolvedClass,
     class_origin,
+    class_shapes,
+    dead_letter_defaults,
     dead_letter_topic,
     resolve_classes,
 )
@@ -576,6 +578,8 @@ def load_desired(project: Project, env_name: str | None) -> tuple[str, Environme
         ),
         protected=dict(sorted(protected.items())),
         protect_patterns=tuple(project.model.protect),
+        dead_letter=dead_letter_defaults(rules.dead_letter),
+        topic_classes=class_shapes(classes),
     )
     problems.extend(policy.check(desired, rules))
     problems.extend(schema_policy.check(desired, rules))
@@ -607,3 +611,19 @@ def _protected(loaded: list[LoadedSpec], declared: _Topics) -> dict[str, str]:
 
 def _order(diagnostic: Diagnostic) -> tuple[str, int]:
     return (diagnostic.file or "", diagnostic.line or 0)
+
+
+def import_settings(project: Project, environment: Environment) -> DesiredState:
+    """What ``import`` needs to know of the project: the topics it never touches, the ACL
+    ownership scopes, the dead-letter policy and the topic classes (whose configs, when one
+    of them is malformed, are left out rather than failing the import)."""
+    model = project.model
+    problems: list[Diagnostic] = []
+    classes = resolve_classes(project, problems)
+    return DesiredState(
+        topics={},
+        ignore_topics=tuple(model.ignore_topics),
+        acls=DesiredAcls(scopes=tuple(Scope.of(scope) for scope in model.acls.ownership)),
+        dead_letter=dead_letter_defaults(project.effective_policy(environment).dead_letter),
+        topic_classes={} if problems else class_shapes(classes),
+    )

@@ -350,3 +350,70 @@ def test_markers_flag_declared_resources(make_project: MakeProject) -> None:
     assert "topic.orders.created.v1" in flagged
     assert "acl.User:billing.group.literal.billing.READ.ALLOW.*" in flagged
     assert not result.errors
+
+
+# --- import ----------------------------------------------------------------------------------
+
+ROUND_TRIP = {
+    "t.yaml": """\
+    topics:
+      - name: orders.created.v1
+        class: event
+        partitions: 6
+      - name: orders.snapshot.v1
+        class: state
+        configs:
+          segment.bytes: 256MiB
+        key_schema: k.avsc
+      - name: orders.audit.v1
+        configs:
+          retention.ms: 1d
+        dead_letter:
+          partitions: 1
+          retention: 2d
+    acls:
+      - principal: User:billing
+        role: consumer
+        topics: [orders.created.v1, orders.audit.v1]
+        group: billing
+    """,
+    "k.avsc": '"string"',
+}
+
+
+def test_import_recognises_classes_and_dead_letter_topics(
+    make_project: MakeProject, tmp_path: Path
+) -> None:
+    from kafkaplan.apply.runner import Status, Targets, apply_plan
+    from kafkaplan.importer.build import build_import, read_for_import
+    from kafkaplan.spec.load import import_settings
+
+    project = load_project(make_project(ROUND_TRIP, CLASSES))
+    state = load_desired(project, None)[2]
+    state = DesiredState(topics=state.topics, acls=state.acls, topic_classes=state.topic_classes)
+    cluster = MemoryCluster()
+    report = apply_plan(plan(state, cluster), Targets(cluster=cluster))
+    assert all(o.status is Status.DONE for o in report.outcomes), report.outcomes
+    assert "orders.audit.v1.dlq" in cluster.topics
+
+    ignore = import_settings(project, project.environment(None)[1])
+    result = build_import(read_for_import(cluster, ignore, (), acls=True), ignore)
+    orders = result.files["orders.yaml"]
+    assert "orders.created.v1.dlq" not in orders
+    # The class's dead-letter topic is the class's: nothing to say on the topic.
+    assert "  - name: orders.created.v1\n    class: event\n    partitions: 6\n" in orders
+    assert "    dead_letter:\n      partitions: 1\n      retention: 2d\n" in orders
+    # orders.snapshot.v1 has no key schema in the cluster (no registry here): not `state`.
+    assert "cleanup.policy: compact" in orders
+    billing = result.files["acls/billing.yaml"]
+    assert ".dlq" not in billing, "the consumer role implies the WRITE on the dead-letter topics"
+
+    imported = tmp_path / "imported"
+    for relative, text in result.files.items():
+        (imported / "specs" / relative).parent.mkdir(parents=True, exist_ok=True)
+        (imported / "specs" / relative).write_text(text)
+    (imported / "kafkaplan.yaml").write_text(CLASSES)
+    again = load_desired(load_project(imported / "kafkaplan.yaml"), None)[2]
+    replanned = compute_plan(again, read_live(cluster, again))
+    assert replanned.errors == []
+    assert replanned.changes == []
