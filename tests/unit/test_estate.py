@@ -417,3 +417,26 @@ def test_import_recognises_classes_and_dead_letter_topics(
     replanned = compute_plan(again, read_live(cluster, again))
     assert replanned.errors == []
     assert replanned.changes == []
+
+
+def test_a_protected_subject_may_not_be_rolled_back() -> None:
+    from kafkaplan.kinds import ResourceKind
+    from kafkaplan.plan.limits import check_protection, flag_protected
+    from kafkaplan.plan.model import Change, RegisterSchema, RollBackSchema
+
+    def change(operation: RollBackSchema | RegisterSchema) -> Change:
+        return Change(
+            address="subject.payments.settled.v1-value",
+            kind=ResourceKind.SUBJECT,
+            name="payments.settled.v1-value",
+            action=Action.UPDATE,
+            operation=operation,
+        )
+
+    state = DesiredState(topics={}, protect_patterns=("subject.payments.*",))
+    rollback = flag_protected([change(RollBackSchema(version=2, delete_versions=[3]))], state)
+    [error] = check_protection(rollback)
+    assert "but this plan deletes versions of it" in error.message
+    register = flag_protected([change(RegisterSchema(schema_type="AVRO", schema_text="{}"))], state)
+    assert register[0].protected == "project pattern 'subject.payments.*'"
+    assert check_protection(register) == [], "a new version deletes nothing"
