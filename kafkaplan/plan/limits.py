@@ -40,12 +40,19 @@ def flag_protected(changes: list[Change], desired: DesiredState) -> list[Change]
     return flagged
 
 
+PROTECTED = "protected from deletion"
+
+
+def is_protection_refusal(message: Message) -> bool:
+    return message.message.startswith(PROTECTED)
+
+
 def check_protection(changes: Iterable[Change]) -> list[Message]:
     """A refusal per change that would destroy a protected resource (``flag_protected``
     marked them): whatever --allow-deletes and --max-destroy say, such a plan fails."""
     return [
         Message(
-            message=f"protected from deletion ({change.protected}), but this plan "
+            message=f"{PROTECTED} ({change.protected}), but this plan "
             + ("deletes it" if change.action is Action.DELETE else "deletes versions of it"),
             address=change.address,
             source=change.source,

@@ -440,3 +440,17 @@ def test_a_protected_subject_may_not_be_rolled_back() -> None:
     register = flag_protected([change(RegisterSchema(schema_type="AVRO", schema_text="{}"))], state)
     assert register[0].protected == "project pattern 'subject.payments.*'"
     assert check_protection(register) == [], "a new version deletes nothing"
+
+
+def test_drift_reports_a_protected_extra_topic_once() -> None:
+    from kafkaplan.plan.drift import DriftKind, compute_drift
+
+    cluster = MemoryCluster(topics={"orders.keep.v1": FakeTopic(1, 1)})
+    state = DesiredState(
+        topics={}, owned_topic_prefixes=("orders.",), protect_patterns=("topic.orders.*",)
+    )
+    report = compute_drift(state, read_live(cluster, state, tolerant=True), None)
+    # Not also as "changed" with the plan's protection refusal: that is not a difference.
+    assert [(i.kind, i.address) for i in report.items] == [
+        (DriftKind.UNMANAGED, "topic.orders.keep.v1")
+    ]
