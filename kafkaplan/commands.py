@@ -61,9 +61,8 @@ from kafkaplan.plan.model import (
     Plan,
 )
 from kafkaplan.plan.options import PlanOptions
-from kafkaplan.spec.acls import DesiredAcls, Scope
 from kafkaplan.spec.desired import DesiredState
-from kafkaplan.spec.load import load_desired
+from kafkaplan.spec.load import import_settings, load_desired
 from kafkaplan.spec.project import Environment, Project, ReassignmentSettings, load_project
 
 # How long an apply waits, at most, for the cluster to report what it did (the CLI uses
@@ -240,12 +239,7 @@ def run_import(
             )
         kinds.remove("subjects")
         notes.append(f"subjects not imported: environment {context.env_name!r} has no registry")
-    model = context.project.model
-    ignore = DesiredState(
-        topics={},
-        ignore_topics=tuple(model.ignore_topics),
-        acls=DesiredAcls(scopes=tuple(Scope.of(scope) for scope in model.acls.ownership)),
-    )
+    ignore = import_settings(context.project, context.environment)
     live = read_for_import(cluster, ignore, prefixes, acls="acls" in kinds, tolerant=not explicit)
     if registry is not None and "subjects" in kinds:
         subjects, live_registry = read_subjects_for_import(registry, prefixes)
@@ -261,7 +255,8 @@ def run_import(
             # checked as if it were the project's folder.
             root=root if out.resolve().is_relative_to(root) else out.resolve(),
             file=context.project.file,
-            model=model.model_copy(update={"specs": [str(out.resolve())]}),
+            model=context.project.model.model_copy(update={"specs": [str(out.resolve())]}),
+            document=context.project.document,
         )
         load_desired(probe, context.env_name)
     except SpecError as exc:

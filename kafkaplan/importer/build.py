@@ -27,12 +27,23 @@ import yaml
 
 from kafkaplan.errors import AuthenticationFailed, ClusterError, ClusterUnreachable, ProjectError
 from kafkaplan.importer import acls as import_acls
+from kafkaplan.importer import topics as import_topics
 from kafkaplan.importer.subjects import import_subjects
 from kafkaplan.live.cluster import Cluster
 from kafkaplan.live.read import ACLS_NOT_CHECKED, read_registry, read_selected
 from kafkaplan.live.registry import Registry
 from kafkaplan.live.state import LiveRegistry, LiveState, LiveSubject, LiveTopic
 from kafkaplan.output import write_atomically
+from kafkaplan.spec.acls import (
+    DEAD_LETTER_WRITE_OPS,
+    WILDCARD,
+    AclEntry,
+    Binding,
+    PatternType,
+    Permission,
+    ResourceType,
+    dead_letter_writes,
+)
 from kafkaplan.spec.desired import DesiredState
 from kafkaplan.spec.topic_configs import REFUSED_CONFIGS, TOPIC_CONFIGS, to_spec_value
 
@@ -137,6 +148,11 @@ def build_import(
     subjects: dict[str, list[dict[str, Any]]] = defaultdict(list)
     if "subjects" in resources and live.registry is not None:
         _subjects(live.subjects, live.registry, prefixes, topics, subjects, result)
+    companions = _dead_letters(live, ignore, topics)
+    for name, spec in list(topics.items()):
+        shape = import_topics.recognise_class(spec, live.topics[name], dict(ignore.topic_classes))
+        if shape is not None:
+            topics[name] = import_topics.apply_class(spec, shape)
     by_entity: dict[str, dict[str, list[dict[str, Any]]]] = defaultdict(dict)
     for name, spec in topics.items():
         by_entity[entity_of(name)].setdefault("topics", []).append(spec)
@@ -149,7 +165,7 @@ def build_import(
     for entity, content in sorted(by_entity.items()):
         result.files[f"{entity}.yaml"] = header + _dump(content)
     if "acls" in resources:
-        for path, entries in _acls(live, ignore, prefixes, result).items():
+        for path, entries in _acls(live, ignore, prefixes, companions, result).items():
             result.files[path] = header + _dump({"acls": entries})
     result.files = dict(sorted(result.files.items()))
     return result
@@ -187,8 +203,69 @@ def _subjects(
         )
 
 
+def _dead_letters(
+    live: LiveState, ignore: DesiredState, topics: dict[str, dict[str, Any]]
+) -> dict[str, str]:
+    """Collapse live dead-letter companions into `dead_letter` on their topics; returns
+    topic -> companion for those collapsed."""
+    suffix = ignore.dead_letter.suffix
+    companions: dict[str, str] = {}
+    for name in sorted(topics):
+        dlq = name + suffix
+        spec = topics.get(name)
+        if spec is None or dlq not in topics or "dead_letter" in spec:
+            continue
+        if any(key in topics[dlq] for key in ("key_schema", "value_schema")):
+            continue
+        setting = import_topics.companion_setting(
+            live.topics[name], live.topics[dlq], ignore.dead_letter
+        )
+        if setting is None:
+            continue
+        spec["dead_letter"] = setting
+        del topics[dlq]
+        companions[name] = dlq
+    return companions
+
+
+def _without_dead_letter_writes(
+    chosen: list[Binding], companions: Mapping[str, str]
+) -> list[dict[str, Any]]:
+    """The entries for ``chosen``, leaving out the WRITE and DESCRIBE bindings on
+    dead-letter topics that the entries' consumer roles imply anyway."""
+    if not companions:
+        return import_acls.collapse(chosen)
+    names = set(companions.values())
+    candidates = {
+        b
+        for b in chosen
+        if b.resource_type is ResourceType.TOPIC
+        and b.pattern_type is PatternType.LITERAL
+        and b.resource_name in names
+        and b.operation in DEAD_LETTER_WRITE_OPS
+        and b.permission is Permission.ALLOW
+        and b.host == WILDCARD
+    }
+    entries = import_acls.collapse([b for b in chosen if b not in candidates])
+    implied: set[Binding] = set()
+    for entry in entries:
+        implied.update(dead_letter_writes(AclEntry.model_validate(entry), companions))
+    rest = [b for b in chosen if b not in candidates or b not in implied]
+    entries = import_acls.collapse(rest)
+    implied = set()
+    for entry in entries:
+        implied.update(dead_letter_writes(AclEntry.model_validate(entry), companions))
+    if candidates - implied - set(rest):
+        return import_acls.collapse(chosen)  # a role changed shape: import them all
+    return entries
+
+
 def _acls(
-    live: LiveState, ignore: DesiredState, prefixes: Sequence[str], result: ImportResult
+    live: LiveState,
+    ignore: DesiredState,
+    prefixes: Sequence[str],
+    companions: Mapping[str, str],
+    result: ImportResult,
 ) -> dict[str, list[dict[str, Any]]]:
     """ACL spec entries per file (``acls/<principal>.yaml``)."""
     if ACLS_NOT_CHECKED in live.not_checked:
@@ -222,7 +299,7 @@ def _acls(
         else:
             result.skipped.append(f"acl.{binding.key}: {reason}")
     files: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    entries = import_acls.collapse(chosen)
+    entries = _without_dead_letter_writes(chosen, companions)
     for entry in entries:
         files[import_acls.principal_file(entry["principal"])].append(entry)
     result.counts["acl_bindings"] = len(chosen)

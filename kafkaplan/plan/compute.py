@@ -15,7 +15,7 @@ from kafkaplan.live.checks import Checks
 from kafkaplan.live.state import LiveState, fingerprint
 from kafkaplan.plan.acls import acl_digest, diff_acls
 from kafkaplan.plan.brokers import broker_digest, diff_brokers
-from kafkaplan.plan.limits import check_delete_limit
+from kafkaplan.plan.limits import check_delete_limit, check_protection, flag_protected
 from kafkaplan.plan.model import Message, Plan
 from kafkaplan.plan.options import PlanOptions
 from kafkaplan.plan.part import ABSENT, PlanPart
@@ -68,6 +68,8 @@ def compute_plan(
     if options.targets:
         merged = _restrict(merged, options)
         merged.warnings.append(_targeting(merged, options))
+    merged.changes = flag_protected(merged.changes, desired)
+    merged.errors.extend(check_protection(merged.changes))
     refusal = check_delete_limit(merged.changes, options.max_destroy)
     if refusal is not None:
         merged.errors.append(refusal)

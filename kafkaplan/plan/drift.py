@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from kafkaplan.kinds import ResourceKind, kind_of
 from kafkaplan.live.state import LiveState
 from kafkaplan.plan.compute import compute_plan
+from kafkaplan.plan.limits import is_protection_refusal
 from kafkaplan.plan.model import Action, FieldChange, Message
 from kafkaplan.plan.options import PlanOptions
 from kafkaplan.spec.desired import DesiredState
@@ -114,8 +115,8 @@ def compute_drift(
     # replication factor) are plan errors, but for drift they are differences like any
     # other: someone changed the resource.
     for error in plan.errors:
-        if error.address is None:
-            continue
+        if error.address is None or is_protection_refusal(error):
+            continue  # a protected resource's delete is reported as the difference above
         absent = plan.resource_fingerprints.get(error.address) == "absent"
         items.append(
             DriftItem(

@@ -231,6 +231,17 @@ class Change(_Model):
         default_factory=list,
         description="Addresses of changes in this plan that must succeed before this one",
     )
+    protected: str | None = Field(
+        default=None,
+        description="Why the resource is protected from deletion (a `protected: true` marker "
+        "or a project `protect` pattern); null: not protected",
+    )
+    origins: dict[str, str] = Field(
+        default_factory=dict,
+        description="Topics of a class and dead-letter topics: where each effective value "
+        "comes from (path -> `topic`, `class <name>`, `environment defaults`, "
+        "`policy.dead_letter`, `topic <name>`)",
+    )
 
 
 class Message(_Model):

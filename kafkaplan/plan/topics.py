@@ -169,6 +169,7 @@ def _create_topic(want: DesiredTopic, live: LiveState) -> tuple[Change | None, l
             ),
             after=_topic_value(want),
             source=str(want.source),
+            origins=dict(want.origins),
         ),
         [],
     )
@@ -263,6 +264,7 @@ def _update_topic(
             fields=fields,
             risks=risks,
             source=str(want.source),
+            origins=dict(want.origins),
         ),
         [],
         notes,

@@ -127,6 +127,8 @@ def _acl_details(principal: str, changes: list[Change], chunk: list[Change], sta
         row = acl_binding(change).as_dict()
         owner = (change.before or {}).get("owner")
         source = f"`{change.source}`" if change.source else f"team {owner}" if owner else ""
+        if change.protected is not None:
+            source += " :lock: protected"
         lines.append(
             f"| `{symbol(change)}` | {row.get('permission')} | {row.get('operation')} | "
             f"{row.get('resource_type')} | {row.get('pattern_type')} | "
@@ -144,21 +146,32 @@ def _acl_details(principal: str, changes: list[Change], chunk: list[Change], sta
 def _details(change: Change) -> str:
     mark = symbol(change)
     flags = "".join(f" :warning: {r.label.value}" for r in change.risks)
+    if change.protected is not None:
+        flags += " :lock: protected"
     lines = [f"<details><summary><code>{mark} {change.address}</code>{flags}</summary>", ""]
     if change.source:
         lines.append(f"Declared at `{change.source}`.")
         lines.append("")
+    if change.protected is not None:
+        lines.append(f"Protected from deletion: {escape(change.protected)}.")
+        lines.append("")
+    origins = bool(change.origins)
     if change.action in (Action.CREATE, Action.DELETE):
         rows = flatten(change.after if change.action is Action.CREATE else change.before)
-        lines.append("| field | value |")
-        lines.append("|---|---|")
-        lines.extend(f"| `{path}` | {escape(show(path, value))} |" for path, value in rows)
+        lines.append("| field | value |" + (" from |" if origins else ""))
+        lines.append("|---|---|" + ("---|" if origins else ""))
+        lines.extend(
+            f"| `{path}` | {escape(show(path, value))} |"
+            + (f" {escape(change.origins.get(path, 'topic'))} |" if origins else "")
+            for path, value in rows
+        )
     else:
-        lines.append("| field | before | after |")
-        lines.append("|---|---|---|")
+        lines.append("| field | before | after |" + (" from |" if origins else ""))
+        lines.append("|---|---|---|" + ("---|" if origins else ""))
         lines.extend(
             f"| `{item.path}` | {escape(show(item.path, item.before))} | "
             f"{escape(show(item.path, item.after))} |"
+            + (f" {escape(change.origins.get(item.path, 'topic'))} |" if origins else "")
             for item in change.fields
         )
     for risk in change.risks:

@@ -13,6 +13,8 @@ from kafkaplan.render.values import (
     acl_tally,
     flatten,
     kind_counts,
+    origin_note,
+    protection_note,
     show,
     symbol,
 )
@@ -74,7 +76,9 @@ def _acl_change(change: Change, style: Callable[..., str]) -> list[str]:
     source = f"   ({change.source})" if change.source else ""
     if owner and not change.source:
         source = f"   (in team {owner}'s scope, in no spec)"
-    lines = [style(f"  {mark} {change.address}", _COLORS[mark], True) + source]
+    lines = [
+        style(f"  {mark} {change.address}", _COLORS[mark], True) + source + protection_note(change)
+    ]
     lines.extend(style(f"      ! {r.label.value}: {r.message}", "magenta") for r in change.risks)
     return lines
 
@@ -83,11 +87,14 @@ def _change(change: Change, style: Callable[..., str]) -> list[str]:
     mark = symbol(change)
     color = _COLORS[mark]
     source = f"   ({change.source})" if change.source else ""
-    lines = [style(f"  {mark} {change.address}", color, True) + source]
+    lines = [style(f"  {mark} {change.address}", color, True) + source + protection_note(change)]
     if change.action is Action.CREATE:
         rows = flatten(change.after)
         width = max((len(path) for path, _ in rows), default=0)
-        lines.extend(f"      {path.ljust(width)}  {show(path, value)}" for path, value in rows)
+        lines.extend(
+            f"      {path.ljust(width)}  {show(path, value)}{origin_note(change, path)}"
+            for path, value in rows
+        )
     elif change.action is Action.DELETE:
         rows = flatten(change.before)
         width = max((len(path) for path, _ in rows), default=0)
@@ -96,7 +103,10 @@ def _change(change: Change, style: Callable[..., str]) -> list[str]:
         width = max((len(item.path) for item in change.fields), default=0)
         for item in change.fields:
             before, after = show(item.path, item.before), show(item.path, item.after)
-            lines.append(style("    ~ ", color) + f"{item.path.ljust(width)}  {before} -> {after}")
+            lines.append(
+                style("    ~ ", color)
+                + f"{item.path.ljust(width)}  {before} -> {after}{origin_note(change, item.path)}"
+            )
     for risk in change.risks:
         lines.append(style(f"    ! {risk.label.value}: {risk.message}", "magenta"))
     return lines

@@ -74,3 +74,14 @@ def flatten(value: dict[str, Any] | None, prefix: str = "") -> list[tuple[str, A
         else:
             rows.append((path, item))
     return rows
+
+
+def origin_note(change: Change, path: str) -> str:
+    """``   (class state)`` when a value of a topic of a class comes from elsewhere than the
+    topic itself; empty otherwise."""
+    origin = change.origins.get(path)
+    return "" if origin is None or origin == "topic" else f"   ({origin})"
+
+
+def protection_note(change: Change) -> str:
+    return "" if change.protected is None else f"   [protected: {change.protected}]"

@@ -236,6 +236,11 @@ class AclEntry(_Model):
         "`operations`, ...).",
     )
     description: str | None = Field(default=None, description="Why; for people.")
+    protected: bool = Field(
+        default=False,
+        description="Deletion protection for every binding of this entry: a plan that "
+        "would delete one fails, whatever --allow-deletes says.",
+    )
 
     # Raw bindings.
     resource_type: str | None = Field(
@@ -307,7 +312,7 @@ class AclEntry(_Model):
     )
 
 
-_COMMON = {"principal", "role", "description"}
+_COMMON = {"principal", "role", "description", "protected"}
 _RAW = {"resource_type", "names", "pattern_type", "operations", "permission", "hosts"}
 _ROLE_FIELDS: dict[str | None, set[str]] = {
     None: _RAW,
@@ -730,6 +735,36 @@ def _expand_role(entry: AclEntry, work: _Expansion) -> None:
             grant(
                 ResourceType.TRANSACTIONAL_ID, PatternType.PREFIXED, internal, TRANSACTIONAL_ID_OPS
             )
+
+
+DEAD_LETTER_WRITE_OPS = (Operation.WRITE, Operation.DESCRIBE)
+
+
+def dead_letter_writes(entry: AclEntry, companions: Mapping[str, str]) -> list[Binding]:
+    """What a consumer of a topic with a dead-letter topic needs beside its role: WRITE and
+    DESCRIBE on the dead-letter topic (``companions``: topic -> its dead-letter topic), for
+    every such topic the entry reads, by name or by prefix (consumer and streams roles)."""
+    if entry.role == "consumer":
+        literal, prefixes = entry.topics, entry.topic_prefixes
+    elif entry.role == "streams":
+        literal, prefixes = entry.input_topics, entry.input_prefixes
+    else:
+        return []
+    read = set(literal)
+    prefix_tuple = tuple(prefixes)
+    return [
+        Binding(
+            entry.principal,
+            ResourceType.TOPIC,
+            PatternType.LITERAL,
+            companion,
+            operation,
+            Permission.ALLOW,
+        )
+        for parent, companion in sorted(companions.items())
+        if parent in read or (prefix_tuple and parent.startswith(prefix_tuple))
+        for operation in DEAD_LETTER_WRITE_OPS
+    ]
 
 
 def check_ownership(settings: AclSettings, document: Document) -> list[Diagnostic]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
 
 from kafkaplan.spec.acls import DesiredAcls
 
@@ -32,6 +33,14 @@ class DesiredTopic:
     configs: Mapping[str, str | None]
     source: Source
     config_sources: Mapping[str, Source] = field(default_factory=dict)
+    # The topic class it declares (`class:`), if any.
+    topic_class: str | None = None
+    # Where each effective value came from when not all from the topic itself: path
+    # (`partitions`, `configs.cleanup.policy`) -> `topic`, `class <name>`, `environment
+    # defaults` or `policy.dead_letter`. Empty for a topic that sets everything itself.
+    origins: Mapping[str, str] = field(default_factory=dict)
+    # For a companion dead-letter topic: the topic it is the dead-letter topic of.
+    dead_letter_of: str | None = None
 
 
 @dataclass(frozen=True)
@@ -71,6 +80,27 @@ class RegistrySettings:
 
 
 @dataclass(frozen=True)
+class DeadLetterDefaults:
+    """The policy's dead-letter settings (``policy.dead_letter``), normalized."""
+
+    suffix: str = ".dlq"
+    partitions: int | None = None  # None: as many as the topic
+    retention_ms: str = "1209600000"
+
+
+@dataclass(frozen=True)
+class ClassShape:
+    """A topic class as ``import`` compares it with live topics."""
+
+    name: str
+    partitions: int | None = None
+    replication_factor: int | None = None
+    configs: Mapping[str, str] = field(default_factory=dict)  # normalized, set values only
+    dead_letter: bool = False
+    requires_schemas: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class DesiredState:
     topics: Mapping[str, DesiredTopic]
     # Regular expressions of topic names never reported or touched (project `ignore_topics`).
@@ -80,6 +110,21 @@ class DesiredState:
     acls: DesiredAcls = field(default_factory=DesiredAcls)
     subjects: Mapping[str, DesiredSubject] = field(default_factory=dict)
     registry: RegistrySettings = field(default_factory=RegistrySettings)
+    # Deletion protection: address -> why (a `protected: true` marker and where it is).
+    protected: Mapping[str, str] = field(default_factory=dict)
+    # Address patterns (fnmatch, as --target) of the project file's `protect`.
+    protect_patterns: tuple[str, ...] = ()
+    # What the project says about dead-letter topics and topic classes (for `import`).
+    dead_letter: DeadLetterDefaults = field(default_factory=DeadLetterDefaults)
+    topic_classes: Mapping[str, ClassShape] = field(default_factory=dict)
+
+    def protection(self, address: str) -> str | None:
+        """Why ``address`` must not be deleted, or None."""
+        reason = self.protected.get(address)
+        if reason is not None:
+            return reason
+        pattern = next((p for p in self.protect_patterns if fnmatchcase(address, p)), None)
+        return None if pattern is None else f"project pattern {pattern!r}"
 
     @property
     def uses_registry(self) -> bool:

@@ -15,9 +15,28 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from kafkaplan.errors import Diagnostic, SpecError
+from kafkaplan.kinds import subject_address, topic_address
 from kafkaplan.spec import policy, schema_policy, schemas
-from kafkaplan.spec.acls import AclEntry, Binding, DesiredAcls, Scope, expand_entry
+from kafkaplan.spec.acls import (
+    AclEntry,
+    Binding,
+    DesiredAcls,
+    Scope,
+    acl_address,
+    dead_letter_writes,
+    expand_entry,
+)
 from kafkaplan.spec.acls import protected_principals as own_principals
+from kafkaplan.spec.classes import (
+    DEFAULTS,
+    TOPIC,
+    ResolvedClass,
+    class_origin,
+    class_shapes,
+    dead_letter_defaults,
+    dead_letter_topic,
+    resolve_classes,
+)
 from kafkaplan.spec.desired import (
     DesiredState,
     DesiredSubject,
@@ -26,10 +45,18 @@ from kafkaplan.spec.desired import (
     Source,
     is_internal_topic,
 )
-from kafkaplan.spec.models import SchemaSpec, SpecFile, SubjectSpec, TopicSpec
+from kafkaplan.spec.models import (
+    DeadLetter,
+    DeadLetterReader,
+    DeadLetterSpec,
+    SchemaSpec,
+    SpecFile,
+    SubjectSpec,
+    TopicSpec,
+)
 from kafkaplan.spec.names import check_subject_name, check_topic_name
-from kafkaplan.spec.project import Environment, Project, validation_diagnostics
-from kafkaplan.spec.source import Document, YamlProblem, interpolate, read_yaml
+from kafkaplan.spec.project import Environment, Policy, Project, validation_diagnostics
+from kafkaplan.spec.source import Document, PathKey, YamlProblem, interpolate, read_yaml
 from kafkaplan.spec.topic_configs import (
     TOPIC_CONFIGS,
     ConfigValueError,
@@ -152,11 +179,69 @@ def _salvage(raw: Any, model: type[M]) -> list[tuple[int, M]]:
     return items
 
 
+@dataclass
+class _Topics:
+    """The declared topics with their dead-letter companions, and what the ACLs and the
+    schema checks need to know about them."""
+
+    topics: dict[str, DesiredTopic] = field(default_factory=dict)
+    # Parent topic -> its companion's name, and the companion's readers (each at its line).
+    companions: dict[str, str] = field(default_factory=dict)
+    readers: dict[str, list[tuple[DeadLetterReader, Document, PathKey]]] = field(
+        default_factory=dict
+    )
+    # Topic -> the schemas its class requires ("key", "value").
+    requires_schemas: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # Topic -> where it was marked `protected: true`.
+    protected: dict[str, Source] = field(default_factory=dict)
+
+
 def _topics(
-    loaded: list[LoadedSpec], environment: Environment, problems: list[Diagnostic]
-) -> dict[str, DesiredTopic]:
-    topics: dict[str, DesiredTopic] = {}
+    loaded: list[LoadedSpec],
+    environment: Environment,
+    classes: dict[str, ResolvedClass],
+    rules: Policy,
+    problems: list[Diagnostic],
+) -> _Topics:
+    result = _Topics()
+    topics = result.topics
     collision_keys: dict[str, DesiredTopic] = {}
+
+    def add(desired: DesiredTopic, hint_first: str = "") -> None:
+        first = topics.get(desired.name)
+        if first is not None:
+            companion = first.dead_letter_of or desired.dead_letter_of
+            message = (
+                f"topic {desired.name!r} is the dead-letter topic of {companion!r} and is "
+                "declared as well"
+                if companion
+                else f"topic {desired.name!r} is declared twice"
+            )
+            problems.append(
+                Diagnostic(
+                    message,
+                    file=desired.source.file,
+                    line=desired.source.line,
+                    hint=hint_first or f"first declared at {first.source}",
+                )
+            )
+            return
+        key = desired.name.replace(".", "_")
+        twin = collision_keys.get(key)
+        if twin is not None:
+            problems.append(
+                Diagnostic(
+                    f"topics {twin.name!r} and {desired.name!r} differ only by '.' and '_'",
+                    file=desired.source.file,
+                    line=desired.source.line,
+                    hint=f"they collide in Kafka's metric names; the other is at {twin.source}",
+                )
+            )
+            return
+        topics[desired.name] = desired
+        collision_keys[key] = desired
+
+    pending: list[tuple[DesiredTopic, DeadLetterSpec | None, Source, Document, PathKey]] = []
     for spec in loaded:
         document = spec.document
         for index, topic in spec.topics:
@@ -180,37 +265,102 @@ def _topics(
                     )
                 )
                 continue
-            desired = _desired_topic(topic, document, path, source, environment, problems)
-            first = topics.get(topic.name)
-            if first is not None:
-                problems.append(
-                    Diagnostic(
-                        f"topic {topic.name!r} is declared twice",
-                        file=source.file,
-                        line=source.line,
-                        hint=f"first declared at {first.source}",
+            topic_class: ResolvedClass | None = None
+            if topic.topic_class is not None:
+                topic_class = classes.get(topic.topic_class)
+                if topic_class is None:
+                    known = ", ".join(sorted(classes)) or "none are declared"
+                    problems.append(
+                        document.diagnostic(
+                            (*path, "class"),
+                            f"unknown topic class {topic.topic_class!r}",
+                            hint=f"classes are declared in kafkaplan.yaml under "
+                            f"`topic_classes` ({known})",
+                        )
                     )
-                )
+                    continue
+            desired = _desired_topic(
+                topic, topic_class, document, path, source, environment, problems
+            )
+            add(desired)
+            if topics.get(topic.name) is not desired:
                 continue
-            key = topic.name.replace(".", "_")
-            twin = collision_keys.get(key)
-            if twin is not None:
-                problems.append(
-                    Diagnostic(
-                        f"topics {twin.name!r} and {topic.name!r} differ only by '.' and '_'",
-                        file=source.file,
-                        line=source.line,
-                        hint=f"they collide in Kafka's metric names; the other is at {twin.source}",
+            if topic.protected:
+                result.protected[topic.name] = source
+            if topic_class is not None:
+                model = topic_class.model
+                required = tuple(
+                    role
+                    for role, needed in (
+                        ("key", model.require_key_schema),
+                        ("value", model.require_value_schema),
                     )
+                    if needed
                 )
+                if required:
+                    result.requires_schemas[topic.name] = required
+            dead_letter, dl_document, dl_path = _dead_letter(topic, topic_class, document, path)
+            if dead_letter is None or dead_letter is False or dl_document is None:
                 continue
-            topics[topic.name] = desired
-            collision_keys[key] = desired
-    return topics
+            settings = dead_letter if isinstance(dead_letter, DeadLetterSpec) else None
+            dl_file = dl_document.file
+            if topic.dead_letter is None and topic_class is not None:
+                dl_file = topic_class.file
+            dl_source = Source(dl_file, dl_document.line_of(dl_path))
+            pending.append((desired, settings, dl_source, dl_document, dl_path))
+    # Companions after every declared topic, so a declared `<name>.dlq` is reported wherever
+    # it is.
+    for parent, settings, dl_source, dl_document, dl_path in pending:
+        companion = dead_letter_topic(
+            parent, settings, rules.dead_letter, dl_source, dl_document, dl_path, problems
+        )
+        if companion is None:
+            continue
+        first = topics.get(companion.name)
+        if first is not None:
+            problems.append(
+                Diagnostic(
+                    f"topic {companion.name!r} is the dead-letter topic of {parent.name!r} "
+                    "and is declared as well",
+                    file=first.source.file,
+                    line=first.source.line,
+                    hint=f"remove this declaration (the companion comes from {dl_source}), or "
+                    "set `dead_letter: false` on the topic",
+                )
+            )
+            continue
+        add(companion)
+        if topics.get(companion.name) is not companion:
+            continue
+        result.companions[parent.name] = companion.name
+        if settings is not None and settings.readers:
+            result.readers[parent.name] = [
+                (reader, dl_document, (*dl_path, "readers", index))
+                for index, reader in enumerate(settings.readers)
+            ]
+        if parent.name in result.protected:
+            result.protected[companion.name] = result.protected[parent.name]
+    return result
+
+
+def _dead_letter(
+    topic: TopicSpec, topic_class: ResolvedClass | None, document: Document, path: PathKey
+) -> tuple[DeadLetter | None, Document | None, PathKey]:
+    """The effective `dead_letter` of a topic: its own, else its class's; and where it is."""
+    if topic.dead_letter is not None:
+        return topic.dead_letter, document, (*path, "dead_letter")
+    if topic_class is not None and topic_class.model.dead_letter is not None:
+        return (
+            topic_class.model.dead_letter,
+            topic_class.document,
+            ("topic_classes", topic_class.name, "dead_letter"),
+        )
+    return None, None, ()
 
 
 def _desired_topic(
     topic: TopicSpec,
+    topic_class: ResolvedClass | None,
     document: Document,
     path: tuple[str | int, ...],
     source: Source,
@@ -219,9 +369,17 @@ def _desired_topic(
 ) -> DesiredTopic:
     configs: dict[str, str | None] = {}
     config_sources: dict[str, Source] = {}
+    origins: dict[str, str] = {}
+    if topic_class is not None:
+        of_class = class_origin(topic_class.name)
+        for key, class_value in topic_class.configs.items():
+            configs[key] = class_value
+            config_sources[key] = topic_class.config_sources[key]
+            origins[f"configs.{key}"] = of_class
     for key, value in topic.configs.items():
         key_path = (*path, "configs", key)
         config_sources[key] = Source(document.file, document.line_of(key_path))
+        origins[f"configs.{key}"] = TOPIC
         if key not in TOPIC_CONFIGS:
             problems.append(
                 document.diagnostic(
@@ -236,48 +394,107 @@ def _desired_topic(
             configs[key] = normalize(key, value)
         except ConfigValueError as exc:
             problems.append(document.diagnostic(key_path, str(exc), exc.hint))
+    defaults = environment.defaults
+    model = topic_class.model if topic_class is not None else None
+    of_class = class_origin(topic_class.name) if topic_class is not None else ""
+    partitions, origins["partitions"] = _pick(
+        topic.partitions, model.partitions if model else None, defaults.partitions, of_class
+    )
+    replication, origins["replication_factor"] = _pick(
+        topic.replication_factor,
+        model.replication_factor if model else None,
+        defaults.replication_factor,
+        of_class,
+    )
     return DesiredTopic(
         name=topic.name,
-        partitions=topic.partitions or environment.defaults.partitions,
-        replication_factor=topic.replication_factor or environment.defaults.replication_factor,
+        partitions=partitions,
+        replication_factor=replication,
         configs=configs,
         source=source,
         config_sources=config_sources,
+        topic_class=topic_class.name if topic_class is not None else None,
+        # Where each value came from, for topics whose values do not all come from the
+        # topic itself and the defaults (a topic of a class).
+        origins=dict(sorted(origins.items())) if topic_class is not None else {},
     )
 
 
+def _pick(own: int | None, of_class: int | None, default: int, class_name: str) -> tuple[int, str]:
+    if own is not None:
+        return own, TOPIC
+    if of_class is not None:
+        return of_class, class_name
+    return default, DEFAULTS
+
+
 def _acls(
-    loaded: list[LoadedSpec], project: Project, environment: Environment, problems: list[Diagnostic]
-) -> DesiredAcls:
-    """Every declared binding with where it was first declared, and the project's settings."""
+    loaded: list[LoadedSpec],
+    project: Project,
+    environment: Environment,
+    declared: _Topics,
+    problems: list[Diagnostic],
+) -> tuple[DesiredAcls, dict[str, str]]:
+    """Every declared binding with where it was first declared, and the project's settings;
+    with the bindings dead-letter topics add (WRITE for the topic's consumers, a consumer
+    role for the readers). Also the bindings marked protected, by address."""
     settings = project.model.acls
     scopes = tuple(Scope.of(scope) for scope in settings.ownership)
     external = [scope for scope in scopes if scope.external]
     bindings: dict[Binding, str] = {}
+    protected: dict[str, str] = {}
+
+    def add(
+        expanded: list[Binding], document: Document, path: PathKey, source: str
+    ) -> list[Binding]:
+        added = []
+        for binding in expanded:
+            owner = next((s for s in external if s.matches(binding)), None)
+            if owner is not None:
+                problems.append(
+                    document.diagnostic(
+                        path,
+                        f"{binding.describe()} for {binding.principal} is inside the "
+                        f"scope of team {owner.team!r}, which manages its ACLs elsewhere",
+                        hint="ask that team to grant it, or change the ownership in kafkaplan.yaml",
+                    )
+                )
+                break
+            bindings.setdefault(binding, source)
+            added.append(binding)
+        return added
+
+    companions = declared.companions
     for spec in loaded:
         document = spec.document
         for index, entry in spec.acls:
             path = ("acls", index)
             source = str(Source(document.file, document.line_of(path)))
-            for binding in expand_entry(entry, document, path, problems):
-                owner = next((s for s in external if s.matches(binding)), None)
-                if owner is not None:
-                    problems.append(
-                        document.diagnostic(
-                            path,
-                            f"{binding.describe()} for {binding.principal} is inside the "
-                            f"scope of team {owner.team!r}, which manages its ACLs elsewhere",
-                            hint="ask that team to grant it, or change the ownership in "
-                            "kafkaplan.yaml",
-                        )
-                    )
-                    break
-                bindings.setdefault(binding, source)
-    return DesiredAcls(
+            added = add(expand_entry(entry, document, path, problems), document, path, source)
+            if entry.protected:
+                for binding in added:
+                    protected[acl_address(binding)] = f"`protected: true` at {source}"
+            if companions:
+                dead_letter = dead_letter_writes(entry, companions)
+                add(dead_letter, document, path, source)
+    for parent, readers in sorted(declared.readers.items()):
+        for reader, document, reader_path in readers:
+            entry = AclEntry(
+                principal=reader.principal,
+                role="consumer",
+                topics=[companions[parent]],
+                group=reader.group,
+                group_prefix=reader.group_prefix,
+            )
+            source = str(Source(document.file, document.line_of(reader_path)))
+            expanded = expand_entry(entry, document, reader_path, problems)
+            add(expanded, document, reader_path, source)
+    acls = DesiredAcls(
         bindings=bindings,
         scopes=scopes,
         protected_principals=own_principals(environment.kafka.sasl_username),
     )
+    return acls, protected
 
 
 def _schema_declarations(
@@ -338,15 +555,18 @@ def load_desired(project: Project, env_name: str | None) -> tuple[str, Environme
     """Load and check every spec for an environment. Raises SpecError with all problems."""
     name, environment = project.environment(env_name)
     problems: list[Diagnostic] = []
+    rules = project.effective_policy(environment)
     loaded = parse_spec_files(project, environment, problems)
-    topics = _topics(loaded, environment, problems)
-    acls = _acls(loaded, project, environment, problems)
+    classes = resolve_classes(project, problems)
+    declared = _topics(loaded, environment, classes, rules, problems)
+    acls, protected = _acls(loaded, project, environment, declared, problems)
     subjects: dict[str, DesiredSubject] = schemas.load_subjects(
         project.root, _schema_declarations(loaded, problems), problems
     )
+    protected.update(_protected(loaded, declared))
     settings = project.effective_schemas(environment)
     desired = DesiredState(
-        topics=topics,
+        topics=declared.topics,
         ignore_topics=tuple(project.model.ignore_topics),
         owned_topic_prefixes=tuple(project.model.owned_topic_prefixes),
         acls=acls,
@@ -356,14 +576,54 @@ def load_desired(project: Project, env_name: str | None) -> tuple[str, Environme
             owned_prefixes=tuple(settings.owned_subjects or ()),
             hard_delete=bool(settings.hard_delete),
         ),
+        protected=dict(sorted(protected.items())),
+        protect_patterns=tuple(project.model.protect),
+        dead_letter=dead_letter_defaults(rules.dead_letter),
+        topic_classes=class_shapes(classes),
     )
-    rules = project.effective_policy(environment)
     problems.extend(policy.check(desired, rules))
     problems.extend(schema_policy.check(desired, rules))
+    problems.extend(schema_policy.check_required(desired, declared.requires_schemas))
     if problems:
         raise SpecError(sorted(problems, key=_order))
     return name, environment, desired
 
 
+def _protected(loaded: list[LoadedSpec], declared: _Topics) -> dict[str, str]:
+    """Topics and subjects marked `protected: true`, by address, with where."""
+    protected: dict[str, str] = {}
+    for name, source in declared.protected.items():
+        reason = f"`protected: true` at {source}"
+        protected[topic_address(name)] = reason
+        if name not in declared.companions.values():
+            for role in ("key", "value"):
+                protected[subject_address(f"{name}-{role}")] = reason
+    for spec in loaded:
+        document = spec.document
+        for index, subject in spec.subjects:
+            if not subject.protected:
+                continue
+            name = subject.name or f"{subject.topic}-{subject.role}"
+            source = Source(document.file, document.line_of(("subjects", index)))
+            protected[subject_address(name)] = f"`protected: true` at {source}"
+    return protected
+
+
 def _order(diagnostic: Diagnostic) -> tuple[str, int]:
     return (diagnostic.file or "", diagnostic.line or 0)
+
+
+def import_settings(project: Project, environment: Environment) -> DesiredState:
+    """What ``import`` needs to know of the project: the topics it never touches, the ACL
+    ownership scopes, the dead-letter policy and the topic classes (whose configs, when one
+    of them is malformed, are left out rather than failing the import)."""
+    model = project.model
+    problems: list[Diagnostic] = []
+    classes = resolve_classes(project, problems)
+    return DesiredState(
+        topics={},
+        ignore_topics=tuple(model.ignore_topics),
+        acls=DesiredAcls(scopes=tuple(Scope.of(scope) for scope in model.acls.ownership)),
+        dead_letter=dead_letter_defaults(project.effective_policy(environment).dead_letter),
+        topic_classes={} if problems else class_shapes(classes),
+    )

@@ -84,6 +84,45 @@ class SubjectSpec(SchemaSpec):
     role: Literal["key", "value"] = Field(
         default="value", description="With `topic`: the key or the value subject."
     )
+    protected: bool = Field(
+        default=False,
+        description="Deletion protection: a plan that would delete this subject or roll it "
+        "back (deleting versions) fails.",
+    )
+
+
+class DeadLetterReader(StrictModel):
+    """Who drains a dead-letter topic: a consumer role on it (READ and DESCRIBE on the
+    topic, READ on the group)."""
+
+    principal: str = Field(description="The reader's principal.", examples=["User:ops"])
+    group: str | None = Field(default=None, description="Its consumer group, by exact name.")
+    group_prefix: str | None = Field(default=None, description="Its consumer groups, by prefix.")
+
+
+class DeadLetterSpec(StrictModel):
+    """A companion dead-letter topic, `<topic><suffix>` (`policy.dead_letter.suffix`,
+    `.dlq` by default), with the policy's defaults unless overridden here."""
+
+    readers: list[DeadLetterReader] = Field(
+        default_factory=list,
+        description="Principals that drain the dead-letter topic; each gets a consumer role on it.",
+    )
+    partitions: int | None = Field(
+        default=None,
+        ge=1,
+        le=100_000,
+        description="Partitions of the dead-letter topic. Default: `policy.dead_letter.partitions`.",
+    )
+    retention: str | int | None = Field(
+        default=None,
+        description="retention.ms of the dead-letter topic (units: 14d). Default: "
+        "`policy.dead_letter.retention`.",
+    )
+
+
+# `dead_letter: true` (the policy's defaults), a mapping (readers, overrides), or `false`.
+DeadLetter = bool | DeadLetterSpec
 
 
 class TopicSpec(StrictModel):
@@ -126,6 +165,25 @@ class TopicSpec(StrictModel):
     key_schema: str | SchemaSpec | None = Field(
         default=None,
         description="Schema of the record keys, registered as subject `<topic>-key`.",
+    )
+    topic_class: str | None = Field(
+        default=None,
+        alias="class",
+        description="A topic class of the project file (`topic_classes`): its partitions, "
+        "replication factor, configs, dead-letter settings and schema requirements apply "
+        "unless this topic sets its own.",
+        examples=["state"],
+    )
+    dead_letter: DeadLetter | None = Field(
+        default=None,
+        description="A companion dead-letter topic `<name>.dlq`: `true` for the policy's "
+        "defaults, a mapping for readers and overrides, `false` to turn off the class's.",
+    )
+    protected: bool = Field(
+        default=False,
+        description="Deletion protection: a plan that would delete this topic (or its "
+        "subjects) fails, whatever --allow-deletes says. It protects while declared; to keep "
+        "protecting a resource whose spec may be removed, use the project file's `protect`.",
     )
 
 

@@ -29,7 +29,9 @@ def check(desired: DesiredState, rules: Policy) -> list[Diagnostic]:
     exceptions = set(rules.naming.exceptions)
     max_retention = rules.max_retention_ms()
     for topic in desired.topics.values():
-        if topic.name not in exceptions and not naming.search(topic.name):
+        # A dead-letter topic's name follows from its topic's, which the pattern checks.
+        named = topic.dead_letter_of is not None or topic.name in exceptions
+        if not named and not naming.search(topic.name):
             problems.append(
                 _at(
                     topic.source,

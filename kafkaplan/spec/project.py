@@ -25,7 +25,7 @@ from pydantic import (
 
 from kafkaplan.errors import Diagnostic, ProjectError, SpecError
 from kafkaplan.spec.acls import AclSettings, check_ownership
-from kafkaplan.spec.models import CompatibilityLevel, StrictModel
+from kafkaplan.spec.models import CompatibilityLevel, ConfigValue, DeadLetter, StrictModel
 from kafkaplan.spec.source import Document, YamlProblem, read_yaml
 from kafkaplan.spec.units import UnitError, parse_duration_ms, parse_size_bytes
 
@@ -95,6 +95,42 @@ class SchemaPolicy(StrictModel):
     )
 
 
+class DeadLetterPolicy(StrictModel):
+    """How companion dead-letter topics (`dead_letter:` on a topic or a class) are made."""
+
+    suffix: str = Field(
+        default=".dlq",
+        description="Appended to the topic's name. Dead-letter topics are exempt from the "
+        "naming pattern: their names follow from their topic's.",
+    )
+    partitions: int | None = Field(
+        default=None,
+        ge=1,
+        le=100_000,
+        description="Partitions of a dead-letter topic. Omitted: as many as its topic.",
+    )
+    retention: str | int = Field(
+        default="14d",
+        description="retention.ms of a dead-letter topic: long enough for operators to drain it.",
+    )
+
+    @field_validator("suffix")
+    @classmethod
+    def _suffix(cls, value: str) -> str:
+        if not value or not re.fullmatch(r"[a-zA-Z0-9._-]+", value):
+            raise ValueError("the suffix must be letters, digits, '.', '_' or '-'")
+        return value
+
+    @field_validator("retention")
+    @classmethod
+    def _duration(cls, value: str | int) -> str | int:
+        try:
+            parse_duration_ms(value)
+        except UnitError as exc:
+            raise ValueError(str(exc)) from exc
+        return value
+
+
 class Policy(StrictModel):
     naming: NamingPolicy = Field(default_factory=NamingPolicy)
     max_retention: str | int | None = Field(
@@ -109,6 +145,7 @@ class Policy(StrictModel):
         description="Smallest min.insync.replicas a topic may have (declared or defaulted).",
     )
     schemas: SchemaPolicy = Field(default_factory=SchemaPolicy)
+    dead_letter: DeadLetterPolicy = Field(default_factory=DeadLetterPolicy)
 
     @field_validator("max_retention")
     @classmethod
@@ -455,6 +492,36 @@ class ReassignmentSettings(StrictModel):
         return max(0.05, parse_duration_ms(self.poll_interval) / 1000)
 
 
+class TopicClass(StrictModel):
+    """A blessed topic shape: topics say `class: <name>` and override what they must.
+    Typed data merged key by key (a topic's own value wins), not a template."""
+
+    description: str | None = Field(default=None, description="What the class is for; for people.")
+    partitions: int | None = Field(
+        default=None, ge=1, le=100_000, description="Partitions of its topics."
+    )
+    replication_factor: int | None = Field(
+        default=None, ge=1, le=32, description="Replicas per partition of its topics."
+    )
+    configs: dict[str, ConfigValue] = Field(
+        default_factory=dict,
+        description="Topic configs of its topics (a topic's own `configs` win key by key; "
+        "a topic's `null` removes the class's value).",
+        examples=[{"cleanup.policy": "compact", "min.compaction.lag.ms": "1h"}],
+    )
+    dead_letter: DeadLetter | None = Field(
+        default=None,
+        description="Give its topics a companion dead-letter topic (a topic's own "
+        "`dead_letter` wins).",
+    )
+    require_key_schema: bool = Field(
+        default=False, description="Its topics must declare `key_schema`."
+    )
+    require_value_schema: bool = Field(
+        default=False, description="Its topics must declare `value_schema`."
+    )
+
+
 class Defaults(StrictModel):
     partitions: int = Field(default=3, ge=1)
     replication_factor: int = Field(default=3, ge=1)
@@ -507,6 +574,18 @@ class ProjectModel(StrictModel):
         default_factory=ReassignmentSettings,
         description="Throttle and timeout of partition reassignments (replication-factor changes).",
     )
+    topic_classes: dict[str, TopicClass] = Field(
+        default_factory=dict,
+        description="Topic classes (docs/topic-classes.md): named shapes topics refer to "
+        "with `class:`.",
+    )
+    protect: list[str] = Field(
+        default_factory=list,
+        description="Deletion protection by address pattern (as --target: `topic.payments.*`, "
+        "`subject.payments.*`, `acl.User:billing.*`): a plan that would delete a matching "
+        "resource fails, whatever --allow-deletes and --max-destroy say.",
+        examples=[["topic.payments.*", "subject.payments.*"]],
+    )
     environments: dict[str, Environment]
     acls: AclSettings = Field(
         default_factory=AclSettings,
@@ -519,6 +598,8 @@ class Project:
     root: Path
     file: Path
     model: ProjectModel
+    # The parsed project file, for the line of each declaration (topic classes).
+    document: Document | None = None
 
     def environment(self, name: str | None) -> tuple[str, Environment]:
         envs = self.model.environments
@@ -639,4 +720,4 @@ def load_project(path: Path | None = None, environ: Mapping[str, str] | None = N
     ownership_problems = check_ownership(model.acls, document)
     if ownership_problems:
         raise SpecError(ownership_problems)
-    return Project(root=file.parent.resolve(), file=file, model=model)
+    return Project(root=file.parent.resolve(), file=file, model=model, document=document)

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 
 from kafkaplan.errors import Diagnostic
 from kafkaplan.spec.desired import DesiredState
@@ -66,6 +67,30 @@ def check(desired: DesiredState, rules: Policy) -> list[Diagnostic]:
                         line=topic.source.line,
                         hint="add `key_schema: <file>`: compaction keeps the latest record per "
                         "key, so the key format must be governed too",
+                    )
+                )
+    return problems
+
+
+def check_required(
+    desired: DesiredState, requires: Mapping[str, tuple[str, ...]]
+) -> list[Diagnostic]:
+    """Topics whose class requires a key or value schema they do not declare."""
+    problems: list[Diagnostic] = []
+    for name, roles in sorted(requires.items()):
+        topic = desired.topics.get(name)
+        if topic is None:
+            continue
+        for role in roles:
+            if f"{name}-{role}" not in desired.subjects:
+                problems.append(
+                    Diagnostic(
+                        f"topic {name!r} is of class {topic.topic_class!r}, which requires a "
+                        f"{role} schema",
+                        file=topic.source.file,
+                        line=topic.source.line,
+                        hint=f"add `{role}_schema: <file>` to the topic (or a subject with "
+                        f"`topic: {name}` and `role: {role}`)",
                     )
                 )
     return problems

@@ -6,9 +6,10 @@ safe resolver: no Python objects, no tags beyond YAML's core schema), builds the
 records the line of every mapping key and sequence item in a table keyed by path — the same
 path pydantic reports in its validation errors.
 
-It also refuses what a safe loader lets through: duplicate keys, documents that expand
-beyond a bounded number of nodes (the "billion laughs" alias bomb), absurd nesting, huge
-files and bytes that are not UTF-8.
+It also refuses what a safe loader lets through: anchors, aliases and merge keys (settings
+are shared with topic classes, typed data, not YAML templating; this also rules out the
+"billion laughs" alias bomb), documents beyond a bounded number of nodes, duplicate keys,
+absurd nesting, huge files and bytes that are not UTF-8.
 """
 
 from __future__ import annotations
@@ -29,6 +30,13 @@ MAX_NODES = 200_000
 MAX_DEPTH = 64
 
 PathKey = tuple[str | int, ...]
+
+# Why anchors and merge keys are refused, and what to use instead.
+SHARING_HINT = (
+    "specs are plain YAML: share topic settings with topic classes (`topic_classes` in "
+    "kafkaplan.yaml, `class: <name>` on a topic; docs/topic-classes.md), not anchors"
+)
+_MERGE_TAG = "tag:yaml.org,2002:merge"
 
 # libyaml's safe loader when PyYAML has it (about 10x faster on big spec files: composing
 # a 10,000-topic file took 8 s in pure Python), the pure-Python one otherwise. Both build
@@ -92,9 +100,12 @@ class _Builder:
                 hint="specs use plain YAML values: remove the tag",
             )
         if isinstance(node, yaml.MappingNode):
-            self.constructor.flatten_mapping(node)
             result: dict[Any, Any] = {}
             for key_node, value_node in node.value:
+                if key_node.tag == _MERGE_TAG:
+                    raise self.fail(
+                        key_node, "YAML merge keys (`<<`) are not supported", SHARING_HINT
+                    )
                 if not isinstance(key_node, yaml.ScalarNode):
                     raise self.fail(key_node, "mapping keys must be plain values")
                 key = self.constructor.construct_object(key_node)
@@ -132,6 +143,10 @@ def _prescan(text: str, file: str, loader: Any = None) -> None:
     fast = getattr(yaml, "CSafeLoader", None)
     try:
         for event in yaml.parse(text, Loader=loader or fast or yaml.SafeLoader):
+            if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+                raise _problem(
+                    event, file, "YAML anchors and aliases are not supported", SHARING_HINT
+                )
             if isinstance(event, yaml.NodeEvent):
                 nodes += 1
                 if nodes > MAX_NODES:

@@ -163,7 +163,20 @@ def test_alias_bomb_is_bounded(make_project: MakeProject) -> None:
         lines.append(f"a{i}: &a{i} [{', '.join([prev] * 10)}]")
     lines.append("topics: []")
     project = make_project({"bomb.yaml": "\n".join(lines) + "\n"})
-    assert "expands to more than" in problems(project)[0]
+    assert problems(project)[0].startswith("specs/bomb.yaml:1: YAML anchors and aliases are not")
+
+
+def test_anchors_and_merge_keys_point_at_topic_classes(make_project: MakeProject) -> None:
+    project = make_project(
+        {
+            "a.yaml": "base: &base\n  partitions: 3\ntopics:\n  - name: a.b.v1\n    <<: *base\n",
+            "b.yaml": "topics:\n  - name: a.c.v1\n    <<: {partitions: 3}\n",
+        }
+    )
+    found = problems(project)
+    assert found[0].startswith("specs/a.yaml:1: YAML anchors and aliases are not supported")
+    assert found[1].startswith("specs/b.yaml:3: YAML merge keys (`<<`) are not supported")
+    assert all("topic classes" in line for line in found)
 
 
 def test_variables_keep_their_type(make_project: MakeProject) -> None:
