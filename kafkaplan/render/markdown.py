@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+from kafkaplan.errors import Diagnostic
 from kafkaplan.kinds import ResourceKind
 from kafkaplan.plan.model import Action, Change, Plan
 from kafkaplan.render.values import (
@@ -29,6 +32,8 @@ def render_markdown(plan: Plan, *, max_chars: int = MAX_CHARS) -> str:
     head: list[str] = []
     env = f" `{plan.environment}`" if plan.environment else ""
     head.append(f"### kafkaplan plan{env}")
+    head.append("")
+    head.extend(_header(plan))
     head.append("")
     if plan.errors:
         head.append(f"**:x: {len(plan.errors)} error(s): this plan cannot be applied.**")
@@ -64,7 +69,7 @@ def render_markdown(plan: Plan, *, max_chars: int = MAX_CHARS) -> str:
         for start in range(0, len(changes), ACL_ROWS_PER_BLOCK):
             chunk = changes[start : start + ACL_ROWS_PER_BLOCK]
             details.append((_acl_details(principal, changes, chunk, start), len(chunk)))
-    footer = []
+    footer: list[str] = []
     if plan.unmanaged:
         footer.append("")
         footer.append(
@@ -73,6 +78,7 @@ def render_markdown(plan: Plan, *, max_chars: int = MAX_CHARS) -> str:
         footer.append("")
         footer.extend(_capped([f"- `{address}`" for address in plan.unmanaged], 200))
         footer.append("</details>")
+    footer.extend(_footer(plan))
     text = "\n".join(head)
     budget = max_chars - len(text) - len("\n".join(footer)) - 200
     shown = 0
@@ -91,6 +97,88 @@ def render_markdown(plan: Plan, *, max_chars: int = MAX_CHARS) -> str:
         )
     parts = [text, "", "\n\n".join(body), *footer]
     return "\n".join(parts).rstrip() + "\n"
+
+
+def _header(plan: Plan) -> list[str]:
+    """Where and when it was planned, and the flags that change what the plan means."""
+    facts = []
+    if plan.environment:
+        facts.append(f"environment `{escape(plan.environment)}`")
+    facts.append(f"cluster `{escape(plan.cluster_id)}`" if plan.cluster_id else "cluster unknown")
+    facts.append(f"commit `{plan.commit[:12]}`" if plan.commit else "commit unknown")
+    if plan.created_at:
+        facts.append(f"planned {escape(plan.created_at)}")
+    flags = []
+    if plan.allow_deletes:
+        flags.append("`--allow-deletes` (owned resources in no spec are deleted)")
+    if plan.targets:
+        patterns = " ".join(f"--target {t}" for t in plan.targets)
+        flags.append(f"`{escape(patterns)}` (only the matching resources: the plan may be partial)")
+    flag_text = "; ".join(flags) if flags else "none (deletions are kept and only warned about)"
+    return [" · ".join(facts) + "  ", f"Flags: {flag_text}"]
+
+
+def _footer(plan: Plan) -> list[str]:
+    """How the plan will be applied."""
+    if plan.errors:
+        how = "Nothing can be applied until the errors above are fixed."
+    elif not plan.changes:
+        how = "Nothing to apply."
+    else:
+        how = (
+            "`kafkaplan apply` carries out these changes in phases (create topics, update "
+            "topics, create ACLs, schemas, delete ACLs and subjects, delete topics last), "
+            "under the cluster's apply lease, reporting each change as done, failed or "
+            "unknown. A plan saved with `kafkaplan plan --out` is applied exactly as shown, "
+            "and refused if the cluster changed since it was planned."
+        )
+    version = f" · kafkaplan {plan.kafkaplan_version}" if plan.kafkaplan_version else ""
+    return ["", "---", f"<sub>{how}{version}</sub>"]
+
+
+def render_spec_errors(
+    diagnostics: Sequence[Diagnostic],
+    *,
+    environment: str | None = None,
+    commit: str | None = None,
+    max_chars: int = MAX_CHARS,
+) -> str:
+    """A pull-request comment for specs that do not load: every problem with its file:line,
+    so the comment says why there is no plan."""
+    env = f" `{escape(environment)}`" if environment else ""
+    lines = [f"### kafkaplan plan{env}", ""]
+    if commit:
+        lines.extend([f"commit `{commit[:12]}`", ""])
+    count = len(diagnostics)
+    lines.append(
+        f"**:x: the specs do not load: {count} error(s). No plan was made, and nothing can "
+        "be applied.**"
+    )
+    lines.append("")
+    lines.append("| where | problem | hint |")
+    lines.append("|---|---|---|")
+    budget = max_chars - 400
+    used = sum(len(line) + 1 for line in lines)
+    shown = 0
+    for diagnostic in diagnostics:
+        where = f"`{escape(diagnostic.location())}`" if diagnostic.file else ""
+        row = f"| {where} | {escape(diagnostic.message)} | {escape(diagnostic.hint or '')} |"
+        if used + len(row) + 1 > budget:
+            break
+        lines.append(row)
+        used += len(row) + 1
+        shown += 1
+    if shown < count:
+        lines.append("")
+        lines.append(f"_{count - shown} more error(s) not shown; run `kafkaplan validate`._")
+    lines.extend(
+        [
+            "",
+            "---",
+            "<sub>Fix the specs and push again; `kafkaplan validate` checks them offline.</sub>",
+        ]
+    )
+    return "\n".join(lines) + "\n"
 
 
 def _capped(lines: list[str], limit: int = 25) -> list[str]:

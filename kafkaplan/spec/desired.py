@@ -32,6 +32,7 @@ class DesiredTopic:
     configs: Mapping[str, str | None]
     source: Source
     config_sources: Mapping[str, Source] = field(default_factory=dict)
+    owner: str | None = None  # the owning team (the spec's `owner`), for people
 
 
 @dataclass(frozen=True)

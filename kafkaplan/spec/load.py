@@ -243,6 +243,7 @@ def _desired_topic(
         configs=configs,
         source=source,
         config_sources=config_sources,
+        owner=topic.owner,
     )
 
 
@@ -254,6 +255,7 @@ def _acls(
     scopes = tuple(Scope.of(scope) for scope in settings.ownership)
     external = [scope for scope in scopes if scope.external]
     bindings: dict[Binding, str] = {}
+    roles: dict[Binding, str] = {}
     for spec in loaded:
         document = spec.document
         for index, entry in spec.acls:
@@ -273,8 +275,11 @@ def _acls(
                     )
                     break
                 bindings.setdefault(binding, source)
+                if entry.role is not None:
+                    roles.setdefault(binding, entry.role)
     return DesiredAcls(
         bindings=bindings,
+        roles=roles,
         scopes=scopes,
         protected_principals=own_principals(environment.kafka.sasl_username),
     )

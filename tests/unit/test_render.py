@@ -65,6 +65,7 @@ def sample_plan() -> Plan:
             "kafkaplan_version": "0.1.0",
             "environment": "production",
             "created_at": "2026-11-28T06:00:00+00:00",
+            "commit": "4f2a9c1e8b7d6a5f4e3d2c1b0a9f8e7d6c5b4a39",
         }
     )
 
