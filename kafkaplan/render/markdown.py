@@ -6,15 +6,17 @@ from collections.abc import Sequence
 
 from kafkaplan.errors import Diagnostic
 from kafkaplan.kinds import ResourceKind
-from kafkaplan.plan.model import Action, Change, Plan
+from kafkaplan.plan.model import Action, Change, Plan, Principal
 from kafkaplan.render.values import (
     acl_binding,
     acl_groups,
     acl_tally,
     flatten,
+    group_label,
     kind_counts,
     show,
     symbol,
+    unique_principals,
 )
 
 # GitHub rejects comments over 65,536 characters; keep a margin for the workflow's header.
@@ -58,6 +60,10 @@ def render_markdown(plan: Plan, *, max_chars: int = MAX_CHARS) -> str:
         head.extend(
             _capped([f"- `{c.address}` **{r.label.value}**: {escape(r.message)}" for c, r in risks])
         )
+    affected = [c for c in plan.changes if c.affected is not None]
+    if affected:
+        head.append("")
+        head.extend(_blast_table(affected))
     if plan.warnings:
         head.append("")
         head.append(f"**{len(plan.warnings)} warning(s):**")
@@ -111,6 +117,8 @@ def _header(plan: Plan) -> list[str]:
     flags = []
     if plan.allow_deletes:
         flags.append("`--allow-deletes` (owned resources in no spec are deleted)")
+    if plan.in_use_override:
+        flags.append("`--allow-in-use-deletes` (topics consumer groups still read may be deleted)")
     if plan.targets:
         patterns = " ".join(f"--target {t}" for t in plan.targets)
         flags.append(f"`{escape(patterns)}` (only the matching resources: the plan may be partial)")
@@ -252,6 +260,64 @@ def _details(change: Change) -> str:
     for risk in change.risks:
         lines.append("")
         lines.append(f"> :warning: **{risk.label.value}**: {escape(risk.message)}")
+    lines.extend(_affected_details(change))
     lines.append("")
     lines.append("</details>")
     return "\n".join(lines)
+
+
+BLAST_ROWS = 25
+
+
+def _blast_table(changes: list[Change]) -> list[str]:
+    """One row per changed topic: who notices it."""
+    lines = [
+        f"**:busts_in_silhouette: Who is affected ({len(changes)} change(s)):**",
+        "",
+        "| change | owner | producers | consumers | consumer groups |",
+        "|---|---|---|---|---|",
+    ]
+    for change in changes[:BLAST_ROWS]:
+        affected = change.affected
+        assert affected is not None
+        groups = "<br>".join(escape(group_label(g)) for g in affected.groups)
+        if not affected.groups_read:
+            groups = "_not read_"
+        lines.append(
+            f"| `{symbol(change)} {change.address}` | {escape(affected.owner or '')} | "
+            f"{_names(affected.producers)} | {_names(affected.consumers)} | {groups or 'none'} |"
+        )
+    if len(changes) > BLAST_ROWS:
+        lines.append("")
+        lines.append(f"_... and {len(changes) - BLAST_ROWS} more (run `kafkaplan plan`)_")
+    return lines
+
+
+def _names(entries: list[Principal]) -> str:
+    names = sorted({entry.principal for entry in entries})
+    return ", ".join(f"`{escape(name)}`" for name in names) or "none found"
+
+
+def _affected_details(change: Change) -> list[str]:
+    affected = change.affected
+    if affected is None:
+        return []
+    lines = [
+        "",
+        "**Who is affected**"
+        + (f" (topic `{affected.topic}`)" if affected.topic != change.name else ""),
+        "",
+    ]
+    lines.append(f"- owner: {escape(affected.owner) if affected.owner else '_none declared_'}")
+    for label, entries in (("producers", affected.producers), ("consumers", affected.consumers)):
+        shown = "; ".join(escape(name) for name in unique_principals(entries))
+        lines.append(f"- {label}: {shown or '_none found_'}")
+    if affected.groups:
+        lines.append("- consumer groups:")
+        lines.extend(f"  - {escape(group_label(group))}" for group in affected.groups)
+    elif affected.groups_read:
+        lines.append("- consumer groups: _none with offsets on it_")
+    if affected.messages_lost is not None:
+        lines.append(f"- messages deleted by the retention cut: **{affected.messages_lost:,}**")
+    lines.extend(f"- note: {escape(note)}" for note in affected.notes)
+    return lines
