@@ -735,6 +735,8 @@ class KafkaCluster:
                         continue
                     raise error from exc
                 state = getattr(found, "state", None)
+                if not found.members and (state is None or state.name == "DEAD"):
+                    continue  # a group that does not exist is reported DEAD, without members
                 groups[group_id] = ConsumerGroup(
                     group_id=group_id,
                     state=state.name if state is not None else "UNKNOWN",

@@ -15,7 +15,7 @@ from kafkaplan.plan.options import PlanOptions
 from kafkaplan.spec.acls import Binding, DesiredAcls, Operation, PatternType, Permission
 from kafkaplan.spec.acls import ResourceType as Rt
 from kafkaplan.spec.desired import DesiredState, DesiredTopic, Source
-from tests.fakes import Fault, FakeGroup, FakeLog, FakeTopic, MemoryCluster
+from tests.fakes import FakeGroup, FakeLog, FakeTopic, Fault, MemoryCluster
 
 NOW = datetime(2026, 11, 28, 6, 0, tzinfo=UTC)
 NOW_MS = int(NOW.timestamp() * 1000)
@@ -139,7 +139,8 @@ def test_deleting_a_topic_in_use_is_an_error_naming_the_groups() -> None:
     assert "still in use by consumer group(s) old-reader (no live members" in error.message
     assert "lag 1" in error.message
     assert "stale-reader" not in error.message
-    assert error.hint is not None and "--allow-in-use-deletes" in error.hint
+    assert error.hint is not None
+    assert "--allow-in-use-deletes" in error.hint
     assert not plan.in_use_override
     change = next(c for c in plan.changes if c.name == "orders.retired.v1")
     assert change.affected is not None
@@ -188,7 +189,8 @@ def test_groups_the_principal_may_not_read_make_a_warning_not_a_failure() -> Non
     [warning] = [w for w in plan.warnings if w.address == "topic.orders.retired.v1"]
     assert "could not check whether consumer groups still read this topic" in warning.message
     change = next(c for c in plan.changes if c.name == "orders.created.v1")
-    assert change.affected is not None and not change.affected.groups_read
+    assert change.affected is not None
+    assert not change.affected.groups_read
 
 
 @pytest.mark.parametrize("policy", ["compact", "compact,delete"])
