@@ -38,6 +38,7 @@ from kafkaplan.plan.drift import DriftKind
 from kafkaplan.plan.model import Plan
 from kafkaplan.render import FORMATS, render
 from kafkaplan.render.drift import render_drift
+from kafkaplan.render.graph import to_dot, to_mermaid
 from kafkaplan.render.markdown import render_spec_errors
 from kafkaplan.secrets import Redactor
 from kafkaplan.spec.models import spec_json_schema
@@ -230,6 +231,35 @@ def show(options: Options, planfile: Path, fmt: str) -> int:
     saved = commands.read_plan_file(planfile)
     options.output.echo(render(saved, fmt, color=options.output.color), nl=False)
     return EXIT_ERROR if saved.errors else EXIT_OK
+
+
+@cli.command()
+@env_option
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(("mermaid", "dot")),
+    default="mermaid",
+    show_default=True,
+    help="mermaid (GitHub and most docs sites draw it) or dot (Graphviz).",
+)
+@click.option(
+    "--target",
+    "targets",
+    multiple=True,
+    metavar="PATTERN",
+    help="Only topics whose address matches PATTERN (e.g. 'topic.orders.*'). Repeatable.",
+)
+@pass_options
+def graph(options: Options, env: str | None, fmt: str, targets: tuple[str, ...]) -> int:
+    """Draw the declared estate: each topic, who may write it and who may read it.
+
+    Offline: reads the specs only. Producers and consumers come from the declared ACLs
+    (roles named on the arrows).
+    """
+    drawn = commands.graph_specs(options.project, env, targets=targets)
+    options.output.echo(to_mermaid(drawn) if fmt == "mermaid" else to_dot(drawn), nl=False)
+    return EXIT_OK
 
 
 def _duration_seconds(value: str | None) -> float | None:

@@ -63,6 +63,7 @@ from kafkaplan.plan.model import (
     Plan,
 )
 from kafkaplan.plan.options import PlanOptions
+from kafkaplan.render.graph import Graph, estate_graph
 from kafkaplan.spec.acls import DesiredAcls, Scope
 from kafkaplan.spec.desired import DesiredState
 from kafkaplan.spec.load import load_desired
@@ -455,6 +456,15 @@ def validate_specs(
         project = replace(project, model=model)
     _, _, desired = load_desired(project, env)
     return desired
+
+
+def graph_specs(
+    project_file: Path | None, env: str | None, *, targets: Sequence[str] = ()
+) -> Graph:
+    """The declared estate (topics, and who the declared ACLs let write or read them) as a
+    picture, offline."""
+    _, _, desired = load_desired(load_project(project_file), env)
+    return estate_graph(desired, targets)
 
 
 def plan_specs(

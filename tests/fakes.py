@@ -362,7 +362,11 @@ class MemoryCluster:
     def topic_message_counts(self, partitions: Mapping[str, int]) -> dict[str, int]:
         self.calls.append(f"topic_message_counts:{len(partitions)}")
         self._read_fault("topic_message_counts")
-        return {name: self.messages.get(name, 0) for name in partitions}
+        held = {name: self.messages.get(name, 0) for name in partitions}
+        for (name, _), log in self.logs.items():
+            if name in held:
+                held[name] += len(log.timestamps)
+        return held
 
     def list_consumer_groups(self) -> list[str]:
         self.calls.append("list_consumer_groups")

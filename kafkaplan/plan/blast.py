@@ -311,7 +311,7 @@ def _in_use(topic: str, active: list[GroupUsage], window_ms: int) -> str:
     more = len(active) - SHOWN_IN_ERROR
     tail = f" and {more} more group(s)" if more > 0 else ""
     return (
-        f"topic {topic} is still in use by consumer group(s) {'; '.join(described)}{tail} "
-        f"(live members, or records written within the last {format_duration_ms(window_ms)} "
-        "read): deleting it breaks them"
+        f"topic {topic} is still in use by consumer group(s) {'; '.join(described)}{tail}: "
+        f"they have live members or have read records written in the last "
+        f"{format_duration_ms(window_ms)}, and break when it is deleted"
     )

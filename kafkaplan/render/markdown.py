@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from kafkaplan.errors import Diagnostic
 from kafkaplan.kinds import ResourceKind
 from kafkaplan.plan.model import Action, Change, Plan, Principal
+from kafkaplan.render.graph import Graph, plan_graph, to_mermaid
 from kafkaplan.render.values import (
     acl_binding,
     acl_groups,
@@ -64,6 +65,10 @@ def render_markdown(plan: Plan, *, max_chars: int = MAX_CHARS) -> str:
     if affected:
         head.append("")
         head.extend(_blast_table(affected))
+    picture = plan_graph(plan)
+    if picture is not None:
+        head.append("")
+        head.extend(_picture(picture))
     if plan.warnings:
         head.append("")
         head.append(f"**{len(plan.warnings)} warning(s):**")
@@ -267,6 +272,26 @@ def _details(change: Change) -> str:
 
 
 BLAST_ROWS = 25
+
+
+def _picture(graph: Graph) -> list[str]:
+    """The affected part of the estate as a Mermaid flowchart (GitHub draws it)."""
+    lines = [
+        "<details open><summary>Picture: producers → changed topics → consumers and groups"
+        "</summary>",
+        "",
+        "```mermaid",
+        to_mermaid(graph).rstrip("\n"),
+        "```",
+        "",
+        "Green: created; yellow: changed; red, dashed: deleted; blue: consumer groups "
+        "(`in use`: live members or recent reads).",
+    ]
+    lines.extend(f"_{escape(note)}._" for note in graph.notes[:5])
+    if len(graph.notes) > 5:
+        lines.append(f"_... and {len(graph.notes) - 5} more left out._")
+    lines.extend(["", "</details>"])
+    return lines
 
 
 def _blast_table(changes: list[Change]) -> list[str]:

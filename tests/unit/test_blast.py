@@ -91,14 +91,16 @@ def estate() -> tuple[MemoryCluster, DesiredState]:
     return cluster, desired
 
 
-def plan_of(cluster: MemoryCluster, desired: DesiredState, **options: bool) -> Plan:
+def plan_of(
+    cluster: MemoryCluster, desired: DesiredState, *, allow_in_use_deletes: bool = False
+) -> Plan:
     live = read_live(cluster, desired)
     return decide(
         desired,
         live,
         cluster,
         None,
-        PlanOptions(allow_deletes=True, **options),
+        PlanOptions(allow_deletes=True, allow_in_use_deletes=allow_in_use_deletes),
         window_ms=WEEK,
         now=NOW,
     )
