@@ -461,3 +461,49 @@ def test_the_plan_records_its_commit(tmp_path: Path) -> None:
     ).stdout.strip()
     assert commands.planned_commit(repo, {}) == head
     assert commands.planned_commit(repo, {"GITHUB_SHA": "not a sha"}) == head
+
+
+GRAPH_SPEC = """\
+topics:
+  - name: orders.created.v1
+    owner: team-orders
+  - name: payments.settled.v1
+acls:
+  - principal: User:orders-svc
+    role: producer
+    topics: [orders.created.v1]
+  - principal: User:billing
+    role: consumer
+    topics: [orders.created.v1, payments.settled.v1]
+    group: billing
+"""
+
+
+def test_graph_draws_the_declared_estate_offline(
+    make_project: MakeProject, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_network(*args: object, **kwargs: object) -> None:
+        raise AssertionError("graph opened a connection")
+
+    monkeypatch.setattr(commands, "connect", no_network)
+    project = make_project({"a.yaml": GRAPH_SPEC})
+    code, out, _ = run(project, "graph", capsys=capsys)
+    assert code == 0
+    assert out.splitlines() == [
+        "flowchart LR",
+        "  classDef topic fill:#ffffff,stroke:#57606a,color:#1f2328",
+        "  classDef principal fill:#f6f8fa,stroke:#57606a,color:#1f2328",
+        '  n0["orders.created.v1<br/>owner: team-orders"]:::topic',
+        '  n1["User:orders-svc"]:::principal',
+        '  n2["User:billing"]:::principal',
+        '  n3["payments.settled.v1"]:::topic',
+        "  n1 -->|producer| n0",
+        "  n0 -->|consumer| n2",
+        "  n3 -->|consumer| n2",
+    ]
+    code, out, _ = run(project, "graph", "--format", "dot", "--target", "topic.pay*", capsys=capsys)
+    assert code == 0
+    assert out.startswith("digraph kafkaplan {\n  rankdir=LR;\n")
+    assert 'n0 [label="payments.settled.v1", shape=box' in out
+    assert "orders.created.v1" not in out
+    assert 'n0 -> n1 [label="consumer"];' in out
