@@ -21,7 +21,7 @@ import time
 import uuid
 from pathlib import Path
 
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from kafkaplan.commands import connect, load_context, make_plan
@@ -50,6 +50,28 @@ environments:
 """
 
 
+def commit_all(env: dict[str, str], group: str, names: list[str]) -> None:
+    """Commit offset 1 of every topic for ``group``; a coordinator that does not know the
+    new topics yet answers UNKNOWN_TOPIC_OR_PART for a moment: try again (bounded)."""
+    consumer = Consumer({**settings(env), "group.id": group, "enable.auto.commit": False})
+    deadline = time.monotonic() + 60
+    try:
+        while True:
+            try:
+                consumer.commit(
+                    offsets=[TopicPartition(n, 0, 1) for n in names], asynchronous=False
+                )
+                return
+            except KafkaException as exc:
+                if exc.args[0].code() != KafkaError.UNKNOWN_TOPIC_OR_PART:
+                    raise
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(1)
+    finally:
+        consumer.close()
+
+
 def main() -> None:
     import os
 
@@ -57,10 +79,13 @@ def main() -> None:
     parser.add_argument("--topics", type=int, default=1_000)
     parser.add_argument("--groups", type=int, default=20)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument(
+        "--profile", action="store_true", help="Also print a profile of one plan with it on."
+    )
     args = parser.parse_args()
     env = dict(os.environ)
     prefix = f"bench{uuid.uuid4().hex[:8]}."
-    names = [f"{prefix}t{i:06d}.events.v1" for i in range(args.topics)]
+    names = [f"{prefix}t{i:06d}.v1" for i in range(args.topics)]
     groups = [f"{prefix}group{i:03d}" for i in range(args.groups)]
     admin = AdminClient(settings(env))
     started = time.perf_counter()
@@ -81,9 +106,7 @@ def main() -> None:
             producer.produce(name, value=b"x", partition=0)
         assert producer.flush(60) == 0
         for group in groups:
-            consumer = Consumer({**settings(env), "group.id": group, "enable.auto.commit": False})
-            consumer.commit(offsets=[TopicPartition(n, 0, 1) for n in names], asynchronous=False)
-            consumer.close()
+            commit_all(env, group, names)
         print(f"{len(groups)} groups committed offsets on every topic")
         results = {}
         with tempfile.TemporaryDirectory() as folder:
@@ -115,6 +138,17 @@ def main() -> None:
                     f"plan median {statistics.median(timings):.2f}s "
                     f"(min {min(timings):.2f}s, max {max(timings):.2f}s, {args.runs} runs)"
                 )
+            if args.profile:
+                import cProfile
+                import pstats
+
+                (root / "kafkaplan.yaml").write_text(PROJECT.format(prefix=prefix, enabled="true"))
+                context = load_context(root / "kafkaplan.yaml", None)
+                cluster = connect(context, read_only=True)
+                profile = cProfile.Profile()
+                profile.runcall(make_plan, context, cluster)
+                cluster.close()
+                pstats.Stats(profile).sort_stats("cumulative").print_stats(25)
         print(f"blast radius cost: {results['true'] - results['false']:+.2f}s")
     finally:
         delete_groups(env, groups)

@@ -448,21 +448,34 @@ def read_usage(
     cuts = cuts or {}
     partitions = {name: [(name, p) for p in range(count)] for name, count in topics.items()}
     every = [tp for tps in partitions.values() for tp in tps]
-    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="kafkaplan-usage") as pool:
+    cut_tps = [tp for name in cuts if name in partitions for tp in partitions[name]]
+    by_time: dict[int, list[Partition]] = {}
+    for name, retention in cuts.items():
+        by_time.setdefault(now_ms - retention, []).extend(partitions.get(name, []))
+    doomed = [tp for name in deleted if name in partitions for tp in partitions[name]]
+    # Independent questions: sent at once, answered together.
+    with ThreadPoolExecutor(max_workers=4, thread_name_prefix="kafkaplan-usage") as pool:
         acls_read = pool.submit(cluster.describe_acls) if acls else None
         groups_read = pool.submit(_read_groups, cluster, set(topics))
-        end = cluster.list_offsets(every, "latest") if every else {}
-        cut_tps = [tp for name in cuts if name in partitions for tp in partitions[name]]
-        start = cluster.list_offsets(cut_tps, "earliest") if cut_tps else {}
-        cut: dict[Partition, int] = {}
-        by_time: dict[int, list[Partition]] = {}
-        for name, retention in cuts.items():
-            by_time.setdefault(now_ms - retention, []).extend(partitions.get(name, []))
+        asked: list[tuple[str, Future[dict[Partition, int]]]] = []
+        if every:
+            asked.append(("end", pool.submit(cluster.list_offsets, every, "latest")))
+        if cut_tps:
+            asked.append(("start", pool.submit(cluster.list_offsets, cut_tps, "earliest")))
         for at, tps in sorted(by_time.items()):
             if tps:
-                cut.update(cluster.list_offsets(tps, at))
-        doomed = [tp for name in deleted if name in partitions for tp in partitions[name]]
-        recent = cluster.list_offsets(doomed, now_ms - window_ms) if doomed else {}
+                asked.append(("cut", pool.submit(cluster.list_offsets, tps, at)))
+        if doomed:
+            asked.append(("recent", pool.submit(cluster.list_offsets, doomed, now_ms - window_ms)))
+        answers: dict[str, dict[Partition, int]] = {
+            "end": {},
+            "start": {},
+            "cut": {},
+            "recent": {},
+        }
+        for label, future in asked:
+            answers[label].update(future.result())
+        end, start, cut, recent = (answers[k] for k in ("end", "start", "cut", "recent"))
         uses, unread = groups_read.result()
         live_acls: frozenset[Binding] | None = None
         if acls_read is not None:
