@@ -38,6 +38,8 @@ from kafkaplan.plan.drift import DriftKind
 from kafkaplan.plan.model import Plan
 from kafkaplan.render import FORMATS, render
 from kafkaplan.render.drift import render_drift
+from kafkaplan.render.graph import to_dot, to_mermaid
+from kafkaplan.render.markdown import render_spec_errors
 from kafkaplan.secrets import Redactor
 from kafkaplan.spec.models import spec_json_schema
 
@@ -76,6 +78,14 @@ def plan_options(command: Callable[..., Any]) -> Callable[..., Any]:
                 is_flag=True,
                 help="Plan deletions of owned resources (topics, ACL bindings, subjects) that "
                 "no spec declares. Without it they are kept and listed as warnings.",
+            ),
+            click.option(
+                "--allow-in-use-deletes",
+                is_flag=True,
+                help="Plan deletions of topics that consumer groups still read (live members, "
+                "or records written within the project's blast_radius.in_use_window read). "
+                "Without it such a deletion is a plan error naming the groups. Recorded in the "
+                "plan.",
             ),
             click.option(
                 "--max-destroy",
@@ -162,6 +172,7 @@ def plan(
     detailed_exitcode: bool,
     targets: tuple[str, ...],
     allow_deletes: bool,
+    allow_in_use_deletes: bool,
     max_destroy: int | None,
 ) -> int:
     """Read the live cluster, compare it with the specs and show what apply would change.
@@ -171,13 +182,25 @@ def plan(
     cluster would refuse.
     """
     output = options.output
-    result = commands.plan_specs(
-        options.project,
-        env,
-        targets=targets,
-        allow_deletes=allow_deletes,
-        max_destroy=max_destroy,
-    )
+    try:
+        result = commands.plan_specs(
+            options.project,
+            env,
+            targets=targets,
+            allow_deletes=allow_deletes,
+            max_destroy=max_destroy,
+            allow_in_use_deletes=allow_in_use_deletes,
+        )
+    except SpecError as error:
+        if fmt != "markdown":
+            raise
+        # The pull-request comment says why there is no plan instead of going blank.
+        commit = commands.planned_commit(
+            options.project.parent if options.project is not None else Path.cwd()
+        )
+        output.echo(render_spec_errors(error.diagnostics, environment=env, commit=commit), nl=False)
+        _report_error(output, error)
+        return EXIT_ERROR
     output.echo(render(result, fmt, color=output.color), nl=False)
     if result.errors:
         return EXIT_ERROR
@@ -186,6 +209,56 @@ def plan(
         output.echo(f"Saved the plan to {out}. Apply it with: kafkaplan apply {out}", err=True)
     if detailed_exitcode and result.has_changes:
         return EXIT_CHANGES
+    return EXIT_OK
+
+
+@cli.command()
+@click.argument("planfile", type=click.Path(path_type=Path, dir_okay=False))
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(FORMATS),
+    default="text",
+    show_default=True,
+    help="How to show the plan: text, markdown or json.",
+)
+@pass_options
+def show(options: Options, planfile: Path, fmt: str) -> int:
+    """Show a saved plan (`plan --out FILE`) again, without connecting to the cluster.
+
+    Exit codes: 0 the plan can be applied, 1 it has errors or cannot be read.
+    """
+    saved = commands.read_plan_file(planfile)
+    options.output.echo(render(saved, fmt, color=options.output.color), nl=False)
+    return EXIT_ERROR if saved.errors else EXIT_OK
+
+
+@cli.command()
+@env_option
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(("mermaid", "dot")),
+    default="mermaid",
+    show_default=True,
+    help="mermaid (GitHub and most docs sites draw it) or dot (Graphviz).",
+)
+@click.option(
+    "--target",
+    "targets",
+    multiple=True,
+    metavar="PATTERN",
+    help="Only topics whose address matches PATTERN (e.g. 'topic.orders.*'). Repeatable.",
+)
+@pass_options
+def graph(options: Options, env: str | None, fmt: str, targets: tuple[str, ...]) -> int:
+    """Draw the declared estate: each topic, who may write it and who may read it.
+
+    Offline: reads the specs only. Producers and consumers come from the declared ACLs
+    (roles named on the arrows).
+    """
+    drawn = commands.graph_specs(options.project, env, targets=targets)
+    options.output.echo(to_mermaid(drawn) if fmt == "mermaid" else to_dot(drawn), nl=False)
     return EXIT_OK
 
 
@@ -228,6 +301,7 @@ def apply(
     batch_size: int,
     targets: tuple[str, ...],
     allow_deletes: bool,
+    allow_in_use_deletes: bool,
     max_destroy: int | None,
 ) -> int:
     """Apply a saved plan, or plan and apply the specs.
@@ -240,9 +314,12 @@ def apply(
     One apply at a time changes a cluster: apply takes the cluster's lease before reading
     it and gives it back at the end (see `kafkaplan unlock`).
     """
-    if planfile is not None and (targets or allow_deletes or max_destroy is not None):
+    if planfile is not None and (
+        targets or allow_deletes or allow_in_use_deletes or max_destroy is not None
+    ):
         raise click.UsageError(
-            "--target, --allow-deletes and --max-destroy shape a new plan; a saved plan "
+            "--target, --allow-deletes, --allow-in-use-deletes and --max-destroy shape a new "
+            "plan; a saved plan "
             "is applied exactly as it was planned"
         )
     wait = _duration_seconds(lease_wait)
@@ -271,6 +348,7 @@ def apply(
             lease_wait=wait,
             batch_size=batch_size,
             hooks=hooks,
+            allow_in_use_deletes=allow_in_use_deletes,
         )
     if applied.plan.errors:
         return EXIT_ERROR

@@ -9,6 +9,8 @@ CLI is a thin layer over these: one function per command, at the end of this mod
 from __future__ import annotations
 
 import os
+import re
+import subprocess
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, replace
@@ -46,13 +48,14 @@ from kafkaplan.kinds import kind_of
 from kafkaplan.live.checks import ask
 from kafkaplan.live.cluster import Cluster, KafkaCluster
 from kafkaplan.live.lease import Lease, LeaseState, run_owner
-from kafkaplan.live.read import read_addresses, read_live
+from kafkaplan.live.read import read_addresses, read_live, read_usage
 from kafkaplan.live.registry import (
     HttpRegistry,
     Registry,
 )
 from kafkaplan.live.retry import RetryingCluster, RetryPolicy
 from kafkaplan.live.state import LiveState
+from kafkaplan.plan.blast import changed_topics, in_use_deletions, retention_cuts
 from kafkaplan.plan.checks import questions
 from kafkaplan.plan.compute import compute_plan, live_fingerprints
 from kafkaplan.plan.drift import DriftReport, compute_drift
@@ -61,6 +64,8 @@ from kafkaplan.plan.model import (
     Plan,
 )
 from kafkaplan.plan.options import PlanOptions
+from kafkaplan.render.graph import Graph, estate_graph
+from kafkaplan.spec.acls import DesiredAcls, Scope
 from kafkaplan.spec.desired import DesiredState
 from kafkaplan.spec.load import import_settings, load_desired
 from kafkaplan.spec.project import Environment, Project, ReassignmentSettings, load_project
@@ -151,6 +156,31 @@ def connect_registry(
     )
 
 
+_COMMIT = re.compile(r"^[0-9a-f]{7,64}$")
+
+
+def planned_commit(root: Path, environ: Mapping[str, str] | None = None) -> str | None:
+    """The commit the specs are planned at: ``GITHUB_SHA`` (set by GitHub Actions), else the
+    HEAD of the git checkout holding ``root``; None when neither is known."""
+    environ = os.environ if environ is None else environ
+    sha = environ.get("GITHUB_SHA", "").strip().lower()
+    if _COMMIT.match(sha):
+        return sha
+    try:
+        done = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    head = done.stdout.strip().lower()
+    return head if done.returncode == 0 and _COMMIT.match(head) else None
+
+
 def make_plan(
     context: Context,
     cluster: Cluster,
@@ -158,16 +188,27 @@ def make_plan(
     options: PlanOptions | None = None,
     *,
     now: datetime | None = None,
+    environ: Mapping[str, str] | None = None,
 ) -> Plan:
     desired = context.require_desired()
     use_registry = registry if desired.uses_registry else None
     live = read_live(cluster, desired, use_registry)
-    plan = decide(desired, live, cluster, use_registry, options)
+    settings = context.project.model.blast_radius
+    plan = decide(
+        desired,
+        live,
+        cluster,
+        use_registry,
+        options,
+        window_ms=settings.window_ms() if settings.enabled else None,
+        now=now,
+    )
     return plan.model_copy(
         update={
             "kafkaplan_version": __version__,
             "environment": context.env_name,
             "created_at": (now or datetime.now(UTC)).isoformat(timespec="seconds"),
+            "commit": planned_commit(context.project.root, environ),
         }
     )
 
@@ -178,15 +219,35 @@ def decide(
     cluster: Cluster,
     registry: Registry | None,
     options: PlanOptions | None = None,
+    *,
+    window_ms: int | None = None,
+    now: datetime | None = None,
 ) -> Plan:
     """The plan for what was read. What the broker and the registry must answer first (dry
-    runs, compatibility checks) is found by a draft computation and asked; then the plan is
-    computed once more, from all the answers, so that it is decided in one place."""
+    runs, compatibility checks) is found by a draft computation and asked; the consumer
+    groups and offsets of the topics the draft changes are read (the blast radius; not when
+    ``window_ms`` is None); then the plan is computed once more, from all of it, so that it
+    is decided in one place."""
     draft = compute_plan(desired, live, options)
+    changed = changed_topics(draft.changes, desired) if window_ms is not None else {}
+    if changed and window_ms is not None:
+        at = now or datetime.now(UTC)
+        live = replace(
+            live,
+            usage=read_usage(
+                cluster,
+                {name: live.topics[name].partitions for name in changed if name in live.topics},
+                now_ms=int(at.timestamp() * 1000),
+                window_ms=window_ms,
+                cuts=retention_cuts(draft.changes, live),
+                deleted=in_use_deletions(draft.changes),
+                acls=not desired.acls.managed,
+            ),
+        )
     asked = questions(draft)
-    if not asked:
+    if not asked and not changed:
         return draft
-    return compute_plan(desired, live, options, ask(cluster, registry, asked))
+    return compute_plan(desired, live, options, ask(cluster, registry, asked) if asked else None)
 
 
 def make_drift(
@@ -395,10 +456,12 @@ def plan_options(
     targets: Sequence[str] = (),
     allow_deletes: bool = False,
     max_destroy: int | None = None,
+    allow_in_use_deletes: bool = False,
 ) -> PlanOptions:
     """The options of a new plan; ``max_destroy`` defaults to the project's."""
     return PlanOptions(
         allow_deletes=allow_deletes,
+        allow_in_use_deletes=allow_in_use_deletes,
         max_destroy=context.project.model.max_destroy if max_destroy is None else max_destroy,
         targets=tuple(targets),
     )
@@ -424,6 +487,15 @@ def validate_specs(
     return desired
 
 
+def graph_specs(
+    project_file: Path | None, env: str | None, *, targets: Sequence[str] = ()
+) -> Graph:
+    """The declared estate (topics, and who the declared ACLs let write or read them) as a
+    picture, offline."""
+    _, _, desired = load_desired(load_project(project_file), env)
+    return estate_graph(desired, targets)
+
+
 def plan_specs(
     project_file: Path | None,
     env: str | None,
@@ -431,6 +503,7 @@ def plan_specs(
     targets: Sequence[str] = (),
     allow_deletes: bool = False,
     max_destroy: int | None = None,
+    allow_in_use_deletes: bool = False,
 ) -> Plan:
     """The plan of the specs against the live cluster (read-only)."""
     context = load_context(project_file, env)
@@ -438,7 +511,11 @@ def plan_specs(
     try:
         registry = connect_registry(context, read_only=True)
         options = plan_options(
-            context, targets=targets, allow_deletes=allow_deletes, max_destroy=max_destroy
+            context,
+            targets=targets,
+            allow_deletes=allow_deletes,
+            max_destroy=max_destroy,
+            allow_in_use_deletes=allow_in_use_deletes,
         )
         return make_plan(context, cluster, registry, options)
     finally:
@@ -537,6 +614,7 @@ def apply_specs(
     lease_wait: float | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
     hooks: ApplyHooks | None = None,
+    allow_in_use_deletes: bool = False,
 ) -> Applied:
     """Apply a saved plan (``planfile``), or plan the specs and apply that, under the
     cluster's apply lease: take the lease (waiting up to ``lease_wait`` seconds, default
@@ -569,7 +647,11 @@ def apply_specs(
                 hooks,
                 batch_size,
                 plan_options(
-                    context, targets=targets, allow_deletes=allow_deletes, max_destroy=max_destroy
+                    context,
+                    targets=targets,
+                    allow_deletes=allow_deletes,
+                    max_destroy=max_destroy,
+                    allow_in_use_deletes=allow_in_use_deletes,
                 ),
             )
         finally:

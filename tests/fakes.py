@@ -29,7 +29,10 @@ from kafkaplan.errors import (
 from kafkaplan.live.cluster import (
     AclResults,
     ClusterInfo,
+    ConsumerGroup,
+    GroupMember,
     NewTopicRequest,
+    OffsetQuery,
     Partition,
     PartitionResults,
     Results,
@@ -145,6 +148,27 @@ class MemoryLeaseLog:
 
 
 @dataclass
+class FakeLog:
+    """One partition's log: its start offset and the timestamp (ms) of each record held."""
+
+    start: int = 0
+    timestamps: list[int] = field(default_factory=list)
+
+    @property
+    def end(self) -> int:
+        return self.start + len(self.timestamps)
+
+
+@dataclass
+class FakeGroup:
+    """A consumer group: its live members and its committed offsets."""
+
+    state: str = "EMPTY"
+    members: list[GroupMember] = field(default_factory=list)
+    offsets: dict[Partition, int] = field(default_factory=dict)
+
+
+@dataclass
 class MemoryCluster:
     cluster_id: str = "fake-cluster"
     # The environment's expected_cluster_id (None: any cluster will do).
@@ -183,6 +207,9 @@ class MemoryCluster:
     stuck: bool = False
     broker_configs: dict[int, dict[str, str]] = field(default_factory=dict)
     denied_operations: set[str] = field(default_factory=set)
+    # Partition logs (ListOffsets answers; partitions without one are empty) and groups.
+    logs: dict[Partition, FakeLog] = field(default_factory=dict)
+    groups: dict[str, FakeGroup] = field(default_factory=dict)
 
     def _fault(self, operation: str) -> Fault | None:
         for index, fault in enumerate(self.faults):
@@ -384,7 +411,56 @@ class MemoryCluster:
     def topic_message_counts(self, partitions: Mapping[str, int]) -> dict[str, int]:
         self.calls.append(f"topic_message_counts:{len(partitions)}")
         self._read_fault("topic_message_counts")
-        return {name: self.messages.get(name, 0) for name in partitions}
+        held = {name: self.messages.get(name, 0) for name in partitions}
+        for (name, _), log in self.logs.items():
+            if name in held:
+                held[name] += len(log.timestamps)
+        return held
+
+    def list_consumer_groups(self) -> list[str]:
+        self.calls.append("list_consumer_groups")
+        self._read_fault("list_consumer_groups")
+        return sorted(self.groups)
+
+    def describe_consumer_groups(self, group_ids: Sequence[str]) -> dict[str, ConsumerGroup]:
+        self.calls.append(f"describe_consumer_groups:{len(group_ids)}")
+        self._read_fault("describe_consumer_groups")
+        return {
+            group_id: ConsumerGroup(group_id, group.state, tuple(group.members))
+            for group_id in group_ids
+            if (group := self.groups.get(group_id)) is not None
+        }
+
+    def list_group_offsets(self, group_ids: Sequence[str]) -> dict[str, dict[Partition, int]]:
+        self.calls.append(f"list_group_offsets:{len(group_ids)}")
+        self._read_fault("list_group_offsets")
+        return {
+            group_id: dict(self.groups[group_id].offsets) if group_id in self.groups else {}
+            for group_id in group_ids
+        }
+
+    def list_offsets(
+        self, partitions: Sequence[Partition], query: OffsetQuery
+    ) -> dict[Partition, int]:
+        self.calls.append(f"list_offsets:{query}:{len(partitions)}")
+        self._read_fault("list_offsets")
+        result = {}
+        for partition in partitions:
+            if partition[0] not in self.topics:
+                raise ClusterError(
+                    "This server does not host this topic-partition (UNKNOWN_TOPIC_OR_PART)",
+                    resource=f"topic.{partition[0]}",
+                    code="UNKNOWN_TOPIC_OR_PART",
+                )
+            log = self.logs.get(partition, FakeLog())
+            if query == "earliest":
+                result[partition] = log.start
+            elif query == "latest":
+                result[partition] = log.end
+            else:
+                later = [i for i, ts in enumerate(log.timestamps) if ts >= query]
+                result[partition] = log.start + later[0] if later else -1
+        return result
 
     def describe_acls(self) -> tuple[list[Binding], list[str]]:
         self.calls.append("describe_acls")

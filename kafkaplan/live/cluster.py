@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from functools import cache
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
 
 from kafkaplan.errors import (
     AuthenticationFailed,
@@ -86,6 +86,32 @@ class NewTopicRequest:
     configs: Mapping[str, str] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class GroupMember:
+    """A live member of a consumer group, and the partitions assigned to it."""
+
+    member_id: str
+    client_id: str
+    host: str
+    assigned: tuple[tuple[str, int], ...] = ()
+
+
+@dataclass(frozen=True)
+class ConsumerGroup:
+    """A consumer group as DescribeGroups reports it."""
+
+    group_id: str
+    # Kafka's group state: STABLE, EMPTY, PREPARING_REBALANCE, DEAD, ...
+    state: str
+    members: tuple[GroupMember, ...] = ()
+
+
+# Where ListOffsets looks: the log start, the log end, or (an int) a timestamp in ms.
+OffsetQuery = Literal["earliest", "latest"] | int
+
+# Groups per DescribeGroups request (the broker answers each coordinator's share at once).
+GROUP_BATCH = 500
+
 # Per resource name: None when the operation succeeded, else the error.
 Results = dict[str, ClusterError | None]
 # Per binding: None when it was created (or deleted), else the error.
@@ -139,6 +165,25 @@ class Cluster(Protocol):
 
     def topic_message_counts(self, partitions: Mapping[str, int]) -> dict[str, int]:
         """Per topic (name -> partition count): messages held, end minus start offsets."""
+        ...
+
+    def list_consumer_groups(self) -> list[str]:
+        """The ids of every consumer group the principal may describe, in one request."""
+        ...
+
+    def describe_consumer_groups(self, group_ids: Sequence[str]) -> dict[str, ConsumerGroup]:
+        """Each group's state and live members (groups that do not exist are DEAD or absent)."""
+        ...
+
+    def list_group_offsets(self, group_ids: Sequence[str]) -> dict[str, dict[Partition, int]]:
+        """Each group's committed offsets, by partition (groups without any: empty)."""
+        ...
+
+    def list_offsets(
+        self, partitions: Sequence[Partition], query: OffsetQuery
+    ) -> dict[Partition, int]:
+        """Per partition: its log start (``earliest``), its log end (``latest``), or, for a
+        timestamp in ms, the offset of the first record written at or after it (-1: none)."""
         ...
 
     def describe_acls(self) -> tuple[list[Binding], list[str]]:
@@ -750,6 +795,115 @@ class KafkaCluster:
         for key, end in bounds["end"].items():
             counts[key[0]] += max(0, end - bounds["start"].get(key, 0))
         return counts
+
+    def list_consumer_groups(self) -> list[str]:
+        from confluent_kafka import KafkaException
+
+        future = self._admin.list_consumer_groups(request_timeout=self.timeout)
+        try:
+            result = _result(future, self.timeout, resource="kafka")
+        except KafkaException as exc:
+            raise translate(exc, resource="kafka", operation="list_consumer_groups") from exc
+        # Simple groups (assign() and commit, no membership) hold offsets too.
+        return sorted({listing.group_id for listing in result.valid if listing.group_id})
+
+    def describe_consumer_groups(self, group_ids: Sequence[str]) -> dict[str, ConsumerGroup]:
+        from confluent_kafka import KafkaException
+
+        groups: dict[str, ConsumerGroup] = {}
+        for chunk in _chunks(list(group_ids), GROUP_BATCH):
+            futures = self._admin.describe_consumer_groups(
+                list(chunk), request_timeout=self.timeout
+            )
+            for group_id, future in futures.items():
+                try:
+                    found = _result(future, self.timeout, resource=f"group.{group_id}")
+                except KafkaException as exc:
+                    error = translate(
+                        exc, resource=f"group.{group_id}", operation="describe_consumer_groups"
+                    )
+                    if error.code == "GROUP_ID_NOT_FOUND":
+                        continue
+                    raise error from exc
+                state = getattr(found, "state", None)
+                if not found.members and (state is None or state.name == "DEAD"):
+                    continue  # a group that does not exist is reported DEAD, without members
+                groups[group_id] = ConsumerGroup(
+                    group_id=group_id,
+                    state=state.name if state is not None else "UNKNOWN",
+                    members=tuple(
+                        GroupMember(
+                            member_id=member.member_id,
+                            client_id=member.client_id,
+                            host=member.host,
+                            assigned=tuple(
+                                sorted(
+                                    (tp.topic, tp.partition)
+                                    for tp in member.assignment.topic_partitions
+                                )
+                            ),
+                        )
+                        for member in found.members
+                    ),
+                )
+        return groups
+
+    def list_group_offsets(self, group_ids: Sequence[str]) -> dict[str, dict[Partition, int]]:
+        from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException
+
+        # librdkafka takes one group per request: all are sent at once, then collected.
+        futures = {}
+        for group_id in group_ids:
+            futures.update(
+                self._admin.list_consumer_group_offsets(
+                    [ConsumerGroupTopicPartitions(group_id)], request_timeout=self.timeout
+                )
+            )
+        offsets: dict[str, dict[Partition, int]] = {}
+        for group_id, future in futures.items():
+            try:
+                found = _result(future, self.timeout, resource=f"group.{group_id}")
+            except KafkaException as exc:
+                error = translate(exc, resource=f"group.{group_id}", operation="offset_fetch")
+                if error.code == "GROUP_ID_NOT_FOUND":
+                    offsets[group_id] = {}
+                    continue
+                raise error from exc
+            offsets[group_id] = {
+                (tp.topic, tp.partition): tp.offset
+                for tp in found.topic_partitions or []
+                if tp.offset >= 0 and tp.error is None
+            }
+        return offsets
+
+    def list_offsets(
+        self, partitions: Sequence[Partition], query: OffsetQuery
+    ) -> dict[Partition, int]:
+        from confluent_kafka import KafkaException, TopicPartition
+        from confluent_kafka.admin import OffsetSpec
+
+        if not partitions:
+            return {}
+        if query == "earliest":
+            spec = OffsetSpec.earliest()  # type: ignore[no-untyped-call]
+        elif query == "latest":
+            spec = OffsetSpec.latest()  # type: ignore[no-untyped-call]
+        else:
+            spec = OffsetSpec.for_timestamp(query)
+        futures = self._admin.list_offsets(
+            {TopicPartition(t, p): spec for t, p in partitions}, request_timeout=self.timeout
+        )
+        result: dict[Partition, int] = {}
+        for tp, future in futures.items():
+            try:
+                result[(tp.topic, tp.partition)] = _result(
+                    future, self.timeout, resource=f"topic.{tp.topic}"
+                ).offset
+            except KafkaException as exc:
+                raise translate(
+                    exc, resource=f"topic.{tp.topic}", operation="list_offsets"
+                ) from exc
+        return result
 
     def describe_acls(self) -> tuple[list[Binding], list[str]]:
         from confluent_kafka import KafkaException

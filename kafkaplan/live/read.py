@@ -25,23 +25,26 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any, TypeVar
 
 from kafkaplan.errors import ClusterError, PermissionDenied, RegistryError, RegistryUnreachable
 from kafkaplan.kinds import subject_address, topic_address
-from kafkaplan.live.cluster import Cluster, Partition
+from kafkaplan.live.cluster import Cluster, GroupMember, Partition
 from kafkaplan.live.registry import RegisteredSchema, Registry
 from kafkaplan.live.state import (
+    GroupUse,
     LiveConfig,
     LiveReference,
     LiveRegistry,
     LiveState,
     LiveSubject,
     LiveTopic,
+    LiveUsage,
     PartitionReassignment,
+    TopicUsage,
 )
 from kafkaplan.spec.acls import Binding
 from kafkaplan.spec.desired import DesiredState, DesiredSubject
@@ -422,3 +425,119 @@ def _replication(
         ),
         default=0,
     )
+
+
+def read_usage(
+    cluster: Cluster,
+    topics: Mapping[str, int],
+    *,
+    now_ms: int,
+    window_ms: int,
+    cuts: Mapping[str, int] | None = None,
+    deleted: Collection[str] = (),
+    acls: bool = False,
+) -> LiveUsage:
+    """Who uses the changed ``topics`` (name -> partition count) and where their partitions
+    stand, for the plan's blast radius: one list-groups request, one offset fetch per group
+    (librdkafka takes one group per request; all are sent at once), batched describe-groups,
+    and one list-offsets submission per question (log ends; log starts and, per new
+    retention ``cuts`` (topic -> retention ms), the offsets at ``now - retention``; for
+    ``deleted`` topics the offsets at ``now - window``). ``acls``: the live bindings are
+    read too (the plan did not need them). Groups the principal may not list or describe
+    leave ``groups_unread`` set instead of failing the plan."""
+    cuts = cuts or {}
+    partitions = {name: [(name, p) for p in range(count)] for name, count in topics.items()}
+    every = [tp for tps in partitions.values() for tp in tps]
+    cut_tps = [tp for name in cuts if name in partitions for tp in partitions[name]]
+    by_time: dict[int, list[Partition]] = {}
+    for name, retention in cuts.items():
+        by_time.setdefault(now_ms - retention, []).extend(partitions.get(name, []))
+    doomed = [tp for name in deleted if name in partitions for tp in partitions[name]]
+    # Independent questions: sent at once, answered together.
+    with ThreadPoolExecutor(max_workers=4, thread_name_prefix="kafkaplan-usage") as pool:
+        acls_read = pool.submit(cluster.describe_acls) if acls else None
+        groups_read = pool.submit(_read_groups, cluster, set(topics))
+        asked: list[tuple[str, Future[dict[Partition, int]]]] = []
+        if every:
+            asked.append(("end", pool.submit(cluster.list_offsets, every, "latest")))
+        if cut_tps:
+            asked.append(("start", pool.submit(cluster.list_offsets, cut_tps, "earliest")))
+        for at, tps in sorted(by_time.items()):
+            if tps:
+                asked.append(("cut", pool.submit(cluster.list_offsets, tps, at)))
+        if doomed:
+            asked.append(("recent", pool.submit(cluster.list_offsets, doomed, now_ms - window_ms)))
+        answers: dict[str, dict[Partition, int]] = {
+            "end": {},
+            "start": {},
+            "cut": {},
+            "recent": {},
+        }
+        for label, future in asked:
+            answers[label].update(future.result())
+        end, start, cut, recent = (answers[k] for k in ("end", "start", "cut", "recent"))
+        uses, unread = groups_read.result()
+        live_acls: frozenset[Binding] | None = None
+        if acls_read is not None:
+            try:
+                live_acls = frozenset(acls_read.result()[0])
+            except ClusterError as error:
+                log.info("blast radius without the live ACLs: %s", error)
+    return LiveUsage(
+        topics={
+            name: TopicUsage(
+                groups=tuple(uses.get(name, ())),
+                start={p: start[tp] for tp in tps if tp in start for p in [tp[1]]},
+                end={p: end[tp] for tp in tps if tp in end for p in [tp[1]]},
+                cut={p: cut[tp] for tp in tps if tp in cut for p in [tp[1]]},
+                cut_ms=now_ms - cuts[name] if name in cuts else None,
+                recent={p: recent[tp] for tp in tps if tp in recent for p in [tp[1]]},
+            )
+            for name, tps in partitions.items()
+        },
+        read_at_ms=now_ms,
+        window_ms=window_ms,
+        groups_unread=unread,
+        acls=live_acls,
+    )
+
+
+def _read_groups(
+    cluster: Cluster, topics: set[str]
+) -> tuple[dict[str, list[GroupUse]], str | None]:
+    """Per topic, the groups with committed offsets on it or live members assigned to it."""
+    try:
+        group_ids = cluster.list_consumer_groups()
+        if not group_ids:
+            return {}, None
+        offsets = cluster.list_group_offsets(group_ids)
+        described = cluster.describe_consumer_groups(group_ids)
+    except PermissionDenied as error:
+        return {}, _reason(error)
+    uses: dict[str, list[GroupUse]] = {}
+    for group_id in group_ids:
+        group = described.get(group_id)
+        committed: dict[str, dict[int, int]] = {}
+        for (topic, partition), offset in offsets.get(group_id, {}).items():
+            if topic in topics:
+                committed.setdefault(topic, {})[partition] = offset
+        members = group.members if group is not None else ()
+        assigned: dict[str, list[str]] = {}
+        for member in members:
+            for topic in sorted({t for t, _ in member.assigned if t in topics}):
+                assigned.setdefault(topic, []).append(_member_name(member))
+        for topic in sorted({*committed, *assigned}):
+            uses.setdefault(topic, []).append(
+                GroupUse(
+                    group_id=group_id,
+                    state=group.state if group is not None else "UNKNOWN",
+                    members=tuple(sorted(_member_name(m) for m in members)),
+                    assigned=tuple(sorted(assigned.get(topic, []))),
+                    committed=committed.get(topic, {}),
+                )
+            )
+    return uses, None
+
+
+def _member_name(member: GroupMember) -> str:
+    return f"{member.client_id or member.member_id}@{member.host.lstrip('/')}"

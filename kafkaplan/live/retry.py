@@ -39,7 +39,9 @@ from kafkaplan.live.cluster import (
     AclResults,
     Cluster,
     ClusterInfo,
+    ConsumerGroup,
     NewTopicRequest,
+    OffsetQuery,
     Partition,
     PartitionResults,
     Results,
@@ -165,6 +167,24 @@ class RetryingCluster:
 
     def topic_message_counts(self, partitions: Mapping[str, int]) -> dict[str, int]:
         return self._read("list offsets", lambda: self.inner.topic_message_counts(partitions))
+
+    def list_consumer_groups(self) -> list[str]:
+        return self._read("list consumer groups", self.inner.list_consumer_groups)
+
+    def describe_consumer_groups(self, group_ids: Sequence[str]) -> dict[str, ConsumerGroup]:
+        return self._read(
+            "describe consumer groups", lambda: self.inner.describe_consumer_groups(group_ids)
+        )
+
+    def list_group_offsets(self, group_ids: Sequence[str]) -> dict[str, dict[Partition, int]]:
+        return self._read(
+            "list committed offsets", lambda: self.inner.list_group_offsets(group_ids)
+        )
+
+    def list_offsets(
+        self, partitions: Sequence[Partition], query: OffsetQuery
+    ) -> dict[Partition, int]:
+        return self._read("list offsets", lambda: self.inner.list_offsets(partitions, query))
 
     # -- writes --------------------------------------------------------------------------
 

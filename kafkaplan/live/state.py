@@ -157,6 +157,50 @@ class LiveRegistry:
 
 
 @dataclass(frozen=True)
+class GroupUse:
+    """One consumer group's use of one topic."""
+
+    group_id: str
+    state: str  # Kafka's group state: STABLE, EMPTY, ...
+    # Its live members (``client-id@host``), and those assigned partitions of the topic.
+    members: tuple[str, ...] = ()
+    assigned: tuple[str, ...] = ()
+    # Partition -> committed offset.
+    committed: Mapping[int, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TopicUsage:
+    """Who reads a changed topic and where its partitions stand."""
+
+    groups: tuple[GroupUse, ...] = ()
+    start: Mapping[int, int] = field(default_factory=dict)  # partition -> log start offset
+    end: Mapping[int, int] = field(default_factory=dict)  # partition -> log end offset
+    # Partition -> offset of the first record written at or after ``cut_ms`` (-1: none),
+    # read when the plan shortens the topic's retention.
+    cut: Mapping[int, int] = field(default_factory=dict)
+    cut_ms: int | None = None
+    # Partition -> offset of the first record written within the in-use window (-1: none),
+    # read when the plan deletes the topic.
+    recent: Mapping[int, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class LiveUsage:
+    """The consumer groups and offsets behind a plan's blast radius, read only for the
+    topics a draft plan changes (``kafkaplan.live.read.read_usage``)."""
+
+    topics: Mapping[str, TopicUsage] = field(default_factory=dict)
+    # When it was read (ms since the epoch): retention cuts and windows are relative to it.
+    read_at_ms: int = 0
+    window_ms: int = 0  # the in-use window (project `in_use.window`)
+    # Why the consumer groups could not be read (None: they were).
+    groups_unread: str | None = None
+    # Live ACL bindings, when the plan did not read them already (None: not read).
+    acls: frozenset[Binding] | None = None
+
+
+@dataclass(frozen=True)
 class LiveState:
     cluster_id: str | None
     broker_count: int
@@ -180,6 +224,8 @@ class LiveState:
     # Replication throttle rates set on brokers (dynamic per-broker configs), by broker id;
     # read only when a managed topic shows a reassignment or leftover throttles.
     broker_throttles: Mapping[int, Mapping[str, str]] = field(default_factory=dict)
+    # Consumer groups and offsets of the topics the plan changes (None: not read).
+    usage: LiveUsage | None = None
 
 
 def fingerprint(value: Any) -> str:

@@ -14,6 +14,7 @@ from kafkaplan.kinds import ResourceKind, kind_of
 from kafkaplan.live.checks import Checks
 from kafkaplan.live.state import LiveState, fingerprint
 from kafkaplan.plan.acls import acl_digest, diff_acls
+from kafkaplan.plan.blast import blast_radius
 from kafkaplan.plan.brokers import broker_digest, diff_brokers
 from kafkaplan.plan.limits import check_delete_limit, check_protection, flag_protected
 from kafkaplan.plan.model import Message, Plan
@@ -68,6 +69,10 @@ def compute_plan(
     if options.targets:
         merged = _restrict(merged, options)
         merged.warnings.append(_targeting(merged, options))
+    changes, in_use, unchecked = blast_radius(merged.changes, desired, live, options)
+    merged.changes = changes
+    merged.errors.extend(in_use)
+    merged.warnings.extend(unchecked)
     merged.changes = flag_protected(merged.changes, desired)
     merged.errors.extend(check_protection(merged.changes))
     refusal = check_delete_limit(merged.changes, options.max_destroy)
@@ -77,6 +82,8 @@ def compute_plan(
     return Plan(
         cluster_id=live.cluster_id,
         targets=list(options.targets),
+        allow_deletes=options.allow_deletes,
+        in_use_override=options.allow_in_use_deletes,
         live_fingerprint=fingerprint(fingerprints),
         resource_fingerprints=fingerprints,
         changes=merged.changes,

@@ -214,6 +214,54 @@ class FieldChange(_Model):
     after: Any = None
 
 
+class Principal(_Model):
+    """A principal that may produce to or consume from a topic, and the binding that lets it."""
+
+    principal: str
+    binding: str = Field(description="The binding, e.g. ALLOW WRITE on topics prefixed 'orders.'")
+    role: str | None = Field(default=None, description="The spec's role it comes from, if any")
+    declared: bool = Field(description="Declared in the specs (else only live on the cluster)")
+    source: str | None = Field(default=None, description="file:line of the declaration")
+
+
+class GroupUsage(_Model):
+    """A consumer group with committed offsets on the topic, or live members assigned to it."""
+
+    group: str
+    state: str = Field(description="Kafka's group state (STABLE, EMPTY, ...)")
+    members: list[str] = Field(default_factory=list, description="Live members, as client-id@host")
+    lag: int | None = Field(
+        default=None, description="Messages written but not yet committed by the group"
+    )
+    active: bool = Field(
+        default=False,
+        description="Live members, or committed offsets past the first record written within "
+        "the in-use window",
+    )
+    unread_lost: int | None = Field(
+        default=None,
+        description="With a retention cut: messages the group has not read that the cut deletes",
+    )
+
+
+class Affected(_Model):
+    """Who notices a change of a topic: the blast radius shown to reviewers."""
+
+    topic: str
+    owner: str | None = Field(default=None, description="The owning team (the spec's `owner`)")
+    producers: list[Principal] = Field(default_factory=list)
+    consumers: list[Principal] = Field(default_factory=list)
+    groups: list[GroupUsage] = Field(default_factory=list)
+    groups_read: bool = Field(
+        default=True, description="False: the consumer groups could not be read (see notes)"
+    )
+    messages_lost: int | None = Field(
+        default=None,
+        description="With a retention cut: messages older than the new limit, which go",
+    )
+    notes: list[str] = Field(default_factory=list)
+
+
 class Change(_Model):
     address: str = Field(description="Stable resource address, e.g. topic.orders.created.v1")
     kind: ResourceKind
@@ -242,6 +290,9 @@ class Change(_Model):
         "comes from (path -> `topic`, `class <name>`, `environment defaults`, "
         "`policy.dead_letter`, `topic <name>`)",
     )
+    affected: Affected | None = Field(
+        default=None, description="Who is affected (the blast radius), for review"
+    )
 
 
 class Message(_Model):
@@ -267,6 +318,19 @@ class Plan(_Model):
     created_at: str | None = None
     targets: list[str] = Field(
         default_factory=list, description="--target address patterns the plan is restricted to"
+    )
+    allow_deletes: bool = Field(
+        default=False, description="Planned with --allow-deletes (deletions of owned resources)"
+    )
+    in_use_override: bool = Field(
+        default=False,
+        description="Planned with --allow-in-use-deletes: topics that consumer groups still "
+        "read may be deleted",
+    )
+    commit: str | None = Field(
+        default=None,
+        description="The commit of the specs it was planned at (GITHUB_SHA or the checkout's "
+        "HEAD); null when unknown",
     )
     live_fingerprint: str = Field(
         default="", description="Digest of the live state of every managed resource"

@@ -16,6 +16,8 @@ class PlanOptions:
     max_destroy: int | None = None
     # Address patterns (fnmatch) the plan is restricted to; empty: everything.
     targets: tuple[str, ...] = ()
+    # Topics consumer groups still read may be deleted (--allow-in-use-deletes): recorded.
+    allow_in_use_deletes: bool = False
 
     def targeted(self, address: str) -> bool:
         return not self.targets or any(fnmatchcase(address, p) for p in self.targets)

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+from kafkaplan.errors import Diagnostic
 from kafkaplan.kinds import ResourceKind
-from kafkaplan.plan.model import Action, Change, Plan
+from kafkaplan.plan.model import Action, Change, Plan, Principal
+from kafkaplan.render.graph import Graph, plan_graph, to_mermaid
 from kafkaplan.render.values import (
     acl_binding,
     acl_groups,
     acl_tally,
     flatten,
+    group_label,
     kind_counts,
     show,
     symbol,
+    unique_principals,
 )
 
 # GitHub rejects comments over 65,536 characters; keep a margin for the workflow's header.
@@ -29,6 +35,8 @@ def render_markdown(plan: Plan, *, max_chars: int = MAX_CHARS) -> str:
     head: list[str] = []
     env = f" `{plan.environment}`" if plan.environment else ""
     head.append(f"### kafkaplan plan{env}")
+    head.append("")
+    head.extend(_header(plan))
     head.append("")
     if plan.errors:
         head.append(f"**:x: {len(plan.errors)} error(s): this plan cannot be applied.**")
@@ -53,6 +61,14 @@ def render_markdown(plan: Plan, *, max_chars: int = MAX_CHARS) -> str:
         head.extend(
             _capped([f"- `{c.address}` **{r.label.value}**: {escape(r.message)}" for c, r in risks])
         )
+    affected = [c for c in plan.changes if c.affected is not None]
+    if affected:
+        head.append("")
+        head.extend(_blast_table(affected))
+    picture = plan_graph(plan)
+    if picture is not None:
+        head.append("")
+        head.extend(_picture(picture))
     if plan.warnings:
         head.append("")
         head.append(f"**{len(plan.warnings)} warning(s):**")
@@ -64,7 +80,7 @@ def render_markdown(plan: Plan, *, max_chars: int = MAX_CHARS) -> str:
         for start in range(0, len(changes), ACL_ROWS_PER_BLOCK):
             chunk = changes[start : start + ACL_ROWS_PER_BLOCK]
             details.append((_acl_details(principal, changes, chunk, start), len(chunk)))
-    footer = []
+    footer: list[str] = []
     if plan.unmanaged:
         footer.append("")
         footer.append(
@@ -73,6 +89,7 @@ def render_markdown(plan: Plan, *, max_chars: int = MAX_CHARS) -> str:
         footer.append("")
         footer.extend(_capped([f"- `{address}`" for address in plan.unmanaged], 200))
         footer.append("</details>")
+    footer.extend(_footer(plan))
     text = "\n".join(head)
     budget = max_chars - len(text) - len("\n".join(footer)) - 200
     shown = 0
@@ -91,6 +108,90 @@ def render_markdown(plan: Plan, *, max_chars: int = MAX_CHARS) -> str:
         )
     parts = [text, "", "\n\n".join(body), *footer]
     return "\n".join(parts).rstrip() + "\n"
+
+
+def _header(plan: Plan) -> list[str]:
+    """Where and when it was planned, and the flags that change what the plan means."""
+    facts = []
+    if plan.environment:
+        facts.append(f"environment `{escape(plan.environment)}`")
+    facts.append(f"cluster `{escape(plan.cluster_id)}`" if plan.cluster_id else "cluster unknown")
+    facts.append(f"commit `{plan.commit[:12]}`" if plan.commit else "commit unknown")
+    if plan.created_at:
+        facts.append(f"planned {escape(plan.created_at)}")
+    flags = []
+    if plan.allow_deletes:
+        flags.append("`--allow-deletes` (owned resources in no spec are deleted)")
+    if plan.in_use_override:
+        flags.append("`--allow-in-use-deletes` (topics consumer groups still read may be deleted)")
+    if plan.targets:
+        patterns = " ".join(f"--target {t}" for t in plan.targets)
+        flags.append(f"`{escape(patterns)}` (only the matching resources: the plan may be partial)")
+    flag_text = "; ".join(flags) if flags else "none (deletions are kept and only warned about)"
+    return [" · ".join(facts) + "  ", f"Flags: {flag_text}"]
+
+
+def _footer(plan: Plan) -> list[str]:
+    """How the plan will be applied."""
+    if plan.errors:
+        how = "Nothing can be applied until the errors above are fixed."
+    elif not plan.changes:
+        how = "Nothing to apply."
+    else:
+        how = (
+            "`kafkaplan apply` carries out these changes in phases (create topics, update "
+            "topics, create ACLs, schemas, delete ACLs and subjects, delete topics last), "
+            "under the cluster's apply lease, reporting each change as done, failed or "
+            "unknown. A plan saved with `kafkaplan plan --out` is applied exactly as shown, "
+            "and refused if the cluster changed since it was planned."
+        )
+    version = f" · kafkaplan {plan.kafkaplan_version}" if plan.kafkaplan_version else ""
+    return ["", "---", f"<sub>{how}{version}</sub>"]
+
+
+def render_spec_errors(
+    diagnostics: Sequence[Diagnostic],
+    *,
+    environment: str | None = None,
+    commit: str | None = None,
+    max_chars: int = MAX_CHARS,
+) -> str:
+    """A pull-request comment for specs that do not load: every problem with its file:line,
+    so the comment says why there is no plan."""
+    env = f" `{escape(environment)}`" if environment else ""
+    lines = [f"### kafkaplan plan{env}", ""]
+    if commit:
+        lines.extend([f"commit `{commit[:12]}`", ""])
+    count = len(diagnostics)
+    lines.append(
+        f"**:x: the specs do not load: {count} error(s). No plan was made, and nothing can "
+        "be applied.**"
+    )
+    lines.append("")
+    lines.append("| where | problem | hint |")
+    lines.append("|---|---|---|")
+    budget = max_chars - 400
+    used = sum(len(line) + 1 for line in lines)
+    shown = 0
+    for diagnostic in diagnostics:
+        where = f"`{escape(diagnostic.location())}`" if diagnostic.file else ""
+        row = f"| {where} | {escape(diagnostic.message)} | {escape(diagnostic.hint or '')} |"
+        if used + len(row) + 1 > budget:
+            break
+        lines.append(row)
+        used += len(row) + 1
+        shown += 1
+    if shown < count:
+        lines.append("")
+        lines.append(f"_{count - shown} more error(s) not shown; run `kafkaplan validate`._")
+    lines.extend(
+        [
+            "",
+            "---",
+            "<sub>Fix the specs and push again; `kafkaplan validate` checks them offline.</sub>",
+        ]
+    )
+    return "\n".join(lines) + "\n"
 
 
 def _capped(lines: list[str], limit: int = 25) -> list[str]:
@@ -177,6 +278,84 @@ def _details(change: Change) -> str:
     for risk in change.risks:
         lines.append("")
         lines.append(f"> :warning: **{risk.label.value}**: {escape(risk.message)}")
+    lines.extend(_affected_details(change))
     lines.append("")
     lines.append("</details>")
     return "\n".join(lines)
+
+
+BLAST_ROWS = 25
+
+
+def _picture(graph: Graph) -> list[str]:
+    """The affected part of the estate as a Mermaid flowchart (GitHub draws it)."""
+    lines = [
+        "<details open><summary>Picture: producers → changed topics → consumers and groups"
+        "</summary>",
+        "",
+        "```mermaid",
+        to_mermaid(graph).rstrip("\n"),
+        "```",
+        "",
+        "Green: created; yellow: changed; red, dashed: deleted; blue: consumer groups "
+        "(`in use`: live members or recent reads).",
+    ]
+    lines.extend(f"_{escape(note)}._" for note in graph.notes[:5])
+    if len(graph.notes) > 5:
+        lines.append(f"_... and {len(graph.notes) - 5} more left out._")
+    lines.extend(["", "</details>"])
+    return lines
+
+
+def _blast_table(changes: list[Change]) -> list[str]:
+    """One row per changed topic: who notices it."""
+    lines = [
+        f"**:busts_in_silhouette: Who is affected ({len(changes)} change(s)):**",
+        "",
+        "| change | owner | producers | consumers | consumer groups |",
+        "|---|---|---|---|---|",
+    ]
+    for change in changes[:BLAST_ROWS]:
+        affected = change.affected
+        assert affected is not None
+        groups = "<br>".join(escape(group_label(g)) for g in affected.groups)
+        if not affected.groups_read:
+            groups = "_not read_"
+        lines.append(
+            f"| `{symbol(change)} {change.address}` | {escape(affected.owner or '')} | "
+            f"{_names(affected.producers)} | {_names(affected.consumers)} | {groups or 'none'} |"
+        )
+    if len(changes) > BLAST_ROWS:
+        lines.append("")
+        lines.append(f"_... and {len(changes) - BLAST_ROWS} more (run `kafkaplan plan`)_")
+    return lines
+
+
+def _names(entries: list[Principal]) -> str:
+    names = sorted({entry.principal for entry in entries})
+    return ", ".join(f"`{escape(name)}`" for name in names) or "none found"
+
+
+def _affected_details(change: Change) -> list[str]:
+    affected = change.affected
+    if affected is None:
+        return []
+    lines = [
+        "",
+        "**Who is affected**"
+        + (f" (topic `{affected.topic}`)" if affected.topic != change.name else ""),
+        "",
+    ]
+    lines.append(f"- owner: {escape(affected.owner) if affected.owner else '_none declared_'}")
+    for label, entries in (("producers", affected.producers), ("consumers", affected.consumers)):
+        shown = "; ".join(escape(name) for name in unique_principals(entries))
+        lines.append(f"- {label}: {shown or '_none found_'}")
+    if affected.groups:
+        lines.append("- consumer groups:")
+        lines.extend(f"  - {escape(group_label(group))}" for group in affected.groups)
+    elif affected.groups_read:
+        lines.append("- consumer groups: _none with offsets on it_")
+    if affected.messages_lost is not None:
+        lines.append(f"- messages deleted by the retention cut: **{affected.messages_lost:,}**")
+    lines.extend(f"- note: {escape(note)}" for note in affected.notes)
+    return lines

@@ -12,11 +12,13 @@ from kafkaplan.render.values import (
     acl_groups,
     acl_tally,
     flatten,
+    group_label,
     kind_counts,
     origin_note,
     protection_note,
     show,
     symbol,
+    unique_principals,
 )
 
 _COLORS = {"+": "green", "~": "yellow", "-": "red", "-/+": "red"}
@@ -30,6 +32,10 @@ def render_text(plan: Plan, *, color: bool = False) -> str:
     where = f' for environment "{plan.environment}"' if plan.environment else ""
     cluster = f" (cluster {plan.cluster_id})" if plan.cluster_id else ""
     lines.append(style(f"kafkaplan plan{where}{cluster}", bold=True))
+    if plan.in_use_override:
+        lines.append(
+            style("--allow-in-use-deletes: topics consumer groups still read may be deleted", "red")
+        )
     lines.append("")
     if plan.errors:
         lines.append(style(f"Errors ({len(plan.errors)}): the plan cannot be applied", "red", True))
@@ -109,4 +115,30 @@ def _change(change: Change, style: Callable[..., str]) -> list[str]:
             )
     for risk in change.risks:
         lines.append(style(f"    ! {risk.label.value}: {risk.message}", "magenta"))
+    lines.extend(_affected(change))
+    return lines
+
+
+def _affected(change: Change) -> list[str]:
+    """Who notices the change: owner, producers, consumers, consumer groups."""
+    affected = change.affected
+    if affected is None:
+        return []
+    lines = []
+    if affected.topic != change.name:
+        lines.append(f"    affected (topic {affected.topic}):")
+    else:
+        lines.append("    affected:")
+    lines.append(f"      owner      {affected.owner or '(none declared)'}")
+    for label, entries in (("producers", affected.producers), ("consumers", affected.consumers)):
+        names = unique_principals(entries)
+        lines.append(f"      {label:<10} {'; '.join(names) if names else '(none found)'}")
+    if affected.groups:
+        for index, group in enumerate(affected.groups):
+            lines.append(f"      {'groups' if index == 0 else '':<10} {group_label(group)}")
+    elif affected.groups_read:
+        lines.append(f"      {'groups':<10} (no consumer group has offsets on it)")
+    if affected.messages_lost is not None:
+        lines.append(f"      {'loses':<10} {affected.messages_lost:,} message(s)")
+    lines.extend(f"      note: {note}" for note in affected.notes)
     return lines

@@ -6,7 +6,15 @@ from collections.abc import Sequence
 from typing import Any
 
 from kafkaplan.kinds import ResourceKind
-from kafkaplan.plan.model import Action, Change, CreateAcl, DeleteAcl, Plan
+from kafkaplan.plan.model import (
+    Action,
+    Change,
+    CreateAcl,
+    DeleteAcl,
+    GroupUsage,
+    Plan,
+    Principal,
+)
 from kafkaplan.spec.acls import Binding
 from kafkaplan.spec.topic_configs import humanize
 
@@ -85,3 +93,46 @@ def origin_note(change: Change, path: str) -> str:
 
 def protection_note(change: Change) -> str:
     return "" if change.protected is None else f"   [protected: {change.protected}]"
+def principal_label(entry: Principal) -> str:
+    """``User:billing (role consumer, specs/acls.yaml:4)``, ``User:x (live only)``."""
+    parts = []
+    if entry.role:
+        parts.append(f"role {entry.role}")
+    if entry.declared and entry.source:
+        parts.append(entry.source)
+    elif not entry.declared:
+        parts.append("live only")
+    return f"{entry.principal} ({', '.join(parts)})" if parts else entry.principal
+
+
+def group_label(group: GroupUsage) -> str:
+    """``billing-app (STABLE, 2 members: a@h, b@h; lag 1,204)``."""
+    facts = [group.state]
+    if group.members:
+        shown = ", ".join(group.members[:MEMBERS_SHOWN])
+        more = len(group.members) - MEMBERS_SHOWN
+        facts.append(
+            f"{len(group.members)} member(s): {shown}" + (f" and {more} more" if more > 0 else "")
+        )
+    else:
+        facts.append("no live members")
+    text = f"{group.group} ({', '.join(facts)}"
+    if group.lag is not None:
+        text += f"; lag {group.lag:,}"
+    if group.unread_lost:
+        text += f"; {group.unread_lost:,} unread message(s) lost"
+    if group.active:
+        text += "; in use"
+    return text + ")"
+
+
+def unique_principals(entries: Sequence[Principal]) -> list[str]:
+    """Each principal once, with the first way it is allowed (for compact summaries)."""
+    seen: dict[str, str] = {}
+    for entry in entries:
+        seen.setdefault(entry.principal, principal_label(entry))
+    return list(seen.values())
+
+
+# Group members named per group before "and N more".
+MEMBERS_SHOWN = 3

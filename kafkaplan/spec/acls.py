@@ -416,6 +416,8 @@ class DesiredAcls:
     bindings that no spec declares are treated."""
 
     bindings: Mapping[Binding, str] = field(default_factory=dict)
+    # The role (``consumer``, ``producer``, ...) a declared binding comes from, if any.
+    roles: Mapping[Binding, str] = field(default_factory=dict)
     scopes: tuple[Scope, ...] = ()
     # Principals whose bindings are never deleted (kafkaplan's own).
     protected_principals: frozenset[str] = frozenset()

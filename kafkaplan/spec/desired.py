@@ -41,6 +41,7 @@ class DesiredTopic:
     origins: Mapping[str, str] = field(default_factory=dict)
     # For a companion dead-letter topic: the topic it is the dead-letter topic of.
     dead_letter_of: str | None = None
+    owner: str | None = None  # the owning team (the spec's `owner`), for people
 
 
 @dataclass(frozen=True)

@@ -417,6 +417,7 @@ def _desired_topic(
         # Where each value came from, for topics whose values do not all come from the
         # topic itself and the defaults (a topic of a class).
         origins=dict(sorted(origins.items())) if topic_class is not None else {},
+        owner=topic.owner,
     )
 
 
@@ -443,9 +444,14 @@ def _acls(
     external = [scope for scope in scopes if scope.external]
     bindings: dict[Binding, str] = {}
     protected: dict[str, str] = {}
+    roles: dict[Binding, str] = {}
 
     def add(
-        expanded: list[Binding], document: Document, path: PathKey, source: str
+        expanded: list[Binding],
+        document: Document,
+        path: PathKey,
+        source: str,
+        role: str | None = None,
     ) -> list[Binding]:
         added = []
         for binding in expanded:
@@ -456,11 +462,14 @@ def _acls(
                         path,
                         f"{binding.describe()} for {binding.principal} is inside the "
                         f"scope of team {owner.team!r}, which manages its ACLs elsewhere",
-                        hint="ask that team to grant it, or change the ownership in kafkaplan.yaml",
+                        hint="ask that team to grant it, or change the ownership in "
+                        "kafkaplan.yaml",
                     )
                 )
                 break
             bindings.setdefault(binding, source)
+            if role is not None:
+                roles.setdefault(binding, role)
             added.append(binding)
         return added
 
@@ -470,7 +479,9 @@ def _acls(
         for index, entry in spec.acls:
             path = ("acls", index)
             source = str(Source(document.file, document.line_of(path)))
-            added = add(expand_entry(entry, document, path, problems), document, path, source)
+            added = add(
+                expand_entry(entry, document, path, problems), document, path, source, entry.role
+            )
             if entry.protected:
                 for binding in added:
                     protected[acl_address(binding)] = f"`protected: true` at {source}"
@@ -488,9 +499,10 @@ def _acls(
             )
             source = str(Source(document.file, document.line_of(reader_path)))
             expanded = expand_entry(entry, document, reader_path, problems)
-            add(expanded, document, reader_path, source)
+            add(expanded, document, reader_path, source, entry.role)
     acls = DesiredAcls(
         bindings=bindings,
+        roles=roles,
         scopes=scopes,
         protected_principals=own_principals(environment.kafka.sasl_username),
     )

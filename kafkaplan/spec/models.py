@@ -156,7 +156,9 @@ class TopicSpec(StrictModel):
         examples=[{"retention.ms": "7d", "cleanup.policy": "delete", "min.insync.replicas": 2}],
     )
     description: str | None = Field(default=None, description="What the topic carries; for people.")
-    owner: str | None = Field(default=None, description="The owning team; for people.")
+    owner: str | None = Field(
+        default=None, description="The owning team; shown in the blast radius of its changes."
+    )
     value_schema: str | SchemaSpec | None = Field(
         default=None,
         description="Schema of the record values, registered as subject `<topic>-value`: a "

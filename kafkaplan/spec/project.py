@@ -521,6 +521,34 @@ class TopicClass(StrictModel):
         default=False, description="Its topics must declare `value_schema`."
     )
 
+class BlastRadiusSettings(StrictModel):
+    """What the plan reads to say who a change affects (docs/review.md)."""
+
+    enabled: bool = Field(
+        default=True,
+        description="Read the consumer groups and offsets of the topics a plan changes, to "
+        "list who is affected, refuse deleting topics in use and count what retention cuts "
+        "delete.",
+    )
+    in_use_window: str | int = Field(
+        default="7d",
+        description="A topic is in use while a consumer group has live members or has read "
+        "records written within this window; deleting it is then a plan error "
+        "(--allow-in-use-deletes overrides it for one run).",
+    )
+
+    @field_validator("in_use_window")
+    @classmethod
+    def _window(cls, value: str | int) -> str | int:
+        try:
+            parse_duration_ms(value)
+        except UnitError as exc:
+            raise ValueError(str(exc)) from exc
+        return value
+
+    def window_ms(self) -> int:
+        return parse_duration_ms(self.in_use_window)
+
 
 class Defaults(StrictModel):
     partitions: int = Field(default=3, ge=1)
@@ -587,6 +615,10 @@ class ProjectModel(StrictModel):
         examples=[["topic.payments.*", "subject.payments.*"]],
     )
     environments: dict[str, Environment]
+    blast_radius: BlastRadiusSettings = Field(
+        default_factory=BlastRadiusSettings,
+        description="Who a change affects, topics in use, exact data loss (docs/review.md).",
+    )
     acls: AclSettings = Field(
         default_factory=AclSettings,
         description="Which ACL bindings kafkaplan owns, and whether it may delete them.",

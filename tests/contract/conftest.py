@@ -25,9 +25,10 @@ from confluent_kafka import Producer
 
 from kafkaplan.commands import connect, connect_registry, load_context
 from kafkaplan.errors import KafkaplanError
-from kafkaplan.live.cluster import Cluster
+from kafkaplan.live.cluster import Cluster, GroupMember
 from kafkaplan.live.registry import Registry
-from tests.fakes import MemoryCluster, MemoryRegistry
+from tests import clients
+from tests.fakes import FakeGroup, FakeLog, MemoryCluster, MemoryRegistry
 from tests.integration.conftest import REQUIRED
 from tests.integration.conftest import Registry as PlainRegistry
 
@@ -242,6 +243,65 @@ def messages(cluster: Cluster, request: pytest.FixtureRequest) -> Messages:
         assert not errors, errors
 
     return Messages(produce_real)
+
+
+@dataclass
+class Groups:
+    """Records with known timestamps and consumer groups on the cluster under test, through
+    the back door (the ``Cluster`` protocol only reads them). Topics of one partition."""
+
+    # (topic, partition, timestamps in ms)
+    write: Callable[[str, int, list[int]], None]
+    # (group, topic, records to read and commit, client id) -> close (leaves the group)
+    member: Callable[[str, str, int, str], Callable[[], None]]
+    # (group, {(topic, partition): offset}): a group without members
+    commit: Callable[[str, dict[tuple[str, int], int]], None]
+
+
+@pytest.fixture
+def groups(cluster: Cluster, request: pytest.FixtureRequest) -> Iterator[Groups]:
+    if isinstance(cluster, MemoryCluster):
+        fake = cluster
+
+        def write_fake(topic: str, partition: int, timestamps: list[int]) -> None:
+            fake.logs.setdefault((topic, partition), FakeLog()).timestamps.extend(timestamps)
+
+        def member_fake(group: str, topic: str, count: int, client_id: str) -> Callable[[], None]:
+            member = GroupMember(f"{client_id}-1", client_id, "/127.0.0.1", ((topic, 0),))
+            fake.groups[group] = FakeGroup("STABLE", [member], {(topic, 0): count})
+
+            def close() -> None:
+                fake.groups[group] = FakeGroup("EMPTY", [], fake.groups[group].offsets)
+
+            return close
+
+        def commit_fake(group: str, offsets: dict[tuple[str, int], int]) -> None:
+            fake.groups[group] = FakeGroup("EMPTY", [], dict(offsets))
+
+        yield Groups(write_fake, member_fake, commit_fake)
+        return
+    env: dict[str, str] = request.getfixturevalue("stack_env")
+    made: list[str] = []
+    readers: list[clients.Reader] = []
+
+    def member_real(group: str, topic: str, count: int, client_id: str) -> Callable[[], None]:
+        made.append(group)
+        reader = clients.consume_and_commit(env, group, topic, count, client_id=client_id)
+        readers.append(reader)
+        return reader.close
+
+    def commit_real(group: str, offsets: dict[tuple[str, int], int]) -> None:
+        made.append(group)
+        clients.commit_offsets(env, group, offsets)
+
+    yield Groups(
+        lambda topic, partition, stamps: clients.produce_at(env, topic, partition, stamps),
+        member_real,
+        commit_real,
+    )
+    for reader in readers:
+        reader.close()
+    clients.delete_groups(env, made)
 
 
 def no_error(results: Mapping[T, KafkaplanError | None]) -> None:

@@ -8,17 +8,21 @@ moment after it answers. Errors are checked by type and by the fields kafkaplan 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
+from typing import TypeVar
 
 from kafkaplan.errors import ClusterError, ClusterTransient, PermissionDenied
 from kafkaplan.live.cluster import Cluster, NewTopicRequest
 from kafkaplan.live.state import BROKER_THROTTLE_CONFIGS, ConfigSource
 from kafkaplan.spec.acls import Binding, Operation, PatternType, Permission, ResourceType
 from kafkaplan.spec.topic_configs import TOPIC_CONFIGS
-from tests.contract.conftest import Messages, eventually, no_error
+from tests.contract.conftest import Groups, Messages, eventually, no_error
 from tests.fakes import BROKER_DEFAULTS
 
 HOUR_MS = "3600000"
+
+T = TypeVar("T")
 
 
 def create(cluster: Cluster, *topics: NewTopicRequest) -> None:
@@ -292,6 +296,80 @@ def test_topic_message_counts_sum_every_partition(
 
     assert eventually(counted) == {full: 5, empty: 0}
     assert cluster.topic_message_counts({}) == {}
+
+
+def _leaders_ready(call: Callable[[], T]) -> Callable[[], T]:
+    """``call``, with "not leader" of a new partition taken for "not yet" (see above)."""
+
+    def wrapped() -> T:
+        try:
+            return call()
+        except ClusterError as exc:
+            if exc.code == "NOT_LEADER_FOR_PARTITION":
+                raise AssertionError(str(exc)) from exc
+            raise
+
+    return wrapped
+
+
+def test_list_offsets_by_position_and_by_timestamp(
+    cluster: Cluster, groups: Groups, prefix: str
+) -> None:
+    name = f"{prefix}times"
+    create(cluster, NewTopicRequest(name, 2, 1))
+    base = (int(time.time()) - 10 * 86_400) * 1000
+    groups.write(name, 0, [base, base, base + 1000])
+    both = [(name, 0), (name, 1)]
+
+    def latest() -> None:
+        assert cluster.list_offsets(both, "latest") == {(name, 0): 3, (name, 1): 0}
+
+    eventually(_leaders_ready(latest))
+    assert cluster.list_offsets(both, "earliest") == {(name, 0): 0, (name, 1): 0}
+    # The first record written at or after the time; -1 where there is none.
+    assert cluster.list_offsets(both, base) == {(name, 0): 0, (name, 1): -1}
+    assert cluster.list_offsets(both, base + 1) == {(name, 0): 2, (name, 1): -1}
+    assert cluster.list_offsets(both, base + 1001) == {(name, 0): -1, (name, 1): -1}
+    assert cluster.list_offsets([], "latest") == {}
+
+
+def test_consumer_groups_members_and_committed_offsets(
+    cluster: Cluster, groups: Groups, prefix: str
+) -> None:
+    topic = f"{prefix}read"
+    create(cluster, NewTopicRequest(topic, 1, 1))
+    now = int(time.time() * 1000)
+    groups.write(topic, 0, [now] * 5)
+    live, simple, missing = f"{prefix}live", f"{prefix}simple", f"{prefix}missing"
+    leave = groups.member(live, topic, 3, f"{prefix}client")
+    groups.commit(simple, {(topic, 0): 1})
+
+    def listed() -> None:
+        assert {live, simple} <= set(cluster.list_consumer_groups())
+        assert missing not in cluster.list_consumer_groups()
+
+    eventually(listed)
+    assert cluster.list_group_offsets([live, simple, missing]) == {
+        live: {(topic, 0): 3},
+        simple: {(topic, 0): 1},
+        missing: {},
+    }
+    described = cluster.describe_consumer_groups([live, simple, missing])
+    assert set(described) == {live, simple}
+    assert described[live].state == "STABLE"
+    [member] = described[live].members
+    assert member.client_id == f"{prefix}client"
+    assert member.assigned == ((topic, 0),)
+    assert member.host
+    assert (described[simple].state, described[simple].members) == ("EMPTY", ())
+    leave()
+
+    def left() -> None:
+        group = cluster.describe_consumer_groups([live])[live]
+        assert (group.state, group.members) == ("EMPTY", ())
+
+    eventually(left)
+    assert cluster.list_group_offsets([live]) == {live: {(topic, 0): 3}}
 
 
 def test_probe_topics_says_missing_topics_are_not_hidden(cluster: Cluster, prefix: str) -> None:

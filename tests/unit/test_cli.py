@@ -270,6 +270,8 @@ def test_every_command_has_help_and_documentation() -> None:
         "drift",
         "import",
         "schema",
+        "show",
+        "graph",
     }
     for name, command in cli.cli.commands.items():
         assert command.help is not None, name
@@ -390,3 +392,124 @@ def test_secrets_are_masked_in_every_message(
         f"Error: {project}: unknown environment '***' (hint: environments in the project "
         "file: test)\n",
     )
+
+
+def test_plan_markdown_reports_spec_errors(
+    make_project: MakeProject,
+    cluster: MemoryCluster,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Specs that do not load still give a pull-request comment: every error at its line."""
+    monkeypatch.setenv("GITHUB_SHA", "0123456789abcdef0123456789abcdef01234567")
+    bad = (
+        SPEC.replace("retention.ms", "retention.mss")
+        + "  - name: Bad|Name\n    configs:\n      retention.ms: 1|2\n"
+    )
+    project = make_project({"a.yaml": bad})
+    code, out, err = run(project, "plan", "--format", "markdown", capsys=capsys)
+    assert code == 1
+    assert out.startswith("### kafkaplan plan\n\ncommit `0123456789ab`\n")
+    assert "**:x: the specs do not load: 2 error(s)." in out
+    assert "| `specs/a.yaml:4` | unknown topic config 'retention.mss' | did you mean" in out
+    assert "| `specs/a.yaml:5` |" in out
+    for row in [line for line in out.splitlines() if line.startswith("| `specs/")]:
+        # Three cells: a pipe in a message or hint does not break the table.
+        assert len(re.findall(r"(?<!\\)\|", row)) == 4, row
+    assert "Error: 2 errors in the specs." in err
+    # The other formats report on stderr only, as before.
+    code, out, err = run(project, "plan", capsys=capsys)
+    assert (code, out) == (1, "")
+    assert "specs/a.yaml:4: unknown topic config" in err
+
+
+def test_show_renders_a_saved_plan_offline(
+    make_project: MakeProject,
+    cluster: MemoryCluster,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    project = make_project({"a.yaml": SPEC})
+    planfile = tmp_path / "plan.json"
+    assert run(project, "plan", "--out", str(planfile), capsys=capsys)[0] == 0
+
+    def no_network(*args: object, **kwargs: object) -> None:
+        raise AssertionError("show opened a connection")
+
+    monkeypatch.setattr(commands, "connect", no_network)
+    assert run(project, "show", str(planfile), capsys=capsys) == (0, PLAN_TEXT, "")
+    code, out, _ = run(project, "show", str(planfile), "--format", "markdown", capsys=capsys)
+    assert code == 0
+    assert "### kafkaplan plan `test`" in out
+    assert "cluster `fake-cluster`" in out
+    code, out, _ = run(project, "show", str(planfile), "--format", "json", capsys=capsys)
+    assert json.loads(out) == json.loads(planfile.read_text())
+    planfile.write_text("not a plan")
+    code, _, err = run(project, "show", str(planfile), capsys=capsys)
+    assert code == 1
+    assert "not a kafkaplan plan file" in err
+
+
+def test_the_plan_records_its_commit(tmp_path: Path) -> None:
+    sha = "89abcdef0123456789abcdef0123456789abcdef"
+    assert commands.planned_commit(tmp_path, {"GITHUB_SHA": sha}) == sha
+    assert commands.planned_commit(tmp_path, {}) is None  # not a checkout
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@example.com"]
+    import subprocess
+
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "commit", "-q", "--allow-empty", "-m", "x"], check=True)
+    head = subprocess.run(
+        [*git, "rev-parse", "HEAD"], check=True, capture_output=True, text=True
+    ).stdout.strip()
+    assert commands.planned_commit(repo, {}) == head
+    assert commands.planned_commit(repo, {"GITHUB_SHA": "not a sha"}) == head
+
+
+GRAPH_SPEC = """\
+topics:
+  - name: orders.created.v1
+    owner: team-orders
+  - name: payments.settled.v1
+acls:
+  - principal: User:orders-svc
+    role: producer
+    topics: [orders.created.v1]
+  - principal: User:billing
+    role: consumer
+    topics: [orders.created.v1, payments.settled.v1]
+    group: billing
+"""
+
+
+def test_graph_draws_the_declared_estate_offline(
+    make_project: MakeProject, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_network(*args: object, **kwargs: object) -> None:
+        raise AssertionError("graph opened a connection")
+
+    monkeypatch.setattr(commands, "connect", no_network)
+    project = make_project({"a.yaml": GRAPH_SPEC})
+    code, out, _ = run(project, "graph", capsys=capsys)
+    assert code == 0
+    assert out.splitlines() == [
+        "flowchart LR",
+        "  classDef topic fill:#ffffff,stroke:#57606a,color:#1f2328",
+        "  classDef principal fill:#f6f8fa,stroke:#57606a,color:#1f2328",
+        '  n0["orders.created.v1<br/>owner: team-orders"]:::topic',
+        '  n1["User:orders-svc"]:::principal',
+        '  n2["User:billing"]:::principal',
+        '  n3["payments.settled.v1"]:::topic',
+        "  n1 -->|producer| n0",
+        "  n0 -->|consumer| n2",
+        "  n3 -->|consumer| n2",
+    ]
+    code, out, _ = run(project, "graph", "--format", "dot", "--target", "topic.pay*", capsys=capsys)
+    assert code == 0
+    assert out.startswith("digraph kafkaplan {\n  rankdir=LR;\n")
+    assert 'n0 [label="payments.settled.v1", shape=box' in out
+    assert "orders.created.v1" not in out
+    assert 'n0 -> n1 [label="consumer"];' in out

@@ -65,6 +65,7 @@ def sample_plan() -> Plan:
             "kafkaplan_version": "0.1.0",
             "environment": "production",
             "created_at": "2026-11-28T06:00:00+00:00",
+            "commit": "4f2a9c1e8b7d6a5f4e3d2c1b0a9f8e7d6c5b4a39",
         }
     )
 
@@ -132,3 +133,75 @@ def test_colour_only_on_terminals(monkeypatch: pytest.MonkeyPatch) -> None:
     coloured = render(sample_plan(), "text", color=True)
     assert "\x1b[" in coloured
     assert "\x1b[" not in render(sample_plan(), "text", color=False)
+
+
+def blast_plan() -> Plan:
+    """A plan with a blast radius: a retention cut read by a live group, a deletion of a
+    topic still in use (allowed), and the principals from declared and live ACLs."""
+    from tests.unit.test_blast import estate, plan_of
+
+    cluster, desired = estate()
+    plan = plan_of(cluster, desired, allow_in_use_deletes=True)
+    return plan.model_copy(
+        update={
+            "kafkaplan_version": "0.1.0",
+            "environment": "production",
+            "created_at": "2026-11-28T06:00:00+00:00",
+            "commit": "4f2a9c1e8b7d6a5f4e3d2c1b0a9f8e7d6c5b4a39",
+        }
+    )
+
+
+def test_blast_radius_golden() -> None:
+    plan = blast_plan()
+    check_golden("plan-blast.txt", render(plan, "text"))
+    check_golden("plan-blast.md", render(plan, "markdown"))
+    document = json.loads(render(plan, "json"))
+    jsonschema.validate(document, json.loads(PLAN_SCHEMA.read_text()))
+    assert Plan.model_validate(document) == plan
+
+
+def test_spec_errors_golden() -> None:
+    from kafkaplan.errors import Diagnostic
+    from kafkaplan.render.markdown import render_spec_errors
+
+    text = render_spec_errors(
+        [
+            Diagnostic(
+                "unknown topic config 'retention.mss'",
+                "specs/orders.yaml",
+                4,
+                "did you mean 'retention.ms'?",
+            ),
+            Diagnostic("a spec file must be a mapping (e.g. `topics: [...]`)", "specs/x.yaml", 1),
+        ],
+        environment="production",
+        commit="4f2a9c1e8b7d6a5f4e3d2c1b0a9f8e7d6c5b4a39",
+    )
+    check_golden("spec-errors.md", text)
+
+
+def test_the_picture_is_cut_to_a_readable_size_and_says_so() -> None:
+    from kafkaplan.render.graph import plan_graph, to_mermaid
+
+    plan = blast_plan()
+    [change] = [c for c in plan.changes if c.name == "orders.created.v1"]
+    many = plan.model_copy(
+        update={
+            "changes": [
+                change.model_copy(
+                    update={"name": f"orders.t{i}.v1", "address": f"topic.orders.t{i}.v1"}
+                )
+                for i in range(30)
+            ]
+        }
+    )
+    graph = plan_graph(many)
+    assert graph is not None
+    mermaid = to_mermaid(graph)
+    assert mermaid.count(":::changed") == 20
+    assert "... and 10 more changed topic(s)" in mermaid
+    assert graph.notes == [
+        "10 of 30 changed topics are not drawn (at most 20); `kafkaplan plan` lists them all"
+    ]
+    assert "10 of 30 changed topics are not drawn" in render(many, "markdown")
