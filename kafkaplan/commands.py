@@ -65,7 +65,6 @@ from kafkaplan.plan.model import (
 )
 from kafkaplan.plan.options import PlanOptions
 from kafkaplan.render.graph import Graph, estate_graph
-from kafkaplan.spec.acls import DesiredAcls, Scope
 from kafkaplan.spec.desired import DesiredState
 from kafkaplan.spec.load import import_settings, load_desired
 from kafkaplan.spec.project import Environment, Project, ReassignmentSettings, load_project

@@ -93,6 +93,8 @@ def origin_note(change: Change, path: str) -> str:
 
 def protection_note(change: Change) -> str:
     return "" if change.protected is None else f"   [protected: {change.protected}]"
+
+
 def principal_label(entry: Principal) -> str:
     """``User:billing (role consumer, specs/acls.yaml:4)``, ``User:x (live only)``."""
     parts = []

@@ -462,8 +462,7 @@ def _acls(
                         path,
                         f"{binding.describe()} for {binding.principal} is inside the "
                         f"scope of team {owner.team!r}, which manages its ACLs elsewhere",
-                        hint="ask that team to grant it, or change the ownership in "
-                        "kafkaplan.yaml",
+                        hint="ask that team to grant it, or change the ownership in kafkaplan.yaml",
                     )
                 )
                 break

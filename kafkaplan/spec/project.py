@@ -521,6 +521,7 @@ class TopicClass(StrictModel):
         default=False, description="Its topics must declare `value_schema`."
     )
 
+
 class BlastRadiusSettings(StrictModel):
     """What the plan reads to say who a change affects (docs/review.md)."""
 

@@ -138,7 +138,7 @@ def test_colour_only_on_terminals(monkeypatch: pytest.MonkeyPatch) -> None:
 def blast_plan() -> Plan:
     """A plan with a blast radius: a retention cut read by a live group, a deletion of a
     topic still in use (allowed), and the principals from declared and live ACLs."""
-    from tests.unit.test_blast import estate, plan_of
+    from tests.unit.plan.test_blast import estate, plan_of
 
     cluster, desired = estate()
     plan = plan_of(cluster, desired, allow_in_use_deletes=True)
