@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import textwrap
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+
+from kafkaplan import secrets
 
 PROJECT = """\
 specs: [specs]
@@ -25,6 +27,17 @@ environments:
 """
 
 MakeProject = Callable[..., Path]
+
+
+@pytest.fixture(autouse=True)
+def forget_secrets() -> Iterator[None]:
+    """The secrets a test read (kafkaplan remembers them for the process, to mask them)
+    are forgotten after it, so that one test's password never masks another test's text."""
+    with secrets._lock:
+        before = set(secrets._known)
+    yield
+    with secrets._lock:
+        secrets._known.intersection_update(before)
 
 
 @pytest.fixture
