@@ -3,28 +3,32 @@
 CreateTopics, DeleteTopics, CreateAcls and DeleteAcls are answered once the KRaft controller
 has committed the change. A broker answers Metadata and DescribeAcls from its metadata
 image, which applies the change a little later: milliseconds usually, seconds after
-thousands of changes on a busy broker (measured on Kafka 4.1). An apply that returned at
-once could be followed by a plan that still shows part of the work as missing, or by a
-client that is still refused. So apply waits, bounded, until the cluster reports the topics
-and ACL bindings it created and deleted; what it does not report by then is named in a
-warning, never an error (the controller acknowledged the change).
+thousands of changes on a busy broker (measured on Kafka 4.1). Topic config changes are the
+same: IncrementalAlterConfigs is committed by the controller, and DescribeConfigs answers
+from the broker's image (a plan right after an apply was seen reading the old value, on
+Kafka 3.9 and 4.1). An apply that returned at once could be followed by a plan that still
+shows part of the work as missing or unchanged, or by a client that is still refused. So
+apply waits, bounded, until the cluster reports the topics, ACL bindings and topic configs
+it created, changed and deleted; what it does not report by then is named in a warning,
+never an error (the controller acknowledged the change).
 
-Config changes and registry writes are not awaited: the registry is read-your-writes, and
-a config change is in effect for every later DescribeConfigs once its broker applied it.
+Registry writes are not awaited: the registry is read-your-writes.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 
 from kafkaplan.apply.runner import ApplyReport, Status, binding_of
 from kafkaplan.errors import ClusterError
 from kafkaplan.kinds import ResourceKind, topic_address
 from kafkaplan.live.cluster import Cluster
-from kafkaplan.plan.model import Action, Plan
+from kafkaplan.live.state import LiveConfig
+from kafkaplan.plan.model import Action, Plan, UpdateTopic
 from kafkaplan.spec.acls import Binding, acl_address
+from kafkaplan.spec.topic_configs import values_equal
 
 # Polls start quickly (the usual lag is milliseconds) and back off to this interval.
 MAX_INTERVAL_SECONDS = 1.0
@@ -36,18 +40,27 @@ class Expected:
 
     topics: dict[str, bool]  # name -> should exist
     acls: dict[Binding, bool]  # binding -> should exist
+    # topic -> config -> the value it should have as a topic override (None: no override)
+    configs: dict[str, dict[str, str | None]] = field(default_factory=dict)
 
     def __bool__(self) -> bool:
-        return bool(self.topics or self.acls)
+        return bool(self.topics or self.acls or self.configs)
 
     def addresses(self) -> list[str]:
-        return sorted([*map(topic_address, self.topics), *map(acl_address, self.acls)])
+        return sorted(
+            {
+                *map(topic_address, self.topics),
+                *map(acl_address, self.acls),
+                *map(topic_address, self.configs),
+            }
+        )
 
 
 def expected(plan: Plan, report: ApplyReport) -> Expected:
     done = {o.address for o in report.outcomes if o.status is Status.DONE}
     topics: dict[str, bool] = {}
     acls: dict[Binding, bool] = {}
+    configs: dict[str, dict[str, str | None]] = {}
     for change in plan.changes:
         if change.address not in done:
             continue
@@ -58,7 +71,9 @@ def expected(plan: Plan, report: ApplyReport) -> Expected:
             topics[change.name] = exists
         elif change.kind is ResourceKind.ACL:
             acls[binding_of(change)] = exists
-    return Expected(topics, acls)
+        elif isinstance(change.operation, UpdateTopic) and change.operation.configs:
+            configs[change.name] = dict(change.operation.configs)
+    return Expected(topics, acls, configs)
 
 
 def outstanding(cluster: Cluster, want: Expected) -> Expected:
@@ -67,13 +82,35 @@ def outstanding(cluster: Cluster, want: Expected) -> Expected:
     does)."""
     topics: dict[str, bool] = {}
     acls: dict[Binding, bool] = {}
+    configs: dict[str, dict[str, str | None]] = {}
     if want.topics:
         _, metadata = cluster.describe()
         topics = {name: ok for name, ok in want.topics.items() if (name in metadata) != ok}
     if want.acls:
         live = set(cluster.describe_acls()[0])
         acls = {binding: ok for binding, ok in want.acls.items() if (binding in live) != ok}
-    return Expected(topics, acls)
+    if want.configs:
+        described = cluster.describe_topic_configs(sorted(want.configs))
+        for name, keys in want.configs.items():
+            found = described.get(name)
+            if isinstance(found, ClusterError) or found is None:
+                configs[name] = keys  # not readable now: still outstanding
+                continue
+            left = {key: value for key, value in keys.items() if not _shows(found, key, value)}
+            if left:
+                configs[name] = left
+    return Expected(topics, acls, configs)
+
+
+def _shows(configs: Mapping[str, LiveConfig], key: str, value: str | None) -> bool:
+    """Whether the described configs show ``key`` as the apply set it (a sensitive value is
+    never shown: taken as applied)."""
+    config = configs.get(key)
+    if value is None:
+        return config is None or not config.is_override
+    if config is None or not config.is_override:
+        return False
+    return config.sensitive or values_equal(key, config.value, value)
 
 
 def settle(
@@ -86,7 +123,7 @@ def settle(
     clock: Callable[[], float] = time.monotonic,
 ) -> list[str]:
     """Wait up to ``timeout`` seconds until the cluster reports the apply's created and
-    deleted topics and ACL bindings; return the addresses it still does not report (as
+    deleted topics and ACL bindings and its topic config changes; return the addresses it still does not report (as
     last read, if the cluster stopped answering)."""
     want = expected(plan, report)
     if not want or report.interrupted:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -10,9 +11,10 @@ import pytest
 from kafkaplan import commands
 from kafkaplan.apply.settle import settle
 from kafkaplan.commands import run_apply
-from kafkaplan.errors import ClusterUnreachable
+from kafkaplan.errors import ClusterError, ClusterUnreachable
 from kafkaplan.live.cluster import ClusterInfo, TopicMetadata
 from kafkaplan.live.read import read_live
+from kafkaplan.live.state import LiveConfig
 from kafkaplan.plan.compute import compute_plan
 from kafkaplan.plan.model import Plan
 from kafkaplan.plan.options import PlanOptions
@@ -182,3 +184,46 @@ def test_the_cli_names_what_the_cluster_does_not_report_yet(
 
 
 NEW_ADDRESS = "acl." + NEW.key
+
+
+@dataclass
+class LaggingConfigs(MemoryCluster):
+    """Answers DescribeConfigs from a snapshot for the next ``stale_reads`` reads (a broker
+    whose metadata image does not have the controller's config change yet)."""
+
+    stale_reads: int = 0
+    frozen: dict[str, dict[str, LiveConfig] | ClusterError] = field(default_factory=dict)
+    config_reads: int = 0
+
+    def freeze_configs(self, stale_reads: int) -> None:
+        self.frozen = super().describe_topic_configs(sorted(self.topics))
+        self.stale_reads = stale_reads
+        self.config_reads = 0
+
+    def describe_topic_configs(
+        self, names: Sequence[str]
+    ) -> dict[str, dict[str, LiveConfig] | ClusterError]:
+        self.config_reads += 1
+        live = super().describe_topic_configs(names)
+        if self.stale_reads > 0:
+            self.stale_reads -= 1
+            return {name: self.frozen.get(name, live[name]) for name in names}
+        return live
+
+
+def test_config_changes_are_awaited_until_describe_configs_shows_them() -> None:
+    topic = DesiredTopic("new.t.v1", 1, 1, {"retention.ms": "86400000"}, Source("a.yaml", 2))
+    state = DesiredState(topics={topic.name: topic})
+    cluster = LaggingConfigs(
+        brokers=1, topics={"new.t.v1": FakeTopic(1, 1, {"retention.ms": "3600000"})}
+    )
+    plan = compute_plan(state, read_live(cluster, state))
+    assert [c.address for c in plan.changes] == ["topic.new.t.v1"]
+    cluster.freeze_configs(stale_reads=3)
+    report = run_apply(plan, cluster, settle_timeout=0)  # no waiting: reports what lags
+    assert report.ok
+    assert report.unsettled == ["topic.new.t.v1"], "the broker still shows the old value"
+    clock = Clock()
+    assert settle(cluster, plan, report, timeout=10, sleep=clock.sleep, clock=clock) == []
+    assert cluster.config_reads == 4, "polled until the new value showed, not longer"
+    assert len(clock.sleeps) == 2
