@@ -30,7 +30,7 @@ from kafkaplan.apply.runner import (
     ProgressCallback,
     Status,
 )
-from kafkaplan.errors import KafkaplanError, PlanRefused, SpecError
+from kafkaplan.errors import KafkaplanError, PlanMismatch, PlanRefused, SpecError
 from kafkaplan.importer.build import RESOURCE_TYPES
 from kafkaplan.live.lease import LeaseState
 from kafkaplan.output import Output
@@ -205,6 +205,15 @@ def _duration_seconds(value: str | None) -> float | None:
 @env_option
 @click.option("--auto-approve", is_flag=True, help="Apply without asking (for CI).")
 @click.option(
+    "--expect",
+    "expect",
+    type=click.Path(path_type=Path, dir_okay=False),
+    metavar="REVIEWED_PLAN",
+    help="Plan afresh, and apply only if the new plan makes exactly the changes of this "
+    "reviewed plan file (`plan --out`); otherwise list the differences and apply nothing. "
+    "A matching plan is applied without asking.",
+)
+@click.option(
     "--lease-wait",
     metavar="DURATION",
     help="How long to wait for another apply's lease on the cluster (e.g. 5m; default: the "
@@ -224,6 +233,7 @@ def apply(
     planfile: Path | None,
     env: str | None,
     auto_approve: bool,
+    expect: Path | None,
     lease_wait: str | None,
     batch_size: int,
     targets: tuple[str, ...],
@@ -237,9 +247,18 @@ def apply(
     PLANFILE, the plan is computed now and shown; on a terminal you are asked to confirm
     unless --auto-approve is given.
 
+    With --expect REVIEWED_PLAN, the plan is computed now and applied only if its changes
+    are exactly those of the reviewed plan (timestamps, versions and fingerprints aside);
+    otherwise each added, removed or changed change is listed and nothing is applied.
+
     One apply at a time changes a cluster: apply takes the cluster's lease before reading
     it and gives it back at the end (see `kafkaplan unlock`).
     """
+    if planfile is not None and expect is not None:
+        raise click.UsageError(
+            "a saved PLANFILE is applied as it was planned; --expect checks a new plan "
+            "against a reviewed one: pass one or the other"
+        )
     if planfile is not None and (targets or allow_deletes or max_destroy is not None):
         raise click.UsageError(
             "--target, --allow-deletes and --max-destroy shape a new plan; a saved plan "
@@ -249,7 +268,9 @@ def apply(
     output = options.output
     hooks = commands.ApplyHooks(
         show_plan=lambda result: _show_plan(output, result),
-        confirm=None if planfile is not None or auto_approve else _confirmer(output),
+        confirm=None
+        if planfile is not None or expect is not None or auto_approve
+        else _confirmer(output),
         progress=lambda: _progress(output),
         on_outcome=lambda outcome: _show_outcome(output, outcome),
         show_report=lambda report: _show_report(output, report),
@@ -271,6 +292,7 @@ def apply(
             lease_wait=wait,
             batch_size=batch_size,
             hooks=hooks,
+            expect=expect,
         )
     if applied.plan.errors:
         return EXIT_ERROR
@@ -560,6 +582,9 @@ def _report_error(output: Output, error: KafkaplanError) -> None:
         output.error(f"Error: {error.message}.")
         return
     output.error(f"Error: {error}")
+    if isinstance(error, PlanMismatch):
+        for line in error.details:
+            output.error(f"  {line}")
 
 
 def _show_click_error(output: Output, error: click.ClickException) -> None:

@@ -31,6 +31,7 @@ from kafkaplan.apply.settle import settle
 from kafkaplan.errors import (
     Diagnostic,
     KafkaplanError,
+    PlanMismatch,
     PlanRefused,
     ProjectError,
     SpecError,
@@ -53,6 +54,7 @@ from kafkaplan.live.registry import (
 from kafkaplan.live.retry import RetryingCluster, RetryPolicy
 from kafkaplan.live.state import LiveState
 from kafkaplan.plan.checks import questions
+from kafkaplan.plan.compare import compare_plans
 from kafkaplan.plan.compute import compute_plan, live_fingerprints
 from kafkaplan.plan.drift import DriftReport, compute_drift
 from kafkaplan.plan.model import (
@@ -320,6 +322,40 @@ def check_saved_plan(
         )
 
 
+def check_reviewed_plan(reviewed: Plan, context: Context) -> None:
+    """Refuse, before anything is read, a reviewed plan that no fresh plan could match."""
+    if reviewed.format_version != FORMAT_VERSION:
+        raise PlanRefused(
+            f"the reviewed plan has format version {reviewed.format_version}; this kafkaplan "
+            f"reads {FORMAT_VERSION}",
+            hint="plan again with this version and review that plan",
+        )
+    if reviewed.environment != context.env_name:
+        raise PlanRefused(
+            f"the reviewed plan was made for environment {reviewed.environment!r}, not "
+            f"{context.env_name!r}",
+            hint="pass the same --env as when planning",
+        )
+    if reviewed.errors:
+        raise PlanRefused("the reviewed plan has errors; it cannot have been approved")
+
+
+def expect_reviewed(reviewed: Plan, fresh: Plan, source: Path | None = None) -> None:
+    """Refuse ``fresh`` unless it makes exactly the changes of ``reviewed``, listing every
+    difference (``kafkaplan.plan.compare``)."""
+    difference = compare_plans(reviewed, fresh)
+    if not difference:
+        return
+    raise PlanMismatch(
+        f"the plan computed now differs from the reviewed plan ({difference.summary()}); "
+        "nothing was applied",
+        resource=None if source is None else str(source),
+        hint="the specs or the cluster changed since the review: plan again and review the "
+        "new plan",
+        details=difference.lines(),
+    )
+
+
 def run_apply(
     plan: Plan,
     cluster: Cluster,
@@ -509,18 +545,33 @@ def apply_specs(
     lease_wait: float | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
     hooks: ApplyHooks | None = None,
+    expect: Path | None = None,
 ) -> Applied:
     """Apply a saved plan (``planfile``), or plan the specs and apply that, under the
     cluster's apply lease: take the lease (waiting up to ``lease_wait`` seconds, default
     the project's), check the saved plan against what is live or compute a new one, show
-    it, ask for confirmation (new plans only), apply, give the lease back."""
+    it, ask for confirmation (new plans only), apply, give the lease back.
+
+    ``expect``: a reviewed plan file. The plan computed now must make exactly its changes
+    (``kafkaplan.plan.compare``), or nothing is applied and a ``PlanMismatch`` lists the
+    differences; when it does, it is applied without a question (it was reviewed)."""
     hooks = hooks or ApplyHooks()
     saved: Plan | None = None
+    reviewed: Plan | None = None
     if planfile is not None:
+        if expect is not None:
+            raise PlanRefused(
+                "a saved plan is applied as it was planned; --expect checks a new plan",
+                hint="pass either the plan file or --expect, not both",
+            )
         saved = read_plan_file(planfile)
         context = load_context(project_file, env or saved.environment, specs=False)
     else:
-        context = load_context(project_file, env)
+        if expect is not None:
+            reviewed = read_plan_file(expect)
+        context = load_context(project_file, env or (reviewed.environment if reviewed else None))
+        if reviewed is not None:
+            check_reviewed_plan(reviewed, context)
     wait = context.project.model.lease.wait_seconds() if lease_wait is None else lease_wait
     cluster = connect(context, read_only=False)
     try:
@@ -541,6 +592,7 @@ def apply_specs(
                 plan_options(
                     context, targets=targets, allow_deletes=allow_deletes, max_destroy=max_destroy
                 ),
+                reviewed=(reviewed, expect) if reviewed is not None else None,
             )
         finally:
             held = lease.state
@@ -561,16 +613,20 @@ def _apply_leased(
     hooks: ApplyHooks,
     batch_size: int,
     options: PlanOptions,
+    reviewed: tuple[Plan, Path | None] | None = None,
 ) -> Applied:
     if saved is not None:
         check_saved_plan(saved, context, cluster, registry)
         plan = saved
     else:
         plan = make_plan(context, cluster, registry, options)
+        if reviewed is not None and not plan.errors:
+            expect_reviewed(reviewed[0], plan, reviewed[1])
     hooks.show_plan(plan)
     if plan.errors or not plan.has_changes:
         return Applied(plan)
-    if saved is None and hooks.confirm is not None and not hooks.confirm(context.env_name):
+    approved = saved is not None or reviewed is not None
+    if not approved and hooks.confirm is not None and not hooks.confirm(context.env_name):
         raise PlanRefused("apply cancelled; nothing was changed")
     with hooks.progress() as progress:
         report = run_apply(
