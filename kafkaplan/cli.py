@@ -131,6 +131,34 @@ def validate(options: Options, paths: tuple[Path, ...], env: str | None) -> int:
     return EXIT_OK
 
 
+@cli.command("fmt")
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option(
+    "--check", is_flag=True, help="Change nothing; exit 1 listing the files that would change."
+)
+@pass_options
+def fmt_command(options: Options, paths: tuple[Path, ...], check: bool) -> int:
+    """Rewrite spec files in one canonical form, keeping their comments.
+
+    Keys in the order of the spec reference (a topic's name first), topic configs sorted
+    and in human units (604800000 -> 7d), the same quoting and indentation everywhere. The
+    specs mean the same afterwards: the same plan. PATHS (files or folders) replace the
+    project's `specs` setting; YAML files that are not specs are left alone.
+    """
+    output = options.output
+    done = commands.format_specs(options.project, paths, check=check, write=output.write_file)
+    for path in done.changed:
+        output.echo(f"{'would reformat' if check else 'reformatted'} {path}")
+    for path in done.skipped:
+        output.echo(f"not a spec file, left alone: {path}", err=True)
+    verb = "would be reformatted" if check else "reformatted"
+    output.echo(
+        f"{len(done.changed)} file(s) {verb}, {len(done.unchanged)} already formatted.",
+        err=True,
+    )
+    return EXIT_ERROR if check and done.changed else EXIT_OK
+
+
 @cli.command()
 @env_option
 @click.option(

@@ -64,7 +64,8 @@ from kafkaplan.plan.model import (
 from kafkaplan.plan.options import PlanOptions
 from kafkaplan.spec.acls import DesiredAcls, Scope
 from kafkaplan.spec.desired import DesiredState
-from kafkaplan.spec.load import load_desired
+from kafkaplan.spec.fmt import format_spec
+from kafkaplan.spec.load import SPEC_SUFFIXES, find_spec_files, load_desired
 from kafkaplan.spec.project import Environment, Project, ReassignmentSettings, load_project
 
 # How long an apply waits, at most, for the cluster to report what it did (the CLI uses
@@ -430,6 +431,70 @@ def validate_specs(
         project = replace(project, model=model)
     _, _, desired = load_desired(project, env)
     return desired
+
+
+@dataclass(frozen=True)
+class Formatted:
+    changed: list[Path]  # reformatted (or, with check, that would be)
+    unchanged: list[Path]
+    skipped: list[Path]  # YAML files that are not spec files, left alone
+
+
+def format_specs(
+    project_file: Path | None,
+    paths: Sequence[Path] = (),
+    *,
+    check: bool = False,
+    write: Callable[[Path, str], None] | None = None,
+) -> Formatted:
+    """Write spec files in their canonical form (``kafkaplan.spec.fmt``); with ``check``,
+    only say which would change. ``paths`` (files or folders) replace the project's specs;
+    without them the project file is needed. Raises ``SpecError`` for files that are not
+    YAML, after formatting none of them."""
+    if paths:
+        files = sorted(
+            {
+                found
+                for path in paths
+                for found in (
+                    [path]
+                    if path.is_file()
+                    else [
+                        p
+                        for p in sorted(path.rglob("*"))
+                        if p.suffix in SPEC_SUFFIXES
+                        and p.is_file()
+                        and not any(part.startswith(".") for part in p.relative_to(path).parts)
+                    ]
+                )
+            }
+        )
+        missing = [str(path) for path in paths if not path.exists()]
+        if missing:
+            raise ProjectError(f"no such file or folder: {', '.join(missing)}")
+    else:
+        files = find_spec_files(load_project(project_file))
+    results: list[tuple[Path, str, str | None]] = []
+    problems: list[Diagnostic] = []
+    for path in files:
+        text = path.read_text(encoding="utf-8")
+        try:
+            results.append((path, text, format_spec(text, str(path))))
+        except SpecError as exc:
+            problems.extend(exc.diagnostics)
+    if problems:
+        raise SpecError(problems)
+    done = Formatted([], [], [])
+    for path, text, formatted in results:
+        if formatted is None:
+            done.skipped.append(path)
+        elif formatted == text:
+            done.unchanged.append(path)
+        else:
+            done.changed.append(path)
+            if not check and write is not None:
+                write(path, formatted)
+    return done
 
 
 def plan_specs(
