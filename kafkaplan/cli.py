@@ -38,6 +38,7 @@ from kafkaplan.plan.drift import DriftKind
 from kafkaplan.plan.model import Plan
 from kafkaplan.render import FORMATS, render
 from kafkaplan.render.drift import render_drift
+from kafkaplan.render.plan_set import render_plan_set
 from kafkaplan.secrets import Redactor
 from kafkaplan.spec.models import spec_json_schema
 
@@ -160,11 +161,22 @@ def fmt_command(options: Options, paths: tuple[Path, ...], check: bool) -> int:
 
 
 @cli.command()
-@env_option
+@click.option(
+    "--env",
+    "-e",
+    "envs",
+    metavar="NAME",
+    multiple=True,
+    help="Environment from the project file. Repeat it to plan several environments in one "
+    "run: one report with a section per environment.",
+)
+@click.option(
+    "--all-envs", is_flag=True, help="Plan every environment of the project file in one run."
+)
 @click.option(
     "--out",
     type=click.Path(path_type=Path, dir_okay=False),
-    help="Save the plan to FILE (JSON) for `apply FILE`.",
+    help="Save the plan to FILE (JSON) for `apply FILE` (one environment only).",
 )
 @click.option(
     "--format",
@@ -184,7 +196,8 @@ def fmt_command(options: Options, paths: tuple[Path, ...], check: bool) -> int:
 @pass_options
 def plan(
     options: Options,
-    env: str | None,
+    envs: tuple[str, ...],
+    all_envs: bool,
     out: Path | None,
     fmt: str,
     detailed_exitcode: bool,
@@ -197,8 +210,32 @@ def plan(
     Exit codes: 0 success (with --detailed-exitcode: no changes), 2 changes present
     (--detailed-exitcode only), 1 error — including policy violations and changes the
     cluster would refuse.
+
+    With several environments (--env a --env b, or --all-envs) their plans are read at
+    the same time and shown as one report, a section per environment (--format json: a
+    plan set, docs/plan-set.schema.json). The exit code is 1 if any environment has an
+    error; otherwise, with --detailed-exitcode, 2 if any has changes; else 0.
     """
     output = options.output
+    if all_envs or len(envs) > 1:
+        if out is not None:
+            raise click.UsageError(
+                "--out saves one environment's plan: plan each environment with its own --out"
+            )
+        if all_envs and envs:
+            raise click.UsageError("pass --env NAME (repeatable) or --all-envs, not both")
+        plans = commands.plan_environments(
+            options.project,
+            envs,
+            targets=targets,
+            allow_deletes=allow_deletes,
+            max_destroy=max_destroy,
+        )
+        output.echo(render_plan_set(plans, fmt, color=output.color), nl=False)
+        if plans.has_errors:
+            return EXIT_ERROR
+        return EXIT_CHANGES if detailed_exitcode and plans.has_changes else EXIT_OK
+    env = envs[0] if envs else None
     result = commands.plan_specs(
         options.project,
         env,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -59,7 +60,9 @@ from kafkaplan.plan.compute import compute_plan, live_fingerprints
 from kafkaplan.plan.drift import DriftReport, compute_drift
 from kafkaplan.plan.model import (
     FORMAT_VERSION,
+    Message,
     Plan,
+    PlanSet,
 )
 from kafkaplan.plan.options import PlanOptions
 from kafkaplan.spec.acls import DesiredAcls, Scope
@@ -516,6 +519,81 @@ def plan_specs(
         return make_plan(context, cluster, registry, options)
     finally:
         cluster.close()
+
+
+# At most this many environments are read at once.
+MAX_PARALLEL_ENVIRONMENTS = 8
+
+
+def environment_names(project_file: Path | None, envs: Sequence[str]) -> list[str]:
+    """The environments asked for, checked against the project file; none: all of them,
+    in the project file's order."""
+    project = load_project(project_file)
+    if not envs:
+        return list(project.model.environments)
+    names = list(dict.fromkeys(envs))
+    for name in names:
+        project.environment(name)  # raises for an unknown one, naming the known ones
+    return names
+
+
+def _plan_or_errors(
+    project_file: Path | None,
+    env: str,
+    *,
+    targets: Sequence[str],
+    allow_deletes: bool,
+    max_destroy: int | None,
+) -> Plan:
+    try:
+        return plan_specs(
+            project_file, env, targets=targets, allow_deletes=allow_deletes, max_destroy=max_destroy
+        )
+    except SpecError as exc:
+        errors = [
+            Message(message=d.message, source=d.location() or None, hint=d.hint)
+            for d in exc.diagnostics
+        ]
+    except KafkaplanError as exc:
+        where = f"{exc.resource}: " if exc.resource else ""
+        errors = [Message(message=where + exc.message, hint=exc.hint)]
+    return Plan(kafkaplan_version=__version__, environment=env, errors=errors)
+
+
+def plan_environments(
+    project_file: Path | None,
+    envs: Sequence[str] = (),
+    *,
+    targets: Sequence[str] = (),
+    allow_deletes: bool = False,
+    max_destroy: int | None = None,
+    now: datetime | None = None,
+) -> PlanSet:
+    """One plan per environment (``envs``; none: every environment of the project), read
+    concurrently, one thread per environment (at most ``MAX_PARALLEL_ENVIRONMENTS``). An
+    environment that cannot be planned gets a plan of its errors; the others go on."""
+    names = environment_names(project_file, envs)
+    with ThreadPoolExecutor(
+        max_workers=max(1, min(len(names), MAX_PARALLEL_ENVIRONMENTS)),
+        thread_name_prefix="kafkaplan-env",
+    ) as pool:
+        futures = [
+            pool.submit(
+                _plan_or_errors,
+                project_file,
+                name,
+                targets=targets,
+                allow_deletes=allow_deletes,
+                max_destroy=max_destroy,
+            )
+            for name in names
+        ]
+        plans = [future.result() for future in futures]
+    return PlanSet(
+        kafkaplan_version=__version__,
+        created_at=(now or datetime.now(UTC)).isoformat(timespec="seconds"),
+        plans=plans,
+    )
 
 
 def report_drift(project_file: Path | None, env: str | None) -> DriftReport:
