@@ -179,6 +179,10 @@ def _is_flow(place: Place) -> bool:
     )
 
 
+def _in_flow(container: CommentedMap | CommentedSeq) -> bool:
+    return bool(container.fa.flow_style())
+
+
 def _opens_collection(place: Place) -> bool:
     container, key = place
     if not isinstance(container, CommentedSeq):
@@ -202,12 +206,22 @@ def _format_document(document: CommentedMap) -> None:
     _reorder(document)
     after = _places(document)
     position = {(id(c), k): i for i, (c, k) in enumerate(after)}
+    # The place whose value each collection is.
+    holder = {
+        id(c[k]): i
+        for i, (c, k) in enumerate(after)
+        if isinstance(c[k], CommentedMap | CommentedSeq)
+    }
     for lines, token, owner in moving:
         at = (len(after) if owner is None else position[(id(owner[0]), owner[1])]) - 1
         # YAML cannot keep comment lines between a `-` and the first key of its mapping:
-        # they go before the `-`, after what precedes the item.
-        while at > 0 and _opens_collection(after[at]):
-            at -= 1
+        # they go before the `-`, after what precedes the item. Nor inside a collection
+        # written in flow style (`{a: 1}`): they go after it.
+        while at > 0 and (_opens_collection(after[at]) or _in_flow(after[at][0])):
+            if _in_flow(after[at][0]):
+                at = holder[id(after[at][0])]
+            else:
+                at -= 1
         if at >= 0:
             _attach_following_lines(after[at], lines, token)
 
@@ -294,7 +308,27 @@ def is_spec_document(document: Any) -> bool:
 def format_spec(text: str, file: str = "<spec>") -> str | None:
     """The canonical form of a spec file's text; None when it is not a spec file (not
     every document a mapping of spec sections), which is then left alone. Raises
-    ``SpecError`` when the text is not YAML."""
+    ``SpecError`` when the text is not YAML.
+
+    Moving comments can leave one where a second pass would move it again: the text is
+    formatted until it no longer changes (twice, nearly always), so that formatting a
+    formatted file changes nothing."""
+    current = _format_once(text, file)
+    for _ in range(3):
+        if current is None:
+            return None
+        again = _format_once(current, file)
+        if again == current:
+            return current
+        current = again
+    raise KafkaplanError(
+        "cannot find a canonical form of this file: formatting it keeps changing it",
+        resource=file,
+        hint="leave it as it is, and report it with the file",
+    )
+
+
+def _format_once(text: str, file: str) -> str | None:
     yaml = _yaml()
     try:
         documents = list(yaml.load_all(text))
