@@ -30,7 +30,7 @@ from kafkaplan.apply.runner import (
     ProgressCallback,
     Status,
 )
-from kafkaplan.errors import KafkaplanError, PlanRefused, SpecError
+from kafkaplan.errors import KafkaplanError, PlanMismatch, PlanRefused, SpecError
 from kafkaplan.importer.build import RESOURCE_TYPES
 from kafkaplan.live.lease import LeaseState
 from kafkaplan.output import Output
@@ -40,6 +40,7 @@ from kafkaplan.render import FORMATS, render
 from kafkaplan.render.drift import render_drift
 from kafkaplan.render.graph import to_dot, to_mermaid
 from kafkaplan.render.markdown import render_spec_errors
+from kafkaplan.render.plan_set import render_plan_set
 from kafkaplan.secrets import Redactor
 from kafkaplan.spec.models import spec_json_schema
 
@@ -141,12 +142,51 @@ def validate(options: Options, paths: tuple[Path, ...], env: str | None) -> int:
     return EXIT_OK
 
 
+@cli.command("fmt")
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option(
+    "--check", is_flag=True, help="Change nothing; exit 1 listing the files that would change."
+)
+@pass_options
+def fmt_command(options: Options, paths: tuple[Path, ...], check: bool) -> int:
+    """Rewrite spec files in one canonical form, keeping their comments.
+
+    Keys in the order of the spec reference (a topic's name first), topic configs sorted
+    and in human units (604800000 -> 7d), the same quoting and indentation everywhere. The
+    specs mean the same afterwards: the same plan. PATHS (files or folders) replace the
+    project's `specs` setting; YAML files that are not specs are left alone.
+    """
+    output = options.output
+    done = commands.format_specs(options.project, paths, check=check, write=output.write_file)
+    for path in done.changed:
+        output.echo(f"{'would reformat' if check else 'reformatted'} {path}")
+    for path in done.skipped:
+        output.echo(f"not a spec file, left alone: {path}", err=True)
+    verb = "would be reformatted" if check else "reformatted"
+    output.echo(
+        f"{len(done.changed)} file(s) {verb}, {len(done.unchanged)} already formatted.",
+        err=True,
+    )
+    return EXIT_ERROR if check and done.changed else EXIT_OK
+
+
 @cli.command()
-@env_option
+@click.option(
+    "--env",
+    "-e",
+    "envs",
+    metavar="NAME",
+    multiple=True,
+    help="Environment from the project file. Repeat it to plan several environments in one "
+    "run: one report with a section per environment.",
+)
+@click.option(
+    "--all-envs", is_flag=True, help="Plan every environment of the project file in one run."
+)
 @click.option(
     "--out",
     type=click.Path(path_type=Path, dir_okay=False),
-    help="Save the plan to FILE (JSON) for `apply FILE`.",
+    help="Save the plan to FILE (JSON) for `apply FILE` (one environment only).",
 )
 @click.option(
     "--format",
@@ -166,7 +206,8 @@ def validate(options: Options, paths: tuple[Path, ...], env: str | None) -> int:
 @pass_options
 def plan(
     options: Options,
-    env: str | None,
+    envs: tuple[str, ...],
+    all_envs: bool,
     out: Path | None,
     fmt: str,
     detailed_exitcode: bool,
@@ -180,8 +221,32 @@ def plan(
     Exit codes: 0 success (with --detailed-exitcode: no changes), 2 changes present
     (--detailed-exitcode only), 1 error — including policy violations and changes the
     cluster would refuse.
+
+    With several environments (--env a --env b, or --all-envs) their plans are read at
+    the same time and shown as one report, a section per environment (--format json: a
+    plan set, docs/plan-set.schema.json). The exit code is 1 if any environment has an
+    error; otherwise, with --detailed-exitcode, 2 if any has changes; else 0.
     """
     output = options.output
+    if all_envs or len(envs) > 1:
+        if out is not None:
+            raise click.UsageError(
+                "--out saves one environment's plan: plan each environment with its own --out"
+            )
+        if all_envs and envs:
+            raise click.UsageError("pass --env NAME (repeatable) or --all-envs, not both")
+        plans = commands.plan_environments(
+            options.project,
+            envs,
+            targets=targets,
+            allow_deletes=allow_deletes,
+            max_destroy=max_destroy,
+        )
+        output.echo(render_plan_set(plans, fmt, color=output.color), nl=False)
+        if plans.has_errors:
+            return EXIT_ERROR
+        return EXIT_CHANGES if detailed_exitcode and plans.has_changes else EXIT_OK
+    env = envs[0] if envs else None
     try:
         result = commands.plan_specs(
             options.project,
@@ -278,6 +343,15 @@ def _duration_seconds(value: str | None) -> float | None:
 @env_option
 @click.option("--auto-approve", is_flag=True, help="Apply without asking (for CI).")
 @click.option(
+    "--expect",
+    "expect",
+    type=click.Path(path_type=Path, dir_okay=False),
+    metavar="REVIEWED_PLAN",
+    help="Plan afresh, and apply only if the new plan makes exactly the changes of this "
+    "reviewed plan file (`plan --out`); otherwise list the differences and apply nothing. "
+    "A matching plan is applied without asking.",
+)
+@click.option(
     "--lease-wait",
     metavar="DURATION",
     help="How long to wait for another apply's lease on the cluster (e.g. 5m; default: the "
@@ -297,6 +371,7 @@ def apply(
     planfile: Path | None,
     env: str | None,
     auto_approve: bool,
+    expect: Path | None,
     lease_wait: str | None,
     batch_size: int,
     targets: tuple[str, ...],
@@ -311,9 +386,18 @@ def apply(
     PLANFILE, the plan is computed now and shown; on a terminal you are asked to confirm
     unless --auto-approve is given.
 
+    With --expect REVIEWED_PLAN, the plan is computed now and applied only if its changes
+    are exactly those of the reviewed plan (timestamps, versions and fingerprints aside);
+    otherwise each added, removed or changed change is listed and nothing is applied.
+
     One apply at a time changes a cluster: apply takes the cluster's lease before reading
     it and gives it back at the end (see `kafkaplan unlock`).
     """
+    if planfile is not None and expect is not None:
+        raise click.UsageError(
+            "a saved PLANFILE is applied as it was planned; --expect checks a new plan "
+            "against a reviewed one: pass one or the other"
+        )
     if planfile is not None and (
         targets or allow_deletes or allow_in_use_deletes or max_destroy is not None
     ):
@@ -326,7 +410,9 @@ def apply(
     output = options.output
     hooks = commands.ApplyHooks(
         show_plan=lambda result: _show_plan(output, result),
-        confirm=None if planfile is not None or auto_approve else _confirmer(output),
+        confirm=None
+        if planfile is not None or expect is not None or auto_approve
+        else _confirmer(output),
         progress=lambda: _progress(output),
         on_outcome=lambda outcome: _show_outcome(output, outcome),
         show_report=lambda report: _show_report(output, report),
@@ -349,6 +435,7 @@ def apply(
             batch_size=batch_size,
             hooks=hooks,
             allow_in_use_deletes=allow_in_use_deletes,
+            expect=expect,
         )
     if applied.plan.errors:
         return EXIT_ERROR
@@ -638,6 +725,9 @@ def _report_error(output: Output, error: KafkaplanError) -> None:
         output.error(f"Error: {error.message}.")
         return
     output.error(f"Error: {error}")
+    if isinstance(error, PlanMismatch):
+        for line in error.details:
+            output.error(f"  {line}")
 
 
 def _show_click_error(output: Output, error: click.ClickException) -> None:

@@ -12,6 +12,7 @@ import os
 import re
 import subprocess
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -33,6 +34,7 @@ from kafkaplan.apply.settle import settle
 from kafkaplan.errors import (
     Diagnostic,
     KafkaplanError,
+    PlanMismatch,
     PlanRefused,
     ProjectError,
     SpecError,
@@ -57,16 +59,20 @@ from kafkaplan.live.retry import RetryingCluster, RetryPolicy
 from kafkaplan.live.state import LiveState
 from kafkaplan.plan.blast import changed_topics, in_use_deletions, retention_cuts
 from kafkaplan.plan.checks import questions
+from kafkaplan.plan.compare import compare_plans
 from kafkaplan.plan.compute import compute_plan, live_fingerprints
 from kafkaplan.plan.drift import DriftReport, compute_drift
 from kafkaplan.plan.model import (
     FORMAT_VERSION,
+    Message,
     Plan,
+    PlanSet,
 )
 from kafkaplan.plan.options import PlanOptions
 from kafkaplan.render.graph import Graph, estate_graph
 from kafkaplan.spec.desired import DesiredState
-from kafkaplan.spec.load import import_settings, load_desired
+from kafkaplan.spec.fmt import format_spec
+from kafkaplan.spec.load import SPEC_SUFFIXES, find_spec_files, import_settings, load_desired
 from kafkaplan.spec.project import Environment, Project, ReassignmentSettings, load_project
 
 # How long an apply waits, at most, for the cluster to report what it did (the CLI uses
@@ -408,6 +414,40 @@ def check_saved_plan(
         )
 
 
+def check_reviewed_plan(reviewed: Plan, context: Context) -> None:
+    """Refuse, before anything is read, a reviewed plan that no fresh plan could match."""
+    if reviewed.format_version != FORMAT_VERSION:
+        raise PlanRefused(
+            f"the reviewed plan has format version {reviewed.format_version}; this kafkaplan "
+            f"reads {FORMAT_VERSION}",
+            hint="plan again with this version and review that plan",
+        )
+    if reviewed.environment != context.env_name:
+        raise PlanRefused(
+            f"the reviewed plan was made for environment {reviewed.environment!r}, not "
+            f"{context.env_name!r}",
+            hint="pass the same --env as when planning",
+        )
+    if reviewed.errors:
+        raise PlanRefused("the reviewed plan has errors; it cannot have been approved")
+
+
+def expect_reviewed(reviewed: Plan, fresh: Plan, source: Path | None = None) -> None:
+    """Refuse ``fresh`` unless it makes exactly the changes of ``reviewed``, listing every
+    difference (``kafkaplan.plan.compare``)."""
+    difference = compare_plans(reviewed, fresh)
+    if not difference:
+        return
+    raise PlanMismatch(
+        f"the plan computed now differs from the reviewed plan ({difference.summary()}); "
+        "nothing was applied",
+        resource=None if source is None else str(source),
+        hint="the specs or the cluster changed since the review: plan again and review the "
+        "new plan",
+        details=difference.lines(),
+    )
+
+
 def run_apply(
     plan: Plan,
     cluster: Cluster,
@@ -495,6 +535,70 @@ def graph_specs(
     return estate_graph(desired, targets)
 
 
+@dataclass(frozen=True)
+class Formatted:
+    changed: list[Path]  # reformatted (or, with check, that would be)
+    unchanged: list[Path]
+    skipped: list[Path]  # YAML files that are not spec files, left alone
+
+
+def format_specs(
+    project_file: Path | None,
+    paths: Sequence[Path] = (),
+    *,
+    check: bool = False,
+    write: Callable[[Path, str], None] | None = None,
+) -> Formatted:
+    """Write spec files in their canonical form (``kafkaplan.spec.fmt``); with ``check``,
+    only say which would change. ``paths`` (files or folders) replace the project's specs;
+    without them the project file is needed. Raises ``SpecError`` for files that are not
+    YAML, after formatting none of them."""
+    if paths:
+        files = sorted(
+            {
+                found
+                for path in paths
+                for found in (
+                    [path]
+                    if path.is_file()
+                    else [
+                        p
+                        for p in sorted(path.rglob("*"))
+                        if p.suffix in SPEC_SUFFIXES
+                        and p.is_file()
+                        and not any(part.startswith(".") for part in p.relative_to(path).parts)
+                    ]
+                )
+            }
+        )
+        missing = [str(path) for path in paths if not path.exists()]
+        if missing:
+            raise ProjectError(f"no such file or folder: {', '.join(missing)}")
+    else:
+        files = find_spec_files(load_project(project_file))
+    results: list[tuple[Path, str, str | None]] = []
+    problems: list[Diagnostic] = []
+    for path in files:
+        text = path.read_text(encoding="utf-8")
+        try:
+            results.append((path, text, format_spec(text, str(path))))
+        except SpecError as exc:
+            problems.extend(exc.diagnostics)
+    if problems:
+        raise SpecError(problems)
+    done = Formatted([], [], [])
+    for path, text, formatted in results:
+        if formatted is None:
+            done.skipped.append(path)
+        elif formatted == text:
+            done.unchanged.append(path)
+        else:
+            done.changed.append(path)
+            if not check and write is not None:
+                write(path, formatted)
+    return done
+
+
 def plan_specs(
     project_file: Path | None,
     env: str | None,
@@ -519,6 +623,81 @@ def plan_specs(
         return make_plan(context, cluster, registry, options)
     finally:
         cluster.close()
+
+
+# At most this many environments are read at once.
+MAX_PARALLEL_ENVIRONMENTS = 8
+
+
+def environment_names(project_file: Path | None, envs: Sequence[str]) -> list[str]:
+    """The environments asked for, checked against the project file; none: all of them,
+    in the project file's order."""
+    project = load_project(project_file)
+    if not envs:
+        return list(project.model.environments)
+    names = list(dict.fromkeys(envs))
+    for name in names:
+        project.environment(name)  # raises for an unknown one, naming the known ones
+    return names
+
+
+def _plan_or_errors(
+    project_file: Path | None,
+    env: str,
+    *,
+    targets: Sequence[str],
+    allow_deletes: bool,
+    max_destroy: int | None,
+) -> Plan:
+    try:
+        return plan_specs(
+            project_file, env, targets=targets, allow_deletes=allow_deletes, max_destroy=max_destroy
+        )
+    except SpecError as exc:
+        errors = [
+            Message(message=d.message, source=d.location() or None, hint=d.hint)
+            for d in exc.diagnostics
+        ]
+    except KafkaplanError as exc:
+        where = f"{exc.resource}: " if exc.resource else ""
+        errors = [Message(message=where + exc.message, hint=exc.hint)]
+    return Plan(kafkaplan_version=__version__, environment=env, errors=errors)
+
+
+def plan_environments(
+    project_file: Path | None,
+    envs: Sequence[str] = (),
+    *,
+    targets: Sequence[str] = (),
+    allow_deletes: bool = False,
+    max_destroy: int | None = None,
+    now: datetime | None = None,
+) -> PlanSet:
+    """One plan per environment (``envs``; none: every environment of the project), read
+    concurrently, one thread per environment (at most ``MAX_PARALLEL_ENVIRONMENTS``). An
+    environment that cannot be planned gets a plan of its errors; the others go on."""
+    names = environment_names(project_file, envs)
+    with ThreadPoolExecutor(
+        max_workers=max(1, min(len(names), MAX_PARALLEL_ENVIRONMENTS)),
+        thread_name_prefix="kafkaplan-env",
+    ) as pool:
+        futures = [
+            pool.submit(
+                _plan_or_errors,
+                project_file,
+                name,
+                targets=targets,
+                allow_deletes=allow_deletes,
+                max_destroy=max_destroy,
+            )
+            for name in names
+        ]
+        plans = [future.result() for future in futures]
+    return PlanSet(
+        kafkaplan_version=__version__,
+        created_at=(now or datetime.now(UTC)).isoformat(timespec="seconds"),
+        plans=plans,
+    )
 
 
 def report_drift(project_file: Path | None, env: str | None) -> DriftReport:
@@ -614,18 +793,33 @@ def apply_specs(
     batch_size: int = DEFAULT_BATCH_SIZE,
     hooks: ApplyHooks | None = None,
     allow_in_use_deletes: bool = False,
+    expect: Path | None = None,
 ) -> Applied:
     """Apply a saved plan (``planfile``), or plan the specs and apply that, under the
     cluster's apply lease: take the lease (waiting up to ``lease_wait`` seconds, default
     the project's), check the saved plan against what is live or compute a new one, show
-    it, ask for confirmation (new plans only), apply, give the lease back."""
+    it, ask for confirmation (new plans only), apply, give the lease back.
+
+    ``expect``: a reviewed plan file. The plan computed now must make exactly its changes
+    (``kafkaplan.plan.compare``), or nothing is applied and a ``PlanMismatch`` lists the
+    differences; when it does, it is applied without a question (it was reviewed)."""
     hooks = hooks or ApplyHooks()
     saved: Plan | None = None
+    reviewed: Plan | None = None
     if planfile is not None:
+        if expect is not None:
+            raise PlanRefused(
+                "a saved plan is applied as it was planned; --expect checks a new plan",
+                hint="pass either the plan file or --expect, not both",
+            )
         saved = read_plan_file(planfile)
         context = load_context(project_file, env or saved.environment, specs=False)
     else:
-        context = load_context(project_file, env)
+        if expect is not None:
+            reviewed = read_plan_file(expect)
+        context = load_context(project_file, env or (reviewed.environment if reviewed else None))
+        if reviewed is not None:
+            check_reviewed_plan(reviewed, context)
     wait = context.project.model.lease.wait_seconds() if lease_wait is None else lease_wait
     cluster = connect(context, read_only=False)
     try:
@@ -652,6 +846,7 @@ def apply_specs(
                     max_destroy=max_destroy,
                     allow_in_use_deletes=allow_in_use_deletes,
                 ),
+                reviewed=(reviewed, expect) if reviewed is not None else None,
             )
         finally:
             held = lease.state
@@ -672,16 +867,20 @@ def _apply_leased(
     hooks: ApplyHooks,
     batch_size: int,
     options: PlanOptions,
+    reviewed: tuple[Plan, Path | None] | None = None,
 ) -> Applied:
     if saved is not None:
         check_saved_plan(saved, context, cluster, registry)
         plan = saved
     else:
         plan = make_plan(context, cluster, registry, options)
+        if reviewed is not None and not plan.errors:
+            expect_reviewed(reviewed[0], plan, reviewed[1])
     hooks.show_plan(plan)
     if plan.errors or not plan.has_changes:
         return Applied(plan)
-    if saved is None and hooks.confirm is not None and not hooks.confirm(context.env_name):
+    approved = saved is not None or reviewed is not None
+    if not approved and hooks.confirm is not None and not hooks.confirm(context.env_name):
         raise PlanRefused("apply cancelled; nothing was changed")
     with hooks.progress() as progress:
         report = run_apply(

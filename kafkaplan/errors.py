@@ -133,6 +133,22 @@ class PlanRefused(KafkaplanError):
     """A saved plan cannot be applied (stale, other cluster, other version) or apply was declined."""
 
 
+class PlanMismatch(PlanRefused):
+    """The plan computed now is not the one that was reviewed (``apply --expect``): nothing
+    was applied. ``details`` lists the differences, one line each, for the user."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        details: list[str],
+        resource: str | None = None,
+        hint: str | None = None,
+    ):
+        super().__init__(message, resource=resource, hint=hint)
+        self.details = details
+
+
 class LeaseHeld(KafkaplanError):
     """Another run holds the apply lease of the cluster."""
 

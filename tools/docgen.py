@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from kafkaplan.plan.model import FORMAT_VERSION, Plan
+from kafkaplan.plan.model import FORMAT_VERSION, Plan, PlanSet
 from kafkaplan.spec.models import spec_json_schema
 from kafkaplan.spec.project import ProjectModel
 from kafkaplan.spec.topic_configs import REFUSED_CONFIGS, TOPIC_CONFIGS, Kind
@@ -126,11 +126,20 @@ def plan_json_schema() -> dict[str, Any]:
     return schema
 
 
+def plan_set_json_schema() -> dict[str, Any]:
+    schema = PlanSet.model_json_schema(mode="serialization")
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["$id"] = "https://kafkaplan.dev/schema/plan-set.json"
+    schema["title"] = f"kafkaplan plans of several environments, format version {FORMAT_VERSION}"
+    return schema
+
+
 def outputs() -> dict[Path, str]:
     return {
         DOCS / "spec-reference.md": reference(),
         DOCS / "spec.schema.json": json.dumps(spec_json_schema(), indent=2) + "\n",
         DOCS / "plan.schema.json": json.dumps(plan_json_schema(), indent=2) + "\n",
+        DOCS / "plan-set.schema.json": json.dumps(plan_set_json_schema(), indent=2) + "\n",
     }
 
 

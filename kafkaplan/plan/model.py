@@ -361,3 +361,26 @@ class Plan(_Model):
             f"{counts['create']} to create, {counts['update']} to update, "
             f"{counts['delete']} to delete"
         )
+
+
+class PlanSet(_Model):
+    """The plans of several environments made in one run (``plan --env a --env b``,
+    ``--all-envs``): ``--format json`` prints this wrapper (docs/plan-set.schema.json), with
+    one complete plan per environment, in the order asked. An environment that could not be
+    planned (invalid specs for it, an unreachable cluster) has a plan with only ``errors``.
+    It shares the plan's format version; a plan set is not a saved plan: apply reads one
+    environment's plan (``plan --env NAME --out FILE``)."""
+
+    format_version: int = FORMAT_VERSION
+    kind: Literal["plan-set"] = "plan-set"
+    kafkaplan_version: str = ""
+    created_at: str | None = None
+    plans: list[Plan] = Field(default_factory=list, description="One plan per environment")
+
+    @property
+    def has_changes(self) -> bool:
+        return any(plan.has_changes for plan in self.plans)
+
+    @property
+    def has_errors(self) -> bool:
+        return any(plan.errors for plan in self.plans)

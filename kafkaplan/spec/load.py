@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from kafkaplan.errors import Diagnostic, SpecError
+from kafkaplan.errors import Diagnostic, ProjectError, SpecError
 from kafkaplan.kinds import subject_address, topic_address
 from kafkaplan.spec import policy, schema_policy, schemas
 from kafkaplan.spec.acls import (
@@ -45,6 +45,7 @@ from kafkaplan.spec.desired import (
     Source,
     is_internal_topic,
 )
+from kafkaplan.spec.mirror import mirrored_state
 from kafkaplan.spec.models import (
     DeadLetter,
     DeadLetterReader,
@@ -563,8 +564,23 @@ def _schema_declarations(
 
 
 def load_desired(project: Project, env_name: str | None) -> tuple[str, Environment, DesiredState]:
-    """Load and check every spec for an environment. Raises SpecError with all problems."""
+    """Load and check every spec for an environment. Raises SpecError with all problems.
+
+    A mirror environment (``mirror_of``) gets what its source's specs make of the mirror
+    cluster (``kafkaplan.spec.mirror``), checked as the source's."""
     name, environment = project.environment(env_name)
+    if environment.mirror_of is not None:
+        source_name = environment.mirror_of
+        source_env = project.model.environments.get(source_name)
+        if source_env is None or source_env.mirror_of is not None or source_name == name:
+            raise ProjectError(
+                f"environment {name!r} mirrors {source_name!r}, which is not an environment "
+                "of the project or is itself a mirror",
+                resource=str(project.file),
+                hint="`mirror_of` names the environment of the source cluster",
+            )
+        _, _, source = load_desired(project, source_name)
+        return name, environment, mirrored_state(source, source_name, environment)
     problems: list[Diagnostic] = []
     rules = project.effective_policy(environment)
     loaded = parse_spec_files(project, environment, problems)

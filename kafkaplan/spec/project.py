@@ -556,7 +556,38 @@ class Defaults(StrictModel):
     replication_factor: int = Field(default=3, ge=1)
 
 
+class ReplicationPolicy(StrictModel):
+    """How the mirror names the source's topics (MirrorMaker 2's replication policies)."""
+
+    type: Literal["default", "identity"] = Field(
+        default="default",
+        description="`default`: a mirrored topic is named `<source_alias><separator><topic>` "
+        "(MirrorMaker 2's DefaultReplicationPolicy); `identity`: the same name "
+        "(IdentityReplicationPolicy).",
+    )
+    source_alias: str | None = Field(
+        default=None,
+        description="The source cluster's alias in the mirror's configuration; default the "
+        "name of the environment mirrored.",
+    )
+    separator: str = Field(default=".", description="Between the alias and the topic name.")
+
+
 class Environment(StrictModel):
+    mirror_of: str | None = Field(
+        default=None,
+        description="This environment is a disaster-recovery copy of that environment's "
+        "cluster: its expected topics and ACLs are derived from the specs as that "
+        "environment loads them (docs/workflows.md).",
+    )
+    replication_policy: ReplicationPolicy = Field(
+        default_factory=ReplicationPolicy, description="With `mirror_of`: how topics are named."
+    )
+    failover_principals: list[str] = Field(
+        default_factory=list,
+        description="With `mirror_of`: the principals that fail over; their ACL bindings are "
+        "expected on this cluster too (topic names as the policy names them).",
+    )
     kafka: KafkaConnection
     schema_registry: RegistryConnection | None = None
     variables: dict[str, str | int | float | bool] = Field(default_factory=dict)

@@ -10,6 +10,7 @@
 #   INPUT_ALLOW_DELETES      true: --allow-deletes
 #   INPUT_MAX_DESTROY        --max-destroy N
 #   INPUT_PLAN_FILE          plan: --out FILE; apply: apply exactly this saved plan
+#   INPUT_EXPECT_PLAN        apply: --expect FILE, the reviewed plan a new plan must match
 #   INPUT_FORMAT             plan and drift: markdown (default), text or json
 #   INPUT_AUTO_APPROVE       true: apply without a plan file passes --auto-approve
 #   INPUT_LEASE_WAIT         apply: --lease-wait DURATION
@@ -116,6 +117,7 @@ show() {
 command=${INPUT_COMMAND:-}
 format=${INPUT_FORMAT:-}
 plan_file=${INPUT_PLAN_FILE:-}
+expect_plan=${INPUT_EXPECT_PLAN:-}
 kafkaplan=${KAFKAPLAN:-kafkaplan}
 
 case "$command" in
@@ -174,11 +176,14 @@ case "$command" in
         ;;
     apply)
         if [[ -n $plan_file ]]; then
+            [[ -z $expect_plan ]] ||
+                die "plan-file applies a saved plan as it is; expect-plan checks a new plan against a reviewed one: give one of them"
             ((${#shaping[@]} == 0)) ||
                 die "targets, allow-deletes and max-destroy shape a new plan; a saved plan-file is applied as it was planned"
             args+=("$plan_file")
         else
             args+=("${shaping[@]}")
+            [[ -z $expect_plan ]] || args+=(--expect "$expect_plan")
             ! is_true "${INPUT_AUTO_APPROVE:-false}" || args+=(--auto-approve)
         fi
         [[ -z ${INPUT_LEASE_WAIT:-} ]] || args+=(--lease-wait "$INPUT_LEASE_WAIT")
@@ -188,6 +193,7 @@ case "$command" in
             die "targets, allow-deletes and max-destroy apply to plan and apply, not $command"
         ;;
 esac
+[[ $command == apply || -z $expect_plan ]] || die "the expect-plan input applies to apply, not $command"
 read_lines args "${INPUT_ARGS:-}"
 
 # Python writes to a pipe in blocks; the log should show each line as it comes.

@@ -201,10 +201,28 @@ def test_a_saved_plan_is_applied_as_it_was_planned(tmp_path: Path, fake_kafkapla
     assert "Apply complete: 1 done." in Path(result.outputs["output-file"]).read_text()
 
 
+def test_a_new_plan_is_checked_against_the_reviewed_one(
+    tmp_path: Path, fake_kafkaplan: Path
+) -> None:
+    result, argv = run_fake(
+        tmp_path,
+        fake_kafkaplan,
+        {"command": "apply", "expect-plan": "reviewed/plan.json", "auto-approve": "true"},
+        stdout="Apply complete: 1 done.\n",
+    )
+    assert argv == ["--no-color", "apply", "--expect", "reviewed/plan.json", "--auto-approve"]
+    assert result.code == 0
+
+
 @pytest.mark.parametrize(
     ("inputs", "message"),
     [
         ({"command": ""}, "the command input is required"),
+        ({"command": "plan", "expect-plan": "p.json"}, "expect-plan input applies to apply"),
+        (
+            {"command": "apply", "plan-file": "plan.json", "expect-plan": "p.json"},
+            "expect-plan checks a new plan against a reviewed one",
+        ),
         ({"command": "plan; rm -rf /"}, "unknown command"),
         ({"command": "plan", "format": "html"}, "unknown format 'html'"),
         ({"command": "apply", "format": "json"}, "the format input applies to plan and drift"),

@@ -575,17 +575,26 @@ def private_stack() -> Iterator[PrivateStack]:
     the end. It fails the tests (never skips them) if it cannot start."""
     shared = Path(os.environ.get("KAFKAPLAN_STACK_DIR") or REPO / ".stack")
     cache = shared / "cache"
-    folder = Path(tempfile.mkdtemp(prefix="kafkaplan-stack-"))
-    (folder / "cache").symlink_to(cache.resolve())
+    # KAFKAPLAN_PRIVATE_STACK_DIR and _KAFKA_PORT, _CONTROLLER_PORT, _REGISTRY_PORT,
+    # _REGISTRY_MANAGEMENT_PORT choose its folder (kept) and ports on a shared machine.
+    given = os.environ.get("KAFKAPLAN_PRIVATE_STACK_DIR")
+    folder = Path(given) if given else Path(tempfile.mkdtemp(prefix="kafkaplan-stack-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    if not (folder / "cache").exists():
+        (folder / "cache").symlink_to(cache.resolve())
     rng = random.Random()
     taken: set[int] = set()
+
+    def port(name: str) -> str:
+        return os.environ.get(f"KAFKAPLAN_PRIVATE_STACK_{name}") or str(free_port(rng, taken))
+
     env = {
         **os.environ,
         "KAFKAPLAN_STACK_DIR": str(folder),
-        "KAFKAPLAN_STACK_KAFKA_PORT": str(free_port(rng, taken)),
-        "KAFKAPLAN_STACK_CONTROLLER_PORT": str(free_port(rng, taken)),
-        "KAFKAPLAN_STACK_REGISTRY_PORT": str(free_port(rng, taken)),
-        "KAFKAPLAN_STACK_REGISTRY_MANAGEMENT_PORT": str(free_port(rng, taken)),
+        "KAFKAPLAN_STACK_KAFKA_PORT": port("KAFKA_PORT"),
+        "KAFKAPLAN_STACK_CONTROLLER_PORT": port("CONTROLLER_PORT"),
+        "KAFKAPLAN_STACK_REGISTRY_PORT": port("REGISTRY_PORT"),
+        "KAFKAPLAN_STACK_REGISTRY_MANAGEMENT_PORT": port("REGISTRY_MANAGEMENT_PORT"),
         "KAFKAPLAN_STACK_REGISTRY_STORAGE": "file",
     }
     try:
@@ -598,7 +607,8 @@ def private_stack() -> Iterator[PrivateStack]:
         yield PrivateStack(folder, {**env, **stack_settings(env)})
     finally:
         run_stack(env, "down", timeout=120)
-        shutil.rmtree(folder, ignore_errors=True)
+        if not given:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 # -- kafkaplan as a subprocess, for tests that interrupt it or what it talks to ----------------

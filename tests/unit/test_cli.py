@@ -272,6 +272,7 @@ def test_every_command_has_help_and_documentation() -> None:
         "schema",
         "show",
         "graph",
+        "fmt",
     }
     for name, command in cli.cli.commands.items():
         assert command.help is not None, name

@@ -41,3 +41,12 @@ def test_every_hook_has_the_keys_pre_commit_requires() -> None:
     for hook in hooks():
         assert {"id", "name", "entry", "language"} <= hook.keys(), hook
         assert isinstance(hook["files"], str)
+
+
+def test_the_fmt_hook_formats_the_whole_project_with_the_fmt_command() -> None:
+    [hook] = [h for h in hooks() if h["id"] == "kafkaplan-fmt"]
+    assert hook["language"] == "python"
+    assert hook["pass_filenames"] is False
+    script, command, *rest = shlex.split(hook["entry"])
+    assert (script, command, rest) == ("kafkaplan", "fmt", [])
+    assert isinstance(cli.commands[command], click.Command)

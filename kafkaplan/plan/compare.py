@@ -1,0 +1,151 @@
+"""How a fresh plan differs from the one that was reviewed (``apply --expect``).
+
+Two plans are the same when they would make the same changes: the same addresses, each with
+the same action, operation, before and after values, fields, risks and dependencies. What
+only says when, by which version or from which line a plan was made (``created_at``,
+``kafkaplan_version``, fingerprints, ``source``) is left aside: a reviewed plan is compared
+with one computed minutes or hours later, perhaps after the specs were reformatted.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from kafkaplan.plan.model import Change, Plan
+
+# Keys of a change that do not change what apply does or what a reviewer approved.
+IGNORED_CHANGE_KEYS = frozenset({"source"})
+
+# Shown per changed change, at most; the rest are counted.
+FIELDS_SHOWN = 10
+
+DifferenceKind = Literal["added", "removed", "changed"]
+
+
+@dataclass(frozen=True)
+class FieldDifference:
+    path: str  # e.g. "operation.configs.retention.ms"
+    reviewed: Any
+    fresh: Any
+
+
+@dataclass(frozen=True)
+class ChangeDifference:
+    address: str
+    kind: DifferenceKind
+    action: str  # the fresh change's action (the reviewed one's for a removed change)
+    fields: tuple[FieldDifference, ...] = ()
+
+
+@dataclass(frozen=True)
+class PlanDifference:
+    """Empty (falsy) when the fresh plan makes exactly the reviewed changes."""
+
+    header: tuple[FieldDifference, ...] = ()  # environment, cluster id
+    changes: tuple[ChangeDifference, ...] = field(default=())
+
+    def __bool__(self) -> bool:
+        return bool(self.header or self.changes)
+
+    def counts(self) -> dict[DifferenceKind, int]:
+        kinds: tuple[DifferenceKind, ...] = ("added", "removed", "changed")
+        return {kind: sum(1 for c in self.changes if c.kind == kind) for kind in kinds}
+
+    def summary(self) -> str:
+        counts = self.counts()
+        return ", ".join(f"{n} {kind}" for kind, n in counts.items() if n) or "no change differs"
+
+    def lines(self) -> list[str]:
+        """The difference for people: one line per added or removed change, and per changed
+        change its line followed by one indented line per differing field."""
+        out = [f"{d.path}: reviewed {_show(d.reviewed)}, now {_show(d.fresh)}" for d in self.header]
+        marks = {"added": "+", "removed": "-", "changed": "~"}
+        for change in self.changes:
+            what = {
+                "added": f"added ({change.action}): not in the reviewed plan",
+                "removed": f"removed ({change.action}): in the reviewed plan, not planned now",
+                "changed": f"changed ({change.action}):",
+            }[change.kind]
+            out.append(f"{marks[change.kind]} {change.address} {what}")
+            for difference in change.fields[:FIELDS_SHOWN]:
+                out.append(
+                    f"    {difference.path}: reviewed {_show(difference.reviewed)}, "
+                    f"now {_show(difference.fresh)}"
+                )
+            if len(change.fields) > FIELDS_SHOWN:
+                out.append(f"    and {len(change.fields) - FIELDS_SHOWN} more field(s)")
+        return out
+
+
+_ABSENT = object()
+
+
+def _show(value: Any) -> str:
+    if value is _ABSENT:
+        return "(absent)"
+    return json.dumps(value, sort_keys=True)
+
+
+def _comparable(change: Change) -> dict[str, Any]:
+    dumped = change.model_dump(mode="json")
+    # The changed attributes by their own path (`fields[configs.retention.ms].before`), so
+    # that a difference in one of them names it.
+    dumped["fields"] = {
+        f"[{item['path']}]": {"before": item["before"], "after": item["after"]}
+        for item in dumped["fields"]
+    }
+    return {key: value for key, value in dumped.items() if key not in IGNORED_CHANGE_KEYS}
+
+
+def _flatten(value: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
+    """Leaves of nested mappings, by dotted path; lists are leaves (compared whole)."""
+    if isinstance(value, Mapping) and value:
+        for key in sorted(value):
+            name = str(key)
+            path = (
+                name
+                if not prefix
+                else prefix + name
+                if name.startswith("[")
+                else f"{prefix}.{name}"
+            )
+            yield from _flatten(value[key], path)
+    else:
+        yield prefix, value
+
+
+def _field_differences(reviewed: Change, fresh: Change) -> tuple[FieldDifference, ...]:
+    before = dict(_flatten(_comparable(reviewed)))
+    after = dict(_flatten(_comparable(fresh)))
+    return tuple(
+        FieldDifference(path, before.get(path, _ABSENT), after.get(path, _ABSENT))
+        for path in sorted(before.keys() | after.keys())
+        if before.get(path, _ABSENT) != after.get(path, _ABSENT)
+    )
+
+
+def compare_plans(reviewed: Plan, fresh: Plan) -> PlanDifference:
+    """What ``fresh`` would do that ``reviewed`` did not say, and the reverse."""
+    header = tuple(
+        FieldDifference(name, getattr(reviewed, name), getattr(fresh, name))
+        for name in ("environment", "cluster_id")
+        if getattr(reviewed, name) != getattr(fresh, name)
+    )
+    old = {change.address: change for change in reviewed.changes}
+    new = {change.address: change for change in fresh.changes}
+    differences: list[ChangeDifference] = []
+    for address in sorted(old.keys() | new.keys()):
+        if address not in old:
+            differences.append(ChangeDifference(address, "added", new[address].action.value))
+        elif address not in new:
+            differences.append(ChangeDifference(address, "removed", old[address].action.value))
+        else:
+            fields = _field_differences(old[address], new[address])
+            if fields:
+                differences.append(
+                    ChangeDifference(address, "changed", new[address].action.value, fields)
+                )
+    return PlanDifference(header=header, changes=tuple(differences))
