@@ -3,7 +3,8 @@ render what it returns through ``kafkaplan.output``, return an exit code.
 
 Exit codes: 0 success; 1 an error the user can fix (bad spec, unreachable broker, refused
 plan, failed apply); 2 with ``--detailed-exitcode``/``drift``: changes present; 3 an
-unexpected internal error (a bug: please report it with the output of ``--debug``).
+unexpected internal error (a bug: please report it with the output of ``--debug``); 4
+``drift`` found no drift but could not check everything (the report is incomplete).
 """
 
 from __future__ import annotations
@@ -42,6 +43,8 @@ from kafkaplan.secrets import Redactor
 from kafkaplan.spec.models import spec_json_schema
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES, EXIT_BUG = 0, 1, 2, 3
+# drift: no drift in what was checked, but something could not be checked.
+EXIT_INCOMPLETE = 4
 EXIT_INTERRUPTED = 130
 
 
@@ -459,7 +462,8 @@ def drift(options: Options, env: str | None, fmt: str, fail_on: str, out: Path |
     Classes: changed (a managed resource differs from its spec), missing (declared but
     absent), unmanaged (present in an owned scope or matching the naming taxonomy, but in
     no spec). What the principal may not read is reported as not checked. Exit codes: 0
-    no drift, 2 drift in a --fail-on class, 1 error.
+    no drift and everything checked, 2 drift in a --fail-on class, 4 no such drift but
+    something could not be checked (the report is incomplete), 1 error.
     """
     classes = {part.strip() for part in fail_on.split(",") if part.strip()}
     unknown = classes - {kind.value for kind in DriftKind}
@@ -473,7 +477,9 @@ def drift(options: Options, env: str | None, fmt: str, fail_on: str, out: Path |
     output.echo(render_drift(report, fmt, color=output.color), nl=False)
     if out is not None:
         output.write_file(out, render_drift(report, fmt))
-    return EXIT_CHANGES if report.failing({DriftKind(c) for c in classes}) else EXIT_OK
+    if report.failing({DriftKind(c) for c in classes}):
+        return EXIT_CHANGES
+    return EXIT_OK if report.complete else EXIT_INCOMPLETE
 
 
 @cli.command(name="import")

@@ -112,11 +112,16 @@ class Cluster(Protocol):
         self, topics: Sequence[NewTopicRequest], *, validate_only: bool = False
     ) -> Results: ...
 
-    def alter_topic_configs(self, changes: Mapping[str, Mapping[str, str | None]]) -> Results:
-        """Incremental: set each given key, delete the override of each key mapped to None."""
+    def alter_topic_configs(
+        self, changes: Mapping[str, Mapping[str, str | None]], *, validate_only: bool = False
+    ) -> Results:
+        """Incremental: set each given key, delete the override of each key mapped to None.
+        With ``validate_only`` the broker checks the request and changes nothing."""
         ...
 
-    def create_partitions(self, totals: Mapping[str, int]) -> Results: ...
+    def create_partitions(
+        self, totals: Mapping[str, int], *, validate_only: bool = False
+    ) -> Results: ...
 
     def delete_topics(self, names: Sequence[str]) -> Results: ...
 
@@ -593,31 +598,40 @@ class KafkaCluster:
         )
         return self._collect(futures, "create_topics")
 
-    def alter_topic_configs(self, changes: Mapping[str, Mapping[str, str | None]]) -> Results:
+    def alter_topic_configs(
+        self, changes: Mapping[str, Mapping[str, str | None]], *, validate_only: bool = False
+    ) -> Results:
         from confluent_kafka.admin import (
             ResourceType,
         )
 
-        self._guard_writes("alter configs")
+        if not validate_only:
+            self._guard_writes("alter configs")
         if not changes:
             return {}
         resources = [
             _incremental(ResourceType.TOPIC, name, configs)
             for name, configs in sorted(changes.items())
         ]
-        submitted = self._admin.incremental_alter_configs(resources, request_timeout=self.timeout)
+        submitted = self._admin.incremental_alter_configs(
+            resources, validate_only=validate_only, request_timeout=self.timeout
+        )
         return self._collect(
             {resource.name: future for resource, future in submitted.items()}, "alter_configs"
         )
 
-    def create_partitions(self, totals: Mapping[str, int]) -> Results:
+    def create_partitions(
+        self, totals: Mapping[str, int], *, validate_only: bool = False
+    ) -> Results:
         from confluent_kafka.admin import NewPartitions
 
-        self._guard_writes("create partitions")
+        if not validate_only:
+            self._guard_writes("create partitions")
         if not totals:
             return {}
         futures = self._admin.create_partitions(
             [NewPartitions(name, count) for name, count in sorted(totals.items())],
+            validate_only=validate_only,
             request_timeout=self.timeout,
             operation_timeout=self.timeout,
         )

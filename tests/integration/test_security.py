@@ -327,6 +327,12 @@ def test_least_privilege_for_topics(
     project.specs(spec.format(topic=topic, partitions=2, retention="3d"))
 
     def refused() -> None:
+        plan = project.run("plan")
+        assert plan.code == 0, plan.out + plan.err
+        assert (
+            f"topic.{topic}: could not dry-run the config update (no ALTER_CONFIGS permission "
+            "for this principal); the broker validates it at apply"
+        ) in plan.out
         result = project.run("apply", "--auto-approve")
         assert result.code == 1, result.out + result.err
         assert (

@@ -218,6 +218,41 @@ def test_broker_refusal_is_caught_at_plan_time(
     assert topic not in admin.list_topics(timeout=10).topics
 
 
+def test_config_update_the_broker_refuses_fails_the_plan(
+    make_project: MakeProject, admin: AdminClient
+) -> None:
+    """The stack's broker has no tiered storage: enabling remote storage on an existing
+    topic is refused. The dry run at plan time says so, instead of every apply failing."""
+    project = make_project()
+    topic, grown = project.name("remote"), project.name("grown")
+    project.specs(f"topics:\n  - name: {topic}\n  - name: {grown}\n    partitions: 2\n")
+    assert project.run("apply", "--auto-approve").code == 0
+    project.specs(
+        f"""\
+        topics:
+          - name: {topic}
+            configs:
+              remote.storage.enable: true
+              retention.ms: 2d
+          - name: {grown}
+            partitions: 4
+        """
+    )
+    plan = project.run("plan", "--detailed-exitcode")
+    assert plan.code == 1, plan.out + plan.err
+    assert (
+        f"specs/main.yaml:2: topic.{topic}: the broker would refuse this config update: "
+        "Tiered Storage functionality is disabled in the broker"
+    ) in plan.out
+    assert f"topic.{grown}: the broker would refuse" not in plan.out
+    applied = project.run("apply", "--auto-approve")
+    assert applied.code == 1, applied.out + applied.err
+    configs = topic_configs(admin, topic)
+    assert "remote.storage.enable" not in configs or configs["remote.storage.enable"][0] == "false"
+    assert configs["retention.ms"][1] != "DYNAMIC_TOPIC_CONFIG", "the dry run changed nothing"
+    assert partition_count(admin, grown) == 2
+
+
 def test_saved_plan_applies_and_refuses_when_stale(
     make_project: MakeProject, admin: AdminClient
 ) -> None:

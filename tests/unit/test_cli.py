@@ -296,7 +296,6 @@ def test_plan_out_saves_the_plan_atomically(
 
 DRIFT_TEXT = """\
 kafkaplan drift for environment "test" (cluster fake-cluster)
-
 No drift. The live state matches the specs.
 """
 
