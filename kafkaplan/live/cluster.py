@@ -23,6 +23,7 @@ from typing import Any, Protocol, TypeVar
 from kafkaplan.errors import (
     AuthenticationFailed,
     ClusterError,
+    ClusterNotReached,
     ClusterTransient,
     ClusterUnreachable,
     PermissionDenied,
@@ -414,6 +415,8 @@ class KafkaCluster:
         self.expected_cluster_id = connection.expected_cluster_id
         self._errors: list[Any] = []
         self._lock = threading.Lock()
+        # Whether any broker has answered this client yet.
+        self._reached = False
         self.connection = connection
         config = client_config(connection, environ)
         if admin_factory is None:
@@ -456,6 +459,7 @@ class KafkaCluster:
             remaining = deadline - time.monotonic()
             try:
                 metadata = self._admin.list_topics(timeout=max(0.1, min(1.0, remaining)))
+                self._reached = True
                 break
             except KafkaException as exc:
                 self._admin.poll(0)
@@ -469,8 +473,14 @@ class KafkaCluster:
                         url = self.connection.oauth_token_endpoint_url
                         if self.connection.sasl_mechanism == "OAUTHBEARER" and url:
                             hint += f", and that the token endpoint {url} answers"
-                        raise ClusterUnreachable(
-                            f"no broker answered within {self.timeout:g}s",
+                        servers = self.connection.bootstrap_servers
+                        # Never reached: a wrong address or a cluster that is down; retrying
+                        # would cost another timeout each time. Once reached, a broker that
+                        # stops answering is transient (a restart): retried.
+                        unreachable = ClusterUnreachable if self._reached else ClusterNotReached
+                        raise unreachable(
+                            f"no broker answered within {self.timeout:g}s "
+                            f"(tried bootstrap_servers {servers})",
                             resource="kafka",
                             hint=hint,
                         ) from exc

@@ -40,6 +40,7 @@ from kafkaplan.errors import (
     RegistryAuthenticationFailed,
     RegistryError,
     RegistryPermissionDenied,
+    RegistryTimedOut,
     RegistryUnreachable,
     SchemaRejected,
 )
@@ -296,6 +297,14 @@ class HttpRegistry:
                     hint="check schema_registry.ssl_ca_location, ssl_certificate_location and "
                     "ssl_key_location (and ssl_check_hostname)",
                 ) from exc
+            if isinstance(reason, TimeoutError) or isinstance(exc, TimeoutError):
+                raise RegistryTimedOut(
+                    f"the registry at {_safe_url(self.url)} did not answer within "
+                    f"{self.timeout:g}s ({method} {_safe_url(url)})",
+                    resource=resource,
+                    hint="check that the registry is up and answers, or raise "
+                    "schema_registry.timeout",
+                ) from exc
             raise RegistryUnreachable(
                 f"the registry at {_safe_url(self.url)} did not answer ({reason})",
                 resource=resource,
@@ -311,12 +320,16 @@ class HttpRegistry:
     def _send_retrying_reads(
         self, method: str, url: str, body: Any, *, resource: str | None, operation: str
     ) -> tuple[int, Any]:
-        """A GET that got no answer is sent again (twice at most, after a short pause): reads
-        are safe to repeat. Writes are never resent blindly; the next plan sees their effect."""
+        """A GET whose connection failed is sent again (twice at most, after a short pause):
+        reads are safe to repeat. One that timed out is not: a registry that hangs would cost
+        another timeout each time. Writes are never resent blindly; the next plan sees their
+        effect."""
         attempts = READ_ATTEMPTS if method == "GET" else 1
         for attempt in range(1, attempts + 1):
             try:
                 return self._send(method, url, body, resource=resource, operation=operation)
+            except RegistryTimedOut:
+                raise
             except RegistryUnreachable:
                 if attempt == attempts:
                     raise
@@ -338,10 +351,22 @@ class HttpRegistry:
         )
         if 200 <= status < 300:
             return answer
-        if status == 404 and missing_ok:
-            return None
         answer = answer or {}
         error_code = answer.get("error_code")
+        if status == 404 and not (isinstance(error_code, int) and error_code > 40400):
+            # Not the API's "no such subject/version" (40401, 40402, ...): no such path.
+            raise RegistryError(
+                f"the registry answered HTTP 404 for {method} {_safe_url(self.url + path)}: "
+                "no such path",
+                resource=resource,
+                status=status,
+                error_code=error_code if isinstance(error_code, int) else None,
+                hint="check schema_registry.url: it must be the root of the registry's "
+                "Confluent-compatible API (Confluent: https://host:8081; Apicurio: "
+                "http://host:8080/apis/ccompat/v7)",
+            )
+        if status == 404 and missing_ok:
+            return None
         raise translate(
             status,
             int(error_code) if isinstance(error_code, int) else None,

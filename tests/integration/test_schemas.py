@@ -372,3 +372,19 @@ def test_registry_behaviours_kafkaplan_works_around(project: Project, registry: 
     assert status == 200, body
     status, body = call(f"{registry.url}/subjects/{quote(base)}", "DELETE")
     assert (status, body["error_code"]) == (422, 42206)
+
+
+def test_a_wrong_registry_path_names_the_url_with_a_hint(
+    project: Project, stack: dict[str, str]
+) -> None:
+    """Apicurio serves the Confluent API under /apis/ccompat/v7; a URL without it answers
+    404 for every path, which is a wrong URL, not a missing subject."""
+    one_subject(project, record(ID))
+    wrong = stack["KAFKAPLAN_SCHEMA_REGISTRY_URL"].replace("/ccompat/v7", "/v7")
+    project.env["KAFKAPLAN_SCHEMA_REGISTRY_URL"] = wrong
+    plan = project.run("plan")
+    assert plan.code == 1, plan.out + plan.err
+    assert f"the registry answered HTTP 404 for GET {wrong}/" in plan.err, plan.err
+    assert ": no such path (hint: check schema_registry.url: it must be the root of the " in (
+        plan.err
+    )
