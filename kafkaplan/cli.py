@@ -41,6 +41,7 @@ from kafkaplan.render import FORMATS, render
 from kafkaplan.render.drift import render_drift
 from kafkaplan.secrets import Redactor
 from kafkaplan.spec.models import spec_json_schema
+from kafkaplan.spec.project import project_json_schema
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES, EXIT_BUG = 0, 1, 2, 3
 # drift: no drift in what was checked, but something could not be checked.
@@ -552,10 +553,18 @@ def import_(
 
 
 @cli.command()
+@click.option(
+    "--project",
+    "of_project",
+    is_flag=True,
+    help="The JSON Schema of the project file (kafkaplan.yaml) instead of a spec file.",
+)
 @pass_options
-def schema(options: Options) -> int:
-    """Print the JSON Schema of the spec file format (for editors and CI)."""
-    options.output.echo(json.dumps(spec_json_schema(), indent=2))
+def schema(options: Options, of_project: bool) -> int:
+    """Print the JSON Schema of the spec file format, or with --project of kafkaplan.yaml
+    (for editors and CI)."""
+    document = project_json_schema() if of_project else spec_json_schema()
+    options.output.echo(json.dumps(document, indent=2))
     return EXIT_OK
 
 

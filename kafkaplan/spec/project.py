@@ -63,19 +63,32 @@ _SECRET_KEYS = {
 }
 
 
+DEFAULT_NAMING_DESCRIPTION = "entity.event_type.version (e.g. orders.created.v1)"
+
+
 class NamingPolicy(StrictModel):
     pattern: Regex = Field(
         default=DEFAULT_NAMING_PATTERN,
         description="Regular expression every managed topic name must match.",
     )
-    description: str = Field(
-        default="entity.event_type.version (e.g. orders.created.v1)",
-        description="How the pattern reads to a person; shown in errors.",
+    description: str | None = Field(
+        default=None,
+        description="How the pattern reads to a person; shown in errors. Without it, errors "
+        "quote the pattern (the default pattern reads `entity.event_type.version (e.g. "
+        "orders.created.v1)`).",
     )
     exceptions: list[str] = Field(
         default_factory=list,
         description="Topic names exempt from the naming pattern (legacy names, for example).",
     )
+
+    def explained(self) -> str:
+        """The convention as errors state it: its description, or else its pattern."""
+        if self.description:
+            return self.description
+        if self.pattern == DEFAULT_NAMING_PATTERN:
+            return DEFAULT_NAMING_DESCRIPTION
+        return f"(names must match {self.pattern})"
 
 
 class CompatibilityRule(StrictModel):
@@ -639,6 +652,15 @@ def _secret_references(document: Document, secrets: Mapping[str, str]) -> list[D
     return problems
 
 
+def project_json_schema() -> dict[str, Any]:
+    """JSON Schema of the project file (``kafkaplan.yaml``), for editors."""
+    schema = ProjectModel.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["$id"] = "https://kafkaplan.dev/schema/project.json"
+    schema["title"] = "kafkaplan project file (kafkaplan.yaml)"
+    return schema
+
+
 def find_project_file(start: Path) -> Path | None:
     for folder in (start, *start.parents):
         candidate = folder / PROJECT_FILE
@@ -647,7 +669,9 @@ def find_project_file(start: Path) -> Path | None:
     return None
 
 
-def validation_diagnostics(document: Document, error: ValidationError) -> list[Diagnostic]:
+def validation_diagnostics(
+    document: Document, error: ValidationError, schema_command: str = "kafkaplan schema"
+) -> list[Diagnostic]:
     """pydantic's errors, located by file and line, in words a spec author understands."""
     problems = []
     for item in error.errors():
@@ -660,7 +684,7 @@ def validation_diagnostics(document: Document, error: ValidationError) -> list[D
             if key in _SECRET_KEYS:
                 hint = f"secrets come from environment variables: use `{key}_env: VARIABLE`"
             else:
-                hint = "check the spelling; `kafkaplan schema` prints every key the format knows"
+                hint = f"check the spelling; `{schema_command}` prints every key the format knows"
         elif item["type"] == "missing":
             message = f"missing required key {field!r}"
         else:
@@ -697,7 +721,9 @@ def load_project(path: Path | None = None, environ: Mapping[str, str] | None = N
     try:
         model = ProjectModel.model_validate(document.data)
     except ValidationError as exc:
-        raise SpecError(validation_diagnostics(document, exc)) from exc
+        raise SpecError(
+            validation_diagnostics(document, exc, "kafkaplan schema --project")
+        ) from exc
     ownership_problems = check_ownership(model.acls, document)
     if ownership_problems:
         raise SpecError(ownership_problems)

@@ -383,3 +383,22 @@ def test_secrets_are_masked_in_every_message(
         f"Error: {project}: unknown environment '***' (hint: environments in the project "
         "file: test)\n",
     )
+
+
+def test_schema_of_the_project_file(
+    make_project: MakeProject, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from kafkaplan.cli import main
+
+    assert main(["schema", "--project"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert document["title"] == "kafkaplan project file (kafkaplan.yaml)"
+    assert {"environments", "policy", "specs"} <= set(document["properties"])
+    assert main(["schema"]) == 0
+    assert json.loads(capsys.readouterr().out)["title"] == "kafkaplan spec file"
+    # A project-file error points at the project file's schema.
+    project = make_project({}, project="specs: [specs]\nenvironments: {}\nnot_a_key: 1\n")
+    code, _, err = run(project, "validate", capsys=capsys)
+    assert code == 1
+    assert "unknown key 'not_a_key'" in err
+    assert "`kafkaplan schema --project` prints every key the format knows" in err

@@ -9,7 +9,7 @@ import pytest
 from kafkaplan.errors import SpecError
 from kafkaplan.spec.load import load_desired
 from kafkaplan.spec.project import load_project
-from tests.conftest import MakeProject
+from tests.conftest import PROJECT, MakeProject
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -352,3 +352,21 @@ def test_an_escape_beyond_unicode_is_a_yaml_problem(escape: str) -> None:
         parse_yaml(f'topics:\n  - name: "{escape}"\n', "specs/a.yaml")
     assert str(caught.value).startswith("specs/a.yaml:1: invalid YAML: ")
     assert "U0010FFFF" in str(caught.value)
+
+
+def test_a_custom_naming_pattern_without_description_quotes_the_pattern(
+    make_project: MakeProject,
+) -> None:
+    spec = {"a.yaml": "topics:\n  - name: orders.created.v1\n"}
+    custom = PROJECT.replace("policy:\n", "policy:\n  naming:\n    pattern: '^team-[a-z]+$'\n")
+    [found] = problems(make_project(spec, project=custom))
+    assert found == (
+        "specs/a.yaml:2: topic 'orders.created.v1' does not follow the naming convention "
+        "(names must match ^team-[a-z]+$) (hint: rename it, or list it under "
+        "policy.naming.exceptions)"
+    )
+    described = custom.replace("'^team-[a-z]+$'\n", "'^team-[a-z]+$'\n    description: team-NAME\n")
+    [found] = problems(make_project(spec, project=described))
+    assert "does not follow the naming convention team-NAME (hint:" in found
+    [found] = problems(make_project({"a.yaml": "topics:\n  - name: Orders\n"}))
+    assert "naming convention entity.event_type.version (e.g. orders.created.v1)" in found
