@@ -114,6 +114,22 @@ def _json_document(text: str) -> Any:
 # Avro
 # ---------------------------------------------------------------------------------------
 
+
+def _define_avro(
+    loaded: Mapping[str, _Loaded], subject: str, named: dict[str, Any], seen: set[str]
+) -> None:
+    """Parse ``subject``'s Avro schema (after those it refers to) into ``named``."""
+    import fastavro
+
+    target = loaded.get(subject)
+    if target is None or subject in seen or target.schema_type != "AVRO":
+        return
+    seen.add(subject)
+    for ref in target.references:
+        _define_avro(loaded, ref.subject, named, seen)
+    fastavro.parse_schema(json.loads(target.text), named_schemas=named, _write_hint=False)
+
+
 _AVRO_PRIMITIVES = {"null", "boolean", "int", "long", "float", "double", "bytes", "string"}
 _AVRO_UNNAMED = {*_AVRO_PRIMITIVES, "array", "map"}
 
@@ -615,6 +631,8 @@ def load_subjects(
     _connect_references(root, loaded, problems)
     if len(problems) == before:
         problems.extend(reference_cycles(loaded))
+    if len(problems) == before:
+        problems.extend(_avro_defaults_of_referenced_types(loaded))
     return {
         name: DesiredSubject(
             name=name,
@@ -676,6 +694,83 @@ def _load_one(root: Path, declaration: Declaration, problems: list[Diagnostic]) 
         problems.append(declaration.diagnostic(f"cannot read schema file: {exc.strerror}", "file"))
         return None
     return _Loaded(declaration, schema_type, text, file, display, parsed)
+
+
+def _avro_named_fields(node: Any, namespace: str = "") -> Iterable[tuple[dict[str, Any], str]]:
+    """Every record field of an Avro schema document, with the namespace it is in."""
+    if isinstance(node, list):
+        for branch in node:
+            yield from _avro_named_fields(branch, namespace)
+        return
+    if not isinstance(node, dict):
+        return
+    name = str(node.get("name", ""))
+    inner = str(node.get("namespace", namespace) or "")
+    if "." in name:
+        inner = name.rsplit(".", 1)[0]
+    if node.get("type") == "record":
+        for item in node.get("fields") or []:
+            if isinstance(item, dict):
+                yield item, inner
+                yield from _avro_named_fields(item.get("type"), inner)
+    elif node.get("type") == "array":
+        yield from _avro_named_fields(node.get("items"), inner)
+    elif node.get("type") == "map":
+        yield from _avro_named_fields(node.get("values"), inner)
+
+
+def _avro_defaults_of_referenced_types(loaded: Mapping[str, _Loaded]) -> list[Diagnostic]:
+    """Defaults of fields whose type another subject defines. Alone, such a type is a
+    placeholder that fastavro does not check a default against, so ``"default": "x"`` for
+    a record passed; checked here with the referenced types (references have no cycles)."""
+    import fastavro
+    from fastavro.validation import validate
+
+    problems = []
+    for name, item in sorted(loaded.items()):
+        externals = {external.name for external in item.parsed.externals}
+        if item.schema_type != "AVRO" or not externals:
+            continue
+        named: dict[str, Any] = {}
+        try:
+            seen: set[str] = set()
+            for ref in item.references:
+                _define_avro(loaded, ref.subject, named, seen)
+        except Exception:
+            continue
+        for found, namespace in _avro_named_fields(json.loads(item.text)):
+            if "default" not in found:
+                continue
+            kind = found.get("type")
+            branches = kind if isinstance(kind, list) else [kind]
+            full = [
+                b if "." in b or not namespace else f"{namespace}.{b}"
+                for b in branches
+                if isinstance(b, str)
+            ]
+            if not any(b in externals for b in full) or not all(
+                b in named or b in _AVRO_PRIMITIVES for b in full
+            ):
+                continue
+            check = {
+                "type": "record",
+                "name": "kafkaplan_default",
+                "fields": [{"name": "v", "type": full if isinstance(kind, list) else full[0]}],
+            }
+            parsed = fastavro.parse_schema(check, named_schemas=dict(named))
+            if not validate({"v": found["default"]}, parsed, raise_errors=False):
+                field_name = str(found.get("name"))
+                problems.append(
+                    Diagnostic(
+                        f"invalid Avro schema: the default of field {field_name!r} is not a "
+                        f"value of its type {kind!r}: {json.dumps(found['default'])}",
+                        file=item.display,
+                        line=line_of(item.text, f'"{field_name}"') or 1,
+                        hint=f"AVRO schema of subject {name!r}, declared at "
+                        f"{item.declaration.source}",
+                    )
+                )
+    return problems
 
 
 def _connect_references(
