@@ -614,6 +614,8 @@ def load_subjects(
 ) -> dict[str, DesiredSubject]:
     """Read, parse and connect the schemas of every declaration; problems are appended."""
     loaded: dict[str, _Loaded] = {}
+    # Files of the schemas that could not be loaded, and their text (empty if unreadable).
+    broken: list[tuple[str, str]] = []
     for declaration in declarations:
         first = loaded.get(declaration.subject)
         if first is not None:
@@ -627,8 +629,10 @@ def load_subjects(
         item = _load_one(root, declaration, problems)
         if item is not None:
             loaded[declaration.subject] = item
+        else:
+            broken.append(_broken_schema(root, declaration))
     before = len(problems)
-    _connect_references(root, loaded, problems)
+    _connect_references(root, loaded, problems, broken)
     if len(problems) == before:
         problems.extend(reference_cycles(loaded))
     if len(problems) == before:
@@ -773,10 +777,32 @@ def _avro_defaults_of_referenced_types(loaded: Mapping[str, _Loaded]) -> list[Di
     return problems
 
 
+def _broken_schema(root: Path, declaration: Declaration) -> tuple[str, str]:
+    """The file name and text of a schema that could not be loaded (already reported)."""
+    try:
+        file = resolve_schema_file(root, declaration.spec_file, declaration.spec.file)
+        return file.name, _read_schema_file(file)
+    except (ValueError, OSError):
+        return Path(declaration.spec.file).name, ""
+
+
+def _may_define(broken: Sequence[tuple[str, str]], name: str) -> bool:
+    """Whether a schema that could not be loaded may be what defines ``name`` (an Avro type,
+    a JSON Schema $ref, a Protobuf import): then a missing reference to it is only a
+    consequence of that schema's own error, which is reported, and is not reported again."""
+    short = name.rsplit("/", 1)[-1]
+    simple = name.rsplit(".", 1)[-1]
+    return any(file == short or (simple and f'"{simple}"' in text) for file, text in broken)
+
+
 def _connect_references(
-    root: Path, loaded: Mapping[str, _Loaded], problems: list[Diagnostic]
+    root: Path,
+    loaded: Mapping[str, _Loaded],
+    problems: list[Diagnostic],
+    broken: Sequence[tuple[str, str]] = (),
 ) -> None:
-    """Declared references as written; the others detected; uncovered names are errors."""
+    """Declared references as written; the others detected; uncovered names are errors
+    (unless a schema that could not be loaded may define them)."""
     by_file = {item.file: name for name, item in loaded.items()}
     by_defined: dict[str, list[str]] = {}
     for name, item in loaded.items():
@@ -804,6 +830,8 @@ def _connect_references(
                 continue
             target = _detect(root, item, external.name, by_file, by_defined)
             source = Source(item.display, external.line)
+            if (target is None or target == name) and _may_define(broken, external.name):
+                continue
             if target is None or target == name:
                 what = {
                     "AVRO": "type",
