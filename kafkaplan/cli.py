@@ -591,6 +591,12 @@ def _show_click_error(output: Output, error: click.ClickException) -> None:
 GC_THRESHOLDS = (50_000, 20, 20)
 
 
+_INTERRUPTED = (
+    "Interrupted. Changes sent before the interrupt may have been made: "
+    "run `kafkaplan plan` to see what is left."
+)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Console entry point: the one handler at the boundary. An expected error (a
     ``KafkaplanError``) becomes its ``Error: ...`` line and exit 1; an unexpected one is a
@@ -603,14 +609,20 @@ def main(argv: list[str] | None = None) -> int:
     except KafkaplanError as error:
         _report_error(output, error)
         return error.exit_code
-    except click.exceptions.Abort:
+    except click.exceptions.Abort as error:
+        if isinstance(error.__cause__, KeyboardInterrupt):
+            # click turns a Ctrl-C that reaches it into Abort, wherever it came: in the
+            # middle of an apply too, after changes were sent. Only an answer at the
+            # confirmation prompt (whose Abort has no cause) comes before any change.
+            output.error(_INTERRUPTED)
+            return EXIT_INTERRUPTED
         output.error("Aborted; nothing was changed.")
         return EXIT_ERROR
     except click.ClickException as error:
         _show_click_error(output, error)
         return error.exit_code
     except KeyboardInterrupt:
-        output.error("Interrupted.")
+        output.error(_INTERRUPTED)
         return EXIT_INTERRUPTED
     except Exception as error:  # a bug: say so, and how to report it
         output.error(f"Internal error: {type(error).__name__}: {error}")

@@ -12,6 +12,7 @@ import pytest
 
 from kafkaplan import cli, commands, secrets
 from kafkaplan.cli import main
+from kafkaplan.live.cluster import NewTopicRequest
 from kafkaplan.live.lease import Lease
 from kafkaplan.plan.model import FORMAT_VERSION
 from tests.conftest import PROJECT, MakeProject
@@ -402,3 +403,27 @@ def test_schema_of_the_project_file(
     assert code == 1
     assert "unknown key 'not_a_key'" in err
     assert "`kafkaplan schema --project` prints every key the format knows" in err
+
+
+def test_an_interrupt_during_apply_never_says_nothing_was_changed(
+    make_project: MakeProject,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """click turns a Ctrl-C that reaches it into Abort; in the middle of an apply (here:
+    after one topic was created) that must not read "nothing was changed"."""
+    from kafkaplan import commands
+
+    cluster = MemoryCluster()
+
+    def interrupted(*args: object, **kwargs: object) -> object:
+        cluster.create_topics([NewTopicRequest("a.made.v1", 1, 1)])
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(commands, "apply_specs", interrupted)
+    project = make_project({"a.yaml": "topics:\n  - name: a.made.v1\n"})
+    code, _, err = run(project, "apply", "--auto-approve", capsys=capsys)
+    assert "a.made.v1" in cluster.topics
+    assert code == 130
+    assert "nothing was changed" not in err
+    assert "Interrupted. Changes sent before the interrupt may have been made" in err
