@@ -3,7 +3,8 @@ render what it returns through ``kafkaplan.output``, return an exit code.
 
 Exit codes: 0 success; 1 an error the user can fix (bad spec, unreachable broker, refused
 plan, failed apply); 2 with ``--detailed-exitcode``/``drift``: changes present; 3 an
-unexpected internal error (a bug: please report it with the output of ``--debug``).
+unexpected internal error (a bug: please report it with the output of ``--debug``); 4
+``drift`` found no drift but could not check everything (the report is incomplete).
 """
 
 from __future__ import annotations
@@ -43,8 +44,11 @@ from kafkaplan.render.markdown import render_spec_errors
 from kafkaplan.render.plan_set import render_plan_set
 from kafkaplan.secrets import Redactor
 from kafkaplan.spec.models import spec_json_schema
+from kafkaplan.spec.project import project_json_schema
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES, EXIT_BUG = 0, 1, 2, 3
+# drift: no drift in what was checked, but something could not be checked.
+EXIT_INCOMPLETE = 4
 EXIT_INTERRUPTED = 130
 
 
@@ -624,7 +628,8 @@ def drift(options: Options, env: str | None, fmt: str, fail_on: str, out: Path |
     Classes: changed (a managed resource differs from its spec), missing (declared but
     absent), unmanaged (present in an owned scope or matching the naming taxonomy, but in
     no spec). What the principal may not read is reported as not checked. Exit codes: 0
-    no drift, 2 drift in a --fail-on class, 1 error.
+    no drift and everything checked, 2 drift in a --fail-on class, 4 no such drift but
+    something could not be checked (the report is incomplete), 1 error.
     """
     classes = {part.strip() for part in fail_on.split(",") if part.strip()}
     unknown = classes - {kind.value for kind in DriftKind}
@@ -638,7 +643,9 @@ def drift(options: Options, env: str | None, fmt: str, fail_on: str, out: Path |
     output.echo(render_drift(report, fmt, color=output.color), nl=False)
     if out is not None:
         output.write_file(out, render_drift(report, fmt))
-    return EXIT_CHANGES if report.failing({DriftKind(c) for c in classes}) else EXIT_OK
+    if report.failing({DriftKind(c) for c in classes}):
+        return EXIT_CHANGES
+    return EXIT_OK if report.complete else EXIT_INCOMPLETE
 
 
 @cli.command(name="import")
@@ -711,10 +718,18 @@ def import_(
 
 
 @cli.command()
+@click.option(
+    "--project",
+    "of_project",
+    is_flag=True,
+    help="The JSON Schema of the project file (kafkaplan.yaml) instead of a spec file.",
+)
 @pass_options
-def schema(options: Options) -> int:
-    """Print the JSON Schema of the spec file format (for editors and CI)."""
-    options.output.echo(json.dumps(spec_json_schema(), indent=2))
+def schema(options: Options, of_project: bool) -> int:
+    """Print the JSON Schema of the spec file format, or with --project of kafkaplan.yaml
+    (for editors and CI)."""
+    document = project_json_schema() if of_project else spec_json_schema()
+    options.output.echo(json.dumps(document, indent=2))
     return EXIT_OK
 
 
@@ -744,6 +759,12 @@ def _show_click_error(output: Output, error: click.ClickException) -> None:
 GC_THRESHOLDS = (50_000, 20, 20)
 
 
+_INTERRUPTED = (
+    "Interrupted. Changes sent before the interrupt may have been made: "
+    "run `kafkaplan plan` to see what is left."
+)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Console entry point: the one handler at the boundary. An expected error (a
     ``KafkaplanError``) becomes its ``Error: ...`` line and exit 1; an unexpected one is a
@@ -756,14 +777,20 @@ def main(argv: list[str] | None = None) -> int:
     except KafkaplanError as error:
         _report_error(output, error)
         return error.exit_code
-    except click.exceptions.Abort:
+    except click.exceptions.Abort as error:
+        if isinstance(error.__cause__, KeyboardInterrupt):
+            # click turns a Ctrl-C that reaches it into Abort, wherever it came: in the
+            # middle of an apply too, after changes were sent. Only an answer at the
+            # confirmation prompt (whose Abort has no cause) comes before any change.
+            output.error(_INTERRUPTED)
+            return EXIT_INTERRUPTED
         output.error("Aborted; nothing was changed.")
         return EXIT_ERROR
     except click.ClickException as error:
         _show_click_error(output, error)
         return error.exit_code
     except KeyboardInterrupt:
-        output.error("Interrupted.")
+        output.error(_INTERRUPTED)
         return EXIT_INTERRUPTED
     except Exception as error:  # a bug: say so, and how to report it
         output.error(f"Internal error: {type(error).__name__}: {error}")

@@ -88,6 +88,12 @@ class ClusterUnreachable(ClusterTransient):
     pass
 
 
+class ClusterNotReached(ClusterError):
+    """No broker of ``bootstrap_servers`` answered the first request within the timeout.
+    Not transient: trying again at once costs another timeout and rarely helps (a wrong
+    address, a cluster that is down), so the command fails after one timeout."""
+
+
 class AuthenticationFailed(ClusterError):
     pass
 
@@ -115,6 +121,11 @@ class RegistryError(KafkaplanError):
 
 class RegistryUnreachable(RegistryError):
     pass
+
+
+class RegistryTimedOut(RegistryUnreachable):
+    """The registry took the connection but did not answer within the timeout (it hangs):
+    never resent, since each try would cost another timeout."""
 
 
 class RegistryAuthenticationFailed(RegistryError):

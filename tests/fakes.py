@@ -85,10 +85,18 @@ def _unknown_topic(name: str) -> ClusterError:
 
 
 def _invalid_config(name: str, configs: Mapping[str, str]) -> ClusterError | None:
-    """The broker's refusal of a topic's configs (unknown keys, values it cannot parse)."""
+    """The broker's refusal of a topic's configs (unknown keys, values it cannot parse, and,
+    as on a broker without tiered storage, remote storage)."""
     for key, value in configs.items():
         if key in TOPIC_THROTTLE_CONFIGS:  # kafkaplan sets these itself, during reassignments
             continue
+        if key == "remote.storage.enable" and value == "true":
+            return ClusterError(
+                "Tiered Storage functionality is disabled in the broker. Topic cannot be "
+                "configured with remote log storage.",
+                resource=f"topic.{name}",
+                code="INVALID_CONFIG",
+            )
         try:
             normalize(key, value)
         except ConfigValueError as exc:
@@ -339,8 +347,10 @@ class MemoryCluster:
                 self.topics[request.name] = topic
         return self._answer(fault, results)
 
-    def alter_topic_configs(self, changes: Mapping[str, Mapping[str, str | None]]) -> Results:
-        self.calls.append(f"alter_topic_configs:{len(changes)}")
+    def alter_topic_configs(
+        self, changes: Mapping[str, Mapping[str, str | None]], *, validate_only: bool = False
+    ) -> Results:
+        self.calls.append(f"alter_topic_configs:{len(changes)}" + (":validate" * validate_only))
         fault = self._fault("alter_topic_configs")
         if fault is not None and not fault.applied:
             return dict.fromkeys(changes, fault.error)
@@ -354,7 +364,7 @@ class MemoryCluster:
                 name, {k: v for k, v in configs.items() if v is not None}
             )
             results[name] = error
-            if error is None:
+            if error is None and not validate_only:
                 overrides = self.topics[name].overrides
                 for key, value in configs.items():
                     if value is None:
@@ -363,8 +373,10 @@ class MemoryCluster:
                         overrides[key] = value
         return self._answer(fault, results)
 
-    def create_partitions(self, totals: Mapping[str, int]) -> Results:
-        self.calls.append(f"create_partitions:{len(totals)}")
+    def create_partitions(
+        self, totals: Mapping[str, int], *, validate_only: bool = False
+    ) -> Results:
+        self.calls.append(f"create_partitions:{len(totals)}" + (":validate" * validate_only))
         fault = self._fault("create_partitions")
         if fault is not None and not fault.applied:
             return dict.fromkeys(totals, fault.error)
@@ -380,7 +392,7 @@ class MemoryCluster:
                     code="INVALID_PARTITIONS",
                 )
             results[name] = error
-            if error is None:
+            if error is None and not validate_only:
                 topic = self.topics[name]
                 rf = len(topic.replicas[0]) if topic.replicas else topic.replication_factor
                 added = round_robin(total, rf, self.brokers)[topic.partitions :]

@@ -15,7 +15,7 @@ from typing import Any
 
 from kafkaplan.plan.model import FORMAT_VERSION, Plan, PlanSet
 from kafkaplan.spec.models import spec_json_schema
-from kafkaplan.spec.project import ProjectModel
+from kafkaplan.spec.project import ProjectModel, project_json_schema
 from kafkaplan.spec.topic_configs import REFUSED_CONFIGS, TOPIC_CONFIGS, Kind
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
@@ -138,6 +138,7 @@ def outputs() -> dict[Path, str]:
     return {
         DOCS / "spec-reference.md": reference(),
         DOCS / "spec.schema.json": json.dumps(spec_json_schema(), indent=2) + "\n",
+        DOCS / "project.schema.json": json.dumps(project_json_schema(), indent=2) + "\n",
         DOCS / "plan.schema.json": json.dumps(plan_json_schema(), indent=2) + "\n",
         DOCS / "plan-set.schema.json": json.dumps(plan_set_json_schema(), indent=2) + "\n",
     }

@@ -1,5 +1,6 @@
 """Ask the broker and the registry the plan's questions (``kafkaplan.plan.checks``) without
-changing anything: the broker's dry run of every topic creation, what this Kafka client can do
+changing anything: the broker's dry run of every topic creation, config update and
+partition increase, what this Kafka client can do
 with ACLs, and the registry's compatibility check and look-up of every new schema version.
 The answers (``Checks``) are, beside the live state, an input of ``compute_plan``."""
 
@@ -10,6 +11,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from kafkaplan.errors import (
+    ClusterError,
     PermissionDenied,
     RegistryAuthenticationFailed,
     RegistryError,
@@ -54,6 +56,10 @@ class SchemaCheck:
     # (someone registered newer versions outside the specs), and all its versions.
     registered_as: int | None = None
     versions: tuple[int, ...] = ()
+    # The registry could not check the schema (its answer): Apicurio's compatibility
+    # endpoint refuses any schema posted with references (HTTP 422). Not a verdict: the
+    # registry enforces the level when the version is registered at apply.
+    unchecked: str | None = None
 
 
 @dataclass(frozen=True)
@@ -66,10 +72,15 @@ class Questions:
     registrations: Mapping[str, SchemaPayload] = field(default_factory=dict)
     # Subjects whose registration refers to a version this plan registers: checked at apply.
     unchecked_registrations: tuple[str, ...] = ()
+    # Topic -> the configs an update sets (None: removes the override); topic -> new total.
+    config_updates: Mapping[str, Mapping[str, str | None]] = field(default_factory=dict)
+    partition_increases: Mapping[str, int] = field(default_factory=dict)
 
     def __bool__(self) -> bool:
         return bool(
             self.topic_creations
+            or self.config_updates
+            or self.partition_increases
             or self.acl_bindings
             or self.registrations
             or self.unchecked_registrations
@@ -81,6 +92,8 @@ class Checks:
     """The answers (absent: not asked)."""
 
     topic_creations: Mapping[str, DryRun] = field(default_factory=dict)
+    config_updates: Mapping[str, DryRun] = field(default_factory=dict)
+    partition_increases: Mapping[str, DryRun] = field(default_factory=dict)
     # Binding -> why this Kafka client cannot create or delete it.
     acl_unsupported: Mapping[Binding, str] = field(default_factory=dict)
     schemas: Mapping[str, SchemaCheck] = field(default_factory=dict)
@@ -90,6 +103,16 @@ class Checks:
 def ask(cluster: Cluster, registry: Registry | None, questions: Questions) -> Checks:
     return Checks(
         topic_creations=_dry_run_creations(cluster, questions),
+        config_updates=_dry_runs(
+            cluster.alter_topic_configs(questions.config_updates, validate_only=True)
+            if questions.config_updates
+            else {}
+        ),
+        partition_increases=_dry_runs(
+            cluster.create_partitions(questions.partition_increases, validate_only=True)
+            if questions.partition_increases
+            else {}
+        ),
         acl_unsupported={
             binding: reason
             for binding in questions.acl_bindings
@@ -106,15 +129,23 @@ def _dry_run_creations(cluster: Cluster, questions: Questions) -> dict[str, DryR
     if not questions.topic_creations:
         return {}
     results = cluster.create_topics(list(questions.topic_creations), validate_only=True)
+    return _dry_runs(
+        {request.name: results.get(request.name) for request in questions.topic_creations}
+    )
+
+
+def _dry_runs(results: Mapping[str, ClusterError | None]) -> dict[str, DryRun]:
+    """Each topic's answer to one batched validate-only request (creations, config updates
+    or partition increases): accepted, refused with the broker's reason, or not asked
+    because the principal may not make the change (the broker then validates it at apply)."""
     answers = {}
-    for request in questions.topic_creations:
-        error = results.get(request.name)
+    for name, error in results.items():
         if error is None:
-            answers[request.name] = DryRun()
+            answers[name] = DryRun()
         elif isinstance(error, PermissionDenied):
-            answers[request.name] = DryRun(denied=True)
+            answers[name] = DryRun(denied=True)
         else:
-            answers[request.name] = DryRun(refusal=Refusal(error.message, error.hint))
+            answers[name] = DryRun(refusal=Refusal(error.message, error.hint))
     return answers
 
 
@@ -135,18 +166,23 @@ def _check_schemas(registry: Registry, questions: Questions) -> dict[str, Schema
                 pool.submit(ask_registry, address, registry.lookup, subject, payload),
                 pool.submit(ask_registry, address, registry.versions, subject),
             )
-        return {subject: _answers(*answers) for subject, answers in futures.items()}
+        return {
+            subject: _answers(*answers, questions.registrations[subject])
+            for subject, answers in futures.items()
+        }
 
 
 def _answers(
     verdict: Future[CompatibilityResult],
     found: Future[RegisteredSchema | None],
     versions: Future[list[int]],
+    payload: SchemaPayload,
 ) -> SchemaCheck:
     compatible: bool | None = None
     reasons: tuple[str, ...] = ()
     refusal = None
     denied = False
+    unchecked = None
     try:
         result = verdict.result()
         compatible, reasons = result.compatible, result.messages
@@ -157,7 +193,13 @@ def _answers(
     except RegistryError as exc:
         if exc.status is not None and exc.status >= 500:
             raise
-        refusal = Refusal(exc.message, exc.hint)
+        if exc.status == 422 and payload.references:
+            # Apicurio 3.3 answers 422 "Syntax violation" for every schema posted with
+            # references to its compatibility endpoint, while it registers them: the
+            # registry cannot check it, which says nothing about the schema.
+            unchecked = exc.message
+        else:
+            refusal = Refusal(exc.message, exc.hint)
     registered_as = None
     numbers: tuple[int, ...] = ()
     try:
@@ -175,4 +217,5 @@ def _answers(
         denied=denied,
         registered_as=registered_as,
         versions=numbers,
+        unchecked=unchecked,
     )

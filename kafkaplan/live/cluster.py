@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
 from kafkaplan.errors import (
     AuthenticationFailed,
     ClusterError,
+    ClusterNotReached,
     ClusterTransient,
     ClusterUnreachable,
     PermissionDenied,
@@ -155,11 +156,16 @@ class Cluster(Protocol):
         self, topics: Sequence[NewTopicRequest], *, validate_only: bool = False
     ) -> Results: ...
 
-    def alter_topic_configs(self, changes: Mapping[str, Mapping[str, str | None]]) -> Results:
-        """Incremental: set each given key, delete the override of each key mapped to None."""
+    def alter_topic_configs(
+        self, changes: Mapping[str, Mapping[str, str | None]], *, validate_only: bool = False
+    ) -> Results:
+        """Incremental: set each given key, delete the override of each key mapped to None.
+        With ``validate_only`` the broker checks the request and changes nothing."""
         ...
 
-    def create_partitions(self, totals: Mapping[str, int]) -> Results: ...
+    def create_partitions(
+        self, totals: Mapping[str, int], *, validate_only: bool = False
+    ) -> Results: ...
 
     def delete_topics(self, names: Sequence[str]) -> Results: ...
 
@@ -480,6 +486,8 @@ class KafkaCluster:
         self.expected_cluster_id = connection.expected_cluster_id
         self._errors: list[Any] = []
         self._lock = threading.Lock()
+        # Whether any broker has answered this client yet.
+        self._reached = False
         self.connection = connection
         self._identified = False
         self._cluster_id: str | None = None
@@ -592,6 +600,7 @@ class KafkaCluster:
             remaining = deadline - time.monotonic()
             try:
                 metadata = self._admin.list_topics(timeout=max(0.1, min(1.0, remaining)))
+                self._reached = True
                 break
             except KafkaException as exc:
                 self._admin.poll(0)
@@ -605,8 +614,14 @@ class KafkaCluster:
                         url = self.connection.oauth_token_endpoint_url
                         if self.connection.sasl_mechanism == "OAUTHBEARER" and url:
                             hint += f", and that the token endpoint {url} answers"
-                        raise ClusterUnreachable(
-                            f"no broker answered within {self.timeout:g}s",
+                        servers = self.connection.bootstrap_servers
+                        # Never reached: a wrong address or a cluster that is down; retrying
+                        # would cost another timeout each time. Once reached, a broker that
+                        # stops answering is transient (a restart): retried.
+                        unreachable = ClusterUnreachable if self._reached else ClusterNotReached
+                        raise unreachable(
+                            f"no broker answered within {self.timeout:g}s "
+                            f"(tried bootstrap_servers {servers})",
                             resource="kafka",
                             hint=hint,
                         ) from exc
@@ -729,31 +744,40 @@ class KafkaCluster:
         )
         return self._collect(futures, "create_topics")
 
-    def alter_topic_configs(self, changes: Mapping[str, Mapping[str, str | None]]) -> Results:
+    def alter_topic_configs(
+        self, changes: Mapping[str, Mapping[str, str | None]], *, validate_only: bool = False
+    ) -> Results:
         from confluent_kafka.admin import (
             ResourceType,
         )
 
-        self._guard_writes("alter configs")
+        if not validate_only:
+            self._guard_writes("alter configs")
         if not changes:
             return {}
         resources = [
             _incremental(ResourceType.TOPIC, name, configs)
             for name, configs in sorted(changes.items())
         ]
-        submitted = self._admin.incremental_alter_configs(resources, request_timeout=self.timeout)
+        submitted = self._admin.incremental_alter_configs(
+            resources, validate_only=validate_only, request_timeout=self.timeout
+        )
         return self._collect(
             {resource.name: future for resource, future in submitted.items()}, "alter_configs"
         )
 
-    def create_partitions(self, totals: Mapping[str, int]) -> Results:
+    def create_partitions(
+        self, totals: Mapping[str, int], *, validate_only: bool = False
+    ) -> Results:
         from confluent_kafka.admin import NewPartitions
 
-        self._guard_writes("create partitions")
+        if not validate_only:
+            self._guard_writes("create partitions")
         if not totals:
             return {}
         futures = self._admin.create_partitions(
             [NewPartitions(name, count) for name, count in sorted(totals.items())],
+            validate_only=validate_only,
             request_timeout=self.timeout,
             operation_timeout=self.timeout,
         )

@@ -46,6 +46,7 @@ from kafkaplan.errors import (
     RegistryAuthenticationFailed,
     RegistryError,
     RegistryPermissionDenied,
+    RegistryTimedOut,
     RegistryUnreachable,
     SchemaRejected,
 )
@@ -303,6 +304,14 @@ class HttpRegistry:
                     hint="check schema_registry.ssl_ca_location, ssl_certificate_location and "
                     "ssl_key_location (and ssl_check_hostname)",
                 ) from exc
+            if isinstance(exc, httpx2.ReadTimeout):
+                raise RegistryTimedOut(
+                    f"the registry at {_safe_url(self.url)} did not answer within "
+                    f"{self.timeout:g}s ({method} {_safe_url(url)})",
+                    resource=resource,
+                    hint="check that the registry is up and answers, or raise "
+                    "schema_registry.timeout",
+                ) from exc
             raise RegistryUnreachable(
                 f"the registry at {_safe_url(self.url)} did not answer ({reason})",
                 resource=resource,
@@ -344,10 +353,22 @@ class HttpRegistry:
             status, answer = self._send(method, f"{self.url}{path}", body, resource=resource)
             if 200 <= status < 300:
                 return answer
-            if status == 404 and missing_ok:
-                return None
             answer = answer or {}
             error_code = answer.get("error_code")
+            if status == 404 and not (isinstance(error_code, int) and error_code > 40400):
+                # Not the API's "no such subject/version" (40401, 40402, ...): no such path.
+                raise RegistryError(
+                    f"the registry answered HTTP 404 for {method} {_safe_url(self.url + path)}: "
+                    "no such path",
+                    resource=resource,
+                    status=status,
+                    error_code=error_code if isinstance(error_code, int) else None,
+                    hint="check schema_registry.url: it must be the root of the registry's "
+                    "Confluent-compatible API (Confluent: https://host:8081; Apicurio: "
+                    "http://host:8080/apis/ccompat/v7)",
+                )
+            if status == 404 and missing_ok:
+                return None
             raise translate(
                 status,
                 int(error_code) if isinstance(error_code, int) else None,

@@ -34,7 +34,13 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, TypeVar
 
-from kafkaplan.errors import ClusterError, ClusterTransient, RegistryError, RegistryUnreachable
+from kafkaplan.errors import (
+    ClusterError,
+    ClusterTransient,
+    RegistryError,
+    RegistryTimedOut,
+    RegistryUnreachable,
+)
 from kafkaplan.live.cluster import (
     AclResults,
     Cluster,
@@ -66,6 +72,8 @@ TRANSIENT_HTTP_STATUSES = frozenset({429, 502, 503, 504})
 
 def transient(error: BaseException) -> bool:
     """Is ``error`` a transient failure, worth another try (see the module's rules)?"""
+    if isinstance(error, RegistryTimedOut):
+        return False  # it took the request and hangs: another try costs another timeout
     if isinstance(error, ClusterTransient | RegistryUnreachable):
         return True
     return isinstance(error, RegistryError) and error.status in TRANSIENT_HTTP_STATUSES
@@ -253,16 +261,29 @@ class RetryingCluster:
         # A dry run changes nothing: resend it as it is.
         return self._write("create topics", by_name, send, None if validate_only else created)
 
-    def alter_topic_configs(self, changes: Mapping[str, Mapping[str, str | None]]) -> Results:
-        # Incremental set/delete of values: sending it again is harmless.
-        return self._write("alter configs", dict(changes), self.inner.alter_topic_configs, None)
+    def alter_topic_configs(
+        self, changes: Mapping[str, Mapping[str, str | None]], *, validate_only: bool = False
+    ) -> Results:
+        def send(pending: dict[str, Mapping[str, str | None]]) -> Results:
+            return self.inner.alter_topic_configs(pending, validate_only=validate_only)
 
-    def create_partitions(self, totals: Mapping[str, int]) -> Results:
+        # Incremental set/delete of values: sending it again is harmless.
+        return self._write("alter configs", dict(changes), send, None)
+
+    def create_partitions(
+        self, totals: Mapping[str, int], *, validate_only: bool = False
+    ) -> Results:
+        def send(pending: dict[str, int]) -> Results:
+            return self.inner.create_partitions(pending, validate_only=validate_only)
+
         def grown(meta: Mapping[str, TopicMetadata], name: str, total: int) -> bool:
             have = meta.get(name)
             return have is not None and have.partitions >= total
 
-        return self._write("create partitions", dict(totals), self.inner.create_partitions, grown)
+        # A dry run changes nothing: resend it as it is.
+        return self._write(
+            "create partitions", dict(totals), send, None if validate_only else grown
+        )
 
     def delete_topics(self, names: Sequence[str]) -> Results:
         def gone(meta: Mapping[str, TopicMetadata], name: str, _: str) -> bool:

@@ -3,7 +3,7 @@ decided (``kafkaplan.live.checks`` asks them; ``compute_plan`` decides from the 
 
 Some questions need the network but must be answered at plan time, so that a change the
 broker or the registry would refuse fails the plan, not the apply: the broker's dry run of
-every topic creation, whether this Kafka client can carry out an ACL change, and the
+every topic creation, config update and partition increase, whether this Kafka client can carry out an ACL change, and the
 registry's compatibility check (and look-up) of every new schema version. Which to ask
 follows from a draft computation without answers; the plan itself is then computed once
 more, with them, so that everything is decided in one place.
@@ -15,13 +15,24 @@ from kafkaplan.kinds import ResourceKind
 from kafkaplan.live.checks import Questions
 from kafkaplan.live.cluster import NewTopicRequest
 from kafkaplan.live.registry import SchemaPayload, SchemaReference
-from kafkaplan.plan.model import Action, CreateAcl, CreateTopic, DeleteAcl, Plan, RegisterSchema
+from kafkaplan.plan.model import (
+    Action,
+    CreateAcl,
+    CreateTopic,
+    DeleteAcl,
+    Plan,
+    RegisterSchema,
+    UpdateTopic,
+)
 
 
 def questions(draft: Plan) -> Questions:
-    """What a plan computed without answers needs answered: its topic creations, its ACL
-    changes, and the new versions of existing subjects."""
+    """What a plan computed without answers needs answered: its topic creations, config
+    updates and partition increases, its ACL changes, and the new versions of existing
+    subjects."""
     creations = []
+    config_updates: dict[str, dict[str, str | None]] = {}
+    partition_increases: dict[str, int] = {}
     bindings = []
     registrations = {}
     unchecked = []
@@ -36,6 +47,11 @@ def questions(draft: Plan) -> Questions:
                     configs=dict(operation.configs),
                 )
             )
+        elif isinstance(operation, UpdateTopic):
+            if operation.configs:
+                config_updates[change.name] = dict(operation.configs)
+            if operation.partitions is not None:
+                partition_increases[change.name] = operation.partitions
         elif isinstance(operation, CreateAcl | DeleteAcl):
             bindings.append(operation.binding.binding())
         elif (
@@ -55,4 +71,11 @@ def questions(draft: Plan) -> Questions:
                     if ref.version is not None
                 ),
             )
-    return Questions(tuple(creations), tuple(bindings), registrations, tuple(unchecked))
+    return Questions(
+        tuple(creations),
+        tuple(bindings),
+        registrations,
+        tuple(unchecked),
+        config_updates=config_updates,
+        partition_increases=partition_increases,
+    )

@@ -470,6 +470,17 @@ def _checked(
             )
         )
         return change
+    if check.unchecked is not None:
+        part.warnings.append(
+            Message(
+                message="compatibility could not be checked: the registry cannot check a "
+                f"schema with references (it answered: {check.unchecked}); it enforces the "
+                "subject's level when the version is registered at apply",
+                address=change.address,
+                source=change.source,
+            )
+        )
+        return change
     if check.refusal is not None:
         part.errors.append(
             Message(

@@ -80,6 +80,9 @@ def diff_topics(
         else:
             change, problems, notes = _update_topic(want, have, live, load)
             part.warnings.extend(notes)
+            if change is not None and checks is not None:
+                _dry_run(change, checks.config_updates.get(name), part, "config update")
+                _dry_run(change, checks.partition_increases.get(name), part, "partition increase")
         part.errors.extend(problems)
         if change is not None:
             part.changes.append(change)
@@ -470,15 +473,25 @@ def _config_risk(key: str, current: LiveConfig | None, target: str) -> Risk | No
     return None
 
 
-def _dry_run(change: Change, answer: DryRun | None, part: PlanPart) -> None:
-    """The broker's dry run of a creation: its refusal is a plan error; a principal that may
-    plan but not create topics gets a warning (the broker then validates only at apply)."""
+# What each dry run needs the principal to be allowed, and what the refusal is of.
+_DRY_RUNS = {
+    "creation": ("CREATE", "this topic"),
+    "config update": ("ALTER_CONFIGS", "this config update"),
+    "partition increase": ("ALTER", "this partition increase"),
+}
+
+
+def _dry_run(change: Change, answer: DryRun | None, part: PlanPart, what: str = "creation") -> None:
+    """The broker's dry run of a creation, config update or partition increase: its refusal
+    is a plan error (so that it fails the plan, not every apply); a principal that may plan
+    but not make the change gets a warning (the broker then validates only at apply)."""
     if answer is None:
         return
+    permission, subject = _DRY_RUNS[what]
     if answer.denied:
         part.warnings.append(
             Message(
-                message="could not dry-run the creation (no CREATE permission for this "
+                message=f"could not dry-run the {what} (no {permission} permission for this "
                 "principal); the broker validates it at apply",
                 address=change.address,
                 source=change.source,
@@ -487,7 +500,7 @@ def _dry_run(change: Change, answer: DryRun | None, part: PlanPart) -> None:
     elif answer.refusal is not None:
         part.errors.append(
             Message(
-                message=f"the broker would refuse this topic: {answer.refusal.message}",
+                message=f"the broker would refuse {subject}: {answer.refusal.message}",
                 address=change.address,
                 source=change.source,
                 hint=answer.refusal.hint,

@@ -35,14 +35,32 @@ def render_drift(report: DriftReport, fmt: str, *, color: bool = False) -> str:
     return _text(report, color)
 
 
+# Beyond this many items of one class, the text lists the first ones and a count of the
+# rest (the JSON report lists every item).
+TEXT_LIMIT = 25
+
+
 def _summary(report: DriftReport) -> str:
     counts = report.counts()
-    if not report.items:
+    unchecked = len(report.not_checked)
+    if not report.items and not unchecked:
         return "No drift. The live state matches the specs."
-    return (
+    if not report.items:
+        return (
+            f"No drift in what could be checked, but {unchecked} not checked: "
+            "the report is incomplete."
+        )
+    text = (
         f"Drift: {counts['changed']} changed, {counts['missing']} missing, "
-        f"{counts['unmanaged']} unmanaged."
+        f"{counts['unmanaged']} unmanaged"
     )
+    if unchecked:
+        return f"{text}; {unchecked} not checked: the report is incomplete."
+    return text + "."
+
+
+def _more(count: int) -> str:
+    return f"... and {count} more (the JSON report, --format json, lists every one)"
 
 
 def _text(report: DriftReport, color: bool) -> str:
@@ -50,23 +68,34 @@ def _text(report: DriftReport, color: bool) -> str:
         return click.style(text, fg=fg, bold=bold) if color else text
 
     where = f' for environment "{report.environment}"' if report.environment else ""
-    lines = [style(f"kafkaplan drift{where} (cluster {report.cluster_id})", bold=True), ""]
+    lines = [
+        style(f"kafkaplan drift{where} (cluster {report.cluster_id})", bold=True),
+        style(_summary(report), bold=True),
+        "",
+    ]
     for kind in DriftKind:
         items = [item for item in report.items if item.kind is kind]
         if not items:
             continue
         mark, fg = _MARKS[kind]
         lines.append(style(f"{_TITLES[kind]} ({len(items)}):", fg, True))
-        for item in items:
+        for item in items[:TEXT_LIMIT]:
             source = f"   ({item.source})" if item.source else ""
             lines.append(style(f"  {mark} {item.address}", fg) + f": {item.message}{source}")
             lines.extend(f"      {line}" for line in _field_lines(item))
+        if len(items) > TEXT_LIMIT:
+            lines.append(f"  {_more(len(items) - TEXT_LIMIT)}")
         lines.append("")
     if report.not_checked:
         lines.append(style(f"Not checked ({len(report.not_checked)}):", "magenta", True))
-        lines.extend(f"  ! {message}" for message in report.not_checked)
+        lines.extend(f"  ! {message}" for message in report.not_checked[:TEXT_LIMIT])
+        if len(report.not_checked) > TEXT_LIMIT:
+            lines.append(f"  {_more(len(report.not_checked) - TEXT_LIMIT)}")
         lines.append("")
-    lines.append(style(_summary(report), bold=True))
+    if report.items or report.not_checked:
+        lines.append(style(_summary(report), bold=True))  # again, for a log's last line
+    else:
+        lines.pop()
     return "\n".join(lines) + "\n"
 
 

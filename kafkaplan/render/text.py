@@ -7,7 +7,7 @@ from collections.abc import Callable
 import click
 
 from kafkaplan.kinds import ResourceKind
-from kafkaplan.plan.model import Action, Change, Plan
+from kafkaplan.plan.model import Action, Change, Message, Plan
 from kafkaplan.render.values import (
     acl_groups,
     acl_tally,
@@ -22,6 +22,38 @@ from kafkaplan.render.values import (
 )
 
 _COLORS = {"+": "green", "~": "yellow", "-": "red", "-/+": "red"}
+
+# Beyond this many lines of one list (unmanaged resources, one warning about many resources)
+# the text shows the first ones and a count of the rest; the JSON plan lists every one.
+TEXT_LIMIT = 25
+
+
+def _more(count: int) -> str:
+    return f"... and {count} more (the JSON plan, --format json, lists every one)"
+
+
+def _warning_lines(warnings: list[Message]) -> list[str]:
+    """One line per warning; one warning given for many resources (1,800 topics in an owned
+    scope but in no spec) is said once, with its resources listed up to ``TEXT_LIMIT``."""
+    groups: dict[tuple[str, str | None], list[Message]] = {}
+    for warning in warnings:
+        groups.setdefault((warning.message, warning.hint), []).append(warning)
+    lines = []
+    for (message, hint), group in groups.items():
+        if len(group) == 1:
+            lines.append(f"  ! {group[0]}")
+            continue
+        lines.append(
+            f"  ! {len(group)} resources: {message}" + (f" (hint: {hint})" if hint else "")
+        )
+        shown = [
+            "".join([f"{w.source}: " if w.source else "", w.address or ""]).rstrip(": ")
+            for w in group
+        ]
+        lines.extend(f"      {line}" for line in shown[:TEXT_LIMIT])
+        if len(shown) > TEXT_LIMIT:
+            lines.append(f"      {_more(len(shown) - TEXT_LIMIT)}")
+    return lines
 
 
 def render_text(plan: Plan, *, color: bool = False) -> str:
@@ -52,11 +84,13 @@ def render_text(plan: Plan, *, color: bool = False) -> str:
         lines.append("")
     if plan.warnings:
         lines.append(style("Warnings:", "yellow", True))
-        lines.extend(f"  ! {warning}" for warning in plan.warnings)
+        lines.extend(_warning_lines(plan.warnings))
         lines.append("")
     if plan.unmanaged:
         lines.append(f"Unmanaged ({len(plan.unmanaged)}, in no spec, left alone):")
-        lines.extend(f"  ? {address}" for address in plan.unmanaged)
+        lines.extend(f"  ? {address}" for address in plan.unmanaged[:TEXT_LIMIT])
+        if len(plan.unmanaged) > TEXT_LIMIT:
+            lines.append(f"  {_more(len(plan.unmanaged) - TEXT_LIMIT)}")
         lines.append("")
     if not plan.changes:
         lines.append(style("No changes. The live state matches the specs.", "green", True))

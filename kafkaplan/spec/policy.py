@@ -36,7 +36,7 @@ def check(desired: DesiredState, rules: Policy) -> list[Diagnostic]:
                 _at(
                     topic.source,
                     f"topic {topic.name!r} does not follow the naming convention "
-                    f"{rules.naming.description}",
+                    f"{rules.naming.explained()}",
                     hint="rename it, or list it under policy.naming.exceptions",
                 )
             )

@@ -2,7 +2,12 @@
 
 Secrets never live in this file. A connection names the *environment variable* that holds
 each secret (``sasl_password_env: KAFKAPLAN_SASL_PASSWORD``); other values may read the
-environment with ``${env:NAME}`` or ``${env:NAME:-default}``.
+environment with ``${env:NAME}`` or ``${env:NAME:-default}``, except the variables the
+project names as secrets (the value of any ``*_env`` key, and the cloud credentials of
+``AWS_SECRET_ACCESS_KEY`` and ``AWS_SESSION_TOKEN``): a ``${env:...}`` of one of those is
+refused at load time, wherever it is, so that a pull request that edits this file cannot
+route a secret into a spec, a plan or a log through a variable. The values of those
+variables are also masked in every output from the moment the file is read.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from pydantic import (
 )
 
 from kafkaplan.errors import Diagnostic, ProjectError, SpecError
+from kafkaplan.secrets import remember
 from kafkaplan.spec.acls import AclSettings, check_ownership
 from kafkaplan.spec.models import CompatibilityLevel, ConfigValue, DeadLetter, StrictModel
 from kafkaplan.spec.source import Document, YamlProblem, read_yaml
@@ -57,19 +63,32 @@ _SECRET_KEYS = {
 }
 
 
+DEFAULT_NAMING_DESCRIPTION = "entity.event_type.version (e.g. orders.created.v1)"
+
+
 class NamingPolicy(StrictModel):
     pattern: Regex = Field(
         default=DEFAULT_NAMING_PATTERN,
         description="Regular expression every managed topic name must match.",
     )
-    description: str = Field(
-        default="entity.event_type.version (e.g. orders.created.v1)",
-        description="How the pattern reads to a person; shown in errors.",
+    description: str | None = Field(
+        default=None,
+        description="How the pattern reads to a person; shown in errors. Without it, errors "
+        "quote the pattern (the default pattern reads `entity.event_type.version (e.g. "
+        "orders.created.v1)`).",
     )
     exceptions: list[str] = Field(
         default_factory=list,
         description="Topic names exempt from the naming pattern (legacy names, for example).",
     )
+
+    def explained(self) -> str:
+        """The convention as errors state it: its description, or else its pattern."""
+        if self.description:
+            return self.description
+        if self.pattern == DEFAULT_NAMING_PATTERN:
+            return DEFAULT_NAMING_DESCRIPTION
+        return f"(names must match {self.pattern})"
 
 
 class CompatibilityRule(StrictModel):
@@ -729,6 +748,64 @@ def unresolved_env(value: str) -> str | None:
     return match.group(1) if match else None
 
 
+# Environment variables that hold a secret for the libraries kafkaplan uses without the
+# project naming them (MSK IAM reads the AWS credentials from the environment).
+_AMBIENT_SECRETS = ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
+
+
+def _strings(
+    value: Any, path: tuple[str | int, ...] = ()
+) -> list[tuple[tuple[str | int, ...], str]]:
+    """Every string of a parsed YAML document, with its path."""
+    if isinstance(value, dict):
+        return [found for key, item in value.items() for found in _strings(item, (*path, key))]
+    if isinstance(value, list):
+        return [
+            found for index, item in enumerate(value) for found in _strings(item, (*path, index))
+        ]
+    return [(path, value)] if isinstance(value, str) else []
+
+
+def secret_variables(data: Any) -> dict[str, str]:
+    """The environment variables the project file names as secrets: variable -> the key
+    naming it (``environments.prod.kafka.sasl_password_env``)."""
+    named = dict.fromkeys(_AMBIENT_SECRETS, "AWS credentials")
+    for path, value in _strings(data):
+        if path and isinstance(path[-1], str) and path[-1].endswith("_env"):
+            named[value] = ".".join(str(part) for part in path)
+    return named
+
+
+def _secret_references(document: Document, secrets: Mapping[str, str]) -> list[Diagnostic]:
+    """A ``${env:NAME}`` of a secret anywhere in the project file is refused: its value
+    would reach whatever reads the key (a variable used in a spec, a principal, a config)."""
+    problems = []
+    for path, value in _strings(document.data):
+        for match in _ENV_REFERENCE.finditer(value):
+            name = match.group(1)
+            if name in secrets:
+                where = ".".join(str(part) for part in path)
+                problems.append(
+                    document.diagnostic(
+                        path,
+                        f"{where}: ${{env:{name}}} reads a secret ({name} is named as one by "
+                        f"{secrets[name]}); a secret must never reach a spec, a plan or a log",
+                        hint="secrets are read only through the *_env keys of a connection; "
+                        "give this value its own, non-secret environment variable",
+                    )
+                )
+    return problems
+
+
+def project_json_schema() -> dict[str, Any]:
+    """JSON Schema of the project file (``kafkaplan.yaml``), for editors."""
+    schema = ProjectModel.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["$id"] = "https://kafkaplan.dev/schema/project.json"
+    schema["title"] = "kafkaplan project file (kafkaplan.yaml)"
+    return schema
+
+
 def find_project_file(start: Path) -> Path | None:
     for folder in (start, *start.parents):
         candidate = folder / PROJECT_FILE
@@ -737,7 +814,9 @@ def find_project_file(start: Path) -> Path | None:
     return None
 
 
-def validation_diagnostics(document: Document, error: ValidationError) -> list[Diagnostic]:
+def validation_diagnostics(
+    document: Document, error: ValidationError, schema_command: str = "kafkaplan schema"
+) -> list[Diagnostic]:
     """pydantic's errors, located by file and line, in words a spec author understands."""
     problems = []
     for item in error.errors():
@@ -750,7 +829,7 @@ def validation_diagnostics(document: Document, error: ValidationError) -> list[D
             if key in _SECRET_KEYS:
                 hint = f"secrets come from environment variables: use `{key}_env: VARIABLE`"
             else:
-                hint = "check the spelling; `kafkaplan schema` prints every key the format knows"
+                hint = f"check the spelling; `{schema_command}` prints every key the format knows"
         elif item["type"] == "missing":
             message = f"missing required key {field!r}"
         else:
@@ -776,11 +855,20 @@ def load_project(path: Path | None = None, environ: Mapping[str, str] | None = N
         raise SpecError([exc.diagnostic]) from exc
     if not isinstance(document.data, dict):
         raise SpecError([Diagnostic("the project file must be a mapping", file=str(file), line=1)])
+    secrets = secret_variables(document.data)
+    for name in secrets:
+        if environ.get(name):
+            remember(environ[name])  # masked in every output from now on, even if never used
+    refused = _secret_references(document, secrets)
+    if refused:
+        raise SpecError(refused)
     document.data = _expand_env(document.data, environ)
     try:
         model = ProjectModel.model_validate(document.data)
     except ValidationError as exc:
-        raise SpecError(validation_diagnostics(document, exc)) from exc
+        raise SpecError(
+            validation_diagnostics(document, exc, "kafkaplan schema --project")
+        ) from exc
     ownership_problems = check_ownership(model.acls, document)
     if ownership_problems:
         raise SpecError(ownership_problems)

@@ -114,6 +114,22 @@ def _json_document(text: str) -> Any:
 # Avro
 # ---------------------------------------------------------------------------------------
 
+
+def _define_avro(
+    loaded: Mapping[str, _Loaded], subject: str, named: dict[str, Any], seen: set[str]
+) -> None:
+    """Parse ``subject``'s Avro schema (after those it refers to) into ``named``."""
+    import fastavro
+
+    target = loaded.get(subject)
+    if target is None or subject in seen or target.schema_type != "AVRO":
+        return
+    seen.add(subject)
+    for ref in target.references:
+        _define_avro(loaded, ref.subject, named, seen)
+    fastavro.parse_schema(json.loads(target.text), named_schemas=named, _write_hint=False)
+
+
 _AVRO_PRIMITIVES = {"null", "boolean", "int", "long", "float", "double", "bytes", "string"}
 _AVRO_UNNAMED = {*_AVRO_PRIMITIVES, "array", "map"}
 
@@ -598,6 +614,8 @@ def load_subjects(
 ) -> dict[str, DesiredSubject]:
     """Read, parse and connect the schemas of every declaration; problems are appended."""
     loaded: dict[str, _Loaded] = {}
+    # Files of the schemas that could not be loaded, and their text (empty if unreadable).
+    broken: list[tuple[str, str]] = []
     for declaration in declarations:
         first = loaded.get(declaration.subject)
         if first is not None:
@@ -611,10 +629,14 @@ def load_subjects(
         item = _load_one(root, declaration, problems)
         if item is not None:
             loaded[declaration.subject] = item
+        else:
+            broken.append(_broken_schema(root, declaration))
     before = len(problems)
-    _connect_references(root, loaded, problems)
+    _connect_references(root, loaded, problems, broken)
     if len(problems) == before:
         problems.extend(reference_cycles(loaded))
+    if len(problems) == before:
+        problems.extend(_avro_defaults_of_referenced_types(loaded))
     return {
         name: DesiredSubject(
             name=name,
@@ -678,10 +700,109 @@ def _load_one(root: Path, declaration: Declaration, problems: list[Diagnostic]) 
     return _Loaded(declaration, schema_type, text, file, display, parsed)
 
 
+def _avro_named_fields(node: Any, namespace: str = "") -> Iterable[tuple[dict[str, Any], str]]:
+    """Every record field of an Avro schema document, with the namespace it is in."""
+    if isinstance(node, list):
+        for branch in node:
+            yield from _avro_named_fields(branch, namespace)
+        return
+    if not isinstance(node, dict):
+        return
+    name = str(node.get("name", ""))
+    inner = str(node.get("namespace", namespace) or "")
+    if "." in name:
+        inner = name.rsplit(".", 1)[0]
+    if node.get("type") == "record":
+        for item in node.get("fields") or []:
+            if isinstance(item, dict):
+                yield item, inner
+                yield from _avro_named_fields(item.get("type"), inner)
+    elif node.get("type") == "array":
+        yield from _avro_named_fields(node.get("items"), inner)
+    elif node.get("type") == "map":
+        yield from _avro_named_fields(node.get("values"), inner)
+
+
+def _avro_defaults_of_referenced_types(loaded: Mapping[str, _Loaded]) -> list[Diagnostic]:
+    """Defaults of fields whose type another subject defines. Alone, such a type is a
+    placeholder that fastavro does not check a default against, so ``"default": "x"`` for
+    a record passed; checked here with the referenced types (references have no cycles)."""
+    import fastavro
+    from fastavro.validation import validate
+
+    problems = []
+    for name, item in sorted(loaded.items()):
+        externals = {external.name for external in item.parsed.externals}
+        if item.schema_type != "AVRO" or not externals:
+            continue
+        named: dict[str, Any] = {}
+        try:
+            seen: set[str] = set()
+            for ref in item.references:
+                _define_avro(loaded, ref.subject, named, seen)
+        except Exception:
+            continue
+        for found, namespace in _avro_named_fields(json.loads(item.text)):
+            if "default" not in found:
+                continue
+            kind = found.get("type")
+            branches = kind if isinstance(kind, list) else [kind]
+            full = [
+                b if "." in b or not namespace else f"{namespace}.{b}"
+                for b in branches
+                if isinstance(b, str)
+            ]
+            if not any(b in externals for b in full) or not all(
+                b in named or b in _AVRO_PRIMITIVES for b in full
+            ):
+                continue
+            check = {
+                "type": "record",
+                "name": "kafkaplan_default",
+                "fields": [{"name": "v", "type": full if isinstance(kind, list) else full[0]}],
+            }
+            parsed = fastavro.parse_schema(check, named_schemas=dict(named))
+            if not validate({"v": found["default"]}, parsed, raise_errors=False):
+                field_name = str(found.get("name"))
+                problems.append(
+                    Diagnostic(
+                        f"invalid Avro schema: the default of field {field_name!r} is not a "
+                        f"value of its type {kind!r}: {json.dumps(found['default'])}",
+                        file=item.display,
+                        line=line_of(item.text, f'"{field_name}"') or 1,
+                        hint=f"AVRO schema of subject {name!r}, declared at "
+                        f"{item.declaration.source}",
+                    )
+                )
+    return problems
+
+
+def _broken_schema(root: Path, declaration: Declaration) -> tuple[str, str]:
+    """The file name and text of a schema that could not be loaded (already reported)."""
+    try:
+        file = resolve_schema_file(root, declaration.spec_file, declaration.spec.file)
+        return file.name, _read_schema_file(file)
+    except (ValueError, OSError):
+        return Path(declaration.spec.file).name, ""
+
+
+def _may_define(broken: Sequence[tuple[str, str]], name: str) -> bool:
+    """Whether a schema that could not be loaded may be what defines ``name`` (an Avro type,
+    a JSON Schema $ref, a Protobuf import): then a missing reference to it is only a
+    consequence of that schema's own error, which is reported, and is not reported again."""
+    short = name.rsplit("/", 1)[-1]
+    simple = name.rsplit(".", 1)[-1]
+    return any(file == short or (simple and f'"{simple}"' in text) for file, text in broken)
+
+
 def _connect_references(
-    root: Path, loaded: Mapping[str, _Loaded], problems: list[Diagnostic]
+    root: Path,
+    loaded: Mapping[str, _Loaded],
+    problems: list[Diagnostic],
+    broken: Sequence[tuple[str, str]] = (),
 ) -> None:
-    """Declared references as written; the others detected; uncovered names are errors."""
+    """Declared references as written; the others detected; uncovered names are errors
+    (unless a schema that could not be loaded may define them)."""
     by_file = {item.file: name for name, item in loaded.items()}
     by_defined: dict[str, list[str]] = {}
     for name, item in loaded.items():
@@ -709,6 +830,8 @@ def _connect_references(
                 continue
             target = _detect(root, item, external.name, by_file, by_defined)
             source = Source(item.display, external.line)
+            if (target is None or target == name) and _may_define(broken, external.name):
+                continue
             if target is None or target == name:
                 what = {
                     "AVRO": "type",

@@ -257,6 +257,55 @@ def test_create_partitions_grows_and_never_shrinks(cluster: Cluster, prefix: str
     eventually(grown)
 
 
+def test_validate_only_config_updates_are_judged_but_change_nothing(
+    cluster: Cluster, prefix: str
+) -> None:
+    good, bad = f"{prefix}good", f"{prefix}bad"
+    create(cluster, NewTopicRequest(good, 1, 1), NewTopicRequest(bad, 1, 1))
+
+    results = cluster.alter_topic_configs(
+        {
+            good: {"retention.ms": HOUR_MS},
+            # Refused by a broker without tiered storage, like the test stack's.
+            bad: {"remote.storage.enable": "true"},
+        },
+        validate_only=True,
+    )
+
+    assert results[good] is None
+    assert refused(results[bad], bad).code == "INVALID_CONFIG"
+    # A real change after the dry run: once it shows, the dry run's value would too.
+    no_error(cluster.alter_topic_configs({good: {"cleanup.policy": "compact"}}))
+
+    def unchanged() -> None:
+        configs = cluster.describe_topic_configs([good])[good]
+        assert isinstance(configs, dict)
+        assert configs["cleanup.policy"].value == "compact"
+        assert not configs["retention.ms"].is_override
+
+    eventually(unchanged)
+
+
+def test_validate_only_partition_increases_are_judged_but_change_nothing(
+    cluster: Cluster, prefix: str
+) -> None:
+    grow, shrink = f"{prefix}grow", f"{prefix}shrink"
+    create(cluster, NewTopicRequest(grow, 1, 1), NewTopicRequest(shrink, 3, 1))
+
+    results = cluster.create_partitions({grow: 4, shrink: 2}, validate_only=True)
+
+    assert results[grow] is None
+    refused(results[shrink], shrink)
+    no_error(cluster.create_partitions({shrink: 5}))
+
+    def unchanged() -> None:
+        _, metadata = cluster.describe()
+        assert metadata[shrink].partitions == 5
+        assert metadata[grow].partitions == 1
+
+    eventually(unchanged)
+
+
 def test_delete_topics_deletes_and_refuses_a_missing_topic(cluster: Cluster, prefix: str) -> None:
     doomed, kept, missing = f"{prefix}doomed", f"{prefix}kept", f"{prefix}missing"
     create(cluster, NewTopicRequest(doomed, 2, 1), NewTopicRequest(kept, 1, 1))

@@ -405,3 +405,72 @@ def test_registry_behaviours_kafkaplan_works_around(
     assert status == 200, body
     status, body = call(f"{registry.url}/subjects/{quote(base)}", "DELETE")
     assert (status, body["error_code"]) == (422, 42206)
+
+
+def test_a_wrong_registry_path_names_the_url_with_a_hint(
+    project: Project, stack: dict[str, str]
+) -> None:
+    """Apicurio serves the Confluent API under /apis/ccompat/v7; a URL without it answers
+    404 for every path, which is a wrong URL, not a missing subject."""
+    one_subject(project, record(ID))
+    wrong = stack["KAFKAPLAN_SCHEMA_REGISTRY_URL"].replace("/ccompat/v7", "/v7")
+    project.env["KAFKAPLAN_SCHEMA_REGISTRY_URL"] = wrong
+    plan = project.run("plan")
+    assert plan.code == 1, plan.out + plan.err
+    assert f"the registry answered HTTP 404 for GET {wrong}/" in plan.err, plan.err
+    assert ": no such path (hint: check schema_registry.url: it must be the root of the " in (
+        plan.err
+    )
+
+
+def test_a_schema_with_references_evolves_though_the_registry_cannot_check_it(
+    project: Project, registry: Registry
+) -> None:
+    """Apicurio 3.3's compatibility endpoint answers 422 for any schema with references.
+    The plan says so, naming the subject and the answer, and proceeds; the registry checks
+    the level when the version is registered."""
+    p = project.prefix
+    orders = project.name("orders")
+    subject = f"{orders}-value"
+
+    def order(*extra: dict[str, Any]) -> str:
+        fields = [{"name": "id", "type": "string"}, {"name": "total", "type": f"{p}.common.Money"}]
+        return json.dumps(
+            {
+                "type": "record",
+                "name": "Order",
+                "namespace": f"{p}.orders",
+                "fields": [*fields, *extra],
+            }
+        )
+
+    project.write("specs/schemas/money.avsc", money(p))
+    project.write("specs/schemas/order.avsc", order())
+    project.specs(
+        f"""\
+        topics:
+          - name: {orders}
+            value_schema: schemas/order.avsc
+        subjects:
+          - name: {p}money
+            file: schemas/money.avsc
+        """
+    )
+    applied = project.run("apply", "--auto-approve")
+    assert applied.code == 0, applied.out + applied.err
+    project.write(
+        "specs/schemas/order.avsc",
+        order({"name": "note", "type": ["null", "string"], "default": None}),
+    )
+    plan = project.run("plan", "--detailed-exitcode")
+    assert plan.code == 2, plan.out + plan.err
+    assert (
+        f"subject.{subject}: compatibility could not be checked: the registry cannot check a "
+        "schema with references (it answered: the registry refused the request as invalid "
+        "(HTTP 422"
+    ) in plan.out, plan.out
+    assert "it enforces the subject's level when the version is registered at apply" in plan.out
+    applied = project.run("apply", "--auto-approve")
+    assert applied.code == 0, applied.out + applied.err
+    assert registry.versions(subject) == [1, 2]
+    assert project.run("plan", "--detailed-exitcode").code == 0

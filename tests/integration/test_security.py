@@ -177,6 +177,78 @@ def test_no_command_reveals_a_secret(make_project: MakeProject, stack: dict[str,
     print(f"{len(commands)} commands, {len(written)} files, {len(secrets)} secrets: 0 leaks")
 
 
+def test_a_value_equal_to_a_secret_is_masked_in_every_output(
+    make_project: MakeProject, admin: AdminClient
+) -> None:
+    """The second line of defence: a value equal to a secret the project names (here the
+    password of another environment, which no command of this one reads to connect) is
+    masked wherever it would appear: plan text, Markdown and JSON file, errors, the drift
+    report and its --out file, and the files import writes. The secret is a topic name
+    that exists on the cluster, so it reaches every one of those paths."""
+    project = make_project()
+    root, p = project.root, project.prefix
+    secret, kept = project.name("leak"), project.name("kept")
+    config = root / "kafkaplan.yaml"
+    config.write_text(
+        config.read_text().replace(
+            "environments:\n",
+            "environments:\n  prod:\n    kafka:\n      bootstrap_servers: 127.0.0.1:1\n"
+            "      security_protocol: SASL_PLAINTEXT\n      sasl_mechanism: SCRAM-SHA-512\n"
+            "      sasl_username: deploy\n      sasl_password_env: EDGES_PROD_PASSWORD\n",
+            1,
+        )
+    )
+    for future in admin.create_topics([NewTopic(secret, 1, 1), NewTopic(kept, 1, 1)]).values():
+        future.result()
+    project.specs(f"topics:\n  - name: {kept}\n    configs: {{retention.ms: 2d}}\n")
+    env = {**os.environ, "EDGES_PROD_PASSWORD": secret}
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "kafkaplan", "--project", str(config), "--no-color", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=root,
+            check=False,
+        )
+
+    imported = root / "imported"
+    results = {
+        "plan": run("plan"),
+        "markdown": run("plan", "--format", "markdown", "--out", str(root / "plan.json")),
+        "json": run("plan", "--format", "json"),
+        "drift": run("drift", "--format", "markdown", "--out", str(root / "drift.md")),
+        "drift-json": run("drift", "--format", "json", "--out", str(root / "drift.json")),
+        "import": run("import", "--out", str(imported), "--prefix", p, "--resources", "topics"),
+    }
+    project.specs(f"topics:\n  - name: {kept}\n    configs: {{retention.ms: {secret}}}\n")
+    results["error"] = run("validate")
+    results["plan-error"] = run("plan", "--target", f"topic.{secret}")
+    for name, result in results.items():
+        assert "Traceback" not in result.stderr, (name, result.stderr[-2000:])
+        assert secret not in result.stdout + result.stderr, (name, result.stdout, result.stderr)
+    written = {
+        path: path.read_text()
+        for path in root.rglob("*")
+        if path.is_file() and path.parent != root / "specs"  # the test's own spec
+    }
+    assert [path for path, text in written.items() if secret in text] == []
+    # Each path really carried the value, masked.
+    assert "? topic.***" in results["plan"].stdout, results["plan"].stdout
+    assert "`topic.***`" in results["markdown"].stdout
+    assert '"topic.***"' in results["json"].stdout
+    assert "topic.***" in written[root / "plan.json"]
+    assert "`topic.***`" in written[root / "drift.md"]
+    assert '"address": "topic.***"' in written[root / "drift.json"]
+    assert any("name: '***'" in t or "name: ***" in t for t in written.values()), [
+        str(path) for path in written
+    ]
+    assert "retention.ms: '***' is not a duration" in results["error"].stderr
+    assert results["error"].returncode == 1
+
+
 def test_plain_mechanism(make_project: MakeProject) -> None:
     project = make_project()
     config = project.root / "kafkaplan.yaml"
@@ -327,6 +399,12 @@ def test_least_privilege_for_topics(
     project.specs(spec.format(topic=topic, partitions=2, retention="3d"))
 
     def refused() -> None:
+        plan = project.run("plan")
+        assert plan.code == 0, plan.out + plan.err
+        assert (
+            f"topic.{topic}: could not dry-run the config update (no ALTER_CONFIGS permission "
+            "for this principal); the broker validates it at apply"
+        ) in plan.out
         result = project.run("apply", "--auto-approve")
         assert result.code == 1, result.out + result.err
         assert (

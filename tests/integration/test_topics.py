@@ -220,6 +220,41 @@ def test_broker_refusal_is_caught_at_plan_time(
     assert topic not in admin.list_topics(timeout=10).topics
 
 
+def test_config_update_the_broker_refuses_fails_the_plan(
+    make_project: MakeProject, admin: AdminClient
+) -> None:
+    """The stack's broker has no tiered storage: enabling remote storage on an existing
+    topic is refused. The dry run at plan time says so, instead of every apply failing."""
+    project = make_project()
+    topic, grown = project.name("remote"), project.name("grown")
+    project.specs(f"topics:\n  - name: {topic}\n  - name: {grown}\n    partitions: 2\n")
+    assert project.run("apply", "--auto-approve").code == 0
+    project.specs(
+        f"""\
+        topics:
+          - name: {topic}
+            configs:
+              remote.storage.enable: true
+              retention.ms: 2d
+          - name: {grown}
+            partitions: 4
+        """
+    )
+    plan = project.run("plan", "--detailed-exitcode")
+    assert plan.code == 1, plan.out + plan.err
+    assert (
+        f"specs/main.yaml:2: topic.{topic}: the broker would refuse this config update: "
+        "Tiered Storage functionality is disabled in the broker"
+    ) in plan.out
+    assert f"topic.{grown}: the broker would refuse" not in plan.out
+    applied = project.run("apply", "--auto-approve")
+    assert applied.code == 1, applied.out + applied.err
+    configs = topic_configs(admin, topic)
+    assert "remote.storage.enable" not in configs or configs["remote.storage.enable"][0] == "false"
+    assert configs["retention.ms"][1] != "DYNAMIC_TOPIC_CONFIG", "the dry run changed nothing"
+    assert partition_count(admin, grown) == 2
+
+
 @pytest.mark.matrix
 def test_saved_plan_applies_and_refuses_when_stale(
     make_project: MakeProject, admin: AdminClient
@@ -248,23 +283,25 @@ def test_unreachable_broker(make_project: MakeProject) -> None:
     project = make_project(timeout="2s")
     project.env["KAFKAPLAN_BOOTSTRAP_SERVERS"] = "127.0.0.1:1"
     project.specs(f"topics:\n  - name: {project.name('x')}\n")
-    result = project.run("plan")
+    result = project.run("--debug", "plan")
     assert result.code == 1
-    assert result.err.strip() == (
-        "Error: kafka: no broker answered within 2s "
+    assert result.err.strip().splitlines()[-1] == (
+        "Error: kafka: no broker answered within 2s (tried bootstrap_servers 127.0.0.1:1) "
         "(hint: check bootstrap_servers and that the cluster is up)"
     )
+    # One timeout, not one per attempt: a cluster never reached is not retried.
+    assert "retrying" not in result.err
 
 
 def test_wrong_password(make_project: MakeProject, stack: dict[str, str]) -> None:
     project = make_project(password_env="KAFKAPLAN_WRONG_PASSWORD")
     project.env["KAFKAPLAN_WRONG_PASSWORD"] = "not-the-password"
     project.specs(f"topics:\n  - name: {project.name('x')}\n")
-    result = project.run("plan")
+    result = project.run("--debug", "plan")
     assert result.code == 1
     lines = result.err.strip().splitlines()
-    assert len(lines) == 1, result.err
-    assert lines[0].startswith("Error: kafka: authentication failed")
+    assert lines[-1].startswith("Error: kafka: authentication failed"), result.err
+    assert "retrying" not in result.err, "a refusal is never retried"
     assert "not-the-password" not in result.out + result.err
 
 

@@ -12,6 +12,7 @@ import pytest
 
 from kafkaplan import cli, commands, secrets
 from kafkaplan.cli import main
+from kafkaplan.live.cluster import NewTopicRequest
 from kafkaplan.live.lease import Lease
 from kafkaplan.plan.model import FORMAT_VERSION
 from tests.conftest import PROJECT, MakeProject
@@ -305,7 +306,6 @@ def test_plan_out_saves_the_plan_atomically(
 
 DRIFT_TEXT = """\
 kafkaplan drift for environment "test" (cluster fake-cluster)
-
 No drift. The live state matches the specs.
 """
 
@@ -514,3 +514,46 @@ def test_graph_draws_the_declared_estate_offline(
     assert 'n0 [label="payments.settled.v1", shape=box' in out
     assert "orders.created.v1" not in out
     assert 'n0 -> n1 [label="consumer"];' in out
+
+
+def test_schema_of_the_project_file(
+    make_project: MakeProject, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from kafkaplan.cli import main
+
+    assert main(["schema", "--project"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert document["title"] == "kafkaplan project file (kafkaplan.yaml)"
+    assert {"environments", "policy", "specs"} <= set(document["properties"])
+    assert main(["schema"]) == 0
+    assert json.loads(capsys.readouterr().out)["title"] == "kafkaplan spec file"
+    # A project-file error points at the project file's schema.
+    project = make_project({}, project="specs: [specs]\nenvironments: {}\nnot_a_key: 1\n")
+    code, _, err = run(project, "validate", capsys=capsys)
+    assert code == 1
+    assert "unknown key 'not_a_key'" in err
+    assert "`kafkaplan schema --project` prints every key the format knows" in err
+
+
+def test_an_interrupt_during_apply_never_says_nothing_was_changed(
+    make_project: MakeProject,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """click turns a Ctrl-C that reaches it into Abort; in the middle of an apply (here:
+    after one topic was created) that must not read "nothing was changed"."""
+    from kafkaplan import commands
+
+    cluster = MemoryCluster()
+
+    def interrupted(*args: object, **kwargs: object) -> object:
+        cluster.create_topics([NewTopicRequest("a.made.v1", 1, 1)])
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(commands, "apply_specs", interrupted)
+    project = make_project({"a.yaml": "topics:\n  - name: a.made.v1\n"})
+    code, _, err = run(project, "apply", "--auto-approve", capsys=capsys)
+    assert "a.made.v1" in cluster.topics
+    assert code == 130
+    assert "nothing was changed" not in err
+    assert "Interrupted. Changes sent before the interrupt may have been made" in err

@@ -20,6 +20,7 @@ from kafkaplan.errors import (
     RegistryAuthenticationFailed,
     RegistryError,
     RegistryPermissionDenied,
+    RegistryTimedOut,
     RegistryUnreachable,
     SchemaRejected,
 )
@@ -559,3 +560,59 @@ def test_proxies_come_from_the_environment(server: Server, monkeypatch: pytest.M
     with pytest.raises(RegistryUnreachable):
         direct.global_compatibility()
     assert len(server.requests) == count, "not sent through the proxy"
+
+
+def test_a_hung_registry_is_asked_once_and_costs_one_timeout() -> None:
+    """A registry that takes the connection and never answers: the read is not resent (each
+    try would cost another timeout), and the error says how long it waited, for what."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    port = int(listener.getsockname()[1])
+    accepted: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        listener.settimeout(0.1)
+        while not stop.is_set():
+            try:
+                accepted.append(listener.accept()[0])
+            except TimeoutError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{port}/apis/ccompat/v7"
+        with pytest.raises(RegistryTimedOut) as info:
+            HttpRegistry(RegistryConnection(url=url, timeout="1s"), {}).latest("orders-value")
+    finally:
+        stop.set()
+        thread.join()
+        for connection in accepted:
+            connection.close()
+        listener.close()
+    assert len(accepted) == 1, "a read that timed out is not sent again"
+    assert str(info.value) == (
+        f"subject.orders-value: the registry at {url} did not answer within 1s "
+        f"(GET {url}/subjects/orders-value/versions/latest) (hint: check that the registry "
+        "is up and answers, or raise schema_registry.timeout)"
+    )
+
+
+def test_a_wrong_registry_path_names_the_url_with_a_hint(server: Server) -> None:
+    """A 404 that is not the API's own "not found" (no 404xx error code) is a wrong URL,
+    even for a read where a missing subject would be fine."""
+    # What an HTTP server says for a path it does not serve (here, Apicurio's).
+    server.fallback = (404, {"message": "RESTEASY003210: Could not find resource"})
+    wrong = server.url.replace("/v7", "")
+    with pytest.raises(RegistryError) as info:
+        client(wrong).latest("orders-value")
+    assert str(info.value) == (
+        f"subject.orders-value: the registry answered HTTP 404 for GET "
+        f"{wrong}/subjects/orders-value/versions/latest: no such path (hint: check "
+        "schema_registry.url: it must be the root of the registry's Confluent-compatible "
+        "API (Confluent: https://host:8081; Apicurio: http://host:8080/apis/ccompat/v7))"
+    )
+    server.on("GET", f"{BASE}/subjects/gone-value/versions/latest", 404, {"error_code": 40401})
+    assert client(server.url).latest("gone-value") is None

@@ -10,6 +10,7 @@ from kafkaplan.commands import connect, connect_registry, load_context
 from kafkaplan.errors import (
     AuthenticationFailed,
     ClusterError,
+    ClusterNotReached,
     ClusterTransient,
     ClusterUnreachable,
     KafkaplanError,
@@ -68,6 +69,23 @@ def test_transient_read_is_retried_with_backoff(
     assert info.cluster_id == "fake-cluster"
     assert fake.calls == ["describe"] * 3
     assert sleeps == [0.5, 1.0]
+
+
+@pytest.mark.parametrize(
+    "refusal",
+    [
+        AuthenticationFailed("authentication failed", code="_AUTHENTICATION"),
+        ClusterNotReached("no broker answered within 30s (tried bootstrap_servers x:9092)"),
+    ],
+)
+def test_a_refusal_or_a_cluster_never_reached_is_not_retried(
+    fake: MemoryCluster, cluster: RetryingCluster, sleeps: list[float], refusal: ClusterError
+) -> None:
+    fake.faults.append(Fault("describe", refusal))
+    with pytest.raises(type(refusal)):
+        cluster.describe()
+    assert fake.calls == ["describe"]
+    assert sleeps == []
 
 
 def test_reads_give_up_after_the_last_attempt(

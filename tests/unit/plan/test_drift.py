@@ -71,9 +71,72 @@ def test_drift_classes() -> None:
     assert [(f.path, f.before, f.after) for f in changed.fields] == [
         ("configs.retention.ms", "3600000", "604800000")
     ]
-    assert "partitions cannot decrease (9 -> 3)" in report.items[1].message
+    grown = report.items[1]
+    assert grown.message == "partitions 3 -> 9 (live has more than declared)"
+    assert [(f.path, f.before, f.after) for f in grown.fields] == [("partitions", 9, 3)]
     assert report.counts() == {"changed": 2, "missing": 1, "unmanaged": 1}
     assert report.failing({DriftKind.UNMANAGED}) == [report.items[3]]
+
+
+def test_drift_reports_each_resource_once_with_every_difference() -> None:
+    cluster = MemoryCluster(topics={"orders.grown.v1": FakeTopic(9, 1, {"retention.ms": "1"})})
+    desired = DesiredState(
+        topics={"orders.grown.v1": topic("orders.grown.v1", 6, retention_ms="604800000")}
+    )
+    report = compute_drift(desired, read_live(cluster, desired, tolerant=True), NAMING)
+    [item] = report.items
+    assert item.kind is DriftKind.CHANGED
+    assert [(f.path, f.before, f.after) for f in item.fields] == [
+        ("configs.retention.ms", "1", "604800000"),
+        ("partitions", 9, 6),
+    ]
+    assert item.message == (
+        "differs from its spec: configs.retention.ms; "
+        "partitions 6 -> 9 (live has more than declared)"
+    )
+    assert report.counts() == {"changed": 1, "missing": 0, "unmanaged": 0}
+
+
+def test_drift_text_states_totals_first_and_groups_long_lists() -> None:
+    from kafkaplan.render.drift import TEXT_LIMIT, render_drift
+
+    cluster = MemoryCluster(
+        topics={f"orders.byhand{i:04}.v1": FakeTopic(1, 1) for i in range(1800)}
+        | {"orders.created.v1": FakeTopic(1, 1, {"retention.ms": "1"})}
+    )
+    desired = DesiredState(
+        topics={"orders.created.v1": topic("orders.created.v1", 1, retention_ms="604800000")}
+    )
+    report = compute_drift(desired, read_live(cluster, desired, tolerant=True), NAMING)
+    assert report.counts() == {"changed": 1, "missing": 0, "unmanaged": 1800}
+    text = render_drift(report, "text")
+    lines = text.splitlines()
+    assert lines[1] == "Drift: 1 changed, 0 missing, 1800 unmanaged."
+    assert sum(line.startswith("  ? ") for line in lines) == TEXT_LIMIT
+    assert (
+        f"  ... and {1800 - TEXT_LIMIT} more (the JSON report, --format json, lists every one)"
+        in lines
+    )
+    assert len(lines) < 60
+    assert len(render_drift(report, "json")) > 1800 * 40, "the JSON keeps every item"
+
+
+def test_drift_says_how_much_was_not_checked() -> None:
+    from kafkaplan.render.drift import render_drift
+
+    cluster = MemoryCluster(
+        topics={"orders.secret.v1": FakeTopic(1, 1)}, hidden_topics={"orders.secret.v1"}
+    )
+    desired = DesiredState(topics={"orders.secret.v1": topic("orders.secret.v1", 1)})
+    report = compute_drift(desired, read_live(cluster, desired, tolerant=True), NAMING)
+    assert report.items == []
+    assert not report.complete
+    assert render_drift(report, "text").splitlines()[1] == (
+        "No drift in what could be checked, but 1 not checked: the report is incomplete."
+    )
+    assert "**No drift in what could be checked, but 1 not checked" in render_drift(
+        report, "markdown"
+    )
 
 
 def test_drift_reports_bindings_of_its_scope_not_other_teams() -> None:

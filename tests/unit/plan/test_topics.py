@@ -276,3 +276,72 @@ def test_a_target_that_matches_nothing_says_so() -> None:
     assert [w.message for w in plan.warnings] == [
         "--target 'topic.b.*' matches no resource of the specs or the cluster"
     ]
+
+
+def test_updates_are_dry_run_in_one_batch_each_and_refusals_fail_the_plan() -> None:
+    from kafkaplan.commands import decide
+
+    cluster = MemoryCluster(
+        topics={"a.b.v1": FakeTopic(3, 1), "a.c.v1": FakeTopic(3, 1), "a.d.v1": FakeTopic(3, 1)}
+    )
+    state = desired(
+        topic("a.b.v1", remote_storage_enable="true"),
+        topic("a.c.v1", partitions=6, retention_ms="86400000"),
+        topic("a.d.v1", partitions=6),
+    )
+    plan = decide(state, read_live(cluster, state), cluster, None)
+    assert [str(error) for error in plan.errors] == [
+        "specs/t.yaml:1: topic.a.b.v1: the broker would refuse this config update: Tiered Storage "
+        "functionality is disabled in the broker. Topic cannot be configured with remote log "
+        "storage."
+    ]
+    assert [c for c in cluster.calls if ":validate" in c] == [
+        "alter_topic_configs:2:validate",
+        "create_partitions:2:validate",
+    ]
+    # The dry runs changed nothing.
+    assert cluster.topics["a.c.v1"].partitions == 3
+    assert "retention.ms" not in cluster.topics["a.c.v1"].overrides
+
+
+def test_an_update_the_principal_may_not_dry_run_is_a_warning() -> None:
+    from kafkaplan.commands import decide
+    from kafkaplan.errors import PermissionDenied
+    from tests.fakes import Fault
+
+    cluster = MemoryCluster(topics={"a.b.v1": FakeTopic(3, 1)})
+    denied = PermissionDenied("denied", resource="topic.a.b.v1", code="TOPIC_AUTHORIZATION_FAILED")
+    cluster.faults.append(Fault("alter_topic_configs", denied))
+    state = desired(topic("a.b.v1", retention_ms="86400000"))
+    plan = decide(state, read_live(cluster, state), cluster, None)
+    assert plan.errors == []
+    assert [w.message for w in plan.warnings] == [
+        "could not dry-run the config update (no ALTER_CONFIGS permission for this "
+        "principal); the broker validates it at apply"
+    ]
+    assert len(plan.changes) == 1
+
+
+def test_plan_text_says_a_warning_about_many_topics_once() -> None:
+    from kafkaplan.render.text import TEXT_LIMIT, render_text
+
+    cluster = MemoryCluster(
+        topics={f"a.byhand{i:04}.v1": FakeTopic(1, 1) for i in range(1800)}
+        | {f"b.other{i:04}.v1": FakeTopic(1, 1) for i in range(1800)}
+    )
+    state = owned(topic("a.b.v1"))
+    plan = compute_plan(state, read_live(cluster, state))
+    assert len(plan.warnings) == 1800
+    assert len(plan.unmanaged) == 1800
+    lines = render_text(plan).splitlines()
+    assert len(lines) < 100
+    assert (
+        "  ! 1800 resources: in the owned topic scope but in no spec: kept, because deletes "
+        "are not enabled for this run (hint: declare it, or pass --allow-deletes to plan "
+        "its deletion)"
+    ) in lines
+    assert "      topic.a.byhand0000.v1" in lines
+    more = f"... and {1800 - TEXT_LIMIT} more (the JSON plan, --format json, lists every one)"
+    assert lines.count(f"      {more}") == 1
+    assert lines.count(f"  {more}") == 1
+    assert sum(line.startswith("  ? ") for line in lines) == TEXT_LIMIT

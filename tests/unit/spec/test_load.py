@@ -9,7 +9,7 @@ import pytest
 from kafkaplan.errors import SpecError
 from kafkaplan.spec.load import load_desired
 from kafkaplan.spec.project import load_project
-from tests.conftest import MakeProject
+from tests.conftest import PROJECT, MakeProject
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -259,6 +259,104 @@ def test_literal_secrets_are_refused(make_project: MakeProject) -> None:
     assert "hunter2" not in text
 
 
+SECRET_VARIABLE_PROJECT = """\
+specs: [specs]
+default_environment: test
+environments:
+  test:
+    kafka:
+      bootstrap_servers: "x:9092"
+      security_protocol: SASL_SSL
+      sasl_mechanism: PLAIN
+      sasl_username: ci
+      sasl_password_env: CI_KAFKA_PASSWORD
+    variables:
+      team: ${env:TEAM_NAME}
+      owner: "User:${env:CI_KAFKA_PASSWORD}"
+  prod:
+    kafka:
+      bootstrap_servers: "${env:PROD_OAUTH_SECRET:-x:9092}"
+      security_protocol: SASL_SSL
+      sasl_mechanism: OAUTHBEARER
+      oauth_token_endpoint_url: https://idp.example/token
+      oauth_client_id: kafkaplan
+      oauth_client_secret_env: PROD_OAUTH_SECRET
+    schema_registry:
+      url: https://registry.example
+      username: ci
+      password_env: PROD_REGISTRY_PASSWORD
+    variables:
+      owner: ${env:PROD_REGISTRY_PASSWORD}
+"""
+
+
+def test_a_variable_read_from_a_secret_is_refused_at_load_time(
+    make_project: MakeProject,
+) -> None:
+    project = make_project(
+        {"a.yaml": "acls:\n  - principal: ${owner}\n    role: consumer\n    topics: [a.b.v1]\n"},
+        project=SECRET_VARIABLE_PROJECT,
+    )
+    secrets = {
+        "CI_KAFKA_PASSWORD": "ci-pass-1234",
+        "PROD_OAUTH_SECRET": "oauth-5678",
+        "PROD_REGISTRY_PASSWORD": "reg-9012",
+    }
+    with pytest.raises(SpecError) as info:
+        load_project(project, {**secrets, "TEAM_NAME": "orders"})
+    found = [str(d) for d in info.value.diagnostics]
+    assert found == [
+        f"{project}:13: environments.test.variables.owner: ${{env:CI_KAFKA_PASSWORD}} reads a "
+        "secret (CI_KAFKA_PASSWORD is named as one by "
+        "environments.test.kafka.sasl_password_env); a secret must never reach a spec, a plan "
+        "or a log (hint: secrets are read only through the *_env keys of a connection; give "
+        "this value its own, non-secret environment variable)",
+        f"{project}:16: environments.prod.kafka.bootstrap_servers: ${{env:PROD_OAUTH_SECRET}} "
+        "reads a secret (PROD_OAUTH_SECRET is named as one by "
+        "environments.prod.kafka.oauth_client_secret_env); a secret must never reach a spec, "
+        "a plan or a log (hint: secrets are read only through the *_env keys of a connection; "
+        "give this value its own, non-secret environment variable)",
+        f"{project}:27: environments.prod.variables.owner: ${{env:PROD_REGISTRY_PASSWORD}} "
+        "reads a secret (PROD_REGISTRY_PASSWORD is named as one by "
+        "environments.prod.schema_registry.password_env); a secret must never reach a spec, "
+        "a plan or a log (hint: secrets are read only through the *_env keys of a connection; "
+        "give this value its own, non-secret environment variable)",
+    ]
+    assert not any(value in text for value in secrets.values() for text in found)
+
+
+def test_validate_masks_the_secret_of_every_environment(
+    make_project: MakeProject, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A value equal to a secret the project names (here prod's, which validate never
+    reads to connect) is masked in every message, as the second line of defence."""
+    from tests.conftest import run_cli
+
+    project = make_project(
+        {"a.yaml": "topics:\n  - name: a.b.v1\n    configs: {retention.ms: pw-of-prod-42}\n"},
+        project="""\
+        specs: [specs]
+        default_environment: test
+        environments:
+          test:
+            kafka:
+              bootstrap_servers: "x:9092"
+          prod:
+            kafka:
+              bootstrap_servers: "y:9092"
+            schema_registry:
+              url: https://registry.example
+              username: ci
+              password_env: PROD_REGISTRY_PASSWORD
+        """,
+    )
+    monkeypatch.setenv("PROD_REGISTRY_PASSWORD", "pw-of-prod-42")
+    code, out, err = run_cli(project, "validate", capsys=capsys)
+    assert code == 1
+    assert "pw-of-prod-42" not in out + err
+    assert "specs/a.yaml:3: retention.ms: '***' is not a duration" in out + err, out + err
+
+
 @pytest.mark.parametrize("escape", ["\\U00110000", "\\UFFFFFFFF"])
 def test_an_escape_beyond_unicode_is_a_yaml_problem(escape: str) -> None:
     from kafkaplan.spec.source import YamlProblem, parse_yaml
@@ -267,3 +365,21 @@ def test_an_escape_beyond_unicode_is_a_yaml_problem(escape: str) -> None:
         parse_yaml(f'topics:\n  - name: "{escape}"\n', "specs/a.yaml")
     assert str(caught.value).startswith("specs/a.yaml:1: invalid YAML: ")
     assert "U0010FFFF" in str(caught.value)
+
+
+def test_a_custom_naming_pattern_without_description_quotes_the_pattern(
+    make_project: MakeProject,
+) -> None:
+    spec = {"a.yaml": "topics:\n  - name: orders.created.v1\n"}
+    custom = PROJECT.replace("policy:\n", "policy:\n  naming:\n    pattern: '^team-[a-z]+$'\n")
+    [found] = problems(make_project(spec, project=custom))
+    assert found == (
+        "specs/a.yaml:2: topic 'orders.created.v1' does not follow the naming convention "
+        "(names must match ^team-[a-z]+$) (hint: rename it, or list it under "
+        "policy.naming.exceptions)"
+    )
+    described = custom.replace("'^team-[a-z]+$'\n", "'^team-[a-z]+$'\n    description: team-NAME\n")
+    [found] = problems(make_project(spec, project=described))
+    assert "does not follow the naming convention team-NAME (hint:" in found
+    [found] = problems(make_project({"a.yaml": "topics:\n  - name: Orders\n"}))
+    assert "naming convention entity.event_type.version (e.g. orders.created.v1)" in found

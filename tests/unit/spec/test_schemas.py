@@ -634,3 +634,65 @@ def test_schema_module_docs_match_the_order() -> None:
         "FULL",
         "FULL_TRANSITIVE",
     }
+
+
+def test_a_default_of_a_referenced_avro_type_must_be_one_of_its_values(
+    make_project: MakeProject,
+) -> None:
+    order = (
+        '{"type": "record", "name": "Order", "namespace": "com.acme", "fields": [\n'
+        '  {"name": "id", "type": "string"},\n'
+        '  {"name": "total", "type": "Money", "default": %s},\n'
+        '  {"name": "tip", "type": ["null", "com.acme.Money"], "default": null}]}'
+    )
+    specs = {
+        "a.yaml": """\
+        topics:
+          - name: a.b.v1
+            value_schema: schemas/order.avsc
+        subjects:
+          - name: money
+            file: schemas/money.avsc
+        """,
+        "schemas/money.avsc": '{"type": "record", "name": "Money", "namespace": "com.acme", '
+        '"fields": [{"name": "cents", "type": "long"}]}',
+        "schemas/order.avsc": order % '"x"',
+    }
+    found = problems(make_project(specs))
+    assert found == [
+        "specs/schemas/order.avsc:3: invalid Avro schema: the default of field 'total' is not "
+        "a value of its type 'Money': \"x\" (hint: AVRO schema of subject 'a.b.v1-value', "
+        "declared at specs/a.yaml:3)"
+    ]
+    valid = make_project({**specs, "schemas/order.avsc": order % '{"cents": 0}'})
+    _, _, desired = load_desired(load_project(valid), None)
+    assert set(desired.subjects) == {"a.b.v1-value", "money"}
+
+
+def test_one_bad_avro_file_does_not_add_a_missing_reference_elsewhere(
+    make_project: MakeProject,
+) -> None:
+    specs = {
+        "a.yaml": """\
+        topics:
+          - name: a.b.v1
+            value_schema: schemas/order.avsc
+        subjects:
+          - name: money
+            file: schemas/money.avsc
+        """,
+        # A field without a type in Money: its own error, and Order cannot find Money.
+        "schemas/money.avsc": '{"type": "record", "name": "Money", "namespace": "com.acme", '
+        '"fields": [{"name": "cents"}]}',
+        "schemas/order.avsc": '{"type": "record", "name": "Order", "namespace": "com.acme", '
+        '"fields": [{"name": "total", "type": "com.acme.Money"}]}',
+    }
+    found = problems(make_project(specs))
+    assert len(found) == 1, found
+    assert found[0].startswith("specs/schemas/money.avsc:1: "), found
+    assert "missing reference" not in found[0]
+    # Without the Money subject at all, the missing reference is still reported.
+    del specs["schemas/money.avsc"]
+    specs["a.yaml"] = "topics:\n  - name: a.b.v1\n    value_schema: schemas/order.avsc\n"
+    [missing] = problems(make_project(specs))
+    assert "missing reference: type 'com.acme.Money'" in missing
