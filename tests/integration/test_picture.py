@@ -9,7 +9,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "render-mermaid"
-GOLDEN = ROOT / "tests" / "unit" / "golden" / "plan-blast.md"
+GOLDEN = ROOT / "tests" / "unit" / "render" / "golden" / "plan-blast.md"
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
