@@ -116,11 +116,6 @@ def test_kafka_python_refusals_read_the_same() -> None:
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="kafkaplan.live.cluster._TRANSIENT names the error NOT_LEADER_OR_FOLLOWER, but "
-    "librdkafka names error 6 NOT_LEADER_FOR_PARTITION, so it is final and never retried",
-)
 def test_a_partition_without_its_leader_yet_is_transient() -> None:
     """A new topic's partitions answer ListOffsets with error 6 for a moment after the
     metadata already shows their leader (seen in tests/contract on Kafka 4.1)."""
