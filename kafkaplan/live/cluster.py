@@ -33,6 +33,7 @@ from kafkaplan.live.connection import (
     check_token_endpoint,
     kafka_python_config,
     librdkafka_config,
+    make_client,
     oauth_failure,
     tls_failure,
 )
@@ -448,23 +449,6 @@ def translate_kafka_python(
 T = TypeVar("T")
 
 
-def make_client(factory: Callable[[dict[str, Any]], T], config: dict[str, Any]) -> T:
-    """A librdkafka client; settings it refuses (a missing TLS file, say) are a user error."""
-    from confluent_kafka import KafkaException
-
-    try:
-        return factory(config)
-    except (KafkaException, ValueError, TypeError) as exc:
-        error = exc.args[0] if exc.args else exc
-        reason = error.str() if hasattr(error, "str") else str(error)
-        raise ProjectError(
-            f"cannot set up the Kafka client: {reason}",
-            resource="kafka",
-            hint="check the environment's kafka connection settings (TLS file locations, "
-            "SASL and OAuth settings)",
-        ) from exc
-
-
 def _chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
@@ -569,6 +553,7 @@ class KafkaCluster:
             topic,
             timeout=self.timeout,
             create_topic=self._create_lease_topic,
+            translate=translate,
             read_only=self.read_only,
         )
         self._lease_logs.append(lease_log)

@@ -27,11 +27,13 @@ import urllib.request
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from kafkaplan.errors import ProjectError
 from kafkaplan.secrets import read_secret, remember
 from kafkaplan.spec.project import KafkaConnection, RegistryConnection, unresolved_env
+
+T = TypeVar("T")
 
 CLIENT_ID = "kafkaplan"
 
@@ -550,3 +552,20 @@ def registry_tls_failure(reason: BaseException) -> str | None:
                 return f"the registry refused the client certificate (TLS alert: {alert})"
         return f"TLS handshake failed ({text})"
     return None
+
+
+def make_client(factory: Callable[[dict[str, Any]], T], config: dict[str, Any]) -> T:
+    """A librdkafka client; settings it refuses (a missing TLS file, say) are a user error."""
+    from confluent_kafka import KafkaException
+
+    try:
+        return factory(config)
+    except (KafkaException, ValueError, TypeError) as exc:
+        error = exc.args[0] if exc.args else exc
+        reason = error.str() if hasattr(error, "str") else str(error)
+        raise ProjectError(
+            f"cannot set up the Kafka client: {reason}",
+            resource="kafka",
+            hint="check the environment's kafka connection settings (TLS file locations, "
+            "SASL and OAuth settings)",
+        ) from exc

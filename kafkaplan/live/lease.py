@@ -45,7 +45,7 @@ from typing import Any, Protocol
 
 from kafkaplan import __version__
 from kafkaplan.errors import ClusterError, ClusterUnreachable, LeaseHeld, LeaseLost
-from kafkaplan.live.cluster import make_client
+from kafkaplan.live.connection import make_client
 
 log = logging.getLogger("kafkaplan.live.lease")
 
@@ -299,6 +299,7 @@ class KafkaLeaseLog:
         *,
         timeout: float,
         create_topic: Callable[[str, Mapping[str, str]], None],
+        translate: Callable[..., ClusterError],
         read_only: bool = False,
     ) -> None:
         self.topic = topic
@@ -308,6 +309,8 @@ class KafkaLeaseLog:
         self.config["logger"] = logging.getLogger("kafkaplan.librdkafka")
         self.config["error_cb"] = self._on_error
         self._create = create_topic
+        # The cluster adapter's error translation (librdkafka errors -> ClusterError).
+        self._translate_error = translate
         self._consumer: Any = None
         self._producer: Any = None
         self._exists: bool | None = None
@@ -318,9 +321,7 @@ class KafkaLeaseLog:
         log.debug("lease client: %s", error)
 
     def _translate(self, error: Any, operation: str) -> ClusterError:
-        from kafkaplan.live.cluster import translate
-
-        return translate(error, resource=f"topic.{self.topic}", operation=operation)
+        return self._translate_error(error, resource=f"topic.{self.topic}", operation=operation)
 
     def _create_topic(self) -> None:
         configs = {
