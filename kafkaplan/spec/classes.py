@@ -12,11 +12,11 @@ planned as a topic of its own, with its retention and partitions from the policy
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from kafkaplan.errors import Diagnostic
 from kafkaplan.spec.desired import ClassShape, DeadLetterDefaults, DesiredTopic, Source
-from kafkaplan.spec.models import DeadLetterReader, DeadLetterSpec
+from kafkaplan.spec.models import DeadLetterSpec
 from kafkaplan.spec.names import check_topic_name
 from kafkaplan.spec.project import DeadLetterPolicy, Project, TopicClass
 from kafkaplan.spec.source import Document, PathKey
@@ -97,26 +97,6 @@ def resolve_classes(project: Project, problems: list[Diagnostic]) -> dict[str, R
             name, model, configs, sources, Source(file, line(path)), document, file
         )
     return resolved
-
-
-@dataclass(frozen=True)
-class Companion:
-    """A dead-letter topic to add, and who reads it (each reader at its line)."""
-
-    parent: str
-    name: str
-    readers: tuple[tuple[DeadLetterReader, Document, PathKey], ...] = ()
-
-
-@dataclass
-class Expanded:
-    """One declared topic, resolved: the topic, its dead-letter companion, and the schemas
-    its class requires."""
-
-    topic: DesiredTopic
-    companion: DesiredTopic | None = None
-    readers: list[tuple[DeadLetterReader, Document, PathKey]] = field(default_factory=list)
-    requires_schemas: tuple[str, ...] = ()
 
 
 def dead_letter_topic(
