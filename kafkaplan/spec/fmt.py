@@ -4,7 +4,7 @@ The file is read and written with ruamel.yaml's round-trip mode, which keeps com
 blank lines and the order of what it does not touch. What changes:
 
 - keys in the order of the spec models (``kafkaplan.spec.models``): a topic's ``name``
-  first, then ``partitions``, ``replication_factor``, ``configs``, ...; a subject's ``name``
+  first, then ``class``, ``description``, ``owner``, ``partitions``, ...; a subject's ``name``
   first too; topic configs sorted by name. Keys the models do not know stay after the
   known ones, in their order (``validate`` reports them);
 - topic config values in the units ``import`` writes: ``604800000`` -> ``7d``,
@@ -53,11 +53,18 @@ def _yaml() -> YAML:
     yaml.indent(mapping=2, sequence=4, offset=2)
     yaml.width = 4096  # never fold long values
     yaml.preserve_quotes = False
+    # `null` stays written out: an empty value reads as a mistake where `null` (remove the
+    # override) is meant.
+    yaml.representer.add_representer(type(None), _represent_null)
     return yaml
 
 
+def _represent_null(representer: Any, _data: None) -> Any:
+    return representer.represent_scalar("tag:yaml.org,2002:null", "null")
+
+
 def _fields(model: type[BaseModel]) -> list[str]:
-    names = list(model.model_fields)
+    names = [field.alias or name for name, field in model.model_fields.items()]
     if "name" in names:  # what a reader looks for first
         names.remove("name")
         names.insert(0, "name")

@@ -133,6 +133,18 @@ class TopicSpec(StrictModel):
         "by default it must follow the taxonomy entity.event_type.version.",
         examples=["orders.created.v1"],
     )
+    topic_class: str | None = Field(
+        default=None,
+        alias="class",
+        description="A topic class of the project file (`topic_classes`): its partitions, "
+        "replication factor, configs, dead-letter settings and schema requirements apply "
+        "unless this topic sets its own.",
+        examples=["state"],
+    )
+    description: str | None = Field(default=None, description="What the topic carries; for people.")
+    owner: str | None = Field(
+        default=None, description="The owning team; shown in the blast radius of its changes."
+    )
     partitions: int | None = Field(
         default=None,
         ge=1,
@@ -155,26 +167,14 @@ class TopicSpec(StrictModel):
         "default applies.",
         examples=[{"retention.ms": "7d", "cleanup.policy": "delete", "min.insync.replicas": 2}],
     )
-    description: str | None = Field(default=None, description="What the topic carries; for people.")
-    owner: str | None = Field(
-        default=None, description="The owning team; shown in the blast radius of its changes."
+    key_schema: str | SchemaSpec | None = Field(
+        default=None,
+        description="Schema of the record keys, registered as subject `<topic>-key`.",
     )
     value_schema: str | SchemaSpec | None = Field(
         default=None,
         description="Schema of the record values, registered as subject `<topic>-value`: a "
         "file path, or a mapping with `file`, `type`, `compatibility`, `references`.",
-    )
-    key_schema: str | SchemaSpec | None = Field(
-        default=None,
-        description="Schema of the record keys, registered as subject `<topic>-key`.",
-    )
-    topic_class: str | None = Field(
-        default=None,
-        alias="class",
-        description="A topic class of the project file (`topic_classes`): its partitions, "
-        "replication factor, configs, dead-letter settings and schema requirements apply "
-        "unless this topic sets its own.",
-        examples=["state"],
     )
     dead_letter: DeadLetter | None = Field(
         default=None,

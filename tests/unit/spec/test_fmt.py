@@ -47,6 +47,8 @@ topics:
   - description: '010'
     name: orders.updated.v1
     replication_factor: ${rf}
+    configs:
+      min.compaction.lag.ms: null
 # Who reads them.
 acls:
   - role: consumer
@@ -60,17 +62,19 @@ CANONICAL = """\
 topics:
   # The first one.
   - name: orders.created.v1
+    owner: 'yes'
     partitions: 6 # six
     configs:
       cleanup.policy: delete
       retention.ms: 7d            # one week
       segment.bytes: 1GiB
-    owner: 'yes'
 
   # Rebuilt nightly.
   - name: orders.updated.v1
-    replication_factor: ${rf}
     description: '010'
+    replication_factor: ${rf}
+    configs:
+      min.compaction.lag.ms: null
 # Who reads them.
 acls:
   - principal: User:billing
@@ -83,6 +87,21 @@ acls:
 def test_a_messy_spec_gets_its_canonical_form_with_every_comment() -> None:
     assert format_spec(MESSY) == CANONICAL
     assert format_spec(CANONICAL) == CANONICAL
+
+
+def test_a_topic_class_comes_right_after_the_name_under_its_spec_key() -> None:
+    text = "topics:\n  - partitions: 3\n    class: state\n    name: customers.v1\n"
+    assert format_spec(text) == (
+        "topics:\n  - name: customers.v1\n    class: state\n    partitions: 3\n"
+    )
+
+
+def test_the_example_specs_are_in_canonical_form() -> None:
+    examples = sorted((Path(__file__).parents[3] / "specs").rglob("*.yaml"))
+    assert examples
+    for path in examples:
+        text = path.read_text(encoding="utf-8")
+        assert format_spec(text, str(path)) in (None, text), f"{path} is not canonical"
 
 
 def test_what_is_not_a_spec_file_is_left_alone_and_broken_yaml_is_a_diagnostic() -> None:
