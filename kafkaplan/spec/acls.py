@@ -247,16 +247,16 @@ class AclEntry(_Model):
         default=None,
         description="Raw bindings: topic, group, cluster, transactional-id or delegation-token.",
     )
+    pattern_type: str = Field(
+        default="literal",
+        description="Raw bindings: `literal` (exact names; `*` matches all) or `prefixed` "
+        "(names are prefixes).",
+    )
     names: OneOrMany | None = Field(
         default=None,
         description="Raw bindings: one or more resource names (prefixes with `pattern_type: "
         "prefixed`); `*` is every resource of the type. The cluster's only name is "
         "`kafka-cluster` (the default for `resource_type: cluster`).",
-    )
-    pattern_type: str = Field(
-        default="literal",
-        description="Raw bindings: `literal` (exact names; `*` matches all) or `prefixed` "
-        "(names are prefixes).",
     )
     operations: OneOrMany | None = Field(
         default=None,

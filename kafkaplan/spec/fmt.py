@@ -4,9 +4,9 @@ The file is read and written with ruamel.yaml's round-trip mode, which keeps com
 blank lines and the order of what it does not touch. What changes:
 
 - keys in the order of the spec models (``kafkaplan.spec.models``): a topic's ``name``
-  first, then ``class``, ``description``, ``owner``, ``partitions``, ...; a subject's ``name``
-  first too; topic configs sorted by name. Keys the models do not know stay after the
-  known ones, in their order (``validate`` reports them);
+  first, then ``class``, ``description``, ``owner``, ``partitions``, ...; a subject's
+  ``name`` (or ``topic`` and ``role``) first too; topic configs sorted by name. Keys the
+  models do not know stay after the known ones, in their order (``validate`` reports them);
 - topic config values in the units ``import`` writes: ``604800000`` -> ``7d``,
   ``1073741824`` -> ``1GiB``, ``"true"`` -> ``true`` (a value with a ``${variable}``, an
   unknown config or an invalid value is left as written: ``validate`` reports those);
@@ -63,12 +63,11 @@ def _represent_null(representer: Any, _data: None) -> Any:
     return representer.represent_scalar("tag:yaml.org,2002:null", "null")
 
 
-def _fields(model: type[BaseModel]) -> list[str]:
+def _fields(model: type[BaseModel], first: Sequence[str] = ("name",)) -> list[str]:
+    """The model's keys, those that say what the item is (``first``) in front."""
     names = [field.alias or name for name, field in model.model_fields.items()]
-    if "name" in names:  # what a reader looks for first
-        names.remove("name")
-        names.insert(0, "name")
-    return names
+    leading = [name for name in first if name in names]
+    return leading + [name for name in names if name not in leading]
 
 
 def _order(node: CommentedMap, keys: Sequence[str]) -> None:
@@ -240,7 +239,9 @@ def _reorder(document: CommentedMap) -> None:
         _schema(topic.get("value_schema"))
         _schema(topic.get("key_schema"))
     _each(document.get("acls"), _fields(AclEntry))
-    for subject in _each(document.get("subjects"), _fields(SubjectSpec)):
+    for subject in _each(
+        document.get("subjects"), _fields(SubjectSpec, first=("name", "topic", "role"))
+    ):
         _each(subject.get("references"), _fields(ReferenceSpec))
 
 

@@ -43,6 +43,7 @@ from kafkaplan.spec.acls import (
     Scope,
 )
 from kafkaplan.spec.desired import DesiredState
+from kafkaplan.spec.fmt import format_spec
 from kafkaplan.spec.load import load_desired
 from kafkaplan.spec.project import load_project
 from tests.conftest import PROJECT, MakeProject
@@ -634,6 +635,8 @@ def test_import_then_plan_shows_no_changes(make_project: MakeProject) -> None:
             ["28 ACL bindings in the owned scope are in no spec"] if prefixes else []
         )
         assert len(desired.subjects) == (5 if prefixes else 6)
+        for path, text in result.files.items():  # what import writes, `fmt --check` passes
+            assert format_spec(text, path) in (None, text), path
         for path in result.files:
             (project_file.parent / "specs" / path).unlink()
 
