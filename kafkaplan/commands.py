@@ -375,15 +375,13 @@ def check_plan_target(saved: Plan, context: Context, cluster: Cluster) -> None:
         )
 
 
-def check_saved_plan(
-    saved: Plan, context: Context, cluster: Cluster, registry: Registry | None = None
-) -> None:
-    """Refuse a saved plan that does not apply to what is live now, saying why.
+def check_saved_state(saved: Plan, cluster: Cluster, registry: Registry | None = None) -> None:
+    """Refuse a saved plan whose resources changed since it was made, saying why (its target
+    was checked by ``check_plan_target`` before the lease was taken).
 
     Only the live state is compared, not the specs: a saved plan is applied exactly as it
     was reviewed, whatever the specs say now.
     """
-    check_plan_target(saved, context, cluster)
     needs_registry = any(
         (kind := kind_of(address)) is not None and kind.in_registry
         for address in saved.resource_fingerprints
@@ -870,7 +868,7 @@ def _apply_leased(
     reviewed: tuple[Plan, Path | None] | None = None,
 ) -> Applied:
     if saved is not None:
-        check_saved_plan(saved, context, cluster, registry)
+        check_saved_state(saved, cluster, registry)
         plan = saved
     else:
         plan = make_plan(context, cluster, registry, options)
