@@ -14,7 +14,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from kafkaplan.plan.model import Change, Plan
+from kafkaplan.plan.model import Change, FieldChange, Plan
 
 # Keys of a change that do not change what apply does or what a reviewer approved.
 IGNORED_CHANGE_KEYS = frozenset({"source"})
@@ -37,7 +37,8 @@ class ChangeDifference:
     address: str
     kind: DifferenceKind
     action: str  # the fresh change's action (the reviewed one's for a removed change)
-    fields: tuple[FieldDifference, ...] = ()
+    fields: tuple[FieldDifference, ...] = ()  # every differing leaf
+    shown: tuple[str, ...] = ()  # the same differences for people, one line per attribute
 
 
 @dataclass(frozen=True)
@@ -70,13 +71,9 @@ class PlanDifference:
                 "changed": f"changed ({change.action}):",
             }[change.kind]
             out.append(f"{marks[change.kind]} {change.address} {what}")
-            for difference in change.fields[:FIELDS_SHOWN]:
-                out.append(
-                    f"    {difference.path}: reviewed {_show(difference.reviewed)}, "
-                    f"now {_show(difference.fresh)}"
-                )
-            if len(change.fields) > FIELDS_SHOWN:
-                out.append(f"    and {len(change.fields) - FIELDS_SHOWN} more field(s)")
+            out.extend(f"    {line}" for line in change.shown[:FIELDS_SHOWN])
+            if len(change.shown) > FIELDS_SHOWN:
+                out.append(f"    and {len(change.shown) - FIELDS_SHOWN} more")
         return out
 
 
@@ -127,6 +124,58 @@ def _field_differences(reviewed: Change, fresh: Change) -> tuple[FieldDifference
     )
 
 
+def _transition(field: FieldChange | None) -> str:
+    if field is None:
+        return "unchanged"
+    return f"{_show(field.before)} -> {_show(field.after)}"
+
+
+def _shown_value(path: str, value: Any) -> str:
+    if path == "risks" and isinstance(value, list):  # the labels; the messages follow them
+        return "none" if not value else ", ".join(str(risk.get("label")) for risk in value)
+    return _show(value)
+
+
+def _described(
+    reviewed: Change, fresh: Change, differences: tuple[FieldDifference, ...]
+) -> tuple[str, ...]:
+    """One line per differing attribute, in the words of the plan: a changed attribute with
+    both its transitions (``partitions: reviewed unchanged, now 3 -> 4``), then whatever else
+    differs. ``before``/``after`` leaves already told by an attribute, and the operation
+    (derived from them), are left out unless nothing else differs."""
+    old = {item.path: item for item in reviewed.fields}
+    new = {item.path: item for item in fresh.fields}
+    lines = [
+        f"{path}: reviewed {_transition(old.get(path))}, now {_transition(new.get(path))}"
+        for path in sorted(old.keys() | new.keys())
+        if old.get(path) != new.get(path)
+    ]
+    told = {path for path in old.keys() | new.keys() if old.get(path) != new.get(path)}
+    whole = {"create": "after.", "delete": "before."}.get(fresh.action.value)
+    rest: list[str] = []
+    for difference in differences:
+        path = difference.path
+        if path.startswith("fields["):
+            continue
+        side, _, attribute = path.partition(".")
+        if side in ("before", "after") and attribute in told:
+            continue
+        if side == "operation":
+            continue
+        if whole is not None and path.startswith(whole):
+            path = attribute
+        rest.append(
+            f"{path}: reviewed {_shown_value(path, difference.reviewed)}, "
+            f"now {_shown_value(path, difference.fresh)}"
+        )
+    lines.extend(rest)
+    if not lines:  # only the operation differs
+        lines = [
+            f"{d.path}: reviewed {_show(d.reviewed)}, now {_show(d.fresh)}" for d in differences
+        ]
+    return tuple(lines)
+
+
 def compare_plans(reviewed: Plan, fresh: Plan) -> PlanDifference:
     """What ``fresh`` would do that ``reviewed`` did not say, and the reverse."""
     header = tuple(
@@ -145,7 +194,8 @@ def compare_plans(reviewed: Plan, fresh: Plan) -> PlanDifference:
         else:
             fields = _field_differences(old[address], new[address])
             if fields:
+                shown = _described(old[address], new[address], fields)
                 differences.append(
-                    ChangeDifference(address, "changed", new[address].action.value, fields)
+                    ChangeDifference(address, "changed", new[address].action.value, fields, shown)
                 )
     return PlanDifference(header=header, changes=tuple(differences))

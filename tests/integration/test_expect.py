@@ -49,7 +49,9 @@ def test_an_out_of_band_change_after_review_is_refused_with_the_difference(
     assert refused.code == 1
     assert "the plan computed now differs from the reviewed plan (1 changed)" in refused.err
     assert f"~ topic.{topic} changed (update):" in refused.err
-    assert '    before.configs.retention.ms: reviewed "172800000", now "3600000"' in refused.err
+    assert (
+        '    configs.retention.ms: reviewed "172800000" -> "604800000", now "3600000" -> "604800000"'
+    ) in refused.err
     assert topic_configs(admin, topic)["retention.ms"][0] == "3600000", "nothing was applied"
 
 
@@ -70,10 +72,7 @@ def test_another_spec_change_after_review_is_refused_and_the_reviewed_one_applie
     assert refused.code == 1, refused.out
     assert "(1 added, 1 changed)" in refused.err
     assert f"+ topic.{second} added (create): not in the reviewed plan" in refused.err
-    assert '    after.configs.retention.ms: reviewed "86400000", now "172800000"' in refused.err
-    assert '    operation.configs.retention.ms: reviewed "86400000", now "172800000"' in (
-        refused.err
-    )
+    assert '    configs.retention.ms: reviewed "86400000", now "172800000"' in refused.err
     topics = admin.list_topics(timeout=10).topics
     assert first not in topics, "nothing was applied"
     assert second not in topics, "nothing was applied"

@@ -60,11 +60,33 @@ def test_added_removed_and_changed_changes_are_listed_by_address_with_their_fiel
     assert difference.summary() == "1 added, 1 removed, 1 changed"
     assert difference.lines() == [
         "~ topic.orders.created.v1 changed (create):",
-        '    after.configs.retention.ms: reviewed "86400000", now "172800000"',
-        '    operation.configs.retention.ms: reviewed "86400000", now "172800000"',
+        '    configs.retention.ms: reviewed "86400000", now "172800000"',
         "+ topic.orders.shipped.v1 added (create): not in the reviewed plan",
         "- topic.orders.updated.v1 removed (create): in the reviewed plan, not planned now",
     ]
+
+
+def test_a_changed_update_names_each_attribute_with_both_transitions_and_the_new_risk(
+    make_project: MakeProject, cluster: MemoryCluster
+) -> None:
+    project = make_project({"a.yaml": SPEC})
+    commands.apply_specs(project, None, hooks=commands.ApplyHooks())
+    reviewed = plan_of(make_project({"a.yaml": SPEC.replace("1d", "2d")}))
+    grown = SPEC.replace("1d", "3d") + "    partitions: 4\n"
+    difference = compare_plans(reviewed, plan_of(make_project({"a.yaml": grown})))
+    assert difference.lines() == [
+        "~ topic.orders.created.v1 changed (update):",
+        '    configs.retention.ms: reviewed "86400000" -> "172800000", '
+        'now "86400000" -> "259200000"',
+        "    partitions: reviewed unchanged, now 3 -> 4",
+        "    risks: reviewed none, now ordering",
+    ]
+    [changed] = difference.changes
+    assert {d.path for d in changed.fields} >= {  # every differing leaf is still compared
+        "after.partitions",
+        "operation.partitions",
+        "fields[partitions].after",
+    }
 
 
 def test_another_cluster_differs_even_with_the_same_changes(
@@ -112,8 +134,8 @@ def test_an_out_of_band_change_makes_the_plan_differ(
         commands.apply_specs(project, None, expect=reviewed)
     assert refused.value.details == [
         "~ topic.orders.created.v1 changed (update):",
-        '    before.configs.retention.ms: reviewed "86400000", now "3600000"',
-        '    fields[configs.retention.ms].before: reviewed "86400000", now "3600000"',
+        '    configs.retention.ms: reviewed "86400000" -> "604800000", '
+        'now "3600000" -> "604800000"',
     ]
     assert cluster.topics["orders.created.v1"].overrides["retention.ms"] == "3600000"
 
