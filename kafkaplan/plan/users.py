@@ -42,6 +42,10 @@ from kafkaplan.plan.part import ABSENT, PlanPart
 from kafkaplan.spec.desired import DesiredState, DesiredUser
 
 
+# What a plan says of a user's current password: Kafka never reveals it.
+NEVER_SHOWN = "(never shown)"
+
+
 def user_digest(live: LiveState, name: str) -> str:
     have = live.users.get(name)
     return ABSENT if have is None else fingerprint(dict(sorted(have.items())))
@@ -158,7 +162,7 @@ def _change(
     ]
     risks = []
     if upserts:
-        fields.append(FieldChange(path="password", before=None, after=password))
+        fields.append(FieldChange(path="password", before=NEVER_SHOWN, after=password))
     if deletions:
         risks.append(
             Risk(
