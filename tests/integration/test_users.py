@@ -5,7 +5,7 @@ out of band and seen by drift, imported and planned back to nothing, deleted onl
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
 from confluent_kafka import KafkaError, KafkaException
@@ -16,6 +16,7 @@ from tests.integration.conftest import (
     Project,
     eventually,
     kafka_tool,
+    revoke,
 )
 from tests.integration.test_security import Grants, append_project, as_carol
 
@@ -190,6 +191,14 @@ def test_users_are_created_rotated_drifted_imported_and_deleted(
     shown = "\n".join(outputs)
     for secret in (PASSWORD, ROTATED, PASSWORD + "2"):
         assert secret not in shown
+
+
+@pytest.fixture
+def grants(admin: AdminClient) -> Iterator[Grants]:
+    granted = Grants(admin)
+    yield granted
+    if granted.filters:
+        revoke(admin, granted.filters)
 
 
 def test_least_privilege_for_users(
