@@ -71,6 +71,7 @@ def await_login(stack: dict[str, str], user: str, password: str, mechanism: str,
     eventually(check, timeout=60)
 
 
+@pytest.mark.matrix
 def test_users_are_created_rotated_drifted_imported_and_deleted(
     make_project: MakeProject, stack: dict[str, str], admin: AdminClient
 ) -> None:
