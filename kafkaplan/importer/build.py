@@ -182,8 +182,8 @@ def build_import(
         result.skipped.append(f"users: {live.not_checked[USERS_NOT_CHECKED]}")
     elif "users" in resources:
         users = import_users(live.users, ignore, prefixes, result.skipped)
-        result.counts["users"] = len(users)
         if users:
+            result.counts["users"] = len(users)
             result.files["users.yaml"] = (
                 header + "# Passwords are never imported: export each password_env (or rename it)\n"
                 "# before a plan creates, changes or rotates the user.\n" + _dump({"users": users})

@@ -41,7 +41,6 @@ from kafkaplan.plan.options import PlanOptions
 from kafkaplan.plan.part import ABSENT, PlanPart
 from kafkaplan.spec.desired import DesiredState, DesiredUser
 
-
 # What a plan says of a user's current password: Kafka never reveals it.
 NEVER_SHOWN = "(never shown)"
 

@@ -6,6 +6,8 @@ out of band and seen by drift, imported and planned back to nothing, deleted onl
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future
+from typing import Any
 
 import pytest
 from confluent_kafka import KafkaError, KafkaException
@@ -32,18 +34,17 @@ def authenticates(stack: dict[str, str], user: str, password: str, mechanism: st
     reported through the client's error callback; the listing then fails as a transport
     failure."""
     errors: list[KafkaError] = []
-    client = AdminClient(
-        {
-            "bootstrap.servers": stack["KAFKAPLAN_STACK_SASL_SSL_BOOTSTRAP"],
-            "security.protocol": "SASL_SSL",
-            "ssl.ca.location": stack["KAFKAPLAN_STACK_CA"],
-            "sasl.mechanism": mechanism,
-            "sasl.username": user,
-            "sasl.password": password,
-            "error_cb": errors.append,
-            "log_level": 0,
-        }
-    )
+    config: dict[str, Any] = {
+        "bootstrap.servers": stack["KAFKAPLAN_STACK_SASL_SSL_BOOTSTRAP"],
+        "security.protocol": "SASL_SSL",
+        "ssl.ca.location": stack["KAFKAPLAN_STACK_CA"],
+        "sasl.mechanism": mechanism,
+        "sasl.username": user,
+        "sasl.password": password,
+        "error_cb": errors.append,
+        "log_level": 0,
+    }
+    client = AdminClient(config)
     try:
         client.list_topics(timeout=15)
     except KafkaException as exc:
@@ -55,7 +56,9 @@ def authenticates(stack: dict[str, str], user: str, password: str, mechanism: st
 
 
 def credentials(admin: AdminClient, user: str) -> dict[str, int]:
-    described = admin.describe_user_scram_credentials().result(10)
+    future = admin.describe_user_scram_credentials()
+    assert isinstance(future, Future)
+    described = future.result(10)
     if user not in described:
         return {}
     return {c.mechanism.name: c.iterations for c in described[user].scram_credential_infos}
@@ -188,7 +191,7 @@ def test_users_are_created_rotated_drifted_imported_and_deleted(
     finally:
         project.specs("topics: []\n")
         run("apply", "--auto-approve", "--allow-deletes")
-    assert svc not in admin.describe_user_scram_credentials().result(10)
+    assert credentials(admin, svc) == {}
     shown = "\n".join(outputs)
     for secret in (PASSWORD, ROTATED, PASSWORD + "2"):
         assert secret not in shown

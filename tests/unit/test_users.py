@@ -84,7 +84,8 @@ def test_user_spec_problems_are_reported_at_their_line(make_project: MakeProject
     lines = sorted({d.line or 0 for d in raised.value.diagnostics})
     assert lines == [3, 6, 9, 12], raised.value.diagnostics
     messages = " | ".join(str(d) for d in raised.value.diagnostics)
-    assert "specs/u.yaml:3" in messages and "4096" in messages
+    assert "specs/u.yaml:3" in messages
+    assert "4096" in messages
     assert "'not a variable' is not an environment variable name" in messages
     assert "user 'c' is declared twice (hint: first declared at specs/u.yaml:7)" in messages
     assert "specs/u.yaml:12: users.4.mechanism" in messages
