@@ -10,7 +10,11 @@ from pathlib import Path
 import pytest
 
 from kafkaplan import commands
-from kafkaplan.errors import SpecError
+from kafkaplan.apply.runner import ApplyReport, Outcome, Status
+from kafkaplan.apply.settle import settle
+from kafkaplan.errors import ClusterTransient, SpecError
+from kafkaplan.live.cluster import ScramChange
+from kafkaplan.live.retry import RetryingCluster, RetryPolicy
 from kafkaplan.live.state import LiveState
 from kafkaplan.plan.compute import compute_plan
 from kafkaplan.plan.drift import compute_drift
@@ -20,7 +24,7 @@ from kafkaplan.spec.load import load_desired
 from kafkaplan.spec.project import load_project
 from tests.conftest import PROJECT, MakeProject
 from tests.conftest import run_cli as run
-from tests.fakes import MemoryCluster
+from tests.fakes import Fault, MemoryCluster
 
 PASSWORD = "s3cr3t-Horse-battery-9f2c"
 NEW_PASSWORD = "n3w-Staple-correct-77aa"
@@ -378,3 +382,57 @@ def test_no_output_file_or_log_line_holds_a_password(
     for secret in (PASSWORD, NEW_PASSWORD, PASSWORD + "-r"):
         assert secret not in shown
     assert repr(cluster).count(PASSWORD) == 0
+
+
+# -- retries and convergence ----------------------------------------------------------------
+
+
+def test_a_deletion_resent_after_a_lost_answer_is_rechecked_not_failed() -> None:
+    fake = MemoryCluster(scram_users={"svc": {"SCRAM-SHA-256": 4096, "SCRAM-SHA-512": 4096}})
+    lost = ClusterTransient("no answer", resource="user.svc", code="_TIMED_OUT")
+    fake.faults.append(Fault("alter_user_scram_credentials", lost, applied=True))
+    cluster = RetryingCluster(fake, RetryPolicy.of(2, sleep=lambda _: None))
+
+    results = cluster.alter_user_scram_credentials(
+        {"svc": ScramChange(deletions=("SCRAM-SHA-256",))}
+    )
+
+    assert results == {"svc": None}
+    assert fake.scram_users == {"svc": {"SCRAM-SHA-512": 4096}}
+    assert fake.calls.count("alter_user_scram_credentials:1") == 2
+
+
+def test_an_upsert_without_an_answer_is_sent_again_with_the_same_password() -> None:
+    fake = MemoryCluster()
+    lost = ClusterTransient("no answer", resource="user.svc", code="_TIMED_OUT")
+    fake.faults.append(Fault("alter_user_scram_credentials", lost))
+    cluster = RetryingCluster(fake, RetryPolicy.of(2, sleep=lambda _: None))
+
+    results = cluster.alter_user_scram_credentials(
+        {"svc": ScramChange(upserts={"SCRAM-SHA-512": 4096}, password=PASSWORD)}
+    )
+
+    assert results == {"svc": None}
+    assert fake.scram_passwords == {("svc", "SCRAM-SHA-512"): PASSWORD}
+    assert PASSWORD not in repr(ScramChange(password=PASSWORD))
+
+
+def test_apply_waits_until_the_credentials_show(make_project: MakeProject) -> None:
+    project = make_project({"u.yaml": USERS})
+    _, _, desired = load_desired(load_project(project), None)
+    plan = compute_plan(desired, LiveState(cluster_id="c", broker_count=1, topics={}))
+    report = ApplyReport(outcomes=[Outcome(c.address, c.action, Status.DONE) for c in plan.changes])
+    shown = MemoryCluster()
+    ticks = iter(range(100))
+
+    assert settle(
+        shown, plan, report, timeout=3, sleep=lambda _: None, clock=lambda: next(ticks)
+    ) == [
+        "user.billing",
+        "user.reports",
+    ]
+    shown.scram_users = {
+        "billing": {"SCRAM-SHA-512": 8192},
+        "reports": {"SCRAM-SHA-256": 4096, "SCRAM-SHA-512": 4096},
+    }
+    assert settle(shown, plan, report, timeout=3, sleep=lambda _: None) == []
