@@ -93,6 +93,13 @@ def plan_options(command: Callable[..., Any]) -> Callable[..., Any]:
                 "plan.",
             ),
             click.option(
+                "--rotate-passwords",
+                is_flag=True,
+                help="Set a new password on every declared SCRAM user that exists, from its "
+                "password_env (with --target user.NAME: that user only). Without it an "
+                "existing user's password is never set again.",
+            ),
+            click.option(
                 "--max-destroy",
                 type=click.IntRange(min=0),
                 metavar="N",
@@ -218,6 +225,7 @@ def plan(
     targets: tuple[str, ...],
     allow_deletes: bool,
     allow_in_use_deletes: bool,
+    rotate_passwords: bool,
     max_destroy: int | None,
 ) -> int:
     """Read the live cluster, compare it with the specs and show what apply would change.
@@ -237,6 +245,8 @@ def plan(
             raise click.UsageError(
                 "--out saves one environment's plan: plan each environment with its own --out"
             )
+        if rotate_passwords:
+            raise click.UsageError("--rotate-passwords plans one environment: pass one --env")
         if all_envs and envs:
             raise click.UsageError("pass --env NAME (repeatable) or --all-envs, not both")
         plans = commands.plan_environments(
@@ -259,6 +269,7 @@ def plan(
             allow_deletes=allow_deletes,
             max_destroy=max_destroy,
             allow_in_use_deletes=allow_in_use_deletes,
+            rotate_passwords=rotate_passwords,
         )
     except SpecError as error:
         if fmt != "markdown":
@@ -381,6 +392,7 @@ def apply(
     targets: tuple[str, ...],
     allow_deletes: bool,
     allow_in_use_deletes: bool,
+    rotate_passwords: bool,
     max_destroy: int | None,
 ) -> int:
     """Apply a saved plan, or plan and apply the specs.
@@ -403,10 +415,15 @@ def apply(
             "against a reviewed one: pass one or the other"
         )
     if planfile is not None and (
-        targets or allow_deletes or allow_in_use_deletes or max_destroy is not None
+        targets
+        or allow_deletes
+        or allow_in_use_deletes
+        or rotate_passwords
+        or max_destroy is not None
     ):
         raise click.UsageError(
-            "--target, --allow-deletes, --allow-in-use-deletes and --max-destroy shape a new "
+            "--target, --allow-deletes, --allow-in-use-deletes, --rotate-passwords and "
+            "--max-destroy shape a new "
             "plan; a saved plan "
             "is applied exactly as it was planned"
         )
@@ -440,6 +457,7 @@ def apply(
             hooks=hooks,
             allow_in_use_deletes=allow_in_use_deletes,
             expect=expect,
+            rotate_passwords=rotate_passwords,
         )
     if applied.plan.errors:
         return EXIT_ERROR

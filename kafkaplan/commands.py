@@ -70,6 +70,7 @@ from kafkaplan.plan.model import (
 )
 from kafkaplan.plan.options import PlanOptions
 from kafkaplan.render.graph import Graph, estate_graph
+from kafkaplan.secrets import remember
 from kafkaplan.spec.desired import DesiredState
 from kafkaplan.spec.fmt import format_spec
 from kafkaplan.spec.load import SPEC_SUFFIXES, find_spec_files, import_settings, load_desired
@@ -306,7 +307,14 @@ def run_import(
         kinds.remove("subjects")
         notes.append(f"subjects not imported: environment {context.env_name!r} has no registry")
     ignore = import_settings(context.project, context.environment)
-    live = read_for_import(cluster, ignore, prefixes, acls="acls" in kinds, tolerant=not explicit)
+    live = read_for_import(
+        cluster,
+        ignore,
+        prefixes,
+        acls="acls" in kinds,
+        tolerant=not explicit,
+        users="users" in kinds,
+    )
     if registry is not None and "subjects" in kinds:
         subjects, live_registry = read_subjects_for_import(registry, prefixes)
         live = replace(live, subjects=subjects, registry=live_registry)
@@ -494,13 +502,26 @@ def plan_options(
     allow_deletes: bool = False,
     max_destroy: int | None = None,
     allow_in_use_deletes: bool = False,
+    rotate_passwords: bool = False,
+    environ: Mapping[str, str] | None = None,
 ) -> PlanOptions:
-    """The options of a new plan; ``max_destroy`` defaults to the project's."""
+    """The options of a new plan; ``max_destroy`` defaults to the project's. The SCRAM
+    users' password variables that are set are named in them (their values are remembered
+    as secrets, so that no log line can show them, and are never part of the plan)."""
+    environ = os.environ if environ is None else environ
+    present = set()
+    if context.desired is not None:
+        for user in context.desired.users.values():
+            if user.password_env in environ:
+                remember(environ[user.password_env])
+                present.add(user.password_env)
     return PlanOptions(
         allow_deletes=allow_deletes,
         allow_in_use_deletes=allow_in_use_deletes,
         max_destroy=context.project.model.max_destroy if max_destroy is None else max_destroy,
         targets=tuple(targets),
+        rotate_passwords=rotate_passwords,
+        password_envs=frozenset(present),
     )
 
 
@@ -605,6 +626,7 @@ def plan_specs(
     allow_deletes: bool = False,
     max_destroy: int | None = None,
     allow_in_use_deletes: bool = False,
+    rotate_passwords: bool = False,
 ) -> Plan:
     """The plan of the specs against the live cluster (read-only)."""
     context = load_context(project_file, env)
@@ -617,6 +639,7 @@ def plan_specs(
             allow_deletes=allow_deletes,
             max_destroy=max_destroy,
             allow_in_use_deletes=allow_in_use_deletes,
+            rotate_passwords=rotate_passwords,
         )
         return make_plan(context, cluster, registry, options)
     finally:
@@ -792,6 +815,7 @@ def apply_specs(
     hooks: ApplyHooks | None = None,
     allow_in_use_deletes: bool = False,
     expect: Path | None = None,
+    rotate_passwords: bool = False,
 ) -> Applied:
     """Apply a saved plan (``planfile``), or plan the specs and apply that, under the
     cluster's apply lease: take the lease (waiting up to ``lease_wait`` seconds, default
@@ -843,6 +867,7 @@ def apply_specs(
                     allow_deletes=allow_deletes,
                     max_destroy=max_destroy,
                     allow_in_use_deletes=allow_in_use_deletes,
+                    rotate_passwords=rotate_passwords,
                 ),
                 reviewed=(reviewed, expect) if reviewed is not None else None,
             )

@@ -20,6 +20,8 @@ class ResourceKind(StrEnum):
     REGISTRY_CONFIG = "registry-config"
     # Replication throttle rates left on a broker by an interrupted reassignment.
     BROKER = "broker"
+    # A SCRAM user: its credentials (mechanisms and iterations; the password is never read).
+    USER = "user"
 
     @property
     def in_registry(self) -> bool:
@@ -58,6 +60,10 @@ def subject_config_address(name: str) -> str:
 
 def broker_address(broker: int | str) -> str:
     return ResourceKind.BROKER.address(str(broker))
+
+
+def user_address(name: str) -> str:
+    return ResourceKind.USER.address(name)
 
 
 # The registry's own compatibility level.

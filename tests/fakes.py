@@ -36,6 +36,7 @@ from kafkaplan.live.cluster import (
     Partition,
     PartitionResults,
     Results,
+    ScramChange,
     TopicMetadata,
     check_cluster_id,
 )
@@ -218,6 +219,10 @@ class MemoryCluster:
     # Partition logs (ListOffsets answers; partitions without one are empty) and groups.
     logs: dict[Partition, FakeLog] = field(default_factory=dict)
     groups: dict[str, FakeGroup] = field(default_factory=dict)
+    # SCRAM users: name -> mechanism -> iterations, and the password each credential was
+    # last set with (what a client would authenticate with).
+    scram_users: dict[str, dict[str, int]] = field(default_factory=dict)
+    scram_passwords: dict[tuple[str, str], str] = field(default_factory=dict, repr=False)
 
     def _fault(self, operation: str) -> Fault | None:
         for index, fault in enumerate(self.faults):
@@ -607,6 +612,61 @@ class MemoryCluster:
                 topic = self.topics[name]
                 topic.leaders[partition] = topic.replicas[partition][0]
         return results
+
+    def describe_user_scram_credentials(self) -> dict[str, dict[str, int]]:
+        self.calls.append("describe_user_scram_credentials")
+        self._read_fault("describe_user_scram_credentials")
+        if "describe_scram" in self.denied_operations:
+            raise PermissionDenied(
+                "permission denied (CLUSTER_AUTHORIZATION_FAILED) reading SCRAM users",
+                resource="user",
+                hint="grant DESCRIBE on the cluster (DescribeUserScramCredentials needs it)",
+            )
+        return {name: dict(creds) for name, creds in sorted(self.scram_users.items()) if creds}
+
+    def alter_user_scram_credentials(self, changes: Mapping[str, ScramChange]) -> Results:
+        """As the broker and KafkaCluster together: per user, the upserts then the
+        deletions, stopping at the first refusal (earlier ones stay made); iterations
+        outside 4096..16384 are refused, and so is deleting a credential that is absent."""
+        self.calls.append(f"alter_user_scram_credentials:{len(changes)}")
+        fault = self._fault("alter_user_scram_credentials")
+        if fault is not None and not fault.applied:
+            return dict.fromkeys(changes, fault.error)
+        results: Results = {}
+        for name, change in sorted(changes.items()):
+            error: ClusterError | None = None
+            if "alter_scram" in self.denied_operations:
+                error = PermissionDenied(
+                    "permission denied (CLUSTER_AUTHORIZATION_FAILED) changing the SCRAM user",
+                    resource=f"user.{name}",
+                    hint="grant ALTER on the cluster (AlterUserScramCredentials needs it)",
+                )
+            for mechanism, iterations in change.alterations() if error is None else []:
+                creds = self.scram_users.setdefault(name, {})
+                if iterations is None:
+                    if mechanism not in creds:
+                        error = ClusterError(
+                            "Attempt to delete a user credential that does not exist",
+                            resource=f"user.{name}",
+                            code="RESOURCE_NOT_FOUND",
+                        )
+                        break
+                    del creds[mechanism]
+                    self.scram_passwords.pop((name, mechanism), None)
+                elif not 4096 <= iterations <= 16384:
+                    error = ClusterError(
+                        f"Too {'few' if iterations < 4096 else 'many'} iterations",
+                        resource=f"user.{name}",
+                        code="UNACCEPTABLE_CREDENTIAL",
+                    )
+                    break
+                else:
+                    creds[mechanism] = iterations
+                    self.scram_passwords[(name, mechanism)] = change.password
+            if not self.scram_users.get(name):
+                self.scram_users.pop(name, None)
+            results[name] = error
+        return self._answer(fault, results)
 
     def close(self) -> None:
         pass

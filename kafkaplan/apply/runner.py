@@ -28,7 +28,8 @@ updates, reporting their progress while replicas catch up.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Sequence
+import os
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol, TypeVar
@@ -44,7 +45,7 @@ from kafkaplan.errors import (
     RegistryUnreachable,
 )
 from kafkaplan.kinds import ResourceKind
-from kafkaplan.live.cluster import AclResults, Cluster, NewTopicRequest
+from kafkaplan.live.cluster import AclResults, Cluster, NewTopicRequest, ScramChange
 from kafkaplan.live.registry import RegisteredSchema, Registry, SchemaPayload, SchemaReference
 from kafkaplan.plan.model import (
     Action,
@@ -53,14 +54,17 @@ from kafkaplan.plan.model import (
     CreateAcl,
     CreateTopic,
     DeleteAcl,
+    DeleteScramUser,
     DeleteSubject,
     DeleteTopic,
     Plan,
     RegisterSchema,
     RollBackSchema,
     SetCompatibility,
+    SetScramCredentials,
     UpdateTopic,
 )
+from kafkaplan.secrets import read_secret
 from kafkaplan.spec.acls import Binding
 from kafkaplan.spec.project import ReassignmentSettings
 from kafkaplan.spec.schemas import dependency_order
@@ -142,6 +146,8 @@ class Targets:
     # Subject -> the version this apply registered (or rolled back to), for the `latest`
     # references of the subjects registered after it, in this batch or a later one.
     registered: dict[str, int] = field(default_factory=dict)
+    # Where SCRAM passwords are read from (each user's `password_env`), at apply time.
+    environ: Mapping[str, str] = field(default_factory=lambda: os.environ)
 
 
 def _unknown_detail(error: KafkaplanError) -> str:
@@ -287,6 +293,40 @@ def _update_brokers(changes: Sequence[Change], targets: Targets) -> list[Outcome
         int(change.name): dict(operation(change, AlterBrokerConfigs).configs) for change in changes
     }
     results = targets.cluster.alter_broker_configs(configs)
+    return [_outcome(change, results.get(change.name)) for change in changes]
+
+
+def _set_scram_credentials(changes: Sequence[Change], targets: Targets) -> list[Outcome]:
+    """Passwords are read now, from the variables the plan names (a saved plan holds
+    none); a user whose variable is not set fails alone, naming it."""
+    requests: dict[str, ScramChange] = {}
+    outcomes: list[Outcome] = []
+    for change in changes:
+        wanted = operation(change, SetScramCredentials)
+        password = ""
+        if wanted.upserts:
+            try:
+                password = read_secret(
+                    wanted.password_env, targets.environ, f"password of user {change.name!r}"
+                )
+            except KafkaplanError as exc:
+                outcomes.append(Outcome(change.address, change.action, Status.FAILED, exc.reason()))
+                continue
+        requests[change.name] = ScramChange(
+            upserts=dict(wanted.upserts), deletions=tuple(wanted.deletions), password=password
+        )
+    results = targets.cluster.alter_user_scram_credentials(requests) if requests else {}
+    outcomes.extend(_outcome(c, results.get(c.name)) for c in changes if c.name in requests)
+    return outcomes
+
+
+def _delete_scram_users(changes: Sequence[Change], targets: Targets) -> list[Outcome]:
+    results = targets.cluster.alter_user_scram_credentials(
+        {
+            c.name: ScramChange(deletions=tuple(operation(c, DeleteScramUser).mechanisms))
+            for c in changes
+        }
+    )
     return [_outcome(change, results.get(change.name)) for change in changes]
 
 
@@ -494,6 +534,8 @@ PHASES: list[Phase] = [
     ("delete subjects", ResourceKind.SUBJECT, (DeleteSubject,), _delete_subjects),
     # Topic deletes run last: nothing may still refer to a topic when it goes.
     ("delete topics", ResourceKind.TOPIC, (DeleteTopic,), _delete_topics),
+    ("set SCRAM credentials", ResourceKind.USER, (SetScramCredentials,), _set_scram_credentials),
+    ("delete SCRAM users", ResourceKind.USER, (DeleteScramUser,), _delete_scram_users),
 ]
 
 

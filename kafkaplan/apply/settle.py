@@ -12,6 +12,9 @@ apply waits, bounded, until the cluster reports the topics, ACL bindings and top
 it created, changed and deleted; what it does not report by then is named in a warning,
 never an error (the controller acknowledged the change).
 
+SCRAM credential changes likewise: apply waits until DescribeUserScramCredentials shows each
+user's mechanisms and iterations as planned (a password change itself cannot be seen).
+
 Registry writes are not awaited: the registry is read-your-writes.
 """
 
@@ -23,10 +26,10 @@ from dataclasses import dataclass, field
 
 from kafkaplan.apply.runner import ApplyReport, Status, binding_of
 from kafkaplan.errors import ClusterError
-from kafkaplan.kinds import ResourceKind, topic_address
+from kafkaplan.kinds import ResourceKind, topic_address, user_address
 from kafkaplan.live.cluster import Cluster
 from kafkaplan.live.state import LiveConfig
-from kafkaplan.plan.model import Action, Plan, UpdateTopic
+from kafkaplan.plan.model import Action, Plan, SetScramCredentials, UpdateTopic
 from kafkaplan.spec.acls import Binding, acl_address
 from kafkaplan.spec.topic_configs import values_equal
 
@@ -42,9 +45,11 @@ class Expected:
     acls: dict[Binding, bool]  # binding -> should exist
     # topic -> config -> the value it should have as a topic override (None: no override)
     configs: dict[str, dict[str, str | None]] = field(default_factory=dict)
+    # SCRAM user -> mechanism -> iterations it should show (None: the credential is gone)
+    users: dict[str, dict[str, int | None]] = field(default_factory=dict)
 
     def __bool__(self) -> bool:
-        return bool(self.topics or self.acls or self.configs)
+        return bool(self.topics or self.acls or self.configs or self.users)
 
     def addresses(self) -> list[str]:
         return sorted(
@@ -52,6 +57,7 @@ class Expected:
                 *map(topic_address, self.topics),
                 *map(acl_address, self.acls),
                 *map(topic_address, self.configs),
+                *map(user_address, self.users),
             }
         )
 
@@ -61,8 +67,12 @@ def expected(plan: Plan, report: ApplyReport) -> Expected:
     topics: dict[str, bool] = {}
     acls: dict[Binding, bool] = {}
     configs: dict[str, dict[str, str | None]] = {}
+    users: dict[str, dict[str, int | None]] = {}
     for change in plan.changes:
         if change.address not in done:
+            continue
+        if change.kind is ResourceKind.USER:
+            users[change.name] = _user_expected(change.operation)
             continue
         exists = change.action is not Action.DELETE
         if change.kind is ResourceKind.TOPIC and (
@@ -73,7 +83,15 @@ def expected(plan: Plan, report: ApplyReport) -> Expected:
             acls[binding_of(change)] = exists
         elif isinstance(change.operation, UpdateTopic) and change.operation.configs:
             configs[change.name] = dict(change.operation.configs)
-    return Expected(topics, acls, configs)
+    return Expected(topics, acls, configs, users)
+
+
+def _user_expected(operation: object) -> dict[str, int | None]:
+    if isinstance(operation, SetScramCredentials):
+        shows: dict[str, int | None] = dict(operation.upserts)
+        shows.update(dict.fromkeys(operation.deletions))
+        return shows
+    return dict.fromkeys(getattr(operation, "mechanisms", ()))
 
 
 def outstanding(cluster: Cluster, want: Expected) -> Expected:
@@ -99,7 +117,15 @@ def outstanding(cluster: Cluster, want: Expected) -> Expected:
             left = {key: value for key, value in keys.items() if not _shows(found, key, value)}
             if left:
                 configs[name] = left
-    return Expected(topics, acls, configs)
+    users: dict[str, dict[str, int | None]] = {}
+    if want.users:
+        live_users = cluster.describe_user_scram_credentials()
+        for name, credentials in want.users.items():
+            have = live_users.get(name, {})
+            left_users = {m: i for m, i in credentials.items() if have.get(m) != i}
+            if left_users:
+                users[name] = left_users
+    return Expected(topics, acls, configs, users)
 
 
 def _shows(configs: Mapping[str, LiveConfig], key: str, value: str | None) -> bool:

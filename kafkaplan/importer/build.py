@@ -10,7 +10,9 @@ The output reads like specs a person would write (docs/import.md):
 - each subject's latest schema in ``schemas/<subject>.avsc|.json|.proto``, declared on its
   topic when the topic is imported too (``kafkaplan.importer.subjects``);
 - ACL bindings in one file per principal, ``acls/<principal name>.yaml``, collapsed into
-  roles where they match a role's expansion exactly (``kafkaplan.importer.acls``).
+  roles where they match a role's expansion exactly (``kafkaplan.importer.acls``);
+- SCRAM users in ``users.yaml``, each with a placeholder ``password_env`` and no secret
+  (``kafkaplan.importer.users``).
 
 The same cluster and registry always give the same files, byte for byte.
 """
@@ -29,8 +31,15 @@ from kafkaplan.errors import AuthenticationFailed, ClusterError, ClusterUnreacha
 from kafkaplan.importer import acls as import_acls
 from kafkaplan.importer import topics as import_topics
 from kafkaplan.importer.subjects import import_subjects
+from kafkaplan.importer.users import import_users
 from kafkaplan.live.cluster import Cluster
-from kafkaplan.live.read import ACLS_NOT_CHECKED, read_registry, read_selected
+from kafkaplan.live.read import (
+    ACLS_NOT_CHECKED,
+    USERS_NOT_CHECKED,
+    read_registry,
+    read_selected,
+    read_users,
+)
 from kafkaplan.live.registry import Registry
 from kafkaplan.live.state import LiveRegistry, LiveState, LiveSubject, LiveTopic
 from kafkaplan.output import write_atomically
@@ -47,7 +56,7 @@ from kafkaplan.spec.acls import (
 from kafkaplan.spec.desired import DesiredState
 from kafkaplan.spec.topic_configs import REFUSED_CONFIGS, TOPIC_CONFIGS, to_spec_value
 
-RESOURCE_TYPES = ("topics", "acls", "subjects")
+RESOURCE_TYPES = ("topics", "acls", "subjects", "users")
 
 
 @dataclass
@@ -74,6 +83,8 @@ class ImportResult:
             )
         if "subjects" in self.counts:
             parts.append(count(self.counts["subjects"], "subject"))
+        if "users" in self.counts:
+            parts.append(count(self.counts["users"], "user"))
         return ", ".join(parts) or "nothing"
 
 
@@ -167,6 +178,16 @@ def build_import(
     if "acls" in resources:
         for path, entries in _acls(live, ignore, prefixes, companions, result).items():
             result.files[path] = header + _dump({"acls": entries})
+    if "users" in resources and USERS_NOT_CHECKED in live.not_checked:
+        result.skipped.append(f"users: {live.not_checked[USERS_NOT_CHECKED]}")
+    elif "users" in resources:
+        users = import_users(live.users, ignore, prefixes, result.skipped)
+        if users:
+            result.counts["users"] = len(users)
+            result.files["users.yaml"] = (
+                header + "# Passwords are never imported: export each password_env (or rename it)\n"
+                "# before a plan creates, changes or rotates the user.\n" + _dump({"users": users})
+            )
     result.files = dict(sorted(result.files.items()))
     return result
 
@@ -314,6 +335,7 @@ def read_for_import(
     *,
     acls: bool = False,
     tolerant: bool = False,
+    users: bool = False,
 ) -> LiveState:
     """Live state with the configs of every topic that will be imported, and (with
     ``acls``) every ACL binding. ``tolerant``: ACLs the principal may not read (or a
@@ -322,6 +344,9 @@ def read_for_import(
         cluster,
         lambda name: not ignore.is_ignored_topic(name) and _selected(name, prefixes),
     )
+    if users:
+        found, unread = read_users(cluster, tolerant=tolerant)
+        live = replace(live, users=found, not_checked={**live.not_checked, **unread})
     if not acls:
         return live
     try:

@@ -108,6 +108,20 @@ class ConsumerGroup:
     members: tuple[GroupMember, ...] = ()
 
 
+@dataclass(frozen=True)
+class ScramChange:
+    """One user's SCRAM credential changes: ``upserts`` (mechanism -> iterations) set with
+    ``password``, ``deletions`` removed. The password is never shown (``repr``)."""
+
+    upserts: Mapping[str, int] = field(default_factory=dict)
+    deletions: tuple[str, ...] = ()
+    password: str = field(default="", repr=False, compare=False)
+
+    def alterations(self) -> list[tuple[str, int | None]]:
+        """(mechanism, iterations) per upsert, (mechanism, None) per deletion."""
+        return [*sorted(self.upserts.items()), *((m, None) for m in sorted(self.deletions))]
+
+
 # Where ListOffsets looks: the log start, the log end, or (an int) a timestamp in ms.
 OffsetQuery = Literal["earliest", "latest"] | int
 
@@ -228,6 +242,16 @@ class Cluster(Protocol):
         """Make each partition's first replica its leader (already leader: success)."""
         ...
 
+    def describe_user_scram_credentials(self) -> dict[str, dict[str, int]]:
+        """Every SCRAM user, in one request: name -> mechanism -> iterations (Kafka never
+        reveals anything of the password)."""
+        ...
+
+    def alter_user_scram_credentials(self, changes: Mapping[str, ScramChange]) -> Results:
+        """Upsert and delete SCRAM credentials, per user name (the salted password is
+        computed by the client from the password)."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -285,6 +309,8 @@ _PERMISSION_HINTS = {
     "describe_cluster": "grant DESCRIBE on the cluster",
     "alter_broker_configs": "grant ALTER_CONFIGS on the cluster (replication throttles)",
     "elect_leaders": "grant ALTER on the cluster (leader elections need it)",
+    "describe_scram": "grant DESCRIBE on the cluster (DescribeUserScramCredentials needs it)",
+    "alter_scram": "grant ALTER on the cluster (AlterUserScramCredentials needs it)",
 }
 
 # What was refused, per operation, for a permission error. The broker's own text for an
@@ -309,6 +335,8 @@ _REFUSED = {
     "describe_cluster": "describing the cluster",
     "alter_broker_configs": "changing broker configs",
     "elect_leaders": "electing leaders",
+    "describe_scram": "reading SCRAM users",
+    "alter_scram": "changing the SCRAM user",
 }
 
 
@@ -1214,6 +1242,80 @@ class KafkaCluster:
                 )
         return results
 
+    def describe_user_scram_credentials(self) -> dict[str, dict[str, int]]:
+        """librdkafka 2.16 aborts the process (``munmap_chunk(): invalid pointer``) when the
+        broker refuses DescribeUserScramCredentials for want of DESCRIBE on the cluster
+        (Kafka 3.9 and 4.1): the principal's authorized operations are asked first, and a
+        principal without DESCRIBE gets the refusal without the request being sent."""
+        from confluent_kafka import KafkaException
+
+        if self._may_describe_cluster() is False:
+            raise _permission_denied(
+                "CLUSTER_AUTHORIZATION_FAILED",
+                "DescribeCluster shows no DESCRIBE on the cluster",
+                resource="user",
+                operation="describe_scram",
+            )
+        try:
+            future = self._admin.describe_user_scram_credentials(request_timeout=self.timeout)
+            described = _result(future, self.timeout, resource="user")
+        except KafkaException as exc:
+            raise translate(exc, resource="user", operation="describe_scram") from exc
+        return {
+            name: {
+                _MECHANISM_NAMES[info.mechanism.name]: info.iterations
+                for info in description.scram_credential_infos
+                if info.mechanism.name in _MECHANISM_NAMES
+            }
+            for name, description in sorted(described.items())
+        }
+
+    def alter_user_scram_credentials(self, changes: Mapping[str, ScramChange]) -> Results:
+        """The broker refuses two alterations of one user in one request (DUPLICATE_RESOURCE,
+        Kafka 3.9 and 4.1, even for two mechanisms), so a user's alterations go in rounds,
+        one each per request; a user whose alteration fails gets no further round."""
+        from confluent_kafka import KafkaException
+        from confluent_kafka.admin import (
+            ScramCredentialInfo,
+            ScramMechanism,
+            UserScramCredentialDeletion,
+            UserScramCredentialUpsertion,
+        )
+
+        self._guard_writes("alter SCRAM credentials")
+        results: Results = {}
+        pending = {name: change.alterations() for name, change in sorted(changes.items())}
+        while True:
+            round_ = {name: steps.pop(0) for name, steps in pending.items() if steps}
+            round_ = {name: step for name, step in round_.items() if results.get(name) is None}
+            if not round_:
+                break
+            requests: list[Any] = []
+            for name, (mechanism, iterations) in round_.items():
+                kafka_mechanism = getattr(ScramMechanism, mechanism.replace("-", "_"))
+                if iterations is None:
+                    requests.append(UserScramCredentialDeletion(name, kafka_mechanism))
+                else:
+                    requests.append(
+                        UserScramCredentialUpsertion(
+                            name,
+                            ScramCredentialInfo(kafka_mechanism, iterations),
+                            changes[name].password.encode(),
+                        )
+                    )
+            futures = self._admin.alter_user_scram_credentials(
+                requests, request_timeout=self.timeout
+            )
+            for name, future in futures.items():
+                try:
+                    _result(future, self.timeout, resource=f"user.{name}")
+                    results[name] = None
+                except KafkaException as exc:
+                    results[name] = translate(exc, resource=f"user.{name}", operation="alter_scram")
+                except ClusterError as exc:
+                    results[name] = exc
+        return results
+
     def close(self) -> None:
         for lease_log in self._lease_logs:
             lease_log.close()
@@ -1229,6 +1331,10 @@ class KafkaCluster:
         if self._reassignment_admin is not None:
             self._reassignment_admin.close()
             self._reassignment_admin = None
+
+
+# confluent-kafka's ScramMechanism names -> Kafka's.
+_MECHANISM_NAMES = {"SCRAM_SHA_256": "SCRAM-SHA-256", "SCRAM_SHA_512": "SCRAM-SHA-512"}
 
 
 def _release(holder: list[Any]) -> None:

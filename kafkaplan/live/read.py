@@ -30,7 +30,14 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any, TypeVar
 
-from kafkaplan.errors import ClusterError, PermissionDenied, RegistryError, RegistryUnreachable
+from kafkaplan.errors import (
+    AuthenticationFailed,
+    ClusterError,
+    ClusterUnreachable,
+    PermissionDenied,
+    RegistryError,
+    RegistryUnreachable,
+)
 from kafkaplan.kinds import subject_address, topic_address
 from kafkaplan.live.cluster import Cluster, GroupMember, Partition
 from kafkaplan.live.registry import RegisteredSchema, Registry
@@ -92,7 +99,7 @@ def read_live(
 ) -> LiveState:
     """The live state a plan (or, with ``tolerant``, a drift report) for ``desired`` needs.
     The registry is read only if the specs use it, while the cluster is being read."""
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="kafkaplan-registry") as pool:
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="kafkaplan-registry") as pool:
         registry_read = None
         if registry is not None and desired.uses_registry:
             registry_read = pool.submit(
@@ -102,6 +109,9 @@ def read_live(
                 desired.registry.owned_prefixes,
                 desired,
             )
+        users_read = (
+            pool.submit(read_users, cluster, tolerant=tolerant) if desired.manages_users else None
+        )
         live = _read(
             cluster,
             lambda live: [n for n in desired.topics if n in live],
@@ -110,6 +120,9 @@ def read_live(
             probe=list(desired.topics),
             tolerant=tolerant,
         )
+        if users_read is not None:
+            users, unread = users_read.result()
+            live = replace(live, users=users, not_checked={**live.not_checked, **unread})
         if registry_read is None:
             return live
         try:
@@ -123,6 +136,22 @@ def read_live(
     reason = f"not checked: {registry_error}"
     unread = dict.fromkeys(("subject", "subject-config", "registry-config"), reason)
     return replace(live, not_checked={**live.not_checked, **unread})
+
+
+USERS_NOT_CHECKED = "user"
+
+
+def read_users(
+    cluster: Cluster, *, tolerant: bool = False
+) -> tuple[dict[str, dict[str, int]], dict[str, str]]:
+    """Every SCRAM user, in one DescribeUserScramCredentials request. ``tolerant`` (drift,
+    import): a refusal is recorded as not checked instead of raised."""
+    try:
+        return cluster.describe_user_scram_credentials(), {}
+    except ClusterError as error:
+        if not tolerant or isinstance(error, ClusterUnreachable | AuthenticationFailed):
+            raise
+        return {}, {USERS_NOT_CHECKED: _reason(error)}
 
 
 def managed_subjects(desired: DesiredState) -> set[str]:
@@ -146,6 +175,8 @@ def read_addresses(
         acls=any(address.startswith("acl.") for address in addresses),
         throttled_brokers=brokers,
     )
+    if any(address.startswith("user.") for address in addresses):
+        live = replace(live, users=cluster.describe_user_scram_credentials())
     if registry is None:
         return live
     subjects = [

@@ -51,6 +51,7 @@ from kafkaplan.live.cluster import (
     Partition,
     PartitionResults,
     Results,
+    ScramChange,
     TopicMetadata,
 )
 from kafkaplan.live.state import LiveConfig, PartitionReassignment
@@ -345,6 +346,55 @@ class RetryingCluster:
 
     def elect_preferred_leaders(self, partitions: Sequence[Partition]) -> PartitionResults:
         return self.inner.elect_preferred_leaders(partitions)
+
+    # -- SCRAM users ----------------------------------------------------------------------
+
+    def describe_user_scram_credentials(self) -> dict[str, dict[str, int]]:
+        return self._read("describe SCRAM users", self.inner.describe_user_scram_credentials)
+
+    def alter_user_scram_credentials(self, changes: Mapping[str, ScramChange]) -> Results:
+        """Upserts set the same password again: resent as they are after a transient
+        failure. A deletion resent after a lost answer may find the credential gone
+        (RESOURCE_NOT_FOUND): the users' credentials are then read, and a change that
+        shows is done."""
+        results: Results = {}
+        pending = dict(changes)
+        resent: set[str] = set()
+        recheck: dict[str, ClusterError] = {}
+        attempt = 1
+        while pending:
+            answer = self.inner.alter_user_scram_credentials(pending)
+            again: dict[str, ScramChange] = {}
+            for name, change in pending.items():
+                error = answer.get(name)
+                if error is None:
+                    results[name] = None
+                elif name in resent and error.code == "RESOURCE_NOT_FOUND" and change.deletions:
+                    recheck[name] = error
+                elif transient(error) and attempt < self.policy.attempts:
+                    again[name] = change
+                else:
+                    results[name] = error
+            if not again:
+                break
+            delay = self.policy.delay(attempt)
+            log.info("alter SCRAM users: retrying %d user(s) in %.1fs", len(again), delay)
+            self.sleep(delay)
+            resent |= set(again)
+            pending = again
+            attempt += 1
+        if recheck:
+            try:
+                live = self.describe_user_scram_credentials()
+            except ClusterError as exc:
+                log.info("alter SCRAM users: could not re-check: %s", exc)
+                live = None
+            for name, error in recheck.items():
+                change, have = changes[name], (live or {}).get(name, {})
+                shows = live is not None and all(m not in have for m in change.deletions)
+                shows = shows and all(have.get(m) == i for m, i in change.upserts.items())
+                results[name] = None if shows else _unknown(error)
+        return results
 
     def close(self) -> None:
         self.inner.close()

@@ -226,6 +226,8 @@ class LiveState:
     broker_throttles: Mapping[int, Mapping[str, str]] = field(default_factory=dict)
     # Consumer groups and offsets of the topics the plan changes (None: not read).
     usage: LiveUsage | None = None
+    # SCRAM users: name -> mechanism -> iterations (read only when the specs manage users).
+    users: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
 
 
 def fingerprint(value: Any) -> str:

@@ -27,6 +27,7 @@ from kafkaplan.plan.subjects import (
     subject_digest,
 )
 from kafkaplan.plan.topics import diff_topics, topic_digest
+from kafkaplan.plan.users import diff_users, user_digest
 from kafkaplan.spec.desired import DesiredState
 
 # Each resource type's diff, in the order its changes appear in the plan.
@@ -35,6 +36,7 @@ DIFFS: list[Callable[[DesiredState, LiveState, PlanOptions, Checks | None], Plan
     diff_acls,
     diff_subjects,
     diff_brokers,
+    diff_users,
 ]
 
 # Kind -> digest of a resource's live state by name, for saved-plan staleness checks.
@@ -45,6 +47,7 @@ DIGESTS: dict[ResourceKind, Callable[[LiveState, str], str]] = {
     ResourceKind.SUBJECT_CONFIG: subject_config_digest,
     ResourceKind.REGISTRY_CONFIG: registry_config_digest,
     ResourceKind.BROKER: broker_digest,
+    ResourceKind.USER: user_digest,
 }
 
 

@@ -230,6 +230,10 @@ def compute_drift(
             # Outside every owned scope (undeclared bindings inside one are deletes above):
             # another team's bindings, which a plan lists but drift does not report.
             continue
+        if resource is ResourceKind.USER:
+            # Outside the owned user prefixes (undeclared users inside are deletes above):
+            # listed by a plan, not drift.
+            continue
         items.append(
             DriftItem(
                 kind=DriftKind.UNMANAGED,

@@ -186,6 +186,36 @@ class AlterBrokerConfigs(_Model):
     configs: dict[str, str | None] = Field(description="Config -> new value; null removes it")
 
 
+class SetScramCredentials(_Model):
+    """Create or update a SCRAM user: upsert the credentials of ``upserts`` (mechanism ->
+    iterations) with the password read at apply time from environment variable
+    ``password_env`` (never from the plan, which holds no secret), and delete the
+    credentials of the mechanisms in ``deletions``."""
+
+    type: Literal["set-scram-credentials"] = "set-scram-credentials"
+    upserts: dict[str, int] = Field(
+        default_factory=dict,
+        description="Mechanism (SCRAM-SHA-256, SCRAM-SHA-512) -> iterations, set with the "
+        "password from `password_env`",
+    )
+    deletions: list[str] = Field(
+        default_factory=list, description="Mechanisms whose credential is removed"
+    )
+    password_env: str | None = Field(
+        default=None,
+        description="The environment variable apply reads the password from (null: no "
+        "upsert, nothing to read)",
+    )
+    rotate: bool = Field(
+        default=False, description="Sets a new password on an existing user (--rotate-passwords)"
+    )
+
+
+class DeleteScramUser(_Model):
+    type: Literal["delete-scram-user"] = "delete-scram-user"
+    mechanisms: list[str] = Field(description="Every credential the user has, each removed")
+
+
 Operation = Annotated[
     CreateTopic
     | UpdateTopic
@@ -196,7 +226,9 @@ Operation = Annotated[
     | RollBackSchema
     | DeleteSubject
     | SetCompatibility
-    | AlterBrokerConfigs,
+    | AlterBrokerConfigs
+    | SetScramCredentials
+    | DeleteScramUser,
     Field(discriminator="type"),
 ]
 

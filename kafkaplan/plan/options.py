@@ -18,6 +18,11 @@ class PlanOptions:
     targets: tuple[str, ...] = ()
     # Topics consumer groups still read may be deleted (--allow-in-use-deletes): recorded.
     allow_in_use_deletes: bool = False
+    # Set a new password on every declared SCRAM user that exists (--rotate-passwords).
+    rotate_passwords: bool = False
+    # The environment variables named by users' `password_env` that are set (their values
+    # are never part of a plan); None: not checked (drift).
+    password_envs: frozenset[str] | None = None
 
     def targeted(self, address: str) -> bool:
         return not self.targets or any(fnmatchcase(address, p) for p in self.targets)

@@ -102,6 +102,18 @@ class ClassShape:
 
 
 @dataclass(frozen=True)
+class DesiredUser:
+    """A SCRAM user: its credentials by mechanism, and where its password comes from (the
+    name of an environment variable; the password is never held here)."""
+
+    name: str
+    mechanisms: Mapping[str, int]  # mechanism -> iterations
+    password_env: str
+    source: Source
+    protected: bool = False
+
+
+@dataclass(frozen=True)
 class DesiredState:
     topics: Mapping[str, DesiredTopic]
     # Regular expressions of topic names never reported or touched (project `ignore_topics`).
@@ -118,6 +130,19 @@ class DesiredState:
     # What the project says about dead-letter topics and topic classes (for `import`).
     dead_letter: DeadLetterDefaults = field(default_factory=DeadLetterDefaults)
     topic_classes: Mapping[str, ClassShape] = field(default_factory=dict)
+    # SCRAM users by name, and the user name prefixes kafkaplan owns (project
+    # `owned_user_prefixes`): a live user there that no spec declares may be deleted.
+    users: Mapping[str, DesiredUser] = field(default_factory=dict)
+    owned_user_prefixes: tuple[str, ...] = ()
+    # Users never deleted: the one kafkaplan connects as.
+    protected_users: frozenset[str] = frozenset()
+
+    @property
+    def manages_users(self) -> bool:
+        return bool(self.users or self.owned_user_prefixes)
+
+    def owns_user(self, name: str) -> bool:
+        return name not in self.protected_users and name.startswith(self.owned_user_prefixes)
 
     def protection(self, address: str) -> str | None:
         """Why ``address`` must not be deleted, or None."""

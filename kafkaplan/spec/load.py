@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from kafkaplan.errors import Diagnostic, ProjectError, SpecError
-from kafkaplan.kinds import subject_address, topic_address
+from kafkaplan.kinds import subject_address, topic_address, user_address
 from kafkaplan.spec import policy, schema_policy, schemas
 from kafkaplan.spec.acls import (
     AclEntry,
@@ -64,6 +64,7 @@ from kafkaplan.spec.topic_configs import (
     normalize,
     unknown_config_hint,
 )
+from kafkaplan.spec.users import UserSpec, load_users
 
 SPEC_SUFFIXES = (".yaml", ".yml")
 
@@ -78,6 +79,8 @@ class LoadedSpec:
     # The same for the file's `subjects` list, and the spec file on disk.
     subjects: list[tuple[int, SubjectSpec]] = field(default_factory=list)
     path: Path | None = None
+    # And of the file's `users` list.
+    users: list[tuple[int, UserSpec]] = field(default_factory=list)
 
 
 def find_spec_files(project: Project) -> list[Path]:
@@ -154,12 +157,14 @@ def parse_spec_files(
             topics = list(enumerate(model.topics))
             acls = list(enumerate(model.acls))
             subjects = list(enumerate(model.subjects))
+            users = list(enumerate(model.users))
         except ValidationError as exc:
             problems.extend(validation_diagnostics(document, exc))
             topics = _salvage(document.data.get("topics"), TopicSpec)
             acls = _salvage(document.data.get("acls"), AclEntry)
             subjects = _salvage(document.data.get("subjects"), SubjectSpec)
-        loaded.append(LoadedSpec(document, topics, acls, subjects, path))
+            users = _salvage(document.data.get("users"), UserSpec)
+        loaded.append(LoadedSpec(document, topics, acls, subjects, path, users))
     return loaded
 
 
@@ -591,6 +596,16 @@ def load_desired(project: Project, env_name: str | None) -> tuple[str, Environme
         project.root, _schema_declarations(loaded, problems), problems
     )
     protected.update(_protected(loaded, declared))
+    users = load_users(
+        ((spec.document, index, user) for spec in loaded for index, user in spec.users), problems
+    )
+    protected.update(
+        {
+            user_address(name): f"`protected: true` at {user.source}"
+            for name, user in users.items()
+            if user.protected
+        }
+    )
     settings = project.effective_schemas(environment)
     desired = DesiredState(
         topics=declared.topics,
@@ -607,6 +622,11 @@ def load_desired(project: Project, env_name: str | None) -> tuple[str, Environme
         protect_patterns=tuple(project.model.protect),
         dead_letter=dead_letter_defaults(rules.dead_letter),
         topic_classes=class_shapes(classes),
+        users=users,
+        owned_user_prefixes=tuple(project.model.owned_user_prefixes),
+        protected_users=frozenset(
+            {environment.kafka.sasl_username} if environment.kafka.sasl_username else ()
+        ),
     )
     problems.extend(policy.check(desired, rules))
     problems.extend(schema_policy.check(desired, rules))
@@ -653,4 +673,7 @@ def import_settings(project: Project, environment: Environment) -> DesiredState:
         acls=DesiredAcls(scopes=tuple(Scope.of(scope) for scope in model.acls.ownership)),
         dead_letter=dead_letter_defaults(project.effective_policy(environment).dead_letter),
         topic_classes={} if problems else class_shapes(classes),
+        protected_users=frozenset(
+            {environment.kafka.sasl_username} if environment.kafka.sasl_username else ()
+        ),
     )

@@ -639,6 +639,13 @@ class ProjectModel(StrictModel):
         "(--allow-deletes); otherwise it is kept and warned about. Topics outside these "
         "prefixes are never deleted.",
     )
+    owned_user_prefixes: list[str] = Field(
+        default_factory=list,
+        description='SCRAM user name prefixes kafkaplan owns (`""` for every user). A live '
+        "user under one of them that no spec declares is planned for deletion with "
+        "--allow-deletes; otherwise it is kept and warned about. The user kafkaplan connects "
+        "as is never deleted.",
+    )
     max_destroy: int = Field(
         default=10,
         ge=0,

@@ -25,7 +25,7 @@ from confluent_kafka import Producer
 
 from kafkaplan.commands import connect, connect_registry, load_context
 from kafkaplan.errors import KafkaplanError
-from kafkaplan.live.cluster import Cluster, GroupMember
+from kafkaplan.live.cluster import Cluster, GroupMember, ScramChange
 from kafkaplan.live.registry import Registry
 from tests import clients
 from tests.fakes import FakeGroup, FakeLog, MemoryCluster, MemoryRegistry
@@ -123,6 +123,22 @@ def real_unprivileged_cluster(
 
 
 @pytest.fixture(scope="session")
+def real_unprivileged_writer(
+    stack_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Cluster]:
+    """The stack's broker as alice, with writes allowed (the broker refuses them)."""
+    project = write_project(
+        tmp_path_factory.mktemp("contract-unprivileged-writer"),
+        stack_env,
+        stack_env.get("KAFKAPLAN_STACK_USER_ALICE", "alice"),
+        "KAFKAPLAN_STACK_PASSWORD_ALICE",
+    )
+    cluster = connect(load_context(project, None, specs=False), read_only=False, environ=stack_env)
+    yield cluster
+    cluster.close()
+
+
+@pytest.fixture(scope="session")
 def real_cluster(stack_project: Path, stack_env: dict[str, str]) -> Iterator[Cluster]:
     context = load_context(stack_project, None, specs=False)
     cluster = connect(context, read_only=False, environ=stack_env)
@@ -183,6 +199,16 @@ def _clean_cluster(cluster: Cluster, prefix: str) -> None:
     if mine:
         failed_acls = {b: e for b, e in cluster.delete_acls(mine).items() if e is not None}
         assert not failed_acls, failed_acls
+    users = {
+        name: ScramChange(deletions=tuple(creds))
+        for name, creds in cluster.describe_user_scram_credentials().items()
+        if name.startswith(prefix)
+    }
+    if users:
+        failed_users = {
+            n: e for n, e in cluster.alter_user_scram_credentials(users).items() if e is not None
+        }
+        assert not failed_users, failed_users
 
 
 @pytest.fixture(params=KINDS)

@@ -12,13 +12,15 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
+import pytest
+
 from kafkaplan.errors import ClusterError, ClusterTransient, PermissionDenied
-from kafkaplan.live.cluster import Cluster, NewTopicRequest
+from kafkaplan.live.cluster import Cluster, NewTopicRequest, ScramChange
 from kafkaplan.live.state import BROKER_THROTTLE_CONFIGS, ConfigSource
 from kafkaplan.spec.acls import Binding, Operation, PatternType, Permission, ResourceType
 from kafkaplan.spec.topic_configs import TOPIC_CONFIGS
 from tests.contract.conftest import Groups, Messages, eventually, no_error
-from tests.fakes import BROKER_DEFAULTS
+from tests.fakes import BROKER_DEFAULTS, MemoryCluster
 
 HOUR_MS = "3600000"
 
@@ -634,3 +636,124 @@ def test_electing_the_preferred_leader_that_leads_already_succeeds(
         (name, 1): None,
     }
     assert cluster.elect_preferred_leaders([]) == {}
+
+
+# -- SCRAM users ----------------------------------------------------------------------------
+
+
+def _users_of(cluster: Cluster, prefix: str) -> dict[str, dict[str, int]]:
+    return {
+        name: creds
+        for name, creds in cluster.describe_user_scram_credentials().items()
+        if name.startswith(prefix)
+    }
+
+
+def test_scram_users_are_created_updated_and_deleted_by_mechanism(
+    cluster: Cluster, prefix: str
+) -> None:
+    both, one = f"{prefix}both", f"{prefix}one"
+    password = "pw-" + prefix
+
+    created = cluster.alter_user_scram_credentials(
+        {
+            both: ScramChange(
+                upserts={"SCRAM-SHA-256": 4096, "SCRAM-SHA-512": 8192}, password=password
+            ),
+            one: ScramChange(upserts={"SCRAM-SHA-512": 4096}, password=password),
+        }
+    )
+
+    assert created == {both: None, one: None}
+    assert eventually(
+        lambda: _shows(
+            cluster,
+            prefix,
+            {
+                both: {"SCRAM-SHA-256": 4096, "SCRAM-SHA-512": 8192},
+                one: {"SCRAM-SHA-512": 4096},
+            },
+        )
+    )
+    # Iterations changed and a mechanism dropped in one change of one user.
+    changed = cluster.alter_user_scram_credentials(
+        {
+            both: ScramChange(
+                upserts={"SCRAM-SHA-512": 4096}, deletions=("SCRAM-SHA-256",), password=password
+            )
+        }
+    )
+    assert changed == {both: None}
+    assert eventually(
+        lambda: _shows(
+            cluster,
+            prefix,
+            {
+                both: {"SCRAM-SHA-512": 4096},
+                one: {"SCRAM-SHA-512": 4096},
+            },
+        )
+    )
+    deleted = cluster.alter_user_scram_credentials(
+        {
+            both: ScramChange(deletions=("SCRAM-SHA-512",)),
+            one: ScramChange(deletions=("SCRAM-SHA-512",)),
+        }
+    )
+    assert deleted == {both: None, one: None}
+    assert eventually(lambda: _shows(cluster, prefix, {}))
+
+
+def _shows(cluster: Cluster, prefix: str, expected: dict[str, dict[str, int]]) -> bool:
+    found = _users_of(cluster, prefix)
+    assert found == expected, found
+    return True
+
+
+def test_scram_refusals_name_their_user_and_spare_the_others(cluster: Cluster, prefix: str) -> None:
+    few, many, good, absent = (f"{prefix}{n}" for n in ("few", "many", "good", "absent"))
+
+    results = cluster.alter_user_scram_credentials(
+        {
+            few: ScramChange(upserts={"SCRAM-SHA-256": 4095}, password="pw"),
+            many: ScramChange(upserts={"SCRAM-SHA-512": 16385}, password="pw"),
+            good: ScramChange(upserts={"SCRAM-SHA-256": 16384}, password="pw"),
+            absent: ScramChange(deletions=("SCRAM-SHA-256",)),
+        }
+    )
+
+    for name, code in (
+        (few, "UNACCEPTABLE_CREDENTIAL"),
+        (many, "UNACCEPTABLE_CREDENTIAL"),
+        (absent, "RESOURCE_NOT_FOUND"),
+    ):
+        error = results[name]
+        assert isinstance(error, ClusterError), (name, error)
+        assert not isinstance(error, ClusterTransient), error
+        assert (error.resource, error.code) == (f"user.{name}", code)
+    assert results[good] is None
+    assert eventually(lambda: _shows(cluster, prefix, {good: {"SCRAM-SHA-256": 16384}}))
+
+
+def test_a_principal_without_cluster_permissions_may_not_read_or_change_scram_users(
+    cluster: Cluster, request: pytest.FixtureRequest, prefix: str
+) -> None:
+    viewer: Cluster
+    if isinstance(cluster, MemoryCluster):
+        viewer = MemoryCluster(denied_operations={"describe_scram", "alter_scram"})
+    else:
+        viewer = request.getfixturevalue("real_unprivileged_writer")
+
+    with pytest.raises(PermissionDenied) as raised:
+        viewer.describe_user_scram_credentials()
+
+    assert raised.value.resource == "user"
+    assert "DESCRIBE on the cluster" in (raised.value.hint or "")
+    name = f"{prefix}denied"
+    refused = viewer.alter_user_scram_credentials(
+        {name: ScramChange(upserts={"SCRAM-SHA-512": 4096}, password="pw")}
+    )[name]
+    assert isinstance(refused, PermissionDenied), refused
+    assert refused.resource == f"user.{name}"
+    assert "ALTER on the cluster" in (refused.hint or "")
+    assert name not in cluster.describe_user_scram_credentials()
