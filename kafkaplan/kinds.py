@@ -20,6 +20,8 @@ class ResourceKind(StrEnum):
     REGISTRY_CONFIG = "registry-config"
     # Replication throttle rates left on a broker by an interrupted reassignment.
     BROKER = "broker"
+    # A group's configs (consumer, share or streams group; Kafka 4.0+).
+    GROUP = "group"
 
     @property
     def in_registry(self) -> bool:
@@ -58,6 +60,10 @@ def subject_config_address(name: str) -> str:
 
 def broker_address(broker: int | str) -> str:
     return ResourceKind.BROKER.address(str(broker))
+
+
+def group_address(group_id: str) -> str:
+    return ResourceKind.GROUP.address(group_id)
 
 
 # The registry's own compatibility level.

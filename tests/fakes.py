@@ -39,6 +39,7 @@ from kafkaplan.live.cluster import (
     TopicMetadata,
     check_cluster_id,
 )
+from kafkaplan.live.features import BrokerFeatures
 from kafkaplan.live.lease import LeaseRecord, decode
 from kafkaplan.live.registry import CompatibilityResult, RegisteredSchema, SchemaPayload
 from kafkaplan.live.state import (
@@ -62,6 +63,59 @@ BROKER_DEFAULTS: dict[str, str] = {
     "retention.ms": "604800000",
     "segment.bytes": "1073741824",
     "unclean.leader.election.enable": "false",
+}
+
+
+# What ApiVersions answers on each release (as the real brokers of the stack answer it, with
+# the features each release finalizes by default).
+FEATURES_3_9 = BrokerFeatures(
+    broker="fake:9092",
+    supported={"metadata.version": (1, 21), "kraft.version": (0, 1), "group.version": (0, 1)},
+    finalized={"metadata.version": 21},
+)
+FEATURES_4_1 = BrokerFeatures(
+    broker="fake:9092",
+    supported={
+        "metadata.version": (7, 27),
+        "group.version": (0, 1),
+        "share.version": (0, 1),
+        "kraft.version": (0, 1),
+    },
+    finalized={"metadata.version": 27, "group.version": 1},
+)
+FEATURES_4_4 = BrokerFeatures(
+    broker="fake:9092",
+    supported={
+        "metadata.version": (7, 33),
+        "group.version": (0, 1),
+        "share.version": (0, 2),
+        "streams.version": (0, 1),
+        "kraft.version": (0, 1),
+    },
+    finalized={
+        "metadata.version": 33,
+        "group.version": 1,
+        "share.version": 2,
+        "streams.version": 1,
+    },
+)
+# The group configs a 4.1 broker knows, with its defaults.
+GROUP_DEFAULTS_4_1: dict[str, str] = {
+    "consumer.heartbeat.interval.ms": "5000",
+    "consumer.session.timeout.ms": "45000",
+    "share.auto.offset.reset": "latest",
+    "share.heartbeat.interval.ms": "5000",
+    "share.isolation.level": "read_uncommitted",
+    "share.record.lock.duration.ms": "30000",
+    "share.session.timeout.ms": "45000",
+    "streams.heartbeat.interval.ms": "5000",
+    "streams.num.standby.replicas": "0",
+    "streams.session.timeout.ms": "45000",
+}
+# Broker bounds of group timeouts (group.consumer.min/max.session.timeout.ms, ...).
+GROUP_BOUNDS: dict[str, tuple[int, int]] = {
+    "consumer.session.timeout.ms": (45000, 60000),
+    "consumer.heartbeat.interval.ms": (5000, 15000),
 }
 
 
@@ -218,6 +272,11 @@ class MemoryCluster:
     # Partition logs (ListOffsets answers; partitions without one are empty) and groups.
     logs: dict[Partition, FakeLog] = field(default_factory=dict)
     groups: dict[str, FakeGroup] = field(default_factory=dict)
+    # The broker's version and features (ApiVersions), the group configs it knows (with
+    # their defaults), and each group's own values.
+    features: BrokerFeatures = FEATURES_4_1
+    group_defaults: dict[str, str] = field(default_factory=lambda: dict(GROUP_DEFAULTS_4_1))
+    group_configs: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def _fault(self, operation: str) -> Fault | None:
         for index, fault in enumerate(self.faults):

@@ -49,6 +49,7 @@ from kafkaplan.live.registry import RegisteredSchema, Registry, SchemaPayload, S
 from kafkaplan.plan.model import (
     Action,
     AlterBrokerConfigs,
+    AlterGroupConfigs,
     Change,
     CreateAcl,
     CreateTopic,
@@ -290,6 +291,18 @@ def _update_brokers(changes: Sequence[Change], targets: Targets) -> list[Outcome
     return [_outcome(change, results.get(change.name)) for change in changes]
 
 
+def _update_groups(changes: Sequence[Change], targets: Targets) -> list[Outcome]:
+    """Every group's config update in one IncrementalAlterConfigs request."""
+    configs = {
+        change.name: dict(operation(change, AlterGroupConfigs).configs) for change in changes
+    }
+    try:
+        results = targets.cluster.alter_group_configs(configs)
+    except ClusterError as exc:
+        return [Outcome(c.address, c.action, Status.FAILED, exc.reason()) for c in changes]
+    return [_outcome(change, results.get(change.name)) for change in changes]
+
+
 def _registry(targets: Targets) -> Registry:
     if targets.registry is None:
         raise RegistryError(
@@ -494,6 +507,8 @@ PHASES: list[Phase] = [
     ("delete subjects", ResourceKind.SUBJECT, (DeleteSubject,), _delete_subjects),
     # Topic deletes run last: nothing may still refer to a topic when it goes.
     ("delete topics", ResourceKind.TOPIC, (DeleteTopic,), _delete_topics),
+    # Group configs depend on nothing else in a plan.
+    ("update groups", ResourceKind.GROUP, (AlterGroupConfigs,), _update_groups),
 ]
 
 

@@ -116,8 +116,7 @@ def removed_topic_config(features: BrokerFeatures | None, key: str) -> str | Non
     if not features.at_least(release):
         return None
     return (
-        f"topic config {key!r} was removed in {version_text(release)} ({why}); "
-        f"the {features.runs}"
+        f"topic config {key!r} was removed in {version_text(release)} ({why}); the {features.runs}"
     )
 
 
@@ -125,14 +124,21 @@ def group_type_of(key: str) -> GroupType | None:
     return GROUP_TYPES.get(key.partition(".")[0])
 
 
+def groups_refusal(features: BrokerFeatures) -> tuple[str, str] | None:
+    """Why the cluster cannot take group configs at all (message, hint), or None."""
+    if features.at_least(GROUP_CONFIGS_SINCE):
+        return None
+    return (
+        f"group configs need {version_text(GROUP_CONFIGS_SINCE)} or newer; the {features.runs}",
+        "upgrade the cluster, or remove `groups:` from the specs of this environment",
+    )
+
+
 def group_config_refusal(features: BrokerFeatures, key: str) -> tuple[str, str] | None:
     """Why the cluster cannot take group config ``key`` (message, hint), or None."""
-    if not features.at_least(GROUP_CONFIGS_SINCE):
-        return (
-            f"group configs need {version_text(GROUP_CONFIGS_SINCE)} or newer; the "
-            f"{features.runs}",
-            "upgrade the cluster, or remove `groups:` from the specs of this environment",
-        )
+    whole = groups_refusal(features)
+    if whole is not None:
+        return whole
     group_type = group_type_of(key)
     if group_type is None:
         return None

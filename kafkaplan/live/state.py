@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from kafkaplan.live.features import BrokerFeatures
+from kafkaplan.live.groups import LiveGroup
 from kafkaplan.spec.acls import Binding
 
 
@@ -226,6 +228,10 @@ class LiveState:
     broker_throttles: Mapping[int, Mapping[str, str]] = field(default_factory=dict)
     # Consumer groups and offsets of the topics the plan changes (None: not read).
     usage: LiveUsage | None = None
+    # The declared groups' configs (kafkaplan.live.groups), by group id.
+    groups: Mapping[str, LiveGroup] = field(default_factory=dict)
+    # What the broker's version supports (read only when the plan depends on it).
+    features: BrokerFeatures | None = None
 
 
 def fingerprint(value: Any) -> str:

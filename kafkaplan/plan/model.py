@@ -186,6 +186,15 @@ class AlterBrokerConfigs(_Model):
     configs: dict[str, str | None] = Field(description="Config -> new value; null removes it")
 
 
+class AlterGroupConfigs(_Model):
+    """Incremental: a group's configs (the GROUP config resource, Kafka 4.0+)."""
+
+    type: Literal["alter-group-configs"] = "alter-group-configs"
+    configs: dict[str, str | None] = Field(
+        description="Config -> new value; null removes the group's own value"
+    )
+
+
 Operation = Annotated[
     CreateTopic
     | UpdateTopic
@@ -196,7 +205,8 @@ Operation = Annotated[
     | RollBackSchema
     | DeleteSubject
     | SetCompatibility
-    | AlterBrokerConfigs,
+    | AlterBrokerConfigs
+    | AlterGroupConfigs,
     Field(discriminator="type"),
 ]
 

@@ -34,6 +34,7 @@ from ruamel.yaml.tokens import CommentToken
 
 from kafkaplan.errors import Diagnostic, KafkaplanError, SpecError
 from kafkaplan.spec.acls import AclEntry
+from kafkaplan.spec.groups import GroupSpec
 from kafkaplan.spec.models import ReferenceSpec, SchemaSpec, SpecFile, SubjectSpec, TopicSpec
 from kafkaplan.spec.topic_configs import ConfigValueError, normalize, to_spec_value
 
@@ -235,6 +236,8 @@ def _reorder(document: CommentedMap) -> None:
     _each(document.get("acls"), _fields(AclEntry))
     for subject in _each(document.get("subjects"), _fields(SubjectSpec)):
         _each(subject.get("references"), _fields(ReferenceSpec))
+    for group in _each(document.get("groups"), _fields(GroupSpec)):
+        _configs(group.get("configs"))
 
 
 # Strings that ruamel.yaml may write plain although a reader would not read them back the

@@ -45,6 +45,7 @@ from kafkaplan.spec.desired import (
     Source,
     is_internal_topic,
 )
+from kafkaplan.spec.groups import GroupSpec, desired_groups
 from kafkaplan.spec.mirror import mirrored_state
 from kafkaplan.spec.models import (
     DeadLetter,
@@ -78,6 +79,8 @@ class LoadedSpec:
     # The same for the file's `subjects` list, and the spec file on disk.
     subjects: list[tuple[int, SubjectSpec]] = field(default_factory=list)
     path: Path | None = None
+    # The file's `groups` entries that passed the shape check.
+    groups: list[tuple[int, GroupSpec]] = field(default_factory=list)
 
 
 def find_spec_files(project: Project) -> list[Path]:
@@ -154,12 +157,14 @@ def parse_spec_files(
             topics = list(enumerate(model.topics))
             acls = list(enumerate(model.acls))
             subjects = list(enumerate(model.subjects))
+            groups = list(enumerate(model.groups))
         except ValidationError as exc:
             problems.extend(validation_diagnostics(document, exc))
             topics = _salvage(document.data.get("topics"), TopicSpec)
             acls = _salvage(document.data.get("acls"), AclEntry)
             subjects = _salvage(document.data.get("subjects"), SubjectSpec)
-        loaded.append(LoadedSpec(document, topics, acls, subjects, path))
+            groups = _salvage(document.data.get("groups"), GroupSpec)
+        loaded.append(LoadedSpec(document, topics, acls, subjects, path, groups))
     return loaded
 
 
@@ -591,6 +596,10 @@ def load_desired(project: Project, env_name: str | None) -> tuple[str, Environme
         project.root, _schema_declarations(loaded, problems), problems
     )
     protected.update(_protected(loaded, declared))
+    groups = desired_groups(
+        [(spec.document, index, group) for spec in loaded for index, group in spec.groups],
+        problems,
+    )
     settings = project.effective_schemas(environment)
     desired = DesiredState(
         topics=declared.topics,
@@ -607,6 +616,7 @@ def load_desired(project: Project, env_name: str | None) -> tuple[str, Environme
         protect_patterns=tuple(project.model.protect),
         dead_letter=dead_letter_defaults(rules.dead_letter),
         topic_classes=class_shapes(classes),
+        groups=groups,
     )
     problems.extend(policy.check(desired, rules))
     problems.extend(schema_policy.check(desired, rules))

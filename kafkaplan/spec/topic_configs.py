@@ -105,9 +105,7 @@ _CATALOG: tuple[ConfigSpec, ...] = (
         Kind.BOOLEAN,
         "down-convert records for old consumers (Kafka 3.x only)",
     ),
-    ConfigSpec(
-        "message.format.version", Kind.STRING, "record format version (Kafka 3.x only)"
-    ),
+    ConfigSpec("message.format.version", Kind.STRING, "record format version (Kafka 3.x only)"),
     _d("message.timestamp.after.max.ms", "how far in the future a timestamp may be", specials=()),
     _d("message.timestamp.before.max.ms", "how far in the past a timestamp may be", specials=()),
     _d(
