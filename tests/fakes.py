@@ -7,7 +7,8 @@ delete, partitions that only grow, replication limited by the broker count, ACL 
 created and deleted exactly (a duplicate create is a no-op, as on Kafka), replicas placed
 round-robin over brokers with racks, partition reassignments that complete after a number
 of listings (or never, while ``stuck``), dynamic broker configs and preferred leader
-elections, the environment's ``expected_cluster_id`` checked as ``KafkaCluster`` checks it,
+elections, group configs (the keys and defaults of a 4.1 broker, refused on a 3.x one) and
+the broker's features (ApiVersions), the environment's ``expected_cluster_id`` checked as ``KafkaCluster`` checks it,
 and the apply lease's log (``lease``) handed out only after that check. Every behaviour unit tests rely on is also exercised against the real broker in
 tests/integration.
 """
@@ -40,6 +41,7 @@ from kafkaplan.live.cluster import (
     check_cluster_id,
 )
 from kafkaplan.live.features import BrokerFeatures
+from kafkaplan.live.groups import LiveGroup
 from kafkaplan.live.lease import LeaseRecord, decode
 from kafkaplan.live.registry import CompatibilityResult, RegisteredSchema, SchemaPayload
 from kafkaplan.live.state import (
@@ -666,6 +668,103 @@ class MemoryCluster:
                 topic = self.topics[name]
                 topic.leaders[partition] = topic.replicas[partition][0]
         return results
+
+    def describe_features(self) -> BrokerFeatures:
+        self.calls.append("describe_features")
+        self._read_fault("describe_features")
+        return self.features
+
+    def _group_resource_missing(self, group_id: str) -> ClusterError | None:
+        """A 3.x broker has no GROUP config resource (its error, as Kafka 3.9.1 answers)."""
+        if self.group_defaults:
+            return None
+        return ClusterError(
+            "Unexpected resource type GROUP for resource " + group_id + " (INVALID_REQUEST)",
+            resource=f"group.{group_id}",
+            code="INVALID_REQUEST",
+        )
+
+    def describe_group_configs(
+        self, group_ids: Sequence[str]
+    ) -> dict[str, LiveGroup | ClusterError]:
+        self.calls.append(f"describe_group_configs:{len(group_ids)}")
+        self._read_fault("describe_group_configs")
+        result: dict[str, LiveGroup | ClusterError] = {}
+        for group_id in group_ids:
+            error = self._denied("describe_group_configs") or self._group_resource_missing(group_id)
+            if error is not None:
+                result[group_id] = error
+                continue
+            own = self.group_configs.get(group_id, {})
+            result[group_id] = LiveGroup(
+                group_id=group_id,
+                overrides=dict(sorted(own.items())),
+                effective={k: own.get(k, v) for k, v in sorted(self.group_defaults.items())},
+            )
+        return result
+
+    def list_group_config_ids(self) -> list[str]:
+        self.calls.append("list_group_config_ids")
+        self._read_fault("list_group_config_ids")
+        error = self._denied("describe_group_configs") or (
+            self._group_resource_missing("*") if self.group_configs else None
+        )
+        if error is not None:
+            raise error
+        return sorted(self.group_configs)
+
+    def _group_refusal(
+        self, group_id: str, configs: Mapping[str, str | None]
+    ) -> ClusterError | None:
+        resource = f"group.{group_id}"
+        for key, value in sorted(configs.items()):
+            if key not in self.group_defaults:
+                return ClusterError(
+                    f"Unknown group config name: {key}", resource=resource, code="INVALID_CONFIG"
+                )
+            if value is None or not self.group_defaults[key].isdigit():
+                continue
+            if not value.isdigit():
+                return ClusterError(
+                    f"Invalid value {value} for configuration {key}: Not a number of type INT",
+                    resource=resource,
+                    code="INVALID_CONFIG",
+                )
+            low, high = GROUP_BOUNDS.get(key, (0, 2**31 - 1))
+            if not low <= int(value) <= high:
+                return ClusterError(
+                    f"{key} must be between {low} and {high}",
+                    resource=resource,
+                    code="INVALID_CONFIG",
+                )
+        return None
+
+    def alter_group_configs(
+        self, changes: Mapping[str, Mapping[str, str | None]], *, validate_only: bool = False
+    ) -> Results:
+        self.calls.append(f"alter_group_configs:{len(changes)}:{validate_only}")
+        fault = self._fault("alter_group_configs")
+        if fault is not None and not fault.applied:
+            return dict.fromkeys(changes, fault.error)
+        results: Results = {}
+        for group_id, configs in sorted(changes.items()):
+            error = (
+                self._denied("alter_group_configs")
+                or self._group_resource_missing(group_id)
+                or self._group_refusal(group_id, configs)
+            )
+            results[group_id] = error
+            if error is not None or validate_only:
+                continue
+            own = self.group_configs.setdefault(group_id, {})
+            for key, value in configs.items():
+                if value is None:
+                    own.pop(key, None)
+                else:
+                    own[key] = value
+            if not own:
+                del self.group_configs[group_id]
+        return self._answer(fault, results)
 
     def close(self) -> None:
         pass
