@@ -114,10 +114,16 @@ GROUP_DEFAULTS_4_1: dict[str, str] = {
     "streams.num.standby.replicas": "0",
     "streams.session.timeout.ms": "45000",
 }
-# Broker bounds of group timeouts (group.consumer.min/max.session.timeout.ms, ...).
-GROUP_BOUNDS: dict[str, tuple[int, int]] = {
-    "consumer.session.timeout.ms": (45000, 60000),
-    "consumer.heartbeat.interval.ms": (5000, 15000),
+# Broker bounds of group timeouts: the broker configs that hold them, and their defaults.
+GROUP_BOUNDS: dict[str, tuple[tuple[str, int], tuple[str, int]]] = {
+    "consumer.session.timeout.ms": (
+        ("group.consumer.min.session.timeout.ms", 45000),
+        ("group.consumer.max.session.timeout.ms", 60000),
+    ),
+    "consumer.heartbeat.interval.ms": (
+        ("group.consumer.min.heartbeat.interval.ms", 5000),
+        ("group.consumer.max.heartbeat.interval.ms", 15000),
+    ),
 }
 
 
@@ -669,6 +675,19 @@ class MemoryCluster:
                 topic.leaders[partition] = topic.replicas[partition][0]
         return results
 
+    def _group_denied(self, operation: str, group_id: str) -> ClusterError | None:
+        """As KafkaCluster reports GROUP_AUTHORIZATION_FAILED for a group's configs."""
+        if operation not in self.denied_operations:
+            return None
+        reading = operation == "describe_group_configs"
+        return PermissionDenied(
+            "permission denied (GROUP_AUTHORIZATION_FAILED) "
+            + ("reading the group's configs" if reading else "changing the group's configs"),
+            resource=f"group.{group_id}",
+            hint=f"grant {'DESCRIBE_CONFIGS' if reading else 'ALTER_CONFIGS'} on the managed groups",
+            code="GROUP_AUTHORIZATION_FAILED",
+        )
+
     def describe_features(self) -> BrokerFeatures:
         self.calls.append("describe_features")
         self._read_fault("describe_features")
@@ -691,7 +710,9 @@ class MemoryCluster:
         self._read_fault("describe_group_configs")
         result: dict[str, LiveGroup | ClusterError] = {}
         for group_id in group_ids:
-            error = self._denied("describe_group_configs") or self._group_resource_missing(group_id)
+            error = self._group_denied(
+                "describe_group_configs", group_id
+            ) or self._group_resource_missing(group_id)
             if error is not None:
                 result[group_id] = error
                 continue
@@ -706,7 +727,7 @@ class MemoryCluster:
     def list_group_config_ids(self) -> list[str]:
         self.calls.append("list_group_config_ids")
         self._read_fault("list_group_config_ids")
-        error = self._denied("describe_group_configs") or (
+        error = self._group_denied("describe_group_configs", "*") or (
             self._group_resource_missing("*") if self.group_configs else None
         )
         if error is not None:
@@ -730,10 +751,19 @@ class MemoryCluster:
                     resource=resource,
                     code="INVALID_CONFIG",
                 )
-            low, high = GROUP_BOUNDS.get(key, (0, 2**31 - 1))
-            if not low <= int(value) <= high:
+            bounds = GROUP_BOUNDS.get(key)
+            if bounds is None:
+                continue
+            (low_name, low), (high_name, high) = bounds
+            if int(value) < low:
                 return ClusterError(
-                    f"{key} must be between {low} and {high}",
+                    f"{key} must be greater than or equal to {low_name}",
+                    resource=resource,
+                    code="INVALID_CONFIG",
+                )
+            if int(value) > high:
+                return ClusterError(
+                    f"{key} must be less than or equal to {high_name}",
                     resource=resource,
                     code="INVALID_CONFIG",
                 )
@@ -749,7 +779,7 @@ class MemoryCluster:
         results: Results = {}
         for group_id, configs in sorted(changes.items()):
             error = (
-                self._denied("alter_group_configs")
+                self._group_denied("alter_group_configs", group_id)
                 or self._group_resource_missing(group_id)
                 or self._group_refusal(group_id, configs)
             )

@@ -157,7 +157,9 @@ def test_group_configs_plan_apply_drift_and_import_round_trip(
     eventually(drifted)
 
     # Import of the live state plans back to nothing.
-    imported = project.run("import", "--out", "specs/imported", "--prefix", project.prefix)
+    imported = project.run(
+        "import", "--out", str(project.root / "specs" / "imported"), "--prefix", project.prefix
+    )
     assert imported.code == 0, imported.out + imported.err
     text = (project.root / "specs/imported/groups.yaml").read_text()
     assert f"  - id: {group_id}\n" in text

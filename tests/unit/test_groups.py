@@ -151,7 +151,8 @@ def test_a_value_the_broker_refuses_fails_the_plan_not_the_apply(
     )
     assert plan_errors(project) == [
         "group.billing: the broker would refuse this group config update: "
-        "consumer.session.timeout.ms must be between 45000 and 60000"
+        "consumer.session.timeout.ms must be greater than or equal to "
+        "group.consumer.min.session.timeout.ms"
     ]
 
 
