@@ -72,7 +72,7 @@ BROKER_DEFAULTS: dict[str, str] = {
 # the features each release finalizes by default).
 FEATURES_3_9 = BrokerFeatures(
     broker="fake:9092",
-    supported={"metadata.version": (1, 21), "kraft.version": (0, 1), "group.version": (0, 1)},
+    supported={"metadata.version": (1, 21), "kraft.version": (0, 1)},
     finalized={"metadata.version": 21},
 )
 FEATURES_4_1 = BrokerFeatures(
@@ -698,7 +698,7 @@ class MemoryCluster:
         if self.group_defaults:
             return None
         return ClusterError(
-            "Unexpected resource type GROUP for resource " + group_id + " (INVALID_REQUEST)",
+            "Unknown resource type 32 (INVALID_REQUEST)",
             resource=f"group.{group_id}",
             code="INVALID_REQUEST",
         )
