@@ -52,9 +52,23 @@ def _d(name: str, doc: str) -> ConfigSpec:
     return ConfigSpec(name, Kind.DURATION, doc, minimum=1)
 
 
+# As Kafka 4.1 and 4.4 list them for the GROUP resource; which ones a broker takes is its
+# own answer (a key it does not list is a plan error, kafkaplan.plan.groups).
 _CATALOG: tuple[ConfigSpec, ...] = (
+    _d("consumer.assignment.interval.ms", "how often the assignor runs (Kafka 4.4+)"),
     _d("consumer.heartbeat.interval.ms", "consumer group heartbeat interval (KIP-848)"),
     _d("consumer.session.timeout.ms", "consumer group session timeout (KIP-848)"),
+    ConfigSpec(
+        "errors.deadletterqueue.copy.record.enable",
+        Kind.BOOLEAN,
+        "copy records to the group's dead-letter queue topic (Kafka 4.4+)",
+    ),
+    ConfigSpec(
+        "errors.deadletterqueue.topic.name",
+        Kind.STRING,
+        "the group's dead-letter queue topic (Kafka 4.4+)",
+    ),
+    _d("share.assignment.interval.ms", "how often the share assignor runs (Kafka 4.4+)"),
     ConfigSpec(
         "share.auto.offset.reset",
         Kind.STRING,
@@ -73,8 +87,23 @@ _CATALOG: tuple[ConfigSpec, ...] = (
         "read_committed or read_uncommitted (KIP-932)",
         choices=("read_committed", "read_uncommitted"),
     ),
+    ConfigSpec(
+        "share.partition.max.record.locks",
+        Kind.INT,
+        "records a share partition may hold locked at once (Kafka 4.4+)",
+        minimum=1,
+    ),
     _d("share.record.lock.duration.ms", "how long a share consumer holds a record (KIP-932)"),
+    ConfigSpec(
+        "share.renew.acknowledge.enable",
+        Kind.BOOLEAN,
+        "consumers may renew a record's lock (Kafka 4.4+)",
+    ),
     _d("share.session.timeout.ms", "share group session timeout (KIP-932)"),
+    _d("streams.assignment.interval.ms", "how often the streams assignor runs (Kafka 4.4+)"),
+    ConfigSpec(
+        "streams.assignor.name", Kind.STRING, "the streams group's task assignor (Kafka 4.4+)"
+    ),
     _d("streams.heartbeat.interval.ms", "streams group heartbeat interval (KIP-1071)"),
     _d(
         "streams.initial.rebalance.delay.ms",
@@ -85,6 +114,11 @@ _CATALOG: tuple[ConfigSpec, ...] = (
         Kind.INT,
         "standby replicas of each streams task (KIP-1071)",
         minimum=0,
+    ),
+    ConfigSpec(
+        "streams.rack.aware.assignment.tags",
+        Kind.STRING,
+        "client tags the streams assignor spreads standby replicas over (Kafka 4.4+)",
     ),
     _d("streams.session.timeout.ms", "streams group session timeout (KIP-1071)"),
 )

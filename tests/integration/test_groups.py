@@ -175,14 +175,14 @@ def test_a_value_the_broker_refuses_fails_the_plan_not_the_apply(
     project.specs(consumer_spec(f"{project.prefix}billing", session="5s"))
     plan = project.run("plan")
     assert plan.code == 1, plan.out + plan.err
+    refused = "the broker would refuse this group config update: consumer.session.timeout.ms"
     if release < (4, 0):
         expected = f"group configs need Kafka 4.0 or newer; the broker at {broker(stack)}"
+    elif release < (4, 4):
+        # The broker's own reason, from the validate-only request; its wording changed.
+        expected = f"{refused} must be greater than or equal to group.consumer.min.session"
     else:
-        # The broker's own reason, from the validate-only request.
-        expected = (
-            "the broker would refuse this group config update: consumer.session.timeout.ms "
-            "must be greater than or equal to group.consumer.min.session.timeout.ms"
-        )
+        expected = f"{refused} must be in the range 45000 to 60000 inclusive."
     assert expected in plan.out + plan.err
 
 
