@@ -165,8 +165,8 @@ def build_import(
         by_entity[entity]["subjects"] = entries
     if "groups" in resources:
         group_entries = import_groups.group_specs(live.groups, result.skipped)
-        result.counts["groups"] = len(group_entries)
-        if group_entries:
+        if group_entries:  # counted (and summarized) only when there are any
+            result.counts["groups"] = len(group_entries)
             by_entity[import_groups.GROUPS_FILE.removesuffix(".yaml")]["groups"] = group_entries
     header = (
         f"# Imported by `kafkaplan import` from cluster {live.cluster_id}.\n"
