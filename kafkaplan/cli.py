@@ -149,7 +149,8 @@ def validate(options: Options, paths: tuple[Path, ...], env: str | None) -> int:
     desired = commands.validate_specs(options.project, env, paths)
     acls = f", {len(desired.acls.bindings)} ACL binding(s)" if desired.acls.bindings else ""
     subjects = f", {len(desired.subjects)} subject(s)" if desired.subjects else ""
-    options.output.echo(f"Valid: {len(desired.topics)} topic(s){acls}{subjects}.")
+    groups = f", {len(desired.groups)} group(s)" if desired.groups else ""
+    options.output.echo(f"Valid: {len(desired.topics)} topic(s){acls}{subjects}{groups}.")
     return EXIT_OK
 
 

@@ -46,6 +46,7 @@ from kafkaplan.importer.build import (
     read_subjects_for_import,
     write_import,
 )
+from kafkaplan.importer.groups import read_groups_for_import
 from kafkaplan.kinds import kind_of
 from kafkaplan.live.checks import ask
 from kafkaplan.live.cluster import Cluster, KafkaCluster
@@ -291,10 +292,11 @@ def run_import(
     """Import live resources as spec files; also returns the problems the imported specs
     would have (policies, mostly), so the user can fix names or add exceptions first.
 
-    ``explicit``: the resource types were asked for. Without it (the default of all three),
-    subjects are left out when the environment has no registry and ACLs when the cluster
-    has no authorizer or the principal may not read them, each with a note; asked for,
-    those are errors."""
+    ``explicit``: the resource types were asked for. Without it (the default of all),
+    subjects are left out when the environment has no registry, ACLs when the cluster
+    has no authorizer or the principal may not read them, and groups when the broker has
+    no group configs (3.x) or the principal may not read them, each with a note; asked
+    for, those are errors."""
     kinds = list(resources)
     notes = []
     if "subjects" in kinds and registry is None:
@@ -315,6 +317,12 @@ def run_import(
         tolerant=not explicit,
         users="users" in kinds,
     )
+    if "groups" in kinds:
+        groups, unread = read_groups_for_import(cluster, prefixes, tolerant=not explicit)
+        live = replace(live, groups=groups)
+        if unread is not None:
+            kinds.remove("groups")
+            notes.append(unread)
     if registry is not None and "subjects" in kinds:
         subjects, live_registry = read_subjects_for_import(registry, prefixes)
         live = replace(live, subjects=subjects, registry=live_registry)

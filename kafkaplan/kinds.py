@@ -22,6 +22,8 @@ class ResourceKind(StrEnum):
     BROKER = "broker"
     # A SCRAM user: its credentials (mechanisms and iterations; the password is never read).
     USER = "user"
+    # A group's configs (consumer, share or streams group; Kafka 4.0+).
+    GROUP = "group"
 
     @property
     def in_registry(self) -> bool:
@@ -64,6 +66,10 @@ def broker_address(broker: int | str) -> str:
 
 def user_address(name: str) -> str:
     return ResourceKind.USER.address(name)
+
+
+def group_address(group_id: str) -> str:
+    return ResourceKind.GROUP.address(group_id)
 
 
 # The registry's own compatibility level.

@@ -7,7 +7,8 @@ delete, partitions that only grow, replication limited by the broker count, ACL 
 created and deleted exactly (a duplicate create is a no-op, as on Kafka), replicas placed
 round-robin over brokers with racks, partition reassignments that complete after a number
 of listings (or never, while ``stuck``), dynamic broker configs and preferred leader
-elections, the environment's ``expected_cluster_id`` checked as ``KafkaCluster`` checks it,
+elections, group configs (the keys and defaults of a 4.1 broker, refused on a 3.x one) and
+the broker's features (ApiVersions), the environment's ``expected_cluster_id`` checked as ``KafkaCluster`` checks it,
 and the apply lease's log (``lease``) handed out only after that check. Every behaviour unit tests rely on is also exercised against the real broker in
 tests/integration.
 """
@@ -40,6 +41,8 @@ from kafkaplan.live.cluster import (
     TopicMetadata,
     check_cluster_id,
 )
+from kafkaplan.live.features import BrokerFeatures
+from kafkaplan.live.groups import LiveGroup
 from kafkaplan.live.lease import LeaseRecord, decode
 from kafkaplan.live.registry import CompatibilityResult, RegisteredSchema, SchemaPayload
 from kafkaplan.live.state import (
@@ -63,6 +66,65 @@ BROKER_DEFAULTS: dict[str, str] = {
     "retention.ms": "604800000",
     "segment.bytes": "1073741824",
     "unclean.leader.election.enable": "false",
+}
+
+
+# What ApiVersions answers on each release (as the real brokers of the stack answer it, with
+# the features each release finalizes by default).
+FEATURES_3_9 = BrokerFeatures(
+    broker="fake:9092",
+    supported={"metadata.version": (1, 21), "kraft.version": (0, 1)},
+    finalized={"metadata.version": 21},
+)
+FEATURES_4_1 = BrokerFeatures(
+    broker="fake:9092",
+    supported={
+        "metadata.version": (7, 27),
+        "group.version": (0, 1),
+        "share.version": (0, 1),
+        "kraft.version": (0, 1),
+    },
+    finalized={"metadata.version": 27, "group.version": 1},
+)
+FEATURES_4_4 = BrokerFeatures(
+    broker="fake:9092",
+    supported={
+        "metadata.version": (7, 33),
+        "group.version": (0, 1),
+        "share.version": (0, 2),
+        "streams.version": (0, 1),
+        "kraft.version": (0, 1),
+    },
+    finalized={
+        "metadata.version": 33,
+        "group.version": 1,
+        "share.version": 2,
+        "streams.version": 1,
+    },
+)
+# The group configs a 4.1 broker knows, with its defaults.
+GROUP_DEFAULTS_4_1: dict[str, str] = {
+    "consumer.heartbeat.interval.ms": "5000",
+    "consumer.session.timeout.ms": "45000",
+    "share.auto.offset.reset": "latest",
+    "share.heartbeat.interval.ms": "5000",
+    "share.isolation.level": "read_uncommitted",
+    "share.record.lock.duration.ms": "30000",
+    "share.session.timeout.ms": "45000",
+    "streams.heartbeat.interval.ms": "5000",
+    "streams.num.standby.replicas": "0",
+    "streams.session.timeout.ms": "45000",
+}
+# Broker bounds of group timeouts: the broker configs that hold them, and their defaults.
+GROUP_BOUNDS: dict[str, tuple[tuple[str, int], tuple[str, int]]] = {
+    "consumer.session.timeout.ms": (
+        ("group.consumer.min.session.timeout.ms", 45000),
+        ("group.consumer.max.session.timeout.ms", 60000),
+    ),
+    "consumer.heartbeat.interval.ms": (
+        ("group.consumer.min.heartbeat.interval.ms", 5000),
+        ("group.consumer.max.heartbeat.interval.ms", 15000),
+    ),
 }
 
 
@@ -223,6 +285,11 @@ class MemoryCluster:
     # last set with (what a client would authenticate with).
     scram_users: dict[str, dict[str, int]] = field(default_factory=dict)
     scram_passwords: dict[tuple[str, str], str] = field(default_factory=dict, repr=False)
+    # The broker's version and features (ApiVersions), the group configs it knows (with
+    # their defaults), and each group's own values.
+    features: BrokerFeatures = FEATURES_4_1
+    group_defaults: dict[str, str] = field(default_factory=lambda: dict(GROUP_DEFAULTS_4_1))
+    group_configs: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def _fault(self, operation: str) -> Fault | None:
         for index, fault in enumerate(self.faults):
@@ -666,6 +733,127 @@ class MemoryCluster:
             if not self.scram_users.get(name):
                 self.scram_users.pop(name, None)
             results[name] = error
+        return self._answer(fault, results)
+
+    def _group_denied(self, operation: str, group_id: str) -> ClusterError | None:
+        """As KafkaCluster reports GROUP_AUTHORIZATION_FAILED for a group's configs."""
+        if operation not in self.denied_operations:
+            return None
+        reading = operation == "describe_group_configs"
+        return PermissionDenied(
+            "permission denied (GROUP_AUTHORIZATION_FAILED) "
+            + ("reading the group's configs" if reading else "changing the group's configs"),
+            resource=f"group.{group_id}",
+            hint=f"grant {'DESCRIBE_CONFIGS' if reading else 'ALTER_CONFIGS'} on the managed groups",
+            code="GROUP_AUTHORIZATION_FAILED",
+        )
+
+    def describe_features(self) -> BrokerFeatures:
+        self.calls.append("describe_features")
+        self._read_fault("describe_features")
+        return self.features
+
+    def _group_resource_missing(self, group_id: str) -> ClusterError | None:
+        """A 3.x broker has no GROUP config resource (its error, as Kafka 3.9.1 answers)."""
+        if self.group_defaults:
+            return None
+        return ClusterError(
+            "Unknown resource type 32 (INVALID_REQUEST)",
+            resource=f"group.{group_id}",
+            code="INVALID_REQUEST",
+        )
+
+    def describe_group_configs(
+        self, group_ids: Sequence[str]
+    ) -> dict[str, LiveGroup | ClusterError]:
+        self.calls.append(f"describe_group_configs:{len(group_ids)}")
+        self._read_fault("describe_group_configs")
+        result: dict[str, LiveGroup | ClusterError] = {}
+        for group_id in group_ids:
+            error = self._group_denied(
+                "describe_group_configs", group_id
+            ) or self._group_resource_missing(group_id)
+            if error is not None:
+                result[group_id] = error
+                continue
+            own = self.group_configs.get(group_id, {})
+            result[group_id] = LiveGroup(
+                group_id=group_id,
+                overrides=dict(sorted(own.items())),
+                effective={k: own.get(k, v) for k, v in sorted(self.group_defaults.items())},
+            )
+        return result
+
+    def list_group_config_ids(self) -> list[str]:
+        self.calls.append("list_group_config_ids")
+        self._read_fault("list_group_config_ids")
+        error = self._group_denied("describe_group_configs", "*") or (
+            self._group_resource_missing("*") if self.group_configs else None
+        )
+        if error is not None:
+            raise error
+        return sorted(self.group_configs)
+
+    def _group_refusal(
+        self, group_id: str, configs: Mapping[str, str | None]
+    ) -> ClusterError | None:
+        resource = f"group.{group_id}"
+        for key, value in sorted(configs.items()):
+            if key not in self.group_defaults:
+                return ClusterError(
+                    f"Unknown group config name: {key}", resource=resource, code="INVALID_CONFIG"
+                )
+            if value is None or not self.group_defaults[key].isdigit():
+                continue
+            if not value.isdigit():
+                return ClusterError(
+                    f"Invalid value {value} for configuration {key}: Not a number of type INT",
+                    resource=resource,
+                    code="INVALID_CONFIG",
+                )
+            bounds = GROUP_BOUNDS.get(key)
+            if bounds is None:
+                continue
+            (low_name, low), (high_name, high) = bounds
+            if int(value) < low:
+                return ClusterError(
+                    f"{key} must be greater than or equal to {low_name}",
+                    resource=resource,
+                    code="INVALID_CONFIG",
+                )
+            if int(value) > high:
+                return ClusterError(
+                    f"{key} must be less than or equal to {high_name}",
+                    resource=resource,
+                    code="INVALID_CONFIG",
+                )
+        return None
+
+    def alter_group_configs(
+        self, changes: Mapping[str, Mapping[str, str | None]], *, validate_only: bool = False
+    ) -> Results:
+        self.calls.append(f"alter_group_configs:{len(changes)}:{validate_only}")
+        fault = self._fault("alter_group_configs")
+        if fault is not None and not fault.applied:
+            return dict.fromkeys(changes, fault.error)
+        results: Results = {}
+        for group_id, configs in sorted(changes.items()):
+            error = (
+                self._group_denied("alter_group_configs", group_id)
+                or self._group_resource_missing(group_id)
+                or self._group_refusal(group_id, configs)
+            )
+            results[group_id] = error
+            if error is not None or validate_only:
+                continue
+            own = self.group_configs.setdefault(group_id, {})
+            for key, value in configs.items():
+                if value is None:
+                    own.pop(key, None)
+                else:
+                    own[key] = value
+            if not own:
+                del self.group_configs[group_id]
         return self._answer(fault, results)
 
     def close(self) -> None:

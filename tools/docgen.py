@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from kafkaplan.plan.model import FORMAT_VERSION, Plan, PlanSet
+from kafkaplan.spec.groups import GROUP_CONFIGS
 from kafkaplan.spec.models import spec_json_schema
 from kafkaplan.spec.project import ProjectModel, project_json_schema
 from kafkaplan.spec.topic_configs import REFUSED_CONFIGS, TOPIC_CONFIGS, Kind
@@ -29,6 +30,7 @@ _KIND_TEXT = {
     Kind.BOOLEAN: "`true` / `false`",
     Kind.CHOICE: "one of",
     Kind.CHOICE_LIST: "list of",
+    Kind.STRING: "text",
 }
 
 
@@ -103,9 +105,29 @@ def reference() -> str:
         lines.append(f"| `{spec.name}` | {kind} | {spec.doc} |")
     lines += [
         "",
+        "Topic configs that Kafka 4.0 removed (`message.format.version`,",
+        "`message.downconversion.enable`, `message.timestamp.difference.max.ms`) are",
+        "accepted for 3.x clusters; a plan against a 4.x broker refuses them with the",
+        "version that removed them.",
+        "",
         "Refused configs:",
         "",
         *[f"- `{name}`: {why}" for name, why in sorted(REFUSED_CONFIGS.items())],
+        "",
+        "## Group configs",
+        "",
+        "Set per group id under `groups:` (docs/groups.md), Kafka 4.0 or newer. Values are",
+        "normalized like topic configs. Which of them the connected cluster takes (share and",
+        "streams groups need their feature finalized) is checked at plan time.",
+        "",
+        "| config | value | description |",
+        "|---|---|---|",
+        *[
+            f"| `{spec.name}` | {_KIND_TEXT[spec.kind]}"
+            + (" " + ", ".join(f"`{c}`" for c in spec.choices) if spec.choices else "")
+            + f" | {spec.doc} |"
+            for spec in sorted(GROUP_CONFIGS.values(), key=lambda s: s.name)
+        ],
         "",
         "## Project file (`kafkaplan.yaml`)",
         "",

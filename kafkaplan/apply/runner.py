@@ -50,6 +50,7 @@ from kafkaplan.live.registry import RegisteredSchema, Registry, SchemaPayload, S
 from kafkaplan.plan.model import (
     Action,
     AlterBrokerConfigs,
+    AlterGroupConfigs,
     Change,
     CreateAcl,
     CreateTopic,
@@ -330,6 +331,18 @@ def _delete_scram_users(changes: Sequence[Change], targets: Targets) -> list[Out
     return [_outcome(change, results.get(change.name)) for change in changes]
 
 
+def _update_groups(changes: Sequence[Change], targets: Targets) -> list[Outcome]:
+    """Every group's config update in one IncrementalAlterConfigs request."""
+    configs = {
+        change.name: dict(operation(change, AlterGroupConfigs).configs) for change in changes
+    }
+    try:
+        results = targets.cluster.alter_group_configs(configs)
+    except ClusterError as exc:
+        return [Outcome(c.address, c.action, Status.FAILED, exc.reason()) for c in changes]
+    return [_outcome(change, results.get(change.name)) for change in changes]
+
+
 def _registry(targets: Targets) -> Registry:
     if targets.registry is None:
         raise RegistryError(
@@ -536,6 +549,8 @@ PHASES: list[Phase] = [
     ("delete topics", ResourceKind.TOPIC, (DeleteTopic,), _delete_topics),
     ("set SCRAM credentials", ResourceKind.USER, (SetScramCredentials,), _set_scram_credentials),
     ("delete SCRAM users", ResourceKind.USER, (DeleteScramUser,), _delete_scram_users),
+    # Group configs depend on nothing else in a plan.
+    ("update groups", ResourceKind.GROUP, (AlterGroupConfigs,), _update_groups),
 ]
 
 

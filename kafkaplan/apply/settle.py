@@ -9,8 +9,9 @@ from the broker's image (a plan right after an apply was seen reading the old va
 Kafka 3.9 and 4.1). An apply that returned at once could be followed by a plan that still
 shows part of the work as missing or unchanged, or by a client that is still refused. So
 apply waits, bounded, until the cluster reports the topics, ACL bindings and topic configs
-it created, changed and deleted; what it does not report by then is named in a warning,
-never an error (the controller acknowledged the change).
+it created, changed and deleted, and the group configs it changed (DescribeConfigs of the
+GROUP resource is answered the same way); what it does not report by then is named in a
+warning, never an error (the controller acknowledged the change).
 
 SCRAM credential changes likewise: apply waits until DescribeUserScramCredentials shows each
 user's mechanisms and iterations as planned (a password change itself cannot be seen).
@@ -26,10 +27,10 @@ from dataclasses import dataclass, field
 
 from kafkaplan.apply.runner import ApplyReport, Status, binding_of
 from kafkaplan.errors import ClusterError
-from kafkaplan.kinds import ResourceKind, topic_address, user_address
+from kafkaplan.kinds import ResourceKind, group_address, topic_address, user_address
 from kafkaplan.live.cluster import Cluster
 from kafkaplan.live.state import LiveConfig
-from kafkaplan.plan.model import Action, Plan, SetScramCredentials, UpdateTopic
+from kafkaplan.plan.model import Action, AlterGroupConfigs, Plan, SetScramCredentials, UpdateTopic
 from kafkaplan.spec.acls import Binding, acl_address
 from kafkaplan.spec.topic_configs import values_equal
 
@@ -47,9 +48,11 @@ class Expected:
     configs: dict[str, dict[str, str | None]] = field(default_factory=dict)
     # SCRAM user -> mechanism -> iterations it should show (None: the credential is gone)
     users: dict[str, dict[str, int | None]] = field(default_factory=dict)
+    # group id -> config -> the value the group should have as its own (None: none)
+    groups: dict[str, dict[str, str | None]] = field(default_factory=dict)
 
     def __bool__(self) -> bool:
-        return bool(self.topics or self.acls or self.configs or self.users)
+        return bool(self.topics or self.acls or self.configs or self.users or self.groups)
 
     def addresses(self) -> list[str]:
         return sorted(
@@ -58,6 +61,7 @@ class Expected:
                 *map(acl_address, self.acls),
                 *map(topic_address, self.configs),
                 *map(user_address, self.users),
+                *map(group_address, self.groups),
             }
         )
 
@@ -68,6 +72,7 @@ def expected(plan: Plan, report: ApplyReport) -> Expected:
     acls: dict[Binding, bool] = {}
     configs: dict[str, dict[str, str | None]] = {}
     users: dict[str, dict[str, int | None]] = {}
+    groups: dict[str, dict[str, str | None]] = {}
     for change in plan.changes:
         if change.address not in done:
             continue
@@ -83,7 +88,9 @@ def expected(plan: Plan, report: ApplyReport) -> Expected:
             acls[binding_of(change)] = exists
         elif isinstance(change.operation, UpdateTopic) and change.operation.configs:
             configs[change.name] = dict(change.operation.configs)
-    return Expected(topics, acls, configs, users)
+        elif isinstance(change.operation, AlterGroupConfigs):
+            groups[change.name] = dict(change.operation.configs)
+    return Expected(topics, acls, configs, users, groups)
 
 
 def _user_expected(operation: object) -> dict[str, int | None]:
@@ -125,7 +132,18 @@ def outstanding(cluster: Cluster, want: Expected) -> Expected:
             left_users = {m: i for m, i in credentials.items() if have.get(m) != i}
             if left_users:
                 users[name] = left_users
-    return Expected(topics, acls, configs, users)
+    groups: dict[str, dict[str, str | None]] = {}
+    if want.groups:
+        found_groups = cluster.describe_group_configs(sorted(want.groups))
+        for group_id, keys in want.groups.items():
+            group = found_groups.get(group_id)
+            if isinstance(group, ClusterError) or group is None:
+                groups[group_id] = keys
+                continue
+            left = {k: v for k, v in keys.items() if group.overrides.get(k) != v}
+            if left:
+                groups[group_id] = left
+    return Expected(topics, acls, configs, users, groups)
 
 
 def _shows(configs: Mapping[str, LiveConfig], key: str, value: str | None) -> bool:
@@ -149,7 +167,7 @@ def settle(
     clock: Callable[[], float] = time.monotonic,
 ) -> list[str]:
     """Wait up to ``timeout`` seconds until the cluster reports the apply's created and
-    deleted topics and ACL bindings and its topic config changes; return the addresses it still does not report (as
+    deleted topics and ACL bindings and its topic and group config changes; return the addresses it still does not report (as
     last read, if the cluster stopped answering)."""
     want = expected(plan, report)
     if not want or report.interrupted:

@@ -9,6 +9,8 @@ The output reads like specs a person would write (docs/import.md):
   explicit partitions and replication factors;
 - each subject's latest schema in ``schemas/<subject>.avsc|.json|.proto``, declared on its
   topic when the topic is imported too (``kafkaplan.importer.subjects``);
+- group configs (the values each group sets itself) in ``groups.yaml``
+  (``kafkaplan.importer.groups``);
 - ACL bindings in one file per principal, ``acls/<principal name>.yaml``, collapsed into
   roles where they match a role's expansion exactly (``kafkaplan.importer.acls``);
 - SCRAM users in ``users.yaml``, each with a placeholder ``password_env`` and no secret
@@ -29,6 +31,7 @@ import yaml
 
 from kafkaplan.errors import AuthenticationFailed, ClusterError, ClusterUnreachable, ProjectError
 from kafkaplan.importer import acls as import_acls
+from kafkaplan.importer import groups as import_groups
 from kafkaplan.importer import topics as import_topics
 from kafkaplan.importer.subjects import import_subjects
 from kafkaplan.importer.users import import_users
@@ -56,7 +59,7 @@ from kafkaplan.spec.acls import (
 from kafkaplan.spec.desired import DesiredState
 from kafkaplan.spec.topic_configs import REFUSED_CONFIGS, TOPIC_CONFIGS, to_spec_value
 
-RESOURCE_TYPES = ("topics", "acls", "subjects", "users")
+RESOURCE_TYPES = ("topics", "acls", "subjects", "users", "groups")
 
 
 @dataclass
@@ -85,6 +88,8 @@ class ImportResult:
             parts.append(count(self.counts["subjects"], "subject"))
         if "users" in self.counts:
             parts.append(count(self.counts["users"], "user"))
+        if "groups" in self.counts:
+            parts.append(count(self.counts["groups"], "group"))
         return ", ".join(parts) or "nothing"
 
 
@@ -169,6 +174,11 @@ def build_import(
         by_entity[entity_of(name)].setdefault("topics", []).append(spec)
     for entity, entries in subjects.items():
         by_entity[entity]["subjects"] = entries
+    if "groups" in resources:
+        group_entries = import_groups.group_specs(live.groups, result.skipped)
+        if group_entries:  # counted (and summarized) only when there are any
+            result.counts["groups"] = len(group_entries)
+            by_entity[import_groups.GROUPS_FILE.removesuffix(".yaml")]["groups"] = group_entries
     header = (
         f"# Imported by `kafkaplan import` from cluster {live.cluster_id}.\n"
         "# Edit freely: only what is written here is managed.\n"

@@ -75,10 +75,13 @@ class Questions:
     # Topic -> the configs an update sets (None: removes the override); topic -> new total.
     config_updates: Mapping[str, Mapping[str, str | None]] = field(default_factory=dict)
     partition_increases: Mapping[str, int] = field(default_factory=dict)
+    # Group id -> the configs an update sets (None: removes the group's own value).
+    group_config_updates: Mapping[str, Mapping[str, str | None]] = field(default_factory=dict)
 
     def __bool__(self) -> bool:
         return bool(
             self.topic_creations
+            or self.group_config_updates
             or self.config_updates
             or self.partition_increases
             or self.acl_bindings
@@ -98,6 +101,7 @@ class Checks:
     acl_unsupported: Mapping[Binding, str] = field(default_factory=dict)
     schemas: Mapping[str, SchemaCheck] = field(default_factory=dict)
     unchecked_registrations: frozenset[str] = frozenset()
+    group_config_updates: Mapping[str, DryRun] = field(default_factory=dict)
 
 
 def ask(cluster: Cluster, registry: Registry | None, questions: Questions) -> Checks:
@@ -120,6 +124,11 @@ def ask(cluster: Cluster, registry: Registry | None, questions: Questions) -> Ch
         },
         schemas=_check_schemas(registry, questions) if registry is not None else {},
         unchecked_registrations=frozenset(questions.unchecked_registrations),
+        group_config_updates=_dry_runs(
+            cluster.alter_group_configs(questions.group_config_updates, validate_only=True)
+            if questions.group_config_updates
+            else {}
+        ),
     )
 
 

@@ -37,6 +37,8 @@ from kafkaplan.live.connection import (
     oauth_failure,
     tls_failure,
 )
+from kafkaplan.live.features import BrokerFeatures
+from kafkaplan.live.groups import LiveGroup
 from kafkaplan.live.state import (
     BROKER_THROTTLE_CONFIGS,
     ConfigSource,
@@ -252,6 +254,30 @@ class Cluster(Protocol):
         computed by the client from the password)."""
         ...
 
+    def describe_features(self) -> BrokerFeatures:
+        """The features a broker's software supports and the cluster's finalized levels,
+        in one ApiVersions request (``kafkaplan.live.features``)."""
+        ...
+
+    def describe_group_configs(
+        self, group_ids: Sequence[str]
+    ) -> dict[str, LiveGroup | ClusterError]:
+        """Every config of each group (the GROUP config resource), in one request, or the
+        error that kept it from being read."""
+        ...
+
+    def list_group_config_ids(self) -> list[str]:
+        """The ids of the groups that have configs of their own (ListConfigResources, Kafka
+        4.1+), or, on a broker without that request, of every group it lists."""
+        ...
+
+    def alter_group_configs(
+        self, changes: Mapping[str, Mapping[str, str | None]], *, validate_only: bool = False
+    ) -> Results:
+        """Incremental, per group id: set each given key, delete the group's own value of
+        each key mapped to None. With ``validate_only`` the broker only checks."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -308,6 +334,8 @@ _PERMISSION_HINTS = {
     "reassign": "grant ALTER on the cluster (partition reassignments need it)",
     "describe_cluster": "grant DESCRIBE on the cluster",
     "alter_broker_configs": "grant ALTER_CONFIGS on the cluster (replication throttles)",
+    "describe_group_configs": "grant DESCRIBE_CONFIGS on the managed groups",
+    "alter_group_configs": "grant ALTER_CONFIGS on the managed groups",
     "elect_leaders": "grant ALTER on the cluster (leader elections need it)",
     "describe_scram": "grant DESCRIBE on the cluster (DescribeUserScramCredentials needs it)",
     "alter_scram": "grant ALTER on the cluster (AlterUserScramCredentials needs it)",
@@ -334,6 +362,8 @@ _REFUSED = {
     "reassign": "reassigning partitions",
     "describe_cluster": "describing the cluster",
     "alter_broker_configs": "changing broker configs",
+    "describe_group_configs": "reading the group's configs",
+    "alter_group_configs": "changing the group's configs",
     "elect_leaders": "electing leaders",
     "describe_scram": "reading SCRAM users",
     "alter_scram": "changing the SCRAM user",
@@ -1314,6 +1344,119 @@ class KafkaCluster:
                     results[name] = translate(exc, resource=f"user.{name}", operation="alter_scram")
                 except ClusterError as exc:
                     results[name] = exc
+        return results
+
+    # -- group configs (the GROUP config resource, Kafka 4.0+) -----------------------------
+
+    def describe_features(self) -> BrokerFeatures:
+        # confluent-kafka has no DescribeFeatures; kafka-python's sends ApiVersions v3,
+        # whose answer carries the supported and finalized features.
+        try:
+            answered = self._reassigner().describe_features()
+        except ClusterError:
+            raise
+        except Exception as exc:
+            raise translate_kafka_python(exc, resource="kafka", operation="describe") from exc
+        supported: dict[str, tuple[int, int]] = {}
+        finalized: dict[str, int] = {}
+        for name, levels in answered.items():
+            if "supported" in levels:
+                low, high = levels["supported"]
+                supported[name] = (int(low), int(high))
+            if "finalized" in levels:
+                finalized[name] = int(levels["finalized"][1])
+        return BrokerFeatures(
+            broker=self.connection.bootstrap_servers.split(",")[0].strip(),
+            supported=supported,
+            finalized=finalized,
+        )
+
+    def describe_group_configs(
+        self, group_ids: Sequence[str]
+    ) -> dict[str, LiveGroup | ClusterError]:
+        from confluent_kafka import KafkaException
+        from confluent_kafka.admin import ConfigResource, ResourceType
+
+        if not group_ids:
+            return {}
+        # librdkafka maps ResourceType.GROUP to the GROUP config resource (type 32).
+        pending: deque[tuple[str, Future[Any]]] = deque()
+        for chunk in _chunks(sorted(group_ids), DESCRIBE_CHUNK):
+            resources = [ConfigResource(ResourceType.GROUP, group_id) for group_id in chunk]
+            submitted = self._admin.describe_configs(resources, request_timeout=self.timeout)
+            pending.extend((resource.name, future) for resource, future in submitted.items())
+        result: dict[str, LiveGroup | ClusterError] = {}
+        while pending:
+            group_id, future = pending.popleft()
+            resource = f"group.{group_id}"
+            try:
+                entries = _result(future, self.timeout, resource=resource)
+            except KafkaException as exc:
+                result[group_id] = translate(
+                    exc, resource=resource, operation="describe_group_configs"
+                )
+                continue
+            except ClusterError as exc:
+                result[group_id] = exc
+                continue
+            result[group_id] = LiveGroup(
+                group_id=group_id,
+                overrides={
+                    key: entry.value
+                    for key, entry in sorted(entries.items())
+                    if _source_name(entry.source) == "GROUP_CONFIG" and entry.value is not None
+                },
+                effective={key: entry.value for key, entry in sorted(entries.items())},
+            )
+        return result
+
+    def list_group_config_ids(self) -> list[str]:
+        from kafka import errors as kafka_errors
+        from kafka.admin import ConfigResourceType
+
+        try:
+            listed = self._reassigner().list_config_resources(
+                resource_types=[ConfigResourceType.GROUP]
+            )
+        except kafka_errors.UnsupportedVersionError:
+            return self.list_consumer_groups()
+        except ClusterError:
+            raise
+        except Exception as exc:
+            raise translate_kafka_python(
+                exc, resource="kafka", operation="describe_group_configs"
+            ) from exc
+        return sorted(str(group_id) for group_id in listed.get("group", []))
+
+    def alter_group_configs(
+        self, changes: Mapping[str, Mapping[str, str | None]], *, validate_only: bool = False
+    ) -> Results:
+        from confluent_kafka import KafkaException
+        from confluent_kafka.admin import ResourceType
+
+        if not validate_only:
+            self._guard_writes("alter group configs")
+        if not changes:
+            return {}
+        resources = [
+            _incremental(ResourceType.GROUP, group_id, configs)
+            for group_id, configs in sorted(changes.items())
+        ]
+        submitted = self._admin.incremental_alter_configs(
+            resources, validate_only=validate_only, request_timeout=self.timeout
+        )
+        results: Results = {}
+        for resource, future in submitted.items():
+            address = f"group.{resource.name}"
+            try:
+                _result(future, self.timeout, resource=address)
+                results[resource.name] = None
+            except KafkaException as exc:
+                results[resource.name] = translate(
+                    exc, resource=address, operation="alter_group_configs"
+                )
+            except ClusterError as exc:
+                results[resource.name] = exc
         return results
 
     def close(self) -> None:

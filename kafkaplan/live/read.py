@@ -38,8 +38,9 @@ from kafkaplan.errors import (
     RegistryError,
     RegistryUnreachable,
 )
-from kafkaplan.kinds import subject_address, topic_address
+from kafkaplan.kinds import ResourceKind, subject_address, topic_address
 from kafkaplan.live.cluster import Cluster, GroupMember, Partition
+from kafkaplan.live.groups import GroupRead, read_groups
 from kafkaplan.live.registry import RegisteredSchema, Registry
 from kafkaplan.live.state import (
     GroupUse,
@@ -100,6 +101,9 @@ def read_live(
     """The live state a plan (or, with ``tolerant``, a drift report) for ``desired`` needs.
     The registry is read only if the specs use it, while the cluster is being read."""
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="kafkaplan-registry") as pool:
+        # Group configs and the broker's features (when the specs need them) overlap the
+        # topic reads.
+        groups_read = pool.submit(read_groups, cluster, desired, tolerant=tolerant)
         registry_read = None
         if registry is not None and desired.uses_registry:
             registry_read = pool.submit(
@@ -123,6 +127,7 @@ def read_live(
         if users_read is not None:
             users, unread = users_read.result()
             live = replace(live, users=users, not_checked={**live.not_checked, **unread})
+        live = _with_groups(live, groups_read.result())
         if registry_read is None:
             return live
         try:
@@ -154,6 +159,18 @@ def read_users(
         return {}, {USERS_NOT_CHECKED: _reason(error)}
 
 
+def _with_groups(live: LiveState, read: GroupRead) -> LiveState:
+    if read.features is None and not read.groups and not read.unread:
+        return live
+    unread = {f"group.{group_id}": f"not checked: {why}" for group_id, why in read.unread.items()}
+    return replace(
+        live,
+        groups=read.groups,
+        features=read.features,
+        not_checked={**live.not_checked, **unread},
+    )
+
+
 def managed_subjects(desired: DesiredState) -> set[str]:
     """The subjects the specs declare, and those their schemas refer to."""
     names = set(desired.subjects)
@@ -177,6 +194,17 @@ def read_addresses(
     )
     if any(address.startswith("user.") for address in addresses):
         live = replace(live, users=cluster.describe_user_scram_credentials())
+    group_ids = sorted(
+        a.partition(".")[2] for a in addresses if a.startswith(f"{ResourceKind.GROUP.value}.")
+    )
+    if group_ids:
+        described = cluster.describe_group_configs(group_ids)
+        groups = {}
+        for group_id, result in described.items():
+            if isinstance(result, ClusterError):
+                raise result
+            groups[group_id] = result
+        live = replace(live, groups=groups)
     if registry is None:
         return live
     subjects = [

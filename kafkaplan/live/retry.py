@@ -54,6 +54,8 @@ from kafkaplan.live.cluster import (
     ScramChange,
     TopicMetadata,
 )
+from kafkaplan.live.features import BrokerFeatures
+from kafkaplan.live.groups import LiveGroup
 from kafkaplan.live.state import LiveConfig, PartitionReassignment
 from kafkaplan.spec.acls import Binding
 
@@ -395,6 +397,33 @@ class RetryingCluster:
                 shows = shows and all(have.get(m) == i for m, i in change.upserts.items())
                 results[name] = None if shows else _unknown(error)
         return results
+
+    def describe_features(self) -> BrokerFeatures:
+        return self._read("describe features", self.inner.describe_features)
+
+    def describe_group_configs(
+        self, group_ids: Sequence[str]
+    ) -> dict[str, LiveGroup | ClusterError]:
+        def call() -> dict[str, LiveGroup | ClusterError]:
+            result = self.inner.describe_group_configs(group_ids)
+            failed = next((e for e in result.values() if isinstance(e, ClusterTransient)), None)
+            if failed is not None:
+                raise failed
+            return result
+
+        return self._read("describe group configs", call)
+
+    def list_group_config_ids(self) -> list[str]:
+        return self._read("list group configs", self.inner.list_group_config_ids)
+
+    def alter_group_configs(
+        self, changes: Mapping[str, Mapping[str, str | None]], *, validate_only: bool = False
+    ) -> Results:
+        def send(pending: dict[str, Mapping[str, str | None]]) -> Results:
+            return self.inner.alter_group_configs(pending, validate_only=validate_only)
+
+        # Incremental set/delete of values: sending it again is harmless.
+        return self._write("alter group configs", dict(changes), send, None)
 
     def close(self) -> None:
         self.inner.close()

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from kafkaplan.live.features import BrokerFeatures
+from kafkaplan.live.groups import LiveGroup
 from kafkaplan.spec.acls import Binding
 
 
@@ -228,6 +230,10 @@ class LiveState:
     usage: LiveUsage | None = None
     # SCRAM users: name -> mechanism -> iterations (read only when the specs manage users).
     users: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
+    # The declared groups' configs (kafkaplan.live.groups), by group id.
+    groups: Mapping[str, LiveGroup] = field(default_factory=dict)
+    # What the broker's version supports (read only when the plan depends on it).
+    features: BrokerFeatures | None = None
 
 
 def fingerprint(value: Any) -> str:

@@ -16,6 +16,7 @@ from kafkaplan.live.state import LiveState, fingerprint
 from kafkaplan.plan.acls import acl_digest, diff_acls
 from kafkaplan.plan.blast import blast_radius
 from kafkaplan.plan.brokers import broker_digest, diff_brokers
+from kafkaplan.plan.groups import diff_groups, group_digest
 from kafkaplan.plan.limits import check_delete_limit, check_protection, flag_protected
 from kafkaplan.plan.model import Message, Plan
 from kafkaplan.plan.options import PlanOptions
@@ -37,6 +38,7 @@ DIFFS: list[Callable[[DesiredState, LiveState, PlanOptions, Checks | None], Plan
     diff_subjects,
     diff_brokers,
     diff_users,
+    diff_groups,
 ]
 
 # Kind -> digest of a resource's live state by name, for saved-plan staleness checks.
@@ -48,6 +50,7 @@ DIGESTS: dict[ResourceKind, Callable[[LiveState, str], str]] = {
     ResourceKind.REGISTRY_CONFIG: registry_config_digest,
     ResourceKind.BROKER: broker_digest,
     ResourceKind.USER: user_digest,
+    ResourceKind.GROUP: group_digest,
 }
 
 

@@ -216,6 +216,15 @@ class DeleteScramUser(_Model):
     mechanisms: list[str] = Field(description="Every credential the user has, each removed")
 
 
+class AlterGroupConfigs(_Model):
+    """Incremental: a group's configs (the GROUP config resource, Kafka 4.0+)."""
+
+    type: Literal["alter-group-configs"] = "alter-group-configs"
+    configs: dict[str, str | None] = Field(
+        description="Config -> new value; null removes the group's own value"
+    )
+
+
 Operation = Annotated[
     CreateTopic
     | UpdateTopic
@@ -228,7 +237,8 @@ Operation = Annotated[
     | SetCompatibility
     | AlterBrokerConfigs
     | SetScramCredentials
-    | DeleteScramUser,
+    | DeleteScramUser
+    | AlterGroupConfigs,
     Field(discriminator="type"),
 ]
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from kafkaplan.kinds import ResourceKind, topic_address
 from kafkaplan.live.checks import Checks, DryRun
+from kafkaplan.live.features import removed_topic_config
 from kafkaplan.live.state import LiveConfig, LiveState, LiveTopic
 from kafkaplan.plan.assign import AssignmentError, assign_replicas
 from kafkaplan.plan.model import (
@@ -61,6 +62,7 @@ def diff_topics(
         want = desired.topics[name]
         have = live.topics.get(name)
         part.fingerprints[topic_address(name)] = topic_digest(live, name)
+        part.errors.extend(_removed_configs(want, live))
         if have is None:
             twin = live_collision.get(name.replace(".", "_"))
             if twin is not None:
@@ -176,6 +178,25 @@ def _create_topic(want: DesiredTopic, live: LiveState) -> tuple[Change | None, l
         ),
         [],
     )
+
+
+def _removed_configs(want: DesiredTopic, live: LiveState) -> list[Message]:
+    """Configs the connected broker's version no longer has (``kafkaplan.live.features``):
+    a 4.x broker would ignore or refuse them, so the plan fails instead."""
+    errors = []
+    for key, value in sorted(want.configs.items()):
+        reason = None if value is None else removed_topic_config(live.features, key)
+        if reason is not None:
+            source = want.config_sources.get(key, want.source)
+            errors.append(
+                Message(
+                    message=reason,
+                    address=topic_address(want.name),
+                    source=str(source),
+                    hint=f"remove {key} from the topic's configs",
+                )
+            )
+    return errors
 
 
 def _shown(config: LiveConfig | None) -> str | None:

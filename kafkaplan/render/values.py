@@ -16,6 +16,7 @@ from kafkaplan.plan.model import (
     Principal,
 )
 from kafkaplan.spec.acls import Binding
+from kafkaplan.spec.groups import GROUP_CONFIGS, humanize_group_config
 from kafkaplan.spec.topic_configs import humanize
 
 SYMBOLS = {Action.CREATE: "+", Action.UPDATE: "~", Action.DELETE: "-"}
@@ -31,7 +32,10 @@ def symbol(change: Change) -> str:
 def show(path: str, value: Any) -> str:
     """A field value as a reader wants it: configs with human units, None as the default."""
     if path.startswith("configs."):
-        return humanize(path.removeprefix("configs."), None if value is None else str(value))
+        key = path.removeprefix("configs.")
+        text = None if value is None else str(value)
+        # Group config keys (consumer.*, share.*, streams.*) are no topic config's.
+        return humanize_group_config(key, text) if key in GROUP_CONFIGS else humanize(key, text)
     if value is None:
         return "(none)"
     return str(value)

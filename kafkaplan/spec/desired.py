@@ -45,6 +45,17 @@ class DesiredTopic:
 
 
 @dataclass(frozen=True)
+class DesiredGroup:
+    """A group's declared configs (``kafkaplan.spec.groups``)."""
+
+    group_id: str
+    # Normalized config values; None means "no group-level value" (broker default).
+    configs: Mapping[str, str | None]
+    source: Source
+    config_sources: Mapping[str, Source] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class DesiredReference:
     name: str
     subject: str
@@ -143,6 +154,9 @@ class DesiredState:
 
     def owns_user(self, name: str) -> bool:
         return name not in self.protected_users and name.startswith(self.owned_user_prefixes)
+
+    # Group configs by group id (only the declared groups and keys are managed).
+    groups: Mapping[str, DesiredGroup] = field(default_factory=dict)
 
     def protection(self, address: str) -> str | None:
         """Why ``address`` must not be deleted, or None."""

@@ -34,6 +34,7 @@ from ruamel.yaml.tokens import CommentToken
 
 from kafkaplan.errors import Diagnostic, KafkaplanError, SpecError
 from kafkaplan.spec.acls import AclEntry
+from kafkaplan.spec.groups import GroupSpec
 from kafkaplan.spec.models import ReferenceSpec, SchemaSpec, SpecFile, SubjectSpec, TopicSpec
 from kafkaplan.spec.topic_configs import ConfigValueError, normalize, to_spec_value
 
@@ -243,6 +244,8 @@ def _reorder(document: CommentedMap) -> None:
         document.get("subjects"), _fields(SubjectSpec, first=("name", "topic", "role"))
     ):
         _each(subject.get("references"), _fields(ReferenceSpec))
+    for group in _each(document.get("groups"), _fields(GroupSpec)):
+        _configs(group.get("configs"))
 
 
 # Strings that ruamel.yaml may write plain although a reader would not read them back the

@@ -45,6 +45,7 @@ from kafkaplan.spec.desired import (
     Source,
     is_internal_topic,
 )
+from kafkaplan.spec.groups import GroupSpec, desired_groups
 from kafkaplan.spec.mirror import mirrored_state
 from kafkaplan.spec.models import (
     DeadLetter,
@@ -81,6 +82,8 @@ class LoadedSpec:
     path: Path | None = None
     # And of the file's `users` list.
     users: list[tuple[int, UserSpec]] = field(default_factory=list)
+    # The file's `groups` entries that passed the shape check.
+    groups: list[tuple[int, GroupSpec]] = field(default_factory=list)
 
 
 def find_spec_files(project: Project) -> list[Path]:
@@ -158,13 +161,15 @@ def parse_spec_files(
             acls = list(enumerate(model.acls))
             subjects = list(enumerate(model.subjects))
             users = list(enumerate(model.users))
+            groups = list(enumerate(model.groups))
         except ValidationError as exc:
             problems.extend(validation_diagnostics(document, exc))
             topics = _salvage(document.data.get("topics"), TopicSpec)
             acls = _salvage(document.data.get("acls"), AclEntry)
             subjects = _salvage(document.data.get("subjects"), SubjectSpec)
             users = _salvage(document.data.get("users"), UserSpec)
-        loaded.append(LoadedSpec(document, topics, acls, subjects, path, users))
+            groups = _salvage(document.data.get("groups"), GroupSpec)
+        loaded.append(LoadedSpec(document, topics, acls, subjects, path, users, groups))
     return loaded
 
 
@@ -606,6 +611,10 @@ def load_desired(project: Project, env_name: str | None) -> tuple[str, Environme
             if user.protected
         }
     )
+    groups = desired_groups(
+        [(spec.document, index, group) for spec in loaded for index, group in spec.groups],
+        problems,
+    )
     settings = project.effective_schemas(environment)
     desired = DesiredState(
         topics=declared.topics,
@@ -627,6 +636,7 @@ def load_desired(project: Project, env_name: str | None) -> tuple[str, Environme
         protected_users=frozenset(
             {environment.kafka.sasl_username} if environment.kafka.sasl_username else ()
         ),
+        groups=groups,
     )
     problems.extend(policy.check(desired, rules))
     problems.extend(schema_policy.check(desired, rules))

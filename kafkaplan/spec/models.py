@@ -13,6 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from kafkaplan.spec.acls import AclEntry
+from kafkaplan.spec.groups import GroupSpec
 from kafkaplan.spec.users import UserSpec
 
 ConfigValue = str | int | float | bool | list[str] | None
@@ -205,6 +206,10 @@ class SpecFile(StrictModel):
     users: list[UserSpec] = Field(
         default_factory=list,
         description="SCRAM users (docs/users.md); passwords come from environment variables.",
+    )
+    groups: list[GroupSpec] = Field(
+        default_factory=list,
+        description="Group configs by group id (docs/groups.md); Kafka 4.0 or newer.",
     )
 
 

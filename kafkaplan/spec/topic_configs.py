@@ -5,10 +5,10 @@ Spec values are normalized to the string Kafka itself stores and reports (``7d``
 ``"compact,delete"``), so that a spec and the live cluster compare equal whenever Kafka would
 consider them equal: no perpetual diffs from spelling.
 
-The list follows Apache Kafka 4.x's topic-level configs (``TopicConfig`` and
-``LogConfig``); configs removed in 4.0 (``message.format.version``,
-``message.downconversion.enable``, ``message.timestamp.difference.max.ms``) are rejected
-with a hint.
+The list follows Apache Kafka's topic-level configs (``TopicConfig`` and ``LogConfig``)
+from 3.9 to 4.x. Configs removed in 4.0 (``message.format.version``,
+``message.downconversion.enable``, ``message.timestamp.difference.max.ms``) are known here,
+for 3.x clusters; a plan against a 4.x broker refuses them (``kafkaplan.live.features``).
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ class Kind(StrEnum):
     BOOLEAN = "boolean"
     CHOICE = "choice"
     CHOICE_LIST = "choice-list"
+    STRING = "string"
 
 
 @dataclass(frozen=True)
@@ -99,8 +100,19 @@ _CATALOG: tuple[ConfigSpec, ...] = (
     ),
     _d("max.compaction.lag.ms", "longest a message stays uncompacted", minimum=1, specials=()),
     _s("max.message.bytes", "largest record batch the topic accepts"),
+    ConfigSpec(
+        "message.downconversion.enable",
+        Kind.BOOLEAN,
+        "down-convert records for old consumers (Kafka 3.x only)",
+    ),
+    ConfigSpec("message.format.version", Kind.STRING, "record format version (Kafka 3.x only)"),
     _d("message.timestamp.after.max.ms", "how far in the future a timestamp may be", specials=()),
     _d("message.timestamp.before.max.ms", "how far in the past a timestamp may be", specials=()),
+    _d(
+        "message.timestamp.difference.max.ms",
+        "how far a timestamp may be from the broker's clock (Kafka 3.x only)",
+        specials=(),
+    ),
     ConfigSpec(
         "message.timestamp.type",
         Kind.CHOICE,
@@ -135,10 +147,6 @@ REFUSED_CONFIGS: dict[str, str] = {
     "partition reassignments, not declared",
     "follower.replication.throttled.replicas": "replication throttles are set during "
     "partition reassignments, not declared",
-    "message.format.version": "removed in Kafka 4.0",
-    "message.downconversion.enable": "removed in Kafka 4.0",
-    "message.timestamp.difference.max.ms": "removed in Kafka 4.0: use "
-    "message.timestamp.before.max.ms and message.timestamp.after.max.ms",
 }
 
 _TRUE = frozenset({"true", "yes", "on"})
@@ -192,6 +200,13 @@ def normalize(name: str, value: object) -> str:
     spec = TOPIC_CONFIGS.get(name)
     if spec is None:
         raise ConfigValueError(f"unknown topic config {name!r}", hint=unknown_config_hint(name))
+    return normalize_value(spec, value)
+
+
+def normalize_value(spec: ConfigSpec, value: object) -> str:
+    """The string Kafka stores for ``value`` of the config ``spec`` describes (topic and
+    group configs alike). Raises ConfigValueError."""
+    name = spec.name
     try:
         if spec.kind is Kind.DURATION:
             return str(_check_integer(spec, _parse_special(spec, value, parse_duration_ms)))
@@ -227,6 +242,11 @@ def normalize(name: str, value: object) -> str:
                 f"{name} must be one of {', '.join(spec.choices)}, got {value!r}"
             )
         return chosen
+    if spec.kind is Kind.STRING:
+        text = str(value).strip()
+        if not text:
+            raise ConfigValueError(f"{name} takes a non-empty value")
+        return text
     # CHOICE_LIST
     items = _split_list(value)
     if not items:

@@ -757,3 +757,80 @@ def test_a_principal_without_cluster_permissions_may_not_read_or_change_scram_us
     assert refused.resource == f"user.{name}"
     assert "ALTER on the cluster" in (refused.hint or "")
     assert name not in cluster.describe_user_scram_credentials()
+
+
+# -- group configs and features (Kafka 4.x) -------------------------------------------------
+
+
+def test_features_name_the_release_line(cluster: Cluster) -> None:
+    features = cluster.describe_features()
+    assert features.release is not None
+    assert features.at_least((4, 0)), features
+    # metadata.version is finalized at a level the software supports.
+    low, high = features.supported["metadata.version"]
+    assert low <= features.finalized["metadata.version"] <= high
+    assert features.finalized.get("group.version", 0) >= 1
+
+
+def _group_is(cluster: Cluster, group_id: str, expected: dict[str, str]) -> None:
+    described = cluster.describe_group_configs([group_id])[group_id]
+    assert not isinstance(described, ClusterError), described
+    assert dict(described.overrides) == expected
+
+
+def test_group_configs_are_set_dry_run_read_and_removed(cluster: Cluster, prefix: str) -> None:
+    group_id, other = f"{prefix}billing", f"{prefix}other"
+    described = cluster.describe_group_configs([group_id, other])
+    assert set(described) == {group_id, other}
+    fresh = described[group_id]
+    assert not isinstance(fresh, ClusterError), fresh
+    # A group nobody configured: no values of its own, every key at the broker's default.
+    assert dict(fresh.overrides) == {}
+    assert fresh.effective["consumer.session.timeout.ms"] == "45000"
+    assert {"consumer.heartbeat.interval.ms", "share.session.timeout.ms"} <= fresh.known
+
+    change = {"consumer.session.timeout.ms": "50000", "consumer.heartbeat.interval.ms": "6000"}
+    assert cluster.alter_group_configs({group_id: change}, validate_only=True) == {group_id: None}
+    _group_is(cluster, group_id, {})  # validate-only changed nothing
+
+    assert cluster.alter_group_configs({group_id: change}) == {group_id: None}
+    eventually(lambda: _group_is(cluster, group_id, change))
+    assert cluster.alter_group_configs({group_id: {"consumer.heartbeat.interval.ms": None}}) == {
+        group_id: None
+    }
+    eventually(lambda: _group_is(cluster, group_id, {"consumer.session.timeout.ms": "50000"}))
+    assert group_id in cluster.list_group_config_ids()
+    no_error(cluster.alter_group_configs({group_id: {"consumer.session.timeout.ms": None}}))
+    eventually(lambda: _group_is(cluster, group_id, {}))
+
+
+def test_group_config_refusals_are_final_and_name_the_group(cluster: Cluster, prefix: str) -> None:
+    unknown, low, garbled = f"{prefix}unknown", f"{prefix}low", f"{prefix}garbled"
+    results = cluster.alter_group_configs(
+        {
+            unknown: {"consumer.no.such.config": "1"},
+            low: {"consumer.session.timeout.ms": "1000"},
+            garbled: {"consumer.session.timeout.ms": "soon"},
+        },
+        validate_only=True,
+    )
+    for group_id in (unknown, low, garbled):
+        error = results[group_id]
+        assert isinstance(error, ClusterError), (group_id, error)
+        assert not isinstance(error, ClusterTransient), error
+        assert error.resource == f"group.{group_id}"
+        assert error.code == "INVALID_CONFIG"
+
+
+def test_an_unprivileged_principal_may_not_read_group_configs(
+    cluster: Cluster, prefix: str, request: pytest.FixtureRequest
+) -> None:
+    group_id = f"{prefix}billing"
+    if isinstance(cluster, MemoryCluster):
+        limited: Cluster = MemoryCluster(denied_operations={"describe_group_configs"})
+    else:
+        limited = request.getfixturevalue("real_unprivileged_cluster")
+    error = limited.describe_group_configs([group_id])[group_id]
+    assert isinstance(error, PermissionDenied), error
+    assert error.resource == f"group.{group_id}"
+    assert error.hint == "grant DESCRIBE_CONFIGS on the managed groups"

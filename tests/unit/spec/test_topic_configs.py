@@ -39,7 +39,7 @@ def test_normalize_to_what_kafka_stores(name: str, value: object, stored: str) -
         ("unclean.leader.election.enable", "maybe", "true or false"),
         ("min.cleanable.dirty.ratio", 2, "between 0 and 1"),
         ("segment.ms", -1, "cannot be unlimited"),
-        ("message.format.version", "3.0", "removed in Kafka 4.0"),
+        ("message.downconversion.enable", "maybe", "true or false"),
     ],
 )
 def test_invalid_values_are_explained(name: str, value: object, message: str) -> None:
