@@ -20,6 +20,8 @@ class ResourceKind(StrEnum):
     REGISTRY_CONFIG = "registry-config"
     # Replication throttle rates left on a broker by an interrupted reassignment.
     BROKER = "broker"
+    # A client quota entity (user, client id, user + client id, IP; or a default).
+    QUOTA = "quota"
 
     @property
     def in_registry(self) -> bool:

@@ -9,7 +9,8 @@ from the broker's image (a plan right after an apply was seen reading the old va
 Kafka 3.9 and 4.1). An apply that returned at once could be followed by a plan that still
 shows part of the work as missing or unchanged, or by a client that is still refused. So
 apply waits, bounded, until the cluster reports the topics, ACL bindings and topic configs
-it created, changed and deleted; what it does not report by then is named in a warning,
+it created, changed and deleted, and the client quotas it set and removed (DescribeClientQuotas
+answers from the broker's image too); what it does not report by then is named in a warning,
 never an error (the controller acknowledged the change).
 
 Registry writes are not awaited: the registry is read-your-writes.
@@ -21,13 +22,15 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from kafkaplan.apply.runner import ApplyReport, Status, binding_of
+from kafkaplan.apply.runner import ApplyReport, Status, binding_of, quota_changes
 from kafkaplan.errors import ClusterError
 from kafkaplan.kinds import ResourceKind, topic_address
 from kafkaplan.live.cluster import Cluster
 from kafkaplan.live.state import LiveConfig
 from kafkaplan.plan.model import Action, Plan, UpdateTopic
+from kafkaplan.plan.quotas import same_value
 from kafkaplan.spec.acls import Binding, acl_address
+from kafkaplan.spec.quotas import QuotaEntity, quota_address
 from kafkaplan.spec.topic_configs import values_equal
 
 # Polls start quickly (the usual lag is milliseconds) and back off to this interval.
@@ -42,9 +45,11 @@ class Expected:
     acls: dict[Binding, bool]  # binding -> should exist
     # topic -> config -> the value it should have as a topic override (None: no override)
     configs: dict[str, dict[str, str | None]] = field(default_factory=dict)
+    # quota entity -> key -> the value it should have (None: not set)
+    quotas: dict[QuotaEntity, dict[str, float | None]] = field(default_factory=dict)
 
     def __bool__(self) -> bool:
-        return bool(self.topics or self.acls or self.configs)
+        return bool(self.topics or self.acls or self.configs or self.quotas)
 
     def addresses(self) -> list[str]:
         return sorted(
@@ -52,6 +57,7 @@ class Expected:
                 *map(topic_address, self.topics),
                 *map(acl_address, self.acls),
                 *map(topic_address, self.configs),
+                *map(quota_address, self.quotas),
             }
         )
 
@@ -61,8 +67,12 @@ def expected(plan: Plan, report: ApplyReport) -> Expected:
     topics: dict[str, bool] = {}
     acls: dict[Binding, bool] = {}
     configs: dict[str, dict[str, str | None]] = {}
+    quotas: dict[QuotaEntity, dict[str, float | None]] = {}
     for change in plan.changes:
         if change.address not in done:
+            continue
+        if change.kind is ResourceKind.QUOTA:
+            quotas.update(quota_changes([change]))
             continue
         exists = change.action is not Action.DELETE
         if change.kind is ResourceKind.TOPIC and (
@@ -73,7 +83,7 @@ def expected(plan: Plan, report: ApplyReport) -> Expected:
             acls[binding_of(change)] = exists
         elif isinstance(change.operation, UpdateTopic) and change.operation.configs:
             configs[change.name] = dict(change.operation.configs)
-    return Expected(topics, acls, configs)
+    return Expected(topics, acls, configs, quotas)
 
 
 def outstanding(cluster: Cluster, want: Expected) -> Expected:
@@ -99,7 +109,15 @@ def outstanding(cluster: Cluster, want: Expected) -> Expected:
             left = {key: value for key, value in keys.items() if not _shows(found, key, value)}
             if left:
                 configs[name] = left
-    return Expected(topics, acls, configs)
+    quotas: dict[QuotaEntity, dict[str, float | None]] = {}
+    if want.quotas:
+        live_quotas = cluster.describe_quotas()
+        for entity, quota_keys in want.quotas.items():
+            have = live_quotas.get(entity, {})
+            left_quota = {k: v for k, v in quota_keys.items() if not same_value(have.get(k), v)}
+            if left_quota:
+                quotas[entity] = left_quota
+    return Expected(topics, acls, configs, quotas)
 
 
 def _shows(configs: Mapping[str, LiveConfig], key: str, value: str | None) -> bool:
@@ -123,7 +141,7 @@ def settle(
     clock: Callable[[], float] = time.monotonic,
 ) -> list[str]:
     """Wait up to ``timeout`` seconds until the cluster reports the apply's created and
-    deleted topics and ACL bindings and its topic config changes; return the addresses it still does not report (as
+    deleted topics and ACL bindings, its topic config changes and its client quota changes; return the addresses it still does not report (as
     last read, if the cluster stopped answering)."""
     want = expected(plan, report)
     if not want or report.interrupted:

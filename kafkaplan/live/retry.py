@@ -50,11 +50,14 @@ from kafkaplan.live.cluster import (
     OffsetQuery,
     Partition,
     PartitionResults,
+    QuotaChanges,
+    QuotaResults,
     Results,
     TopicMetadata,
 )
 from kafkaplan.live.state import LiveConfig, PartitionReassignment
 from kafkaplan.spec.acls import Binding
+from kafkaplan.spec.quotas import QuotaEntity
 
 if TYPE_CHECKING:
     from kafkaplan.live.lease import LeaseLog
@@ -345,6 +348,30 @@ class RetryingCluster:
 
     def elect_preferred_leaders(self, partitions: Sequence[Partition]) -> PartitionResults:
         return self.inner.elect_preferred_leaders(partitions)
+
+    # -- client quotas ---------------------------------------------------------------------
+    # Setting or removing a key is idempotent: a change without an answer is sent again.
+
+    def describe_quotas(self) -> dict[QuotaEntity, dict[str, float]]:
+        return self._read("describe client quotas", self.inner.describe_quotas)
+
+    def alter_quotas(self, changes: QuotaChanges, *, validate_only: bool = False) -> QuotaResults:
+        by_key = {entity.key: entity for entity in changes}
+
+        def send(pending: dict[str, Mapping[str, float | None]]) -> Results:
+            try:
+                answer = self.inner.alter_quotas(
+                    {by_key[key]: keys for key, keys in pending.items()},
+                    validate_only=validate_only,
+                )
+            except ClusterTransient as exc:  # no answer for the request as a whole
+                return dict.fromkeys(pending, exc)
+            return {entity.key: error for entity, error in answer.items()}
+
+        results = self._write(
+            "alter client quotas", {e.key: keys for e, keys in changes.items()}, send, None
+        )
+        return {by_key[key]: error for key, error in results.items()}
 
     def close(self) -> None:
         self.inner.close()

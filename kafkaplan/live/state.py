@@ -13,6 +13,7 @@ from enum import StrEnum
 from typing import Any
 
 from kafkaplan.spec.acls import Binding
+from kafkaplan.spec.quotas import QuotaEntity
 
 
 class ConfigSource(StrEnum):
@@ -226,6 +227,8 @@ class LiveState:
     broker_throttles: Mapping[int, Mapping[str, str]] = field(default_factory=dict)
     # Consumer groups and offsets of the topics the plan changes (None: not read).
     usage: LiveUsage | None = None
+    # Every client quota entity with its keys (read only when the project manages quotas).
+    quotas: Mapping[QuotaEntity, Mapping[str, float]] = field(default_factory=dict)
 
 
 def fingerprint(value: Any) -> str:

@@ -3,7 +3,7 @@ decided (``kafkaplan.live.checks`` asks them; ``compute_plan`` decides from the 
 
 Some questions need the network but must be answered at plan time, so that a change the
 broker or the registry would refuse fails the plan, not the apply: the broker's dry run of
-every topic creation, config update and partition increase, whether this Kafka client can carry out an ACL change, and the
+every topic creation, config update, partition increase and client quota change, whether this Kafka client can carry out an ACL change, and the
 registry's compatibility check (and look-up) of every new schema version. Which to ask
 follows from a draft computation without answers; the plan itself is then computed once
 more, with them, so that everything is decided in one place.
@@ -17,6 +17,7 @@ from kafkaplan.live.cluster import NewTopicRequest
 from kafkaplan.live.registry import SchemaPayload, SchemaReference
 from kafkaplan.plan.model import (
     Action,
+    AlterQuotas,
     CreateAcl,
     CreateTopic,
     DeleteAcl,
@@ -36,9 +37,12 @@ def questions(draft: Plan) -> Questions:
     bindings = []
     registrations = {}
     unchecked = []
+    quota_changes = {}
     for change in draft.changes:
         operation = change.operation
-        if isinstance(operation, CreateTopic):
+        if isinstance(operation, AlterQuotas):
+            quota_changes[operation.quota_entity()] = dict(operation.values)
+        elif isinstance(operation, CreateTopic):
             creations.append(
                 NewTopicRequest(
                     name=change.name,
@@ -78,4 +82,5 @@ def questions(draft: Plan) -> Questions:
         tuple(unchecked),
         config_updates=config_updates,
         partition_increases=partition_increases,
+        quota_changes=quota_changes,
     )

@@ -20,6 +20,7 @@ from kafkaplan.plan.limits import check_delete_limit, check_protection, flag_pro
 from kafkaplan.plan.model import Message, Plan
 from kafkaplan.plan.options import PlanOptions
 from kafkaplan.plan.part import ABSENT, PlanPart
+from kafkaplan.plan.quotas import diff_quotas, quota_digest
 from kafkaplan.plan.subjects import (
     diff_subjects,
     registry_config_digest,
@@ -35,6 +36,7 @@ DIFFS: list[Callable[[DesiredState, LiveState, PlanOptions, Checks | None], Plan
     diff_acls,
     diff_subjects,
     diff_brokers,
+    diff_quotas,
 ]
 
 # Kind -> digest of a resource's live state by name, for saved-plan staleness checks.
@@ -45,6 +47,7 @@ DIGESTS: dict[ResourceKind, Callable[[LiveState, str], str]] = {
     ResourceKind.SUBJECT_CONFIG: subject_config_digest,
     ResourceKind.REGISTRY_CONFIG: registry_config_digest,
     ResourceKind.BROKER: broker_digest,
+    ResourceKind.QUOTA: quota_digest,
 }
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 
 from kafkaplan.spec.acls import DesiredAcls
+from kafkaplan.spec.quotas import DesiredQuotas
 
 
 @dataclass(frozen=True)
@@ -118,6 +119,7 @@ class DesiredState:
     # What the project says about dead-letter topics and topic classes (for `import`).
     dead_letter: DeadLetterDefaults = field(default_factory=DeadLetterDefaults)
     topic_classes: Mapping[str, ClassShape] = field(default_factory=dict)
+    quotas: DesiredQuotas = field(default_factory=DesiredQuotas)
 
     def protection(self, address: str) -> str | None:
         """Why ``address`` must not be deleted, or None."""

@@ -57,6 +57,14 @@ from kafkaplan.spec.models import (
 )
 from kafkaplan.spec.names import check_subject_name, check_topic_name
 from kafkaplan.spec.project import Environment, Policy, Project, validation_diagnostics
+from kafkaplan.spec.quotas import (
+    DesiredQuota,
+    DesiredQuotas,
+    QuotaEntity,
+    QuotaEntry,
+    QuotaScope,
+)
+from kafkaplan.spec.quotas import check_entry as check_quota_entry
 from kafkaplan.spec.source import Document, PathKey, YamlProblem, interpolate, read_yaml
 from kafkaplan.spec.topic_configs import (
     TOPIC_CONFIGS,
@@ -78,6 +86,8 @@ class LoadedSpec:
     # The same for the file's `subjects` list, and the spec file on disk.
     subjects: list[tuple[int, SubjectSpec]] = field(default_factory=list)
     path: Path | None = None
+    # The same for the file's `quotas` list.
+    quotas: list[tuple[int, QuotaEntry]] = field(default_factory=list)
 
 
 def find_spec_files(project: Project) -> list[Path]:
@@ -154,12 +164,14 @@ def parse_spec_files(
             topics = list(enumerate(model.topics))
             acls = list(enumerate(model.acls))
             subjects = list(enumerate(model.subjects))
+            quotas = list(enumerate(model.quotas))
         except ValidationError as exc:
             problems.extend(validation_diagnostics(document, exc))
             topics = _salvage(document.data.get("topics"), TopicSpec)
             acls = _salvage(document.data.get("acls"), AclEntry)
             subjects = _salvage(document.data.get("subjects"), SubjectSpec)
-        loaded.append(LoadedSpec(document, topics, acls, subjects, path))
+            quotas = _salvage(document.data.get("quotas"), QuotaEntry)
+        loaded.append(LoadedSpec(document, topics, acls, subjects, path, quotas))
     return loaded
 
 
@@ -509,6 +521,46 @@ def _acls(
     return acls, protected
 
 
+def _quotas(
+    loaded: list[LoadedSpec], project: Project, problems: list[Diagnostic]
+) -> DesiredQuotas:
+    """Every declared quota entity (declared once), and the project's ownership scopes."""
+    scopes = tuple(QuotaScope.of(scope) for scope in project.model.quotas.ownership)
+    entities: dict[QuotaEntity, DesiredQuota] = {}
+    for spec in loaded:
+        document = spec.document
+        for index, entry in spec.quotas:
+            path = ("quotas", index)
+            quota = check_quota_entry(entry, document, path, problems)
+            if quota is None:
+                continue
+            owner = next((s for s in scopes if s.external and s.matches(quota.entity)), None)
+            if owner is not None:
+                problems.append(
+                    document.diagnostic(
+                        path,
+                        f"the quotas of {quota.entity.phrase()} are inside the scope of team "
+                        f"{owner.team!r}, which manages them elsewhere",
+                        hint="ask that team to set them, or change quotas.ownership in "
+                        "kafkaplan.yaml",
+                    )
+                )
+                continue
+            first = entities.get(quota.entity)
+            if first is not None:
+                problems.append(
+                    document.diagnostic(
+                        path,
+                        f"the quotas of {quota.entity.phrase()} are declared twice (first at "
+                        f"{first.source})",
+                        hint="declare each entity's quotas in one entry",
+                    )
+                )
+                continue
+            entities[quota.entity] = quota
+    return DesiredQuotas(entities=dict(sorted(entities.items())), scopes=scopes)
+
+
 def _schema_declarations(
     loaded: list[LoadedSpec], problems: list[Diagnostic]
 ) -> list[schemas.Declaration]:
@@ -590,6 +642,7 @@ def load_desired(project: Project, env_name: str | None) -> tuple[str, Environme
     subjects: dict[str, DesiredSubject] = schemas.load_subjects(
         project.root, _schema_declarations(loaded, problems), problems
     )
+    quotas = _quotas(loaded, project, problems)
     protected.update(_protected(loaded, declared))
     settings = project.effective_schemas(environment)
     desired = DesiredState(
@@ -607,6 +660,7 @@ def load_desired(project: Project, env_name: str | None) -> tuple[str, Environme
         protect_patterns=tuple(project.model.protect),
         dead_letter=dead_letter_defaults(rules.dead_letter),
         topic_classes=class_shapes(classes),
+        quotas=quotas,
     )
     problems.extend(policy.check(desired, rules))
     problems.extend(schema_policy.check(desired, rules))
@@ -653,4 +707,5 @@ def import_settings(project: Project, environment: Environment) -> DesiredState:
         acls=DesiredAcls(scopes=tuple(Scope.of(scope) for scope in model.acls.ownership)),
         dead_letter=dead_letter_defaults(project.effective_policy(environment).dead_letter),
         topic_classes={} if problems else class_shapes(classes),
+        quotas=DesiredQuotas(scopes=tuple(QuotaScope.of(s) for s in model.quotas.ownership)),
     )

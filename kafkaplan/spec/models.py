@@ -13,6 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from kafkaplan.spec.acls import AclEntry
+from kafkaplan.spec.quotas import QuotaEntry
 
 ConfigValue = str | int | float | bool | list[str] | None
 
@@ -200,6 +201,10 @@ class SpecFile(StrictModel):
     subjects: list[SubjectSpec] = Field(
         default_factory=list,
         description="Schema Registry subjects beside those declared on topics.",
+    )
+    quotas: list[QuotaEntry] = Field(
+        default_factory=list,
+        description="Client quotas (docs/quotas.md); one entry is for one entity.",
     )
 
 
