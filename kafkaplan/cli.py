@@ -669,8 +669,8 @@ def drift(options: Options, env: str | None, fmt: str, fail_on: str, out: Path |
     default=None,
     metavar="TYPES",
     help=f"Comma-separated resource types to import, of {', '.join(RESOURCE_TYPES)} "
-    "[default: all three, leaving out subjects when the environment has no registry and "
-    "ACLs when the cluster has none to read].",
+    "[default: all of them, leaving out subjects when the environment has no registry, and "
+    "ACLs and quotas when the principal may not read them].",
 )
 @click.option("--force", is_flag=True, help="Overwrite files that already exist.")
 @pass_options

@@ -290,10 +290,10 @@ def run_import(
     """Import live resources as spec files; also returns the problems the imported specs
     would have (policies, mostly), so the user can fix names or add exceptions first.
 
-    ``explicit``: the resource types were asked for. Without it (the default of all three),
-    subjects are left out when the environment has no registry and ACLs when the cluster
-    has no authorizer or the principal may not read them, each with a note; asked for,
-    those are errors."""
+    ``explicit``: the resource types were asked for. Without it (the default of all of them),
+    subjects are left out when the environment has no registry, ACLs when the cluster
+    has no authorizer or the principal may not read them, and quotas when the principal
+    may not read them, each with a note; asked for, those are errors."""
     kinds = list(resources)
     notes = []
     if "subjects" in kinds and registry is None:
@@ -306,7 +306,14 @@ def run_import(
         kinds.remove("subjects")
         notes.append(f"subjects not imported: environment {context.env_name!r} has no registry")
     ignore = import_settings(context.project, context.environment)
-    live = read_for_import(cluster, ignore, prefixes, acls="acls" in kinds, tolerant=not explicit)
+    live = read_for_import(
+        cluster,
+        ignore,
+        prefixes,
+        acls="acls" in kinds,
+        tolerant=not explicit,
+        quotas="quotas" in kinds,
+    )
     if registry is not None and "subjects" in kinds:
         subjects, live_registry = read_subjects_for_import(registry, prefixes)
         live = replace(live, subjects=subjects, registry=live_registry)

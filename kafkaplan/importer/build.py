@@ -10,7 +10,8 @@ The output reads like specs a person would write (docs/import.md):
 - each subject's latest schema in ``schemas/<subject>.avsc|.json|.proto``, declared on its
   topic when the topic is imported too (``kafkaplan.importer.subjects``);
 - ACL bindings in one file per principal, ``acls/<principal name>.yaml``, collapsed into
-  roles where they match a role's expansion exactly (``kafkaplan.importer.acls``).
+  roles where they match a role's expansion exactly (``kafkaplan.importer.acls``);
+- client quotas in ``quotas.yaml``, one entry per entity (``kafkaplan.importer.quotas``).
 
 The same cluster and registry always give the same files, byte for byte.
 """
@@ -27,10 +28,16 @@ import yaml
 
 from kafkaplan.errors import AuthenticationFailed, ClusterError, ClusterUnreachable, ProjectError
 from kafkaplan.importer import acls as import_acls
+from kafkaplan.importer.quotas import QUOTAS_FILE, import_quotas
 from kafkaplan.importer import topics as import_topics
 from kafkaplan.importer.subjects import import_subjects
 from kafkaplan.live.cluster import Cluster
-from kafkaplan.live.read import ACLS_NOT_CHECKED, read_registry, read_selected
+from kafkaplan.live.read import (
+    ACLS_NOT_CHECKED,
+    QUOTAS_NOT_CHECKED,
+    read_registry,
+    read_selected,
+)
 from kafkaplan.live.registry import Registry
 from kafkaplan.live.state import LiveRegistry, LiveState, LiveSubject, LiveTopic
 from kafkaplan.output import write_atomically
@@ -47,7 +54,7 @@ from kafkaplan.spec.acls import (
 from kafkaplan.spec.desired import DesiredState
 from kafkaplan.spec.topic_configs import REFUSED_CONFIGS, TOPIC_CONFIGS, to_spec_value
 
-RESOURCE_TYPES = ("topics", "acls", "subjects")
+RESOURCE_TYPES = ("topics", "acls", "subjects", "quotas")
 
 
 @dataclass
@@ -74,6 +81,8 @@ class ImportResult:
             )
         if "subjects" in self.counts:
             parts.append(count(self.counts["subjects"], "subject"))
+        if "quotas" in self.counts:
+            parts.append(count(self.counts["quotas"], "quota entity", "quota entities"))
         return ", ".join(parts) or "nothing"
 
 
@@ -167,8 +176,28 @@ def build_import(
     if "acls" in resources:
         for path, entries in _acls(live, ignore, prefixes, companions, result).items():
             result.files[path] = header + _dump({"acls": entries})
+    if "quotas" in resources:
+        _quotas(live, ignore, prefixes, header, result)
     result.files = dict(sorted(result.files.items()))
     return result
+
+
+def _quotas(
+    live: LiveState,
+    ignore: DesiredState,
+    prefixes: Sequence[str],
+    header: str,
+    result: ImportResult,
+) -> None:
+    """Every quota entity (outside external scopes) in ``quotas.yaml``."""
+    if QUOTAS_NOT_CHECKED in live.not_checked:
+        result.skipped.append(f"quotas: {live.not_checked[QUOTAS_NOT_CHECKED]}")
+        return
+    found = import_quotas(live.quotas, prefixes, ignore.quotas.scopes)
+    result.skipped.extend(found.skipped)
+    result.counts["quotas"] = len(found.entries)
+    if found.entries:
+        result.files[QUOTAS_FILE] = header + _dump({"quotas": found.entries})
 
 
 def _dump(content: dict[str, Any]) -> str:
@@ -314,6 +343,7 @@ def read_for_import(
     *,
     acls: bool = False,
     tolerant: bool = False,
+    quotas: bool = False,
 ) -> LiveState:
     """Live state with the configs of every topic that will be imported, and (with
     ``acls``) every ACL binding. ``tolerant``: ACLs the principal may not read (or a
@@ -322,6 +352,8 @@ def read_for_import(
         cluster,
         lambda name: not ignore.is_ignored_topic(name) and _selected(name, prefixes),
     )
+    if quotas:
+        live = _read_quotas(cluster, live, tolerant)
     if not acls:
         return live
     try:
@@ -334,6 +366,19 @@ def read_for_import(
         reason = f"not imported: {error.message}" + (f" ({error.hint})" if error.hint else "")
         return replace(live, not_checked={**live.not_checked, ACLS_NOT_CHECKED: reason})
     return replace(live, acls=frozenset(bindings), unreadable_acls=tuple(unreadable))
+
+
+def _read_quotas(cluster: Cluster, live: LiveState, tolerant: bool) -> LiveState:
+    try:
+        quotas = cluster.describe_quotas()
+    except (ClusterUnreachable, AuthenticationFailed):
+        raise
+    except ClusterError as error:
+        if not tolerant:
+            raise
+        reason = f"not imported: {error.message}" + (f" ({error.hint})" if error.hint else "")
+        return replace(live, not_checked={**live.not_checked, QUOTAS_NOT_CHECKED: reason})
+    return replace(live, quotas=quotas)
 
 
 def read_subjects_for_import(

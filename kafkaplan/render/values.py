@@ -16,6 +16,7 @@ from kafkaplan.plan.model import (
     Principal,
 )
 from kafkaplan.spec.acls import Binding
+from kafkaplan.spec.quotas import show_quota_value
 from kafkaplan.spec.topic_configs import humanize
 
 SYMBOLS = {Action.CREATE: "+", Action.UPDATE: "~", Action.DELETE: "-"}
@@ -32,6 +33,8 @@ def show(path: str, value: Any) -> str:
     """A field value as a reader wants it: configs with human units, None as the default."""
     if path.startswith("configs."):
         return humanize(path.removeprefix("configs."), None if value is None else str(value))
+    if path.startswith("quotas.") and not isinstance(value, bool | str):
+        return show_quota_value(path.removeprefix("quotas."), value)
     if value is None:
         return "(none)"
     return str(value)
