@@ -617,11 +617,14 @@ class MemoryCluster:
         self.calls.append("describe_quotas")
         self._read_fault("describe_quotas")
         if "describe_quotas" in self.denied_operations:
-            raise _quota_refusal(31, "Cluster authorization failed.", "quota", "describe_quotas")
+            raise quota_refusal(31, "Cluster authorization failed.", "quota", "describe_quotas")
         return {entity: dict(keys) for entity, keys in self.quotas.items() if keys}
 
     def alter_quotas(
-        self, changes: Mapping[QuotaEntity, Mapping[str, float | None]], *, validate_only: bool = False
+        self,
+        changes: Mapping[QuotaEntity, Mapping[str, float | None]],
+        *,
+        validate_only: bool = False,
     ) -> dict[QuotaEntity, ClusterError | None]:
         self.calls.append(f"alter_quotas:{len(changes)}" + (":validate" if validate_only else ""))
         fault = self._fault("alter_quotas")
@@ -631,13 +634,13 @@ class MemoryCluster:
         for entity, keys in changes.items():
             address = quota_address(entity)
             if "alter_quotas" in self.denied_operations:
-                results[entity] = _quota_refusal(
+                results[entity] = quota_refusal(
                     31, "Cluster authorization failed.", address, "alter_quotas"
                 )
                 continue
             problem = _quota_problem(entity, keys)
             results[entity] = (
-                None if problem is None else _quota_refusal(42, problem, address, "alter_quotas")
+                None if problem is None else quota_refusal(42, problem, address, "alter_quotas")
             )
             if problem is None and not validate_only:
                 current = self.quotas.setdefault(entity, {})
@@ -656,7 +659,7 @@ class MemoryCluster:
         pass
 
 
-def _quota_refusal(code: int, message: str, resource: str, operation: str) -> ClusterError:
+def quota_refusal(code: int, message: str, resource: str, operation: str) -> ClusterError:
     error = quota_error(code, message, resource=resource, operation=operation)
     assert error is not None
     return error
@@ -670,7 +673,7 @@ def _quota_problem(entity: QuotaEntity, keys: Mapping[str, float | None]) -> str
         except ValueError:
             return f"{entity.parts[0][1]} is not a valid IP or resolvable host."
     for key, value in sorted(keys.items()):
-        if key not in entity.keys():
+        if key not in entity:
             return f"Invalid configuration key {key}"
         if value is None:
             continue

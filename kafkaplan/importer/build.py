@@ -28,8 +28,8 @@ import yaml
 
 from kafkaplan.errors import AuthenticationFailed, ClusterError, ClusterUnreachable, ProjectError
 from kafkaplan.importer import acls as import_acls
-from kafkaplan.importer.quotas import QUOTAS_FILE, import_quotas
 from kafkaplan.importer import topics as import_topics
+from kafkaplan.importer.quotas import QUOTAS_FILE, import_quotas
 from kafkaplan.importer.subjects import import_subjects
 from kafkaplan.live.cluster import Cluster
 from kafkaplan.live.read import (

@@ -63,7 +63,7 @@ def import_quotas(
             continue
         entry: dict[str, Any] = dict(entity.as_spec())
         for key, value in sorted(live[entity].items(), key=lambda item: _order(entity, item[0])):
-            if key not in entity.keys():
+            if key not in entity:
                 result.skipped.append(f"{address}: quota key {key} (not one kafkaplan manages)")
                 continue
             entry[key] = spec_quota_value(key, value)

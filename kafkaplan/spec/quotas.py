@@ -39,12 +39,19 @@ QUOTA_KEYS = (*CLIENT_KEYS, *IP_KEYS)
 ScopeType = Literal["user", "client-id", "user+client-id", "ip"]
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True)
 class QuotaEntity:
     """One quota entity: its (type, name) parts in Kafka's order; a name of None is the
-    default entity of its type (``<default>`` in specs and addresses)."""
+    default entity of its type (``<default>`` in specs and addresses). Entities sort by
+    type (users, client ids, IPs), a default before the named ones."""
 
     parts: tuple[tuple[str, str | None], ...]
+
+    def _order(self) -> tuple[tuple[int, bool, str], ...]:
+        return tuple((ENTITY_TYPES.index(k), n is not None, n or "") for k, n in self.parts)
+
+    def __lt__(self, other: QuotaEntity) -> bool:
+        return self._order() < other._order()
 
     @classmethod
     def of(
@@ -394,7 +401,7 @@ def check_entry(
         )
     values: dict[str, float | None] = {}
     for key, raw in declared.items():
-        if key not in entity.keys():
+        if key not in entity:
             problems.append(
                 document.diagnostic(
                     (*path, key),
