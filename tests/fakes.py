@@ -673,7 +673,7 @@ def _quota_problem(entity: QuotaEntity, keys: Mapping[str, float | None]) -> str
         except ValueError:
             return f"{entity.parts[0][1]} is not a valid IP or resolvable host."
     for key, value in sorted(keys.items()):
-        if key not in entity:
+        if key not in entity.quota_keys():
             return f"Invalid configuration key {key}"
         if value is None:
             continue

@@ -63,7 +63,7 @@ def import_quotas(
             continue
         entry: dict[str, Any] = dict(entity.as_spec())
         for key, value in sorted(live[entity].items(), key=lambda item: _order(entity, item[0])):
-            if key not in entity:
+            if key not in entity.quota_keys():
                 result.skipped.append(f"{address}: quota key {key} (not one kafkaplan manages)")
                 continue
             entry[key] = spec_quota_value(key, value)
@@ -73,5 +73,5 @@ def import_quotas(
 
 
 def _order(entity: QuotaEntity, key: str) -> int:
-    keys = entity.keys()
+    keys = entity.quota_keys()
     return keys.index(key) if key in keys else len(keys)

@@ -104,7 +104,7 @@ class QuotaEntity:
 
         return " with ".join(one(kind, name) for kind, name in self.parts)
 
-    def keys(self) -> tuple[str, ...]:
+    def quota_keys(self) -> tuple[str, ...]:
         """The quota keys Kafka accepts on this entity."""
         return IP_KEYS if self.is_ip else CLIENT_KEYS
 
@@ -396,12 +396,12 @@ def check_entry(
             document.diagnostic(
                 path,
                 f"the quota entry of {entity.phrase()} sets no quota",
-                hint=f"set one of {', '.join(entity.keys())}",
+                hint=f"set one of {', '.join(entity.quota_keys())}",
             )
         )
     values: dict[str, float | None] = {}
     for key, raw in declared.items():
-        if key not in entity:
+        if key not in entity.quota_keys():
             problems.append(
                 document.diagnostic(
                     (*path, key),
