@@ -195,8 +195,8 @@ def _quotas(
         return
     found = import_quotas(live.quotas, prefixes, ignore.quotas.scopes)
     result.skipped.extend(found.skipped)
-    result.counts["quotas"] = len(found.entries)
     if found.entries:
+        result.counts["quotas"] = len(found.entries)
         result.files[QUOTAS_FILE] = header + _dump({"quotas": found.entries})
 
 
