@@ -298,8 +298,8 @@ _PERMISSION_HINTS = {
     "describe_cluster": "grant DESCRIBE on the cluster",
     "alter_broker_configs": "grant ALTER_CONFIGS on the cluster (replication throttles)",
     "elect_leaders": "grant ALTER on the cluster (leader elections need it)",
-    "describe_quotas": "grant DESCRIBE_CONFIGS on the cluster (reading client quotas needs it)",
-    "alter_quotas": "grant ALTER_CONFIGS on the cluster (changing client quotas needs it)",
+    "describe_quotas": "grant DESCRIBE_CONFIGS on the cluster: reading client quotas needs it",
+    "alter_quotas": "grant ALTER_CONFIGS on the cluster: changing client quotas needs it",
 }
 
 # What was refused, per operation, for a permission error. The broker's own text for an

@@ -175,7 +175,7 @@ def test_drift_after_kafka_configs_and_import_round_trip(
     owned(project)
     user = f"{project.prefix}-svc"
     user_args = ["--entity-type", "users", "--entity-name", user]
-    pair_args = [*user_args, "--entity-type", "clients", "--entity-name", "<default>"]
+    pair_args = [*user_args, "--entity-type", "clients", "--entity-default"]
     cleanup.append(project.prefix)
     project.specs(
         f"""\
@@ -226,7 +226,10 @@ def test_drift_after_kafka_configs_and_import_round_trip(
 
     eventually(imports)
     text = (out / "quotas.yaml").read_text()
-    assert f"- user: {user}\n  producer_byte_rate: 1024\n  controller_mutation_rate: 2.5" in text
+    assert (
+        f"  - user: {user}\n    producer_byte_rate: 1KiB/s\n    controller_mutation_rate: 2.5\n"
+        f"  - user: {user}\n    client_id: <default>\n    request_percentage: 7\n"
+    ) in text, text
     (project.root / "specs" / "main.yaml").unlink()
     (project.root / "specs" / "quotas.yaml").write_text(text)
     fmt = project.run("fmt", "--check")
@@ -251,8 +254,8 @@ def test_least_privilege_for_quotas(
     assert denied.code == 1, denied.out + denied.err
     errors = [line for line in denied.err.splitlines() if line.strip()]
     assert errors == [
-        "error: quota: permission denied (CLUSTER_AUTHORIZATION_FAILED) reading client quotas "
-        "(hint: grant DESCRIBE_CONFIGS on the cluster (reading client quotas needs it))"
+        "Error: quota: permission denied (CLUSTER_AUTHORIZATION_FAILED) reading client quotas "
+        "(hint: grant DESCRIBE_CONFIGS on the cluster: reading client quotas needs it)"
     ], denied.err
 
     grants.lease(CAROL, project.prefix, *LEASE_OPERATIONS)
@@ -269,7 +272,7 @@ def test_least_privilege_for_quotas(
     assert (
         f"  ✗ quota.user={user} (create) failed: permission denied "
         "(CLUSTER_AUTHORIZATION_FAILED) changing client quotas (hint: grant ALTER_CONFIGS on "
-        "the cluster (changing client quotas needs it))"
+        "the cluster: changing client quotas needs it)"
     ) in refused.out.splitlines()
     assert configs_of(stack, user_args) == {}
 
