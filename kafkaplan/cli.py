@@ -142,7 +142,9 @@ def validate(options: Options, paths: tuple[Path, ...], env: str | None) -> int:
     desired = commands.validate_specs(options.project, env, paths)
     acls = f", {len(desired.acls.bindings)} ACL binding(s)" if desired.acls.bindings else ""
     subjects = f", {len(desired.subjects)} subject(s)" if desired.subjects else ""
-    options.output.echo(f"Valid: {len(desired.topics)} topic(s){acls}{subjects}.")
+    count = len(desired.quotas.entities)
+    quotas = f", {count} quota entit{'y' if count == 1 else 'ies'}" if count else ""
+    options.output.echo(f"Valid: {len(desired.topics)} topic(s){acls}{subjects}{quotas}.")
     return EXIT_OK
 
 
