@@ -24,6 +24,7 @@ from kafkaplan.plan.model import Action, AlterQuotas, DeleteQuotas, Plan
 from kafkaplan.plan.options import PlanOptions
 from kafkaplan.render import render_markdown, render_text
 from kafkaplan.spec.desired import DesiredState
+from kafkaplan.spec.fmt import format_spec
 from kafkaplan.spec.load import import_settings, load_desired
 from kafkaplan.spec.project import load_project
 from kafkaplan.spec.quotas import QuotaEntity, parse_quota_value
@@ -362,3 +363,13 @@ def test_plan_json_carries_the_typed_operation(make_project: MakeProject) -> Non
         "values": {"producer_byte_rate": 1048576.0},
     }
     assert Plan.model_validate(data) == plan
+
+
+def test_fmt_orders_a_quota_entry_entity_first() -> None:
+    text = "quotas:\n  - request_percentage: 5\n    client_id: c\n    user: <default>\n"
+
+    formatted = format_spec(text)
+
+    assert (
+        formatted == "quotas:\n  - user: <default>\n    client_id: c\n    request_percentage: 5\n"
+    )
