@@ -149,8 +149,12 @@ def validate(options: Options, paths: tuple[Path, ...], env: str | None) -> int:
     desired = commands.validate_specs(options.project, env, paths)
     acls = f", {len(desired.acls.bindings)} ACL binding(s)" if desired.acls.bindings else ""
     subjects = f", {len(desired.subjects)} subject(s)" if desired.subjects else ""
+    users = f", {len(desired.users)} user(s)" if desired.users else ""
     groups = f", {len(desired.groups)} group(s)" if desired.groups else ""
-    options.output.echo(f"Valid: {len(desired.topics)} topic(s){acls}{subjects}{groups}.")
+    count = len(desired.quotas.entities)
+    quotas = f", {count} quota entit{'y' if count == 1 else 'ies'}" if count else ""
+    counts = f"{acls}{subjects}{users}{groups}{quotas}"
+    options.output.echo(f"Valid: {len(desired.topics)} topic(s){counts}.")
     return EXIT_OK
 
 
@@ -688,8 +692,8 @@ def drift(options: Options, env: str | None, fmt: str, fail_on: str, out: Path |
     default=None,
     metavar="TYPES",
     help=f"Comma-separated resource types to import, of {', '.join(RESOURCE_TYPES)} "
-    "[default: all three, leaving out subjects when the environment has no registry and "
-    "ACLs when the cluster has none to read].",
+    "[default: all of them, leaving out subjects when the environment has no registry, and "
+    "ACLs and quotas when the principal may not read them].",
 )
 @click.option("--force", is_flag=True, help="Overwrite files that already exist.")
 @pass_options

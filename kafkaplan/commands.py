@@ -294,9 +294,9 @@ def run_import(
 
     ``explicit``: the resource types were asked for. Without it (the default of all),
     subjects are left out when the environment has no registry, ACLs when the cluster
-    has no authorizer or the principal may not read them, and groups when the broker has
-    no group configs (3.x) or the principal may not read them, each with a note; asked
-    for, those are errors."""
+    has no authorizer or the principal may not read them, groups when the broker has
+    no group configs (3.x) or the principal may not read them, and quotas when the
+    principal may not read them, each with a note; asked for, those are errors."""
     kinds = list(resources)
     notes = []
     if "subjects" in kinds and registry is None:
@@ -316,6 +316,7 @@ def run_import(
         acls="acls" in kinds,
         tolerant=not explicit,
         users="users" in kinds,
+        quotas="quotas" in kinds,
     )
     if "groups" in kinds:
         groups, unread = read_groups_for_import(cluster, prefixes, tolerant=not explicit)

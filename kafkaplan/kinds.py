@@ -24,6 +24,8 @@ class ResourceKind(StrEnum):
     USER = "user"
     # A group's configs (consumer, share or streams group; Kafka 4.0+).
     GROUP = "group"
+    # A client quota entity (user, client id, user + client id, IP; or a default).
+    QUOTA = "quota"
 
     @property
     def in_registry(self) -> bool:

@@ -15,6 +15,7 @@ tests/integration.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -40,6 +41,7 @@ from kafkaplan.live.cluster import (
     ScramChange,
     TopicMetadata,
     check_cluster_id,
+    quota_error,
 )
 from kafkaplan.live.features import BrokerFeatures
 from kafkaplan.live.groups import LiveGroup
@@ -53,6 +55,7 @@ from kafkaplan.live.state import (
     PartitionReassignment,
 )
 from kafkaplan.spec.acls import Binding, Operation, ResourceType
+from kafkaplan.spec.quotas import BYTE_RATE_KEYS, QuotaEntity, quota_address
 from kafkaplan.spec.schemas import LEVELS
 from kafkaplan.spec.topic_configs import TOPIC_CONFIGS, ConfigValueError, normalize
 
@@ -290,6 +293,8 @@ class MemoryCluster:
     features: BrokerFeatures = FEATURES_4_1
     group_defaults: dict[str, str] = field(default_factory=lambda: dict(GROUP_DEFAULTS_4_1))
     group_configs: dict[str, dict[str, str]] = field(default_factory=dict)
+    # Client quota entities and their keys.
+    quotas: dict[QuotaEntity, dict[str, float]] = field(default_factory=dict)
 
     def _fault(self, operation: str) -> Fault | None:
         for index, fault in enumerate(self.faults):
@@ -856,8 +861,75 @@ class MemoryCluster:
                 del self.group_configs[group_id]
         return self._answer(fault, results)
 
+    def describe_quotas(self) -> dict[QuotaEntity, dict[str, float]]:
+        self.calls.append("describe_quotas")
+        self._read_fault("describe_quotas")
+        if "describe_quotas" in self.denied_operations:
+            raise quota_refusal(31, "Cluster authorization failed.", "quota", "describe_quotas")
+        return {entity: dict(keys) for entity, keys in self.quotas.items() if keys}
+
+    def alter_quotas(
+        self,
+        changes: Mapping[QuotaEntity, Mapping[str, float | None]],
+        *,
+        validate_only: bool = False,
+    ) -> dict[QuotaEntity, ClusterError | None]:
+        self.calls.append(f"alter_quotas:{len(changes)}" + (":validate" if validate_only else ""))
+        fault = self._fault("alter_quotas")
+        if fault is not None and not fault.applied:
+            return dict.fromkeys(changes, fault.error)
+        results: dict[QuotaEntity, ClusterError | None] = {}
+        for entity, keys in changes.items():
+            address = quota_address(entity)
+            if "alter_quotas" in self.denied_operations:
+                results[entity] = quota_refusal(
+                    31, "Cluster authorization failed.", address, "alter_quotas"
+                )
+                continue
+            problem = _quota_problem(entity, keys)
+            results[entity] = (
+                None if problem is None else quota_refusal(42, problem, address, "alter_quotas")
+            )
+            if problem is None and not validate_only:
+                current = self.quotas.setdefault(entity, {})
+                for key, value in keys.items():
+                    if value is None:
+                        current.pop(key, None)
+                    else:
+                        current[key] = float(value)
+                if not current:
+                    del self.quotas[entity]
+        if fault is not None:  # applied, but the answer was lost
+            return dict.fromkeys(changes, fault.error)
+        return results
+
     def close(self) -> None:
         pass
+
+
+def quota_refusal(code: int, message: str, resource: str, operation: str) -> ClusterError:
+    error = quota_error(code, message, resource=resource, operation=operation)
+    assert error is not None
+    return error
+
+
+def _quota_problem(entity: QuotaEntity, keys: Mapping[str, float | None]) -> str | None:
+    """What Kafka 4.1 says of a quota change it refuses (its own wording), or None."""
+    if entity.is_ip and entity.parts[0][1] is not None:
+        try:
+            ipaddress.ip_address(entity.parts[0][1])
+        except ValueError:
+            return f"{entity.parts[0][1]} is not a valid IP or resolvable host."
+    for key, value in sorted(keys.items()):
+        if key not in entity.quota_keys():
+            return f"Invalid configuration key {key}"
+        if value is None:
+            continue
+        if value <= 0:
+            return f"Quota {key} must be greater than 0"
+        if key in BYTE_RATE_KEYS and value != int(value):
+            return f"{key} cannot be a fractional value."
+    return None
 
 
 # ---------------------------------------------------------------------------------------

@@ -51,10 +51,12 @@ from kafkaplan.plan.model import (
     Action,
     AlterBrokerConfigs,
     AlterGroupConfigs,
+    AlterQuotas,
     Change,
     CreateAcl,
     CreateTopic,
     DeleteAcl,
+    DeleteQuotas,
     DeleteScramUser,
     DeleteSubject,
     DeleteTopic,
@@ -68,6 +70,7 @@ from kafkaplan.plan.model import (
 from kafkaplan.secrets import read_secret
 from kafkaplan.spec.acls import Binding
 from kafkaplan.spec.project import ReassignmentSettings
+from kafkaplan.spec.quotas import QuotaEntity
 from kafkaplan.spec.schemas import dependency_order
 
 OperationT = TypeVar("OperationT", bound=BaseModel)
@@ -343,6 +346,29 @@ def _update_groups(changes: Sequence[Change], targets: Targets) -> list[Outcome]
     return [_outcome(change, results.get(change.name)) for change in changes]
 
 
+def quota_changes(changes: Sequence[Change]) -> dict[QuotaEntity, dict[str, float | None]]:
+    """The entity -> keys (None: remove) that planned quota changes stand for."""
+    result: dict[QuotaEntity, dict[str, float | None]] = {}
+    for change in changes:
+        if isinstance(change.operation, AlterQuotas):
+            result[change.operation.quota_entity()] = dict(change.operation.values)
+        elif isinstance(change.operation, DeleteQuotas):
+            result[change.operation.quota_entity()] = dict.fromkeys(change.operation.keys)
+        else:
+            raise TypeError(f"{change.address}: not a quota change")
+    return result
+
+
+def _alter_quotas(changes: Sequence[Change], targets: Targets) -> list[Outcome]:
+    """One AlterClientQuotas request for the batch; each entity has its own answer."""
+    wanted = quota_changes(changes)
+    results = targets.cluster.alter_quotas(wanted)
+    return [
+        _outcome(change, results.get(entity))
+        for change, entity in zip(changes, wanted, strict=True)
+    ]
+
+
 def _registry(targets: Targets) -> Registry:
     if targets.registry is None:
         raise RegistryError(
@@ -543,7 +569,9 @@ PHASES: list[Phase] = [
         _set_subject_compatibility,
     ),
     ("register schemas", ResourceKind.SUBJECT, (RegisterSchema, RollBackSchema), _register_schemas),
+    ("set quotas", ResourceKind.QUOTA, (AlterQuotas,), _alter_quotas),
     ("delete ACLs", ResourceKind.ACL, (DeleteAcl,), _delete_acls),
+    ("delete quotas", ResourceKind.QUOTA, (DeleteQuotas,), _alter_quotas),
     ("delete subjects", ResourceKind.SUBJECT, (DeleteSubject,), _delete_subjects),
     # Topic deletes run last: nothing may still refer to a topic when it goes.
     ("delete topics", ResourceKind.TOPIC, (DeleteTopic,), _delete_topics),

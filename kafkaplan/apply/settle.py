@@ -9,9 +9,10 @@ from the broker's image (a plan right after an apply was seen reading the old va
 Kafka 3.9 and 4.1). An apply that returned at once could be followed by a plan that still
 shows part of the work as missing or unchanged, or by a client that is still refused. So
 apply waits, bounded, until the cluster reports the topics, ACL bindings and topic configs
-it created, changed and deleted, and the group configs it changed (DescribeConfigs of the
-GROUP resource is answered the same way); what it does not report by then is named in a
-warning, never an error (the controller acknowledged the change).
+it created, changed and deleted, the group configs it changed (DescribeConfigs of the GROUP
+resource is answered the same way) and the client quotas it set and removed
+(DescribeClientQuotas answers from the broker's image too); what it does not report by then
+is named in a warning, never an error (the controller acknowledged the change).
 
 SCRAM credential changes likewise: apply waits until DescribeUserScramCredentials shows each
 user's mechanisms and iterations as planned (a password change itself cannot be seen).
@@ -25,13 +26,15 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from kafkaplan.apply.runner import ApplyReport, Status, binding_of
+from kafkaplan.apply.runner import ApplyReport, Status, binding_of, quota_changes
 from kafkaplan.errors import ClusterError
 from kafkaplan.kinds import ResourceKind, group_address, topic_address, user_address
 from kafkaplan.live.cluster import Cluster
 from kafkaplan.live.state import LiveConfig
 from kafkaplan.plan.model import Action, AlterGroupConfigs, Plan, SetScramCredentials, UpdateTopic
+from kafkaplan.plan.quotas import same_value
 from kafkaplan.spec.acls import Binding, acl_address
+from kafkaplan.spec.quotas import QuotaEntity, quota_address
 from kafkaplan.spec.topic_configs import values_equal
 
 # Polls start quickly (the usual lag is milliseconds) and back off to this interval.
@@ -50,9 +53,13 @@ class Expected:
     users: dict[str, dict[str, int | None]] = field(default_factory=dict)
     # group id -> config -> the value the group should have as its own (None: none)
     groups: dict[str, dict[str, str | None]] = field(default_factory=dict)
+    # quota entity -> key -> the value it should have (None: not set)
+    quotas: dict[QuotaEntity, dict[str, float | None]] = field(default_factory=dict)
 
     def __bool__(self) -> bool:
-        return bool(self.topics or self.acls or self.configs or self.users or self.groups)
+        return bool(
+            self.topics or self.acls or self.configs or self.users or self.groups or self.quotas
+        )
 
     def addresses(self) -> list[str]:
         return sorted(
@@ -62,6 +69,7 @@ class Expected:
                 *map(topic_address, self.configs),
                 *map(user_address, self.users),
                 *map(group_address, self.groups),
+                *map(quota_address, self.quotas),
             }
         )
 
@@ -73,11 +81,15 @@ def expected(plan: Plan, report: ApplyReport) -> Expected:
     configs: dict[str, dict[str, str | None]] = {}
     users: dict[str, dict[str, int | None]] = {}
     groups: dict[str, dict[str, str | None]] = {}
+    quotas: dict[QuotaEntity, dict[str, float | None]] = {}
     for change in plan.changes:
         if change.address not in done:
             continue
         if change.kind is ResourceKind.USER:
             users[change.name] = _user_expected(change.operation)
+            continue
+        if change.kind is ResourceKind.QUOTA:
+            quotas.update(quota_changes([change]))
             continue
         exists = change.action is not Action.DELETE
         if change.kind is ResourceKind.TOPIC and (
@@ -90,7 +102,7 @@ def expected(plan: Plan, report: ApplyReport) -> Expected:
             configs[change.name] = dict(change.operation.configs)
         elif isinstance(change.operation, AlterGroupConfigs):
             groups[change.name] = dict(change.operation.configs)
-    return Expected(topics, acls, configs, users, groups)
+    return Expected(topics, acls, configs, users, groups, quotas)
 
 
 def _user_expected(operation: object) -> dict[str, int | None]:
@@ -128,8 +140,8 @@ def outstanding(cluster: Cluster, want: Expected) -> Expected:
     if want.users:
         live_users = cluster.describe_user_scram_credentials()
         for name, credentials in want.users.items():
-            have = live_users.get(name, {})
-            left_users = {m: i for m, i in credentials.items() if have.get(m) != i}
+            shown = live_users.get(name, {})
+            left_users = {m: i for m, i in credentials.items() if shown.get(m) != i}
             if left_users:
                 users[name] = left_users
     groups: dict[str, dict[str, str | None]] = {}
@@ -143,7 +155,15 @@ def outstanding(cluster: Cluster, want: Expected) -> Expected:
             left = {k: v for k, v in keys.items() if group.overrides.get(k) != v}
             if left:
                 groups[group_id] = left
-    return Expected(topics, acls, configs, users, groups)
+    quotas: dict[QuotaEntity, dict[str, float | None]] = {}
+    if want.quotas:
+        live_quotas = cluster.describe_quotas()
+        for entity, quota_keys in want.quotas.items():
+            have = live_quotas.get(entity, {})
+            left_quota = {k: v for k, v in quota_keys.items() if not same_value(have.get(k), v)}
+            if left_quota:
+                quotas[entity] = left_quota
+    return Expected(topics, acls, configs, users, groups, quotas)
 
 
 def _shows(configs: Mapping[str, LiveConfig], key: str, value: str | None) -> bool:
@@ -167,7 +187,8 @@ def settle(
     clock: Callable[[], float] = time.monotonic,
 ) -> list[str]:
     """Wait up to ``timeout`` seconds until the cluster reports the apply's created and
-    deleted topics and ACL bindings and its topic and group config changes; return the addresses it still does not report (as
+    deleted topics and ACL bindings, its topic and group config changes, SCRAM credential
+    changes and client quota changes; return the addresses it still does not report (as
     last read, if the cluster stopped answering)."""
     want = expected(plan, report)
     if not want or report.interrupted:

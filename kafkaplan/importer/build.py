@@ -15,6 +15,7 @@ The output reads like specs a person would write (docs/import.md):
   roles where they match a role's expansion exactly (``kafkaplan.importer.acls``);
 - SCRAM users in ``users.yaml``, each with a placeholder ``password_env`` and no secret
   (``kafkaplan.importer.users``).
+- client quotas in ``quotas.yaml``, one entry per entity (``kafkaplan.importer.quotas``).
 
 The same cluster and registry always give the same files, byte for byte.
 """
@@ -33,11 +34,13 @@ from kafkaplan.errors import AuthenticationFailed, ClusterError, ClusterUnreacha
 from kafkaplan.importer import acls as import_acls
 from kafkaplan.importer import groups as import_groups
 from kafkaplan.importer import topics as import_topics
+from kafkaplan.importer.quotas import QUOTAS_FILE, import_quotas
 from kafkaplan.importer.subjects import import_subjects
 from kafkaplan.importer.users import import_users
 from kafkaplan.live.cluster import Cluster
 from kafkaplan.live.read import (
     ACLS_NOT_CHECKED,
+    QUOTAS_NOT_CHECKED,
     USERS_NOT_CHECKED,
     read_registry,
     read_selected,
@@ -59,7 +62,7 @@ from kafkaplan.spec.acls import (
 from kafkaplan.spec.desired import DesiredState
 from kafkaplan.spec.topic_configs import REFUSED_CONFIGS, TOPIC_CONFIGS, to_spec_value
 
-RESOURCE_TYPES = ("topics", "acls", "subjects", "users", "groups")
+RESOURCE_TYPES = ("topics", "acls", "subjects", "users", "groups", "quotas")
 
 
 @dataclass
@@ -90,6 +93,8 @@ class ImportResult:
             parts.append(count(self.counts["users"], "user"))
         if "groups" in self.counts:
             parts.append(count(self.counts["groups"], "group"))
+        if "quotas" in self.counts:
+            parts.append(count(self.counts["quotas"], "quota entity", "quota entities"))
         return ", ".join(parts) or "nothing"
 
 
@@ -198,8 +203,28 @@ def build_import(
                 header + "# Passwords are never imported: export each password_env (or rename it)\n"
                 "# before a plan creates, changes or rotates the user.\n" + _dump({"users": users})
             )
+    if "quotas" in resources:
+        _quotas(live, ignore, prefixes, header, result)
     result.files = dict(sorted(result.files.items()))
     return result
+
+
+def _quotas(
+    live: LiveState,
+    ignore: DesiredState,
+    prefixes: Sequence[str],
+    header: str,
+    result: ImportResult,
+) -> None:
+    """Every quota entity (outside external scopes) in ``quotas.yaml``."""
+    if QUOTAS_NOT_CHECKED in live.not_checked:
+        result.skipped.append(f"quotas: {live.not_checked[QUOTAS_NOT_CHECKED]}")
+        return
+    found = import_quotas(live.quotas, prefixes, ignore.quotas.scopes)
+    result.skipped.extend(found.skipped)
+    if found.entries:
+        result.counts["quotas"] = len(found.entries)
+        result.files[QUOTAS_FILE] = header + _dump({"quotas": found.entries})
 
 
 def _dump(content: dict[str, Any]) -> str:
@@ -346,6 +371,7 @@ def read_for_import(
     acls: bool = False,
     tolerant: bool = False,
     users: bool = False,
+    quotas: bool = False,
 ) -> LiveState:
     """Live state with the configs of every topic that will be imported, and (with
     ``acls``) every ACL binding. ``tolerant``: ACLs the principal may not read (or a
@@ -357,6 +383,8 @@ def read_for_import(
     if users:
         found, unread = read_users(cluster, tolerant=tolerant)
         live = replace(live, users=found, not_checked={**live.not_checked, **unread})
+    if quotas:
+        live = _read_quotas(cluster, live, tolerant)
     if not acls:
         return live
     try:
@@ -369,6 +397,19 @@ def read_for_import(
         reason = f"not imported: {error.message}" + (f" ({error.hint})" if error.hint else "")
         return replace(live, not_checked={**live.not_checked, ACLS_NOT_CHECKED: reason})
     return replace(live, acls=frozenset(bindings), unreadable_acls=tuple(unreadable))
+
+
+def _read_quotas(cluster: Cluster, live: LiveState, tolerant: bool) -> LiveState:
+    try:
+        quotas = cluster.describe_quotas()
+    except (ClusterUnreachable, AuthenticationFailed):
+        raise
+    except ClusterError as error:
+        if not tolerant:
+            raise
+        reason = f"not imported: {error.message}" + (f" ({error.hint})" if error.hint else "")
+        return replace(live, not_checked={**live.not_checked, QUOTAS_NOT_CHECKED: reason})
+    return replace(live, quotas=quotas)
 
 
 def read_subjects_for_import(

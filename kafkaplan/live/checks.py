@@ -1,7 +1,6 @@
 """Ask the broker and the registry the plan's questions (``kafkaplan.plan.checks``) without
 changing anything: the broker's dry run of every topic creation, config update and
-partition increase, what this Kafka client can do
-with ACLs, and the registry's compatibility check and look-up of every new schema version.
+partition increase and client quota change, what this Kafka client can do with ACLs, and the registry's compatibility check and look-up of every new schema version.
 The answers (``Checks``) are, beside the live state, an input of ``compute_plan``."""
 
 from __future__ import annotations
@@ -23,6 +22,7 @@ from kafkaplan.live.cluster import Cluster, NewTopicRequest
 from kafkaplan.live.read import REGISTRY_WORKERS, UntilUnreachable
 from kafkaplan.live.registry import CompatibilityResult, RegisteredSchema, Registry, SchemaPayload
 from kafkaplan.spec.acls import Binding
+from kafkaplan.spec.quotas import QuotaEntity
 
 
 @dataclass(frozen=True)
@@ -77,11 +77,14 @@ class Questions:
     partition_increases: Mapping[str, int] = field(default_factory=dict)
     # Group id -> the configs an update sets (None: removes the group's own value).
     group_config_updates: Mapping[str, Mapping[str, str | None]] = field(default_factory=dict)
+    # Client quota entity -> the keys a change sets (None: removes the key).
+    quota_changes: Mapping[QuotaEntity, Mapping[str, float | None]] = field(default_factory=dict)
 
     def __bool__(self) -> bool:
         return bool(
             self.topic_creations
             or self.group_config_updates
+            or self.quota_changes
             or self.config_updates
             or self.partition_increases
             or self.acl_bindings
@@ -102,6 +105,8 @@ class Checks:
     schemas: Mapping[str, SchemaCheck] = field(default_factory=dict)
     unchecked_registrations: frozenset[str] = frozenset()
     group_config_updates: Mapping[str, DryRun] = field(default_factory=dict)
+    # Client quota entity -> the broker's dry run of its change.
+    quota_changes: Mapping[QuotaEntity, DryRun] = field(default_factory=dict)
 
 
 def ask(cluster: Cluster, registry: Registry | None, questions: Questions) -> Checks:
@@ -129,7 +134,18 @@ def ask(cluster: Cluster, registry: Registry | None, questions: Questions) -> Ch
             if questions.group_config_updates
             else {}
         ),
+        quota_changes=_dry_run_quotas(cluster, questions),
     )
+
+
+def _dry_run_quotas(cluster: Cluster, questions: Questions) -> dict[QuotaEntity, DryRun]:
+    """AlterClientQuotas with validateOnly: the broker checks every key and value."""
+    if not questions.quota_changes:
+        return {}
+    results = cluster.alter_quotas(questions.quota_changes, validate_only=True)
+    by_key = {entity.key: entity for entity in results}
+    answers = _dry_runs({entity.key: error for entity, error in results.items()})
+    return {by_key[key]: answer for key, answer in answers.items()}
 
 
 def _dry_run_creations(cluster: Cluster, questions: Questions) -> dict[str, DryRun]:

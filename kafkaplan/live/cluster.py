@@ -49,6 +49,7 @@ from kafkaplan.spec.acls import Binding, ResourceType, parse_operation, parse_re
 from kafkaplan.spec.acls import PatternType as AclPatternType
 from kafkaplan.spec.acls import Permission as AclPermission
 from kafkaplan.spec.project import KafkaConnection
+from kafkaplan.spec.quotas import QuotaEntity, quota_address
 
 if TYPE_CHECKING:
     from kafkaplan.live.lease import LeaseLog
@@ -137,6 +138,9 @@ AclResults = dict[Binding, ClusterError | None]
 # The same per (topic, partition).
 Partition = tuple[str, int]
 PartitionResults = dict[Partition, ClusterError | None]
+# The same per client quota entity; and each entity's quota keys (None: remove the key).
+QuotaResults = dict[QuotaEntity, ClusterError | None]
+QuotaChanges = Mapping[QuotaEntity, Mapping[str, float | None]]
 
 
 class Cluster(Protocol):
@@ -278,6 +282,15 @@ class Cluster(Protocol):
         each key mapped to None. With ``validate_only`` the broker only checks."""
         ...
 
+    def describe_quotas(self) -> dict[QuotaEntity, dict[str, float]]:
+        """Every client quota entity with its keys and values, in one request."""
+        ...
+
+    def alter_quotas(self, changes: QuotaChanges, *, validate_only: bool = False) -> QuotaResults:
+        """Set each given key of each entity, remove each key mapped to None, in one
+        request; with ``validate_only`` the broker checks it and changes nothing."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -339,6 +352,8 @@ _PERMISSION_HINTS = {
     "elect_leaders": "grant ALTER on the cluster (leader elections need it)",
     "describe_scram": "grant DESCRIBE on the cluster (DescribeUserScramCredentials needs it)",
     "alter_scram": "grant ALTER on the cluster (AlterUserScramCredentials needs it)",
+    "describe_quotas": "grant DESCRIBE_CONFIGS on the cluster: reading client quotas needs it",
+    "alter_quotas": "grant ALTER_CONFIGS on the cluster: changing client quotas needs it",
 }
 
 # What was refused, per operation, for a permission error. The broker's own text for an
@@ -367,6 +382,8 @@ _REFUSED = {
     "elect_leaders": "electing leaders",
     "describe_scram": "reading SCRAM users",
     "alter_scram": "changing the SCRAM user",
+    "describe_quotas": "reading client quotas",
+    "alter_quotas": "changing client quotas",
 }
 
 
@@ -502,6 +519,30 @@ def translate_kafka_python(
     if isinstance(error, kafka_errors.KafkaConnectionError | kafka_errors.KafkaTimeoutError):
         return ClusterUnreachable(f"broker did not answer: {error}", resource=resource)
     return ClusterError(f"{description} ({name})", resource=resource)
+
+
+def quota_error(
+    code: int, message: str | None, *, resource: str, operation: str
+) -> ClusterError | None:
+    """The typed error of a quota request's error code (None for no error), with the
+    broker's reason."""
+    from kafka import errors as kafka_errors
+
+    if not code:
+        return None
+    kind = kafka_errors.for_code(code)
+    name = str(getattr(kind, "message", "") or kind.__name__)
+    reason = message or str(getattr(kind, "description", "") or name)
+    if name in _AUTHORIZATION:
+        return _permission_denied(name, reason, resource=resource, operation=operation)
+    if getattr(kind, "retriable", False) or name in _TRANSIENT:
+        return ClusterTransient(f"{reason} ({name})", resource=resource, code=name)
+    hint = (
+        "check the quota keys and values against docs/quotas.md"
+        if name in ("INVALID_REQUEST", "INVALID_CONFIG", "UNKNOWN_SERVER_ERROR")
+        else None
+    )
+    return ClusterError(f"{reason} ({name})", resource=resource, hint=hint, code=name)
 
 
 T = TypeVar("T")
@@ -1457,6 +1498,84 @@ class KafkaCluster:
                 )
             except ClusterError as exc:
                 results[resource.name] = exc
+        return results
+
+    # -- client quotas (kafka-python's protocol classes: neither client has an admin call) --
+
+    def _quota_request(self, request: Any, operation: str) -> Any:
+        """Send one quota request to any broker (a broker forwards AlterClientQuotas to the
+        controller) through the kafka-python client the reassignments use."""
+        admin = self._reassigner()
+        manager = admin._manager
+        try:
+            return manager.run(manager.send, request, None, int(self.timeout * 1000))
+        except ClusterError:
+            raise
+        except Exception as exc:
+            raise translate_kafka_python(exc, resource="kafka", operation=operation) from exc
+
+    def describe_quotas(self) -> dict[QuotaEntity, dict[str, float]]:
+        from kafka.protocol.admin.client_quotas import DescribeClientQuotasRequest
+
+        # No components, not strict: every entity of every type, defaults included.
+        answer = self._quota_request(
+            DescribeClientQuotasRequest(components=[], strict=False), "describe_quotas"
+        )
+        error = quota_error(
+            answer.error_code, answer.error_message, resource="quota", operation="describe_quotas"
+        )
+        if error is not None:
+            raise error
+        return {
+            QuotaEntity.from_parts((part.entity_type, part.entity_name) for part in entry.entity): {
+                value.key: float(value.value) for value in entry.values
+            }
+            for entry in answer.entries or []
+        }
+
+    def alter_quotas(self, changes: QuotaChanges, *, validate_only: bool = False) -> QuotaResults:
+        from kafka.protocol.admin.client_quotas import AlterClientQuotasRequest
+
+        if not validate_only:
+            self._guard_writes("alter client quotas")
+        if not changes:
+            return {}
+        entry = AlterClientQuotasRequest.EntryData
+        request = AlterClientQuotasRequest(
+            entries=[
+                entry(
+                    entity=[
+                        entry.EntityData(entity_type=kind, entity_name=name)
+                        for kind, name in entity.parts
+                    ],
+                    ops=[
+                        entry.OpData(key=key, value=value or 0.0, remove=value is None)
+                        for key, value in sorted(keys.items())
+                    ],
+                )
+                for entity, keys in sorted(changes.items())
+            ],
+            validate_only=validate_only,
+        )
+        answer = self._quota_request(request, "alter_quotas")
+        answered = {
+            QuotaEntity.from_parts((p.entity_type, p.entity_name) for p in item.entity): item
+            for item in answer.entries
+        }
+        results: QuotaResults = {}
+        for entity in changes:
+            item = answered.get(entity)
+            if item is None:
+                results[entity] = ClusterError(
+                    "the broker did not answer for this entity", resource=quota_address(entity)
+                )
+                continue
+            results[entity] = quota_error(
+                item.error_code,
+                item.error_message,
+                resource=quota_address(entity),
+                operation="alter_quotas",
+            )
         return results
 
     def close(self) -> None:

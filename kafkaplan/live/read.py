@@ -56,11 +56,13 @@ from kafkaplan.live.state import (
 )
 from kafkaplan.spec.acls import Binding
 from kafkaplan.spec.desired import DesiredState, DesiredSubject
+from kafkaplan.spec.quotas import QuotaEntity
 from kafkaplan.spec.schemas import same_schema
 
 log = logging.getLogger("kafkaplan.live.read")
 
 ACLS_NOT_CHECKED = "acl"
+QUOTAS_NOT_CHECKED = "quota"
 REGISTRY_WORKERS = 8
 
 T = TypeVar("T")
@@ -123,6 +125,7 @@ def read_live(
             acls=desired.acls.managed,
             probe=list(desired.topics),
             tolerant=tolerant,
+            quotas=desired.quotas.managed,
         )
         if users_read is not None:
             users, unread = users_read.result()
@@ -191,6 +194,7 @@ def read_addresses(
         None,
         acls=any(address.startswith("acl.") for address in addresses),
         throttled_brokers=brokers,
+        quotas=any(address.startswith("quota.") for address in addresses),
     )
     if any(address.startswith("user.") for address in addresses):
         live = replace(live, users=cluster.describe_user_scram_credentials())
@@ -230,14 +234,16 @@ def _read(
     probe: list[str] | None = None,
     tolerant: bool = False,
     throttled_brokers: list[int] | None = None,
+    quotas: bool = False,
 ) -> LiveState:
     """``probe``: declared topics; those absent from the metadata are asked for by name, so
     that a topic the principal may not see is never taken for one that does not exist.
     ``tolerant`` (drift): what cannot be read is reported in ``not_checked``; otherwise
     (plan) it is an error."""
-    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="kafkaplan-read") as pool:
+    with ThreadPoolExecutor(max_workers=3, thread_name_prefix="kafkaplan-read") as pool:
         # Independent of the metadata and the configs: overlap the round trips.
         acls_read = pool.submit(cluster.describe_acls) if acls else None
+        quotas_read = pool.submit(cluster.describe_quotas) if quotas else None
         info, metadata = cluster.describe()
         doomed = deletion_candidates(metadata.keys()) if deletion_candidates else []
         described = sorted({*configs_for(metadata.keys()), *doomed})
@@ -277,6 +283,14 @@ def _read(
             if not tolerant:
                 raise
             not_checked[ACLS_NOT_CHECKED] = _reason(error)
+    live_quotas: Mapping[QuotaEntity, Mapping[str, float]] = {}
+    if quotas_read is not None:
+        try:
+            live_quotas = quotas_read.result()
+        except ClusterError as error:
+            if not tolerant:
+                raise
+            not_checked[QUOTAS_NOT_CHECKED] = _reason(error)
     by_topic: dict[str, dict[int, PartitionReassignment]] = {}
     for (topic, partition), reassignment in reassignments.items():
         by_topic.setdefault(topic, {})[partition] = reassignment
@@ -318,6 +332,7 @@ def _read(
         reassignments=reassignments,
         reassignments_known=known,
         broker_throttles={b: t for b, t in broker_throttles.items() if t},
+        quotas=live_quotas,
     )
 
 

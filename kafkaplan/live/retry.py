@@ -50,6 +50,8 @@ from kafkaplan.live.cluster import (
     OffsetQuery,
     Partition,
     PartitionResults,
+    QuotaChanges,
+    QuotaResults,
     Results,
     ScramChange,
     TopicMetadata,
@@ -58,6 +60,7 @@ from kafkaplan.live.features import BrokerFeatures
 from kafkaplan.live.groups import LiveGroup
 from kafkaplan.live.state import LiveConfig, PartitionReassignment
 from kafkaplan.spec.acls import Binding
+from kafkaplan.spec.quotas import QuotaEntity
 
 if TYPE_CHECKING:
     from kafkaplan.live.lease import LeaseLog
@@ -424,6 +427,30 @@ class RetryingCluster:
 
         # Incremental set/delete of values: sending it again is harmless.
         return self._write("alter group configs", dict(changes), send, None)
+
+    # -- client quotas ---------------------------------------------------------------------
+    # Setting or removing a key is idempotent: a change without an answer is sent again.
+
+    def describe_quotas(self) -> dict[QuotaEntity, dict[str, float]]:
+        return self._read("describe client quotas", self.inner.describe_quotas)
+
+    def alter_quotas(self, changes: QuotaChanges, *, validate_only: bool = False) -> QuotaResults:
+        by_key = {entity.key: entity for entity in changes}
+
+        def send(pending: dict[str, Mapping[str, float | None]]) -> Results:
+            try:
+                answer = self.inner.alter_quotas(
+                    {by_key[key]: keys for key, keys in pending.items()},
+                    validate_only=validate_only,
+                )
+            except ClusterTransient as exc:  # no answer for the request as a whole
+                return dict.fromkeys(pending, exc)
+            return {entity.key: error for entity, error in answer.items()}
+
+        results = self._write(
+            "alter client quotas", {e.key: keys for e, keys in changes.items()}, send, None
+        )
+        return {by_key[key]: error for key, error in results.items()}
 
     def close(self) -> None:
         self.inner.close()

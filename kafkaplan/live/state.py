@@ -15,6 +15,7 @@ from typing import Any
 from kafkaplan.live.features import BrokerFeatures
 from kafkaplan.live.groups import LiveGroup
 from kafkaplan.spec.acls import Binding
+from kafkaplan.spec.quotas import QuotaEntity
 
 
 class ConfigSource(StrEnum):
@@ -234,6 +235,8 @@ class LiveState:
     groups: Mapping[str, LiveGroup] = field(default_factory=dict)
     # What the broker's version supports (read only when the plan depends on it).
     features: BrokerFeatures | None = None
+    # Every client quota entity with its keys (read only when the project manages quotas).
+    quotas: Mapping[QuotaEntity, Mapping[str, float]] = field(default_factory=dict)
 
 
 def fingerprint(value: Any) -> str:

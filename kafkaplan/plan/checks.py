@@ -3,7 +3,8 @@ decided (``kafkaplan.live.checks`` asks them; ``compute_plan`` decides from the 
 
 Some questions need the network but must be answered at plan time, so that a change the
 broker or the registry would refuse fails the plan, not the apply: the broker's dry run of
-every topic creation, config update, partition increase and group config update, whether this Kafka client can carry out an ACL change, and the
+every topic creation, config update, partition increase, group config update and client
+quota change, whether this Kafka client can carry out an ACL change, and the
 registry's compatibility check (and look-up) of every new schema version. Which to ask
 follows from a draft computation without answers; the plan itself is then computed once
 more, with them, so that everything is decided in one place.
@@ -18,6 +19,7 @@ from kafkaplan.live.registry import SchemaPayload, SchemaReference
 from kafkaplan.plan.model import (
     Action,
     AlterGroupConfigs,
+    AlterQuotas,
     CreateAcl,
     CreateTopic,
     DeleteAcl,
@@ -38,10 +40,13 @@ def questions(draft: Plan) -> Questions:
     registrations = {}
     unchecked = []
     group_updates: dict[str, dict[str, str | None]] = {}
+    quota_changes = {}
     for change in draft.changes:
         operation = change.operation
         if isinstance(operation, AlterGroupConfigs):
             group_updates[change.name] = dict(operation.configs)
+        elif isinstance(operation, AlterQuotas):
+            quota_changes[operation.quota_entity()] = dict(operation.values)
         elif isinstance(operation, CreateTopic):
             creations.append(
                 NewTopicRequest(
@@ -83,4 +88,5 @@ def questions(draft: Plan) -> Questions:
         config_updates=config_updates,
         partition_increases=partition_increases,
         group_config_updates=group_updates,
+        quota_changes=quota_changes,
     )

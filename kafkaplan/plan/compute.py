@@ -21,6 +21,7 @@ from kafkaplan.plan.limits import check_delete_limit, check_protection, flag_pro
 from kafkaplan.plan.model import Message, Plan
 from kafkaplan.plan.options import PlanOptions
 from kafkaplan.plan.part import ABSENT, PlanPart
+from kafkaplan.plan.quotas import diff_quotas, quota_digest
 from kafkaplan.plan.subjects import (
     diff_subjects,
     registry_config_digest,
@@ -39,6 +40,7 @@ DIFFS: list[Callable[[DesiredState, LiveState, PlanOptions, Checks | None], Plan
     diff_brokers,
     diff_users,
     diff_groups,
+    diff_quotas,
 ]
 
 # Kind -> digest of a resource's live state by name, for saved-plan staleness checks.
@@ -51,6 +53,7 @@ DIGESTS: dict[ResourceKind, Callable[[LiveState, str], str]] = {
     ResourceKind.BROKER: broker_digest,
     ResourceKind.USER: user_digest,
     ResourceKind.GROUP: group_digest,
+    ResourceKind.QUOTA: quota_digest,
 }
 
 

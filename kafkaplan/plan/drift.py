@@ -226,9 +226,10 @@ def compute_drift(
         name = address.partition(".")[2]
         if resource is ResourceKind.TOPIC and taxonomy is not None and not taxonomy.search(name):
             continue  # outside the taxonomy and any owned scope: not ours to report
-        if resource is ResourceKind.ACL:
-            # Outside every owned scope (undeclared bindings inside one are deletes above):
-            # another team's bindings, which a plan lists but drift does not report.
+        if resource is ResourceKind.ACL or resource is ResourceKind.QUOTA:
+            # Outside every owned scope (undeclared bindings or quota entities inside one
+            # are deletes above): another team's, which a plan lists but drift does not
+            # report.
             continue
         if resource is ResourceKind.USER:
             # Outside the owned user prefixes (undeclared users inside are deletes above):

@@ -30,6 +30,7 @@ from kafkaplan.kinds import ResourceKind
 from kafkaplan.spec.acls import Binding, PatternType, Permission
 from kafkaplan.spec.acls import Operation as AclOperation
 from kafkaplan.spec.acls import ResourceType as AclResourceType
+from kafkaplan.spec.quotas import QuotaEntity
 
 FORMAT_VERSION = 2
 
@@ -225,6 +226,50 @@ class AlterGroupConfigs(_Model):
     )
 
 
+class QuotaEntityPart(_Model):
+    """One part of a client quota entity, as Kafka names it."""
+
+    entity_type: Literal["user", "client-id", "ip"]
+    name: str | None = Field(description="null: the default entity of the type (`<default>`)")
+
+
+class AlterQuotas(_Model):
+    """Set (and, for keys mapped to null, remove) quota keys of one entity."""
+
+    type: Literal["alter-quotas"] = "alter-quotas"
+    entity: list[QuotaEntityPart]
+    values: dict[str, float | None] = Field(description="Key -> new value; null removes it")
+
+    @classmethod
+    def of(cls, entity: QuotaEntity, values: dict[str, float | None]) -> AlterQuotas:
+        return cls(entity=_parts(entity), values=values)
+
+    def quota_entity(self) -> QuotaEntity:
+        return QuotaEntity.from_parts((p.entity_type, p.name) for p in self.entity)
+
+
+class DeleteQuotas(_Model):
+    """Remove every listed quota key of one entity (the entity then has no quotas)."""
+
+    type: Literal["delete-quotas"] = "delete-quotas"
+    entity: list[QuotaEntityPart]
+    keys: list[str]
+
+    @classmethod
+    def of(cls, entity: QuotaEntity, keys: list[str]) -> DeleteQuotas:
+        return cls(entity=_parts(entity), keys=keys)
+
+    def quota_entity(self) -> QuotaEntity:
+        return QuotaEntity.from_parts((p.entity_type, p.name) for p in self.entity)
+
+
+def _parts(entity: QuotaEntity) -> list[QuotaEntityPart]:
+    return [
+        QuotaEntityPart.model_validate({"entity_type": kind, "name": name})
+        for kind, name in entity.parts
+    ]
+
+
 Operation = Annotated[
     CreateTopic
     | UpdateTopic
@@ -238,7 +283,9 @@ Operation = Annotated[
     | AlterBrokerConfigs
     | SetScramCredentials
     | DeleteScramUser
-    | AlterGroupConfigs,
+    | AlterGroupConfigs
+    | AlterQuotas
+    | DeleteQuotas,
     Field(discriminator="type"),
 ]
 

@@ -17,6 +17,7 @@ from kafkaplan.plan.model import (
 )
 from kafkaplan.spec.acls import Binding
 from kafkaplan.spec.groups import GROUP_CONFIGS, humanize_group_config
+from kafkaplan.spec.quotas import show_quota_value
 from kafkaplan.spec.topic_configs import humanize
 
 SYMBOLS = {Action.CREATE: "+", Action.UPDATE: "~", Action.DELETE: "-"}
@@ -36,6 +37,8 @@ def show(path: str, value: Any) -> str:
         text = None if value is None else str(value)
         # Group config keys (consumer.*, share.*, streams.*) are no topic config's.
         return humanize_group_config(key, text) if key in GROUP_CONFIGS else humanize(key, text)
+    if path.startswith("quotas.") and not isinstance(value, bool | str):
+        return show_quota_value(path.removeprefix("quotas."), value)
     if value is None:
         return "(none)"
     return str(value)

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 
 from kafkaplan.spec.acls import DesiredAcls
+from kafkaplan.spec.quotas import DesiredQuotas
 
 
 @dataclass(frozen=True)
@@ -157,6 +158,7 @@ class DesiredState:
 
     # Group configs by group id (only the declared groups and keys are managed).
     groups: Mapping[str, DesiredGroup] = field(default_factory=dict)
+    quotas: DesiredQuotas = field(default_factory=DesiredQuotas)
 
     def protection(self, address: str) -> str | None:
         """Why ``address`` must not be deleted, or None."""

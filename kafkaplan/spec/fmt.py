@@ -36,6 +36,7 @@ from kafkaplan.errors import Diagnostic, KafkaplanError, SpecError
 from kafkaplan.spec.acls import AclEntry
 from kafkaplan.spec.groups import GroupSpec
 from kafkaplan.spec.models import ReferenceSpec, SchemaSpec, SpecFile, SubjectSpec, TopicSpec
+from kafkaplan.spec.quotas import QuotaEntry
 from kafkaplan.spec.topic_configs import ConfigValueError, normalize, to_spec_value
 
 
@@ -246,6 +247,7 @@ def _reorder(document: CommentedMap) -> None:
         _each(subject.get("references"), _fields(ReferenceSpec))
     for group in _each(document.get("groups"), _fields(GroupSpec)):
         _configs(group.get("configs"))
+    _each(document.get("quotas"), _fields(QuotaEntry))
 
 
 # Strings that ruamel.yaml may write plain although a reader would not read them back the
@@ -309,7 +311,7 @@ def _comments(text: str) -> dict[str, int]:
 
 
 def is_spec_document(document: Any) -> bool:
-    """A mapping of spec sections only (``topics``, ``acls``, ``subjects``); anything else
+    """A mapping of spec sections only (``topics``, ``acls``, ``subjects``, ``quotas``); anything else
     (a workflow, the project file) is not formatted."""
     return isinstance(document, CommentedMap) and all(
         isinstance(key, str) and key in SpecFile.model_fields for key in document

@@ -58,6 +58,14 @@ from kafkaplan.spec.models import (
 )
 from kafkaplan.spec.names import check_subject_name, check_topic_name
 from kafkaplan.spec.project import Environment, Policy, Project, validation_diagnostics
+from kafkaplan.spec.quotas import (
+    DesiredQuota,
+    DesiredQuotas,
+    QuotaEntity,
+    QuotaEntry,
+    QuotaScope,
+)
+from kafkaplan.spec.quotas import check_entry as check_quota_entry
 from kafkaplan.spec.source import Document, PathKey, YamlProblem, interpolate, read_yaml
 from kafkaplan.spec.topic_configs import (
     TOPIC_CONFIGS,
@@ -84,6 +92,8 @@ class LoadedSpec:
     users: list[tuple[int, UserSpec]] = field(default_factory=list)
     # The file's `groups` entries that passed the shape check.
     groups: list[tuple[int, GroupSpec]] = field(default_factory=list)
+    # The same for the file's `quotas` list.
+    quotas: list[tuple[int, QuotaEntry]] = field(default_factory=list)
 
 
 def find_spec_files(project: Project) -> list[Path]:
@@ -162,6 +172,7 @@ def parse_spec_files(
             subjects = list(enumerate(model.subjects))
             users = list(enumerate(model.users))
             groups = list(enumerate(model.groups))
+            quotas = list(enumerate(model.quotas))
         except ValidationError as exc:
             problems.extend(validation_diagnostics(document, exc))
             topics = _salvage(document.data.get("topics"), TopicSpec)
@@ -169,7 +180,8 @@ def parse_spec_files(
             subjects = _salvage(document.data.get("subjects"), SubjectSpec)
             users = _salvage(document.data.get("users"), UserSpec)
             groups = _salvage(document.data.get("groups"), GroupSpec)
-        loaded.append(LoadedSpec(document, topics, acls, subjects, path, users, groups))
+            quotas = _salvage(document.data.get("quotas"), QuotaEntry)
+        loaded.append(LoadedSpec(document, topics, acls, subjects, path, users, groups, quotas))
     return loaded
 
 
@@ -519,6 +531,46 @@ def _acls(
     return acls, protected
 
 
+def _quotas(
+    loaded: list[LoadedSpec], project: Project, problems: list[Diagnostic]
+) -> DesiredQuotas:
+    """Every declared quota entity (declared once), and the project's ownership scopes."""
+    scopes = tuple(QuotaScope.of(scope) for scope in project.model.quotas.ownership)
+    entities: dict[QuotaEntity, DesiredQuota] = {}
+    for spec in loaded:
+        document = spec.document
+        for index, entry in spec.quotas:
+            path = ("quotas", index)
+            quota = check_quota_entry(entry, document, path, problems)
+            if quota is None:
+                continue
+            owner = next((s for s in scopes if s.external and s.matches(quota.entity)), None)
+            if owner is not None:
+                problems.append(
+                    document.diagnostic(
+                        path,
+                        f"the quotas of {quota.entity.phrase()} are inside the scope of team "
+                        f"{owner.team!r}, which manages them elsewhere",
+                        hint="ask that team to set them, or change quotas.ownership in "
+                        "kafkaplan.yaml",
+                    )
+                )
+                continue
+            first = entities.get(quota.entity)
+            if first is not None:
+                problems.append(
+                    document.diagnostic(
+                        path,
+                        f"the quotas of {quota.entity.phrase()} are declared twice (first at "
+                        f"{first.source})",
+                        hint="declare each entity's quotas in one entry",
+                    )
+                )
+                continue
+            entities[quota.entity] = quota
+    return DesiredQuotas(entities=dict(sorted(entities.items())), scopes=scopes)
+
+
 def _schema_declarations(
     loaded: list[LoadedSpec], problems: list[Diagnostic]
 ) -> list[schemas.Declaration]:
@@ -600,6 +652,7 @@ def load_desired(project: Project, env_name: str | None) -> tuple[str, Environme
     subjects: dict[str, DesiredSubject] = schemas.load_subjects(
         project.root, _schema_declarations(loaded, problems), problems
     )
+    quotas = _quotas(loaded, project, problems)
     protected.update(_protected(loaded, declared))
     users = load_users(
         ((spec.document, index, user) for spec in loaded for index, user in spec.users), problems
@@ -637,6 +690,7 @@ def load_desired(project: Project, env_name: str | None) -> tuple[str, Environme
             {environment.kafka.sasl_username} if environment.kafka.sasl_username else ()
         ),
         groups=groups,
+        quotas=quotas,
     )
     problems.extend(policy.check(desired, rules))
     problems.extend(schema_policy.check(desired, rules))
@@ -686,4 +740,5 @@ def import_settings(project: Project, environment: Environment) -> DesiredState:
         protected_users=frozenset(
             {environment.kafka.sasl_username} if environment.kafka.sasl_username else ()
         ),
+        quotas=DesiredQuotas(scopes=tuple(QuotaScope.of(s) for s in model.quotas.ownership)),
     )

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from kafkaplan.spec.acls import AclEntry
 from kafkaplan.spec.groups import GroupSpec
+from kafkaplan.spec.quotas import QuotaEntry
 from kafkaplan.spec.users import UserSpec
 
 ConfigValue = str | int | float | bool | list[str] | None
@@ -210,6 +211,10 @@ class SpecFile(StrictModel):
     groups: list[GroupSpec] = Field(
         default_factory=list,
         description="Group configs by group id (docs/groups.md); Kafka 4.0 or newer.",
+    )
+    quotas: list[QuotaEntry] = Field(
+        default_factory=list,
+        description="Client quotas (docs/quotas.md); one entry is for one entity.",
     )
 
 

@@ -32,6 +32,8 @@ from kafkaplan.errors import Diagnostic, ProjectError, SpecError
 from kafkaplan.secrets import remember
 from kafkaplan.spec.acls import AclSettings, check_ownership
 from kafkaplan.spec.models import CompatibilityLevel, ConfigValue, DeadLetter, StrictModel
+from kafkaplan.spec.quotas import QuotaSettings
+from kafkaplan.spec.quotas import check_ownership as check_quota_ownership
 from kafkaplan.spec.source import Document, YamlProblem, read_yaml
 from kafkaplan.spec.units import UnitError, parse_duration_ms, parse_size_bytes
 
@@ -681,6 +683,10 @@ class ProjectModel(StrictModel):
         default_factory=AclSettings,
         description="Which ACL bindings kafkaplan owns, and whether it may delete them.",
     )
+    quotas: QuotaSettings = Field(
+        default_factory=QuotaSettings,
+        description="Which client quota entities kafkaplan owns (docs/quotas.md).",
+    )
 
 
 @dataclass(frozen=True)
@@ -877,6 +883,7 @@ def load_project(path: Path | None = None, environ: Mapping[str, str] | None = N
             validation_diagnostics(document, exc, "kafkaplan schema --project")
         ) from exc
     ownership_problems = check_ownership(model.acls, document)
+    ownership_problems += check_quota_ownership(model.quotas, document)
     if ownership_problems:
         raise SpecError(ownership_problems)
     return Project(root=file.parent.resolve(), file=file, model=model, document=document)

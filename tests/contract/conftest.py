@@ -180,20 +180,32 @@ def unprivileged(
     if isinstance(cluster, MemoryCluster):
         fake = cluster
         return lambda names: MemoryCluster(
-            brokers=fake.brokers, topics=fake.topics, hidden_topics=set(names)
+            brokers=fake.brokers,
+            topics=fake.topics,
+            hidden_topics=set(names),
+            # Nothing on the cluster either: no DESCRIBE_CONFIGS, no ALTER_CONFIGS.
+            denied_operations={"describe_quotas", "alter_quotas"},
         )
     real: Cluster = request.getfixturevalue("real_unprivileged_cluster")
     return lambda names: real
 
 
 def _clean_cluster(cluster: Cluster, prefix: str) -> None:
-    """Delete this test's topics and ACL bindings (their names or principals carry the
-    prefix)."""
+    """Delete this test's topics, ACL bindings and client quotas (their names or
+    principals carry the prefix)."""
     _, topics = cluster.describe()
     doomed = [name for name in topics if name.startswith(prefix)]
     if doomed:
         failed = {n: e for n, e in cluster.delete_topics(doomed).items() if e is not None}
         assert not failed, failed
+    quotas = {
+        entity: dict.fromkeys(keys)
+        for entity, keys in cluster.describe_quotas().items()
+        if any(name.startswith(prefix) for name in entity.names())
+    }
+    if quotas:
+        failed_quotas = {e: r for e, r in cluster.alter_quotas(quotas).items() if r is not None}
+        assert not failed_quotas, failed_quotas
     bindings, _ = cluster.describe_acls()
     mine = [b for b in bindings if prefix in b.principal or b.resource_name.startswith(prefix)]
     if mine:

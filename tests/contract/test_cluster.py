@@ -9,7 +9,7 @@ moment after it answers. Errors are checked by type and by the fields kafkaplan 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TypeVar
 
 import pytest
@@ -18,6 +18,7 @@ from kafkaplan.errors import ClusterError, ClusterTransient, PermissionDenied
 from kafkaplan.live.cluster import Cluster, NewTopicRequest, ScramChange
 from kafkaplan.live.state import BROKER_THROTTLE_CONFIGS, ConfigSource
 from kafkaplan.spec.acls import Binding, Operation, PatternType, Permission, ResourceType
+from kafkaplan.spec.quotas import QuotaEntity
 from kafkaplan.spec.topic_configs import TOPIC_CONFIGS
 from tests.contract.conftest import Groups, Messages, eventually, no_error
 from tests.fakes import BROKER_DEFAULTS, MemoryCluster
@@ -834,3 +835,110 @@ def test_an_unprivileged_principal_may_not_read_group_configs(
     assert isinstance(error, PermissionDenied), error
     assert error.resource == f"group.{group_id}"
     assert error.hint == "grant DESCRIBE_CONFIGS on the managed groups"
+
+
+# -- client quotas ------------------------------------------------------------------------
+
+
+def quotas_of(cluster: Cluster, prefix: str) -> dict[QuotaEntity, dict[str, float]]:
+    return {
+        entity: keys
+        for entity, keys in cluster.describe_quotas().items()
+        if any(name.startswith(prefix) for name in entity.names())
+    }
+
+
+def test_quotas_are_set_described_and_removed_in_one_request(cluster: Cluster, prefix: str) -> None:
+    user = QuotaEntity.of(user=f"{prefix}app")
+    pair = QuotaEntity.of(user=f"{prefix}app", client_id="<default>")
+    client = QuotaEntity.of(client_id=f"{prefix}cli")
+    wanted: dict[QuotaEntity, dict[str, float | None]] = {
+        user: {"producer_byte_rate": 10485760.0, "consumer_byte_rate": 2048.0},
+        pair: {"request_percentage": 12.5},
+        client: {"controller_mutation_rate": 0.5},
+    }
+
+    assert cluster.alter_quotas(wanted) == dict.fromkeys(wanted)
+
+    def described() -> None:
+        assert quotas_of(cluster, prefix) == wanted
+
+    eventually(described)
+    # Removing a key leaves the others; removing the last one removes the entity.
+    no_error_quotas(
+        cluster.alter_quotas(
+            {user: {"consumer_byte_rate": None}, client: {"controller_mutation_rate": None}}
+        )
+    )
+
+    def removed() -> None:
+        assert quotas_of(cluster, prefix) == {
+            user: {"producer_byte_rate": 10485760.0},
+            pair: {"request_percentage": 12.5},
+        }
+
+    eventually(removed)
+    no_error_quotas(
+        cluster.alter_quotas(
+            {user: {"producer_byte_rate": None}, pair: {"request_percentage": None}}
+        )
+    )
+    eventually(lambda: _no_quotas(cluster, prefix))
+    assert cluster.alter_quotas({}) == {}
+
+
+def _no_quotas(cluster: Cluster, prefix: str) -> None:
+    assert quotas_of(cluster, prefix) == {}
+
+
+def no_error_quotas(results: Mapping[QuotaEntity, ClusterError | None]) -> None:
+    assert {e: r for e, r in results.items() if r is not None} == {}
+
+
+def test_validate_only_quota_changes_are_judged_per_entity_and_change_nothing(
+    cluster: Cluster, prefix: str
+) -> None:
+    good = QuotaEntity.of(user=f"{prefix}ok")
+    wrong_key = QuotaEntity.of(user=f"{prefix}conn")
+    fractional = QuotaEntity.of(user=f"{prefix}frac")
+    ip = QuotaEntity.of(ip="192.0.2.77")
+
+    results = cluster.alter_quotas(
+        {
+            good: {"request_percentage": 5.0},
+            wrong_key: {"connection_creation_rate": 5.0},
+            fractional: {"producer_byte_rate": 1.5},
+            ip: {"producer_byte_rate": 1024.0},
+        },
+        validate_only=True,
+    )
+
+    assert results[good] is None
+    refusals = {entity: results[entity] for entity in (wrong_key, fractional, ip)}
+    assert {e: (r.code if r else None) for e, r in refusals.items()} == dict.fromkeys(
+        refusals, "INVALID_REQUEST"
+    )
+    assert str(refusals[wrong_key]) == (
+        f"quota.user={prefix}conn: Invalid configuration key connection_creation_rate "
+        "(INVALID_REQUEST) (hint: check the quota keys and values against docs/quotas.md)"
+    )
+    assert "cannot be a fractional value" in str(refusals[fractional])
+    assert quotas_of(cluster, prefix) == {}
+    assert ip not in cluster.describe_quotas()
+
+
+def test_a_principal_without_describe_configs_cannot_read_quotas(
+    cluster: Cluster, unprivileged: Callable[[list[str]], Cluster]
+) -> None:
+    viewer = unprivileged([])
+    entity = QuotaEntity.of(user="nobody")
+
+    with pytest.raises(PermissionDenied) as refused_read:
+        viewer.describe_quotas()
+
+    assert refused_read.value.code == "CLUSTER_AUTHORIZATION_FAILED"
+    assert refused_read.value.hint == (
+        "grant DESCRIBE_CONFIGS on the cluster: reading client quotas needs it"
+    )
+    refused = viewer.alter_quotas({entity: {"request_percentage": 1.0}}, validate_only=True)
+    assert isinstance(refused[entity], PermissionDenied)
