@@ -620,8 +620,7 @@ def apply_plan(
                     c.address,
                     c.action,
                     Status.UNKNOWN,
-                    "interrupted while the request was in flight; it may or may not have "
-                    "been made",
+                    "interrupted while the request was in flight; it may or may not have been made",
                 )
                 for c in sent
                 if c.address not in recorded

@@ -41,11 +41,12 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any, Protocol
 
 from kafkaplan import __version__
 from kafkaplan.errors import ClusterError, ClusterUnreachable, LeaseHeld, LeaseLost
-from kafkaplan.live.connection import make_client
+from kafkaplan.live.connection import interruptible, make_client
 
 log = logging.getLogger("kafkaplan.live.lease")
 
@@ -391,7 +392,8 @@ class KafkaLeaseLog:
         self._exists = True
         if high <= low:
             return [], low > 0
-        self._consumer.assign([TopicPartition(self.topic, 0, low)])
+        consumer = self._consumer
+        consumer.assign([TopicPartition(self.topic, 0, low)])
         records: list[LeaseRecord] = []
         position = low
         try:
@@ -403,7 +405,7 @@ class KafkaLeaseLog:
                         resource=f"topic.{self.topic}",
                         code="_TIMED_OUT",
                     )
-                message = self._consumer.poll(min(remaining, 1.0))
+                message = interruptible(partial(consumer.poll, min(remaining, 1.0)))
                 if message is None:
                     continue
                 if message.error() is not None:
@@ -455,7 +457,8 @@ class KafkaLeaseLog:
                 self._appended = max(self._appended, message.offset() + 1)
 
         self._producer.produce(self.topic, value=payload, partition=0, on_delivery=delivered)
-        left = self._producer.flush(self.timeout + 5)
+        producer = self._producer
+        left = interruptible(lambda: producer.flush(self.timeout + 5))
         if failures:
             raise self._translate(failures[0], "lease_write")
         if left:
