@@ -495,7 +495,12 @@ def run_apply(
         batch_size=batch_size,
         before_batch=lease.keep if lease is not None else None,
     )
-    report.unsettled = settle(cluster, plan, report, timeout=settle_timeout)
+    try:
+        report.unsettled = settle(cluster, plan, report, timeout=settle_timeout)
+    except KeyboardInterrupt:
+        # Every change was sent and answered: only the wait for the cluster to show them
+        # was cut short.
+        report.interrupted = "interrupted"
     return report
 
 
@@ -858,10 +863,10 @@ def apply_specs(
         if saved is not None:
             check_plan_target(saved, context, cluster)  # before the lease: nothing written
         lease = open_lease(context, cluster)
-        lease.acquire(wait)
-        if lease.taken_over is not None:
-            hooks.lease_taken_over(lease.taken_over)
         try:
+            lease.acquire(wait)
+            if lease.taken_over is not None:
+                hooks.lease_taken_over(lease.taken_over)
             return _apply_leased(
                 context,
                 cluster,
@@ -886,6 +891,9 @@ def apply_specs(
                 lease.release()
             except KafkaplanError as exc:
                 hooks.lease_not_released(exc, held)
+            except KeyboardInterrupt:
+                hooks.lease_not_released(ProjectError("interrupted while giving it back"), held)
+                raise
     finally:
         cluster.close()
 

@@ -999,6 +999,9 @@ class MemoryRegistry:
     # Errors to raise after registering under a subject (a 5xx once the schema was stored).
     failures_after: dict[str, RegistryError] = field(default_factory=dict)
     calls: list[str] = field(default_factory=list)
+    # Schema types (JSON, PROTOBUF) whose changed versions this double refuses without a
+    # reason, as Apicurio answers {"is_compatible": false}: it checks only Avro itself.
+    incompatible_types: set[str] = field(default_factory=set)
     next_id: int = 1
     # False: the registry hangs; every call (still recorded) raises RegistryUnreachable.
     answering: bool = True
@@ -1079,6 +1082,9 @@ class MemoryRegistry:
         for version in against:
             if payload.schema_type == "AVRO":
                 problems += avro_incompatibilities(version.payload.schema, payload.schema, level)
+        changed = any(v.payload.schema != payload.schema for v in against)
+        if payload.schema_type in self.incompatible_types and not problems and changed:
+            return [""]  # refused, with no reason given
         return problems
 
     def check_compatibility(self, subject: str, schema: SchemaPayload) -> CompatibilityResult:

@@ -626,69 +626,91 @@ def apply_plan(
         if progress is not None:
             progress(len(report.outcomes), total, failed, note=note)
 
-    for name, kind, operations, runner in PHASES:
-        batch = [c for c in plan.changes if _in_phase(c, kind, operations)]
-        phase_targets = dataclasses.replace(targets, note=_prefixed(tell, name))
-        for chunk in _batches(batch, max(1, batch_size)):
-            if report.interrupted:
-                break
-            try:
-                if before_batch is not None:
-                    before_batch()
-            except KafkaplanError as exc:
-                report.interrupted = str(exc)
-                break
-            # Changes that depend on one that did not succeed are skipped.
-            unsuccessful = {o.address for o in report.outcomes if o.status is not Status.DONE}
-            blocked = {
-                c.address: next(d for d in c.depends_on if d in unsuccessful)
-                for c in chunk
-                if any(d in unsuccessful for d in c.depends_on)
-            }
-            record(
-                [
-                    Outcome(
-                        c.address,
-                        c.action,
-                        Status.SKIPPED,
-                        f"depends on {blocked[c.address]}, which did not succeed",
-                    )
+    # The changes handed to a runner whose outcomes are not recorded yet: an interrupt
+    # before they are leaves them unknown (sent), never "not attempted".
+    sent: Sequence[Change] = ()
+    try:
+        for name, kind, operations, runner in PHASES:
+            batch = [c for c in plan.changes if _in_phase(c, kind, operations)]
+            phase_targets = dataclasses.replace(targets, note=_prefixed(tell, name))
+            for chunk in _batches(batch, max(1, batch_size)):
+                if report.interrupted:
+                    break
+                try:
+                    if before_batch is not None:
+                        before_batch()
+                except KafkaplanError as exc:
+                    report.interrupted = str(exc)
+                    break
+                # Changes that depend on one that did not succeed are skipped.
+                unsuccessful = {o.address for o in report.outcomes if o.status is not Status.DONE}
+                blocked = {
+                    c.address: next(d for d in c.depends_on if d in unsuccessful)
                     for c in chunk
-                    if c.address in blocked
-                ]
-            )
-            runnable = [c for c in chunk if c.address not in blocked]
-            if not runnable:
-                continue
-            silent = "registry" if kind.in_registry else "broker"
-            try:
-                outcomes = runner(runnable, phase_targets)
-            except (ClusterTransient, RegistryUnreachable) as exc:
-                outcomes = [
-                    Outcome(c.address, c.action, Status.UNKNOWN, _unknown_detail(exc))
-                    for c in runnable
-                ]
-            except (ClusterError, RegistryError) as exc:
-                outcomes = [
-                    Outcome(c.address, c.action, Status.FAILED, exc.reason()) for c in runnable
-                ]
-            except KeyboardInterrupt:
-                outcomes = [
-                    Outcome(
-                        c.address,
-                        c.action,
-                        Status.UNKNOWN,
-                        "interrupted while the request was in flight; it may or may not "
-                        "have been made",
-                    )
-                    for c in runnable
-                ]
-                report.interrupted = "interrupted"
-            record(outcomes)
-            failed += sum(o.status is Status.FAILED for o in outcomes)
-            tell(name)
-            if not report.interrupted and any(o.status is Status.UNKNOWN for o in outcomes):
-                report.interrupted = f"the {silent} stopped answering"
+                    if any(d in unsuccessful for d in c.depends_on)
+                }
+                record(
+                    [
+                        Outcome(
+                            c.address,
+                            c.action,
+                            Status.SKIPPED,
+                            f"depends on {blocked[c.address]}, which did not succeed",
+                        )
+                        for c in chunk
+                        if c.address in blocked
+                    ]
+                )
+                runnable = [c for c in chunk if c.address not in blocked]
+                if not runnable:
+                    continue
+                silent = "registry" if kind.in_registry else "broker"
+                try:
+                    sent = runnable
+                    outcomes = runner(runnable, phase_targets)
+                except (ClusterTransient, RegistryUnreachable) as exc:
+                    outcomes = [
+                        Outcome(c.address, c.action, Status.UNKNOWN, _unknown_detail(exc))
+                        for c in runnable
+                    ]
+                except (ClusterError, RegistryError) as exc:
+                    outcomes = [
+                        Outcome(c.address, c.action, Status.FAILED, exc.reason()) for c in runnable
+                    ]
+                except KeyboardInterrupt:
+                    outcomes = [
+                        Outcome(
+                            c.address,
+                            c.action,
+                            Status.UNKNOWN,
+                            "interrupted while the request was in flight; it may or may not "
+                            "have been made",
+                        )
+                        for c in runnable
+                    ]
+                    report.interrupted = "interrupted"
+                record(outcomes)
+                sent = ()
+                failed += sum(o.status is Status.FAILED for o in outcomes)
+                tell(name)
+                if not report.interrupted and any(o.status is Status.UNKNOWN for o in outcomes):
+                    report.interrupted = f"the {silent} stopped answering"
+    except KeyboardInterrupt:
+        # Between requests (renewing the lease, recording outcomes, reporting progress).
+        report.interrupted = "interrupted"
+        recorded = {o.address for o in report.outcomes}
+        record(
+            [
+                Outcome(
+                    c.address,
+                    c.action,
+                    Status.UNKNOWN,
+                    "interrupted while the request was in flight; it may or may not have been made",
+                )
+                for c in sent
+                if c.address not in recorded
+            ]
+        )
     handled = {o.address for o in report.outcomes}
     record(
         [

@@ -31,6 +31,7 @@ from kafkaplan.errors import (
 )
 from kafkaplan.live.connection import (
     check_token_endpoint,
+    interruptible,
     kafka_python_config,
     librdkafka_config,
     make_client,
@@ -589,7 +590,8 @@ class KafkaCluster:
         if "oauth_cb" in config:
             # An admin client serves oauth_cb only from poll(): without this it waits in
             # CONNECT for a token that never comes (confluent-kafka-python#1713).
-            self._admin.poll(min(self.timeout, 1.0))
+            admin = self._admin
+            interruptible(lambda: admin.poll(min(self.timeout, 1.0)))
 
     def _on_error(self, error: Any) -> None:
         with self._lock:
@@ -613,7 +615,7 @@ class KafkaCluster:
     def _unanswered(self, exc: Exception, operation: str) -> ClusterError:
         """The error of a request that failed: an authentication failure the client
         reported meanwhile, or the request's own error."""
-        self._admin.poll(0)
+        interruptible(lambda: self._admin.poll(0))
         fatal = self._fatal_client_error()
         if fatal is not None:
             return fatal
@@ -689,7 +691,7 @@ class KafkaCluster:
                 self._reached = True
                 break
             except KafkaException as exc:
-                self._admin.poll(0)
+                interruptible(lambda: self._admin.poll(0))
                 fatal = self._fatal_client_error()
                 if fatal is not None:
                     raise fatal from exc

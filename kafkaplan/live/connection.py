@@ -569,3 +569,20 @@ def make_client(factory: Callable[[dict[str, Any]], T], config: dict[str, Any]) 
             hint="check the environment's kafka connection settings (TLS file locations, "
             "SASL and OAuth settings)",
         ) from exc
+
+
+def interruptible(call: Callable[[], T]) -> T:
+    """``call()`` (a librdkafka poll or flush that runs this process's callbacks), with a
+    Ctrl-C kept a Ctrl-C.
+
+    When SIGINT arrives while librdkafka runs one of the callbacks kafkaplan gives it
+    (delivery reports, ``error_cb``, ``logger``), confluent-kafka loses the
+    KeyboardInterrupt the callback raised and the call fails with SystemError ("returned
+    NULL without setting an exception"). Those callbacks only record what they are given:
+    the interrupt is the one exception they can raise, so it is raised again as itself."""
+    try:
+        return call()
+    except SystemError as exc:
+        if "without setting an exception" not in str(exc):
+            raise
+        raise KeyboardInterrupt from exc

@@ -41,11 +41,12 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any, Protocol
 
 from kafkaplan import __version__
 from kafkaplan.errors import ClusterError, ClusterUnreachable, LeaseHeld, LeaseLost
-from kafkaplan.live.connection import make_client
+from kafkaplan.live.connection import interruptible, make_client
 
 log = logging.getLogger("kafkaplan.live.lease")
 
@@ -216,6 +217,9 @@ class Lease:
         self.state: LeaseState | None = None  # ours, while held
         self.taken_over: LeaseState | None = None  # the expired lease this run took over
         self._renewed_at = 0.0
+        # A record was sent whose effect ``state`` does not show yet (an interrupt between
+        # sending it and reading the log back): release reads the log to find out.
+        self._unsure = False
 
     def read(self) -> LeaseState:
         records, truncated = self.log.read()
@@ -233,8 +237,10 @@ class Lease:
             state = self.read()
             if not state.held or state.expired(int(self.clock() * 1000)):
                 previous = state if state.held else None
+                self._unsure = True
                 self.append("acquire", state.head, create=True)
                 state = self.read()
+                self._unsure = False
                 if state.holder == self.holder:
                     self.taken_over = previous
                     self.state = state
@@ -258,8 +264,10 @@ class Lease:
             raise LeaseLost("this run does not hold the apply lease")
         if self.monotonic() - self._renewed_at < self.ttl_ms / 3000:
             return
+        self._unsure = True
         self.append("renew", self.state.head)
         state = self.read()
+        self._unsure = False
         if state.holder != self.holder:
             self.state = None
             now = state.describe() if state.held else "the lease was released by `unlock`"
@@ -273,10 +281,19 @@ class Lease:
 
     def release(self) -> None:
         """Give the lease back (raises ClusterError if the broker cannot be reached)."""
-        if self.state is None:
+        if self._unsure:
+            # The last acquire or renew may have taken effect unseen: release what the log
+            # says this run holds, at the log's head.
+            state = self.read()
+            self.state = None
+            if state.holder != self.holder:
+                return
+        elif self.state is None:
             return
-        state, self.state = self.state, None
+        else:
+            state, self.state = self.state, None
         self.append("release", state.head)
+        self._unsure = False
 
     def break_(self, shown: LeaseState) -> LeaseState:
         """Release ``shown`` (the lease a person decided to break) on behalf of whoever
@@ -375,7 +392,8 @@ class KafkaLeaseLog:
         self._exists = True
         if high <= low:
             return [], low > 0
-        self._consumer.assign([TopicPartition(self.topic, 0, low)])
+        consumer = self._consumer
+        consumer.assign([TopicPartition(self.topic, 0, low)])
         records: list[LeaseRecord] = []
         position = low
         try:
@@ -387,7 +405,7 @@ class KafkaLeaseLog:
                         resource=f"topic.{self.topic}",
                         code="_TIMED_OUT",
                     )
-                message = self._consumer.poll(min(remaining, 1.0))
+                message = interruptible(partial(consumer.poll, min(remaining, 1.0)))
                 if message is None:
                     continue
                 if message.error() is not None:
@@ -439,7 +457,8 @@ class KafkaLeaseLog:
                 self._appended = max(self._appended, message.offset() + 1)
 
         self._producer.produce(self.topic, value=payload, partition=0, on_delivery=delivered)
-        left = self._producer.flush(self.timeout + 5)
+        producer = self._producer
+        left = interruptible(lambda: producer.flush(self.timeout + 5))
         if failures:
             raise self._translate(failures[0], "lease_write")
         if left:

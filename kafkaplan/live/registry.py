@@ -151,15 +151,23 @@ def _permission_hint(operation: str) -> str:
 
 
 def translate(
-    status: int, error_code: int | None, message: str, *, resource: str | None, operation: str
+    status: int,
+    error_code: int | None,
+    message: str,
+    *,
+    resource: str | None,
+    operation: str,
+    url: str | None = None,
 ) -> RegistryError:
-    """An HTTP error answer of the registry as a typed error, in one line."""
+    """An HTTP error answer of the registry as a typed error, in one line (naming ``url``,
+    the registry's, where the answer is about the connection rather than the request)."""
     code = f" {error_code}" if error_code is not None and error_code != status else ""
     detail = f": {message}" if message else ""
     kwargs: dict[str, Any] = {"resource": resource, "status": status, "error_code": error_code}
     if status == 401:
+        at = f" at {url}" if url else ""
         return RegistryAuthenticationFailed(
-            f"registry authentication failed (HTTP 401){detail}",
+            f"registry authentication failed{at} (HTTP 401){detail}",
             hint="check schema_registry.username and the environment variable named by "
             "password_env or bearer_token_env",
             **kwargs,
@@ -375,6 +383,7 @@ class HttpRegistry:
                 str(answer.get("message") or answer.get("detail") or ""),
                 resource=resource,
                 operation=operation,
+                url=_safe_url(self.url),
             )
 
         if operation != "read":

@@ -495,6 +495,41 @@ def _checked(
     return _verdict(change, check.compatible, check.reasons, current, target, part)
 
 
+def _incompatible_hint(change: Change) -> str:
+    """What to do about an incompatible schema, true for its format and change: "new fields
+    need a default" only for an Avro schema that adds a field without one (the registries
+    give no reason for JSON Schema and Protobuf refusals, Apicurio none at all)."""
+    after = change.after or {}
+    lower = "or lower the subject's compatibility deliberately"
+    kind = after.get("schema_type", "AVRO")
+    if kind == "AVRO":
+        # A field the plan adds, shown as "type" or "type = default".
+        added = sorted(
+            f.path.removeprefix("fields.")
+            for f in change.fields
+            if f.path.startswith("fields.")
+            and f.before is None
+            and f.after is not None
+            and " = " not in str(f.after)
+        )
+        if added:
+            verb = "has" if len(added) == 1 else "have"
+            return f"new fields need a default ({', '.join(added)} {verb} none), {lower}"
+        return (
+            "make the change compatible (a field added or removed needs a default, a "
+            f"changed type must be one Avro promotes, such as int to long), {lower}"
+        )
+    if kind == "PROTOBUF":
+        return (
+            "make the change compatible (keep each field's number and type; reserve the "
+            f"numbers of removed fields), {lower}"
+        )
+    return (
+        "make the change compatible (a new version must accept the documents the old one "
+        f"accepted under BACKWARD, and the reverse under FORWARD), {lower}"
+    )
+
+
 def _verdict(
     change: Change,
     compatible: bool,
@@ -519,8 +554,7 @@ def _verdict(
             part.errors.append(
                 message(
                     f"incompatible with the latest registered version under {current}: {reason}",
-                    hint="make the change compatible (new fields need a default), or lower "
-                    "the subject's compatibility deliberately",
+                    hint=_incompatible_hint(change),
                 )
             )
         return change

@@ -9,6 +9,7 @@ policies. Nothing stops at the first problem: ``SpecError`` carries them all.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -161,10 +162,15 @@ def parse_spec_files(
                 document.diagnostic((), "a spec file must be a mapping (e.g. `topics: [...]`)")
             )
             continue
-        before = len(problems)
-        interpolate(document, resolve, problems)
-        if len(problems) > before:
+        failed: list[PathKey] = []
+        interpolate(document, resolve, problems, failed)
+        # An item (a topic, a binding, a subject) that names an unknown variable is left
+        # out, so its unresolved text causes no follow-on errors; the rest of the file is
+        # checked. A reference outside such items leaves the whole file out.
+        broken = {path[:2] for path in failed if len(path) >= 2 and path[0] in _SECTIONS}
+        if len(broken) < len({path[:2] for path in failed}):
             continue
+
         try:
             model = SpecFile.model_validate(document.data)
             topics = list(enumerate(model.topics))
@@ -174,18 +180,50 @@ def parse_spec_files(
             groups = list(enumerate(model.groups))
             quotas = list(enumerate(model.quotas))
         except ValidationError as exc:
-            problems.extend(validation_diagnostics(document, exc))
+            problems.extend(
+                validation_diagnostics(document, exc, skip=partial(_within, frozenset(broken)))
+            )
             topics = _salvage(document.data.get("topics"), TopicSpec)
             acls = _salvage(document.data.get("acls"), AclEntry)
             subjects = _salvage(document.data.get("subjects"), SubjectSpec)
             users = _salvage(document.data.get("users"), UserSpec)
             groups = _salvage(document.data.get("groups"), GroupSpec)
             quotas = _salvage(document.data.get("quotas"), QuotaEntry)
+        if broken:
+            topics = [(i, t) for i, t in topics if ("topics", i) not in broken]
+            acls = [(i, a) for i, a in acls if ("acls", i) not in broken]
+            subjects = [(i, s) for i, s in subjects if ("subjects", i) not in broken]
+            users = [(i, u) for i, u in users if ("users", i) not in broken]
+            groups = [(i, g) for i, g in groups if ("groups", i) not in broken]
+            quotas = [(i, q) for i, q in quotas if ("quotas", i) not in broken]
         loaded.append(LoadedSpec(document, topics, acls, subjects, path, users, groups, quotas))
     return loaded
 
 
 M = TypeVar("M", bound=BaseModel)
+
+# The top-level lists of a spec file, whose items are checked one by one.
+_SECTIONS = ("topics", "acls", "subjects", "users", "groups", "quotas")
+# Keys that decide what an item is: one with such a key wrong is not checked further (an
+# ACL entry without its `role` would be judged as a raw binding, a quota entry without its
+# `user` as another entity's).
+_ESSENTIAL = frozenset(
+    {
+        "name",
+        "class",
+        "topic_class",
+        "principal",
+        "role",
+        "resource_type",
+        "topic",
+        "file",
+        "type",
+        "id",
+        "user",
+        "client_id",
+        "ip",
+    }
+)
 
 
 def _salvage(raw: Any, model: type[M]) -> list[tuple[int, M]]:
@@ -195,11 +233,36 @@ def _salvage(raw: Any, model: type[M]) -> list[tuple[int, M]]:
         return []
     items = []
     for index, item in enumerate(raw):
-        try:
-            items.append((index, model.model_validate(item)))
-        except ValidationError:
-            continue
+        salvaged = _valid_part(item, model)
+        if salvaged is not None:
+            items.append((index, salvaged))
     return items
+
+
+def _within(items: frozenset[tuple[str | int, ...]], path: tuple[str | int, ...]) -> bool:
+    return path[:2] in items
+
+
+def _valid_part(item: Any, model: type[M]) -> M | None:
+    """``item`` as a model, or, when some of its keys are wrong, the item without them (so
+    that a topic whose `partitions` is not a number still has its configs checked); None
+    when what is wrong is not one key (a missing name, a rule across keys)."""
+    for _ in range(3):
+        try:
+            return model.model_validate(item)
+        except ValidationError as exc:
+            if not isinstance(item, dict):
+                return None
+            wrong = {error["loc"][0] for error in exc.errors() if error["loc"]}
+            if not wrong or any(not error["loc"] for error in exc.errors()):
+                return None
+            if wrong & _ESSENTIAL:
+                return None  # without it, the item would mean something else
+            kept = {key: value for key, value in item.items() if key not in wrong}
+            if len(kept) == len(item):
+                return None
+            item = kept
+    return None
 
 
 @dataclass

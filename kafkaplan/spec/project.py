@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -828,12 +828,18 @@ def find_project_file(start: Path) -> Path | None:
 
 
 def validation_diagnostics(
-    document: Document, error: ValidationError, schema_command: str = "kafkaplan schema"
+    document: Document,
+    error: ValidationError,
+    schema_command: str = "kafkaplan schema",
+    skip: Callable[[tuple[str | int, ...]], bool] | None = None,
 ) -> list[Diagnostic]:
-    """pydantic's errors, located by file and line, in words a spec author understands."""
+    """pydantic's errors, located by file and line, in words a spec author understands
+    (but those at a path ``skip`` answers true for)."""
     problems = []
     for item in error.errors():
         path = tuple(part for part in item["loc"] if isinstance(part, str | int))
+        if skip is not None and skip(path):
+            continue
         field = ".".join(str(part) for part in path) or "document"
         hint = None
         if item["type"] == "extra_forbidden":

@@ -297,8 +297,10 @@ def interpolate(
     document: Document,
     resolve: Callable[[str], Any],
     problems: list[Diagnostic],
+    failed: list[PathKey] | None = None,
 ) -> None:
-    """Replace ``${name}`` in every string of the document, in place.
+    """Replace ``${name}`` in every string of the document, in place (``failed``, if given,
+    gets the path of each value that names an unknown variable).
 
     ``resolve(name)`` returns the value or raises KeyError (reported with file and line).
     A string that is exactly one reference takes the value's own type (``${partitions}``
@@ -329,6 +331,8 @@ def interpolate(
                     hint="define it under the environment's `variables` in kafkaplan.yaml",
                 )
             )
+            if failed is not None:
+                failed.append(path)
             return value
 
     document.data = visit(document.data, ())

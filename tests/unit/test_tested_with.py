@@ -25,8 +25,9 @@ def combinations() -> list[tuple[str, str, str, str]]:
     assert block is not None, "scripts/run-matrix has no COMBINATIONS"
     rows = []
     for line in re.findall(r'"([^"]+)"', block.group(1)):
-        name, version, registry, *selection = line.split()
-        rows.append((name, version, registry, " ".join(selection)))
+        name, version, registry, *expression = line.split()
+        selection = f"-m {' '.join(expression)}" if expression else ""
+        rows.append((name, version, registry.removesuffix("+auth"), selection))
     return rows
 
 

@@ -142,3 +142,25 @@ def test_sensitive_live_values_are_masked_everywhere() -> None:
         text = render(plan, fmt)
         assert "s3cr3t-value" not in text, fmt
         assert "(sensitive)" in text, fmt
+
+
+def test_an_interrupt_lost_in_a_librdkafka_callback_stays_an_interrupt() -> None:
+    """confluent-kafka reports a KeyboardInterrupt raised in a callback during poll or
+    flush as SystemError; kafkaplan turns it back into the interrupt it was (a Ctrl-C in
+    the lease's flush was an "Internal error")."""
+    from kafkaplan.live.connection import interruptible
+
+    def lost() -> int:
+        raise SystemError(
+            "<method 'flush' of 'cimpl.Producer' objects> returned NULL without setting an "
+            "exception"
+        )
+
+    def other() -> int:
+        raise SystemError("something else")
+
+    with pytest.raises(KeyboardInterrupt):
+        interruptible(lost)
+    with pytest.raises(SystemError, match="something else"):
+        interruptible(other)
+    assert interruptible(lambda: 3) == 3

@@ -195,3 +195,43 @@ def test_the_lease_topic_is_internal() -> None:
     assert is_internal_topic("__kafkaplan_lease.team-a")
     owned = DesiredState(topics={}, owned_topic_prefixes=("__kafkaplan",))
     assert owned.deletion_candidates(["__kafkaplan_lease"]) == []
+
+
+class InterruptedRead(MemoryLeaseLog):
+    """A log whose first read after an append is cut short by Ctrl-C (the record is in),
+    once ``armed``."""
+
+    armed: bool = False
+    interrupt_next_read: bool = False
+
+    def append(self, payload: bytes, *, create: bool) -> None:
+        super().append(payload, create=create)
+        self.interrupt_next_read = self.armed
+
+    def read(self) -> tuple[list[LeaseRecord], bool]:
+        if self.interrupt_next_read:
+            self.interrupt_next_read = self.armed = False
+            raise KeyboardInterrupt
+        return super().read()
+
+
+@pytest.mark.parametrize("step", ["acquire", "renew"])
+def test_an_interrupt_before_the_log_is_read_back_still_releases(step: str) -> None:
+    """Ctrl-C after an acquire or renew record was written, before it was read back: the
+    run's view of the lease is stale, and release must still give back what it holds."""
+    log = InterruptedRead()
+    lease = run(log, "alice")
+    if step == "acquire":
+        log.armed = True
+        with pytest.raises(KeyboardInterrupt):
+            lease.acquire(wait=0)
+    else:
+        lease.acquire(wait=0)
+        log.now_ms += int(TTL * 1000 / 2)
+        log.armed = True
+        with pytest.raises(KeyboardInterrupt):
+            lease.keep()
+    assert lease.read().holder == lease.holder  # it holds the lease, unseen
+    lease.release()
+    assert not lease.read().held
+    assert run(log, "bob").acquire(wait=0).owner == "bob"

@@ -113,7 +113,7 @@ BASE = "/apis/ccompat/v7"
             401,
             40101,
             RegistryAuthenticationFailed,
-            "subject.s: registry authentication failed (HTTP 401): nope",
+            "subject.s: registry authentication failed at {url} (HTTP 401): nope",
         ),
         (
             403,
@@ -146,7 +146,7 @@ def test_errors_are_one_line_naming_the_subject(
     with pytest.raises(kind) as info:
         client(server.url).register("s", SchemaPayload("AVRO", '"string"'))
     text = str(info.value)
-    assert text.startswith(line), text
+    assert text.startswith(line.format(url=server.url)), text
     assert "\n" not in text
     assert info.value.status == status
 
@@ -384,7 +384,8 @@ def refusing(
         (
             401,
             {"error_code": 40101, "message": "Unauthorized"},
-            f"Error: subject.{SUBJECT}: registry authentication failed (HTTP 401): Unauthorized "
+            f"Error: subject.{SUBJECT}: registry authentication failed at {{url}} (HTTP 401): "
+            "Unauthorized "
             f"(hint: {AUTHENTICATE})",
         ),
         (
@@ -406,7 +407,7 @@ def test_a_refused_registry_read_is_one_line_naming_the_subject(
     server, project = refusing
     server.fallback = (status, body)
     code, out, err = run(project, "plan", capsys=capsys)
-    assert (code, out, err.splitlines()) == (1, "", [line])
+    assert (code, out, err.splitlines()) == (1, "", [line.format(url=server.url)])
     assert server.requests, "the registry was asked"
     assert "kp-secret-7e1" not in err
 

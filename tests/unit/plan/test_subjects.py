@@ -50,11 +50,12 @@ def subject(
     *,
     compatibility: str | None = None,
     references: tuple[tuple[str, str, int | None], ...] = (),
+    schema_type: str = "AVRO",
 ) -> DesiredSubject:
-    parsed = schemas.parse("AVRO", text)
+    parsed = schemas.parse(schema_type, text)
     return DesiredSubject(
         name=name,
-        schema_type="AVRO",
+        schema_type=schema_type,
         schema=text,
         canonical=parsed.canonical,
         file=f"specs/schemas/{name}.avsc",
@@ -90,8 +91,8 @@ def apply(registry: MemoryRegistry, plan: Plan) -> list[tuple[str, Status, str]]
     return [(o.address, o.status, o.detail) for o in report.outcomes]
 
 
-def seed(registry: MemoryRegistry, name: str, text: str) -> None:
-    registry.register(name, SchemaPayload("AVRO", text))
+def seed(registry: MemoryRegistry, name: str, text: str, schema_type: str = "AVRO") -> None:
+    registry.register(name, SchemaPayload(schema_type, text))
 
 
 WITH_MONEY = (("acme.Money", "money", None),)
@@ -221,14 +222,47 @@ def test_incompatible_changes_are_plan_errors() -> None:
     assert str(error) == (
         "specs/s.yaml:7: subject.r: specs/schemas/r.avsc: incompatible with the latest "
         "registered version under BACKWARD: READER_FIELD_MISSING_DEFAULT_VALUE: count (hint: "
-        "make the change compatible (new fields need a default), or lower the subject's "
+        "new fields need a default (count has none), or lower the subject's "
         "compatibility deliberately)"
     )
-    # FORWARD: removing a field without a default breaks old readers.
+    # FORWARD: removing a field without a default breaks old readers; nothing was added.
     registry = MemoryRegistry(global_level="FORWARD")
     seed(registry, "r", record(ID, COUNT))
     [error] = plan_for(registry, state(subject("r", record(ID)))).errors
     assert "under FORWARD: READER_FIELD_MISSING_DEFAULT_VALUE: count" in error.message
+    assert error.hint is not None
+    assert "new fields need a default" not in error.hint
+    assert "a field added or removed needs a default" in error.hint
+
+
+@pytest.mark.parametrize(
+    ("schema_type", "old", "new", "advice"),
+    [
+        (
+            "JSON",
+            '{"type": "object", "properties": {"a": {"type": "string"}}}',
+            '{"type": "object", "properties": {"a": {"type": "integer"}}}',
+            "a new version must accept the documents the old one accepted",
+        ),
+        (
+            "PROTOBUF",
+            'syntax = "proto3";\nmessage M { string a = 1; }\n',
+            'syntax = "proto3";\nmessage M { int64 a = 1; }\n',
+            "keep each field's number and type",
+        ),
+    ],
+)
+def test_the_incompatibility_hint_fits_the_format(
+    schema_type: str, old: str, new: str, advice: str
+) -> None:
+    """JSON Schema and Protobuf have no field defaults: their hint never says so."""
+    registry = MemoryRegistry()
+    registry.incompatible_types = {schema_type}
+    seed(registry, "r", old, schema_type=schema_type)
+    [error] = plan_for(registry, state(subject("r", new, schema_type=schema_type))).errors
+    assert error.hint is not None
+    assert advice in error.hint
+    assert "default" not in error.hint
 
 
 def test_lowering_compatibility_comes_first_and_is_a_risk() -> None:

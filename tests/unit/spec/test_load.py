@@ -9,7 +9,7 @@ import pytest
 from kafkaplan.errors import SpecError
 from kafkaplan.spec.load import load_desired
 from kafkaplan.spec.project import load_project
-from tests.conftest import PROJECT, MakeProject
+from tests.conftest import PROJECT, MakeProject, run_cli
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -80,7 +80,11 @@ def test_every_problem_is_reported_with_its_line(make_project: MakeProject) -> N
     )
     assert any(p.startswith("specs/a.yaml:7: cleanup.policy takes compact, delete") for p in found)
     assert any(p.startswith("specs/a.yaml:9: unknown key 'colour'") for p in found)
-    assert len(found) == 4
+    # The third topic's unknown key does not hide that its name is taken.
+    assert any(
+        p.startswith("specs/a.yaml:8: topic 'orders.created.v1' is declared twice") for p in found
+    )
+    assert len(found) == 5
 
 
 def test_names_duplicates_and_collisions(make_project: MakeProject) -> None:
@@ -383,3 +387,64 @@ def test_a_custom_naming_pattern_without_description_quotes_the_pattern(
     assert "does not follow the naming convention team-NAME (hint:" in found
     [found] = problems(make_project({"a.yaml": "topics:\n  - name: Orders\n"}))
     assert "naming convention entity.event_type.version (e.g. orders.created.v1)" in found
+
+
+def test_one_run_reports_every_kind_of_problem_in_every_file(
+    make_project: MakeProject, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A topic's shape errors do not hide its configs' errors, an unknown variable does not
+    hide the rest of its file, and per-file, cross-file and policy checks all run: every
+    problem in one run, with file:line, sorted."""
+    project = make_project(
+        {
+            "a.yaml": """\
+            topics:
+              - name: orders.created.v1
+                replicas: 3
+                partitions: six
+                configs:
+                  retention.msec: 1000
+                  retention.ms: 60d
+                  cleanup.policy: delet
+              - name: Bad_Name
+            """,
+            "b.yaml": """\
+            topics:
+              - name: ship.sent.v1
+                partitions: ${nope}
+              - name: ship.lost.v1
+                configs:
+                  min.insync.replicas: two
+            acls:
+              - principal: alice
+                role: producer
+                topics: [ship.lost.v1]
+            subjects:
+              - name: ship.lost.v1-value
+                file: lost.avsc
+            """,
+            "lost.avsc": '{"type": "record", "name": "Lost", "fields": '
+            '[{"name": "at", "type": "long", "default": "x"}]}',
+        }
+    )
+    code, _, err = run_cli(project, "validate", capsys=capsys)
+    assert code == 1
+    lines = err.splitlines()
+    expected = [
+        ("specs/a.yaml:3:", "unknown key 'replicas'"),
+        ("specs/a.yaml:4:", "topics.0.partitions: Input should be a valid integer"),
+        ("specs/a.yaml:6:", "unknown topic config 'retention.msec'"),
+        ("specs/a.yaml:7:", "keeps data for 60d; the policy allows at most 30d"),
+        ("specs/a.yaml:8:", "cleanup.policy takes compact, delete, got 'delet'"),
+        ("specs/a.yaml:9:", "topic 'Bad_Name' does not follow the naming convention"),
+        ("specs/b.yaml:3:", "unknown variable 'nope'"),
+        ("specs/b.yaml:6:", "min.insync.replicas takes a whole number, got 'two'"),
+        ("specs/b.yaml:8:", "malformed principal 'alice'"),
+        ("specs/lost.avsc:1:", "Default value <x> must match schema type: long"),
+    ]
+    problems_shown = [line for line in lines if line.startswith("specs/")]
+    assert len(problems_shown) == len(expected), err
+    for line, (where, what) in zip(problems_shown, expected, strict=True):
+        assert line.startswith(where), f"{line!r} is not at {where}\n{err}"
+        assert what in line, f"{line!r} does not say {what!r}\n{err}"
+    assert f"Error: {len(expected)} errors in the specs." in err
