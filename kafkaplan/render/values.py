@@ -157,6 +157,6 @@ def bytes_lost_label(affected: Affected) -> str | None:
     if not affected.bytes_upper_bound:
         return size_label(affected.bytes_lost)
     return (
-        f"up to {size_label(affected.bytes_lost)}: the size of the partitions that lose "
-        "records; Kafka deletes whole segments and does not report their sizes"
+        f"up to {size_label(affected.bytes_lost)}: the partitions that lose records "
+        "(Kafka deletes whole segments)"
     )

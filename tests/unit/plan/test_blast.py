@@ -353,7 +353,7 @@ def test_a_deletion_loses_the_topics_size_and_a_cut_at_most_its_partitions() -> 
     from kafkaplan.render import render
 
     text = render(plan, "text")
-    assert "bytes      up to 1,100 bytes (1.1 KiB): the size of the partitions" in text
+    assert "bytes      up to 1,100 bytes (1.1 KiB): the partitions that lose records" in text
     assert "bytes      400 bytes" in text
     assert [c for c in cluster.calls if c.startswith("describe_log_dirs")] == [
         "describe_log_dirs:3"
