@@ -29,6 +29,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
 
 from kafkaplan.kinds import ResourceKind
 from kafkaplan.live.state import GroupUse, LiveState, LiveUsage, TopicUsage
@@ -498,33 +501,52 @@ def _sorted(found: Mapping[tuple[str, str], Principal]) -> list[Principal]:
 
 
 def _group(group: GroupUse, used: TopicUsage, now_ms: int, cut: bool) -> GroupUsage:
+    # Called once per group and changed topic (20,000 times for 20 groups on 1,000 topics):
+    # plain loops over the few partitions, and no validation.
+    committed = group.committed
+    end, recent_at = used.end, used.recent
     lag = 0
-    for partition, offset in group.committed.items():
-        end = used.end.get(partition)
-        if end is not None:
-            lag += max(0, end - offset)
-    recent = any(
-        (first := used.recent.get(partition, -1)) >= 0 and offset > first
-        for partition, offset in group.committed.items()
-    )
+    recent = False
+    for partition, offset in committed.items():
+        last = end.get(partition)
+        if last is not None and last > offset:
+            lag += last - offset
+        if recent_at and not recent:
+            first = recent_at.get(partition, -1)
+            recent = first >= 0 and offset > first
     live_members = bool(group.members) and group.state not in ("EMPTY", "DEAD")
     unread_lost = None
     if cut and used.cut_ms is not None:
         unread_lost = 0
-        for partition, offset in group.committed.items():
-            start, end = used.start.get(partition, 0), used.end.get(partition, 0)
+        for partition, offset in committed.items():
+            start, last = used.start.get(partition, 0), end.get(partition, 0)
             first_kept = used.cut.get(partition, -1)
-            boundary = end if first_kept < 0 else first_kept
+            boundary = last if first_kept < 0 else first_kept
             unread_lost += max(0, boundary - max(offset, start))
-    # Built from values computed here: no validation needed (1,000s per plan).
-    return GroupUsage.model_construct(
+    return _built(
+        GroupUsage,
         group=group.group_id,
         state=group.state,
         members=list(group.members),
-        lag=lag if group.committed else None,
+        lag=lag if committed else None,
         active=live_members or recent,
         unread_lost=unread_lost,
     )
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def _built(model: type[M], **values: Any) -> M:
+    """A model from values computed here, every field given: what ``model_construct`` does,
+    without its per-field default handling (a third of the blast radius's time at 20,000
+    groups entries)."""
+    made = model.__new__(model)
+    object.__setattr__(made, "__dict__", values)
+    object.__setattr__(made, "__pydantic_fields_set__", set(values))
+    object.__setattr__(made, "__pydantic_extra__", None)
+    object.__setattr__(made, "__pydantic_private__", None)
+    return made
 
 
 def _older_than_cut(used: TopicUsage) -> int:

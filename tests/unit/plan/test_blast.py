@@ -382,3 +382,22 @@ def test_sizes_the_principal_may_not_read_are_said_not_guessed() -> None:
     assert any(
         n.startswith("bytes on disk not checked: not authorized") for n in cut.affected.notes
     )
+
+
+def test_group_entries_built_without_validation_equal_validated_ones() -> None:
+    from kafkaplan.plan.blast import _built
+    from kafkaplan.plan.model import GroupUsage
+
+    values: dict[str, object] = {
+        "group": "g",
+        "state": "STABLE",
+        "members": ["c@h"],
+        "lag": 3,
+        "active": True,
+        "unread_lost": None,
+    }
+    built = _built(GroupUsage, **values)
+    validated = GroupUsage.model_validate(values)
+    assert built == validated
+    assert built.model_dump_json() == validated.model_dump_json()
+    assert built.model_copy(update={"lag": 4}).lag == 4
