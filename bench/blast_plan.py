@@ -76,6 +76,32 @@ def commit_all(env: dict[str, str], group: str, names: list[str]) -> None:
         consumer.close()
 
 
+def leaders_ready(admin: AdminClient, names: list[str]) -> None:
+    """Wait (bounded) until every new partition answers ListOffsets: right after creation
+    a loaded broker answers NOT_LEADER_FOR_PARTITION for a while, longer than a plan's
+    retries, and that is not what is measured."""
+    from confluent_kafka.admin import OffsetSpec
+
+    deadline = time.monotonic() + 120
+    pending = [TopicPartition(name, 0) for name in names]
+    while pending:
+        futures = admin.list_offsets(
+            {tp: OffsetSpec.latest() for tp in pending},  # type: ignore[no-untyped-call]
+            request_timeout=30,
+        )
+        failed = []
+        for tp, future in futures.items():
+            try:
+                future.result()
+            except KafkaException:
+                failed.append(tp)
+        pending = failed
+        if pending and time.monotonic() > deadline:
+            raise SystemExit(f"{len(pending)} partitions have no leader after 120s")
+        if pending:
+            time.sleep(1)
+
+
 def main() -> None:
     import os
 
@@ -114,6 +140,7 @@ def main() -> None:
         for name in names:
             producer.produce(name, value=b"x", partition=0)
         assert producer.flush(60) == 0
+        leaders_ready(admin, names)
         for group in groups:
             commit_all(env, group, names)
         print(f"{len(groups)} groups committed offsets on every topic")
