@@ -139,7 +139,7 @@ def main() -> None:
         producer = Producer(settings(env))
         for name in names:
             producer.produce(name, value=b"x", partition=0)
-        assert producer.flush(60) == 0
+        assert producer.flush(600) == 0
         leaders_ready(admin, names)
         for group in groups:
             commit_all(env, group, names)
