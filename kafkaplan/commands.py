@@ -58,7 +58,13 @@ from kafkaplan.live.registry import (
 )
 from kafkaplan.live.retry import RetryingCluster, RetryPolicy
 from kafkaplan.live.state import LiveState
-from kafkaplan.plan.blast import changed_topics, in_use_deletions, retention_cuts
+from kafkaplan.plan.blast import (
+    access_topics,
+    changed_topics,
+    in_use_deletions,
+    removes_access,
+    retention_cuts,
+)
 from kafkaplan.plan.checks import questions
 from kafkaplan.plan.compare import compare_plans
 from kafkaplan.plan.compute import compute_plan, live_fingerprints
@@ -237,22 +243,27 @@ def decide(
     is decided in one place."""
     draft = compute_plan(desired, live, options)
     changed = changed_topics(draft.changes, desired) if window_ms is not None else {}
-    if changed and window_ms is not None:
+    removing = window_ms is not None and removes_access(draft.changes)
+    watched = access_topics(draft.changes, live) if removing else set()
+    if (changed or removing) and window_ms is not None:
         at = now or datetime.now(UTC)
+        read = [name for name in [*changed, *sorted(watched - set(changed))] if name in live.topics]
         live = replace(
             live,
             usage=read_usage(
                 cluster,
-                {name: live.topics[name].partitions for name in changed if name in live.topics},
+                {name: live.topics[name].partitions for name in read},
                 now_ms=int(at.timestamp() * 1000),
                 window_ms=window_ms,
                 cuts=retention_cuts(draft.changes, live),
                 deleted=in_use_deletions(draft.changes),
+                watched=watched,
                 acls=not desired.acls.managed,
+                leaders={name: live.topics[name].leaders for name in read},
             ),
         )
     asked = questions(draft)
-    if not asked and not changed:
+    if not asked and not changed and not removing:
         return draft
     return compute_plan(desired, live, options, ask(cluster, registry, asked) if asked else None)
 

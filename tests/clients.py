@@ -130,3 +130,33 @@ def delete_groups(env: Mapping[str, str], groups: Sequence[str]) -> None:
         except KafkaException as exc:
             if exc.args[0].name() not in ("GROUP_ID_NOT_FOUND", "NON_EMPTY_GROUP"):
                 raise
+
+
+def partition_sizes(
+    env: Mapping[str, str], partitions: Sequence[tuple[str, int]]
+) -> dict[tuple[str, int], int]:
+    """Each partition's size on disk (its largest replica), asked with kafka-python's own
+    DescribeLogDirs, beside kafkaplan's adapter."""
+    from kafka.admin import KafkaAdminClient
+
+    admin = KafkaAdminClient(
+        bootstrap_servers=env["KAFKAPLAN_BOOTSTRAP_SERVERS"],
+        security_protocol=env.get("KAFKAPLAN_SECURITY_PROTOCOL", "SASL_PLAINTEXT"),
+        sasl_mechanism=env.get("KAFKAPLAN_SASL_MECHANISM", "SCRAM-SHA-512"),
+        sasl_plain_username=env["KAFKAPLAN_SASL_USERNAME"],
+        sasl_plain_password=env["KAFKAPLAN_SASL_PASSWORD"],
+    )
+    try:
+        wanted: dict[str, list[int]] = {}
+        for topic, partition in partitions:
+            wanted.setdefault(topic, []).append(partition)
+        sizes: dict[tuple[str, int], int] = {}
+        for broker in admin.describe_log_dirs(topic_partitions=wanted):
+            for log_dir in broker["log_dirs"]:
+                for topic_entry in log_dir["topics"]:
+                    for entry in topic_entry["partitions"]:
+                        key = (topic_entry["name"], entry["partition_index"])
+                        sizes[key] = max(sizes.get(key, 0), entry["partition_size"])
+        return sizes
+    finally:
+        admin.close()

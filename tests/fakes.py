@@ -221,6 +221,10 @@ class MemoryLeaseLog:
         pass
 
 
+# Bytes one record takes on disk in the fake's logs.
+RECORD_BYTES = 100
+
+
 @dataclass
 class FakeLog:
     """One partition's log: its start offset and the timestamp (ms) of each record held."""
@@ -231,6 +235,11 @@ class FakeLog:
     @property
     def end(self) -> int:
         return self.start + len(self.timestamps)
+
+    @property
+    def size(self) -> int:
+        """Bytes on disk: a fixed size per record held (the real broker's depend on batches)."""
+        return RECORD_BYTES * len(self.timestamps)
 
 
 @dataclass
@@ -550,6 +559,18 @@ class MemoryCluster:
                 later = [i for i, ts in enumerate(log.timestamps) if ts >= query]
                 result[partition] = log.start + later[0] if later else -1
         return result
+
+    def describe_log_dirs(self, partitions: Sequence[Partition]) -> dict[Partition, dict[int, int]]:
+        self.calls.append(f"describe_log_dirs:{len(partitions)}")
+        self._read_fault("describe_log_dirs")
+        sizes: dict[Partition, dict[int, int]] = {}
+        for partition in partitions:
+            topic = self.topics.get(partition[0])
+            if topic is None or partition[1] >= len(topic.replicas):
+                continue
+            size = self.logs.get(partition, FakeLog()).size
+            sizes[partition] = dict.fromkeys(topic.replicas[partition[1]], size)
+        return sizes
 
     def describe_acls(self) -> tuple[list[Binding], list[str]]:
         self.calls.append("describe_acls")

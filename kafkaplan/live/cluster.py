@@ -214,6 +214,11 @@ class Cluster(Protocol):
         timestamp in ms, the offset of the first record written at or after it (-1: none)."""
         ...
 
+    def describe_log_dirs(self, partitions: Sequence[Partition]) -> dict[Partition, dict[int, int]]:
+        """Per partition: the bytes on disk of each replica that holds it, by broker id
+        (DescribeLogDirs, one request per broker). Partitions no broker holds are absent."""
+        ...
+
     def describe_acls(self) -> tuple[list[Binding], list[str]]:
         """Every ACL binding, in one request; and a description of each binding this client
         cannot represent (resource types or operations it does not know)."""
@@ -1016,6 +1021,36 @@ class KafkaCluster:
                     exc, resource=f"topic.{tp.topic}", operation="list_offsets"
                 ) from exc
         return result
+
+    def describe_log_dirs(self, partitions: Sequence[Partition]) -> dict[Partition, dict[int, int]]:
+        # confluent-kafka has no DescribeLogDirs: kafka-python's admin client sends one
+        # request per broker.
+        if not partitions:
+            return {}
+        wanted: dict[str, list[int]] = {}
+        for topic, partition in partitions:
+            wanted.setdefault(topic, []).append(partition)
+        try:
+            answered = self._reassigner().describe_log_dirs(topic_partitions=wanted)
+        except ClusterError:
+            raise
+        except Exception as exc:
+            raise translate_kafka_python(
+                exc, resource="kafka", operation="describe_log_dirs"
+            ) from exc
+        asked = set(partitions)
+        sizes: dict[Partition, dict[int, int]] = {}
+        for broker in answered:
+            for log_dir in broker.get("log_dirs", ()):
+                if log_dir.get("error_code", 0):
+                    continue
+                for topic in log_dir.get("topics", ()):
+                    for entry in topic.get("partitions", ()):
+                        key = (topic["name"], entry["partition_index"])
+                        if key not in asked or entry.get("is_future_key"):
+                            continue
+                        sizes.setdefault(key, {})[broker["broker"]] = entry["partition_size"]
+        return sizes
 
     def describe_acls(self) -> tuple[list[Binding], list[str]]:
         from confluent_kafka import KafkaException

@@ -509,16 +509,20 @@ def read_usage(
     window_ms: int,
     cuts: Mapping[str, int] | None = None,
     deleted: Collection[str] = (),
+    watched: Collection[str] = (),
     acls: bool = False,
+    leaders: Mapping[str, Sequence[int]] | None = None,
 ) -> LiveUsage:
     """Who uses the changed ``topics`` (name -> partition count) and where their partitions
     stand, for the plan's blast radius: one list-groups request, one offset fetch per group
     (librdkafka takes one group per request; all are sent at once), batched describe-groups,
     and one list-offsets submission per question (log ends; log starts and, per new
     retention ``cuts`` (topic -> retention ms), the offsets at ``now - retention``; for
-    ``deleted`` topics the offsets at ``now - window``). ``acls``: the live bindings are
+    ``deleted`` and ``watched`` topics the offsets at ``now - window``). ``acls``: the live bindings are
     read too (the plan did not need them). Groups the principal may not list or describe
-    leave ``groups_unread`` set instead of failing the plan."""
+    leave ``groups_unread`` set instead of failing the plan. For the ``deleted`` topics and the
+    retention ``cuts``, the partitions' sizes on disk are read (one DescribeLogDirs request
+    per broker); the leader's replica counts (``leaders``: topic -> leader per partition)."""
     cuts = cuts or {}
     partitions = {name: [(name, p) for p in range(count)] for name, count in topics.items()}
     every = [tp for tps in partitions.values() for tp in tps]
@@ -527,8 +531,16 @@ def read_usage(
     for name, retention in cuts.items():
         by_time.setdefault(now_ms - retention, []).extend(partitions.get(name, []))
     doomed = [tp for name in deleted if name in partitions for tp in partitions[name]]
+    sized = [*cut_tps, *(tp for tp in doomed if tp[0] not in cuts)]
+    # Topics whose last grant to a principal the plan removes: written within the window?
+    doomed += [
+        tp
+        for name in sorted(set(watched) - set(deleted))
+        if name in partitions
+        for tp in partitions[name]
+    ]
     # Independent questions: sent at once, answered together.
-    with ThreadPoolExecutor(max_workers=4, thread_name_prefix="kafkaplan-usage") as pool:
+    with ThreadPoolExecutor(max_workers=6, thread_name_prefix="kafkaplan-usage") as pool:
         acls_read = pool.submit(cluster.describe_acls) if acls else None
         groups_read = pool.submit(_read_groups, cluster, set(topics))
         asked: list[tuple[str, Future[dict[Partition, int]]]] = []
@@ -541,6 +553,7 @@ def read_usage(
                 asked.append(("cut", pool.submit(cluster.list_offsets, tps, at)))
         if doomed:
             asked.append(("recent", pool.submit(cluster.list_offsets, doomed, now_ms - window_ms)))
+        sizes_read = pool.submit(cluster.describe_log_dirs, sized) if sized else None
         answers: dict[str, dict[Partition, int]] = {
             "end": {},
             "start": {},
@@ -550,7 +563,8 @@ def read_usage(
         for label, future in asked:
             answers[label].update(future.result())
         end, start, cut, recent = (answers[k] for k in ("end", "start", "cut", "recent"))
-        uses, unread = groups_read.result()
+        uses, groups, unread = groups_read.result()
+        sizes, sizes_unread = _leader_sizes(sizes_read, leaders or {})
         live_acls: frozenset[Binding] | None = None
         if acls_read is not None:
             try:
@@ -566,6 +580,7 @@ def read_usage(
                 cut={p: cut[tp] for tp in tps if tp in cut for p in [tp[1]]},
                 cut_ms=now_ms - cuts[name] if name in cuts else None,
                 recent={p: recent[tp] for tp in tps if tp in recent for p in [tp[1]]},
+                sizes={p: sizes[tp] for tp in tps if tp in sizes for p in [tp[1]]},
             )
             for name, tps in partitions.items()
         },
@@ -573,21 +588,45 @@ def read_usage(
         window_ms=window_ms,
         groups_unread=unread,
         acls=live_acls,
+        groups=groups,
+        sizes_unread=sizes_unread,
     )
+
+
+def _leader_sizes(
+    asked: Future[dict[Partition, dict[int, int]]] | None, leaders: Mapping[str, Sequence[int]]
+) -> tuple[dict[Partition, int], str | None]:
+    """Per partition, the bytes of its leader's replica (of the largest replica when the leader
+    is unknown or did not answer); why they could not be read."""
+    if asked is None:
+        return {}, None
+    try:
+        answered = asked.result()
+    except ClusterError as error:
+        log.info("blast radius without the partitions' sizes: %s", error)
+        return {}, _reason(error)
+    sizes = {}
+    for (topic, partition), replicas in answered.items():
+        known = leaders.get(topic, ())
+        leader = known[partition] if partition < len(known) else -1
+        sizes[(topic, partition)] = replicas.get(leader, max(replicas.values(), default=0))
+    return sizes, None
 
 
 def _read_groups(
     cluster: Cluster, topics: set[str]
-) -> tuple[dict[str, list[GroupUse]], str | None]:
-    """Per topic, the groups with committed offsets on it or live members assigned to it."""
+) -> tuple[dict[str, list[GroupUse]], dict[str, GroupUse], str | None]:
+    """Per topic, the groups with committed offsets on it or live members assigned to it;
+    every group by id (its state and members)."""
     try:
         group_ids = cluster.list_consumer_groups()
         if not group_ids:
-            return {}, None
+            return {}, {}, None
         offsets = cluster.list_group_offsets(group_ids)
         described = cluster.describe_consumer_groups(group_ids)
     except PermissionDenied as error:
-        return {}, _reason(error)
+        return {}, {}, _reason(error)
+    every: dict[str, GroupUse] = {}
     uses: dict[str, list[GroupUse]] = {}
     for group_id in group_ids:
         group = described.get(group_id)
@@ -596,6 +635,11 @@ def _read_groups(
             if topic in topics:
                 committed.setdefault(topic, {})[partition] = offset
         members = group.members if group is not None else ()
+        every[group_id] = GroupUse(
+            group_id=group_id,
+            state=group.state if group is not None else "UNKNOWN",
+            members=tuple(sorted(_member_name(m) for m in members)),
+        )
         assigned: dict[str, list[str]] = {}
         for member in members:
             for topic in sorted({t for t, _ in member.assigned if t in topics}):
@@ -610,7 +654,7 @@ def _read_groups(
                     committed=committed.get(topic, {}),
                 )
             )
-    return uses, None
+    return uses, every, None
 
 
 def _member_name(member: GroupMember) -> str:

@@ -200,6 +200,9 @@ class RetryingCluster:
     ) -> dict[Partition, int]:
         return self._read("list offsets", lambda: self.inner.list_offsets(partitions, query))
 
+    def describe_log_dirs(self, partitions: Sequence[Partition]) -> dict[Partition, dict[int, int]]:
+        return self._read("describe log dirs", lambda: self.inner.describe_log_dirs(partitions))
+
     # -- writes --------------------------------------------------------------------------
 
     def _write(

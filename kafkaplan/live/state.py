@@ -184,8 +184,11 @@ class TopicUsage:
     cut: Mapping[int, int] = field(default_factory=dict)
     cut_ms: int | None = None
     # Partition -> offset of the first record written within the in-use window (-1: none),
-    # read when the plan deletes the topic.
+    # read when the plan deletes the topic (or removes access to it).
     recent: Mapping[int, int] = field(default_factory=dict)
+    # Partition -> bytes on disk of its leader replica (DescribeLogDirs), read when the plan
+    # deletes the topic or shortens its retention.
+    sizes: Mapping[int, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -201,6 +204,10 @@ class LiveUsage:
     groups_unread: str | None = None
     # Live ACL bindings, when the plan did not read them already (None: not read).
     acls: frozenset[Binding] | None = None
+    # Every consumer group listed, by id: its state and live members (not its offsets).
+    groups: Mapping[str, GroupUse] = field(default_factory=dict)
+    # Why the partitions' sizes could not be read (None: they were, or were not needed).
+    sizes_unread: str | None = None
 
 
 @dataclass(frozen=True)

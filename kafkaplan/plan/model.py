@@ -348,7 +348,38 @@ class Affected(_Model):
         default=None,
         description="With a retention cut: messages older than the new limit, which go",
     )
+    bytes_lost: int | None = Field(
+        default=None,
+        description="Bytes on disk that go (DescribeLogDirs, the leader replicas' partition "
+        "sizes): for a deletion, the topic's size; for a retention cut, an upper bound (the "
+        "size of the partitions that lose records: Kafka deletes whole segments, whose sizes "
+        "it does not report)",
+    )
+    bytes_upper_bound: bool = Field(
+        default=False, description='True: `bytes_lost` is an upper bound ("up to")'
+    )
     notes: list[str] = Field(default_factory=list)
+
+
+class AccessInUse(_Model):
+    """Access a plan removes while it is in use: the last binding that lets a principal read
+    a topic (or a group) a live consumer group reads, or write a topic written recently."""
+
+    principal: str
+    operation: Literal["READ", "WRITE"]
+    resource: str = Field(
+        description="What it loses, e.g. topic orders.created.v1 or group billing"
+    )
+    groups: list[GroupUsage] = Field(
+        default_factory=list,
+        description="READ: the consumer groups in use that the principal may read (by its group "
+        "bindings) and that read the topic, or the group itself",
+    )
+    written: int | None = Field(
+        default=None,
+        description="WRITE: messages written to the topic within the in-use window (Kafka does "
+        "not record which principal wrote them)",
+    )
 
 
 class Change(_Model):
@@ -381,6 +412,11 @@ class Change(_Model):
     )
     affected: Affected | None = Field(
         default=None, description="Who is affected (the blast radius), for review"
+    )
+    in_use: list[AccessInUse] = Field(
+        default_factory=list,
+        description="ACL deletions: the access it removes that is in use (a plan error unless "
+        "--allow-in-use-deletes)",
     )
 
 

@@ -12,6 +12,7 @@ from kafkaplan.render.values import (
     acl_binding,
     acl_groups,
     acl_tally,
+    bytes_lost_label,
     flatten,
     group_label,
     kind_counts,
@@ -357,5 +358,8 @@ def _affected_details(change: Change) -> list[str]:
         lines.append("- consumer groups: _none with offsets on it_")
     if affected.messages_lost is not None:
         lines.append(f"- messages deleted by the retention cut: **{affected.messages_lost:,}**")
+    freed = bytes_lost_label(affected)
+    if freed is not None:
+        lines.append(f"- bytes on disk that go: **{escape(freed)}**")
     lines.extend(f"- note: {escape(note)}" for note in affected.notes)
     return lines

@@ -11,6 +11,7 @@ from kafkaplan.plan.model import Action, Change, Message, Plan
 from kafkaplan.render.values import (
     acl_groups,
     acl_tally,
+    bytes_lost_label,
     flatten,
     group_label,
     kind_counts,
@@ -174,5 +175,8 @@ def _affected(change: Change) -> list[str]:
         lines.append(f"      {'groups':<10} (no consumer group has offsets on it)")
     if affected.messages_lost is not None:
         lines.append(f"      {'loses':<10} {affected.messages_lost:,} message(s)")
+    freed = bytes_lost_label(affected)
+    if freed is not None:
+        lines.append(f"      {'bytes':<10} {freed}")
     lines.extend(f"      note: {note}" for note in affected.notes)
     return lines

@@ -8,6 +8,7 @@ from typing import Any
 from kafkaplan.kinds import ResourceKind
 from kafkaplan.plan.model import (
     Action,
+    Affected,
     Change,
     CreateAcl,
     DeleteAcl,
@@ -145,3 +146,24 @@ def unique_principals(entries: Sequence[Principal]) -> list[str]:
 
 # Group members named per group before "and N more".
 MEMBERS_SHOWN = 3
+
+
+def size_label(size: int) -> str:
+    """``50,511 bytes (49.3 KiB)``: the exact count, and a rounded binary unit when large."""
+    text = f"{size:,} bytes"
+    for unit, scale in (("TiB", 1 << 40), ("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if size >= scale:
+            return f"{text} ({size / scale:.1f} {unit})"
+    return text
+
+
+def bytes_lost_label(affected: Affected) -> str | None:
+    """What a deletion or a retention cut frees on disk, said as exactly as it is known."""
+    if affected.bytes_lost is None:
+        return None
+    if not affected.bytes_upper_bound:
+        return size_label(affected.bytes_lost)
+    return (
+        f"up to {size_label(affected.bytes_lost)}: the partitions that lose records "
+        "(Kafka deletes whole segments)"
+    )

@@ -385,6 +385,28 @@ def test_list_offsets_by_position_and_by_timestamp(
     assert cluster.list_offsets([], "latest") == {}
 
 
+def test_describe_log_dirs_gives_each_replicas_size_on_disk(
+    cluster: Cluster, groups: Groups, prefix: str
+) -> None:
+    name = f"{prefix}sizes"
+    create(cluster, NewTopicRequest(name, 2, 1))
+    groups.write(name, 0, [int(time.time()) * 1000] * 5)
+    both = [(name, 0), (name, 1)]
+
+    def written() -> dict[tuple[str, int], dict[int, int]]:
+        sizes = cluster.describe_log_dirs([*both, (f"{prefix}no-such-topic", 0)])
+        assert set(sizes) == set(both)
+        assert all(size > 0 for size in sizes[(name, 0)].values())
+        return sizes
+
+    sizes = eventually(written)
+    # One replica each (replication factor 1), on a broker of the cluster; nothing written
+    # to partition 1.
+    assert [len(replicas) for replicas in sizes.values()] == [1, 1]
+    assert list(sizes[(name, 1)].values()) == [0]
+    assert cluster.describe_log_dirs([]) == {}
+
+
 def test_consumer_groups_members_and_committed_offsets(
     cluster: Cluster, groups: Groups, prefix: str
 ) -> None:

@@ -160,3 +160,77 @@ def test_blast_radius_in_use_refusal_and_exact_retention_cut(
     assert text.code == 1
     assert "      owner      team-orders" in text.out
     assert "      loses      4 message(s)" in text.out
+    # Bytes: the deleted topic's size on disk (its leader's replica), exactly; the cut's at
+    # most the size of its one partition, which loses records.
+    sizes = clients.partition_sizes(stack, [(doomed, 0), (kept, 0)])
+    doomed_change = next(c for c in document["changes"] if c["address"] == f"topic.{doomed}")
+    assert doomed_change["affected"]["bytes_lost"] == sizes[(doomed, 0)] > 0
+    assert doomed_change["affected"]["bytes_upper_bound"] is False
+    kept_change = next(c for c in document["changes"] if c["address"] == f"topic.{kept}")
+    assert kept_change["affected"]["bytes_lost"] == sizes[(kept, 0)] > sizes[(doomed, 0)]
+    assert kept_change["affected"]["bytes_upper_bound"] is True
+    assert f"bytes      up to {sizes[(kept, 0)]:,} bytes" in text.out
+
+
+def test_removing_access_in_use_is_refused_unless_allowed(
+    make_project: MakeProject,
+    stack: dict[str, str],
+    cleanup: dict[str, list[Any]],
+) -> None:
+    project = make_project()
+    prefix = project.prefix
+    cleanup["prefixes"].append(prefix)
+    topic = project.name("orders")
+    writer, reader = f"User:{prefix}-writer", f"User:{prefix}-reader"
+    group = f"{prefix}-billing"
+    with (project.root / "kafkaplan.yaml").open("a") as file:
+        file.write(
+            f"acls:\n  ownership:\n    - team: orders\n      principals: [{writer}, {reader}]\n"
+        )
+    topics = f"topics:\n  - name: {topic}\n    partitions: 1\n"
+    project.specs(
+        topics + "acls:\n"
+        f"  - principal: {writer}\n    role: producer\n    topics: [{topic}]\n"
+        f"  - principal: {reader}\n    role: consumer\n    topics: [{topic}]\n"
+        f"    group: {group}\n"
+    )
+    applied = project.run("apply", "--auto-approve")
+    assert applied.code == 0, applied.out + applied.err
+    clients.produce_at(stack, topic, 0, [int(time.time() * 1000) - 60_000] * 3)
+    cleanup["groups"].append(group)
+    cleanup["readers"].append(
+        clients.consume_and_commit(stack, group, topic, 2, client_id=f"{prefix}-billing-1")
+    )
+    # Both roles go: the reader's last READ on the topic and on its group, the writer's
+    # last WRITE on a topic written a minute ago.
+    project.specs(topics)
+
+    def refused() -> Any:
+        result = project.run("plan", "--allow-deletes", "--format", "json")
+        assert result.code == 1, result.out + result.err
+        return json.loads(result.out)
+
+    plan = eventually(refused, timeout=30)
+    in_use = {
+        (u["principal"], u["operation"], u["resource"]): u
+        for c in plan["changes"]
+        for u in c["in_use"]
+    }
+    read_topic = in_use[(reader, "READ", f"topic {topic}")]
+    [billing] = read_topic["groups"]
+    assert billing["group"] == group
+    assert [m.split("@")[0] for m in billing["members"]] == [f"{prefix}-billing-1"]
+    assert billing["lag"] == 1
+    assert in_use[(reader, "READ", f"group {group}")]["groups"][0]["state"] == "STABLE"
+    assert in_use[(writer, "WRITE", f"topic {topic}")]["written"] == 3
+    messages = [e["message"] for e in plan["errors"]]
+    assert any(f"{reader} loses READ on topic {topic}" in m for m in messages)
+    assert any(
+        f"{writer} loses WRITE on topic {topic}, written 3 message(s)" in m for m in messages
+    )
+    assert all("--allow-in-use-deletes" in e["hint"] for e in plan["errors"])
+
+    allowed = project.run("plan", "--allow-deletes", "--allow-in-use-deletes")
+    assert allowed.code == 0, allowed.out + allowed.err
+    assert f"access-loss: {reader} loses READ on topic {topic}" in allowed.out
+    assert "deleted anyway: --allow-in-use-deletes" in allowed.out

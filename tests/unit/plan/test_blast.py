@@ -12,10 +12,10 @@ from kafkaplan.live.cluster import GroupMember
 from kafkaplan.live.read import read_live
 from kafkaplan.plan.model import Plan
 from kafkaplan.plan.options import PlanOptions
-from kafkaplan.spec.acls import Binding, DesiredAcls, Operation, PatternType, Permission
+from kafkaplan.spec.acls import Binding, DesiredAcls, Operation, PatternType, Permission, Scope
 from kafkaplan.spec.acls import ResourceType as Rt
 from kafkaplan.spec.desired import DesiredState, DesiredTopic, Source
-from tests.fakes import FakeGroup, FakeLog, FakeTopic, Fault, MemoryCluster
+from tests.fakes import RECORD_BYTES, FakeGroup, FakeLog, FakeTopic, Fault, MemoryCluster
 
 NOW = datetime(2026, 11, 28, 6, 0, tzinfo=UTC)
 NOW_MS = int(NOW.timestamp() * 1000)
@@ -214,3 +214,190 @@ def test_compaction_says_plainly_what_cannot_be_known(policy: str) -> None:
     assert change.affected is not None
     assert change.affected.messages_lost is None
     assert any("cannot be known before it runs" in note for note in change.affected.notes)
+
+
+# -- access in use: the last binding that lets a principal read or write --------------------
+
+READER_GROUP = Binding(
+    "User:legacy", Rt.GROUP, PatternType.PREFIXED, "legacy-", Operation.READ, Permission.ALLOW
+)
+
+
+def access_estate(*, keep: frozenset[Binding] = frozenset()) -> tuple[MemoryCluster, DesiredState]:
+    """The estate, with ``User:legacy``'s and ``User:orders-svc``'s bindings live and owned by
+    the project: the specs declare only ``keep``, so the others are deleted."""
+    cluster, desired = estate()
+    cluster.acls |= {PRODUCE, READER_GROUP}
+    cluster.groups["legacy-app"] = FakeGroup(
+        "STABLE",
+        [GroupMember("m-9", "legacy-1", "/10.0.0.9", (("orders.created.v1", 0),))],
+        {("orders.created.v1", 0): 7},
+    )
+    # A group User:legacy may not read: not one of its consumers.
+    cluster.groups["someone-else"] = FakeGroup("EMPTY", [], {("orders.created.v1", 0): 8})
+    desired = DesiredState(
+        topics=desired.topics,
+        owned_topic_prefixes=desired.owned_topic_prefixes,
+        acls=DesiredAcls(
+            bindings={CONSUME: "specs/acls.yaml:9", **dict.fromkeys(keep, "specs/acls.yaml:20")},
+            roles={CONSUME: "consumer"},
+            scopes=(Scope("orders", frozenset({"User:legacy", "User:orders-svc"})),),
+        ),
+    )
+    return cluster, desired
+
+
+def test_removing_the_last_read_of_a_topic_a_live_group_reads_is_an_error() -> None:
+    cluster, desired = access_estate()
+    plan = plan_of(cluster, desired)
+    legacy = next(c for c in plan.changes if c.name == LEGACY.key)
+    [use] = [u for u in legacy.in_use if u.operation == "READ"]
+    assert use.principal == "User:legacy"
+    assert use.resource == "topic orders.created.v1"
+    # Only the group its group binding lets it read; someone-else is not its group.
+    assert [g.group for g in use.groups] == ["legacy-app"]
+    assert any(
+        r.label.value == "access-loss" and "legacy-app (members legacy-1@10.0.0.9" in r.message
+        for r in legacy.risks
+    )
+    [error] = [e for e in plan.errors if e.address == legacy.address]
+    assert "User:legacy loses READ on topic orders.created.v1" in error.message
+    assert error.hint is not None
+    assert "--allow-in-use-deletes" in error.hint
+
+
+def test_removing_the_last_write_of_a_topic_written_recently_is_an_error() -> None:
+    cluster, desired = access_estate()
+    plan = plan_of(cluster, desired)
+    produce = next(c for c in plan.changes if c.name == PRODUCE.key)
+    [use] = produce.in_use
+    # Written within the week: 8 records in partition 0, 3 in partition 1.
+    assert (use.operation, use.written) == ("WRITE", 11)
+    [error] = [e for e in plan.errors if e.address == produce.address]
+    assert "written 11 message(s) in the last 7d" in error.message
+    assert "Kafka does not say by which principal" in error.message
+
+
+def test_removing_the_read_of_a_group_with_live_members_is_an_error() -> None:
+    cluster, desired = access_estate()
+    plan = plan_of(cluster, desired)
+    group = next(c for c in plan.changes if c.name == READER_GROUP.key)
+    [use] = group.in_use
+    assert use.resource == "group legacy-app"
+    assert [e for e in plan.errors if e.address == group.address]
+
+
+def test_access_kept_by_another_binding_is_no_risk() -> None:
+    # The principal keeps READ (and the group) through another binding the specs declare.
+    wider = binding("User:legacy", Operation.ALL, "orders.", PatternType.PREFIXED)
+    cluster, desired = access_estate(keep=frozenset({wider, READER_GROUP, PRODUCE}))
+    plan = plan_of(cluster, desired)
+    legacy = next(c for c in plan.changes if c.name == LEGACY.key)
+    assert legacy.in_use == []
+    assert not [e for e in plan.errors if e.address == legacy.address]
+
+
+def test_the_override_lets_access_in_use_go_with_a_warning() -> None:
+    cluster, desired = access_estate()
+    plan = plan_of(cluster, desired, allow_in_use_deletes=True)
+    assert not plan.errors
+    legacy = next(c for c in plan.changes if c.name == LEGACY.key)
+    assert legacy.in_use
+    [warning] = [w for w in plan.warnings if w.address == legacy.address]
+    assert "deleted anyway: --allow-in-use-deletes" in warning.message
+    from kafkaplan.render import render
+
+    assert "User:legacy loses READ on topic orders.created.v1" in render(plan, "text")
+    assert "User:legacy loses READ on topic orders.created.v1" in render(plan, "markdown")
+    assert '"in_use": [' in render(plan, "json")
+
+
+def test_access_deletions_read_the_usage_in_one_pass() -> None:
+    cluster, desired = access_estate()
+    # No topic changes: only the ACL deletions ask for the groups and offsets.
+    desired = DesiredState(
+        topics={
+            name: DesiredTopic(t.name, t.partitions, t.replication_factor, {}, t.source)
+            for name, t in desired.topics.items()
+        },
+        owned_topic_prefixes=(),
+        acls=desired.acls,
+    )
+    cluster.topics["orders.created.v1"].overrides.clear()
+    plan_of(cluster, desired)
+    assert [c for c in cluster.calls if "group" in c] == [
+        "list_consumer_groups",
+        "list_group_offsets:6",
+        "describe_consumer_groups:6",
+    ]
+    offsets = [c for c in cluster.calls if c.startswith("list_offsets")]
+    assert len(offsets) == len(set(offsets)) == 2  # log ends, and offsets at the window
+
+
+# -- bytes lost --------------------------------------------------------------------------------
+
+
+def test_a_deletion_loses_the_topics_size_and_a_cut_at_most_its_partitions() -> None:
+    cluster, desired = estate()
+    plan = plan_of(cluster, desired, allow_in_use_deletes=True)
+    retired = next(c for c in plan.changes if c.name == "orders.retired.v1")
+    assert retired.affected is not None
+    # Deleted: every byte of its one partition, 4 records.
+    assert retired.affected.bytes_lost == 4 * RECORD_BYTES
+    assert not retired.affected.bytes_upper_bound
+    cut = next(c for c in plan.changes if c.name == "orders.created.v1")
+    assert cut.affected is not None
+    # Both partitions lose records: at most their whole size (8 + 3 records).
+    assert cut.affected.bytes_lost == 11 * RECORD_BYTES
+    assert cut.affected.bytes_upper_bound
+    from kafkaplan.render import render
+
+    text = render(plan, "text")
+    assert "bytes      up to 1,100 bytes (1.1 KiB): the partitions that lose records" in text
+    assert "bytes      400 bytes" in text
+    assert [c for c in cluster.calls if c.startswith("describe_log_dirs")] == [
+        "describe_log_dirs:3"
+    ]
+
+
+def test_a_cut_that_drops_nothing_of_a_partition_counts_none_of_its_bytes() -> None:
+    cluster, desired = estate()
+    # Partition 1 keeps everything: its records are all younger than a day.
+    cluster.logs[("orders.created.v1", 1)] = FakeLog(10, [NOW_MS - 600_000] * 3)
+    plan = plan_of(cluster, desired, allow_in_use_deletes=True)
+    cut = next(c for c in plan.changes if c.name == "orders.created.v1")
+    assert cut.affected is not None
+    assert cut.affected.bytes_lost == 8 * RECORD_BYTES
+
+
+def test_sizes_the_principal_may_not_read_are_said_not_guessed() -> None:
+    cluster, desired = estate()
+    cluster.faults.append(
+        Fault("describe_log_dirs", PermissionDenied("not authorized", hint="grant DESCRIBE"))
+    )
+    plan = plan_of(cluster, desired, allow_in_use_deletes=True)
+    cut = next(c for c in plan.changes if c.name == "orders.created.v1")
+    assert cut.affected is not None
+    assert cut.affected.bytes_lost is None
+    assert any(
+        n.startswith("bytes on disk not checked: not authorized") for n in cut.affected.notes
+    )
+
+
+def test_group_entries_built_without_validation_equal_validated_ones() -> None:
+    from kafkaplan.plan.blast import _built
+    from kafkaplan.plan.model import GroupUsage
+
+    values: dict[str, object] = {
+        "group": "g",
+        "state": "STABLE",
+        "members": ["c@h"],
+        "lag": 3,
+        "active": True,
+        "unread_lost": None,
+    }
+    built = _built(GroupUsage, **values)
+    validated = GroupUsage.model_validate(values)
+    assert built == validated
+    assert built.model_dump_json() == validated.model_dump_json()
+    assert built.model_copy(update={"lag": 4}).lag == 4
