@@ -57,6 +57,10 @@ BATCH = 1000  # resources per admin request when building the estate
 PRINCIPAL = "User:bench-app"
 # confluent-kafka's filters take None for "any" (its type hints say str).
 ANY: Any = None
+# How long the benchmark waits for the metadata to show what it created or deleted: a
+# loaded broker takes longer with every thousand topics.
+SETTLE_SECONDS_BASE = 300
+SETTLE_SECONDS_PER_1000_TOPICS = 60
 # Topics per DescribeConfigs request of the floor: one request for 10,000 topics makes a
 # broker with a 512 MiB heap run out of memory, and is slower than a few in flight at once.
 FLOOR_DESCRIBE_CHUNK = 1000
@@ -105,6 +109,10 @@ def http(method: str, url: str, body: Any = None) -> Any:
 # ---------------------------------------------------------------------------------------
 # The estate
 # ---------------------------------------------------------------------------------------
+
+
+def settle_seconds(topics: int) -> int:
+    return SETTLE_SECONDS_BASE + SETTLE_SECONDS_PER_1000_TOPICS * topics // 1000
 
 
 def topic_name(prefix: str, index: int) -> str:
@@ -186,13 +194,17 @@ class Estate:
         # Metadata and DescribeAcls) a little after the controller committed them; under
         # the load of thousands of changes, seconds later. Measure only then.
         wanted = {topic_name(self.prefix, i) for i in range(topics)}
-        deadline = time.monotonic() + 300
-        while not (
-            wanted <= set(admin.list_topics(timeout=60).topics)
-            and sum(b.name in wanted for b in self.bindings(admin)) == 2 * topics
-        ):
+        deadline = time.monotonic() + settle_seconds(topics)
+        while True:
+            shown = len(wanted & set(admin.list_topics(timeout=60).topics))
+            bound = sum(b.name in wanted for b in self.bindings(admin))
+            if shown == topics and bound == 2 * topics:
+                break
             if time.monotonic() > deadline:
-                raise RuntimeError("created topics or bindings did not show up in the metadata")
+                raise RuntimeError(
+                    f"after {settle_seconds(topics)}s the metadata shows {shown} of {topics} "
+                    f"topics and {bound} of {2 * topics} bindings"
+                )
             time.sleep(1)
 
         def register(index: int) -> None:
@@ -217,7 +229,7 @@ class Estate:
                         raise
         # Deleted topics leave the metadata a little later: the next measurement starts then.
         doomed = set(names)
-        deadline = time.monotonic() + 300
+        deadline = time.monotonic() + settle_seconds(len(doomed))
         while doomed & set(admin.list_topics(timeout=60).topics):
             if time.monotonic() > deadline:
                 raise RuntimeError("deleted topics still show up in the metadata")
@@ -251,7 +263,7 @@ class Estate:
         from confluent_kafka.admin import AclBindingFilter
 
         admin = self.admin()
-        deadline = time.monotonic() + 300
+        deadline = time.monotonic() + settle_seconds(self.topics)
         while doomed := [b for b in self.bindings(admin) if names is None or b.name in names]:
             if time.monotonic() > deadline:
                 raise RuntimeError("deleted bindings are still reported")
@@ -680,6 +692,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     estate = Estate(prefix="b" + uuid.uuid4().hex[:7])
     results: list[dict[str, Any]] = []
     started = time.time()
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    out = RESULTS / f"scale-{time.strftime('%Y%m%dT%H%M%S', time.gmtime(started))}.json"
+
+    def save() -> None:
+        """Written after every size, so that a failure at a larger one keeps the others."""
+        document = {
+            "sizes": sizes,
+            "runs": options.runs,
+            "machine": {"cpus": os.cpu_count()},
+            "seconds": round(time.time() - started, 1),
+            "notes": notes,
+            "results": results,
+        }
+        out.write_text(json.dumps(document, indent=2) + "\n")
+
     try:
         with tempfile.TemporaryDirectory(prefix="kafkaplan-bench-") as work:
             for size in sizes:
@@ -692,29 +719,16 @@ def main(argv: Sequence[str] | None = None) -> int:
                     flush=True,
                 )
                 results.append(run_size(estate, size, options.runs, Path(work), commands, notes))
+                save()
+                print(table(results[-1:]), file=sys.stderr, flush=True)
     finally:
+        if results:
+            print(table(results))
+            for note in notes:
+                print(f"- {note}")
+            print(f"results: {out.relative_to(ROOT)} (whole run {time.time() - started:.0f} s)")
         if not options.keep:
             estate.destroy()
-    print(table(results))
-    for note in notes:
-        print(f"- {note}")
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    out = RESULTS / f"scale-{time.strftime('%Y%m%dT%H%M%S', time.gmtime(started))}.json"
-    out.write_text(
-        json.dumps(
-            {
-                "sizes": sizes,
-                "runs": options.runs,
-                "machine": {"cpus": os.cpu_count()},
-                "seconds": round(time.time() - started, 1),
-                "notes": notes,
-                "results": results,
-            },
-            indent=2,
-        )
-        + "\n"
-    )
-    print(f"results: {out.relative_to(ROOT)} (whole run {time.time() - started:.0f} s)")
     return 0
 
 
