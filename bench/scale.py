@@ -2,7 +2,7 @@
 thousands of topics, ACL bindings and registry subjects, against a real stack.
 
     eval "$(scripts/stack env)"      # any stack: the shared one at small sizes, your own for big runs
-    .venv/bin/python bench/scale.py --sizes 1000,5000,10000 --runs 3
+    .venv/bin/python bench/scale.py --sizes 1000,5000,10000,50000 --runs 3
 
 For each size N it builds (incrementally, smallest size first) an estate of N topics with
 configs (1 partition each, created with batched create_topics), 2 ACL bindings per topic
@@ -19,9 +19,14 @@ writes the matching specs, then measures, ``--runs`` times each, in separate pro
   declare and is what the ratio compares with; ``floor(topics)`` only the topics, for
   reference.
 
-Each measurement is the wall time and the peak RSS (``wait4``'s ru_maxrss) of the process;
-the table shows medians and the spread (min-max), the ratio of kafkaplan's no-op plan to
-the floor, and the JSON (every run) goes to bench/results/. Everything the benchmark
+Each measurement is the wall time, the CPU time (user + system) and the peak RSS
+(``wait4``'s rusage) of the process, with the 1-minute load average when it started (on a
+shared machine wall times are only comparable at a similar load; CPU times less so). The
+table, in the README's shape, shows medians and the spread (min-max) of the wall times,
+each command's ratio to the floor (and import's to the no-op plan); the JSON (every run)
+goes to bench/results/. A broker holding 50,000 topics (100,000 partitions' worth of
+metadata and configs with 2 bindings each) needs a heap of 4 GiB
+(``KAFKAPLAN_STACK_KAFKA_HEAP=4g``); 10,000 topics fit in 2 GiB. Everything the benchmark
 creates is named with a unique prefix and deleted at the end, also after a failure.
 """
 
@@ -52,6 +57,10 @@ BATCH = 1000  # resources per admin request when building the estate
 PRINCIPAL = "User:bench-app"
 # confluent-kafka's filters take None for "any" (its type hints say str).
 ANY: Any = None
+# How long the benchmark waits for the metadata to show what it created or deleted: a
+# loaded broker takes longer with every thousand topics.
+SETTLE_SECONDS_BASE = 300
+SETTLE_SECONDS_PER_1000_TOPICS = 60
 # Topics per DescribeConfigs request of the floor: one request for 10,000 topics makes a
 # broker with a 512 MiB heap run out of memory, and is slower than a few in flight at once.
 FLOOR_DESCRIBE_CHUNK = 1000
@@ -100,6 +109,10 @@ def http(method: str, url: str, body: Any = None) -> Any:
 # ---------------------------------------------------------------------------------------
 # The estate
 # ---------------------------------------------------------------------------------------
+
+
+def settle_seconds(topics: int) -> int:
+    return SETTLE_SECONDS_BASE + SETTLE_SECONDS_PER_1000_TOPICS * topics // 1000
 
 
 def topic_name(prefix: str, index: int) -> str:
@@ -181,13 +194,17 @@ class Estate:
         # Metadata and DescribeAcls) a little after the controller committed them; under
         # the load of thousands of changes, seconds later. Measure only then.
         wanted = {topic_name(self.prefix, i) for i in range(topics)}
-        deadline = time.monotonic() + 300
-        while not (
-            wanted <= set(admin.list_topics(timeout=60).topics)
-            and sum(b.name in wanted for b in self.bindings(admin)) == 2 * topics
-        ):
+        deadline = time.monotonic() + settle_seconds(topics)
+        while True:
+            shown = len(wanted & set(admin.list_topics(timeout=60).topics))
+            bound = sum(b.name in wanted for b in self.bindings(admin))
+            if shown == topics and bound == 2 * topics:
+                break
             if time.monotonic() > deadline:
-                raise RuntimeError("created topics or bindings did not show up in the metadata")
+                raise RuntimeError(
+                    f"after {settle_seconds(topics)}s the metadata shows {shown} of {topics} "
+                    f"topics and {bound} of {2 * topics} bindings"
+                )
             time.sleep(1)
 
         def register(index: int) -> None:
@@ -212,7 +229,7 @@ class Estate:
                         raise
         # Deleted topics leave the metadata a little later: the next measurement starts then.
         doomed = set(names)
-        deadline = time.monotonic() + 300
+        deadline = time.monotonic() + settle_seconds(len(doomed))
         while doomed & set(admin.list_topics(timeout=60).topics):
             if time.monotonic() > deadline:
                 raise RuntimeError("deleted topics still show up in the metadata")
@@ -246,7 +263,7 @@ class Estate:
         from confluent_kafka.admin import AclBindingFilter
 
         admin = self.admin()
-        deadline = time.monotonic() + 300
+        deadline = time.monotonic() + settle_seconds(self.topics)
         while doomed := [b for b in self.bindings(admin) if names is None or b.name in names]:
             if time.monotonic() > deadline:
                 raise RuntimeError("deleted bindings are still reported")
@@ -362,10 +379,13 @@ class Sample:
     seconds: float
     peak_mb: float
     code: int
+    cpu_seconds: float = 0.0
+    load: float = 0.0  # 1-minute load average when the process started
 
 
 def measure(command: Sequence[str], *, cwd: Path, expect: Iterable[int]) -> Sample:
     """Wall time and peak RSS of one process (its own rusage, from wait4)."""
+    load = os.getloadavg()[0]
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         start = time.perf_counter()
         process = subprocess.Popen(command, cwd=cwd, stdout=out, stderr=err)
@@ -379,7 +399,13 @@ def measure(command: Sequence[str], *, cwd: Path, expect: Iterable[int]) -> Samp
                 f"{' '.join(command)} exited {process.returncode}:\n"
                 f"{err.read().decode()[-3000:]}\n{out.read().decode()[-3000:]}"
             )
-    return Sample(seconds, usage.ru_maxrss / 1024, process.returncode)
+    return Sample(
+        seconds,
+        usage.ru_maxrss / 1024,
+        process.returncode,
+        cpu_seconds=usage.ru_utime + usage.ru_stime,
+        load=load,
+    )
 
 
 def kafkaplan(project: Path, *args: str) -> list[str]:
@@ -481,9 +507,20 @@ def summarize(samples: Sequence[Sample]) -> dict[str, Any]:
         "median_s": round(statistics.median(seconds), 3),
         "min_s": round(min(seconds), 3),
         "max_s": round(max(seconds), 3),
+        "cpu_median_s": round(statistics.median(s.cpu_seconds for s in samples), 3),
         "peak_mb_median": round(statistics.median(peaks), 1),
         "peak_mb_max": round(max(peaks), 1),
-        "runs": [{"seconds": round(s.seconds, 3), "peak_mb": round(s.peak_mb, 1)} for s in samples],
+        "load_min": round(min(s.load for s in samples), 2),
+        "load_max": round(max(s.load for s in samples), 2),
+        "runs": [
+            {
+                "seconds": round(s.seconds, 3),
+                "cpu_seconds": round(s.cpu_seconds, 3),
+                "peak_mb": round(s.peak_mb, 1),
+                "load": round(s.load, 2),
+            }
+            for s in samples
+        ],
     }
 
 
@@ -548,30 +585,68 @@ def run_size(
             )
     for name, samples in timed.items():
         results[name] = summarize(samples)
+    floor_s = results["floor(all)"]["median_s"]
     noop = results["plan no-op"]["median_s"]
-    results["ratio no-op plan / floor(all)"] = round(noop / results["floor(all)"]["median_s"], 2)
+    results["ratio no-op plan / floor(all)"] = round(noop / floor_s, 2)
+    for name in ("drift", "import"):
+        if name in results:
+            results[f"ratio {name} / floor(all)"] = round(results[name]["median_s"] / floor_s, 2)
+    if "import" in results:
+        results["ratio import / no-op plan"] = round(results["import"]["median_s"] / noop, 2)
+    all_samples = [s for samples in timed.values() for s in samples]
+    results["load"] = [
+        round(min(s.load for s in all_samples), 2),
+        round(max(s.load for s in all_samples), 2),
+    ]
     return results
 
 
+# The README's rows (docs: README "Benchmark"): measurement -> its label there, and which
+# ratio follows the figures.
+ROWS = (
+    ("floor(all)", "floor (topics, configs, ACLs, subjects)", None),
+    ("plan no-op", "no-op `plan`", "ratio no-op plan / floor(all)"),
+    ("plan 1% changed", "`plan`, 1% changed", None),
+    (
+        f"apply +{APPLY_TOPICS:,} topics and bindings",
+        "`apply` creating 1,000 topics and 2,000 bindings",
+        None,
+    ),
+    ("drift", "`drift`", "ratio drift / floor(all)"),
+    ("import", "`import`", "ratio import / floor(all)"),
+    ("floor(topics)", "floor (topics and configs only)", None),
+)
+
+
+def cell(value: dict[str, Any], ratio: float | None, versus: str = "floor") -> str:
+    text = (
+        f"{value['median_s']:.2f} s ({value['min_s']:.2f}-{value['max_s']:.2f}), "
+        f"{value['cpu_median_s']:.2f} s CPU, {value['peak_mb_max']:.0f} MB"
+    )
+    return text + (f", {ratio:.2f}x {versus}" if ratio is not None else "")
+
+
 def table(results: Sequence[dict[str, Any]]) -> str:
-    names: list[str] = []
-    for result in results:
-        names += [k for k, v in result.items() if isinstance(v, dict) and k not in names]
-    header = "| measurement | " + " | ".join(f"{r['topics']:,} topics" for r in results) + " |"
+    """The README's benchmark table: one column per size, one row per command (median wall
+    time, its range, median CPU time, peak RSS, ratio to the floor), then the load."""
+    header = "| | " + " | ".join(f"{r['topics']:,} topics" for r in results) + " |"
     lines = [header, "|---|" + "---:|" * len(results)]
-    for name in names:
+    for key, label, ratio in ROWS:
+        if not any(key in r for r in results):
+            continue
         cells = []
         for result in results:
-            value = result.get(name)
-            cells.append(
-                f"{value['median_s']:.2f}s ({value['min_s']:.2f}-{value['max_s']:.2f}), "
-                f"{value['peak_mb_max']:.0f} MB"
-                if value
-                else "-"
-            )
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    ratio = "ratio no-op plan / floor(all)"
-    lines.append(f"| {ratio} | " + " | ".join(f"{r[ratio]:.2f}x" for r in results) + " |")
+            value = result.get(key)
+            text = cell(value, result.get(ratio) if ratio else None) if value else "-"
+            if key == "import" and value and "ratio import / no-op plan" in result:
+                text += f", {result['ratio import / no-op plan']:.2f}x plan"
+            cells.append(text)
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    lines.append(
+        "| load average (1 min) during the runs | "
+        + " | ".join(f"{r['load'][0]:.1f}-{r['load'][1]:.1f}" for r in results)
+        + " |"
+    )
     return "\n".join(lines)
 
 
@@ -581,12 +656,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(json.dumps(floor(args[1], args[2])))
         return 0
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sizes", default="1000,5000,10000", help="estate sizes (topics)")
+    parser.add_argument(
+        "--sizes", default="1000,5000,10000,50000", help="estate sizes (topics, at most 99,999)"
+    )
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--subjects-per-topic", type=float, default=0.1)
     parser.add_argument("--keep", action="store_true", help="do not delete the estate")
     options = parser.parse_args(args)
     sizes = sorted(int(s) for s in options.sizes.split(","))
+    if sizes[-1] > 99_999:
+        parser.error("at most 99,999 topics (their names have five digits)")
     for variable in (
         "KAFKAPLAN_BOOTSTRAP_SERVERS",
         "KAFKAPLAN_SASL_PASSWORD",
@@ -613,6 +692,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     estate = Estate(prefix="b" + uuid.uuid4().hex[:7])
     results: list[dict[str, Any]] = []
     started = time.time()
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    out = RESULTS / f"scale-{time.strftime('%Y%m%dT%H%M%S', time.gmtime(started))}.json"
+
+    def save() -> None:
+        """Written after every size, so that a failure at a larger one keeps the others."""
+        document = {
+            "sizes": sizes,
+            "runs": options.runs,
+            "machine": {"cpus": os.cpu_count()},
+            "seconds": round(time.time() - started, 1),
+            "notes": notes,
+            "results": results,
+        }
+        out.write_text(json.dumps(document, indent=2) + "\n")
+
     try:
         with tempfile.TemporaryDirectory(prefix="kafkaplan-bench-") as work:
             for size in sizes:
@@ -625,28 +719,16 @@ def main(argv: Sequence[str] | None = None) -> int:
                     flush=True,
                 )
                 results.append(run_size(estate, size, options.runs, Path(work), commands, notes))
+                save()
+                print(table(results[-1:]), file=sys.stderr, flush=True)
     finally:
+        if results:
+            print(table(results))
+            for note in notes:
+                print(f"- {note}")
+            print(f"results: {out.relative_to(ROOT)} (whole run {time.time() - started:.0f} s)")
         if not options.keep:
             estate.destroy()
-    print(table(results))
-    for note in notes:
-        print(f"- {note}")
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    out = RESULTS / f"scale-{time.strftime('%Y%m%dT%H%M%S', time.gmtime(started))}.json"
-    out.write_text(
-        json.dumps(
-            {
-                "sizes": sizes,
-                "runs": options.runs,
-                "machine": {"cpus": os.cpu_count()},
-                "notes": notes,
-                "results": results,
-            },
-            indent=2,
-        )
-        + "\n"
-    )
-    print(f"results: {out.relative_to(ROOT)}")
     return 0
 
 

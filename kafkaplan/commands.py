@@ -17,6 +17,7 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
@@ -30,7 +31,6 @@ from kafkaplan.apply.runner import (
     Targets,
     apply_plan,
 )
-from kafkaplan.apply.settle import settle
 from kafkaplan.errors import (
     Diagnostic,
     KafkaplanError,
@@ -39,14 +39,6 @@ from kafkaplan.errors import (
     ProjectError,
     SpecError,
 )
-from kafkaplan.importer.build import (
-    ImportResult,
-    build_import,
-    read_for_import,
-    read_subjects_for_import,
-    write_import,
-)
-from kafkaplan.importer.groups import read_groups_for_import
 from kafkaplan.kinds import kind_of
 from kafkaplan.live.checks import ask
 from kafkaplan.live.cluster import Cluster, KafkaCluster
@@ -68,7 +60,6 @@ from kafkaplan.plan.blast import (
 from kafkaplan.plan.checks import questions
 from kafkaplan.plan.compare import compare_plans
 from kafkaplan.plan.compute import compute_plan, live_fingerprints
-from kafkaplan.plan.drift import DriftReport, compute_drift
 from kafkaplan.plan.model import (
     FORMAT_VERSION,
     Message,
@@ -76,12 +67,15 @@ from kafkaplan.plan.model import (
     PlanSet,
 )
 from kafkaplan.plan.options import PlanOptions
-from kafkaplan.render.graph import Graph, estate_graph
 from kafkaplan.secrets import remember
 from kafkaplan.spec.desired import DesiredState
-from kafkaplan.spec.fmt import format_spec
 from kafkaplan.spec.load import SPEC_SUFFIXES, find_spec_files, import_settings, load_desired
 from kafkaplan.spec.project import Environment, Project, ReassignmentSettings, load_project
+
+if TYPE_CHECKING:
+    from kafkaplan.importer.build import ImportResult
+    from kafkaplan.plan.drift import DriftReport
+    from kafkaplan.render.graph import Graph
 
 # How long an apply waits, at most, for the cluster to report what it did (the CLI uses
 # the connection's request timeout).
@@ -276,6 +270,8 @@ def make_drift(
     now: datetime | None = None,
 ) -> DriftReport:
     """Compare specs and live state without changing anything (read-only, tolerant reads)."""
+    from kafkaplan.plan.drift import compute_drift
+
     desired = context.require_desired()
     live = read_live(cluster, desired, registry, tolerant=True)
     policy = context.project.effective_policy(context.environment)
@@ -308,6 +304,14 @@ def run_import(
     has no authorizer or the principal may not read them, groups when the broker has
     no group configs (3.x) or the principal may not read them, and quotas when the
     principal may not read them, each with a note; asked for, those are errors."""
+    from kafkaplan.importer.build import (
+        build_import,
+        read_for_import,
+        read_subjects_for_import,
+        write_import,
+    )
+    from kafkaplan.importer.groups import read_groups_for_import
+
     kinds = list(resources)
     notes = []
     if "subjects" in kinds and registry is None:
@@ -506,6 +510,8 @@ def run_apply(
         batch_size=batch_size,
         before_batch=lease.keep if lease is not None else None,
     )
+    from kafkaplan.apply.settle import settle
+
     try:
         report.unsettled = settle(cluster, plan, report, timeout=settle_timeout)
     except KeyboardInterrupt:
@@ -575,6 +581,8 @@ def graph_specs(
 ) -> Graph:
     """The declared estate (topics, and who the declared ACLs let write or read them) as a
     picture, offline."""
+    from kafkaplan.render.graph import estate_graph
+
     _, _, desired = load_desired(load_project(project_file), env)
     return estate_graph(desired, targets)
 
@@ -597,6 +605,8 @@ def format_specs(
     only say which would change. ``paths`` (files or folders) replace the project's specs;
     without them the project file is needed. Raises ``SpecError`` for files that are not
     YAML, after formatting none of them."""
+    from kafkaplan.spec.fmt import format_spec
+
     if paths:
         files = sorted(
             {

@@ -360,6 +360,9 @@ class MemoryCluster:
                 max((len(r) for r in t.replicas), default=t.replication_factor),
                 tuple(tuple(r) for r in t.replicas),
                 tuple(t.leaders),
+                # Like a broker's: the partitions being reassigned have replicas that are
+                # not in sync yet.
+                tuple(p for (topic, p) in sorted(self.reassignments) if topic == name),
             )
             for name, t in self.topics.items()
             if name not in self.hidden_topics

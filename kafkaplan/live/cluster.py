@@ -82,6 +82,9 @@ class TopicMetadata:
     # Per partition id: replicas (preferred leader first) and the current leader.
     replicas: tuple[tuple[int, ...], ...] = ()
     leaders: tuple[int, ...] = ()
+    # Partition ids with a replica outside the in-sync set. A reassignment in progress
+    # always has one (the controller completes it once every target replica is in sync).
+    out_of_sync: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -734,7 +737,12 @@ class KafkaCluster:
             replicas = tuple(tuple(p.replicas) for p in ordered)
             replication = max((len(r) for r in replicas), default=0)
             topics[name] = TopicMetadata(
-                name, len(partitions), replication, replicas, tuple(p.leader for p in ordered)
+                name,
+                len(partitions),
+                replication,
+                replicas,
+                tuple(p.leader for p in ordered),
+                tuple(p.id for p in ordered if not set(p.replicas) <= set(p.isrs)),
             )
         try:
             described = racks_future.result()

@@ -21,9 +21,6 @@ import re
 import ssl
 import threading
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -446,6 +443,10 @@ def client_credentials_token(
 ) -> tuple[str, float]:
     """One OAuth 2.0 client-credentials request (RFC 6749 4.4, client authentication by
     HTTP Basic as librdkafka does it): (access token, expiry in seconds since the epoch)."""
+    import urllib.error  # with urllib.request, only for OAUTHBEARER connections
+    import urllib.parse
+    import urllib.request
+
     form = {"grant_type": "client_credentials"}
     if scope:
         form["scope"] = scope

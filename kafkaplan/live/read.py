@@ -5,7 +5,10 @@ describe-cluster request the brokers' racks; one batched describe-configs submis
 the configs of the managed topics that exist (and of the topics that may be deleted); one
 list-offsets submission counts the messages of the topics that may be deleted; one
 list-partition-reassignments request, sent while the configs are read, finds reassignments
-in progress. Other topics are listed, but nothing more is read about them. Only when a
+in progress when one may run (a partition has a replica out of sync, as every partition
+being reassigned has) or matters (a declared topic changes replication factor, or carries
+replication throttles): it needs a second client, kafka-python's, which a plan otherwise
+never opens. Other topics are listed, but nothing more is read about them. Only when a
 managed topic is being reassigned or carries leftover replication throttles are the
 brokers' throttle rates read as well. When the project manages ACLs, one describe-ACLs
 request with an any-filter reads every binding, sent first and answered while the
@@ -39,10 +42,11 @@ from kafkaplan.errors import (
     RegistryUnreachable,
 )
 from kafkaplan.kinds import ResourceKind, subject_address, topic_address
-from kafkaplan.live.cluster import Cluster, GroupMember, Partition
+from kafkaplan.live.cluster import Cluster, GroupMember, Partition, TopicMetadata
 from kafkaplan.live.groups import GroupRead, read_groups
 from kafkaplan.live.registry import RegisteredSchema, Registry
 from kafkaplan.live.state import (
+    TOPIC_THROTTLE_CONFIGS,
     GroupUse,
     LiveConfig,
     LiveReference,
@@ -126,6 +130,7 @@ def read_live(
             probe=list(desired.topics),
             tolerant=tolerant,
             quotas=desired.quotas.managed,
+            replication={n: t.replication_factor for n, t in desired.topics.items()},
         )
         if users_read is not None:
             users, unread = users_read.result()
@@ -235,11 +240,14 @@ def _read(
     tolerant: bool = False,
     throttled_brokers: list[int] | None = None,
     quotas: bool = False,
+    replication: Mapping[str, int] | None = None,
 ) -> LiveState:
     """``probe``: declared topics; those absent from the metadata are asked for by name, so
     that a topic the principal may not see is never taken for one that does not exist.
     ``tolerant`` (drift): what cannot be read is reported in ``not_checked``; otherwise
-    (plan) it is an error."""
+    (plan) it is an error. ``replication``: the declared replication factor of each
+    topic; with it, reassignments are listed only where one may be in progress or matters
+    (``_may_reassign``), otherwise always."""
     with ThreadPoolExecutor(max_workers=3, thread_name_prefix="kafkaplan-read") as pool:
         # Independent of the metadata and the configs: overlap the round trips.
         acls_read = pool.submit(cluster.describe_acls) if acls else None
@@ -247,14 +255,26 @@ def _read(
         info, metadata = cluster.describe()
         doomed = deletion_candidates(metadata.keys()) if deletion_candidates else []
         described = sorted({*configs_for(metadata.keys()), *doomed})
-        listing = pool.submit(_list_reassignments, cluster)
+        listing = (
+            pool.submit(_list_reassignments, cluster)
+            if replication is None or _may_reassign(metadata, replication)
+            else None
+        )
         described_configs = cluster.describe_topic_configs(described) if described else {}
         messages = (
             cluster.topic_message_counts({n: metadata[n].partitions for n in doomed})
             if doomed
             else {}
         )
-        reassignments, known = listing.result()
+        if listing is None and any(
+            (config := result.get(key)) is not None and config.is_override
+            for result in described_configs.values()
+            if not isinstance(result, ClusterError)
+            for key in TOPIC_THROTTLE_CONFIGS
+        ):
+            # Leftover throttles: the plan removes them unless a reassignment still runs.
+            listing = pool.submit(_list_reassignments, cluster)
+        reassignments, known = listing.result() if listing is not None else ({}, True)
     not_checked: dict[str, str] = {}
     configs: dict[str, dict[str, LiveConfig]] = {}
     for name, result in described_configs.items():
@@ -472,6 +492,19 @@ def _registers(want: DesiredSubject, have: RegisteredSchema | None) -> bool:
     if have is None or have.references or want.references:
         return True
     return not same_schema(want, have.schema_type, have.schema)
+
+
+def _may_reassign(metadata: Mapping[str, TopicMetadata], replication: Mapping[str, int]) -> bool:
+    """Whether the plan needs the list of partition reassignments: some partition has a
+    replica out of sync (as every partition being reassigned has), or a declared topic has
+    partitions of another replication factor (the plan changes its replicas). Listing them
+    takes a second client (kafka-python's) and its connection: most plans never need it."""
+    return any(meta.out_of_sync for meta in metadata.values()) or any(
+        len(replicas) != factor
+        for name, factor in replication.items()
+        if name in metadata
+        for replicas in metadata[name].replicas
+    )
 
 
 def _list_reassignments(cluster: Cluster) -> tuple[dict[Partition, PartitionReassignment], bool]:

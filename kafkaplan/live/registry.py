@@ -36,9 +36,7 @@ import ssl
 import urllib.parse
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
-
-import httpx2
+from typing import TYPE_CHECKING, Any, Protocol
 
 from kafkaplan import __version__
 from kafkaplan.errors import (
@@ -56,6 +54,9 @@ from kafkaplan.live.retry import RetryPolicy
 from kafkaplan.secrets import read_secret, remember
 from kafkaplan.spec.project import RegistryConnection, unresolved_env
 from kafkaplan.spec.units import parse_duration_ms
+
+if TYPE_CHECKING:
+    import httpx2
 
 log = logging.getLogger("kafkaplan.live.registry")
 
@@ -272,6 +273,8 @@ class HttpRegistry:
             "User-Agent": f"kafkaplan/{__version__}",
         }
         headers.update(_auth_headers(connection, environ))
+        import httpx2  # imported only by a command that talks to a registry
+
         self._client = httpx2.Client(
             headers=headers,
             timeout=httpx2.Timeout(self.timeout),
@@ -298,6 +301,8 @@ class HttpRegistry:
         data = None if body is None else json.dumps(body).encode()
         headers = {} if data is None else {"Content-Type": content_type}
         log.debug("%s %s", method, url)
+        import httpx2
+
         try:
             response = self._client.request(method, url, content=data, headers=headers)
         except httpx2.TransportError as exc:
@@ -575,6 +580,8 @@ class HttpRegistry:
 
 def _reason(exc: httpx2.TransportError) -> str:
     """Why a request got no answer, in a few words ("timed out", "Connection refused")."""
+    import httpx2
+
     if isinstance(exc, httpx2.TimeoutException):
         return "timed out"
     text = str(exc).strip()

@@ -47,7 +47,7 @@ class DriftKind(StrEnum):
 
 
 class DriftItem(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     kind: DriftKind
     address: str
@@ -60,7 +60,7 @@ class DriftItem(BaseModel):
 
 
 class DriftReport(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     format_version: int = DRIFT_FORMAT_VERSION
     kafkaplan_version: str = ""

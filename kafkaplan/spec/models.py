@@ -32,7 +32,7 @@ SchemaType = Literal["AVRO", "JSON", "PROTOBUF"]
 
 
 class StrictModel(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, defer_build=True)
 
 
 class ReferenceSpec(StrictModel):

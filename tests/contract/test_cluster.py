@@ -72,6 +72,8 @@ def test_describe_shows_created_topics_with_partitions_and_replicas(
         assert {b for replicas in topic.replicas for b in replicas} <= set(info.racks)
         # Each partition is led by its (only) replica.
         assert topic.leaders == tuple(replicas[0] for replicas in topic.replicas)
+        # Every replica in sync: no partition is reported out of sync.
+        assert topic.out_of_sync == ()
 
 
 def test_create_topics_dry_run_creates_nothing_and_refuses_per_topic(

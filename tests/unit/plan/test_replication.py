@@ -281,3 +281,34 @@ def test_refused_reassignment_request_leaves_nothing_behind() -> None:
     assert lines[0].startswith("topic.a.b.v1 failed replicas: partition 0: permission denied")
     assert cluster.topics["a.b.v1"].overrides == {}
     assert all(not c for c in cluster.broker_configs.values())
+
+
+def test_no_op_plan_does_not_list_reassignments() -> None:
+    """Nothing out of sync and no replica to change: no reassignment can be in progress,
+    and the plan does not open the second client that listing them needs."""
+    cluster = single_replica_topic()
+    plan = plan_for(cluster, want(rf=1))
+    assert plan.changes == []
+    assert plan.warnings == []
+    assert "list_reassignments" not in cluster.calls
+
+
+def test_a_reassignment_elsewhere_is_still_found() -> None:
+    """A partition of an unmanaged topic out of sync (being reassigned): the plan lists the
+    reassignments and leaves the broker throttle rates alone."""
+    cluster = single_replica_topic()
+    cluster.topics["other"] = FakeTopic(1, 1, replicas=[[1]], leaders=[1])
+    cluster.broker_configs[1] = dict.fromkeys(BROKER_THROTTLE_CONFIGS, "1000")
+    cluster.stuck = True
+    cluster.alter_reassignments({("other", 0): [2]})
+    cluster.calls.clear()
+    plan = plan_for(cluster, want(rf=1))
+    assert "list_reassignments" in cluster.calls
+    assert plan.changes == []
+
+
+def test_leftover_topic_throttles_make_the_plan_list_reassignments() -> None:
+    cluster = single_replica_topic()
+    cluster.topics["a.b.v1"].overrides[TOPIC_THROTTLE_CONFIGS[0]] = "0:1"
+    plan_for(cluster, want(rf=1))
+    assert "list_reassignments" in cluster.calls
