@@ -15,7 +15,7 @@ import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -345,6 +345,19 @@ class DesiredQuotas:
 # ---------------------------------------------------------------------------------------------
 
 
+def _had_other_keys(document: Document, path: PathKey) -> bool:
+    """Whether the entry as written has keys beyond its entity's (and its description)."""
+    raw: Any = document.data
+    for key in path:
+        try:
+            raw = raw[key]
+        except (KeyError, IndexError, TypeError):
+            return False
+    return isinstance(raw, dict) and bool(
+        set(raw) - {"user", "client_id", "ip", "description", "protected"}
+    )
+
+
 def check_entry(
     entry: QuotaEntry, document: Document, path: PathKey, problems: list[Diagnostic]
 ) -> DesiredQuota | None:
@@ -391,7 +404,8 @@ def check_entry(
             )
     entity = QuotaEntity.of(entry.user, entry.client_id, entry.ip)
     declared = entry.declared()
-    if not declared:
+    if not declared and not _had_other_keys(document, path):
+        # (With a key left out as wrong, that key's own error says what is amiss.)
         problems.append(
             document.diagnostic(
                 path,
