@@ -10,7 +10,7 @@ The broker's dry run of every update (validate-only) is asked before the plan is
 from __future__ import annotations
 
 from kafkaplan.kinds import ResourceKind, group_address
-from kafkaplan.live.checks import Checks, DryRun
+from kafkaplan.live.checks import Checks
 from kafkaplan.live.features import (
     BrokerFeatures,
     group_config_refusal,
@@ -21,7 +21,7 @@ from kafkaplan.live.groups import LiveGroup
 from kafkaplan.live.state import LiveState, fingerprint
 from kafkaplan.plan.model import Action, AlterGroupConfigs, Change, FieldChange, Message
 from kafkaplan.plan.options import PlanOptions
-from kafkaplan.plan.part import ABSENT, PlanPart
+from kafkaplan.plan.part import ABSENT, PlanPart, record_dry_run
 from kafkaplan.spec.desired import DesiredGroup, DesiredState
 
 
@@ -47,7 +47,13 @@ def diff_groups(
         if change is None:
             continue
         if checks is not None:
-            _dry_run(change, checks.group_config_updates.get(group_id), part)
+            record_dry_run(
+                change,
+                checks.group_config_updates.get(group_id),
+                part,
+                what="group config update",
+                permission="ALTER_CONFIGS permission on the group",
+            )
         part.changes.append(change)
     return part
 
@@ -108,27 +114,3 @@ def _update_group(want: DesiredGroup, have: LiveGroup | None) -> Change | None:
         fields=fields,
         source=str(want.source),
     )
-
-
-def _dry_run(change: Change, answer: DryRun | None, part: PlanPart) -> None:
-    if answer is None:
-        return
-    if answer.denied:
-        part.warnings.append(
-            Message(
-                message="could not dry-run the group config update (no ALTER_CONFIGS "
-                "permission on the group for this principal); the broker validates it at apply",
-                address=change.address,
-                source=change.source,
-            )
-        )
-    elif answer.refusal is not None:
-        part.errors.append(
-            Message(
-                message=f"the broker would refuse this group config update: "
-                f"{answer.refusal.message}",
-                address=change.address,
-                source=change.source,
-                hint=answer.refusal.hint,
-            )
-        )

@@ -11,7 +11,7 @@ import math
 from collections.abc import Mapping
 
 from kafkaplan.kinds import ResourceKind
-from kafkaplan.live.checks import Checks, DryRun
+from kafkaplan.live.checks import Checks
 from kafkaplan.live.state import LiveState, fingerprint
 from kafkaplan.plan.model import (
     Action,
@@ -22,7 +22,7 @@ from kafkaplan.plan.model import (
     Message,
 )
 from kafkaplan.plan.options import PlanOptions
-from kafkaplan.plan.part import ABSENT, PlanPart
+from kafkaplan.plan.part import ABSENT, PlanPart, record_dry_run
 from kafkaplan.spec.desired import DesiredState
 from kafkaplan.spec.quotas import DesiredQuota, QuotaEntity, plain_value, quota_address
 
@@ -61,7 +61,13 @@ def diff_quotas(
             continue
         part.changes.append(change)
         if checks is not None:
-            _dry_run(change, checks.quota_changes.get(entity), part)
+            record_dry_run(
+                change,
+                checks.quota_changes.get(entity),
+                part,
+                what="quota change",
+                permission="ALTER_CONFIGS permission on the cluster",
+            )
     deletes = []
     for entity in sorted(live.quotas):
         if entity in quotas.entities or not live.quotas[entity]:
@@ -130,29 +136,6 @@ def _delete(entity: QuotaEntity, have: Mapping[str, float], team: str) -> Change
             "owner": team,
         },
     )
-
-
-def _dry_run(change: Change, answer: DryRun | None, part: PlanPart) -> None:
-    if answer is None:
-        return
-    if answer.denied:
-        part.warnings.append(
-            Message(
-                message="could not dry-run the quota change (no ALTER_CONFIGS permission on "
-                "the cluster for this principal); the broker validates it at apply",
-                address=change.address,
-                source=change.source,
-            )
-        )
-    elif answer.refusal is not None:
-        part.errors.append(
-            Message(
-                message=f"the broker would refuse this quota change: {answer.refusal.message}",
-                address=change.address,
-                source=change.source,
-                hint=answer.refusal.hint,
-            )
-        )
 
 
 def _kept_warning(deletes: list[Change]) -> Message:

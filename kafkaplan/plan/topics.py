@@ -30,7 +30,7 @@ from kafkaplan.plan.model import (
     UpdateTopic,
 )
 from kafkaplan.plan.options import PlanOptions
-from kafkaplan.plan.part import ABSENT, PlanPart
+from kafkaplan.plan.part import ABSENT, PlanPart, record_dry_run
 from kafkaplan.spec.desired import DesiredState, DesiredTopic
 from kafkaplan.spec.topic_configs import values_equal
 from kafkaplan.spec.units import format_duration_ms, format_size_bytes
@@ -503,27 +503,7 @@ _DRY_RUNS = {
 
 
 def _dry_run(change: Change, answer: DryRun | None, part: PlanPart, what: str = "creation") -> None:
-    """The broker's dry run of a creation, config update or partition increase: its refusal
-    is a plan error (so that it fails the plan, not every apply); a principal that may plan
-    but not make the change gets a warning (the broker then validates only at apply)."""
-    if answer is None:
-        return
     permission, subject = _DRY_RUNS[what]
-    if answer.denied:
-        part.warnings.append(
-            Message(
-                message=f"could not dry-run the {what} (no {permission} permission for this "
-                "principal); the broker validates it at apply",
-                address=change.address,
-                source=change.source,
-            )
-        )
-    elif answer.refusal is not None:
-        part.errors.append(
-            Message(
-                message=f"the broker would refuse {subject}: {answer.refusal.message}",
-                address=change.address,
-                source=change.source,
-                hint=answer.refusal.hint,
-            )
-        )
+    record_dry_run(
+        change, answer, part, what=what, permission=f"{permission} permission", subject=subject
+    )

@@ -714,12 +714,17 @@ def exact(acl: AclBinding) -> AclBindingFilter:
 
 
 def grant(
-    admin: AdminClient, principal: str, prefix: str, *operations: AclOperation
+    admin: AdminClient,
+    principal: str,
+    prefix: str,
+    *operations: AclOperation,
+    resource_type: ResourceType = ResourceType.TOPIC,
 ) -> list[AclBindingFilter]:
-    """Allow ``operations`` on topics starting with ``prefix``; returns filters to revoke them."""
+    """Allow ``operations`` on the topics (or other resources of ``resource_type``) starting
+    with ``prefix``; returns filters to revoke them."""
     bindings = [
         AclBinding(
-            ResourceType.TOPIC,
+            resource_type,
             prefix,
             ResourcePatternType.PREFIXED,
             principal,

@@ -14,23 +14,18 @@ from collections.abc import Callable
 
 import pytest
 from confluent_kafka.admin import (
-    AclBinding,
-    AclBindingFilter,
     AclOperation,
-    AclPermissionType,
     AdminClient,
     AlterConfigOpType,
     ConfigEntry,
     ConfigResource,
-    ResourcePatternType,
     ResourceType,
 )
 
 from tests.integration.conftest import (
     Project,
-    await_acls,
     eventually,
-    exact,
+    grant,
     grant_lease,
     revoke,
     topic_configs,
@@ -72,28 +67,6 @@ def set_group_config(admin: AdminClient, group_id: str, key: str, value: str) ->
         incremental_configs=[ConfigEntry(key, value, incremental_operation=AlterConfigOpType.SET)],
     )
     admin.incremental_alter_configs([resource], request_timeout=10)[resource].result()
-
-
-def grant_groups(
-    admin: AdminClient, principal: str, prefix: str, *operations: AclOperation
-) -> list[AclBindingFilter]:
-    bindings = [
-        AclBinding(
-            ResourceType.GROUP,
-            prefix,
-            ResourcePatternType.PREFIXED,
-            principal,
-            "*",
-            operation,
-            AclPermissionType.ALLOW,
-        )
-        for operation in operations
-    ]
-    for future in admin.create_acls(bindings).values():
-        future.result()
-    filters = [exact(binding) for binding in bindings]
-    await_acls(admin, filters, present=True)
-    return filters
 
 
 def consumer_spec(group_id: str, session: str = "50s") -> str:
@@ -287,7 +260,13 @@ def test_a_limited_principal_needs_describe_and_alter_configs_on_the_group(
     assert denied.code == 1, denied.out + denied.err
     assert "permission denied (GROUP_AUTHORIZATION_FAILED)" in denied.out + denied.err
     assert "grant DESCRIBE_CONFIGS on the managed groups" in denied.out + denied.err
-    filters = grant_groups(admin, "User:alice", project.prefix, AclOperation.DESCRIBE_CONFIGS)
+    filters = grant(
+        admin,
+        "User:alice",
+        project.prefix,
+        AclOperation.DESCRIBE_CONFIGS,
+        resource_type=ResourceType.GROUP,
+    )
     filters += grant_lease(admin, "User:alice", project.prefix)
     try:
 
@@ -301,7 +280,13 @@ def test_a_limited_principal_needs_describe_and_alter_configs_on_the_group(
         assert refused.code == 1
         assert f"✗ group.{group_id} (update) failed" in refused.out
         assert "grant ALTER_CONFIGS on the managed groups" in refused.out + refused.err
-        filters += grant_groups(admin, "User:alice", project.prefix, AclOperation.ALTER_CONFIGS)
+        filters += grant(
+            admin,
+            "User:alice",
+            project.prefix,
+            AclOperation.ALTER_CONFIGS,
+            resource_type=ResourceType.GROUP,
+        )
 
         def plans_cleanly() -> None:
             plan = project.run("plan", "--detailed-exitcode")
