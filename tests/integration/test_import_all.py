@@ -401,3 +401,87 @@ def test_import_by_a_principal_that_may_not_read_acls(
         assert "needs DESCRIBE on the cluster" in refused.err
     finally:
         revoke(admin, filters)
+
+
+def test_an_estate_of_every_kind_imports_to_specs_that_plan_no_change(
+    make_project: MakeProject, admin: AdminClient
+) -> None:
+    """Topics (with a class and a dead-letter companion), ACL roles, subjects, SCRAM users,
+    group configs and client quotas, applied by kafkaplan; imported back with every resource
+    type (the default); the imported specs alone plan no change."""
+    project = make_project()
+    p = project.prefix
+    orders, billing, svc = project.name("orders"), f"User:{p}billing", f"{p}svc"
+    with (project.root / "kafkaplan.yaml").open("a") as file:
+        file.write(
+            f"schemas:\n  owned_subjects: ['{p}']\n"
+            f"acls:\n  ownership:\n    - team: it\n      principals: [{billing}]\n"
+            f"owned_user_prefixes: [{p}]\n"
+            "quotas:\n  ownership:\n    - team: it\n      entity_types: [user]\n"
+            f"      prefixes: [{p}]\n"
+            "topic_classes:\n  event:\n    configs: {retention.ms: 3d, compression.type: zstd}\n"
+        )
+    project.write(
+        "specs/schemas/order.avsc",
+        json.dumps({"type": "record", "name": "Order", "namespace": f"{p}.orders", "fields": []}),
+    )
+    project.env = {"SVC_PASSWORD": f"pw-{p}"}
+    project.specs(
+        f"""\
+        topics:
+          - name: {orders}
+            class: event
+            partitions: 2
+            value_schema: schemas/order.avsc
+            dead_letter: true
+        acls:
+          - principal: {billing}
+            role: consumer
+            topics: [{orders}]
+            group: {p}billing
+        users:
+          - name: {svc}
+            mechanism: SCRAM-SHA-512
+            iterations: 8192
+            password_env: SVC_PASSWORD
+        groups:
+          - id: {p}billing
+            configs: {{consumer.session.timeout.ms: 50s}}
+        quotas:
+          - user: {svc}
+            producer_byte_rate: 1MiB/s
+        """
+    )
+    try:
+        applied = project.run("apply", "--auto-approve")
+        assert applied.code == 0, applied.out + applied.err
+        imported = project.root / "imported"
+
+        def imports_every_kind() -> str:
+            result = project.run("import", "--out", str(imported), "--prefix", p, "--force")
+            assert result.code == 0, result.out + result.err
+            for kind in ("2 topics", "1 subject", "1 user", "1 group", "1 quota entity"):
+                assert kind in result.out, result.out
+            return result.out
+
+        eventually(imports_every_kind)
+        for spec in (project.root / "specs").glob("*.yaml"):
+            spec.unlink()
+        for path in imported.rglob("*"):
+            if path.is_file():
+                target = project.root / "specs" / path.relative_to(imported)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_text(path.read_text())
+        fmt = project.run("fmt", "--check")
+        assert fmt.code == 0, fmt.out + fmt.err
+        project.env = {}  # an unchanged user needs no password
+        # With deletes allowed, whatever the import missed in an owned scope would be a
+        # planned deletion.
+        clean = project.run("plan", "--allow-deletes", "--detailed-exitcode")
+        assert clean.code == 0, clean.out + clean.err
+        assert "No changes." in clean.out
+    finally:
+        project.env = {"SVC_PASSWORD": f"pw-{p}"}
+        project.specs("topics: []\n")
+        removed = project.run("apply", "--auto-approve", "--allow-deletes")
+        assert removed.code == 0, removed.out + removed.err
