@@ -509,10 +509,24 @@ def client_config(connection: KafkaConnection, environ: Mapping[str, str]) -> di
     return librdkafka_config(connection, environ)
 
 
+# kafka-python is imported on first use, from whichever read thread needs it first; two
+# threads importing its package tree at once can deadlock in the import system, so every
+# use imports it through this lock first.
+_KAFKA_PYTHON_LOCK = threading.Lock()
+
+
+def _kafka_python() -> None:
+    with _KAFKA_PYTHON_LOCK:
+        # The package imports its admin client, protocol and errors in one go.
+        import kafka
+        import kafka.protocol.admin.client_quotas  # noqa: F401
+
+
 def translate_kafka_python(
     error: BaseException, *, resource: str | None, operation: str
 ) -> ClusterError:
     """Turn a kafka-python exception into our typed error."""
+    _kafka_python()
     from kafka import errors as kafka_errors
 
     name = str(getattr(error, "message", "") or type(error).__name__)
@@ -535,6 +549,7 @@ def quota_error(
 ) -> ClusterError | None:
     """The typed error of a quota request's error code (None for no error), with the
     broker's reason."""
+    _kafka_python()
     from kafka import errors as kafka_errors
 
     if not code:
@@ -592,6 +607,8 @@ class KafkaCluster:
         self._environ = environ
         self._client_config = dict(config)
         self._reassignment_admin: Any = None
+        # The reads run on several threads, and more than one may want kafka-python first.
+        self._reassigner_lock = threading.Lock()
         config["error_cb"] = self._on_error
         config["logger"] = logging.getLogger("kafkaplan.librdkafka")
         self._admin = make_client(admin_factory or AdminClient, config)
@@ -1204,17 +1221,23 @@ class KafkaCluster:
     # -- partition reassignments (kafka-python: confluent-kafka has no such calls) --------
 
     def _reassigner(self) -> Any:
-        if self._reassignment_admin is None:
-            from kafka.admin import KafkaAdminClient
+        """The one kafka-python admin client of this run, made on first use (by one thread:
+        the reads run on several)."""
+        with self._reassigner_lock:
+            if self._reassignment_admin is None:
+                _kafka_python()
+                from kafka.admin import KafkaAdminClient
 
-            config = kafka_python_config(self.connection, self._environ)
-            try:
-                self._reassignment_admin = KafkaAdminClient(**config)
-            except ProjectError:
-                raise  # the OAuth token provider's: one clear line already
-            except Exception as exc:
-                raise translate_kafka_python(exc, resource="kafka", operation="reassign") from exc
-        return self._reassignment_admin
+                config = kafka_python_config(self.connection, self._environ)
+                try:
+                    self._reassignment_admin = KafkaAdminClient(**config)
+                except ProjectError:
+                    raise  # the OAuth token provider's: one clear line already
+                except Exception as exc:
+                    raise translate_kafka_python(
+                        exc, resource="kafka", operation="reassign"
+                    ) from exc
+            return self._reassignment_admin
 
     def list_reassignments(self) -> dict[Partition, PartitionReassignment]:
         try:
@@ -1237,6 +1260,7 @@ class KafkaCluster:
         }
 
     def alter_reassignments(self, targets: Mapping[Partition, Sequence[int]]) -> PartitionResults:
+        _kafka_python()
         from kafka import TopicPartition as KafkaTopicPartition
 
         self._guard_writes("reassign partitions")
@@ -1497,6 +1521,7 @@ class KafkaCluster:
         return result
 
     def list_group_config_ids(self) -> list[str]:
+        _kafka_python()
         from kafka import errors as kafka_errors
         from kafka.admin import ConfigResourceType
 
@@ -1560,6 +1585,7 @@ class KafkaCluster:
             raise translate_kafka_python(exc, resource="kafka", operation=operation) from exc
 
     def describe_quotas(self) -> dict[QuotaEntity, dict[str, float]]:
+        _kafka_python()
         from kafka.protocol.admin.client_quotas import DescribeClientQuotasRequest
 
         # No components, not strict: every entity of every type, defaults included.
@@ -1579,6 +1605,7 @@ class KafkaCluster:
         }
 
     def alter_quotas(self, changes: QuotaChanges, *, validate_only: bool = False) -> QuotaResults:
+        _kafka_python()
         from kafka.protocol.admin.client_quotas import AlterClientQuotasRequest
 
         if not validate_only:
