@@ -43,7 +43,7 @@ from kafkaplan.live.cluster import (
     check_cluster_id,
     quota_error,
 )
-from kafkaplan.live.features import BrokerFeatures
+from kafkaplan.live.features import REMOVED_TOPIC_CONFIGS, BrokerFeatures
 from kafkaplan.live.groups import LiveGroup
 from kafkaplan.live.lease import LeaseRecord, decode
 from kafkaplan.live.registry import CompatibilityResult, RegisteredSchema, SchemaPayload
@@ -382,9 +382,12 @@ class MemoryCluster:
             if topic is None:
                 result[name] = _unknown_topic(name)
                 continue
+            # As a broker of its release: the configs that release removed are not listed.
             configs = {
                 key: LiveConfig(BROKER_DEFAULTS.get(key), ConfigSource.DEFAULT)
                 for key in TOPIC_CONFIGS
+                if key not in REMOVED_TOPIC_CONFIGS
+                or not self.features.at_least(REMOVED_TOPIC_CONFIGS[key][0])
             }
             configs.update(
                 {

@@ -16,6 +16,7 @@ import pytest
 
 from kafkaplan.errors import ClusterError, ClusterTransient, PermissionDenied
 from kafkaplan.live.cluster import Cluster, NewTopicRequest, ScramChange
+from kafkaplan.live.features import REMOVED_TOPIC_CONFIGS
 from kafkaplan.live.state import BROKER_THROTTLE_CONFIGS, ConfigSource
 from kafkaplan.spec.acls import Binding, Operation, PatternType, Permission, ResourceType
 from kafkaplan.spec.quotas import QuotaEntity
@@ -157,8 +158,15 @@ def test_describe_topic_configs_tells_overrides_from_defaults(
         assert tuned_configs[key].source is ConfigSource.TOPIC
         assert tuned_configs[key].is_override
         assert not plain_configs[key].is_override
-    # Every config kafkaplan manages is reported for every topic, none as sensitive.
-    assert set(TOPIC_CONFIGS) <= set(plain_configs)
+    # Every config kafkaplan manages is reported for every topic (but those the broker's
+    # release removed), none as sensitive.
+    removed = {
+        key
+        for key, (release, _) in REMOVED_TOPIC_CONFIGS.items()
+        if cluster.describe_features().at_least(release)
+    }
+    assert set(TOPIC_CONFIGS) - removed <= set(plain_configs)
+    assert not removed & set(plain_configs)
     assert not any(c.sensitive for c in (*tuned_configs.values(), *plain_configs.values()))
     assert not any(c.is_override for c in plain_configs.values())
     # The double's broker defaults are the real broker's.
