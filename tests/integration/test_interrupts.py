@@ -1,8 +1,10 @@
-"""Ctrl-C at random points of a multi-batch apply, against the real broker and registry.
+"""Ctrl-C (or SIGTERM) at random points of a multi-batch apply, against the real broker and
+registry.
 
 Each trial plans topics to create, topic configs to update, partitions to add, ACLs to
 create and subjects to register, in batches of two (a dozen batches over five phases), runs
-``kafkaplan apply`` as a subprocess and sends it SIGINT at a point drawn from a seeded
+``kafkaplan apply`` as a subprocess and sends it SIGINT or SIGTERM (drawn too) at a point
+drawn from a seeded
 random generator: once the run has printed a chosen line (its plan, or its n-th outcome),
 plus a random extra delay, which is the point of interruption, not a synchronisation.
 
@@ -78,12 +80,15 @@ class Trial:
     # Which line of the run's output starts the countdown: -1 the process start, 0 the plan,
     # n > 0 the n-th outcome line.
     after_line: int
-    delay: float  # seconds after that line until SIGINT
+    delay: float  # seconds after that line until the signal
+    # Ctrl-C, or a cancelled CI job's SIGTERM (which apply takes as the same).
+    signum: signal.Signals = signal.SIGINT
 
 
 def make_trial(index: int, changes: int) -> Trial:
     rng = random.Random(SEED * 1000 + index)
-    return Trial(index, rng.randint(-1, changes - 1), round(rng.uniform(0.0, 0.4), 3))
+    after, delay = rng.randint(-1, changes - 1), round(rng.uniform(0.0, 0.4), 3)
+    return Trial(index, after, delay, rng.choice([signal.SIGINT, signal.SIGTERM]))
 
 
 class Reader:
@@ -282,13 +287,13 @@ def test_interrupt_at_a_random_point_tells_the_truth(
     if reached:
         time.sleep(trial.delay)  # the point of interruption, drawn at random
         if process.poll() is None:
-            process.send_signal(signal.SIGINT)
+            process.send_signal(trial.signum)
             signalled = True
     try:
         process.wait(timeout=EXIT_BOUND_SECONDS)
     except subprocess.TimeoutExpired:
         process.kill()
-        pytest.fail(f"kafkaplan did not end within {EXIT_BOUND_SECONDS}s after SIGINT")
+        pytest.fail(f"kafkaplan did not end within {EXIT_BOUND_SECONDS}s after {trial.signum!r}")
     rest, err = reader.rest()
     out = "".join(seen + rest)
     everything = out + err
