@@ -1,3 +1,3 @@
-from kafkaplan.cli import main
+from kafkaplan.cli import run
 
-raise SystemExit(main())
+run()

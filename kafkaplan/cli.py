@@ -19,7 +19,7 @@ import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -786,6 +786,17 @@ _INTERRUPTED = (
     "Interrupted. Changes sent before the interrupt may have been made: "
     "run `kafkaplan plan` to see what is left."
 )
+
+
+def run() -> NoReturn:
+    """The ``kafkaplan`` command: ``main``, then the process's exit. Once ``main`` has
+    reported and chosen the exit code the run is over: a Ctrl-C or SIGTERM that arrives
+    while the Kafka clients wind down changes nothing, and must not turn the exit code into
+    a signal's (with no word said)."""
+    code = main()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    sys.exit(code)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -146,7 +146,9 @@ def test_wrong_password_is_an_authentication_error(
     registry: EnforcingRegistry,
     secure: dict[str, str],  # noqa: F811
 ) -> None:
-    with pytest.raises(RegistryError, match=r"registry authentication failed \(HTTP 401\)"):
+    with pytest.raises(
+        RegistryError, match=r"registry authentication failed at https://\S+ \(HTTP 401\)"
+    ):
         client(registry.url, secure, password_env="KP_WRONG").global_compatibility()
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import click
@@ -557,3 +559,40 @@ def test_an_interrupt_during_apply_never_says_nothing_was_changed(
     assert code == 130
     assert "nothing was changed" not in err
     assert "Interrupted. Changes sent before the interrupt may have been made" in err
+
+
+LATE_SIGNAL = """\
+import os, signal, sys, threading
+import kafkaplan.cli as cli
+
+exiting = threading.Event()
+
+def late() -> None:
+    exiting.wait(30)
+    os.kill(os.getpid(), signal.{signum})
+
+threading.Thread(target=late).start()  # not a daemon: the interpreter's exit waits for it
+real_exit = sys.exit
+
+def exit(code: object) -> None:
+    exiting.set()
+    real_exit(code)
+
+sys.exit = exit
+cli.main = lambda argv=None: 0
+cli.run()
+"""
+
+
+@pytest.mark.parametrize("signum", ["SIGINT", "SIGTERM"])
+def test_a_signal_after_the_run_has_reported_leaves_its_exit_code(signum: str) -> None:
+    """Once main has reported, a Ctrl-C or SIGTERM while the clients wind down changes
+    nothing: the exit code stays main's, not the signal's."""
+    ended = subprocess.run(
+        [sys.executable, "-c", LATE_SIGNAL.format(signum=signum)],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert (ended.returncode, ended.stderr) == (0, "")
