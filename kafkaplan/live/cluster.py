@@ -509,10 +509,23 @@ def client_config(connection: KafkaConnection, environ: Mapping[str, str]) -> di
     return librdkafka_config(connection, environ)
 
 
+# kafka-python is imported on first use (start-up time), but the plan's reads run in
+# threads, and two threads importing its modules for the first time at once can deadlock in
+# Python's import locks (its modules import each other): one thread imports it, whole.
+_KAFKA_PYTHON_IMPORT = threading.Lock()
+
+
+def _import_kafka_python() -> None:
+    with _KAFKA_PYTHON_IMPORT:
+        import kafka.admin
+        import kafka.protocol.admin.client_quotas  # noqa: F401
+
+
 def translate_kafka_python(
     error: BaseException, *, resource: str | None, operation: str
 ) -> ClusterError:
     """Turn a kafka-python exception into our typed error."""
+    _import_kafka_python()
     from kafka import errors as kafka_errors
 
     name = str(getattr(error, "message", "") or type(error).__name__)
@@ -535,6 +548,7 @@ def quota_error(
 ) -> ClusterError | None:
     """The typed error of a quota request's error code (None for no error), with the
     broker's reason."""
+    _import_kafka_python()
     from kafka import errors as kafka_errors
 
     if not code:
@@ -1205,6 +1219,7 @@ class KafkaCluster:
 
     def _reassigner(self) -> Any:
         if self._reassignment_admin is None:
+            _import_kafka_python()
             from kafka.admin import KafkaAdminClient
 
             config = kafka_python_config(self.connection, self._environ)
@@ -1237,6 +1252,7 @@ class KafkaCluster:
         }
 
     def alter_reassignments(self, targets: Mapping[Partition, Sequence[int]]) -> PartitionResults:
+        _import_kafka_python()
         from kafka import TopicPartition as KafkaTopicPartition
 
         self._guard_writes("reassign partitions")
@@ -1497,6 +1513,7 @@ class KafkaCluster:
         return result
 
     def list_group_config_ids(self) -> list[str]:
+        _import_kafka_python()
         from kafka import errors as kafka_errors
         from kafka.admin import ConfigResourceType
 
@@ -1560,6 +1577,7 @@ class KafkaCluster:
             raise translate_kafka_python(exc, resource="kafka", operation=operation) from exc
 
     def describe_quotas(self) -> dict[QuotaEntity, dict[str, float]]:
+        _import_kafka_python()
         from kafka.protocol.admin.client_quotas import DescribeClientQuotasRequest
 
         # No components, not strict: every entity of every type, defaults included.
@@ -1579,6 +1597,7 @@ class KafkaCluster:
         }
 
     def alter_quotas(self, changes: QuotaChanges, *, validate_only: bool = False) -> QuotaResults:
+        _import_kafka_python()
         from kafka.protocol.admin.client_quotas import AlterClientQuotasRequest
 
         if not validate_only:
