@@ -43,7 +43,9 @@ def chromium() -> str:
     if named:
         return named
     if os.geteuid() != 0 or shutil.which("apt-get") is None:
-        raise SetupError("no chromium on the PATH: install it (Debian: apt-get install -y chromium)")
+        raise SetupError(
+            "no chromium on the PATH: install it (Debian: apt-get install -y chromium)"
+        )
     install = ["apt-get", "install", "-y", "--no-install-recommends", "chromium"]
     done = subprocess.run(install, capture_output=True, text=True, check=False)
     if done.returncode != 0:

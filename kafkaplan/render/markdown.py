@@ -340,7 +340,8 @@ def _blast_table(changes: list[Change]) -> list[str]:
 
 def _names(entries: list[Principal]) -> str:
     names = sorted({entry.principal for entry in entries})
-    return ", ".join(f"`{escape(name)}`" for name in names) or "none found"
+    # One per line: the columns stay as narrow as the longest name.
+    return "<br>".join(f"`{escape(name)}`" for name in names) or "none found"
 
 
 def _affected_details(change: Change) -> list[str]:
