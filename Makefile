@@ -47,7 +47,7 @@ lint: install $(ACTIONLINT)
 	$(BIN)/ruff check kafkaplan tests bench tools
 	$(BIN)/ruff format --check kafkaplan tests bench tools
 	$(BIN)/mypy --strict kafkaplan tests bench tools
-	$(BIN)/shellcheck scripts/action/*.sh scripts/stack scripts/run-tests scripts/run-matrix scripts/demo
+	$(BIN)/shellcheck scripts/action/*.sh scripts/stack scripts/run-tests scripts/run-matrix scripts/demo scripts/render-comment
 	PATH="$(abspath $(BIN)):$$PATH" $(ACTIONLINT) .github/workflows/*.yml .github/examples/workflows/*.yml
 
 # The whole suite: unit and integration tests, with the local stack started (and stopped

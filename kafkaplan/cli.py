@@ -283,7 +283,11 @@ def plan(
         commit = commands.planned_commit(
             options.project.parent if options.project is not None else Path.cwd()
         )
-        output.echo(render_spec_errors(error.diagnostics, environment=env, commit=commit), nl=False)
+        environment = commands.planned_environment(options.project, env)
+        output.echo(
+            render_spec_errors(error.diagnostics, environment=environment, commit=commit),
+            nl=False,
+        )
         _report_error(output, error)
         return EXIT_ERROR
     output.echo(render(result, fmt, color=output.color), nl=False)

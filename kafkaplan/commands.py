@@ -188,6 +188,17 @@ def planned_commit(root: Path, environ: Mapping[str, str] | None = None) -> str 
     return head if done.returncode == 0 and _COMMIT.match(head) else None
 
 
+def planned_environment(project_file: Path | None, env: str | None) -> str | None:
+    """The environment a plan is for, for the report of specs that did not load: ``env``,
+    else the project's default one; None when the project file does not say."""
+    if env is not None:
+        return env
+    try:
+        return load_project(project_file).environment(None)[0]
+    except KafkaplanError:
+        return None
+
+
 def make_plan(
     context: Context,
     cluster: Cluster,

@@ -40,9 +40,9 @@ def render_markdown(plan: Plan, *, max_chars: int = MAX_CHARS) -> str:
     head.extend(_header(plan))
     head.append("")
     if plan.errors:
-        head.append(f"**:x: {len(plan.errors)} error(s): this plan cannot be applied.**")
+        head.append(f"**❌ {len(plan.errors)} error(s): this plan cannot be applied.**")
         head.append("")
-        head.extend(_capped([f"- :x: {escape(str(error))}" for error in plan.errors]))
+        head.extend(_capped([f"- ❌ {escape(str(error))}" for error in plan.errors]))
         head.append("")
     if not plan.changes:
         head.append("**No changes.** The live state matches the specs.")
@@ -53,12 +53,12 @@ def render_markdown(plan: Plan, *, max_chars: int = MAX_CHARS) -> str:
     deletes = [c for c in plan.changes if c.action is Action.DELETE]
     if deletes:
         head.append("")
-        head.append(f"**:boom: {len(deletes)} deletion(s):**")
+        head.append(f"**💥 {len(deletes)} deletion(s):**")
         head.extend(_capped([f"- `{c.address}`" for c in deletes]))
     risks = [(c, r) for c in plan.changes for r in c.risks]
     if risks:
         head.append("")
-        head.append(f"**:warning: {len(risks)} risk(s):**")
+        head.append(f"**⚠️ {len(risks)} risk(s):**")
         head.extend(
             _capped([f"- `{c.address}` **{r.label.value}**: {escape(r.message)}" for c, r in risks])
         )
@@ -165,7 +165,7 @@ def render_spec_errors(
         lines.extend([f"commit `{commit[:12]}`", ""])
     count = len(diagnostics)
     lines.append(
-        f"**:x: the specs do not load: {count} error(s). No plan was made, and nothing can "
+        f"**❌ the specs do not load: {count} error(s). No plan was made, and nothing can "
         "be applied.**"
     )
     lines.append("")
@@ -214,7 +214,7 @@ def _counts_table(plan: Plan) -> list[str]:
 def _acl_details(principal: str, changes: list[Change], chunk: list[Change], start: int) -> str:
     """One principal's ACL changes (or a part of them) as a table of bindings."""
     labels = sorted({r.label.value for c in chunk for r in c.risks})
-    flags = "".join(f" :warning: {label}" for label in labels)
+    flags = "".join(f" ⚠️ {label}" for label in labels)
     part = ""
     if len(chunk) < len(changes):
         part = f" (bindings {start + 1}-{start + len(chunk)} of {len(changes)})"
@@ -222,24 +222,29 @@ def _acl_details(principal: str, changes: list[Change], chunk: list[Change], sta
         f"<details><summary>ACLs of <code>{escape(principal)}</code>: "
         f"{acl_tally(changes)}{part}{flags}</summary>",
         "",
-        "| | permission | operation | resource | pattern | name | host | declared at / owner |",
-        "|---|---|---|---|---|---|---|---|",
+        "| | permission | operation | resource | declared at / owner |",
+        "|---|---|---|---|---|",
     ]
     for change in chunk:
         row = acl_binding(change).as_dict()
         owner = (change.before or {}).get("owner")
         source = f"`{change.source}`" if change.source else f"team {owner}" if owner else ""
         if change.protected is not None:
-            source += " :lock: protected"
+            source += " 🔒 protected"
+        # One column for what the binding is on, so the table fits a comment's width.
+        resource = f"{row.get('resource_type')} `{escape(str(row.get('resource_name')))}`"
+        if row.get("pattern_type") != "literal":
+            resource += f" ({row.get('pattern_type')})"
+        if row.get("host") not in (None, "*"):
+            resource += f" from host `{escape(str(row.get('host')))}`"
         lines.append(
-            f"| `{symbol(change)}` | {row.get('permission')} | {row.get('operation')} | "
-            f"{row.get('resource_type')} | {row.get('pattern_type')} | "
-            f"`{escape(str(row.get('resource_name')))}` | `{row.get('host')}` | {source} |"
+            f"| **{symbol(change)}** | {row.get('permission')} | {row.get('operation')} | "
+            f"{resource} | {source} |"
         )
     risks = [r for c in chunk for r in c.risks]
     if risks:
         lines.append("")
-        lines.extend(f"> :warning: **{r.label.value}**: {escape(r.message)}  " for r in risks)
+        lines.extend(f"> ⚠️ **{r.label.value}**: {escape(r.message)}  " for r in risks)
     lines.append("")
     lines.append("</details>")
     return "\n".join(lines)
@@ -247,9 +252,10 @@ def _acl_details(principal: str, changes: list[Change], chunk: list[Change], sta
 
 def _details(change: Change) -> str:
     mark = symbol(change)
-    flags = "".join(f" :warning: {r.label.value}" for r in change.risks)
+    labels = dict.fromkeys(r.label.value for r in change.risks)
+    flags = "".join(f" ⚠️ {label}" for label in labels)
     if change.protected is not None:
-        flags += " :lock: protected"
+        flags += " 🔒 protected"
     lines = [f"<details><summary><code>{mark} {change.address}</code>{flags}</summary>", ""]
     if change.source:
         lines.append(f"Declared at `{change.source}`.")
@@ -278,7 +284,7 @@ def _details(change: Change) -> str:
         )
     for risk in change.risks:
         lines.append("")
-        lines.append(f"> :warning: **{risk.label.value}**: {escape(risk.message)}")
+        lines.append(f"> ⚠️ **{risk.label.value}**: {escape(risk.message)}")
     lines.extend(_affected_details(change))
     lines.append("")
     lines.append("</details>")
@@ -311,7 +317,7 @@ def _picture(graph: Graph) -> list[str]:
 def _blast_table(changes: list[Change]) -> list[str]:
     """One row per changed topic: who notices it."""
     lines = [
-        f"**:busts_in_silhouette: Who is affected ({len(changes)} change(s)):**",
+        f"**👥 Who is affected ({len(changes)} change(s)):**",
         "",
         "| change | owner | producers | consumers | consumer groups |",
         "|---|---|---|---|---|",
@@ -323,7 +329,7 @@ def _blast_table(changes: list[Change]) -> list[str]:
         if not affected.groups_read:
             groups = "_not read_"
         lines.append(
-            f"| `{symbol(change)} {change.address}` | {escape(affected.owner or '')} | "
+            f"| **{symbol(change)}** `{change.address}` | {escape(affected.owner or '')} | "
             f"{_names(affected.producers)} | {_names(affected.consumers)} | {groups or 'none'} |"
         )
     if len(changes) > BLAST_ROWS:
@@ -334,7 +340,8 @@ def _blast_table(changes: list[Change]) -> list[str]:
 
 def _names(entries: list[Principal]) -> str:
     names = sorted({entry.principal for entry in entries})
-    return ", ".join(f"`{escape(name)}`" for name in names) or "none found"
+    # One per line: the columns stay as narrow as the longest name.
+    return "<br>".join(f"`{escape(name)}`" for name in names) or "none found"
 
 
 def _affected_details(change: Change) -> list[str]:

@@ -47,7 +47,7 @@ def render_plan_set_markdown(plans: PlanSet, *, max_chars: int = MAX_CHARS) -> s
         "|---|---|",
     ]
     for plan in plans.plans:
-        mark = ":x: " if plan.errors else ""
+        mark = "❌ " if plan.errors else ""
         head.append(f"| `{escape(plan.environment or '')}` | {mark}{escape(_status(plan))} |")
     head.append("")
     share = max(2_000, (max_chars - 1_000) // max(1, len(plans.plans)))

@@ -34,7 +34,7 @@ set -euo pipefail
 die() {
     echo "::error title=kafkaplan action::$*" >&2
     if [[ -n ${markdown_file:-} ]]; then
-        printf '### :x: kafkaplan action: %s\n' "$*" >"$markdown_file"
+        printf '### ❌ kafkaplan action: %s\n' "$*" >"$markdown_file"
         write_outputs 1 false ""
     fi
     exit 1
@@ -233,7 +233,7 @@ fi
 # never empty, so a comment made from it is never blanked.
 if [[ $failed == true ]]; then
     {
-        printf '### :x: kafkaplan %s failed (exit code %s)\n\n' "$command" "$code"
+        printf '### ❌ kafkaplan %s failed (exit code %s)\n\n' "$command" "$code"
         [[ -z ${INPUT_ENV:-} ]] || printf "Environment: \`%s\`\n\n" "$INPUT_ENV"
     } >>"$markdown_file"
     if [[ -s $stdout_file && $format == markdown ]]; then

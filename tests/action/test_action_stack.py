@@ -178,7 +178,7 @@ def test_a_spec_error_fails_the_step_and_the_report_says_why(
     assert result.outputs["plan-file"] == ""
     assert not stale.exists()
     markdown = result.markdown
-    assert markdown.startswith("### :x: kafkaplan plan failed (exit code 1)\n")
+    assert markdown.startswith("### ❌ kafkaplan plan failed (exit code 1)\n")
     assert "\n```text\nspecs/main.yaml:3: unknown key 'partitons'" in markdown
     assert markdown.endswith("Error: 1 error in the specs.\n```\n")
     assert result.summary == markdown + "\n"
@@ -197,7 +197,7 @@ def test_an_unreachable_cluster_fails_the_step_and_the_report_says_why(
     assert result.code == 1, result.stdout
     assert result.outputs["exit-code"] == "1"
     markdown = result.markdown
-    assert markdown.startswith("### :x: kafkaplan drift failed (exit code 1)\n")
+    assert markdown.startswith("### ❌ kafkaplan drift failed (exit code 1)\n")
     assert "Environment: `it`" in markdown
     assert "```text\nError: kafka: no broker answered within 3s" in markdown
 

@@ -159,7 +159,7 @@ def test_a_failed_plan_reports_why_with_its_error_output(
     )
     assert result.code == 1
     markdown = result.markdown
-    assert markdown.startswith("### :x: kafkaplan plan failed (exit code 1)\n")
+    assert markdown.startswith("### ❌ kafkaplan plan failed (exit code 1)\n")
     assert "Environment: `production`" in markdown
     # The error output is fenced with more backticks than it holds itself.
     assert f"````text\n{error}Error: 1 problem in the specs.\n````\n" in markdown

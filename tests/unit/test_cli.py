@@ -412,8 +412,9 @@ def test_plan_markdown_reports_spec_errors(
     project = make_project({"a.yaml": bad})
     code, out, err = run(project, "plan", "--format", "markdown", capsys=capsys)
     assert code == 1
-    assert out.startswith("### kafkaplan plan\n\ncommit `0123456789ab`\n")
-    assert "**:x: the specs do not load: 2 error(s)." in out
+    # The project's default environment, as the plan's own comment names it.
+    assert out.startswith("### kafkaplan plan `test`\n\ncommit `0123456789ab`\n")
+    assert "**❌ the specs do not load: 2 error(s)." in out
     assert "| `specs/a.yaml:4` | unknown topic config 'retention.mss' | did you mean" in out
     assert "| `specs/a.yaml:5` |" in out
     for row in [line for line in out.splitlines() if line.startswith("| `specs/")]:

@@ -93,7 +93,7 @@ def test_json_matches_the_documented_schema() -> None:
 
 def test_markdown_puts_errors_and_risks_first() -> None:
     text = render(sample_plan(), "markdown")
-    assert text.index(":x:") < text.index(":boom: 1 deletion(s)") < text.index("4 risk(s)")
+    assert text.index("❌") < text.index("💥 1 deletion(s)") < text.index("4 risk(s)")
     assert text.index("4 risk(s)") < text.index("<details>")
     details = [line for line in text.splitlines() if line.startswith("<details><summary><code>")]
     assert [d.split("<code>")[1].split("</code>")[0] for d in details] == [

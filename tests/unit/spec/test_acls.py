@@ -608,9 +608,9 @@ def test_renderers_group_acl_changes_by_principal() -> None:
     markdown = render_markdown(plan)
     assert (
         "<details><summary>ACLs of <code>User:billing</code>: 1 to create, 1 to delete "
-        ":warning: access-loss</summary>"
+        "⚠️ access-loss</summary>"
     ) in markdown
-    assert "| `+` | ALLOW | READ | topic | literal | `orders.created.v1` | `*` |" in markdown
+    assert "| **+** | ALLOW | READ | topic `orders.created.v1` |" in markdown
     assert "| acl | 2 | 0 | 1 |" in markdown
 
 

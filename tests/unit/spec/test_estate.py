@@ -309,7 +309,7 @@ def test_protected_deletes_fail_whatever_the_options(make_project: MakeProject) 
     assert "protected from deletion (project pattern 'topic.orders.keep.*')" in error.message
     text = render_text(result)
     assert "[protected: project pattern 'topic.orders.keep.*']" in text
-    assert ":lock: protected" in render_markdown(result)
+    assert "🔒 protected" in render_markdown(result)
     # Without the protection the same plan is fine.
     unprotected = load(make_project({"t.yaml": "topics: []\n"}, PROTECTING.replace("keep", "none")))
     assert plan(unprotected, cluster, allow_deletes=True, max_destroy=100).errors == []
