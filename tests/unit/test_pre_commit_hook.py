@@ -31,7 +31,7 @@ def test_the_validate_hook_runs_the_console_script_on_the_whole_project() -> Non
     script, command, *rest = shlex.split(hook["entry"])
     assert rest == []
     scripts = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["scripts"]
-    assert scripts[script] == "kafkaplan.cli:main"
+    assert scripts[script] == "kafkaplan.cli:run"
     [installed] = entry_points(group="console_scripts", name=script)
     assert installed.load() is main
     assert isinstance(cli.commands[command], click.Command)
