@@ -11,7 +11,7 @@ from typing import Any
 import click
 import yaml
 
-from kafkaplan.cli import cli, main
+from kafkaplan.cli import cli, run
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -33,7 +33,7 @@ def test_the_validate_hook_runs_the_console_script_on_the_whole_project() -> Non
     scripts = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["scripts"]
     assert scripts[script] == "kafkaplan.cli:run"
     [installed] = entry_points(group="console_scripts", name=script)
-    assert installed.load() is main
+    assert installed.load() is run
     assert isinstance(cli.commands[command], click.Command)
 
 
