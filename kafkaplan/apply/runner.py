@@ -617,10 +617,21 @@ def apply_plan(
     failed = 0
 
     def record(outcomes: Sequence[Outcome]) -> None:
+        """Add ``outcomes`` to the report and tell each one. An interrupt while they are
+        told lets the telling finish (the one it cut short is told again) and then goes on:
+        the printed report names every change the report holds."""
         report.outcomes.extend(outcomes)
-        if on_outcome is not None:
-            for outcome in outcomes:
+        if on_outcome is None:
+            return
+        interrupted = False
+        for outcome in outcomes:
+            try:
                 on_outcome(outcome)
+            except KeyboardInterrupt:
+                interrupted = True
+                on_outcome(outcome)
+        if interrupted:
+            raise KeyboardInterrupt
 
     def tell(note: str) -> None:
         if progress is not None:

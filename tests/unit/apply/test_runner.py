@@ -133,3 +133,24 @@ def test_updates_with_unknown_outcome() -> None:
     report = apply_plan(plan, Targets(cluster), batch_size=5)
     assert {o.status for o in report.outcomes} == {Status.UNKNOWN}
     assert report.interrupted == "the broker stopped answering"
+
+
+def test_an_interrupt_while_outcomes_are_told_still_tells_every_one() -> None:
+    """Ctrl-C while the second of a batch's outcomes is printed: that one is told again,
+    the rest of the batch too, and then the interrupt stops the apply."""
+    cluster = MemoryCluster(brokers=1)
+    plan = plan_for(cluster, desired(5))
+    told: list[str] = []
+
+    def on_outcome(outcome: Outcome) -> None:
+        if len(told) == 1 and "interrupted" not in told:
+            told.append("interrupted")
+            raise KeyboardInterrupt
+        told.append(outcome.address)
+
+    report = apply_plan(plan, Targets(cluster), batch_size=3, on_outcome=on_outcome)
+    assert report.interrupted == "interrupted"
+    names = [c.address for c in plan.changes]
+    assert [t for t in told if t != "interrupted"] == names
+    assert [o.address for o in report.outcomes] == names
+    assert [o.status for o in report.outcomes] == [Status.DONE] * 3 + [Status.SKIPPED] * 2
