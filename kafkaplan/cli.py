@@ -33,6 +33,7 @@ from kafkaplan.apply.runner import (
 )
 from kafkaplan.errors import KafkaplanError, PlanMismatch, PlanRefused, SpecError
 from kafkaplan.importer.build import RESOURCE_TYPES
+from kafkaplan.live.connection import is_interrupt
 from kafkaplan.live.lease import LeaseState
 from kafkaplan.output import Output
 from kafkaplan.plan.drift import DriftKind
@@ -831,6 +832,9 @@ def main(argv: list[str] | None = None) -> int:
         output.error(_INTERRUPTED)
         return EXIT_INTERRUPTED
     except Exception as error:  # a bug: say so, and how to report it
+        if is_interrupt(error):  # a Ctrl-C, as confluent-kafka passes one on
+            output.error(_INTERRUPTED)
+            return EXIT_INTERRUPTED
         output.error(f"Internal error: {type(error).__name__}: {error}")
         if debug:
             output.echo(traceback.format_exc(), err=True, nl=False)

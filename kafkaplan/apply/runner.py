@@ -46,6 +46,7 @@ from kafkaplan.errors import (
 )
 from kafkaplan.kinds import ResourceKind
 from kafkaplan.live.cluster import AclResults, Cluster, NewTopicRequest, ScramChange
+from kafkaplan.live.connection import is_interrupt
 from kafkaplan.live.registry import RegisteredSchema, Registry, SchemaPayload, SchemaReference
 from kafkaplan.plan.model import (
     Action,
@@ -688,7 +689,9 @@ def apply_plan(
                     outcomes = [
                         Outcome(c.address, c.action, Status.FAILED, exc.reason()) for c in runnable
                     ]
-                except KeyboardInterrupt:
+                except (KeyboardInterrupt, SystemError) as exc:
+                    if not is_interrupt(exc):
+                        raise
                     outcomes = [
                         Outcome(
                             c.address,
@@ -706,7 +709,9 @@ def apply_plan(
                 tell(name)
                 if not report.interrupted and any(o.status is Status.UNKNOWN for o in outcomes):
                     report.interrupted = f"the {silent} stopped answering"
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, SystemError) as exc:
+        if not is_interrupt(exc):
+            raise
         # Between requests (renewing the lease, recording outcomes, reporting progress).
         report.interrupted = "interrupted"
         recorded = {o.address for o in report.outcomes}

@@ -572,18 +572,31 @@ def make_client(factory: Callable[[dict[str, Any]], T], config: dict[str, Any]) 
         ) from exc
 
 
+def is_interrupt(exc: BaseException) -> bool:
+    """Whether ``exc`` is a Ctrl-C (or SIGTERM, which apply takes as one), also as
+    confluent-kafka passes it on.
+
+    When the signal arrives while librdkafka runs one of the callbacks kafkaplan gives it
+    (delivery reports, ``error_cb``, ``logger``) during a poll, a flush or an admin call,
+    confluent-kafka loses or wraps the KeyboardInterrupt and the call fails with SystemError:
+    "returned NULL without setting an exception", or "returned a result with an exception
+    set" with the interrupt as its cause. Those callbacks only record what they are given:
+    the interrupt is the one exception they can raise."""
+    if isinstance(exc, KeyboardInterrupt):
+        return True
+    if not isinstance(exc, SystemError):
+        return False
+    return "without setting an exception" in str(exc) or isinstance(
+        exc.__cause__, KeyboardInterrupt
+    )
+
+
 def interruptible(call: Callable[[], T]) -> T:
     """``call()`` (a librdkafka poll or flush that runs this process's callbacks), with a
-    Ctrl-C kept a Ctrl-C.
-
-    When SIGINT arrives while librdkafka runs one of the callbacks kafkaplan gives it
-    (delivery reports, ``error_cb``, ``logger``), confluent-kafka loses the
-    KeyboardInterrupt the callback raised and the call fails with SystemError ("returned
-    NULL without setting an exception"). Those callbacks only record what they are given:
-    the interrupt is the one exception they can raise, so it is raised again as itself."""
+    Ctrl-C kept a Ctrl-C (``is_interrupt``)."""
     try:
         return call()
     except SystemError as exc:
-        if "without setting an exception" not in str(exc):
+        if not is_interrupt(exc):
             raise
         raise KeyboardInterrupt from exc

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import pytest
+
 from kafkaplan.apply.runner import Outcome, Status, Targets, apply_plan
 from kafkaplan.errors import ClusterUnreachable, LeaseLost
 from kafkaplan.live.cluster import NewTopicRequest, Results
@@ -154,3 +156,28 @@ def test_an_interrupt_while_outcomes_are_told_still_tells_every_one() -> None:
     assert [t for t in told if t != "interrupted"] == names
     assert [o.address for o in report.outcomes] == names
     assert [o.status for o in report.outcomes] == [Status.DONE] * 3 + [Status.SKIPPED] * 2
+
+
+def test_a_ctrl_c_that_confluent_kafka_wraps_in_a_system_error_is_an_interrupt() -> None:
+    """Ctrl-C while librdkafka runs a callback inside an admin call reaches kafkaplan as
+    SystemError("... returned a result with an exception set") caused by the interrupt: the
+    apply reports the batch in flight as unknown and the rest as not attempted."""
+    cluster = MemoryCluster(brokers=1)
+    plan = plan_for(cluster, desired(4))
+
+    def interrupted(*_args: object, **_kwargs: object) -> Results:
+        error = SystemError(
+            "<built-in method create_topics> returned a result with an exception set"
+        )
+        error.__cause__ = KeyboardInterrupt()
+        raise error
+
+    cluster.create_topics = interrupted  # type: ignore[method-assign]
+    report = apply_plan(plan, Targets(cluster), batch_size=2)
+    assert report.interrupted == "interrupted"
+    assert [o.status for o in report.outcomes] == [Status.UNKNOWN] * 2 + [Status.SKIPPED] * 2
+
+    other = SystemError("a real bug")
+    cluster.create_topics = lambda *a, **k: (_ for _ in ()).throw(other)  # type: ignore[method-assign]
+    with pytest.raises(SystemError, match="a real bug"):
+        apply_plan(plan, Targets(cluster), batch_size=2)
