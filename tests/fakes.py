@@ -44,7 +44,6 @@ from kafkaplan.live.cluster import (
     quota_error,
 )
 from kafkaplan.live.features import REMOVED_TOPIC_CONFIGS, BrokerFeatures
-from kafkaplan.live.groups import LiveGroup
 from kafkaplan.live.lease import LeaseRecord, decode
 from kafkaplan.live.registry import CompatibilityResult, RegisteredSchema, SchemaPayload
 from kafkaplan.live.state import (
@@ -52,6 +51,7 @@ from kafkaplan.live.state import (
     TOPIC_THROTTLE_CONFIGS,
     ConfigSource,
     LiveConfig,
+    LiveGroup,
     PartitionReassignment,
 )
 from kafkaplan.spec.acls import Binding, Operation, ResourceType

@@ -11,7 +11,7 @@ from typing import Any
 
 from kafkaplan.errors import AuthenticationFailed, ClusterError, ClusterUnreachable
 from kafkaplan.live.cluster import Cluster
-from kafkaplan.live.groups import LiveGroup
+from kafkaplan.live.state import LiveGroup
 from kafkaplan.spec.groups import GROUP_CONFIGS, group_spec_value
 
 GROUPS_FILE = "groups.yaml"

@@ -39,11 +39,11 @@ from kafkaplan.live.connection import (
     tls_failure,
 )
 from kafkaplan.live.features import BrokerFeatures
-from kafkaplan.live.groups import LiveGroup
 from kafkaplan.live.state import (
     BROKER_THROTTLE_CONFIGS,
     ConfigSource,
     LiveConfig,
+    LiveGroup,
     PartitionReassignment,
 )
 from kafkaplan.spec.acls import Binding, ResourceType, parse_operation, parse_resource_type

@@ -16,25 +16,11 @@ from typing import TYPE_CHECKING
 
 from kafkaplan.errors import ClusterError
 from kafkaplan.live.features import GROUP_CONFIGS_SINCE, REMOVED_TOPIC_CONFIGS, BrokerFeatures
+from kafkaplan.live.state import LiveGroup
 
 if TYPE_CHECKING:
     from kafkaplan.live.cluster import Cluster
     from kafkaplan.spec.desired import DesiredState
-
-
-@dataclass(frozen=True)
-class LiveGroup:
-    """A group's configs: the values it sets itself, and every key the broker knows."""
-
-    group_id: str
-    # Key -> the group's own value (DescribeConfigs source GROUP_CONFIG).
-    overrides: Mapping[str, str] = field(default_factory=dict)
-    # Key -> the value in effect (the group's own or the broker's default).
-    effective: Mapping[str, str | None] = field(default_factory=dict)
-
-    @property
-    def known(self) -> frozenset[str]:
-        return frozenset(self.effective)
 
 
 @dataclass(frozen=True)

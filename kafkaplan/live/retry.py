@@ -57,8 +57,7 @@ from kafkaplan.live.cluster import (
     TopicMetadata,
 )
 from kafkaplan.live.features import BrokerFeatures
-from kafkaplan.live.groups import LiveGroup
-from kafkaplan.live.state import LiveConfig, PartitionReassignment
+from kafkaplan.live.state import LiveConfig, LiveGroup, PartitionReassignment
 from kafkaplan.spec.acls import Binding
 from kafkaplan.spec.quotas import QuotaEntity
 

@@ -13,7 +13,6 @@ from enum import StrEnum
 from typing import Any
 
 from kafkaplan.live.features import BrokerFeatures
-from kafkaplan.live.groups import LiveGroup
 from kafkaplan.spec.acls import Binding
 from kafkaplan.spec.quotas import QuotaEntity
 
@@ -25,6 +24,21 @@ class ConfigSource(StrEnum):
     BROKER = "broker"  # static or dynamic broker config
     DEFAULT = "default"  # Kafka's built-in default
     UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class LiveGroup:
+    """A group's configs: the values it sets itself, and every key the broker knows."""
+
+    group_id: str
+    # Key -> the group's own value (DescribeConfigs source GROUP_CONFIG).
+    overrides: Mapping[str, str] = field(default_factory=dict)
+    # Key -> the value in effect (the group's own or the broker's default).
+    effective: Mapping[str, str | None] = field(default_factory=dict)
+
+    @property
+    def known(self) -> frozenset[str]:
+        return frozenset(self.effective)
 
 
 @dataclass(frozen=True)

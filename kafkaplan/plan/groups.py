@@ -17,8 +17,7 @@ from kafkaplan.live.features import (
     groups_refusal,
     version_text,
 )
-from kafkaplan.live.groups import LiveGroup
-from kafkaplan.live.state import LiveState, fingerprint
+from kafkaplan.live.state import LiveGroup, LiveState, fingerprint
 from kafkaplan.plan.model import Action, AlterGroupConfigs, Change, FieldChange, Message
 from kafkaplan.plan.options import PlanOptions
 from kafkaplan.plan.part import ABSENT, PlanPart, record_dry_run
