@@ -377,9 +377,19 @@ def _format_once(text: str, file: str) -> str | None:
             hint="write that item in block style, or move the comment",
         )
     if reread != [_plain(document) for document in documents]:
+        spaced = _BLANK_LINES.sub("", text)
+        if spaced != text:
+            # ruamel.yaml keeps blank lines as comments, and some that follow a value
+            # written in flow style ({...}) land in the wrong place when keys move: the
+            # file is formatted again without its blank lines (the check above still
+            # guards what it says, a block scalar's blank lines included).
+            return _format_once(spaced, file)
         raise KafkaplanError(
             "cannot write this file in canonical form without changing what it says",
             resource=file,
             hint="leave it as it is, and report it with the file",
         )
     return formatted
+
+
+_BLANK_LINES = re.compile(r"\n[ \t]*(?=\n)")

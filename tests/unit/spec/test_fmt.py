@@ -84,6 +84,23 @@ acls:
 """
 
 
+def test_blank_lines_after_a_flow_value_that_moves_do_not_stop_fmt() -> None:
+    # Found by the property test: ruamel.yaml put the blank line after `configs: {...}` in
+    # the wrong place once the key moved; the file is formatted without its blank lines.
+    text = (
+        "topics:\n\n- configs: {cleanup.policy: delete}\n\n  name: orders.created.v1\n\n"
+        "  partitions: 1\n\n  replication_factor: 1\n- {name: payments.created.v1}\n"
+    )
+    assert format_spec(text) == (
+        "topics:\n"
+        "  - name: orders.created.v1\n"
+        "    partitions: 1\n"
+        "    replication_factor: 1\n"
+        "    configs: {cleanup.policy: delete}\n"
+        "  - {name: payments.created.v1}\n"
+    )
+
+
 def test_a_messy_spec_gets_its_canonical_form_with_every_comment() -> None:
     assert format_spec(MESSY) == CANONICAL
     assert format_spec(CANONICAL) == CANONICAL
