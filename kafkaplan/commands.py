@@ -43,7 +43,7 @@ from kafkaplan.kinds import kind_of
 from kafkaplan.live.checks import ask
 from kafkaplan.live.cluster import Cluster, KafkaCluster
 from kafkaplan.live.lease import Lease, LeaseState, run_owner
-from kafkaplan.live.read import read_addresses, read_live, read_usage
+from kafkaplan.live.read import EarlyDescribe, read_addresses, read_live, read_usage
 from kafkaplan.live.registry import (
     HttpRegistry,
     Registry,
@@ -107,6 +107,29 @@ def load_context(
         return Context(project, name, environment)
     name, environment, desired = load_desired(project, env)
     return Context(project, name, environment, desired)
+
+
+def load_and_describe(
+    project_file: Path | None, env: str | None
+) -> tuple[Context, Cluster, EarlyDescribe | None]:
+    """For the read-only commands (plan, drift): the context with its specs, a read-only
+    client of its cluster, and the cluster's metadata read, started before the specs are
+    parsed so that the broker answers meanwhile (``EarlyDescribe``; None when the client
+    could not be made: that error is raised after the specs' own, as ``connect`` would)."""
+    project = load_project(project_file)
+    name, environment = project.environment(env)
+    try:
+        cluster: Cluster | None = connect(Context(project, name, environment), read_only=True)
+    except KafkaplanError:
+        cluster = None
+    early = EarlyDescribe(cluster) if cluster is not None else None
+    try:
+        context = Context(project, *load_desired(project, env))
+    except BaseException:
+        if cluster is not None:
+            cluster.close()
+        raise
+    return context, cluster or connect(context, read_only=True), early
 
 
 def retry_policy(context: Context) -> RetryPolicy:
@@ -207,10 +230,13 @@ def make_plan(
     *,
     now: datetime | None = None,
     environ: Mapping[str, str] | None = None,
+    early: EarlyDescribe | None = None,
 ) -> Plan:
+    """The plan of the context's specs against ``cluster`` (and ``registry``);
+    ``early``: the cluster's metadata read, already started."""
     desired = context.require_desired()
     use_registry = registry if desired.uses_registry else None
-    live = read_live(cluster, desired, use_registry)
+    live = read_live(cluster, desired, use_registry, early=early)
     settings = context.project.model.blast_radius
     plan = decide(
         desired,
@@ -279,12 +305,13 @@ def make_drift(
     registry: Registry | None = None,
     *,
     now: datetime | None = None,
+    early: EarlyDescribe | None = None,
 ) -> DriftReport:
     """Compare specs and live state without changing anything (read-only, tolerant reads)."""
     from kafkaplan.plan.drift import compute_drift
 
     desired = context.require_desired()
-    live = read_live(cluster, desired, registry, tolerant=True)
+    live = read_live(cluster, desired, registry, tolerant=True, early=early)
     policy = context.project.effective_policy(context.environment)
     report = compute_drift(desired, live, naming_pattern=policy.naming.pattern)
     return report.model_copy(
@@ -335,24 +362,31 @@ def run_import(
         kinds.remove("subjects")
         notes.append(f"subjects not imported: environment {context.env_name!r} has no registry")
     ignore = import_settings(context.project, context.environment)
-    live = read_for_import(
-        cluster,
-        ignore,
-        prefixes,
-        acls="acls" in kinds,
-        tolerant=not explicit,
-        users="users" in kinds,
-        quotas="quotas" in kinds,
-    )
-    if "groups" in kinds:
-        groups, unread = read_groups_for_import(cluster, prefixes, tolerant=not explicit)
-        live = replace(live, groups=groups)
-        if unread is not None:
-            kinds.remove("groups")
-            notes.append(unread)
-    if registry is not None and "subjects" in kinds:
-        subjects, live_registry = read_subjects_for_import(registry, prefixes)
-        live = replace(live, subjects=subjects, registry=live_registry)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="kafkaplan-registry") as pool:
+        # The registry is read while the cluster is.
+        subjects_read = (
+            pool.submit(read_subjects_for_import, registry, prefixes)
+            if registry is not None and "subjects" in kinds
+            else None
+        )
+        live = read_for_import(
+            cluster,
+            ignore,
+            prefixes,
+            acls="acls" in kinds,
+            tolerant=not explicit,
+            users="users" in kinds,
+            quotas="quotas" in kinds,
+        )
+        if "groups" in kinds:
+            groups, unread = read_groups_for_import(cluster, prefixes, tolerant=not explicit)
+            live = replace(live, groups=groups)
+            if unread is not None:
+                kinds.remove("groups")
+                notes.append(unread)
+        if subjects_read is not None:
+            subjects, live_registry = subjects_read.result()
+            live = replace(live, subjects=subjects, registry=live_registry)
     result = build_import(live, ignore, prefixes=prefixes, resources=kinds)
     result.notes[:0] = notes
     files = write_import(result, out, force=force)
@@ -675,8 +709,7 @@ def plan_specs(
     rotate_passwords: bool = False,
 ) -> Plan:
     """The plan of the specs against the live cluster (read-only)."""
-    context = load_context(project_file, env)
-    cluster = connect(context, read_only=True)
+    context, cluster, early = load_and_describe(project_file, env)
     try:
         registry = connect_registry(context, read_only=True)
         options = plan_options(
@@ -687,7 +720,7 @@ def plan_specs(
             allow_in_use_deletes=allow_in_use_deletes,
             rotate_passwords=rotate_passwords,
         )
-        return make_plan(context, cluster, registry, options)
+        return make_plan(context, cluster, registry, options, early=early)
     finally:
         cluster.close()
 
@@ -769,10 +802,10 @@ def plan_environments(
 
 def report_drift(project_file: Path | None, env: str | None) -> DriftReport:
     """How the live cluster differs from the specs (read-only)."""
-    context = load_context(project_file, env)
-    cluster = connect(context, read_only=True)
+    context, cluster, early = load_and_describe(project_file, env)
     try:
-        return make_drift(context, cluster, connect_registry(context, read_only=True))
+        registry = connect_registry(context, read_only=True)
+        return make_drift(context, cluster, registry, early=early)
     finally:
         cluster.close()
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -369,7 +369,7 @@ class MemoryCluster:
         }
 
     def describe_topic_configs(
-        self, names: Sequence[str]
+        self, names: Sequence[str], keys: Collection[str] | None = None
     ) -> dict[str, dict[str, LiveConfig] | ClusterError]:
         self.calls.append(f"describe_topic_configs:{len(names)}")
         self._read_fault("describe_topic_configs")
@@ -395,6 +395,8 @@ class MemoryCluster:
                     for k, v in topic.overrides.items()
                 }
             )
+            if keys is not None:
+                configs = {k: c for k, c in configs.items() if k in keys or c.is_override}
             result[name] = configs
         return result
 

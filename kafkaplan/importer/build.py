@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,7 @@ from kafkaplan.live.cluster import Cluster
 from kafkaplan.live.read import (
     ACLS_NOT_CHECKED,
     QUOTAS_NOT_CHECKED,
+    REGISTRY_WORKERS,
     USERS_NOT_CHECKED,
     read_registry,
     read_selected,
@@ -416,9 +418,11 @@ def read_subjects_for_import(
     registry: Registry, prefixes: Sequence[str]
 ) -> tuple[dict[str, LiveSubject], LiveRegistry]:
     """The subjects starting with one of ``prefixes`` (every subject without prefixes),
-    with the subjects their latest versions refer to, and the registry's levels."""
+    with the subjects their latest versions refer to, and the registry's levels. Version
+    lists are read only of the subjects a reference pins an older version of (to say when
+    the registry no longer has it): two requests per subject, not three."""
     listed = registry.list_subjects(list(prefixes) or [""])
-    subjects, levels = read_registry(registry, listed)
+    subjects, levels = read_registry(registry, listed, version_lists=False)
     referenced = {r.subject for s in subjects.values() for r in s.references} - set(subjects)
     if referenced:
         more, more_levels = read_registry(registry, referenced)
@@ -429,6 +433,27 @@ def read_subjects_for_import(
                 **more_levels.subject_compatibility,
                 **levels.subject_compatibility,
             },
+        )
+    older = sorted(
+        {
+            ref.subject
+            for subject in subjects.values()
+            for ref in subject.references
+            if ref.subject in listed
+            and ref.subject in subjects
+            and ref.version != subjects[ref.subject].version
+        }
+    )
+    if older:
+        with ThreadPoolExecutor(max_workers=REGISTRY_WORKERS) as pool:
+            found = dict(zip(older, pool.map(registry.versions, older), strict=True))
+        subjects.update(
+            {
+                name: replace(
+                    subjects[name], versions=tuple(found[name]) or subjects[name].versions
+                )
+                for name in older
+            }
         )
     return subjects, levels
 

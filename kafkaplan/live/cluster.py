@@ -14,7 +14,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from functools import cache
@@ -167,9 +167,10 @@ class Cluster(Protocol):
         ...
 
     def describe_topic_configs(
-        self, names: Sequence[str]
+        self, names: Sequence[str], keys: Collection[str] | None = None
     ) -> dict[str, dict[str, LiveConfig] | ClusterError]:
-        """Every config of each topic, or the error that kept it from being read."""
+        """Every config of each topic (with ``keys``: only those keys and the topic's own
+        overrides), or the error that kept it from being read."""
         ...
 
     def probe_topics(self, names: Sequence[str]) -> dict[str, ClusterError | None]:
@@ -710,13 +711,16 @@ class KafkaCluster:
         deadline = time.monotonic() + self.timeout
         racks_future: Future[Any] | None = None
         while True:
+            admin = self._admin
+            if admin is None:  # closed while an early read (EarlyDescribe) still waits
+                raise ClusterError("the cluster's client was closed", resource="kafka")
             remaining = deadline - time.monotonic()
             try:
-                metadata = self._admin.list_topics(timeout=max(0.1, min(1.0, remaining)))
+                metadata = admin.list_topics(timeout=max(0.1, min(1.0, remaining)))
                 self._reached = True
                 break
             except KafkaException as exc:
-                interruptible(lambda: self._admin.poll(0))
+                interruptible(functools.partial(admin.poll, 0))
                 fatal = self._fatal_client_error()
                 if fatal is not None:
                     raise fatal from exc
@@ -742,7 +746,7 @@ class KafkaCluster:
         cluster_id = metadata.cluster_id
         check_cluster_id(cluster_id, self.expected_cluster_id)
         # Racks come from DescribeCluster, sent while the metadata is turned into our types.
-        racks_future = self._admin.describe_cluster(
+        racks_future = admin.describe_cluster(
             include_authorized_operations=False, request_timeout=self.timeout
         )
         topics: dict[str, TopicMetadata] = {}
@@ -769,10 +773,11 @@ class KafkaCluster:
         return ClusterInfo(cluster_id, len(metadata.brokers), racks), topics
 
     def describe_topic_configs(
-        self, names: Sequence[str]
+        self, names: Sequence[str], keys: Collection[str] | None = None
     ) -> dict[str, dict[str, LiveConfig] | ClusterError]:
         from confluent_kafka import KafkaException
         from confluent_kafka.admin import ConfigResource, ResourceType
+        from confluent_kafka.admin import ConfigSource as KafkaConfigSource
 
         # Every chunk is sent before any answer is awaited; answers are converted in order
         # and the client's own objects dropped as soon as they are.
@@ -782,6 +787,8 @@ class KafkaCluster:
             submitted = self._admin.describe_configs(resources, request_timeout=self.timeout)
             pending.extend((resource.name, future) for resource, future in submitted.items())
         sources = _source_table()
+        wanted = None if keys is None else frozenset(keys)
+        override = KafkaConfigSource.DYNAMIC_TOPIC_CONFIG.value
         # Most configs of most topics are the same broker defaults: equal (value, source,
         # sensitive) entries share one immutable LiveConfig instead of one object each.
         shared: dict[tuple[Any, Any, Any], LiveConfig] = {}
@@ -797,6 +804,8 @@ class KafkaCluster:
                 continue
             configs: dict[str, LiveConfig] = {}
             for key, entry in entries.items():
+                if wanted is not None and key not in wanted and entry.source != override:
+                    continue
                 triple = (entry.value, entry.source, entry.is_sensitive)
                 live = shared.get(triple)
                 if live is None:

@@ -42,7 +42,7 @@ from kafkaplan.errors import (
     RegistryUnreachable,
 )
 from kafkaplan.kinds import ResourceKind, subject_address, topic_address
-from kafkaplan.live.cluster import Cluster, GroupMember, Partition, TopicMetadata
+from kafkaplan.live.cluster import Cluster, ClusterInfo, GroupMember, Partition, TopicMetadata
 from kafkaplan.live.groups import GroupRead, read_groups
 from kafkaplan.live.registry import RegisteredSchema, Registry
 from kafkaplan.live.state import (
@@ -97,15 +97,40 @@ class UntilUnreachable:
             raise
 
 
+class EarlyDescribe:
+    """The cluster's metadata (``Cluster.describe``), read at once on a thread of its own:
+    the read needs nothing from the specs, so a plan starts it before they are parsed and
+    the broker's answer comes in meanwhile. Only for reads: an apply reads after taking
+    its lease. The thread is a daemon, so a run whose specs do not load never waits for
+    an abandoned read (``KafkaCluster.describe`` stops once the client is closed)."""
+
+    def __init__(self, cluster: Cluster) -> None:
+        self._future: Future[tuple[ClusterInfo, dict[str, TopicMetadata]]] = Future()
+        self._cluster = cluster
+        threading.Thread(target=self._run, name="kafkaplan-describe", daemon=True).start()
+
+    def _run(self) -> None:
+        try:
+            self._future.set_result(self._cluster.describe())
+        except BaseException as exc:  # handed to the reader, in the main thread
+            self._future.set_exception(exc)
+
+    def __call__(self) -> tuple[ClusterInfo, dict[str, TopicMetadata]]:
+        """The metadata read, waiting for it (its errors are raised here)."""
+        return self._future.result()
+
+
 def read_live(
     cluster: Cluster,
     desired: DesiredState,
     registry: Registry | None = None,
     *,
     tolerant: bool = False,
+    early: EarlyDescribe | None = None,
 ) -> LiveState:
     """The live state a plan (or, with ``tolerant``, a drift report) for ``desired`` needs.
-    The registry is read only if the specs use it, while the cluster is being read."""
+    The registry is read only if the specs use it, while the cluster is being read.
+    ``early``: the cluster's metadata read, already started."""
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="kafkaplan-registry") as pool:
         # Group configs and the broker's features (when the specs need them) overlap the
         # topic reads.
@@ -131,6 +156,8 @@ def read_live(
             tolerant=tolerant,
             quotas=desired.quotas.managed,
             replication={n: t.replication_factor for n, t in desired.topics.items()},
+            early=early,
+            config_keys={key for topic in desired.topics.values() for key in topic.configs},
         )
         if users_read is not None:
             users, unread = users_read.result()
@@ -241,18 +268,23 @@ def _read(
     throttled_brokers: list[int] | None = None,
     quotas: bool = False,
     replication: Mapping[str, int] | None = None,
+    early: Callable[[], tuple[ClusterInfo, dict[str, TopicMetadata]]] | None = None,
+    config_keys: Collection[str] | None = None,
 ) -> LiveState:
     """``probe``: declared topics; those absent from the metadata are asked for by name, so
     that a topic the principal may not see is never taken for one that does not exist.
     ``tolerant`` (drift): what cannot be read is reported in ``not_checked``; otherwise
     (plan) it is an error. ``replication``: the declared replication factor of each
     topic; with it, reassignments are listed only where one may be in progress or matters
-    (``_may_reassign``), otherwise always."""
+    (``_may_reassign``), otherwise always. ``early``: the metadata read, if it was
+    started before (``EarlyDescribe``). ``config_keys``: the topic config keys the specs
+    declare; only those and each topic's overrides are kept (what a plan compares),
+    otherwise every config."""
     with ThreadPoolExecutor(max_workers=3, thread_name_prefix="kafkaplan-read") as pool:
         # Independent of the metadata and the configs: overlap the round trips.
         acls_read = pool.submit(cluster.describe_acls) if acls else None
         quotas_read = pool.submit(cluster.describe_quotas) if quotas else None
-        info, metadata = cluster.describe()
+        info, metadata = (early or cluster.describe)()
         doomed = deletion_candidates(metadata.keys()) if deletion_candidates else []
         described = sorted({*configs_for(metadata.keys()), *doomed})
         listing = (
@@ -260,7 +292,9 @@ def _read(
             if replication is None or _may_reassign(metadata, replication)
             else None
         )
-        described_configs = cluster.describe_topic_configs(described) if described else {}
+        described_configs = (
+            cluster.describe_topic_configs(described, config_keys) if described else {}
+        )
         messages = (
             cluster.topic_message_counts({n: metadata[n].partitions for n in doomed})
             if doomed
@@ -381,6 +415,8 @@ def read_registry(
     names: Collection[str],
     owned_prefixes: Sequence[str] = (),
     desired: DesiredState | None = None,
+    *,
+    version_lists: bool = True,
 ) -> tuple[dict[str, LiveSubject], LiveRegistry]:
     """Every subject in ``names`` (and in the owned prefixes) with its latest version, its
     versions and its subject-level compatibility, concurrently.
@@ -390,7 +426,10 @@ def read_registry(
     request (its latest version) when its schema is unchanged; its compatibility is read
     too when the specs set one or when a new version will be registered (and checked at
     that level), and its version list when a reference pins one of its versions. Subjects
-    only found in the owned prefixes (deletion candidates) are read in full."""
+    only found in the owned prefixes (deletion candidates) are read in full.
+
+    ``version_lists`` false: no version lists at all (``LiveSubject.versions`` holds only the
+    latest), one request less per subject for a reader that needs none (import)."""
     full = set(names) if desired is None else set(names) - set(desired.subjects)
     levels_wanted = set() if desired is None else _levels_to_read(desired)
     versions_wanted = set() if desired is None else _versions_to_read(desired)
@@ -420,7 +459,7 @@ def read_registry(
             name: submit(
                 pool,
                 name,
-                versions=name in full or name in versions_wanted,
+                versions=version_lists and (name in full or name in versions_wanted),
                 level=name in full or name in levels_wanted,
             )
             for name in sorted(names)
@@ -429,7 +468,7 @@ def read_registry(
         latest = {name: futures[0].result() for name, futures in reads.items()}
         owned = listing.result() if listing is not None else []
         extra = {
-            name: submit(pool, name, versions=True, level=True)
+            name: submit(pool, name, versions=version_lists, level=True)
             for name in sorted(set(owned) - set(reads))
         }
         latest.update({name: futures[0].result() for name, futures in extra.items()})

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, TypeVar
 
@@ -158,10 +158,10 @@ class RetryingCluster:
         return self._read("describe cluster", self.inner.describe)
 
     def describe_topic_configs(
-        self, names: Sequence[str]
+        self, names: Sequence[str], keys: Collection[str] | None = None
     ) -> dict[str, dict[str, LiveConfig] | ClusterError]:
         def call() -> dict[str, dict[str, LiveConfig] | ClusterError]:
-            result = self.inner.describe_topic_configs(names)
+            result = self.inner.describe_topic_configs(names, keys)
             failed = next((e for e in result.values() if isinstance(e, ClusterTransient)), None)
             if failed is not None:
                 raise failed

@@ -26,7 +26,7 @@ from kafkaplan.plan.model import (
 )
 from kafkaplan.plan.options import PlanOptions
 from kafkaplan.plan.part import ABSENT, PlanPart
-from kafkaplan.spec.acls import Binding, DesiredAcls, Permission, acl_address
+from kafkaplan.spec.acls import Binding, DesiredAcls, Permission, acl_address, binding_order
 from kafkaplan.spec.desired import DesiredState
 
 PRESENT = "present"
@@ -55,7 +55,7 @@ def diff_acls(
         if not exists:
             changes.append((binding, _create(binding, source)))
     deletes: list[tuple[Binding, Change]] = []
-    for binding in sorted(live.acls - acls.bindings.keys()):
+    for binding in sorted(live.acls - acls.bindings.keys(), key=binding_order):
         scope = acls.owner(binding)
         if scope is None:
             if acls.external_owner(binding) is None:
@@ -68,7 +68,7 @@ def diff_acls(
         changes.extend(deletes)
     elif deletes:
         part.warnings.append(_kept_warning(deletes))
-    changes.sort(key=lambda item: (item[0].principal, item[0]))
+    changes.sort(key=lambda item: binding_order(item[0]))
     part.changes.extend(change for _, change in changes)
     if checks is not None:
         part.errors.extend(

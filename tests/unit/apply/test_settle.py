@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -201,10 +201,10 @@ class LaggingConfigs(MemoryCluster):
         self.config_reads = 0
 
     def describe_topic_configs(
-        self, names: Sequence[str]
+        self, names: Sequence[str], keys: Collection[str] | None = None
     ) -> dict[str, dict[str, LiveConfig] | ClusterError]:
         self.config_reads += 1
-        live = super().describe_topic_configs(names)
+        live = super().describe_topic_configs(names, keys)
         if self.stale_reads > 0:
             self.stale_reads -= 1
             return {name: self.frozen.get(name, live[name]) for name in names}

@@ -532,6 +532,35 @@ def load_project_text(text: str) -> Any:
     return load_project(folder / "kafkaplan.yaml")
 
 
+def test_import_reads_version_lists_only_of_subjects_pinned_at_an_older_version() -> None:
+    _cluster, registry = estate()
+    subjects, _ = read_subjects_for_import(registry, ("orders.",))
+    listed = [call for call in registry.calls if call.startswith("versions:")]
+    # orders.created.v1-value pins version 1 of Money (latest 2): only Money's list is read.
+    assert listed == ["versions:orders.common.Money"]
+    assert subjects["orders.common.Money"].versions == (1, 2)
+    assert all(
+        s.versions == (s.version,) for n, s in subjects.items() if n != "orders.common.Money"
+    )
+    result, _, _ = imported()
+    assert not [s for s in result.skipped if "no longer lists" in s]
+
+
+def test_a_reference_to_a_version_the_registry_no_longer_lists_is_reported() -> None:
+    cluster, registry = estate()
+    live = read_for_import(cluster, DesiredState(topics={}), ("orders.",), acls=False)
+    subjects, levels = read_subjects_for_import(registry, ("orders.",))
+    money = subjects["orders.common.Money"]
+    # As if version 1 had been deleted after orders.created.v1-value referred to it.
+    subjects["orders.common.Money"] = replace(money, versions=(2,))
+    live = replace(live, subjects=subjects, registry=levels)
+    result = build_import(live, DesiredState(topics={}), prefixes=("orders.",))
+    assert [s for s in result.skipped if "no longer lists" in s] == [
+        "subject.orders.created.v1-value: reference 'com.acme.Money' points at version 1 of "
+        "'orders.common.Money', which the registry no longer lists; a plan will report it"
+    ]
+
+
 def test_subjects_are_written_beside_their_topics_with_references_and_levels() -> None:
     result, _, _ = imported()
     assert sorted(result.files) == [

@@ -1,0 +1,123 @@
+"""The batched read of the live state (kafkaplan.live.read): the metadata read started
+before the specs are parsed, and reading only the configs a plan compares."""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import Future
+from pathlib import Path
+from typing import Any
+
+import pytest
+from confluent_kafka import KafkaError, KafkaException
+
+from kafkaplan import commands
+from kafkaplan.errors import ClusterError, ClusterUnreachable, ProjectError, SpecError
+from kafkaplan.live.cluster import KafkaCluster
+from kafkaplan.live.read import EarlyDescribe, read_live
+from kafkaplan.live.state import ConfigSource
+from kafkaplan.spec.desired import DesiredState, DesiredTopic, Source
+from kafkaplan.spec.project import KafkaConnection
+from tests.conftest import MakeProject
+from tests.fakes import FakeTopic, Fault, MemoryCluster
+
+
+def desired(*topics: DesiredTopic) -> DesiredState:
+    return DesiredState(topics={t.name: t for t in topics})
+
+
+def topic(name: str, configs: dict[str, str | None]) -> DesiredTopic:
+    return DesiredTopic(name, 1, 1, configs, Source("a.yaml", 2))
+
+
+def test_an_early_describe_is_the_plans_one_metadata_read() -> None:
+    cluster = MemoryCluster(brokers=1)
+    cluster.topics["orders.created.v1"] = FakeTopic(1, 1)
+    early = EarlyDescribe(cluster)
+    live = read_live(cluster, desired(topic("orders.created.v1", {})), early=early)
+    assert set(live.topics) >= {"orders.created.v1"}
+    assert cluster.calls.count("describe") == 1
+
+
+def test_the_error_of_an_early_describe_is_raised_by_the_read() -> None:
+    cluster = MemoryCluster(brokers=1)
+    cluster.faults.append(Fault("describe", ClusterUnreachable("no broker", resource="kafka")))
+    early = EarlyDescribe(cluster)
+    with pytest.raises(ClusterUnreachable, match="no broker"):
+        read_live(cluster, desired(), early=early)
+
+
+def test_only_the_declared_config_keys_and_the_overrides_are_kept() -> None:
+    cluster = MemoryCluster(brokers=1)
+    cluster.topics["orders.created.v1"] = FakeTopic(1, 1, overrides={"segment.ms": "3600000"})
+    live = read_live(cluster, desired(topic("orders.created.v1", {"retention.ms": "86400000"})))
+    configs = live.topics["orders.created.v1"].configs
+    assert sorted(configs) == ["retention.ms", "segment.ms"]
+    assert configs["retention.ms"].source is ConfigSource.DEFAULT
+    assert configs["segment.ms"].is_override
+
+
+# -- the order of errors: the specs' own come first ---------------------------------------
+
+
+def test_bad_specs_are_reported_before_a_connection_that_cannot_be_made(
+    make_project: MakeProject, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(context: Any, read_only: bool) -> MemoryCluster:
+        raise ProjectError("environment variable KAFKA_PASSWORD is not set")
+
+    monkeypatch.setattr(commands, "connect", refuse)
+    project = make_project({"bad.yaml": "topics:\n  - name: orders.created.v1\n    partitions: many\n"})
+    with pytest.raises(SpecError):
+        commands.plan_specs(project, None)
+    good = make_project({"bad.yaml": "topics:\n  - name: orders.created.v1\n"})
+    with pytest.raises(ProjectError, match="KAFKA_PASSWORD"):
+        commands.plan_specs(good, None)
+
+
+def test_specs_that_do_not_load_close_the_client_of_the_early_read(
+    make_project: MakeProject, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake = MemoryCluster(brokers=1)
+    closed: list[bool] = []
+    monkeypatch.setattr(fake, "close", lambda: closed.append(True))
+    monkeypatch.setattr(commands, "connect", lambda context, read_only: fake)
+    project = make_project({"bad.yaml": "topics:\n  - name: orders.created.v1\n    bogus: 1\n"})
+    with pytest.raises(SpecError):
+        commands.plan_specs(project, None)
+    assert closed == [True]
+
+
+# -- KafkaCluster: an early read stops once the client is closed ---------------------------
+
+
+class WaitingAdmin:
+    """An admin client whose metadata request never gets an answer: each call waits until
+    the test lets it time out."""
+
+    def __init__(self) -> None:
+        self.asked = threading.Event()
+        self.release = threading.Event()
+
+    def list_topics(self, timeout: float) -> Any:
+        self.asked.set()
+        self.release.wait()
+        raise KafkaException(KafkaError(KafkaError._TRANSPORT, "timed out"))
+
+    def poll(self, timeout: float) -> int:
+        return 0
+
+    def describe_cluster(self, **kwargs: Any) -> Future[Any]:
+        raise AssertionError("never reached")
+
+
+def test_an_early_describe_stops_when_the_cluster_is_closed(tmp_path: Path) -> None:
+    admin = WaitingAdmin()
+    connection = KafkaConnection(bootstrap_servers="127.0.0.1:1", timeout="300s")
+    cluster = KafkaCluster(connection, {}, read_only=True, admin_factory=lambda config: admin)
+    early = EarlyDescribe(cluster)
+    assert admin.asked.wait(30)
+    cluster.close()
+    admin.release.set()  # the request in flight times out; no other is sent
+    with pytest.raises(ClusterError, match="client was closed"):
+        early()
