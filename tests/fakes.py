@@ -400,6 +400,14 @@ class MemoryCluster:
             result[name] = configs
         return result
 
+    def topics_exist(self, names: Sequence[str]) -> dict[str, bool]:
+        self.calls.append(f"topics_exist:{len(names)}")
+        self._read_fault("topics_exist")
+        hidden = next((name for name in names if name in self.hidden_topics), None)
+        if hidden is not None:
+            raise self._hidden(hidden)
+        return {name: name in self.topics for name in names}
+
     def _hidden(self, name: str) -> ClusterError:
         return PermissionDenied(
             "permission denied (TOPIC_AUTHORIZATION_FAILED)", resource=f"topic.{name}"

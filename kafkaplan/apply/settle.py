@@ -115,14 +115,14 @@ def _user_expected(operation: object) -> dict[str, int | None]:
 
 def outstanding(cluster: Cluster, want: Expected) -> Expected:
     """The part of ``want`` the cluster does not report yet (reading only what that needs:
-    no metadata request once every topic change shows, no ACL request once every binding
-    does)."""
+    the topics still outstanding, not the whole metadata; no ACL request once every binding
+    shows)."""
     topics: dict[str, bool] = {}
     acls: dict[Binding, bool] = {}
     configs: dict[str, dict[str, str | None]] = {}
     if want.topics:
-        _, metadata = cluster.describe()
-        topics = {name: ok for name, ok in want.topics.items() if (name in metadata) != ok}
+        present = cluster.topics_exist(sorted(want.topics))
+        topics = {name: ok for name, ok in want.topics.items() if present.get(name) != ok}
     if want.acls:
         live = set(cluster.describe_acls()[0])
         acls = {binding: ok for binding, ok in want.acls.items() if (binding in live) != ok}

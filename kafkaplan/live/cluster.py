@@ -173,6 +173,12 @@ class Cluster(Protocol):
         overrides), or the error that kept it from being read."""
         ...
 
+    def topics_exist(self, names: Sequence[str]) -> dict[str, bool]:
+        """Whether each named topic exists, asked of those topics alone (not the whole
+        metadata). Raises when the cluster does not say, for a topic the principal may not
+        describe, say."""
+        ...
+
     def probe_topics(self, names: Sequence[str]) -> dict[str, ClusterError | None]:
         """For topics absent from the metadata: None if they do not exist, or the error
         (e.g. permission denied) that hides them."""
@@ -816,6 +822,26 @@ class KafkaCluster:
                     )
                 configs[key] = live
             result[name] = configs
+        return result
+
+    def topics_exist(self, names: Sequence[str]) -> dict[str, bool]:
+        from confluent_kafka import KafkaException, TopicCollection
+
+        if not names:
+            return {}
+        futures = self._admin.describe_topics(
+            TopicCollection(list(names)), request_timeout=self.timeout
+        )
+        result: dict[str, bool] = {}
+        for name, future in futures.items():
+            try:
+                future.result()
+                result[name] = True
+            except KafkaException as exc:
+                error = translate(exc, resource=f"topic.{name}", operation="describe")
+                if error.code != "UNKNOWN_TOPIC_OR_PART":
+                    raise error from exc
+                result[name] = False
         return result
 
     def probe_topics(self, names: Sequence[str]) -> dict[str, ClusterError | None]:

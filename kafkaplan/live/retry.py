@@ -169,6 +169,9 @@ class RetryingCluster:
 
         return self._read("describe configs", call)
 
+    def topics_exist(self, names: Sequence[str]) -> dict[str, bool]:
+        return self._read("describe topics", lambda: self.inner.topics_exist(names))
+
     def probe_topics(self, names: Sequence[str]) -> dict[str, ClusterError | None]:
         return self._read("describe topics", lambda: self.inner.probe_topics(names))
 

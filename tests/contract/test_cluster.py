@@ -464,6 +464,14 @@ def test_probe_topics_says_missing_topics_are_not_hidden(cluster: Cluster, prefi
     assert cluster.probe_topics([]) == {}
 
 
+def test_topics_exist_answers_for_the_named_topics_alone(cluster: Cluster, prefix: str) -> None:
+    present, missing = f"{prefix}present", f"{prefix}missing"
+    create(cluster, NewTopicRequest(present, 1, 1))
+
+    assert cluster.topics_exist([present, missing]) == {present: True, missing: False}
+    assert cluster.topics_exist([]) == {}
+
+
 def test_a_principal_without_describe_sees_no_topic_and_cannot_tell_missing_ones(
     cluster: Cluster, unprivileged: Callable[[list[str]], Cluster], prefix: str
 ) -> None:
@@ -482,6 +490,8 @@ def test_a_principal_without_describe_sees_no_topic_and_cannot_tell_missing_ones
         assert isinstance(error, PermissionDenied), error
         assert error.resource == f"topic.{name}"
     assert isinstance(configs[present], PermissionDenied)
+    with pytest.raises(PermissionDenied):
+        viewer.topics_exist([present])
 
 
 # -- ACLs -----------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from kafkaplan import commands
 from kafkaplan.apply.settle import settle
 from kafkaplan.commands import run_apply
 from kafkaplan.errors import ClusterError, ClusterUnreachable
-from kafkaplan.live.cluster import ClusterInfo, TopicMetadata
+from kafkaplan.live.cluster import TopicMetadata
 from kafkaplan.live.read import read_live
 from kafkaplan.live.state import LiveConfig
 from kafkaplan.plan.compute import compute_plan
@@ -66,9 +66,10 @@ class LaggingCluster(MemoryCluster):
         self.stale_reads = stale_reads
         self.reads = 0
 
-    def describe(self) -> tuple[ClusterInfo, dict[str, TopicMetadata]]:
-        info, metadata = super().describe()
-        return info, dict(self.frozen_topics) if self.stale_reads > 0 else metadata
+    def topics_exist(self, names: Sequence[str]) -> dict[str, bool]:
+        if self.stale_reads > 0:
+            return {name: name in self.frozen_topics for name in names}
+        return super().topics_exist(names)
 
     def describe_acls(self) -> tuple[list[Binding], list[str]]:
         bindings, unreadable = super().describe_acls()

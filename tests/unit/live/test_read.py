@@ -67,7 +67,9 @@ def test_bad_specs_are_reported_before_a_connection_that_cannot_be_made(
         raise ProjectError("environment variable KAFKA_PASSWORD is not set")
 
     monkeypatch.setattr(commands, "connect", refuse)
-    project = make_project({"bad.yaml": "topics:\n  - name: orders.created.v1\n    partitions: many\n"})
+    project = make_project(
+        {"bad.yaml": "topics:\n  - name: orders.created.v1\n    partitions: many\n"}
+    )
     with pytest.raises(SpecError):
         commands.plan_specs(project, None)
     good = make_project({"bad.yaml": "topics:\n  - name: orders.created.v1\n"})
