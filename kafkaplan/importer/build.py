@@ -33,6 +33,7 @@ import yaml
 
 from kafkaplan.errors import AuthenticationFailed, ClusterError, ClusterUnreachable, ProjectError
 from kafkaplan.importer import acls as import_acls
+from kafkaplan.importer import emit
 from kafkaplan.importer import groups as import_groups
 from kafkaplan.importer import topics as import_topics
 from kafkaplan.importer.quotas import QUOTAS_FILE, import_quotas
@@ -230,7 +231,10 @@ def _quotas(
 
 
 def _dump(content: dict[str, Any]) -> str:
-    return yaml.dump(content, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=100)
+    fast = emit.dump(content)
+    if fast is not None:
+        return fast
+    return yaml.dump(content, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=emit.WIDTH)
 
 
 def _subjects(

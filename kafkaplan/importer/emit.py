@@ -1,0 +1,143 @@
+"""The YAML text of imported specs, written fast.
+
+``import`` writes tens of thousands of entries (a 10,000-topic estate: 140,000 YAML nodes),
+and PyYAML's emitter is pure Python (libyaml's cannot indent a list under its key, as the
+specs are written). ``dump`` writes the common case itself: mappings with plain keys,
+lists of mappings (indented under their key), short lists of scalars inline (``[READ,
+WRITE]``, wrapped at the line width as PyYAML wraps them), and scalars that are ints,
+booleans or strings of letters, digits and ``_ . - / :`` (plain where PyYAML writes them
+plain, single-quoted where a plain one would read as another type or, inside ``[...]``,
+holds a colon). Its output is byte for byte what ``yaml.dump`` with the importer's dumper
+writes (``tests/unit/importer/test_emit.py`` checks this on generated documents); for
+anything else (other characters, floats, None, long keys) it returns None and the caller
+uses PyYAML.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from functools import lru_cache
+from typing import Any
+
+import yaml
+
+# PyYAML's line width for the import (``yaml.dump(..., width=WIDTH)``).
+WIDTH = 100
+INDENT = 2
+_SAFE = re.compile(r"[A-Za-z0-9_./:-]+")
+_STR = "tag:yaml.org,2002:str"
+# The tag PyYAML's resolver gives a plain scalar (its stubs leave ``resolve`` untyped).
+_resolve: Callable[[type[yaml.Node], str, tuple[bool, bool]], str] = (
+    yaml.resolver.Resolver().resolve
+)
+# PyYAML writes a key of 128 characters or more as a complex key (``? key``).
+_MAX_SIMPLE_KEY = 127
+
+
+class _Unsupported(Exception):
+    """The document holds something only PyYAML writes exactly."""
+
+
+@lru_cache(maxsize=65536)
+def _scalar(value: str, flow: bool) -> str:
+    """``value`` as PyYAML writes it (``value`` matches ``_SAFE``)."""
+    # As PyYAML's analysis: a document marker, or a lone "-", or ":" ending the scalar
+    # (as if followed by a space) cannot be plain anywhere; any ":" not inside [...].
+    indicator = value.startswith(("---", "...")) or value == "-" or value.endswith(":")
+    plain = not indicator and not (flow and ":" in value)
+    if plain and _resolve(yaml.ScalarNode, value, (True, False)) == _STR:
+        return value
+    return f"'{value}'"
+
+
+def _text(value: Any, flow: bool) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str) and _SAFE.fullmatch(value):
+        return _scalar(value, flow)
+    raise _Unsupported
+
+
+def _key(key: Any) -> str:
+    if not isinstance(key, str) or len(key) > _MAX_SIMPLE_KEY:
+        raise _Unsupported
+    return _text(key, False)
+
+
+def _flow_list(items: list[Any], column: int, indent: int, out: list[str]) -> int:
+    """Write ``[a, b]`` starting at ``column`` (after ``key:``); returns the column after it.
+    Like PyYAML, after a comma beyond the width the next item goes on a new line,
+    indented one step more than the mapping that holds the list."""
+    out.append(" [")
+    column += 2
+    inner = indent + INDENT
+    for index, item in enumerate(items):
+        text = _text(item, True)
+        if index:
+            out.append(",")
+            column += 1
+        if column > WIDTH:
+            out.append("\n" + " " * inner)
+            column = inner
+        elif index:
+            out.append(" ")
+            column += 1
+        out.append(text)
+        column += len(text)
+    out.append("]")
+    return column + 1
+
+
+def _is_scalar_list(value: list[Any]) -> bool:
+    return bool(value) and all(isinstance(item, str | int | float | bool) for item in value)
+
+
+def _mapping(node: dict[Any, Any], indent: int, column: int, out: list[str]) -> None:
+    """A block mapping whose keys go at ``indent``; the first key goes where the line is
+    (``column``: right after ``- ``, or at the start of a new line)."""
+    for index, (key, value) in enumerate(node.items()):
+        if index or column != indent:
+            out.append("\n" + " " * indent)
+        text = _key(key) + ":"
+        out.append(text)
+        _value(value, indent, indent + len(text), out)
+        column = -1
+
+
+def _value(value: Any, indent: int, column: int, out: list[str]) -> None:
+    if isinstance(value, dict):
+        if not value:
+            out.append(" {}")
+        else:
+            _mapping(value, indent + INDENT, -1, out)
+    elif isinstance(value, list):
+        if not value:
+            out.append(" []")
+        elif _is_scalar_list(value):
+            _flow_list(value, column, indent, out)
+        elif all(isinstance(item, dict) and item for item in value):
+            items = indent + INDENT
+            for item in value:
+                out.append("\n" + " " * items + "- ")
+                _mapping(item, items + INDENT, items + INDENT, out)
+        else:
+            raise _Unsupported
+    else:
+        out.append(" " + _text(value, False))
+
+
+def dump(content: dict[str, Any]) -> str | None:
+    """``content`` as YAML, exactly as the importer's PyYAML dumper writes it; None when it
+    holds something this writer leaves to PyYAML."""
+    if not content:
+        return None
+    out: list[str] = []
+    try:
+        _mapping(content, 0, 0, out)
+    except _Unsupported:
+        return None
+    out.append("\n")
+    return "".join(out)

@@ -1,0 +1,102 @@
+"""The import's own YAML writer (kafkaplan.importer.emit) writes exactly what PyYAML's
+dumper writes, or leaves the document to it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from kafkaplan.importer import emit
+from kafkaplan.importer.build import _Dumper
+
+
+def pyyaml(content: dict[str, Any]) -> str:
+    return yaml.dump(content, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=emit.WIDTH)
+
+
+# Strings of the writer's alphabet, biased towards the ones PyYAML treats specially.
+tricky = st.sampled_from(
+    [
+        "true",
+        "No",
+        "on",
+        "null",
+        "123",
+        "0x1f",
+        "1_000",
+        "1.5",
+        ".5",
+        "2026-12-01",
+        "-",
+        "-1",
+        ":",
+        "a:",
+        "User:alice",
+        "::",
+        "---",
+        "...x",
+        "7d",
+        "10MiB/s",
+        "-x",
+        ":a",
+        "a-",
+        "orders.created.v1",
+        "__consumer_offsets",
+        "0",
+        "1e3",
+        "TRUE",
+        "y",
+        "n",
+        ".inf",
+    ]
+)
+words = st.from_regex(r"[A-Za-z0-9_./:-]{1,40}", fullmatch=True)
+scalars = st.one_of(tricky, words, st.integers(-(10**12), 10**12), st.booleans())
+keys = st.one_of(tricky, st.from_regex(r"[A-Za-z0-9_.-]{1,30}", fullmatch=True))
+
+
+def mappings(children: st.SearchStrategy[Any]) -> st.SearchStrategy[dict[str, Any]]:
+    return st.dictionaries(keys, children, max_size=5)
+
+
+values = st.recursive(
+    st.one_of(scalars, st.lists(scalars, max_size=30)),
+    lambda inner: st.one_of(
+        mappings(inner), st.lists(mappings(inner).filter(bool), min_size=1, max_size=4)
+    ),
+    max_leaves=40,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(content=mappings(values).filter(bool))
+def test_the_writer_writes_what_pyyaml_writes(content: dict[str, Any]) -> None:
+    written = emit.dump(content)
+    if written is not None:
+        assert written == pyyaml(content)
+        assert yaml.safe_load(written) == content
+
+
+def test_long_inline_lists_wrap_as_pyyaml_wraps_them() -> None:
+    names = [f"orders.topic-{i:03d}.v1" for i in range(30)]
+    content = {"acls": [{"principal": "User:app", "operations": ["READ"], "names": names}]}
+    written = emit.dump(content)
+    assert written is not None
+    assert written.count("\n") > 4
+    assert written == pyyaml(content)
+
+
+def test_what_the_writer_leaves_to_pyyaml() -> None:
+    for content in (
+        {"description": "two words"},
+        {"retention": 1.5},
+        {"value": None},
+        {"names": [None]},
+        {"k" * 128: 1},
+        {"nested": [["a"]]},
+        {},
+    ):
+        assert emit.dump(content) is None, content
