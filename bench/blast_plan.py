@@ -54,9 +54,13 @@ environments:
 """
 
 
+_NOT_YET = (KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError.COORDINATOR_LOAD_IN_PROGRESS)
+
+
 def commit_all(env: dict[str, str], group: str, names: list[str]) -> None:
     """Commit offset 1 of every topic for ``group``; a coordinator that does not know the
-    new topics yet answers UNKNOWN_TOPIC_OR_PART for a moment: try again (bounded)."""
+    new topics yet answers UNKNOWN_TOPIC_OR_PART for a moment, and one still loading the
+    offsets topic (a broker just started) COORDINATOR_LOAD_IN_PROGRESS: try again (bounded)."""
     consumer = Consumer({**settings(env), "group.id": group, "enable.auto.commit": False})
     deadline = time.monotonic() + 60
     try:
@@ -67,7 +71,7 @@ def commit_all(env: dict[str, str], group: str, names: list[str]) -> None:
                 )
                 return
             except KafkaException as exc:
-                if exc.args[0].code() != KafkaError.UNKNOWN_TOPIC_OR_PART:
+                if exc.args[0].code() not in _NOT_YET:
                     raise
                 if time.monotonic() > deadline:
                     raise
