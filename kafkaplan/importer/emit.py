@@ -67,10 +67,10 @@ def _key(key: Any) -> str:
     return _text(key, False)
 
 
-def _flow_list(items: list[Any], column: int, indent: int, out: list[str]) -> int:
-    """Write ``[a, b]`` starting at ``column`` (after ``key:``); returns the column after it.
-    Like PyYAML, after a comma beyond the width the next item goes on a new line,
-    indented one step more than the mapping that holds the list."""
+def _flow_list(items: list[Any], column: int, indent: int, out: list[str]) -> None:
+    """Write ``[a, b]`` starting at ``column`` (after ``key:``). Like PyYAML, after a comma
+    beyond the width the next item goes on a new line, indented one step more than the
+    mapping that holds the list."""
     out.append(" [")
     column += 2
     inner = indent + INDENT
@@ -88,7 +88,6 @@ def _flow_list(items: list[Any], column: int, indent: int, out: list[str]) -> in
         out.append(text)
         column += len(text)
     out.append("]")
-    return column + 1
 
 
 def _is_scalar_list(value: list[Any]) -> bool:
@@ -104,7 +103,6 @@ def _mapping(node: dict[Any, Any], indent: int, column: int, out: list[str]) -> 
         text = _key(key) + ":"
         out.append(text)
         _value(value, indent, indent + len(text), out)
-        column = -1
 
 
 def _value(value: Any, indent: int, column: int, out: list[str]) -> None:

@@ -824,27 +824,8 @@ class KafkaCluster:
             result[name] = configs
         return result
 
-    def topics_exist(self, names: Sequence[str]) -> dict[str, bool]:
-        from confluent_kafka import KafkaException, TopicCollection
-
-        if not names:
-            return {}
-        futures = self._admin.describe_topics(
-            TopicCollection(list(names)), request_timeout=self.timeout
-        )
-        result: dict[str, bool] = {}
-        for name, future in futures.items():
-            try:
-                future.result()
-                result[name] = True
-            except KafkaException as exc:
-                error = translate(exc, resource=f"topic.{name}", operation="describe")
-                if error.code != "UNKNOWN_TOPIC_OR_PART":
-                    raise error from exc
-                result[name] = False
-        return result
-
-    def probe_topics(self, names: Sequence[str]) -> dict[str, ClusterError | None]:
+    def _describe_topics(self, names: Sequence[str]) -> dict[str, ClusterError | None]:
+        """DescribeTopics of the named topics: None for each one described, else its error."""
         from confluent_kafka import KafkaException, TopicCollection
 
         if not names:
@@ -858,9 +839,22 @@ class KafkaCluster:
                 future.result()
                 result[name] = None
             except KafkaException as exc:
-                error = translate(exc, resource=f"topic.{name}", operation="describe")
-                result[name] = error if isinstance(error, PermissionDenied) else None
+                result[name] = translate(exc, resource=f"topic.{name}", operation="describe")
         return result
+
+    def topics_exist(self, names: Sequence[str]) -> dict[str, bool]:
+        result: dict[str, bool] = {}
+        for name, error in self._describe_topics(names).items():
+            if error is not None and error.code != "UNKNOWN_TOPIC_OR_PART":
+                raise error
+            result[name] = error is None
+        return result
+
+    def probe_topics(self, names: Sequence[str]) -> dict[str, ClusterError | None]:
+        return {
+            name: error if isinstance(error, PermissionDenied) else None
+            for name, error in self._describe_topics(names).items()
+        }
 
     def _collect(self, futures: Mapping[str, Future[Any]], operation: str) -> Results:
         from confluent_kafka import KafkaException
