@@ -25,10 +25,10 @@ shared machine wall times are only comparable at a similar load; CPU times less 
 table, in the README's shape, shows medians and the spread (min-max) of the wall times,
 each command's ratio to the floor (and import's to the no-op plan); the JSON (every run)
 goes to bench/results/. 10,000 topics fit a broker with a 3 GiB heap
-(``KAFKAPLAN_STACK_KAFKA_HEAP=3g``). A broker keeps about one open file per partition, and
-where a process may open at most 20,000 files (``ulimit -n``) one broker holds at most
-about 19,000 single-partition topics, fewer while the files of deleted topics are still
-open: 50,000 topics need several brokers (``scripts/stack up --brokers 4``, 3 GiB each). Everything the benchmark
+(``KAFKAPLAN_STACK_KAFKA_HEAP=3g``). A broker keeps files open per partition: where a
+process may open at most 20,000 files (``ulimit -n``), one broker failed with "Too many open
+files" at about 37,000 topics (sooner while the files of deleted topics are still open), so
+50,000 topics need several brokers (``scripts/stack up --brokers 4``, 3 GiB each). Everything the benchmark
 creates is named with a unique prefix and deleted at the end, also after a failure.
 """
 
