@@ -52,8 +52,8 @@ NEW = Binding(
 
 @dataclass
 class LaggingCluster(MemoryCluster):
-    """Answers Metadata and DescribeAcls from a snapshot taken before the apply, for the
-    next ``stale_reads`` reads of each (as a broker still applying the metadata log)."""
+    """Answers DescribeTopics and DescribeAcls from a snapshot taken before the apply, for
+    the next ``stale_reads`` ACL reads (as a broker still applying the metadata log)."""
 
     stale_reads: int = 0
     frozen_topics: dict[str, TopicMetadata] = field(default_factory=dict)
