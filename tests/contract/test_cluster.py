@@ -173,6 +173,21 @@ def test_describe_topic_configs_tells_overrides_from_defaults(
     assert {key: plain_configs[key].value for key in BROKER_DEFAULTS} == BROKER_DEFAULTS
 
 
+def test_describe_topic_configs_keeps_the_asked_keys_and_the_overrides(
+    cluster: Cluster, prefix: str
+) -> None:
+    tuned = f"{prefix}tuned"
+    create(cluster, NewTopicRequest(tuned, 1, 1, {"cleanup.policy": "compact"}))
+
+    configs = cluster.describe_topic_configs([tuned], keys={"retention.ms"})[tuned]
+
+    assert isinstance(configs, dict), configs
+    assert sorted(configs) == ["cleanup.policy", "retention.ms"]
+    assert configs["cleanup.policy"].is_override
+    assert not configs["retention.ms"].is_override
+    assert configs["retention.ms"].value == BROKER_DEFAULTS["retention.ms"]
+
+
 def test_describe_topic_configs_of_a_missing_topic_is_an_error_for_it_alone(
     cluster: Cluster, prefix: str
 ) -> None:
