@@ -590,7 +590,21 @@ class MemoryCluster:
 
     def describe_acls(self) -> tuple[list[Binding], list[str]]:
         self.calls.append("describe_acls")
+        self._acls_denied()
         return sorted(self.acls), list(self.unreadable_acls)
+
+    def acls_exist(self, bindings: Sequence[Binding]) -> dict[Binding, bool]:
+        self.calls.append(f"acls_exist:{len(bindings)}")
+        self._acls_denied()
+        return {binding: binding in self.acls for binding in bindings}
+
+    def _acls_denied(self) -> None:
+        if "describe_acls" in self.denied_operations:
+            raise PermissionDenied(
+                "permission denied (CLUSTER_AUTHORIZATION_FAILED) reading the ACL bindings",
+                resource="acls",
+                code="CLUSTER_AUTHORIZATION_FAILED",
+            )
 
     def acl_unsupported(self, binding: Binding) -> str | None:
         if binding.resource_type in self.unsupported_acl_types:

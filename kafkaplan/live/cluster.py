@@ -234,6 +234,12 @@ class Cluster(Protocol):
         cannot represent (resource types or operations it does not know)."""
         ...
 
+    def acls_exist(self, bindings: Sequence[Binding]) -> dict[Binding, bool]:
+        """Whether each binding exists, asked with an exact filter per binding (one small
+        DescribeAcls each, sent at once) instead of reading every binding. Only for bindings
+        this client can represent (``acl_unsupported`` is None)."""
+        ...
+
     def create_acls(self, bindings: Sequence[Binding]) -> AclResults: ...
 
     def delete_acls(self, bindings: Sequence[Binding]) -> AclResults:
@@ -1160,6 +1166,34 @@ class KafkaCluster:
             else:
                 bindings.append(binding)
         return bindings, sorted(unreadable)
+
+    def acls_exist(self, bindings: Sequence[Binding]) -> dict[Binding, bool]:
+        from confluent_kafka import KafkaException
+        from confluent_kafka.admin import AclBindingFilter
+
+        submitted = {
+            binding: self._admin.describe_acls(
+                AclBindingFilter(*_kafka_acl_fields(binding)), request_timeout=self.timeout
+            )
+            for binding in bindings
+        }
+        shown: dict[Binding, bool] = {}
+        for binding, future in submitted.items():
+            resource = f"acl.{binding.key}"
+            try:
+                found = _result(future, self.timeout, resource=resource)
+            except KafkaException as exc:
+                raise translate(exc, resource=resource, operation="describe_acls") from exc
+            shown[binding] = any(_binding_from_kafka(acl) == binding for acl in found)
+        if shown and not any(shown.values()) and self._may_describe_cluster() is False:
+            # As in describe_acls: librdkafka answers a refused DescribeAcls with nothing.
+            raise _permission_denied(
+                "CLUSTER_AUTHORIZATION_FAILED",
+                "DescribeAcls answered no bindings, and DescribeCluster shows no DESCRIBE",
+                resource="acls",
+                operation="describe_acls",
+            )
+        return shown
 
     def _may_describe_cluster(self) -> bool | None:
         """Whether this principal has DESCRIBE on the cluster (the broker's authorized

@@ -178,6 +178,9 @@ class RetryingCluster:
     def describe_acls(self) -> tuple[list[Binding], list[str]]:
         return self._read("describe ACLs", self.inner.describe_acls)
 
+    def acls_exist(self, bindings: Sequence[Binding]) -> dict[Binding, bool]:
+        return self._read("describe ACLs", lambda: self.inner.acls_exist(bindings))
+
     def acl_unsupported(self, binding: Binding) -> str | None:
         return self.inner.acl_unsupported(binding)
 

@@ -184,7 +184,7 @@ def unprivileged(
             topics=fake.topics,
             hidden_topics=set(names),
             # Nothing on the cluster either: no DESCRIBE_CONFIGS, no ALTER_CONFIGS.
-            denied_operations={"describe_quotas", "alter_quotas"},
+            denied_operations={"describe_quotas", "alter_quotas", "describe_acls"},
         )
     real: Cluster = request.getfixturevalue("real_unprivileged_cluster")
     return lambda names: real

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import TypeVar
 
 import pytest
@@ -509,6 +510,26 @@ def test_a_principal_without_describe_sees_no_topic_and_cannot_tell_missing_ones
         viewer.topics_exist([present])
 
 
+def test_a_principal_without_describe_on_the_cluster_cannot_ask_for_bindings(
+    cluster: Cluster, unprivileged: Callable[[list[str]], Cluster], prefix: str
+) -> None:
+    binding = bindings_of(prefix)[0]
+    no_error(cluster.create_acls([binding]))
+    eventually(lambda: assert_shown(cluster, binding))
+    viewer = unprivileged([])
+
+    with pytest.raises(PermissionDenied) as refused:
+        viewer.acls_exist([binding])
+    assert "CLUSTER_AUTHORIZATION_FAILED" in str(refused.value)
+    with pytest.raises(PermissionDenied):
+        viewer.describe_acls()
+    no_error(cluster.delete_acls([binding]))
+
+
+def assert_shown(cluster: Cluster, binding: Binding) -> None:
+    assert cluster.acls_exist([binding]) == {binding: True}
+
+
 # -- ACLs -----------------------------------------------------------------------------------
 
 
@@ -577,6 +598,16 @@ def test_acls_are_created_described_and_deleted_exactly(cluster: Cluster, prefix
         assert acls_of(cluster, prefix) == set(wanted)
 
     eventually(described)
+    # Asked for one by one: exactly these, not a binding differing in pattern type or host.
+    lookalikes = [
+        replace(wanted[0], pattern_type=PatternType.PREFIXED),
+        replace(wanted[-1], host="*"),
+    ]
+    assert cluster.acls_exist([*wanted, *lookalikes]) == {
+        **dict.fromkeys(wanted, True),
+        **dict.fromkeys(lookalikes, False),
+    }
+    assert cluster.acls_exist([]) == {}
     # Creating a binding again is a no-op: no error, no second binding.
     no_error(cluster.create_acls(wanted[:2]))
     described()
@@ -590,6 +621,7 @@ def test_acls_are_created_described_and_deleted_exactly(cluster: Cluster, prefix
         assert acls_of(cluster, prefix) == set(kept)
 
     eventually(deleted)
+    assert cluster.acls_exist(doomed) == dict.fromkeys(doomed, False)
     # Deleting what is gone is a no-op too; delete matches exactly, never as a pattern:
     # the prefixed binding on `prefix` did not take the literal ones under it along.
     no_error(cluster.delete_acls(doomed))
