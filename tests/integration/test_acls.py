@@ -251,7 +251,7 @@ def test_roles_grant_and_revoke_real_access(
     # bob's role goes: with deletes enabled his bindings (and the stray one) are deleted, and
     # he loses access; alice keeps hers; carol's and the other prefix's survive.
     project.specs(topic_spec + roles.split("  - principal: User:bob")[0])
-    revoked = project.run("apply", "--auto-approve", "--allow-deletes")
+    revoked = project.run("apply", "--auto-approve", "--allow-deletes", "--max-destroy", "80")
     assert revoked.code == 0, revoked.out + revoked.err
     assert "ACLs of User:bob: 3 to delete" in revoked.out
     assert "access-loss: User:bob loses READ on topic" in revoked.out
@@ -368,3 +368,40 @@ def test_saved_plan_is_stale_after_an_out_of_band_grant(
     assert stale.code == 1
     assert f"saved plan is stale: {address} changed since it was planned" in stale.err
     assert project.run("plan", "--detailed-exitcode").code == 0
+
+
+def test_an_apply_of_many_bindings_waits_until_the_broker_shows_each(
+    make_project: MakeProject, admin: AdminClient, acl_cleanup: list[str]
+) -> None:
+    """More bindings than settle asks for one by one (apply.settle.EXACT_ACL_READS): the
+    apply waits for the last one, then reads them all; the plan right after is empty, and
+    deleting them all is awaited the same way."""
+    project = make_project()
+    acl_cleanup.append(project.prefix)
+    own(project, "User:alice")
+    topics = [project.name(f"t{i:02d}") for i in range(40)]
+    project.specs(
+        "topics:\n"
+        + "".join(f"  - name: {t}\n    partitions: 1\n" for t in topics)
+        + "acls:\n  - principal: User:alice\n    resource_type: topic\n"
+        + "    operations: [READ, WRITE]\n"
+        + f"    names: [{', '.join(topics)}]\n"
+    )
+
+    applied = project.run("apply", "--auto-approve")
+    assert applied.code == 0, applied.out + applied.err
+    assert "Apply complete: 120 of 120 changes applied." in applied.out
+    assert "does not report" not in applied.err
+    live = live_acls(admin, project.prefix)
+    assert {(t, op) for _, _, _, t, op in live} == {
+        (t, op) for t in topics for op in ("READ", "WRITE")
+    }
+    again = project.run("plan", "--detailed-exitcode")
+    assert again.code == 0, again.out + again.err
+
+    project.specs("topics:\n" + "".join(f"  - name: {t}\n    partitions: 1\n" for t in topics))
+    revoked = project.run("apply", "--auto-approve", "--allow-deletes", "--max-destroy", "80")
+    assert revoked.code == 0, revoked.out + revoked.err
+    assert "Apply complete: 80 of 80 changes applied." in revoked.out
+    assert "does not report" not in revoked.err
+    assert live_acls(admin, project.prefix) == set()
