@@ -66,6 +66,8 @@ SETTLE_SECONDS_PER_1000_TOPICS = 60
 # Topics per DescribeConfigs request of the floor: one request for 10,000 topics makes a
 # broker with a 512 MiB heap run out of memory, and is slower than a few in flight at once.
 FLOOR_DESCRIBE_CHUNK = 1000
+# Topics per spec file (with their bindings).
+SPEC_FILE_TOPICS = 5000
 
 
 # ---------------------------------------------------------------------------------------
@@ -364,33 +366,45 @@ def write_project(
         "    defaults: {partitions: 1, replication_factor: 1}\n"
     )
     step = max(1, topics // changed) if changed else 0
-    lines = ["topics:"]
-    for i in range(topics):
-        configs = topic_configs(i)
-        if step and i % step == 0 and changed:
-            configs = {**configs, "retention.ms": str(int(configs["retention.ms"]) + 3_600_000)}
-        lines.append(f"  - name: {topic_name(prefix, i)}")
-        if "subjects" in covered and i < subjects:
-            schema_file = root / "specs" / "schemas" / f"e{i:05d}.avsc"
-            if not schema_file.exists():
-                schema_file.write_text(schema(i))
-            lines.append(f"    value_schema: schemas/e{i:05d}.avsc")
-        lines.append("    configs:")
-        lines.extend(f"      {k}: '{v}'" for k, v in configs.items())
+    for old in (root / "specs").glob("topics*.yaml"):
+        old.unlink()
     new_topics = [f"{prefix}.new{j:05d}.v1" for j in range(extra)]
-    for name in new_topics:
-        lines.append(f"  - name: {name}")
-        lines.append("    configs: {retention.ms: 1d}")
-    if "acls" in covered:
-        # The bench application reads and writes every topic: compact entries of 50 names.
-        names = [topic_name(prefix, i) for i in range(topics)] + new_topics
-        lines.append("acls:")
-        for group in chunked(names, 50):
-            lines.append(f"  - principal: {PRINCIPAL}")
-            lines.append("    resource_type: topic")
-            lines.append("    operations: [READ, WRITE]")
-            lines.append("    names: [" + ", ".join(group) + "]")
-    (root / "specs" / "topics.yaml").write_text("\n".join(lines) + "\n")
+    # One file per SPEC_FILE_TOPICS topics with their bindings, as a large estate is kept (a
+    # spec document holds at most 200,000 values: kafkaplan.spec.source.MAX_NODES).
+    names = [topic_name(prefix, i) for i in range(topics)]
+    files = [
+        (start, names[start : start + SPEC_FILE_TOPICS])
+        for start in range(0, topics, SPEC_FILE_TOPICS)
+    ] or [(0, [])]
+    for number, (start, chunk) in enumerate(files):
+        last = number == len(files) - 1
+        lines = ["topics:"]
+        for i in range(start, start + len(chunk)):
+            configs = topic_configs(i)
+            if step and i % step == 0 and changed:
+                configs = {**configs, "retention.ms": str(int(configs["retention.ms"]) + 3_600_000)}
+            lines.append(f"  - name: {names[i]}")
+            if "subjects" in covered and i < subjects:
+                schema_file = root / "specs" / "schemas" / f"e{i:05d}.avsc"
+                if not schema_file.exists():
+                    schema_file.write_text(schema(i))
+                lines.append(f"    value_schema: schemas/e{i:05d}.avsc")
+            lines.append("    configs:")
+            lines.extend(f"      {k}: '{v}'" for k, v in configs.items())
+        if last:
+            for name in new_topics:
+                lines.append(f"  - name: {name}")
+                lines.append("    configs: {retention.ms: 1d}")
+        if "acls" in covered:
+            # The bench application reads and writes every topic: compact entries of 50 names.
+            lines.append("acls:")
+            for group in chunked([*chunk, *(new_topics if last else [])], 50):
+                lines.append(f"  - principal: {PRINCIPAL}")
+                lines.append("    resource_type: topic")
+                lines.append("    operations: [READ, WRITE]")
+                lines.append("    names: [" + ", ".join(group) + "]")
+        file = "topics.yaml" if len(files) == 1 else f"topics-{number:02d}.yaml"
+        (root / "specs" / file).write_text("\n".join(lines) + "\n")
 
 
 # ---------------------------------------------------------------------------------------
