@@ -45,6 +45,7 @@ import sys
 import tempfile
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import uuid
 from collections.abc import Iterable, Sequence
@@ -66,6 +67,7 @@ SETTLE_SECONDS_PER_1000_TOPICS = 60
 # Topics per DescribeConfigs request of the floor: one request for 10,000 topics makes a
 # broker with a 512 MiB heap run out of memory, and is slower than a few in flight at once.
 FLOOR_DESCRIBE_CHUNK = 1000
+ACL_DELETE_BATCH = 100  # exact-match filters per DeleteAcls request (see delete_bindings)
 # Topics per spec file (with their bindings).
 SPEC_FILE_TOPICS = 5000
 
@@ -113,6 +115,21 @@ def http(method: str, url: str, body: Any = None) -> Any:
 # ---------------------------------------------------------------------------------------
 # The estate
 # ---------------------------------------------------------------------------------------
+
+
+def list_subjects(prefix: str) -> list[str]:
+    """The registry's subjects starting with ``prefix``, page by page: Apicurio's
+    ``GET /subjects`` answers at most 1,000 unless asked for more (``offset``/``limit``)."""
+    found: set[str] = set()
+    offset = 0
+    while True:
+        query = urllib.parse.urlencode({"subjectPrefix": prefix, "offset": offset, "limit": 1000})
+        page = {str(s) for s in http("GET", f"{registry_url()}/subjects?{query}")}
+        new = {s for s in page if s.startswith(prefix)} - found
+        found |= new
+        if len(page) < 1000 or not new:
+            return sorted(found)
+        offset += len(page)
 
 
 def settle_seconds(topics: int) -> int:
@@ -293,7 +310,9 @@ class Estate:
         while doomed := [b for b in self.bindings(admin) if names is None or b.name in names]:
             if time.monotonic() > deadline:
                 raise RuntimeError("deleted bindings are still reported")
-            for batch in chunked(doomed, BATCH):
+            # A controller compares every delete filter with every binding: 1,000 filters
+            # against 100,000 bindings took longer than librdkafka's 60 s request timeout.
+            for batch in chunked(doomed, ACL_DELETE_BATCH):
                 filters = [
                     AclBindingFilter(
                         b.restype,
@@ -316,9 +335,7 @@ class Estate:
         names = [t for t in admin.list_topics(timeout=30).topics if t.startswith(self.prefix)]
         self.delete_topics(names)
         self.delete_bindings()
-        subjects = [
-            s for s in http("GET", f"{registry_url()}/subjects") if s.startswith(self.prefix)
-        ]
+        subjects = list_subjects(self.prefix)
 
         def forget(subject: str) -> None:
             for suffix in ("", "?permanent=true"):
@@ -481,7 +498,7 @@ def floor(prefix: str, scope: str) -> dict[str, float]:
     pool = concurrent.futures.ThreadPoolExecutor(16)
 
     def read_registry() -> int:
-        subjects = [s for s in http("GET", f"{registry_url()}/subjects") if s.startswith(prefix)]
+        subjects = list_subjects(prefix)
         latest = list(
             pool.map(
                 lambda s: http("GET", f"{registry_url()}/subjects/{s}/versions/latest"), subjects
@@ -700,6 +717,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--subjects-per-topic", type=float, default=0.1)
     parser.add_argument("--keep", action="store_true", help="do not delete the estate")
+    parser.add_argument(
+        "--prefix", help="measure the estate an earlier --keep run left under this prefix"
+    )
     options = parser.parse_args(args)
     sizes = sorted(int(s) for s in options.sizes.split(","))
     if sizes[-1] > 99_999:
@@ -727,7 +747,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         for c in ("drift", "import")
         if c not in commands
     ]
-    estate = Estate(prefix="b" + uuid.uuid4().hex[:7])
+    if options.prefix:
+        # Kept by an earlier run (--keep): its estate of the smallest size is there.
+        estate = Estate(
+            prefix=options.prefix,
+            topics=sizes[0],
+            subjects=int(sizes[0] * options.subjects_per_topic),
+        )
+    else:
+        estate = Estate(prefix="b" + uuid.uuid4().hex[:7])
     results: list[dict[str, Any]] = []
     started = time.time()
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -751,7 +779,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 t = time.perf_counter()
                 estate.grow(size, int(size * options.subjects_per_topic))
                 print(
-                    f"estate of {size} topics, {2 * size} bindings, {estate.subjects} subjects "
+                    f"estate {estate.prefix} of {size} topics, {2 * size} bindings, {estate.subjects} subjects "
                     f"ready in {time.perf_counter() - t:.1f}s",
                     file=sys.stderr,
                     flush=True,
