@@ -28,8 +28,10 @@ goes to bench/results/. 10,000 topics fit a broker with a 3 GiB heap
 (``KAFKAPLAN_STACK_KAFKA_HEAP=3g``). A broker keeps files open per partition: where a
 process may open at most 20,000 files (``ulimit -n``), one broker failed with "Too many open
 files" at about 37,000 topics (sooner while the files of deleted topics are still open), so
-50,000 topics need several brokers (``scripts/stack up --brokers 4``, 3 GiB each). Everything the benchmark
-creates is named with a unique prefix and deleted at the end, also after a failure.
+50,000 topics need several brokers (``scripts/stack up --brokers 4``, 3 GiB each, and
+``KAFKAPLAN_STACK_CONTROLLER_HEAP=2g`` for the controller); their specs are written in files
+of 5,000 topics. Everything the benchmark creates is named with a unique prefix and deleted
+at the end, also after a failure (``--keep`` leaves it, and ``--prefix`` measures it again).
 """
 
 from __future__ import annotations
