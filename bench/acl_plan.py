@@ -22,7 +22,6 @@ from typing import Any
 
 from confluent_kafka.admin import (
     AclBinding,
-    AclBindingFilter,
     AclOperation,
     AclPermissionType,
     AdminClient,
@@ -30,6 +29,7 @@ from confluent_kafka.admin import (
     ResourceType,
 )
 
+from bench.scale import exact
 from kafkaplan.commands import connect, load_context, make_plan
 
 CHUNK = 5_000  # a KRaft controller refuses one operation writing over 10,000 records
@@ -53,7 +53,7 @@ acls:
     - team: bench
       principals: ["{principal}"]
       resource_prefixes: ["{prefix}"]
-  max_deletes: 0
+max_destroy: 0
 """
 
 
@@ -150,18 +150,6 @@ def main() -> None:
         started = time.perf_counter()
         run_batched(admin.delete_acls, [exact(b) for b in created])
         print(f"deleted them again in {time.perf_counter() - started:.1f}s")
-
-
-def exact(binding: AclBinding) -> AclBindingFilter:
-    return AclBindingFilter(
-        binding.restype,
-        binding.name,
-        binding.resource_pattern_type,
-        binding.principal,
-        binding.host,
-        binding.operation,
-        binding.permission_type,
-    )
 
 
 if __name__ == "__main__":

@@ -166,6 +166,21 @@ def chunked(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
         yield items[start : start + size]
 
 
+def exact(binding: Any) -> Any:
+    """The filter that matches ``binding`` (a confluent-kafka AclBinding) alone."""
+    from confluent_kafka.admin import AclBindingFilter
+
+    return AclBindingFilter(
+        binding.restype,
+        binding.name,
+        binding.resource_pattern_type,
+        binding.principal,
+        binding.host,
+        binding.operation,
+        binding.permission_type,
+    )
+
+
 @dataclass
 class Estate:
     prefix: str
@@ -247,18 +262,7 @@ class Estate:
 
     def await_binding(self, admin: Any, binding: Any, deadline: float) -> None:
         """Until the broker answering shows ``binding`` (asked with an exact filter)."""
-        from confluent_kafka.admin import AclBindingFilter
-
-        exact = AclBindingFilter(
-            binding.restype,
-            binding.name,
-            binding.resource_pattern_type,
-            binding.principal,
-            binding.host,
-            binding.operation,
-            binding.permission_type,
-        )
-        while not admin.describe_acls(exact, request_timeout=60).result():
+        while not admin.describe_acls(exact(binding), request_timeout=60).result():
             if time.monotonic() > deadline:
                 raise RuntimeError(f"the broker does not show {binding} yet")
             time.sleep(1)
@@ -305,8 +309,6 @@ class Estate:
     def delete_bindings(self, names: set[str] | None = None) -> None:
         """Delete the bench principal's bindings on ``names`` (all under the prefix if
         None), and wait until the broker no longer reports them."""
-        from confluent_kafka.admin import AclBindingFilter
-
         admin = self.admin()
         deadline = time.monotonic() + settle_seconds(self.topics)
         while doomed := [b for b in self.bindings(admin) if names is None or b.name in names]:
@@ -315,18 +317,7 @@ class Estate:
             # A controller compares every delete filter with every binding: 1,000 filters
             # against 100,000 bindings took longer than librdkafka's 60 s request timeout.
             for batch in chunked(doomed, ACL_DELETE_BATCH):
-                filters = [
-                    AclBindingFilter(
-                        b.restype,
-                        b.name,
-                        b.resource_pattern_type,
-                        b.principal,
-                        b.host,
-                        b.operation,
-                        b.permission_type,
-                    )
-                    for b in batch
-                ]
+                filters = [exact(b) for b in batch]
                 for future in admin.delete_acls(filters, request_timeout=120).values():
                     future.result()
             time.sleep(0.5)

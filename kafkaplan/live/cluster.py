@@ -1144,16 +1144,8 @@ class KafkaCluster:
                     "and acls.ownership from the specs",
                 ) from exc
             raise error from exc
-        if not found and self._may_describe_cluster() is False:
-            # librdkafka drops DescribeAcls' CLUSTER_AUTHORIZATION_FAILED and reports no
-            # bindings at all (confluent-kafka 2.16, Kafka 4.1): an empty answer is only
-            # believed from a principal allowed to ask.
-            raise _permission_denied(
-                "CLUSTER_AUTHORIZATION_FAILED",
-                "DescribeAcls answered no bindings, and DescribeCluster shows no DESCRIBE",
-                resource="acls",
-                operation="describe_acls",
-            )
+        if not found:
+            self._believe_no_bindings()
         bindings: list[Binding] = []
         unreadable: list[str] = []
         for acl in found:
@@ -1185,15 +1177,22 @@ class KafkaCluster:
             except KafkaException as exc:
                 raise translate(exc, resource=resource, operation="describe_acls") from exc
             shown[binding] = any(_binding_from_kafka(acl) == binding for acl in found)
-        if shown and not any(shown.values()) and self._may_describe_cluster() is False:
-            # As in describe_acls: librdkafka answers a refused DescribeAcls with nothing.
+        if shown and not any(shown.values()):
+            self._believe_no_bindings()
+        return shown
+
+    def _believe_no_bindings(self) -> None:
+        """Raise unless this principal may describe the cluster's bindings: librdkafka drops
+        DescribeAcls' CLUSTER_AUTHORIZATION_FAILED and reports no bindings at all
+        (confluent-kafka 2.16, Kafka 4.1), so an empty answer is only believed from a
+        principal allowed to ask."""
+        if self._may_describe_cluster() is False:
             raise _permission_denied(
                 "CLUSTER_AUTHORIZATION_FAILED",
                 "DescribeAcls answered no bindings, and DescribeCluster shows no DESCRIBE",
                 resource="acls",
                 operation="describe_acls",
             )
-        return shown
 
     def _may_describe_cluster(self) -> bool | None:
         """Whether this principal has DESCRIBE on the cluster (the broker's authorized

@@ -60,6 +60,7 @@ class LaggingCluster(MemoryCluster):
     frozen_topics: dict[str, TopicMetadata] = field(default_factory=dict)
     frozen_acls: list[Binding] = field(default_factory=list)
     reads: int = 0  # DescribeAcls calls since the last freeze
+    full_reads: int = 0  # of those, the ones asking for every binding
 
     def freeze(self, stale_reads: int) -> None:
         self.frozen_topics = super().describe()[1]
@@ -71,8 +72,6 @@ class LaggingCluster(MemoryCluster):
         if self.stale_reads > 0:
             return {name: name in self.frozen_topics for name in names}
         return super().topics_exist(names)
-
-    full_reads: int = 0  # of them, reads of every binding
 
     def _stale(self) -> bool:
         self.reads += 1
@@ -169,8 +168,11 @@ def test_a_cluster_that_stops_answering_ends_the_wait() -> None:
     def unreachable() -> tuple[list[Binding], list[str]]:
         raise ClusterUnreachable("broker did not answer (_TIMED_OUT)", code="_TIMED_OUT")
 
+    def unreachable_by_name(bindings: Sequence[Binding]) -> dict[Binding, bool]:
+        raise ClusterUnreachable("broker did not answer (_TIMED_OUT)", code="_TIMED_OUT")
+
     cluster.describe_acls = unreachable  # type: ignore[method-assign]
-    cluster.acls_exist = lambda bindings: unreachable()  # type: ignore[assignment,method-assign,return-value]
+    cluster.acls_exist = unreachable_by_name  # type: ignore[method-assign]
     clock = Clock()
     pending = settle(cluster, plan, report, timeout=60, sleep=clock.sleep, clock=clock)
     assert pending == sorted(["topic.new.t.v1", NEW_ADDRESS])
@@ -207,10 +209,9 @@ def applied_bindings(cluster: LaggingCluster, bindings: list[Binding]) -> tuple[
 
 def test_many_bindings_are_read_in_full_only_once_the_last_applied_shows() -> None:
     cluster = LaggingCluster(brokers=1)
-    cluster.freeze(stale_reads=0)
     plan, report = applied_bindings(cluster, many_bindings(60))
-    cluster.freeze(stale_reads=4)  # the next four reads see none of them
-    cluster.frozen_acls = []
+    cluster.freeze(stale_reads=4)
+    cluster.frozen_acls = []  # the next four reads see none of the new bindings
     clock = Clock()
     pending = settle(cluster, plan, report, timeout=60, sleep=clock.sleep, clock=clock)
     assert pending == []
