@@ -772,8 +772,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 t = time.perf_counter()
                 estate.grow(size, int(size * options.subjects_per_topic))
                 print(
-                    f"estate {estate.prefix} of {size} topics, {2 * size} bindings, {estate.subjects} subjects "
-                    f"ready in {time.perf_counter() - t:.1f}s",
+                    f"estate {estate.prefix} of {size} topics, {2 * size} bindings, "
+                    f"{estate.subjects} subjects ready in {time.perf_counter() - t:.1f}s",
                     file=sys.stderr,
                     flush=True,
                 )

@@ -1186,12 +1186,18 @@ class KafkaCluster:
         DescribeAcls' CLUSTER_AUTHORIZATION_FAILED and reports no bindings at all
         (confluent-kafka 2.16, Kafka 4.1), so an empty answer is only believed from a
         principal allowed to ask."""
+        self._require_describe_on_cluster(
+            "DescribeAcls answered no bindings, and DescribeCluster shows no DESCRIBE",
+            resource="acls",
+            operation="describe_acls",
+        )
+
+    def _require_describe_on_cluster(self, reason: str, *, resource: str, operation: str) -> None:
+        """Raise CLUSTER_AUTHORIZATION_FAILED for ``operation`` when the broker says this
+        principal has no DESCRIBE on the cluster (nothing when it cannot say)."""
         if self._may_describe_cluster() is False:
             raise _permission_denied(
-                "CLUSTER_AUTHORIZATION_FAILED",
-                "DescribeAcls answered no bindings, and DescribeCluster shows no DESCRIBE",
-                resource="acls",
-                operation="describe_acls",
+                "CLUSTER_AUTHORIZATION_FAILED", reason, resource=resource, operation=operation
             )
 
     def _may_describe_cluster(self) -> bool | None:
@@ -1451,13 +1457,11 @@ class KafkaCluster:
         principal without DESCRIBE gets the refusal without the request being sent."""
         from confluent_kafka import KafkaException
 
-        if self._may_describe_cluster() is False:
-            raise _permission_denied(
-                "CLUSTER_AUTHORIZATION_FAILED",
-                "DescribeCluster shows no DESCRIBE on the cluster",
-                resource="user",
-                operation="describe_scram",
-            )
+        self._require_describe_on_cluster(
+            "DescribeCluster shows no DESCRIBE on the cluster",
+            resource="user",
+            operation="describe_scram",
+        )
         try:
             future = self._admin.describe_user_scram_credentials(request_timeout=self.timeout)
             described = _result(future, self.timeout, resource="user")

@@ -251,7 +251,7 @@ def test_roles_grant_and_revoke_real_access(
     # bob's role goes: with deletes enabled his bindings (and the stray one) are deleted, and
     # he loses access; alice keeps hers; carol's and the other prefix's survive.
     project.specs(topic_spec + roles.split("  - principal: User:bob")[0])
-    revoked = project.run("apply", "--auto-approve", "--allow-deletes", "--max-destroy", "80")
+    revoked = project.run("apply", "--auto-approve", "--allow-deletes")
     assert revoked.code == 0, revoked.out + revoked.err
     assert "ACLs of User:bob: 3 to delete" in revoked.out
     assert "access-loss: User:bob loses READ on topic" in revoked.out
