@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import pty
+import select
 import subprocess
 import sys
 import time
@@ -45,7 +47,7 @@ def other_run(project: Project, owner: str, ttl: float) -> Lease:
     return Lease(lease_log(lease_topic(project.prefix)), ttl=ttl, owner=owner)
 
 
-def spawn(project: Project, *args: str) -> subprocess.Popen[str]:
+def spawn(project: Project, *args: str, stdin: int | None = None) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [
             sys.executable,
@@ -56,10 +58,27 @@ def spawn(project: Project, *args: str) -> subprocess.Popen[str]:
             "--no-color",
             *args,
         ],
+        stdin=stdin,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
+
+
+def read_until(run: subprocess.Popen[str], marker: str, timeout: float = 120) -> str:
+    """What ``run`` writes to standard output up to and including ``marker``."""
+    assert run.stdout is not None
+    fd, seen = run.stdout.fileno(), b""
+    deadline = time.monotonic() + timeout
+    while marker.encode() not in seen:
+        left = deadline - time.monotonic()
+        ready, _, _ = select.select([fd], [], [], max(left, 0))
+        chunk = os.read(fd, 4096) if ready else b""
+        if not chunk:
+            run.kill()
+            raise AssertionError(f"no {marker!r} in time; output so far: {seen.decode()!r}")
+        seen += chunk
+    return seen.decode()
 
 
 def twin_projects(make_project: MakeProject, count: int) -> tuple[Project, Project]:
@@ -79,17 +98,33 @@ def test_concurrent_applies_do_not_interleave(
     make_project: MakeProject, admin: AdminClient
 ) -> None:
     first, second = twin_projects(make_project, 12)
-    runs = [spawn(p, "apply", "--auto-approve", "--batch-size", "1") for p in (first, second)]
-    results = [(run.pid, *run.communicate(timeout=120), run.returncode) for run in runs]
-    codes = sorted(code for *_, code in results)
-    assert codes == [0, 1], results
-    [(winner, *_)] = [r for r in results if r[3] == 0]
-    [(_, out, err, _)] = [r for r in results if r[3] == 1]
-    assert "the apply lease is held by " in err
-    assert f"(pid {winner}, environment it" in err
-    assert " since 20" in err
-    assert "Apply" not in out  # the loser changed nothing
-    assert "Traceback" not in err
+    # The first run takes the lease, shows its plan and waits at the confirmation (asked
+    # only on a terminal, so its input is one); the second runs while the lease is held.
+    controller, terminal = pty.openpty()
+    waiting = spawn(first, "apply", "--batch-size", "1", stdin=terminal)
+    os.close(terminal)
+    try:
+        shown = read_until(waiting, "Only 'yes' will be accepted")
+        assert "Plan:" in shown, shown
+        refused = spawn(second, "apply", "--auto-approve")
+        out, err = refused.communicate(timeout=120)
+        assert refused.returncode == 1, out + err
+        assert "the apply lease is held by " in err, out + err
+        assert f"(pid {waiting.pid}, environment it" in err
+        assert " since 20" in err
+        assert "Apply" not in out  # the refused run changed nothing
+        assert "Traceback" not in err
+        os.write(controller, b"yes\n")
+        applied, applied_err = waiting.communicate(timeout=120)
+    finally:
+        os.close(controller)
+        if waiting.poll() is None:
+            waiting.kill()
+    assert waiting.returncode == 0, shown + applied + applied_err
+    assert "Apply complete" in applied
+    live = admin.list_topics(timeout=10).topics
+    assert all(first.name(f"c{i}") in live for i in range(12))
+    assert not any(second.name(f"c{i}") in live for i in range(12))
 
     # Waiting for the lease instead: both apply, one after the other.
     for project in (first, second):
