@@ -401,7 +401,9 @@ def run_import(
             model=context.project.model.model_copy(update={"specs": [str(out.resolve())]}),
             document=context.project.document,
         )
-        load_desired(probe, context.env_name)
+        # What was just written is checked as it was written, not read and parsed again.
+        written = {out.resolve() / path: spec for path, spec in result.specs.items()}
+        load_desired(probe, context.env_name, written)
     except SpecError as exc:
         problems = exc.diagnostics
     return result, files, problems

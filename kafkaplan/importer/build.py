@@ -63,6 +63,7 @@ from kafkaplan.spec.acls import (
     dead_letter_writes,
 )
 from kafkaplan.spec.desired import DesiredState
+from kafkaplan.spec.source import Written
 from kafkaplan.spec.topic_configs import REFUSED_CONFIGS, TOPIC_CONFIGS, to_spec_value
 
 RESOURCE_TYPES = ("topics", "acls", "subjects", "users", "groups", "quotas")
@@ -71,9 +72,20 @@ RESOURCE_TYPES = ("topics", "acls", "subjects", "users", "groups", "quotas")
 @dataclass
 class ImportResult:
     files: dict[str, str] = field(default_factory=dict)  # relative path -> file text
+    # relative path -> a spec file among them as what it holds (where the writer knows it)
+    specs: dict[str, Written] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=dict)
     skipped: list[str] = field(default_factory=list)  # what was left out, and why
     notes: list[str] = field(default_factory=list)  # what the user may want to do next
+
+    def add_spec(self, path: str, header: str, content: dict[str, Any]) -> None:
+        """A spec file: ``header`` (whole lines of comments) and the YAML of ``content``."""
+        emitted = emit.dump(content, first_line=header.count("\n") + 1)
+        if emitted is None:
+            self.files[path] = header + _pyyaml(content)
+            return
+        self.files[path] = text = header + emitted.text
+        self.specs[path] = Written(text, content, emitted.lines)
 
     def summary(self) -> str:
         """``4 topics, 5 ACL bindings (as 3 entries), 1 subject``."""
@@ -107,6 +119,9 @@ class _Dumper(yaml.SafeDumper):
 
     def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:
         super().increase_indent(flow, False)
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True  # a value met twice is written twice: specs refuse anchors and aliases
 
 
 def _represent_list(dumper: yaml.SafeDumper, data: list[Any]) -> yaml.Node:
@@ -192,19 +207,21 @@ def build_import(
         "# Edit freely: only what is written here is managed.\n"
     )
     for entity, content in sorted(by_entity.items()):
-        result.files[f"{entity}.yaml"] = header + _dump(content)
+        result.add_spec(f"{entity}.yaml", header, content)
     if "acls" in resources:
         for path, entries in _acls(live, ignore, prefixes, companions, result).items():
-            result.files[path] = header + _dump({"acls": entries})
+            result.add_spec(path, header, {"acls": entries})
     if "users" in resources and USERS_NOT_CHECKED in live.not_checked:
         result.skipped.append(f"users: {live.not_checked[USERS_NOT_CHECKED]}")
     elif "users" in resources:
         users = import_users(live.users, ignore, prefixes, result.skipped)
         if users:
             result.counts["users"] = len(users)
-            result.files["users.yaml"] = (
+            result.add_spec(
+                "users.yaml",
                 header + "# Passwords are never imported: export each password_env (or rename it)\n"
-                "# before a plan creates, changes or rotates the user.\n" + _dump({"users": users})
+                "# before a plan creates, changes or rotates the user.\n",
+                {"users": users},
             )
     if "quotas" in resources:
         _quotas(live, ignore, prefixes, header, result)
@@ -227,13 +244,15 @@ def _quotas(
     result.skipped.extend(found.skipped)
     if found.entries:
         result.counts["quotas"] = len(found.entries)
-        result.files[QUOTAS_FILE] = header + _dump({"quotas": found.entries})
+        result.add_spec(QUOTAS_FILE, header, {"quotas": found.entries})
 
 
 def _dump(content: dict[str, Any]) -> str:
-    fast = emit.dump(content)
-    if fast is not None:
-        return fast
+    emitted = emit.dump(content)
+    return emitted.text if emitted is not None else _pyyaml(content)
+
+
+def _pyyaml(content: dict[str, Any]) -> str:
     return yaml.dump(content, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=emit.WIDTH)
 
 

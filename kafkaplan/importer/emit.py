@@ -10,7 +10,8 @@ plain, single-quoted where a plain one would read as another type or, inside ``[
 holds a colon). Its output is byte for byte what ``yaml.dump`` with the importer's dumper
 writes (``tests/unit/importer/test_emit.py`` checks this on generated documents); for
 anything else (other characters, floats, None, long keys) it returns None and the caller
-uses PyYAML.
+uses PyYAML. It also gives the line of every value it wrote, so what it wrote can be checked
+as a spec without reading the text back (the same test checks those lines against a read).
 """
 
 from __future__ import annotations
@@ -18,9 +19,11 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 import yaml
+
+from kafkaplan.spec.source import PathKey
 
 # PyYAML's line width for the import (``yaml.dump(..., width=WIDTH)``).
 WIDTH = 100
@@ -67,75 +70,102 @@ def _key(key: Any) -> str:
     return _text(key, False)
 
 
-def _flow_list(items: list[Any], column: int, indent: int, out: list[str]) -> None:
-    """Write ``[a, b]`` starting at ``column`` (after ``key:``). Like PyYAML, after a comma
-    beyond the width the next item goes on a new line, indented one step more than the
-    mapping that holds the list."""
-    out.append(" [")
-    column += 2
-    inner = indent + INDENT
-    for index, item in enumerate(items):
-        text = _text(item, True)
-        if index:
-            out.append(",")
-            column += 1
-        if column > WIDTH:
-            out.append("\n" + " " * inner)
-            column = inner
-        elif index:
-            out.append(" ")
-            column += 1
-        out.append(text)
-        column += len(text)
-    out.append("]")
+class _Writer:
+    """The text, and the line of every value in it as ``kafkaplan.spec.source`` records them
+    when it reads the text back: a key's value at its key's line, a list item at its ``- ``
+    or, inline, where it stands after a wrap; the document at its first line."""
+
+    def __init__(self, first_line: int):
+        self.out: list[str] = []
+        self.line = first_line
+        self.lines: dict[PathKey, int] = {(): first_line}
+
+    def newline(self, indent: int) -> None:
+        self.out.append("\n" + " " * indent)
+        self.line += 1
+
+    def flow_list(self, items: list[Any], path: PathKey, column: int, indent: int) -> None:
+        """Write ``[a, b]`` starting at ``column`` (after ``key:``). Like PyYAML, after a
+        comma beyond the width the next item goes on a new line, indented one step more
+        than the mapping that holds the list."""
+        out = self.out
+        out.append(" [")
+        column += 2
+        inner = indent + INDENT
+        for index, item in enumerate(items):
+            text = _text(item, True)
+            if index:
+                out.append(",")
+                column += 1
+            if column > WIDTH:
+                self.newline(inner)
+                column = inner
+            elif index:
+                out.append(" ")
+                column += 1
+            out.append(text)
+            self.lines[(*path, index)] = self.line
+            column += len(text)
+        out.append("]")
+
+    def mapping(self, node: dict[Any, Any], path: PathKey, indent: int, column: int) -> None:
+        """A block mapping whose keys go at ``indent``; the first key goes where the line is
+        (``column``: right after ``- ``, or at the start of a new line)."""
+        for index, (key, value) in enumerate(node.items()):
+            if index or column != indent:
+                self.newline(indent)
+            text = _key(key) + ":"
+            self.out.append(text)
+            child = (*path, key)
+            self.lines[child] = self.line
+            self.value(value, child, indent, indent + len(text))
+
+    def value(self, value: Any, path: PathKey, indent: int, column: int) -> None:
+        out = self.out
+        if isinstance(value, dict):
+            if not value:
+                out.append(" {}")
+            else:
+                self.mapping(value, path, indent + INDENT, -1)
+        elif isinstance(value, list):
+            if not value:
+                out.append(" []")
+            elif _is_scalar_list(value):
+                self.flow_list(value, path, column, indent)
+            elif all(isinstance(item, dict) and item for item in value):
+                items = indent + INDENT
+                for index, item in enumerate(value):
+                    self.newline(items)
+                    out.append("- ")
+                    item_path = (*path, index)
+                    self.lines[item_path] = self.line
+                    self.mapping(item, item_path, items + INDENT, items + INDENT)
+            else:
+                raise _Unsupported
+        else:
+            out.append(" " + _text(value, False))
 
 
 def _is_scalar_list(value: list[Any]) -> bool:
     return bool(value) and all(isinstance(item, str | int | float | bool) for item in value)
 
 
-def _mapping(node: dict[Any, Any], indent: int, column: int, out: list[str]) -> None:
-    """A block mapping whose keys go at ``indent``; the first key goes where the line is
-    (``column``: right after ``- ``, or at the start of a new line)."""
-    for index, (key, value) in enumerate(node.items()):
-        if index or column != indent:
-            out.append("\n" + " " * indent)
-        text = _key(key) + ":"
-        out.append(text)
-        _value(value, indent, indent + len(text), out)
+class Emitted(NamedTuple):
+    text: str
+    # The line of each value (by its path of keys and indexes) in a file whose text begins
+    # with ``text`` on line ``first_line``: what ``kafkaplan.spec.source`` would record.
+    lines: dict[PathKey, int]
 
 
-def _value(value: Any, indent: int, column: int, out: list[str]) -> None:
-    if isinstance(value, dict):
-        if not value:
-            out.append(" {}")
-        else:
-            _mapping(value, indent + INDENT, -1, out)
-    elif isinstance(value, list):
-        if not value:
-            out.append(" []")
-        elif _is_scalar_list(value):
-            _flow_list(value, column, indent, out)
-        elif all(isinstance(item, dict) and item for item in value):
-            items = indent + INDENT
-            for item in value:
-                out.append("\n" + " " * items + "- ")
-                _mapping(item, items + INDENT, items + INDENT, out)
-        else:
-            raise _Unsupported
-    else:
-        out.append(" " + _text(value, False))
-
-
-def dump(content: dict[str, Any]) -> str | None:
-    """``content`` as YAML, exactly as the importer's PyYAML dumper writes it; None when it
-    holds something this writer leaves to PyYAML."""
+def dump(content: dict[str, Any], first_line: int = 1) -> Emitted | None:
+    """``content`` as YAML, exactly as the importer's PyYAML dumper writes it, with the line
+    of each value in it; None when it holds something this writer leaves to PyYAML."""
     if not content:
         return None
-    out: list[str] = []
+    writer = _Writer(first_line)
     try:
-        _mapping(content, 0, 0, out)
+        writer.mapping(content, (), 0, 0)
     except _Unsupported:
         return None
-    out.append("\n")
-    return "".join(out)
+    writer.out.append("\n")
+    return Emitted("".join(writer.out), writer.lines)

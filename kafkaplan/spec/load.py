@@ -8,6 +8,7 @@ policies. Nothing stops at the first problem: ``SpecError`` carries them all.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -67,7 +68,14 @@ from kafkaplan.spec.quotas import (
     QuotaScope,
 )
 from kafkaplan.spec.quotas import check_entry as check_quota_entry
-from kafkaplan.spec.source import Document, PathKey, YamlProblem, interpolate, read_yaml
+from kafkaplan.spec.source import (
+    Document,
+    PathKey,
+    Written,
+    YamlProblem,
+    interpolate,
+    read_yaml,
+)
 from kafkaplan.spec.topic_configs import (
     TOPIC_CONFIGS,
     ConfigValueError,
@@ -123,9 +131,15 @@ def _display(project: Project, path: Path) -> str:
 
 
 def parse_spec_files(
-    project: Project, environment: Environment, problems: list[Diagnostic]
+    project: Project,
+    environment: Environment,
+    problems: list[Diagnostic],
+    written: Mapping[Path, Written] | None = None,
 ) -> list[LoadedSpec]:
-    """Parse and shape-check every spec file; problems are appended, not raised."""
+    """Parse and shape-check every spec file; problems are appended, not raised.
+
+    ``written``: files kafkaplan has just written (by absolute path), taken as what it wrote
+    instead of being read and parsed again."""
     for entry in project.spec_paths():
         if not entry.exists():
             problems.append(
@@ -142,8 +156,12 @@ def parse_spec_files(
 
     loaded: list[LoadedSpec] = []
     for path in find_spec_files(project):
+        display = _display(project, path)
+        known = written.get(path) if written is not None else None
         try:
-            document = read_yaml(path, display=_display(project, path))
+            document = known.document(display) if known is not None else None
+            if document is None:
+                document = read_yaml(path, display=display)
         except YamlProblem as exc:
             problems.append(exc.diagnostic)
             continue
@@ -688,11 +706,16 @@ def _schema_declarations(
     return declarations
 
 
-def load_desired(project: Project, env_name: str | None) -> tuple[str, Environment, DesiredState]:
+def load_desired(
+    project: Project,
+    env_name: str | None,
+    written: Mapping[Path, Written] | None = None,
+) -> tuple[str, Environment, DesiredState]:
     """Load and check every spec for an environment. Raises SpecError with all problems.
 
     A mirror environment (``mirror_of``) gets what its source's specs make of the mirror
-    cluster (``kafkaplan.spec.mirror``), checked as the source's."""
+    cluster (``kafkaplan.spec.mirror``), checked as the source's. ``written``: as for
+    ``parse_spec_files``."""
     name, environment = project.environment(env_name)
     if environment.mirror_of is not None:
         source_name = environment.mirror_of
@@ -704,11 +727,11 @@ def load_desired(project: Project, env_name: str | None) -> tuple[str, Environme
                 resource=str(project.file),
                 hint="`mirror_of` names the environment of the source cluster",
             )
-        _, _, source = load_desired(project, source_name)
+        _, _, source = load_desired(project, source_name, written)
         return name, environment, mirrored_state(source, source_name, environment)
     problems: list[Diagnostic] = []
     rules = project.effective_policy(environment)
-    loaded = parse_spec_files(project, environment, problems)
+    loaded = parse_spec_files(project, environment, problems, written)
     classes = resolve_classes(project, problems)
     declared = _topics(loaded, environment, classes, rules, problems)
     acls, protected = _acls(loaded, project, environment, declared, problems)

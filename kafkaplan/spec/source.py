@@ -256,6 +256,27 @@ def parse_yaml(text: str, file: str) -> Document:
     return Document(file=file, data=data, lines=builder.lines)
 
 
+@dataclass(frozen=True)
+class Written:
+    """A spec file kafkaplan has just written (``import``): its text, the value that text
+    is the YAML of, and the line of each value in it, as ``parse_yaml`` would record them.
+    The importer's writer guarantees the three agree (``tests/unit/importer/test_emit.py``)."""
+
+    text: str
+    data: Any
+    lines: dict[PathKey, int]
+
+    def document(self, file: str) -> Document | None:
+        """The document ``parse_yaml`` would make of the text, without parsing it again;
+        None when the text may be over a limit ``read_yaml`` enforces (read it to be told:
+        the bounds here are loose, each value counted as if it had a key and a collection)."""
+        values, deepest = len(self.lines), max(map(len, self.lines))
+        too_big = len(self.text.encode()) > MAX_FILE_BYTES or 2 * values > MAX_NODES
+        if too_big or deepest + 1 > MAX_DEPTH:
+            return None
+        return Document(file=file, data=self.data, lines=self.lines)
+
+
 def read_yaml(path: Path, display: str | None = None) -> Document:
     """Read and parse a YAML file, refusing huge files and bytes that are not UTF-8."""
     name = display or str(path)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import json
 import random
+import re
 import textwrap
 from collections.abc import Iterable
 from dataclasses import replace
@@ -18,6 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kafkaplan import commands
+from kafkaplan.errors import SpecError
 from kafkaplan.importer.acls import (
     Entry,
     _raw_entry,
@@ -766,3 +768,27 @@ def test_cli_import_without_registry_or_acl_permission(
     )
     assert code == 1
     assert "cannot import subjects: environment 'test' has no schema_registry" in err
+
+
+def test_import_reports_the_problems_a_read_of_its_files_finds(
+    make_project: MakeProject,
+    doubles: tuple[MemoryCluster, MemoryRegistry],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # What import wrote is checked as written, without reading it back: the same problems,
+    # at the same lines, as a plan that reads the files would report.
+    strict = ROUND_TRIP_PROJECT.replace(
+        "  max_retention: 30d\n", "  max_retention: 1d\n  min_replication_factor: 2\n"
+    )
+    assert strict != ROUND_TRIP_PROJECT
+    project = make_project({}, project=strict)
+    out = str(project.parent / "specs" / "imported")
+    code, _, err = run(project, "import", "--out", out, "--prefix", "orders.", capsys=capsys)
+    assert code == 0, err
+    reported = [line.removeprefix("policy: ") for line in err.splitlines()]
+    with pytest.raises(SpecError) as read:
+        load_desired(load_project(project), None)
+    assert reported == [str(problem) for problem in read.value.diagnostics]
+    # Both topics are below the replication factor, one over the retention, each at its line.
+    assert len(reported) == 3, reported
+    assert all(re.match(r"specs/imported/orders\.yaml:\d+: ", line) for line in reported), reported
