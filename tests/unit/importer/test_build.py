@@ -792,3 +792,12 @@ def test_import_reports_the_problems_a_read_of_its_files_finds(
     # Both topics are below the replication factor, one over the retention, each at its line.
     assert len(reported) == 3, reported
     assert all(re.match(r"specs/imported/orders\.yaml:\d+: ", line) for line in reported), reported
+
+
+def test_a_value_met_twice_is_written_twice_not_as_an_alias() -> None:
+    # The specs refuse anchors and aliases; PyYAML writes one for an object met twice.
+    shared = {"description": "two words", "hosts": ["10.0.0.1"]}
+    text = _dump({"acls": [shared, shared]})
+    assert "&" not in text, text
+    assert "*" not in text, text
+    assert yaml.safe_load(text) == {"acls": [shared, shared]}
