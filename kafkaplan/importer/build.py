@@ -247,11 +247,6 @@ def _quotas(
         result.add_spec(QUOTAS_FILE, header, {"quotas": found.entries})
 
 
-def _dump(content: dict[str, Any]) -> str:
-    emitted = emit.dump(content)
-    return emitted.text if emitted is not None else _pyyaml(content)
-
-
 def _pyyaml(content: dict[str, Any]) -> str:
     return yaml.dump(content, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=emit.WIDTH)
 

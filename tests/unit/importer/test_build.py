@@ -29,11 +29,17 @@ from kafkaplan.importer.acls import (
     select,
     writable,
 )
-from kafkaplan.importer.build import _dump, build_import, read_for_import, read_subjects_for_import
+from kafkaplan.importer.build import (
+    ImportResult,
+    build_import,
+    read_for_import,
+    read_subjects_for_import,
+)
 from kafkaplan.importer.subjects import pretty, topic_of
 from kafkaplan.live.read import read_live
 from kafkaplan.live.registry import SchemaPayload, SchemaReference
 from kafkaplan.plan.compute import compute_plan
+from kafkaplan.spec import load, source
 from kafkaplan.spec.acls import (
     VALID_OPERATIONS,
     Binding,
@@ -61,6 +67,13 @@ T, G, C, X = (
 LIT, PRE = PatternType.LITERAL, PatternType.PREFIXED
 ALLOW, DENY = Permission.ALLOW, Permission.DENY
 Op = Operation
+
+
+def dumped(content: dict[str, Any]) -> str:
+    """The text of a spec file the importer writes for ``content``."""
+    result = ImportResult()
+    result.add_spec("specs.yaml", "", content)
+    return result.files["specs.yaml"]
 
 
 def expand_all(entries: Iterable[Entry]) -> set[Binding]:
@@ -237,7 +250,7 @@ def test_collapse_is_deterministic_and_the_yaml_reads_back_the_same() -> None:
     first = collapse(live)
     random.Random(7).shuffle(live)
     assert collapse(live) == first
-    text = _dump({"acls": first})
+    text = dumped({"acls": first})
     assert "operations: [DESCRIBE, DESCRIBE_CONFIGS]" not in text
     assert "topics: [orders.cancelled.v1, orders.created.v1]" in text
     assert yaml.safe_load(text) == {"acls": first}
@@ -320,7 +333,7 @@ def test_expanding_the_imported_entries_gives_exactly_the_live_bindings(
     shuffled = list(live)
     shuffle.shuffle(shuffled)
     assert collapse(shuffled) == entries
-    assert yaml.safe_load(_dump({"acls": entries})) == {"acls": entries}
+    assert yaml.safe_load(dumped({"acls": entries})) == {"acls": entries}
 
 
 def test_selection_by_prefix_and_external_scopes() -> None:
@@ -774,17 +787,27 @@ def test_import_reports_the_problems_a_read_of_its_files_finds(
     make_project: MakeProject,
     doubles: tuple[MemoryCluster, MemoryRegistry],
     capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # What import wrote is checked as written, without reading it back: the same problems,
     # at the same lines, as a plan that reads the files would report.
+    read_back: list[Path] = []
+
+    def read_yaml(path: Path, display: str | None = None) -> Any:
+        read_back.append(path)
+        return source.read_yaml(path, display)
+
     strict = ROUND_TRIP_PROJECT.replace(
         "  max_retention: 30d\n", "  max_retention: 1d\n  min_replication_factor: 2\n"
     )
     assert strict != ROUND_TRIP_PROJECT
     project = make_project({}, project=strict)
     out = str(project.parent / "specs" / "imported")
-    code, _, err = run(project, "import", "--out", out, "--prefix", "orders.", capsys=capsys)
+    with monkeypatch.context() as patched:
+        patched.setattr(load, "read_yaml", read_yaml)
+        code, _, err = run(project, "import", "--out", out, "--prefix", "orders.", capsys=capsys)
     assert code == 0, err
+    assert read_back == []
     reported = [line.removeprefix("policy: ") for line in err.splitlines()]
     with pytest.raises(SpecError) as read:
         load_desired(load_project(project), None)
@@ -797,7 +820,7 @@ def test_import_reports_the_problems_a_read_of_its_files_finds(
 def test_a_value_met_twice_is_written_twice_not_as_an_alias() -> None:
     # The specs refuse anchors and aliases; PyYAML writes one for an object met twice.
     shared = {"description": "two words", "hosts": ["10.0.0.1"]}
-    text = _dump({"acls": [shared, shared]})
+    text = dumped({"acls": [shared, shared]})
     assert "&" not in text, text
     assert "*" not in text, text
     assert yaml.safe_load(text) == {"acls": [shared, shared]}

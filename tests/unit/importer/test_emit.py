@@ -6,18 +6,12 @@ from __future__ import annotations
 import string
 from typing import Any
 
-import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kafkaplan.importer import emit
-from kafkaplan.importer.build import _Dumper
+from kafkaplan.importer.build import _pyyaml as pyyaml
 from kafkaplan.spec.source import parse_yaml
-
-
-def pyyaml(content: dict[str, Any]) -> str:
-    return yaml.dump(content, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=emit.WIDTH)
-
 
 # Strings of the writer's alphabet, biased towards the ones PyYAML treats specially.
 tricky = st.sampled_from(
