@@ -43,7 +43,7 @@ from kafkaplan.kinds import kind_of
 from kafkaplan.live.checks import ask
 from kafkaplan.live.cluster import Cluster, KafkaCluster
 from kafkaplan.live.lease import Lease, LeaseState, run_owner
-from kafkaplan.live.read import EarlyDescribe, read_addresses, read_live, read_usage
+from kafkaplan.live.read import EarlyRead, read_addresses, read_live, read_usage
 from kafkaplan.live.registry import (
     HttpRegistry,
     Registry,
@@ -111,20 +111,22 @@ def load_context(
 
 def load_and_describe(
     project_file: Path | None, env: str | None
-) -> tuple[Context, Cluster, EarlyDescribe | None]:
+) -> tuple[Context, Cluster, EarlyRead | None]:
     """For the read-only commands (plan, drift): the context with its specs, a read-only
-    client of its cluster, and the cluster's metadata read, started before the specs are
-    parsed so that the broker answers meanwhile (``EarlyDescribe``; None when the client
-    could not be made: that error is raised after the specs' own, as ``connect`` would)."""
+    client of its cluster, and the reads started while the specs are checked so that the
+    broker answers meanwhile (``EarlyRead``: the metadata before the specs are parsed, the
+    declared topics' configs once they are known; None when the client could not be made:
+    that error is raised after the specs' own, as ``connect`` would)."""
     project = load_project(project_file)
     name, environment = project.environment(env)
     try:
         cluster: Cluster | None = connect(Context(project, name, environment), read_only=True)
     except KafkaplanError:
         cluster = None
-    early = EarlyDescribe(cluster) if cluster is not None else None
+    early = EarlyRead(cluster) if cluster is not None else None
     try:
-        context = Context(project, *load_desired(project, env))
+        on_topics = early.prefetch_configs if early is not None else None
+        context = Context(project, *load_desired(project, env, on_topics=on_topics))
     except BaseException:
         if cluster is not None:
             cluster.close()
@@ -230,10 +232,10 @@ def make_plan(
     *,
     now: datetime | None = None,
     environ: Mapping[str, str] | None = None,
-    early: EarlyDescribe | None = None,
+    early: EarlyRead | None = None,
 ) -> Plan:
     """The plan of the context's specs against ``cluster`` (and ``registry``);
-    ``early``: the cluster's metadata read, already started."""
+    ``early``: the reads already started (``EarlyRead``)."""
     desired = context.require_desired()
     use_registry = registry if desired.uses_registry else None
     live = read_live(cluster, desired, use_registry, early=early)
@@ -305,7 +307,7 @@ def make_drift(
     registry: Registry | None = None,
     *,
     now: datetime | None = None,
-    early: EarlyDescribe | None = None,
+    early: EarlyRead | None = None,
 ) -> DriftReport:
     """Compare specs and live state without changing anything (read-only, tolerant reads)."""
     from kafkaplan.plan.drift import compute_drift

@@ -724,7 +724,7 @@ class KafkaCluster:
         racks_future: Future[Any] | None = None
         while True:
             admin = self._admin
-            if admin is None:  # closed while an early read (EarlyDescribe) still waits
+            if admin is None:  # closed while an early read (EarlyRead) still waits
                 raise ClusterError("the cluster's client was closed", resource="kafka")
             remaining = deadline - time.monotonic()
             try:

@@ -1,8 +1,10 @@
 """Read the live state of everything the specs manage, in as few requests as possible.
 
 One metadata request lists every topic (with partitions and replicas) and one
-describe-cluster request the brokers' racks; one batched describe-configs submission reads
-the configs of the managed topics that exist (and of the topics that may be deleted); one
+describe-cluster request the brokers' racks, both sent by a plan before its specs are
+parsed; one batched describe-configs submission reads the configs of the managed topics
+that exist, sent by a plan as soon as its declared topics are known (``EarlyRead``), and
+one more those of the topics that may be deleted; one
 list-offsets submission counts the messages of the topics that may be deleted; one
 list-partition-reassignments request, sent while the configs are read, finds reassignments
 in progress when one may run (a partition has a replica out of sync, as every partition
@@ -59,7 +61,7 @@ from kafkaplan.live.state import (
     TopicUsage,
 )
 from kafkaplan.spec.acls import Binding
-from kafkaplan.spec.desired import DesiredState, DesiredSubject
+from kafkaplan.spec.desired import DesiredState, DesiredSubject, DesiredTopic
 from kafkaplan.spec.quotas import QuotaEntity
 from kafkaplan.spec.schemas import same_schema
 
@@ -97,27 +99,70 @@ class UntilUnreachable:
             raise
 
 
-class EarlyDescribe:
-    """The cluster's metadata (``Cluster.describe``), read at once on a thread of its own:
-    the read needs nothing from the specs, so a plan starts it before they are parsed and
-    the broker's answer comes in meanwhile. Only for reads: an apply reads after taking
-    its lease. The thread is a daemon, so a run whose specs do not load never waits for
-    an abandoned read (``KafkaCluster.describe`` stops once the client is closed)."""
+TopicConfigs = dict[str, dict[str, LiveConfig] | ClusterError]
+
+
+def declared_config_keys(topics: Mapping[str, DesiredTopic]) -> frozenset[str]:
+    """The topic config keys the specs declare: with the overrides, what a plan compares."""
+    return frozenset(key for topic in topics.values() for key in topic.configs)
+
+
+class EarlyRead:
+    """The reads that need (almost) nothing from the specs, started on threads of their own
+    so that the broker answers while the specs are checked: the cluster's metadata
+    (``Cluster.describe``) at once, before the specs are parsed, and the configs of the
+    declared topics (``prefetch_configs``) as soon as the declared topics are known, while
+    the rest of the specs (bindings, schemas, users) is checked. Only for reads: an apply
+    reads after taking its lease. The threads are daemons, so a run whose specs do not load
+    never waits for an abandoned read (``KafkaCluster`` stops one once it is closed)."""
 
     def __init__(self, cluster: Cluster) -> None:
-        self._future: Future[tuple[ClusterInfo, dict[str, TopicMetadata]]] = Future()
         self._cluster = cluster
-        threading.Thread(target=self._run, name="kafkaplan-describe", daemon=True).start()
-
-    def _run(self) -> None:
-        try:
-            self._future.set_result(self._cluster.describe())
-        except BaseException as exc:  # handed to the reader, in the main thread
-            self._future.set_exception(exc)
+        self._metadata: Future[tuple[ClusterInfo, dict[str, TopicMetadata]]] = Future()
+        self._configs: tuple[frozenset[str], frozenset[str], Future[TopicConfigs]] | None = None
+        _start(self._metadata, cluster.describe, "kafkaplan-describe")
 
     def __call__(self) -> tuple[ClusterInfo, dict[str, TopicMetadata]]:
         """The metadata read, waiting for it (its errors are raised here)."""
-        return self._future.result()
+        return self._metadata.result()
+
+    def prefetch_configs(self, topics: Mapping[str, DesiredTopic]) -> None:
+        """Start reading the configs of the ``topics`` that exist, once the metadata is in
+        (keeping the declared keys and the overrides, as ``read_live`` does)."""
+        names = frozenset(topics)
+        keys = declared_config_keys(topics)
+
+        def read() -> TopicConfigs:
+            _, metadata = self()
+            present = sorted(name for name in names if name in metadata)
+            return self._cluster.describe_topic_configs(present, keys) if present else {}
+
+        future: Future[TopicConfigs] = Future()
+        self._configs = (names, keys, future)
+        _start(future, read, "kafkaplan-configs")
+
+    def prefetched(
+        self, keys: Collection[str]
+    ) -> tuple[frozenset[str], Future[TopicConfigs] | None]:
+        """The topics whose configs (for exactly these ``keys``) were asked for early, and
+        the read of those that exist; none when nothing was, or for other keys."""
+        if self._configs is None or self._configs[1] != frozenset(keys):
+            return frozenset(), None
+        names, _, future = self._configs
+        return names, future
+
+
+def _start(future: Future[T], read: Callable[[], T], name: str) -> None:
+    """Run ``read`` on a daemon thread, its result or error going to ``future`` (and from
+    there to the reader, in the main thread)."""
+
+    def run() -> None:
+        try:
+            future.set_result(read())
+        except BaseException as exc:  # handed to the reader
+            future.set_exception(exc)
+
+    threading.Thread(target=run, name=name, daemon=True).start()
 
 
 def read_live(
@@ -126,11 +171,11 @@ def read_live(
     registry: Registry | None = None,
     *,
     tolerant: bool = False,
-    early: EarlyDescribe | None = None,
+    early: EarlyRead | None = None,
 ) -> LiveState:
     """The live state a plan (or, with ``tolerant``, a drift report) for ``desired`` needs.
     The registry is read only if the specs use it, while the cluster is being read.
-    ``early``: the cluster's metadata read, already started."""
+    ``early``: the reads already started (the metadata, maybe the declared topics' configs)."""
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="kafkaplan-registry") as pool:
         # Group configs and the broker's features (when the specs need them) overlap the
         # topic reads.
@@ -157,7 +202,7 @@ def read_live(
             quotas=desired.quotas.managed,
             replication={n: t.replication_factor for n, t in desired.topics.items()},
             early=early,
-            config_keys={key for topic in desired.topics.values() for key in topic.configs},
+            config_keys=declared_config_keys(desired.topics),
         )
         if users_read is not None:
             users, unread = users_read.result()
@@ -268,7 +313,7 @@ def _read(
     throttled_brokers: list[int] | None = None,
     quotas: bool = False,
     replication: Mapping[str, int] | None = None,
-    early: Callable[[], tuple[ClusterInfo, dict[str, TopicMetadata]]] | None = None,
+    early: EarlyRead | None = None,
     config_keys: Collection[str] | None = None,
 ) -> LiveState:
     """``probe``: declared topics; those absent from the metadata are asked for by name, so
@@ -276,11 +321,12 @@ def _read(
     ``tolerant`` (drift): what cannot be read is reported in ``not_checked``; otherwise
     (plan) it is an error. ``replication``: the declared replication factor of each
     topic; with it, reassignments are listed only where one may be in progress or matters
-    (``_may_reassign``), otherwise always. ``early``: the metadata read, if it was
-    started before (``EarlyDescribe``). ``config_keys``: the topic config keys the specs
-    declare; only those and each topic's overrides are kept (what a plan compares),
-    otherwise every config."""
-    with ThreadPoolExecutor(max_workers=3, thread_name_prefix="kafkaplan-read") as pool:
+    (``_may_reassign``), otherwise always. ``early``: the reads started before
+    (``EarlyRead``): the metadata's, and the configs' of the topics it asked for with
+    these ``config_keys``. ``config_keys``: the topic config keys the specs declare; only
+    those and each topic's overrides are kept (what a plan compares), otherwise every
+    config."""
+    with ThreadPoolExecutor(max_workers=4, thread_name_prefix="kafkaplan-read") as pool:
         # Independent of the metadata and the configs: overlap the round trips.
         acls_read = pool.submit(cluster.describe_acls) if acls else None
         quotas_read = pool.submit(cluster.describe_quotas) if quotas else None
@@ -292,9 +338,19 @@ def _read(
             if replication is None or _may_reassign(metadata, replication)
             else None
         )
-        described_configs = (
-            cluster.describe_topic_configs(described, config_keys) if described else {}
+        asked, prefetched = (
+            early.prefetched(config_keys)
+            if early is not None and config_keys is not None
+            else (frozenset(), None)
         )
+        rest = [name for name in described if name not in asked]
+        rest_read = pool.submit(cluster.describe_topic_configs, rest, config_keys) if rest else None
+        wanted = set(described)
+        described_configs: TopicConfigs = (
+            {n: c for n, c in prefetched.result().items() if n in wanted} if prefetched else {}
+        )
+        if rest_read is not None:
+            described_configs.update(rest_read.result())
         messages = (
             cluster.topic_message_counts({n: metadata[n].partitions for n in doomed})
             if doomed

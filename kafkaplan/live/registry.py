@@ -33,6 +33,7 @@ import base64
 import json
 import logging
 import ssl
+import threading
 import urllib.parse
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -273,18 +274,33 @@ class HttpRegistry:
             "User-Agent": f"kafkaplan/{__version__}",
         }
         headers.update(_auth_headers(connection, environ))
-        import httpx2  # imported only by a command that talks to a registry
+        # Checked (and its files read) now; the client itself is made on the first request.
+        self._headers = headers
+        self._verify: ssl.SSLContext | bool = registry_ssl_context(connection, environ) or True
+        self._client_lock = threading.Lock()
+        self._made: httpx2.Client | None = None
 
-        self._client = httpx2.Client(
-            headers=headers,
-            timeout=httpx2.Timeout(self.timeout),
-            limits=httpx2.Limits(
-                max_connections=POOL_CONNECTIONS, max_keepalive_connections=POOL_CONNECTIONS
-            ),
-            verify=registry_ssl_context(connection, environ) or True,
-            follow_redirects=True,
-            trust_env=True,  # HTTPS_PROXY, HTTP_PROXY, NO_PROXY, SSL_CERT_FILE
-        )
+    @property
+    def _client(self) -> httpx2.Client:
+        """The HTTP client, made on first use: importing httpx2 and building its default TLS
+        context cost about 0.1 s, which a plan spends in the registry's read thread, while
+        the cluster is read, instead of before any read starts."""
+        with self._client_lock:
+            if self._made is None:
+                import httpx2  # imported only by a command that talks to a registry
+
+                self._made = httpx2.Client(
+                    headers=self._headers,
+                    verify=self._verify,
+                    timeout=httpx2.Timeout(self.timeout),
+                    limits=httpx2.Limits(
+                        max_connections=POOL_CONNECTIONS,
+                        max_keepalive_connections=POOL_CONNECTIONS,
+                    ),
+                    follow_redirects=True,
+                    trust_env=True,  # HTTPS_PROXY, HTTP_PROXY, NO_PROXY, SSL_CERT_FILE
+                )
+            return self._made
 
     # -- plumbing ---------------------------------------------------------------------------
 
@@ -575,7 +591,10 @@ class HttpRegistry:
         return sorted(int(v) for v in answer or [])
 
     def close(self) -> None:
-        self._client.close()
+        with self._client_lock:
+            made, self._made = self._made, None
+        if made is not None:
+            made.close()
 
 
 def _reason(exc: httpx2.TransportError) -> str:

@@ -8,7 +8,7 @@ policies. Nothing stops at the first problem: ``SpecError`` carries them all.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -710,12 +710,16 @@ def load_desired(
     project: Project,
     env_name: str | None,
     written: Mapping[Path, Written] | None = None,
+    *,
+    on_topics: Callable[[Mapping[str, DesiredTopic]], None] | None = None,
 ) -> tuple[str, Environment, DesiredState]:
     """Load and check every spec for an environment. Raises SpecError with all problems.
 
     A mirror environment (``mirror_of``) gets what its source's specs make of the mirror
     cluster (``kafkaplan.spec.mirror``), checked as the source's. ``written``: as for
-    ``parse_spec_files``."""
+    ``parse_spec_files``. ``on_topics``: called with the declared topics as soon as they
+    are known without a problem, before the rest of the specs is checked (a plan starts
+    reading their configs then); not for a mirror environment."""
     name, environment = project.environment(env_name)
     if environment.mirror_of is not None:
         source_name = environment.mirror_of
@@ -734,6 +738,8 @@ def load_desired(
     loaded = parse_spec_files(project, environment, problems, written)
     classes = resolve_classes(project, problems)
     declared = _topics(loaded, environment, classes, rules, problems)
+    if on_topics is not None and not problems:
+        on_topics(declared.topics)
     acls, protected = _acls(loaded, project, environment, declared, problems)
     subjects: dict[str, DesiredSubject] = schemas.load_subjects(
         project.root, _schema_declarations(loaded, problems), problems

@@ -1,5 +1,6 @@
 """The batched read of the live state (kafkaplan.live.read): the metadata read started
-before the specs are parsed, and reading only the configs a plan compares."""
+before the specs are parsed, the declared topics' configs read while the rest of them is
+checked, and reading only the configs a plan compares."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from confluent_kafka import KafkaError, KafkaException
 from kafkaplan import commands
 from kafkaplan.errors import ClusterError, ClusterUnreachable, ProjectError, SpecError
 from kafkaplan.live.cluster import KafkaCluster
-from kafkaplan.live.read import EarlyDescribe, read_live
+from kafkaplan.live.read import EarlyRead, read_live
 from kafkaplan.live.state import ConfigSource
 from kafkaplan.spec.desired import DesiredState, DesiredTopic, Source
 from kafkaplan.spec.project import KafkaConnection
@@ -33,7 +34,7 @@ def topic(name: str, configs: dict[str, str | None]) -> DesiredTopic:
 def test_an_early_describe_is_the_plans_one_metadata_read() -> None:
     cluster = MemoryCluster(brokers=1)
     cluster.topics["orders.created.v1"] = FakeTopic(1, 1)
-    early = EarlyDescribe(cluster)
+    early = EarlyRead(cluster)
     live = read_live(cluster, desired(topic("orders.created.v1", {})), early=early)
     assert set(live.topics) >= {"orders.created.v1"}
     assert cluster.calls.count("describe") == 1
@@ -42,7 +43,7 @@ def test_an_early_describe_is_the_plans_one_metadata_read() -> None:
 def test_the_error_of_an_early_describe_is_raised_by_the_read() -> None:
     cluster = MemoryCluster(brokers=1)
     cluster.faults.append(Fault("describe", ClusterUnreachable("no broker", resource="kafka")))
-    early = EarlyDescribe(cluster)
+    early = EarlyRead(cluster)
     with pytest.raises(ClusterUnreachable, match="no broker"):
         read_live(cluster, desired(), early=early)
 
@@ -55,6 +56,102 @@ def test_only_the_declared_config_keys_and_the_overrides_are_kept() -> None:
     assert sorted(configs) == ["retention.ms", "segment.ms"]
     assert configs["retention.ms"].source is ConfigSource.DEFAULT
     assert configs["segment.ms"].is_override
+
+
+# -- the declared topics' configs, read while the rest of the specs is checked ---------------
+
+
+def test_configs_read_early_are_the_plans_one_config_read() -> None:
+    cluster = MemoryCluster(brokers=1)
+    cluster.topics["orders.created.v1"] = FakeTopic(1, 1, overrides={"segment.ms": "3600000"})
+    wanted = desired(
+        topic("orders.created.v1", {"retention.ms": "86400000"}),
+        topic("orders.missing.v1", {}),
+    )
+    early = EarlyRead(cluster)
+    early.prefetch_configs(wanted.topics)
+    live = read_live(cluster, wanted, early=early)
+    # One read, of the declared topic that exists, kept to the declared keys and overrides.
+    assert [c for c in cluster.calls if c.startswith("describe_topic_configs")] == [
+        "describe_topic_configs:1"
+    ]
+    assert sorted(live.topics["orders.created.v1"].configs) == ["retention.ms", "segment.ms"]
+
+
+def test_configs_read_early_for_other_keys_are_read_again() -> None:
+    cluster = MemoryCluster(brokers=1)
+    cluster.topics["orders.created.v1"] = FakeTopic(1, 1)
+    early = EarlyRead(cluster)
+    early.prefetch_configs(desired(topic("orders.created.v1", {})).topics)
+    wanted = desired(topic("orders.created.v1", {"retention.ms": "86400000"}))
+    live = read_live(cluster, wanted, early=early)
+    assert [c for c in cluster.calls if c.startswith("describe_topic_configs")] == [
+        "describe_topic_configs:1",
+        "describe_topic_configs:1",
+    ]
+    assert "retention.ms" in live.topics["orders.created.v1"].configs
+
+
+def test_topics_declared_after_the_early_read_are_read_with_the_rest() -> None:
+    cluster = MemoryCluster(brokers=1)
+    for name in ("orders.created.v1", "orders.shipped.v1"):
+        cluster.topics[name] = FakeTopic(1, 1, overrides={"segment.ms": "3600000"})
+    early = EarlyRead(cluster)
+    early.prefetch_configs(desired(topic("orders.created.v1", {})).topics)
+    wanted = desired(topic("orders.created.v1", {}), topic("orders.shipped.v1", {}))
+    live = read_live(cluster, wanted, early=early)
+    assert [c for c in cluster.calls if c.startswith("describe_topic_configs")] == [
+        "describe_topic_configs:1",
+        "describe_topic_configs:1",
+    ]
+    for name in ("orders.created.v1", "orders.shipped.v1"):
+        assert sorted(live.topics[name].configs) == ["segment.ms"]
+
+
+def test_the_error_of_an_early_config_read_is_raised_by_the_read() -> None:
+    cluster = MemoryCluster(brokers=1)
+    cluster.topics["orders.created.v1"] = FakeTopic(1, 1)
+    cluster.faults.append(
+        Fault("describe_topic_configs", ClusterUnreachable("no broker", resource="kafka"))
+    )
+    early = EarlyRead(cluster)
+    early.prefetch_configs(desired(topic("orders.created.v1", {})).topics)
+    with pytest.raises(ClusterUnreachable, match="no broker"):
+        read_live(cluster, desired(topic("orders.created.v1", {})), early=early)
+
+
+def test_a_plan_reads_the_declared_topics_configs_before_its_specs_are_all_checked(
+    make_project: MakeProject, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The configs are asked for once the topics are known; a spec problem found after
+    that (a schema file that is missing) still fails the plan."""
+    fake = MemoryCluster(brokers=1)
+    fake.topics["orders.created.v1"] = FakeTopic(1, 1)
+    monkeypatch.setattr(commands, "connect", lambda context, read_only: fake)
+    asked: list[list[str]] = []
+    prefetch = EarlyRead.prefetch_configs
+
+    def recorded(self: EarlyRead, topics: Any) -> None:
+        asked.append(sorted(topics))
+        prefetch(self, topics)
+
+    monkeypatch.setattr(EarlyRead, "prefetch_configs", recorded)
+    good = "topics:\n  - name: orders.created.v1\n  - name: orders.other.v1\n"
+    plan = commands.plan_specs(make_project({"a.yaml": good}), None)
+    assert asked == [["orders.created.v1", "orders.other.v1"]]
+    assert [c for c in fake.calls if c.startswith("describe_topic_configs")] == [
+        "describe_topic_configs:1"
+    ]
+    assert plan.changes
+    bad = good + "    value_schema: schemas/missing.avsc\n"
+    with pytest.raises(SpecError) as raised:
+        commands.plan_specs(make_project({"a.yaml": bad}), None)
+    assert "missing.avsc" in str(raised.value.diagnostics)
+    assert len(asked) == 2
+    broken = "topics:\n  - name: orders.created.v1\n    partitions: many\n"
+    with pytest.raises(SpecError):
+        commands.plan_specs(make_project({"a.yaml": broken}), None)
+    assert len(asked) == 2  # topics with a problem: nothing is read early for them
 
 
 # -- the order of errors: the specs' own come first ---------------------------------------
@@ -117,7 +214,7 @@ def test_an_early_describe_stops_when_the_cluster_is_closed(tmp_path: Path) -> N
     admin = WaitingAdmin()
     connection = KafkaConnection(bootstrap_servers="127.0.0.1:1", timeout="300s")
     cluster = KafkaCluster(connection, {}, read_only=True, admin_factory=lambda config: admin)
-    early = EarlyDescribe(cluster)
+    early = EarlyRead(cluster)
     assert admin.asked.wait(30)
     cluster.close()
     admin.release.set()  # the request in flight times out; no other is sent

@@ -6,6 +6,7 @@ import json
 import socket
 import threading
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -539,6 +540,23 @@ def test_connections_are_kept_alive_across_requests(server: Server) -> None:
     registry.close()
     assert len(server.requests) == 5
     assert len(server.connections) == 1
+
+
+def test_the_http_client_is_made_once_by_the_first_request(server: Server) -> None:
+    """Making the client (importing httpx2, building its TLS context) waits for the first
+    request, which a plan sends from its read threads: concurrent first requests share
+    one client and its pool."""
+    server.keep_alive = True
+    server.on("GET", f"{BASE}/subjects/a/versions", 200, [1])
+    registry, _ = counted(server)
+    assert registry._made is None
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        answers = list(pool.map(lambda _: registry.versions("a"), range(16)))
+    assert answers == [[1]] * 16
+    assert len(server.connections) <= 8
+    registry.close()
+    assert registry._made is None
+    registry.close()  # closing twice (or a client that sent nothing) is fine
 
 
 def test_proxies_come_from_the_environment(server: Server, monkeypatch: pytest.MonkeyPatch) -> None:
