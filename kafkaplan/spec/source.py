@@ -1,10 +1,10 @@
 """Safe YAML loading that remembers where every value came from.
 
 PyYAML's safe loader builds plain Python values and forgets their position. Specs need
-``file:line`` in every error, so this module composes the node graph itself (still with the
-safe resolver: no Python objects, no tags beyond YAML's core schema), builds the values, and
-records the line of every mapping key and sequence item in a table keyed by path — the same
-path pydantic reports in its validation errors.
+``file:line`` in every error, so this module builds the values itself from the parser's
+events, in one pass (still with the safe resolver and constructor: no Python objects, no
+tags beyond YAML's core schema), and records the line of every mapping key and sequence
+item in a table keyed by path — the same path pydantic reports in its validation errors.
 
 It also refuses what a safe loader lets through: anchors, aliases and merge keys (settings
 are shared with topic classes, typed data, not YAML templating; this also rules out the
@@ -14,14 +14,16 @@ absurd nesting, huge files and bytes that are not UTF-8.
 
 from __future__ import annotations
 
+import contextlib
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 import yaml.constructor
+import yaml.resolver
 
 from kafkaplan.errors import Diagnostic
 
@@ -38,9 +40,9 @@ SHARING_HINT = (
 )
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 
-# libyaml's safe loader when PyYAML has it (about 10x faster on big spec files: composing
-# a 10,000-topic file took 8 s in pure Python), the pure-Python one otherwise. Both build
-# the same node graph with the same marks.
+# libyaml's event parser when PyYAML has it (about 10x faster on big spec files: composing
+# a 10,000-topic file took 8 s in pure Python), the pure-Python one otherwise. Both give
+# the same events with the same marks.
 _LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
@@ -70,110 +72,181 @@ class YamlProblem(Exception):
         self.diagnostic = diagnostic
 
 
+_STR_TAG = "tag:yaml.org,2002:str"
+_NOT_BUILT = object()
+
+
+class _Frame:
+    """A mapping or sequence being filled: its value, its path, and (a mapping) the key
+    whose value comes next."""
+
+    __slots__ = ("key", "path", "value")
+
+    def __init__(self, value: dict[Any, Any] | list[Any], path: PathKey):
+        self.value = value
+        self.path = path
+        self.key: Any = _NOT_BUILT
+
+
 class _Builder:
+    """The plain value of a document and the line of every path in it, built in one pass
+    over the parser's events (no node graph, no recursion). Anchors, aliases and the
+    limits are refused as soon as they are met; the first problem with a value (a tag, a
+    key, a duplicate) is kept while the rest of the stream is still parsed, so that a
+    syntax error anywhere, or a second document, is reported before it, as a parser would."""
+
     def __init__(self, file: str):
         self.file = file
-        self.nodes = 0
         self.lines: dict[PathKey, int] = {}
+        # PyYAML's (untyped) resolver, as its composer uses it.
+        self.resolve: Any = yaml.resolver.Resolver().resolve
         self.constructor = yaml.constructor.SafeConstructor()
+        # Scalars that are not strings, by (tag, text): most values repeat (1, true, 7d).
+        self.scalars: dict[tuple[str, str], Any] = {}
+        self.problem: YamlProblem | None = None
+        self.second_document: int | None = None  # the line the second document starts on
 
-    def fail(self, node: yaml.Node, message: str, hint: str | None = None) -> YamlProblem:
-        return YamlProblem(
-            Diagnostic(message, file=self.file, line=node.start_mark.line + 1, hint=hint)
-        )
+    def fail(self, event: Any, message: str, hint: str | None = None) -> YamlProblem:
+        return _problem(event, self.file, message, hint)
 
-    def build(self, node: yaml.Node, path: PathKey, depth: int) -> Any:
-        self.nodes += 1
-        if self.nodes > MAX_NODES:
-            raise self.fail(
-                node,
-                f"document expands to more than {MAX_NODES} values",
-                hint="split the file, or check for recursive aliases (a YAML alias bomb)",
-            )
-        if depth > MAX_DEPTH:
-            raise self.fail(node, f"document is nested deeper than {MAX_DEPTH} levels")
-        self.lines.setdefault(path, node.start_mark.line + 1)
-        if node.tag not in _CORE_TAGS:
-            raise self.fail(
-                node,
-                f"unsupported YAML tag {node.tag!r}",
-                hint="specs use plain YAML values: remove the tag",
-            )
-        if isinstance(node, yaml.MappingNode):
-            result: dict[Any, Any] = {}
-            for key_node, value_node in node.value:
-                if key_node.tag == _MERGE_TAG:
-                    raise self.fail(
-                        key_node, "YAML merge keys (`<<`) are not supported", SHARING_HINT
-                    )
-                if not isinstance(key_node, yaml.ScalarNode):
-                    raise self.fail(key_node, "mapping keys must be plain values")
-                key = self.constructor.construct_object(key_node)
-                if not isinstance(key, str | int):
-                    raise self.fail(
-                        key_node, f"unsupported mapping key {key!r}", hint="quote the key"
-                    )
-                if key in result:
-                    raise self.fail(
-                        key_node,
-                        f"duplicate key {key!r}",
-                        hint=f"it was first set on line {self.lines.get((*path, key))}",
-                    )
-                self.lines[(*path, key)] = key_node.start_mark.line + 1
-                result[key] = self.build(value_node, (*path, key), depth + 1)
-            return result
-        if isinstance(node, yaml.SequenceNode):
-            return [
-                self.build(item, (*path, index), depth + 1) for index, item in enumerate(node.value)
-            ]
-        try:
-            return self.constructor.construct_object(node)
-        except (ValueError, TypeError, OverflowError) as exc:  # e.g. a 13th month
-            raise self.fail(node, f"invalid {node.tag.rsplit(':', 1)[-1]} value: {exc}") from exc
+    def scalar(self, event: Any, tag: str) -> Any:
+        if tag == _STR_TAG:
+            return event.value
+        key = (tag, event.value)
+        value = self.scalars.get(key, _NOT_BUILT)
+        if value is _NOT_BUILT:
+            node = yaml.ScalarNode(tag, event.value, event.start_mark, event.end_mark)
+            try:
+                value = self.constructor.construct_object(node)
+            except (ValueError, TypeError, OverflowError) as exc:  # e.g. a 13th month
+                raise self.fail(event, f"invalid {tag.rsplit(':', 1)[-1]} value: {exc}") from exc
+            except yaml.MarkedYAMLError as exc:
+                raise self.fail(
+                    event,
+                    f"invalid YAML: {exc.problem or exc.context or 'cannot build this value'}",
+                ) from exc
+            self.scalars[key] = value
+        return value
 
-
-def _prescan(text: str, file: str, loader: Any = None) -> None:
-    """Refuse documents that nest deeper than MAX_DEPTH or hold more than MAX_NODES values,
-    before composing them: PyYAML's composer recurses (a deep document would exhaust the
-    stack) and builds every node (a huge one would take long). Its event parser does
-    neither, and stops here at the first value over a limit. Syntax errors are left to the
-    composer, which reports them best."""
-    depth = nodes = 0
-    # libyaml's event parser where PyYAML was built with it: the same events, much faster.
-    fast = getattr(yaml, "CSafeLoader", None)
-    try:
-        for event in yaml.parse(text, Loader=loader or fast or yaml.SafeLoader):
-            if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
-                raise _problem(
-                    event, file, "YAML anchors and aliases are not supported", SHARING_HINT
+    def build(self, events: Iterable[Any]) -> Any:
+        """The first document's value (``_NOT_BUILT`` for a stream without one). Raises
+        YamlProblem for anchors and limits at once and for other problems at the end."""
+        data: Any = _NOT_BUILT
+        stack: list[_Frame] = []
+        depth = nodes = documents = 0
+        building = False
+        for event in events:
+            kind = type(event)
+            if kind is yaml.DocumentStartEvent:
+                documents += 1
+                building = documents == 1
+                continue
+            if kind is yaml.MappingEndEvent or kind is yaml.SequenceEndEvent:
+                depth -= 1
+                if building:
+                    stack.pop()
+                continue
+            if not isinstance(event, yaml.NodeEvent):
+                continue
+            if kind is yaml.AliasEvent or event.anchor:
+                raise self.fail(event, "YAML anchors and aliases are not supported", SHARING_HINT)
+            nodes += 1
+            if nodes > MAX_NODES:
+                raise self.fail(
+                    event,
+                    f"document has more than {MAX_NODES} values",
+                    "split the file into several files",
                 )
-            if isinstance(event, yaml.NodeEvent):
-                nodes += 1
-                if nodes > MAX_NODES:
-                    raise _problem(
-                        event,
-                        file,
-                        f"document has more than {MAX_NODES} values",
-                        "split the file into several files",
-                    )
-            if isinstance(event, yaml.CollectionStartEvent):
+            collection = kind is not yaml.ScalarEvent
+            if collection:
                 depth += 1
                 if depth > MAX_DEPTH:
-                    raise _problem(
-                        event, file, f"document is nested deeper than {MAX_DEPTH} levels"
-                    )
-            elif isinstance(event, yaml.CollectionEndEvent):
-                depth -= 1
-    except yaml.YAMLError:
-        # libyaml refuses some documents outright (its own nesting limit, for one); the
-        # pure-Python parser then finds where ours is exceeded, if it is.
-        if loader is None and fast is not None:
-            _prescan(text, file, yaml.SafeLoader)
+                    raise self.fail(event, f"document is nested deeper than {MAX_DEPTH} levels")
+            if documents == 2 and self.second_document is None:  # its root
+                self.second_document = _line(event)
+            if not building:
+                continue
+            root = not stack
+            try:
+                value = self._place(event, kind, stack)
+            except YamlProblem as problem:
+                self.problem, building = problem, False
+                continue
+            if root:
+                data = value
+        return data
+
+    def _place(self, event: Any, kind: type, stack: list[_Frame]) -> Any:
+        """Put the value an event starts where it belongs (as a key, a value or an item);
+        a collection is pushed to be filled."""
+        tag = event.tag
+        if tag is None or tag == "!":  # not given: resolved as PyYAML's composer does
+            if kind is yaml.ScalarEvent:
+                tag = self.resolve(yaml.ScalarNode, event.value, event.implicit)
+            elif kind is yaml.MappingStartEvent:
+                tag = yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG
+            else:
+                tag = yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG
+        parent = stack[-1] if stack else None
+        if parent is not None and isinstance(parent.value, dict) and parent.key is _NOT_BUILT:
+            # A mapping key.
+            if tag == _MERGE_TAG:
+                raise self.fail(event, "YAML merge keys (`<<`) are not supported", SHARING_HINT)
+            if kind is not yaml.ScalarEvent:
+                raise self.fail(event, "mapping keys must be plain values")
+            if tag not in _CORE_TAGS:
+                raise self._unsupported(event, tag)
+            key = self.scalar(event, tag)
+            if not isinstance(key, str | int):
+                raise self.fail(event, f"unsupported mapping key {key!r}", hint="quote the key")
+            if key in parent.value:
+                first = self.lines.get((*parent.path, key))
+                raise self.fail(
+                    event, f"duplicate key {key!r}", hint=f"it was first set on line {first}"
+                )
+            self.lines[(*parent.path, key)] = _line(event)
+            parent.key = key
+            return key
+        if tag not in _CORE_TAGS:
+            raise self._unsupported(event, tag)
+        if parent is None:
+            path: PathKey = ()
+        elif isinstance(parent.value, dict):
+            path = (*parent.path, parent.key)
+        else:
+            path = (*parent.path, len(parent.value))
+        self.lines.setdefault(path, _line(event))
+        value: Any
+        if kind is yaml.ScalarEvent:
+            value = self.scalar(event, tag)
+        elif kind is yaml.MappingStartEvent:
+            value = {}
+        else:
+            value = []
+        if parent is not None:
+            if isinstance(parent.value, dict):
+                parent.value[parent.key] = value
+                parent.key = _NOT_BUILT
+            else:
+                parent.value.append(value)
+        if kind is not yaml.ScalarEvent:
+            stack.append(_Frame(value, path))
+        return value
+
+    def _unsupported(self, event: Any, tag: str) -> YamlProblem:
+        return self.fail(
+            event,
+            f"unsupported YAML tag {tag!r}",
+            hint="specs use plain YAML values: remove the tag",
+        )
 
 
-def _problem(event: yaml.Event, file: str, message: str, hint: str | None = None) -> YamlProblem:
-    line = event.start_mark.line + 1 if event.start_mark is not None else 1
-    return YamlProblem(Diagnostic(message, file=file, line=line, hint=hint))
+def _line(event: Any) -> int:
+    return event.start_mark.line + 1 if event.start_mark is not None else 1
+
+
+def _problem(event: Any, file: str, message: str, hint: str | None = None) -> YamlProblem:
+    return YamlProblem(Diagnostic(message, file=file, line=_line(event), hint=hint))
 
 
 # The tags of YAML's core schema; anything else (``!!python/...``, custom tags) is refused.
@@ -185,9 +258,14 @@ _CORE_TAGS = {
 
 def parse_yaml(text: str, file: str) -> Document:
     """Parse one YAML document. Raises YamlProblem with file and line."""
+    builder = _Builder(file)
     try:
-        _prescan(text, file)
-        documents = list(yaml.compose_all(text, Loader=_LOADER))
+        try:
+            data = builder.build(yaml.parse(text, Loader=_LOADER))
+        except yaml.YAMLError:
+            if _LOADER is not yaml.SafeLoader:
+                _limits(text, file)
+            raise
     except (ValueError, OverflowError) as exc:
         # PyYAML's scanner turns an escape beyond Unicode ("\U00110000") into chr()'s error.
         raise YamlProblem(
@@ -198,7 +276,7 @@ def parse_yaml(text: str, file: str) -> Document:
                 hint="is there a \\U escape beyond \\U0010FFFF in a double-quoted string?",
             )
         ) from exc
-    except RecursionError:  # the prescan stops deep documents first; a last guard
+    except RecursionError:  # the builder stops deep documents first; a last guard
         raise YamlProblem(Diagnostic("document is nested too deeply", file=file, line=1)) from None
     except yaml.reader.ReaderError as exc:  # a character YAML does not allow
         at = text[: exc.position].count("\n") + 1
@@ -224,36 +302,28 @@ def parse_yaml(text: str, file: str) -> Document:
         ) from exc
     except yaml.YAMLError as exc:  # e.g. reader errors (control characters)
         raise YamlProblem(Diagnostic(f"invalid YAML: {exc}", file=file)) from exc
-    documents = [doc for doc in documents if doc is not None]
-    if len(documents) > 1:
-        second = documents[1]
+    if builder.second_document is not None:
         raise YamlProblem(
             Diagnostic(
                 "a spec file holds one YAML document",
                 file=file,
-                line=second.start_mark.line + 1,
+                line=builder.second_document,
                 hint="split the documents into separate files",
             )
         )
-    if not documents:
+    if builder.problem is not None:
+        raise builder.problem
+    if data is _NOT_BUILT:
         return Document(file=file, data=None)
-    builder = _Builder(file)
-    try:
-        data = builder.build(documents[0], (), 0)
-    except yaml.MarkedYAMLError as exc:  # a constructor error, e.g. a bad timestamp
-        mark = exc.problem_mark or exc.context_mark
-        raise YamlProblem(
-            Diagnostic(
-                f"invalid YAML: {exc.problem or exc.context or 'cannot build this value'}",
-                file=file,
-                line=mark.line + 1 if mark is not None else None,
-            )
-        ) from exc
-    except yaml.YAMLError as exc:
-        raise YamlProblem(Diagnostic(f"invalid YAML: {exc}", file=file, line=1)) from exc
-    except RecursionError as exc:
-        raise YamlProblem(Diagnostic("document is nested too deeply", file=file)) from exc
     return Document(file=file, data=data, lines=builder.lines)
+
+
+def _limits(text: str, file: str) -> None:
+    """Refuse a document over a limit (or with an anchor) that libyaml refused outright
+    (its own nesting limit, for one): the pure-Python parser finds where ours is exceeded,
+    if it is; its syntax errors are left to libyaml's message."""
+    with contextlib.suppress(yaml.YAMLError):
+        _Builder(file).build(yaml.parse(text, Loader=yaml.SafeLoader))
 
 
 @dataclass(frozen=True)
