@@ -4,7 +4,7 @@ One metadata request lists every topic (with partitions and replicas) and one
 describe-cluster request the brokers' racks, both sent by a plan before its specs are
 parsed; one batched describe-configs submission reads the configs of the managed topics
 that exist, sent by a plan as soon as its declared topics are known (``EarlyRead``), and
-one more those of the topics that may be deleted; one
+another those of the topics that may be deleted; one
 list-offsets submission counts the messages of the topics that may be deleted; one
 list-partition-reassignments request, sent while the configs are read, finds reassignments
 in progress when one may run (a partition has a replica out of sync, as every partition
