@@ -285,6 +285,9 @@ class HttpRegistry:
         """The HTTP client, made on first use: importing httpx2 and building its default TLS
         context cost about 0.1 s, which a plan spends in the registry's read thread, while
         the cluster is read, instead of before any read starts."""
+        made = self._made
+        if made is not None:
+            return made
         with self._client_lock:
             if self._made is None:
                 import httpx2  # imported only by a command that talks to a registry

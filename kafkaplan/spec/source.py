@@ -130,7 +130,8 @@ class _Builder:
 
     def build(self, events: Iterable[Any]) -> Any:
         """The first document's value (``_NOT_BUILT`` for a stream without one). Raises
-        YamlProblem for anchors and limits at once and for other problems at the end."""
+        YamlProblem for an anchor or a limit; the first other problem goes to ``problem``
+        and the line of a second document to ``second_document``, for the caller."""
         data: Any = _NOT_BUILT
         stack: list[_Frame] = []
         depth = nodes = documents = 0
