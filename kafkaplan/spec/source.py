@@ -80,11 +80,12 @@ class _Frame:
     """A mapping or sequence being filled: its value, its path, and (a mapping) the key
     whose value comes next."""
 
-    __slots__ = ("key", "path", "value")
+    __slots__ = ("is_map", "key", "path", "value")
 
     def __init__(self, value: dict[Any, Any] | list[Any], path: PathKey):
-        self.value = value
+        self.value: Any = value
         self.path = path
+        self.is_map = isinstance(value, dict)
         self.key: Any = _NOT_BUILT
 
 
@@ -189,7 +190,7 @@ class _Builder:
             else:
                 tag = yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG
         parent = stack[-1] if stack else None
-        if parent is not None and isinstance(parent.value, dict) and parent.key is _NOT_BUILT:
+        if parent is not None and parent.is_map and parent.key is _NOT_BUILT:
             # A mapping key.
             if tag == _MERGE_TAG:
                 raise self.fail(event, "YAML merge keys (`<<`) are not supported", SHARING_HINT)
@@ -212,7 +213,7 @@ class _Builder:
             raise self._unsupported(event, tag)
         if parent is None:
             path: PathKey = ()
-        elif isinstance(parent.value, dict):
+        elif parent.is_map:
             path = (*parent.path, parent.key)
         else:
             path = (*parent.path, len(parent.value))
@@ -220,18 +221,15 @@ class _Builder:
         value: Any
         if kind is yaml.ScalarEvent:
             value = self.scalar(event, tag)
-        elif kind is yaml.MappingStartEvent:
-            value = {}
         else:
-            value = []
+            value = {} if kind is yaml.MappingStartEvent else []
+            stack.append(_Frame(value, path))
         if parent is not None:
-            if isinstance(parent.value, dict):
+            if parent.is_map:
                 parent.value[parent.key] = value
                 parent.key = _NOT_BUILT
             else:
                 parent.value.append(value)
-        if kind is not yaml.ScalarEvent:
-            stack.append(_Frame(value, path))
         return value
 
     def _unsupported(self, event: Any, tag: str) -> YamlProblem:
@@ -277,8 +275,6 @@ def parse_yaml(text: str, file: str) -> Document:
                 hint="is there a \\U escape beyond \\U0010FFFF in a double-quoted string?",
             )
         ) from exc
-    except RecursionError:  # the builder stops deep documents first; a last guard
-        raise YamlProblem(Diagnostic("document is nested too deeply", file=file, line=1)) from None
     except yaml.reader.ReaderError as exc:  # a character YAML does not allow
         at = text[: exc.position].count("\n") + 1
         character = exc.character if isinstance(exc.character, str) else chr(exc.character)
