@@ -4,8 +4,7 @@ Everything kafkaplan does to a registry goes through ``Registry``; the unit test
 in-memory implementation of the same protocol (tests/fakes.py).
 
 ``HttpRegistry`` speaks the Confluent Schema Registry API (which Apicurio Registry serves
-under ``/apis/ccompat/v7``) with httpx2 (the maintained continuation of httpx, which
-confluent-kafka's registry client depends on as well) rather than through confluent-kafka's
+under ``/apis/ccompat/v7``) with urllib3 rather than through confluent-kafka's
 ``SchemaRegistryClient``, because kafkaplan needs what that client hides:
 
 - the compatibility endpoint's ``messages`` (the client returns only a boolean, even with
@@ -35,7 +34,7 @@ import logging
 import ssl
 import threading
 import urllib.parse
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -57,7 +56,7 @@ from kafkaplan.spec.project import RegistryConnection, unresolved_env
 from kafkaplan.spec.units import parse_duration_ms
 
 if TYPE_CHECKING:
-    import httpx2
+    import urllib3
 
 log = logging.getLogger("kafkaplan.live.registry")
 
@@ -276,33 +275,48 @@ class HttpRegistry:
         headers.update(_auth_headers(connection, environ))
         # Checked (and its files read) now; the client itself is made on the first request.
         self._headers = headers
-        self._verify: ssl.SSLContext | bool = registry_ssl_context(connection, environ) or True
+        self._tls = registry_ssl_context(connection, environ)
+        self._check_hostname = connection.ssl_check_hostname
+        self._proxy = _proxy_from(environ, self.url)
         self._client_lock = threading.Lock()
-        self._made: httpx2.Client | None = None
+        self._made: urllib3.PoolManager | None = None
 
     @property
-    def _client(self) -> httpx2.Client:
-        """The HTTP client, made on first use: importing httpx2 and building its default TLS
-        context cost about 0.1 s, which a plan spends in the registry's read thread, while
-        the cluster is read, instead of before any read starts."""
+    def _client(self) -> urllib3.PoolManager:
+        """The connection pool, made on first use (importing urllib3 costs about 30 ms, which
+        a plan spends in the registry's read thread, while the cluster is read)."""
         made = self._made
         if made is not None:
             return made
         with self._client_lock:
             if self._made is None:
-                import httpx2  # imported only by a command that talks to a registry
+                import urllib3  # imported only by a command that talks to a registry
 
-                self._made = httpx2.Client(
-                    headers=self._headers,
-                    verify=self._verify,
-                    timeout=httpx2.Timeout(self.timeout),
-                    limits=httpx2.Limits(
-                        max_connections=POOL_CONNECTIONS,
-                        max_keepalive_connections=POOL_CONNECTIONS,
+                options: dict[str, Any] = {
+                    "num_pools": 4,
+                    "maxsize": POOL_CONNECTIONS,
+                    "timeout": urllib3.Timeout(connect=self.timeout, read=self.timeout),
+                    # No retries here (the run's RetryPolicy decides, in _call); redirects
+                    # are followed, dropping credentials when they lead to another host.
+                    "retries": urllib3.Retry(
+                        total=None, connect=0, read=0, status=0, other=0, redirect=5
                     ),
-                    follow_redirects=True,
-                    trust_env=True,  # HTTPS_PROXY, HTTP_PROXY, NO_PROXY, SSL_CERT_FILE
-                )
+                }
+                if self._tls is not None:
+                    options["ssl_context"] = self._tls
+                    if not self._check_hostname:
+                        options["assert_hostname"] = False
+                if self._proxy is None:
+                    self._made = urllib3.PoolManager(**options)
+                else:
+                    url, credentials = self._proxy
+                    self._made = urllib3.ProxyManager(
+                        url,
+                        proxy_headers=urllib3.make_headers(proxy_basic_auth=credentials)
+                        if credentials
+                        else None,
+                        **options,
+                    )
             return self._made
 
     # -- plumbing ---------------------------------------------------------------------------
@@ -318,13 +332,20 @@ class HttpRegistry:
     ) -> tuple[int, Any]:
         """One request: the answer's status and JSON body (an error status included)."""
         data = None if body is None else json.dumps(body).encode()
-        headers = {} if data is None else {"Content-Type": content_type}
+        headers = self._headers if data is None else {**self._headers, "Content-Type": content_type}
         log.debug("%s %s", method, url)
-        import httpx2
+        import urllib3
 
         try:
-            response = self._client.request(method, url, content=data, headers=headers)
-        except httpx2.TransportError as exc:
+            response = self._client.request(method, url, body=data, headers=headers)
+        except urllib3.exceptions.HTTPError as error:
+            # With no retries allowed, urllib3 reports the failure as the reason of a
+            # MaxRetryError (reads) or raises it as it is (writes).
+            exc = (
+                error.reason or error
+                if isinstance(error, urllib3.exceptions.MaxRetryError)
+                else error
+            )
             reason = _reason(exc)
             refused = _tls_failure(exc)
             if refused is not None:
@@ -335,24 +356,24 @@ class HttpRegistry:
                     resource=resource,
                     hint="check schema_registry.ssl_ca_location, ssl_certificate_location and "
                     "ssl_key_location (and ssl_check_hostname)",
-                ) from exc
-            if isinstance(exc, httpx2.ReadTimeout):
+                ) from error
+            if isinstance(exc, urllib3.exceptions.ReadTimeoutError):
                 raise RegistryTimedOut(
                     f"the registry at {_safe_url(self.url)} did not answer within "
                     f"{self.timeout:g}s ({method} {_safe_url(url)})",
                     resource=resource,
                     hint="check that the registry is up and answers, or raise "
                     "schema_registry.timeout",
-                ) from exc
+                ) from error
             raise RegistryUnreachable(
                 f"the registry at {_safe_url(self.url)} did not answer ({reason})",
                 resource=resource,
                 hint="check schema_registry.url and that the registry is up",
-            ) from exc
-        raw = response.content
-        if response.is_success:
+            ) from error
+        raw = response.data
+        if 200 <= response.status < 300:
             try:
-                return response.status_code, json.loads(raw) if raw else None
+                return response.status, json.loads(raw) if raw else None
             except ValueError as exc:  # the answer was not JSON
                 raise RegistryError(
                     f"the registry at {_safe_url(self.url)} answered something that is not JSON",
@@ -365,7 +386,7 @@ class HttpRegistry:
             answer = {"message": raw.decode("utf-8", "replace")[:200].strip()}
         if not isinstance(answer, dict):
             answer = {"message": str(answer)}
-        return response.status_code, answer
+        return response.status, answer
 
     def _call(
         self,
@@ -597,29 +618,87 @@ class HttpRegistry:
         with self._client_lock:
             made, self._made = self._made, None
         if made is not None:
-            made.close()
+            made.clear()
 
 
-def _reason(exc: httpx2.TransportError) -> str:
-    """Why a request got no answer, in a few words ("timed out", "Connection refused")."""
-    import httpx2
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    """``exc`` and what it wraps: its causes and contexts, and the exceptions urllib3 keeps
+    in its arguments (``SSLError(ssl_error)``, ``ProtocolError(text, OSError)``)."""
+    seen: set[int] = set()
+    todo = [exc]
+    while todo:
+        cause = todo.pop(0)
+        if id(cause) in seen:
+            continue
+        seen.add(id(cause))
+        yield cause
+        todo.extend(arg for arg in cause.args if isinstance(arg, BaseException))
+        todo.extend(c for c in (cause.__cause__, cause.__context__) if c is not None)
 
-    if isinstance(exc, httpx2.TimeoutException):
+
+def _reason(exc: BaseException) -> str:
+    """Why a request got no answer, in a few words ("timed out", "[Errno 111] Connection
+    refused"): the operating system's reason where there is one, not urllib3's wrapping."""
+    import urllib3
+
+    if isinstance(exc, urllib3.exceptions.TimeoutError):
         return "timed out"
-    text = str(exc).strip()
-    return text or type(exc).__name__
+    for cause in _causes(exc):
+        if isinstance(cause, OSError) and not isinstance(cause, urllib3.exceptions.HTTPError):
+            return str(cause).strip() or type(cause).__name__
+    return str(exc).strip() or type(exc).__name__
+
+
+def _proxy_from(environ: Mapping[str, str], url: str) -> tuple[str, str | None] | None:
+    """The proxy for ``url`` from HTTPS_PROXY/HTTP_PROXY/ALL_PROXY (the lower-case name
+    winning, as with curl and urllib) unless NO_PROXY exempts its host, as (the proxy's URL
+    without credentials, "user:password" or None); None for a direct connection."""
+    proxies: dict[str, str] = {}
+    for name, value in sorted(environ.items(), key=lambda item: item[0].islower()):
+        if value and name.lower().endswith("_proxy"):
+            proxies[name.lower()[: -len("_proxy")]] = value
+    parts = urllib.parse.urlsplit(url)
+    proxy = proxies.get(parts.scheme) or proxies.get("all")
+    if not proxy:
+        return None
+    if _bypassed(parts.hostname or "", parts.port, proxies.get("no", "")):
+        return None
+    split = urllib.parse.urlsplit(proxy if "://" in proxy else f"http://{proxy}")
+    netloc = f"{split.hostname}:{split.port}" if split.port else str(split.hostname)
+    bare = urllib.parse.urlunsplit(split._replace(netloc=netloc))
+    if split.username is None:
+        return bare, None
+    credentials = urllib.parse.unquote(split.username)
+    if split.password is not None:
+        credentials += ":" + urllib.parse.unquote(split.password)
+    return bare, credentials
+
+
+def _bypassed(host: str, port: int | None, no_proxy: str) -> bool:
+    """Whether NO_PROXY exempts ``host``: "*", or a comma-separated list of host names,
+    domain suffixes (``example.com`` and ``.example.com`` both cover its subdomains) and
+    ``host:port`` entries, as curl and urllib read it."""
+    host = host.lower()
+    for entry in (item.strip().lower() for item in no_proxy.split(",")):
+        if entry == "*":
+            return True
+        name, _, entry_port = entry.rpartition(":") if entry.count(":") == 1 else ("", "", "")
+        if not name:
+            name = entry
+        elif port is None or entry_port != str(port):
+            continue
+        name = name.lstrip(".")
+        if name and (host == name or host.endswith("." + name)):
+            return True
+    return False
 
 
 def _tls_failure(exc: BaseException) -> str | None:
     """What it means when the request failed in the TLS handshake (a certificate not trusted,
     or refused), or None if it did not."""
-    seen: set[int] = set()
-    cause: BaseException | None = exc
-    while cause is not None and id(cause) not in seen:
+    for cause in _causes(exc):
         if isinstance(cause, ssl.SSLError):
             return registry_tls_failure(cause)
-        seen.add(id(cause))
-        cause = cause.__cause__ or cause.__context__
     if "CERTIFICATE_VERIFY_FAILED" in str(exc):
         return f"the registry's certificate could not be verified ({exc})"
     return None

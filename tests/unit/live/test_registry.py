@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import socket
 import threading
@@ -25,7 +26,7 @@ from kafkaplan.errors import (
     RegistryUnreachable,
     SchemaRejected,
 )
-from kafkaplan.live.registry import HttpRegistry, SchemaPayload, SchemaReference
+from kafkaplan.live.registry import HttpRegistry, SchemaPayload, SchemaReference, _proxy_from
 from kafkaplan.live.retry import RetryPolicy
 from kafkaplan.spec.project import RegistryConnection
 from tests.conftest import PROJECT, MakeProject
@@ -543,9 +544,9 @@ def test_connections_are_kept_alive_across_requests(server: Server) -> None:
 
 
 def test_the_http_client_is_made_once_by_the_first_request(server: Server) -> None:
-    """Making the client (importing httpx2, building its TLS context) waits for the first
-    request, which a plan sends from its read threads: concurrent first requests share
-    one client and its pool."""
+    """Making the client (importing urllib3, building its pool) waits for the first request,
+    which a plan sends from its read threads: concurrent first requests share one client
+    and its pool."""
     server.keep_alive = True
     server.on("GET", f"{BASE}/subjects/a/versions", 200, [1])
     registry, _ = counted(server)
@@ -559,26 +560,78 @@ def test_the_http_client_is_made_once_by_the_first_request(server: Server) -> No
     registry.close()  # closing twice (or a client that sent nothing) is fine
 
 
-def test_proxies_come_from_the_environment(server: Server, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_proxies_come_from_the_environment(server: Server) -> None:
     """HTTP_PROXY is honoured (the scripted server plays the proxy: it is sent the absolute
-    URL of the registry), and NO_PROXY exempts a host."""
+    URL of the registry, and the proxy's credentials in Proxy-Authorization, never to the
+    registry), and NO_PROXY exempts a host."""
     server.on("GET", "/apis/ccompat/v7/config", 200, {"compatibilityLevel": "FULL"})
-    monkeypatch.setenv("HTTP_PROXY", server.url.split("/apis")[0])
-    monkeypatch.delenv("NO_PROXY", raising=False)
-    monkeypatch.delenv("no_proxy", raising=False)
-    registry = client("http://registry.invalid:8081/apis/ccompat/v7")
+    proxy = server.url.split("/apis")[0]
+    registry = client("http://registry.invalid:8081/apis/ccompat/v7", {"HTTP_PROXY": proxy})
     assert registry.global_compatibility() == "FULL"
     assert server.requests[-1][1] == "http://registry.invalid:8081/apis/ccompat/v7/config"
-    monkeypatch.setenv("NO_PROXY", "registry.invalid")
+    assert "proxy-authorization" not in {name.lower() for name in server.requests[-1][2]}
+
+    with_credentials = proxy.replace("://", "://squid:p%40ss@")
+    registry = client(
+        "http://registry.invalid:8081/apis/ccompat/v7", {"http_proxy": with_credentials}
+    )
+    assert registry.global_compatibility() == "FULL"
+    expected = "Basic " + base64.b64encode(b"squid:p@ss").decode()
+    headers = {name.lower(): value for name, value in server.requests[-1][2].items()}
+    assert headers["proxy-authorization"] == expected
+
     count = len(server.requests)
     direct = HttpRegistry(
         RegistryConnection(url="http://registry.invalid:8081/apis/ccompat/v7", timeout="2s"),
-        {},
+        {"HTTP_PROXY": proxy, "NO_PROXY": "localhost,.invalid"},
         policy=RetryPolicy.of(0),
     )
     with pytest.raises(RegistryUnreachable):
         direct.global_compatibility()
     assert len(server.requests) == count, "not sent through the proxy"
+
+
+@pytest.mark.parametrize(
+    ("environ", "url", "expected"),
+    [
+        ({}, "https://r.example:8081", None),
+        ({"HTTP_PROXY": "http://p:3128"}, "https://r.example:8081", None),
+        ({"HTTPS_PROXY": "http://p:3128"}, "https://r.example:8081", ("http://p:3128", None)),
+        ({"HTTPS_PROXY": "p:3128"}, "https://r.example", ("http://p:3128", None)),
+        ({"ALL_PROXY": "http://p:3128"}, "http://r.example", ("http://p:3128", None)),
+        (
+            {"HTTPS_PROXY": "http://up:3128", "https_proxy": "http://low:3128"},
+            "https://r.example",
+            ("http://low:3128", None),
+        ),
+        (
+            {"HTTPS_PROXY": "http://u%3Ax:s%2Fcret@p:3128"},
+            "https://r.example",
+            ("http://p:3128", "u:x:s/cret"),
+        ),
+        ({"HTTPS_PROXY": "http://p:3128", "NO_PROXY": "*"}, "https://r.example", None),
+        ({"HTTPS_PROXY": "http://p:3128", "no_proxy": "example"}, "https://r.example", None),
+        (
+            {"HTTPS_PROXY": "http://p:3128", "NO_PROXY": "r.example:8081"},
+            "https://r.example:8081",
+            None,
+        ),
+        (
+            {"HTTPS_PROXY": "http://p:3128", "NO_PROXY": "r.example:9999, .other"},
+            "https://r.example:8081",
+            ("http://p:3128", None),
+        ),
+        (
+            {"HTTPS_PROXY": "http://p:3128", "NO_PROXY": "other.example"},
+            "https://r.example",
+            ("http://p:3128", None),
+        ),
+    ],
+)
+def test_the_proxy_for_a_registry_url(
+    environ: dict[str, str], url: str, expected: tuple[str, str | None] | None
+) -> None:
+    assert _proxy_from(environ, url) == expected
 
 
 def test_a_hung_registry_is_asked_once_and_costs_one_timeout() -> None:
