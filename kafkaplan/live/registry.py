@@ -270,6 +270,11 @@ class HttpRegistry:
         self.policy = policy or RetryPolicy()
         headers = {
             "Accept": f"{_CONTENT_TYPE}, application/json",
+            # Offering gzip (which urllib3 decodes) is not only smaller: Apicurio 3.x (on
+            # Quarkus, with compression on) now and then leaves a keep-alive request
+            # unanswered when the client asks for identity encoding, a race in Quarkus's
+            # compression handling (quarkusio/quarkus#12584, #53401).
+            "Accept-Encoding": "gzip, deflate",
             "User-Agent": f"kafkaplan/{__version__}",
         }
         headers.update(_auth_headers(connection, environ))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import gzip
 import json
 import socket
 import threading
@@ -48,6 +49,8 @@ class Server:
     fallback: Answer | None = None
     # Speak HTTP/1.1 with keep-alive (default: HTTP/1.0, a connection per request).
     keep_alive: bool = False
+    # Compress answers with gzip when the request offers it (as Apicurio does).
+    gzip: bool = False
     connections: list[str] = field(default_factory=list)
 
     def on(self, method: str, path: str, status: int, body: Any = None) -> None:
@@ -83,6 +86,9 @@ def server() -> Iterator[Server]:
             raw = json.dumps(body).encode() if body is not None else b""
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
+            if state.gzip and "gzip" in self.headers.get("Accept-Encoding", ""):
+                raw = gzip.compress(raw)
+                self.send_header("Content-Encoding", "gzip")
             self.send_header("Content-Length", str(len(raw)))
             self.end_headers()
             self.wfile.write(raw)
@@ -558,6 +564,20 @@ def test_the_http_client_is_made_once_by_the_first_request(server: Server) -> No
     registry.close()
     assert registry._made is None
     registry.close()  # closing twice (or a client that sent nothing) is fine
+
+
+def test_answers_may_come_compressed(server: Server) -> None:
+    """The client offers gzip (Apicurio on Quarkus now and then leaves a keep-alive request
+    unanswered when asked for identity encoding) and reads compressed answers."""
+    server.gzip = server.keep_alive = True
+    server.on("GET", f"{BASE}/subjects/a/versions", 200, list(range(1, 200)))
+    server.on("GET", f"{BASE}/subjects/a/versions/latest", 404, {"error_code": 40401})
+    registry = client(server.url)
+    assert registry.versions("a") == list(range(1, 200))
+    assert registry.latest("a") is None
+    assert "gzip" in server.requests[0][2]["Accept-Encoding"]
+    assert len(server.connections) == 1
+    registry.close()
 
 
 def test_proxies_come_from_the_environment(server: Server) -> None:
