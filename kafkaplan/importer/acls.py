@@ -44,6 +44,7 @@ from kafkaplan.spec.acls import (
     Permission,
     ResourceType,
     Scope,
+    binding_order,
     expand_entry,
 )
 from kafkaplan.spec.source import Document
@@ -86,7 +87,7 @@ def select(
         ):
             continue
         chosen.append(binding)
-    return sorted(chosen)
+    return sorted(chosen, key=binding_order)
 
 
 def writable(binding: Binding) -> str | None:

@@ -393,29 +393,34 @@ def read_for_import(
     users: bool = False,
     quotas: bool = False,
 ) -> LiveState:
-    """Live state with the configs of every topic that will be imported, and (with
-    ``acls``) every ACL binding. ``tolerant``: ACLs the principal may not read (or a
-    cluster without an authorizer) are recorded in ``not_checked`` instead of failing."""
-    live = read_selected(
-        cluster,
-        lambda name: not ignore.is_ignored_topic(name) and _selected(name, prefixes),
-    )
-    if users:
-        found, unread = read_users(cluster, tolerant=tolerant)
-        live = replace(live, users=found, not_checked={**live.not_checked, **unread})
-    if quotas:
-        live = _read_quotas(cluster, live, tolerant)
-    if not acls:
-        return live
-    try:
-        bindings, unreadable = cluster.describe_acls()
-    except (ClusterUnreachable, AuthenticationFailed):
-        raise
-    except ClusterError as error:
-        if not tolerant:
+    """Live state with the configs of every topic that will be imported (its overrides,
+    and the configs a dead-letter companion is recognised by), and (with ``acls``) every
+    ACL binding, read while the topics are. ``tolerant``: ACLs the principal may not read
+    (or a cluster without an authorizer) are recorded in ``not_checked`` instead of
+    failing."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="kafkaplan-acls") as pool:
+        acls_read = pool.submit(cluster.describe_acls) if acls else None
+        live = read_selected(
+            cluster,
+            lambda name: not ignore.is_ignored_topic(name) and _selected(name, prefixes),
+            config_keys=import_topics.COMPANION_CONFIGS,
+        )
+        if users:
+            found, unread = read_users(cluster, tolerant=tolerant)
+            live = replace(live, users=found, not_checked={**live.not_checked, **unread})
+        if quotas:
+            live = _read_quotas(cluster, live, tolerant)
+        if acls_read is None:
+            return live
+        try:
+            bindings, unreadable = acls_read.result()
+        except (ClusterUnreachable, AuthenticationFailed):
             raise
-        reason = f"not imported: {error.message}" + (f" ({error.hint})" if error.hint else "")
-        return replace(live, not_checked={**live.not_checked, ACLS_NOT_CHECKED: reason})
+        except ClusterError as error:
+            if not tolerant:
+                raise
+            reason = f"not imported: {error.message}" + (f" ({error.hint})" if error.hint else "")
+            return replace(live, not_checked={**live.not_checked, ACLS_NOT_CHECKED: reason})
     return replace(live, acls=frozenset(bindings), unreadable_acls=tuple(unreadable))
 
 

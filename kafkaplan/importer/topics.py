@@ -22,7 +22,9 @@ from kafkaplan.spec.desired import ClassShape, DeadLetterDefaults
 from kafkaplan.spec.topic_configs import to_spec_value, values_equal
 
 # The configs a companion declares (and import may find overridden on one).
-_COMPANION_CONFIGS = {"cleanup.policy", "retention.ms", "min.insync.replicas"}
+# Beside its overrides, import reads these configs of every topic (whatever their source):
+# a dead-letter topic is recognised as a companion by them.
+COMPANION_CONFIGS = frozenset({"cleanup.policy", "retention.ms", "min.insync.replicas"})
 
 
 def companion_setting(
@@ -30,7 +32,7 @@ def companion_setting(
 ) -> bool | dict[str, Any] | None:
     """``dead_letter`` for ``parent`` if ``dlq`` has a companion's shape, else None."""
     overrides = dlq.overrides()
-    if set(overrides) - _COMPANION_CONFIGS or dlq.replication_factor != parent.replication_factor:
+    if set(overrides) - COMPANION_CONFIGS or dlq.replication_factor != parent.replication_factor:
         return None
     cleanup = dlq.configs.get("cleanup.policy")
     if cleanup is None or cleanup.value != "delete":

@@ -296,10 +296,21 @@ def read_addresses(
 
 
 def read_selected(
-    cluster: Cluster, select: Callable[[str], bool], *, acls: bool = False
+    cluster: Cluster,
+    select: Callable[[str], bool],
+    *,
+    acls: bool = False,
+    config_keys: Collection[str] | None = None,
 ) -> LiveState:
-    """The live state with the configs of every live topic ``select`` accepts (for import)."""
-    return _read(cluster, lambda live: [n for n in live if select(n)], None, acls=acls)
+    """The live state with the configs of every live topic ``select`` accepts (for import):
+    every config, or with ``config_keys`` those keys and each topic's overrides."""
+    return _read(
+        cluster,
+        lambda live: [n for n in live if select(n)],
+        None,
+        acls=acls,
+        config_keys=config_keys,
+    )
 
 
 def _read(

@@ -396,6 +396,9 @@ def test_import_recognises_classes_and_dead_letter_topics(
     assert all(o.status is Status.DONE for o in report.outcomes), report.outcomes
     assert "orders.audit.v1.dlq" in cluster.topics
 
+    # A dead-letter topic that leaves cleanup.policy at the broker's default (delete) is a
+    # companion too: import reads that config of every topic, whatever its source.
+    assert cluster.topics["orders.created.v1.dlq"].overrides.pop("cleanup.policy") == "delete"
     ignore = import_settings(project, project.environment(None)[1])
     result = build_import(read_for_import(cluster, ignore, (), acls=True), ignore)
     orders = result.files["orders.yaml"]
