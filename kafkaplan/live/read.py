@@ -112,7 +112,8 @@ class EarlyRead:
     so that the broker answers while the specs are checked: the cluster's metadata
     (``Cluster.describe``) at once, before the specs are parsed, and the configs of the
     declared topics (``prefetch_configs``) as soon as the declared topics are known, while
-    the rest of the specs (bindings, schemas, users) is checked. Only for reads: an apply
+    the rest of the specs (bindings, schemas, users) is checked, and while the metadata is
+    still read if it is. Only for reads: an apply
     reads after taking its lease. The threads are daemons, so a run whose specs do not load
     never waits for an abandoned read (``KafkaCluster`` stops one once it is closed)."""
 
@@ -127,14 +128,23 @@ class EarlyRead:
         return self._metadata.result()
 
     def prefetch_configs(self, topics: Mapping[str, DesiredTopic]) -> None:
-        """Start reading the configs of the ``topics`` that exist, once the metadata is in
-        (keeping the declared keys and the overrides, as ``read_live`` does)."""
+        """Start reading the configs of the ``topics`` (keeping the declared keys and the
+        overrides, as ``read_live`` does): of those that exist when the metadata is in
+        already; else of every one of them at once, instead of waiting for the metadata
+        (on a cluster of many more topics than the specs declare, listing them takes
+        longer than checking the specs). A topic that does not exist is answered with an
+        error, which the plan drops: it reads only the configs of topics the metadata
+        lists."""
         names = frozenset(topics)
         keys = declared_config_keys(topics)
+        listed = self._metadata.done()
 
         def read() -> TopicConfigs:
-            _, metadata = self()
-            present = sorted(name for name in names if name in metadata)
+            if listed:
+                _, metadata = self()
+                present = sorted(name for name in names if name in metadata)
+            else:
+                present = sorted(names)
             return self._cluster.describe_topic_configs(present, keys) if present else {}
 
         future: Future[TopicConfigs] = Future()

@@ -69,12 +69,50 @@ def test_configs_read_early_are_the_plans_one_config_read() -> None:
         topic("orders.missing.v1", {}),
     )
     early = EarlyRead(cluster)
+    early()  # the metadata is in: only the declared topics that exist are asked for
     early.prefetch_configs(wanted.topics)
     live = read_live(cluster, wanted, early=early)
     # One read, of the declared topic that exists, kept to the declared keys and overrides.
     assert [c for c in cluster.calls if c.startswith("describe_topic_configs")] == [
         "describe_topic_configs:1"
     ]
+    assert sorted(live.topics["orders.created.v1"].configs) == ["retention.ms", "segment.ms"]
+
+
+def test_configs_are_asked_for_while_the_metadata_is_still_read() -> None:
+    """Listing a cluster's topics can take longer than checking the specs: the declared
+    topics' configs are asked for without waiting for it, and what the plan reads is the
+    same (the topic that does not exist is dropped, not an error)."""
+    cluster = MemoryCluster(brokers=1)
+    cluster.topics["orders.created.v1"] = FakeTopic(1, 1, overrides={"segment.ms": "3600000"})
+    listed, asked = threading.Event(), threading.Event()
+    describe, describe_configs = cluster.describe, cluster.describe_topic_configs
+
+    def slow_describe() -> Any:
+        assert listed.wait(10), "the metadata read was never let through"
+        return describe()
+
+    def recorded_describe_configs(names: Any, keys: Any = None) -> Any:
+        asked.set()
+        return describe_configs(names, keys)
+
+    cluster.describe = slow_describe  # type: ignore[method-assign]
+    cluster.describe_topic_configs = recorded_describe_configs  # type: ignore[method-assign]
+    wanted = desired(
+        topic("orders.created.v1", {"retention.ms": "86400000"}),
+        topic("orders.missing.v1", {}),
+    )
+    early = EarlyRead(cluster)
+    early.prefetch_configs(wanted.topics)
+    assert asked.wait(10), "the configs were not asked for while the metadata was read"
+    assert "describe" not in cluster.calls
+    listed.set()
+    live = read_live(cluster, wanted, early=early)
+    assert [c for c in cluster.calls if c.startswith("describe_topic_configs")] == [
+        "describe_topic_configs:2"
+    ]
+    assert "orders.missing.v1" not in live.topics
+    assert live.not_checked == {}
     assert sorted(live.topics["orders.created.v1"].configs) == ["retention.ms", "segment.ms"]
 
 
