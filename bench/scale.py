@@ -21,7 +21,10 @@ writes the matching specs, then measures, ``--runs`` times each, in separate pro
 
 Each measurement is the wall time, the CPU time (user + system) and the peak RSS
 (``wait4``'s rusage) of the process, with the 1-minute load average when it started (on a
-shared machine wall times are only comparable at a similar load; CPU times less so). The
+shared machine wall times are only comparable at a similar load; CPU times less so). Each
+process starts once the machine is quiet (under 15% of its CPU busy for a second, waiting
+at most 90 s): the broker and the registry run on the same cores, and after an estate is
+built or an apply's topics are deleted they keep working in the background for a while. The
 table, in the README's shape, shows medians and the spread (min-max) of the wall times,
 each command's ratio to the floor (and import's to the no-op plan); the JSON (every run)
 goes to bench/results/. 10,000 topics fit a broker with a 3 GiB heap
@@ -72,6 +75,14 @@ FLOOR_DESCRIBE_CHUNK = 1000
 ACL_DELETE_BATCH = 100  # exact-match filters per DeleteAcls request (see delete_bindings)
 # Topics per spec file (with their bindings).
 SPEC_FILE_TOPICS = 5000
+# Before each measured process the benchmark waits (at most QUIET_MAX_WAIT_S) until the
+# machine is quiet: less than QUIET_BUSY_FRACTION of its CPU time busy over QUIET_WINDOW_S.
+# The broker and the registry share the machine's cores, and after an estate is built or
+# an apply's topics are deleted they go on working (deleting logs, writing snapshots) for
+# tens of seconds: work that would be charged to whatever is measured next.
+QUIET_BUSY_FRACTION = 0.15
+QUIET_WINDOW_S = 1.0
+QUIET_MAX_WAIT_S = 90.0
 
 
 # ---------------------------------------------------------------------------------------
@@ -429,10 +440,35 @@ class Sample:
     code: int
     cpu_seconds: float = 0.0
     load: float = 0.0  # 1-minute load average when the process started
+    quiet_wait: float = 0.0  # seconds waited for a quiet machine before it started
+    busy: float = 0.0  # the machine's busy fraction (of all cores) just before it started
+
+
+def _cpu_ticks() -> tuple[int, int]:
+    """The machine's CPU time so far, all of it and the idle part (``/proc/stat``)."""
+    with open("/proc/stat", encoding="ascii") as stat:
+        ticks = [int(field) for field in stat.readline().split()[1:]]
+    return sum(ticks), ticks[3] + ticks[4]  # idle and iowait
+
+
+def wait_for_quiet() -> tuple[float, float]:
+    """Wait until the machine is quiet (see QUIET_BUSY_FRACTION), at most QUIET_MAX_WAIT_S:
+    the seconds waited and the busy fraction of the last window."""
+    start = time.monotonic()
+    while True:
+        total, idle = _cpu_ticks()
+        time.sleep(QUIET_WINDOW_S)
+        total_after, idle_after = _cpu_ticks()
+        busy = 1 - (idle_after - idle) / max(1, total_after - total)
+        waited = time.monotonic() - start
+        if busy < QUIET_BUSY_FRACTION or waited >= QUIET_MAX_WAIT_S:
+            return waited, busy
 
 
 def measure(command: Sequence[str], *, cwd: Path, expect: Iterable[int]) -> Sample:
-    """Wall time and peak RSS of one process (its own rusage, from wait4)."""
+    """Wall time and peak RSS of one process (its own rusage, from wait4), started once the
+    machine is quiet."""
+    quiet_wait, busy = wait_for_quiet()
     load = os.getloadavg()[0]
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         start = time.perf_counter()
@@ -453,6 +489,8 @@ def measure(command: Sequence[str], *, cwd: Path, expect: Iterable[int]) -> Samp
         process.returncode,
         cpu_seconds=usage.ru_utime + usage.ru_stime,
         load=load,
+        quiet_wait=quiet_wait,
+        busy=busy,
     )
 
 
@@ -566,6 +604,8 @@ def summarize(samples: Sequence[Sample]) -> dict[str, Any]:
                 "cpu_seconds": round(s.cpu_seconds, 3),
                 "peak_mb": round(s.peak_mb, 1),
                 "load": round(s.load, 2),
+                "quiet_wait_s": round(s.quiet_wait, 1),
+                "busy_before": round(s.busy, 2),
             }
             for s in samples
         ],
@@ -646,6 +686,8 @@ def run_size(
         round(min(s.load for s in all_samples), 2),
         round(max(s.load for s in all_samples), 2),
     ]
+    results["quiet_wait_s"] = round(sum(s.quiet_wait for s in all_samples), 1)
+    results["busy_before_max"] = round(max(s.busy for s in all_samples), 2)
     return results
 
 
@@ -693,6 +735,14 @@ def table(results: Sequence[dict[str, Any]]) -> str:
     lines.append(
         "| load average (1 min) during the runs | "
         + " | ".join(f"{r['load'][0]:.1f}-{r['load'][1]:.1f}" for r in results)
+        + " |"
+    )
+    lines.append(
+        "| waited for a quiet machine (CPU busy before each process) | "
+        + " | ".join(
+            f"{r.get('quiet_wait_s', 0):.0f} s (at most {100 * r.get('busy_before_max', 0):.0f}%)"
+            for r in results
+        )
         + " |"
     )
     return "\n".join(lines)
