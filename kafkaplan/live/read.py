@@ -112,10 +112,10 @@ class EarlyRead:
     so that the broker answers while the specs are checked: the cluster's metadata
     (``Cluster.describe``) at once, before the specs are parsed, and the configs of the
     declared topics (``prefetch_configs``) as soon as the declared topics are known, while
-    the rest of the specs (bindings, schemas, users) is checked, and while the metadata is
-    still read if it is. Only for reads: an apply
-    reads after taking its lease. The threads are daemons, so a run whose specs do not load
-    never waits for an abandoned read (``KafkaCluster`` stops one once it is closed)."""
+    the rest of the specs (bindings, schemas, users) is checked (and the metadata, if it is
+    not in yet, is read). Only for reads: an apply reads after taking its lease. The
+    threads are daemons, so a run whose specs do not load never waits for an abandoned
+    read (``KafkaCluster`` stops one once it is closed)."""
 
     def __init__(self, cluster: Cluster) -> None:
         self._cluster = cluster
