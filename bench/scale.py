@@ -79,7 +79,7 @@ SPEC_FILE_TOPICS = 5000
 # machine is quiet: less than QUIET_BUSY_FRACTION of its CPU time busy over QUIET_WINDOW_S.
 # The broker and the registry share the machine's cores, and after an estate is built or
 # an apply's topics are deleted they go on working (deleting logs, writing snapshots) for
-# tens of seconds: work that would be charged to whatever is measured next.
+# a while: work that would be charged to whatever is measured next.
 QUIET_BUSY_FRACTION = 0.15
 QUIET_WINDOW_S = 1.0
 QUIET_MAX_WAIT_S = 90.0

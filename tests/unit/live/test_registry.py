@@ -582,8 +582,8 @@ def test_answers_may_come_compressed(server: Server) -> None:
 
 def test_proxies_come_from_the_environment(server: Server) -> None:
     """HTTP_PROXY is honoured (the scripted server plays the proxy: it is sent the absolute
-    URL of the registry, and the proxy's credentials in Proxy-Authorization, never to the
-    registry), and NO_PROXY exempts a host."""
+    URL of the registry, and the credentials of the proxy's URL in Proxy-Authorization),
+    and NO_PROXY exempts a host."""
     server.on("GET", "/apis/ccompat/v7/config", 200, {"compatibilityLevel": "FULL"})
     proxy = server.url.split("/apis")[0]
     registry = client("http://registry.invalid:8081/apis/ccompat/v7", {"HTTP_PROXY": proxy})
