@@ -23,11 +23,11 @@ The same cluster and registry always give the same files, byte for byte.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 
@@ -67,6 +67,8 @@ from kafkaplan.spec.source import Written
 from kafkaplan.spec.topic_configs import REFUSED_CONFIGS, TOPIC_CONFIGS, to_spec_value
 
 RESOURCE_TYPES = ("topics", "acls", "subjects", "users", "groups", "quotas")
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -409,32 +411,34 @@ def read_for_import(
             found, unread = read_users(cluster, tolerant=tolerant)
             live = replace(live, users=found, not_checked={**live.not_checked, **unread})
         if quotas:
-            live = _read_quotas(cluster, live, tolerant)
+            found_quotas, live = _read_or_note(
+                cluster.describe_quotas, live, QUOTAS_NOT_CHECKED, tolerant
+            )
+            if found_quotas is not None:
+                live = replace(live, quotas=found_quotas)
         if acls_read is None:
             return live
-        try:
-            bindings, unreadable = acls_read.result()
-        except (ClusterUnreachable, AuthenticationFailed):
-            raise
-        except ClusterError as error:
-            if not tolerant:
-                raise
-            reason = f"not imported: {error.message}" + (f" ({error.hint})" if error.hint else "")
-            return replace(live, not_checked={**live.not_checked, ACLS_NOT_CHECKED: reason})
+        found_acls, live = _read_or_note(acls_read.result, live, ACLS_NOT_CHECKED, tolerant)
+    if found_acls is None:
+        return live
+    bindings, unreadable = found_acls
     return replace(live, acls=frozenset(bindings), unreadable_acls=tuple(unreadable))
 
 
-def _read_quotas(cluster: Cluster, live: LiveState, tolerant: bool) -> LiveState:
+def _read_or_note(
+    read: Callable[[], T], live: LiveState, key: str, tolerant: bool
+) -> tuple[T | None, LiveState]:
+    """``read()``'s answer. With ``tolerant``, a refusal (not an unreachable cluster or a
+    failed login) is noted in ``not_checked`` under ``key`` instead, and the answer is None."""
     try:
-        quotas = cluster.describe_quotas()
+        return read(), live
     except (ClusterUnreachable, AuthenticationFailed):
         raise
     except ClusterError as error:
         if not tolerant:
             raise
         reason = f"not imported: {error.message}" + (f" ({error.hint})" if error.hint else "")
-        return replace(live, not_checked={**live.not_checked, QUOTAS_NOT_CHECKED: reason})
-    return replace(live, quotas=quotas)
+        return None, replace(live, not_checked={**live.not_checked, key: reason})
 
 
 def read_subjects_for_import(

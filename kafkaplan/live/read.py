@@ -306,11 +306,7 @@ def read_addresses(
 
 
 def read_selected(
-    cluster: Cluster,
-    select: Callable[[str], bool],
-    *,
-    acls: bool = False,
-    config_keys: Collection[str] | None = None,
+    cluster: Cluster, select: Callable[[str], bool], *, config_keys: Collection[str] | None = None
 ) -> LiveState:
     """The live state with the configs of every live topic ``select`` accepts (for import):
     every config, or with ``config_keys`` those keys and each topic's overrides."""
@@ -318,7 +314,7 @@ def read_selected(
         cluster,
         lambda live: [n for n in live if select(n)],
         None,
-        acls=acls,
+        acls=False,
         config_keys=config_keys,
     )
 

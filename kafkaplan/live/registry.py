@@ -666,7 +666,11 @@ def _proxy_from(environ: Mapping[str, str], url: str) -> tuple[str, str | None] 
     proxy = proxies.get(parts.scheme) or proxies.get("all")
     if not proxy:
         return None
-    if _bypassed(parts.hostname or "", parts.port, proxies.get("no", "")):
+    # NO_PROXY as urllib reads it ("*", host names and domain suffixes, host:port); the
+    # function is public in urllib.request but missing from its type stubs.
+    from urllib.request import proxy_bypass_environment  # type: ignore[attr-defined]
+
+    if proxy_bypass_environment(parts.netloc, proxies):
         return None
     split = urllib.parse.urlsplit(proxy if "://" in proxy else f"http://{proxy}")
     netloc = f"{split.hostname}:{split.port}" if split.port else str(split.hostname)
@@ -677,25 +681,6 @@ def _proxy_from(environ: Mapping[str, str], url: str) -> tuple[str, str | None] 
     if split.password is not None:
         credentials += ":" + urllib.parse.unquote(split.password)
     return bare, credentials
-
-
-def _bypassed(host: str, port: int | None, no_proxy: str) -> bool:
-    """Whether NO_PROXY exempts ``host``: "*", or a comma-separated list of host names,
-    domain suffixes (``example.com`` and ``.example.com`` both cover its subdomains) and
-    ``host:port`` entries, as curl and urllib read it."""
-    host = host.lower()
-    for entry in (item.strip().lower() for item in no_proxy.split(",")):
-        if entry == "*":
-            return True
-        name, _, entry_port = entry.rpartition(":") if entry.count(":") == 1 else ("", "", "")
-        if not name:
-            name = entry
-        elif port is None or entry_port != str(port):
-            continue
-        name = name.lstrip(".")
-        if name and (host == name or host.endswith("." + name)):
-            return True
-    return False
 
 
 def _tls_failure(exc: BaseException) -> str | None:
