@@ -13,11 +13,12 @@ import gc
 import io
 import json
 import logging
+import os
 import signal
 import sys
 import traceback
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -802,12 +803,25 @@ _INTERRUPTED = (
 def run() -> NoReturn:
     """The ``kafkaplan`` command: ``main``, then the process's exit. Once ``main`` has
     reported and chosen the exit code the run is over: a Ctrl-C or SIGTERM that arrives
-    while the Kafka clients wind down changes nothing, and must not turn the exit code into
-    a signal's (with no word said)."""
+    while its output is flushed changes nothing, and must not turn the exit code into a
+    signal's (with no word said)."""
     code = main()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    sys.exit(code)
+    _leave(code)
+
+
+def _leave(code: int) -> NoReturn:
+    """End the process with ``code`` as soon as what it wrote is flushed, without the
+    interpreter's teardown. The command has closed its clients and the files it wrote, and
+    its result is out: all the teardown would add is freeing, one by one, the objects the
+    run built, and collecting them (at 1,000 topics a tenth of a second, a sixth of a no-op
+    plan). A reader that closed the pipe early (``| head``) does not change the exit code."""
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        with suppress(OSError, ValueError):
+            stream.flush()
+    os._exit(code)
 
 
 def main(argv: list[str] | None = None) -> int:

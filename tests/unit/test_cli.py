@@ -563,23 +563,23 @@ def test_an_interrupt_during_apply_never_says_nothing_was_changed(
 
 
 LATE_SIGNAL = """\
-import os, signal, sys, threading
+import os, signal, sys
 import kafkaplan.cli as cli
 
-exiting = threading.Event()
+class Late:
+    \"\"\"Standard output whose flush, as the run ends, sends the process a signal.\"\"\"
 
-def late() -> None:
-    exiting.wait(30)
-    os.kill(os.getpid(), signal.{signum})
+    def __init__(self, stream):
+        self.stream = stream
 
-threading.Thread(target=late).start()  # not a daemon: the interpreter's exit waits for it
-real_exit = sys.exit
+    def write(self, text):
+        return self.stream.write(text)
 
-def exit(code: object) -> None:
-    exiting.set()
-    real_exit(code)
+    def flush(self):
+        os.kill(os.getpid(), signal.{signum})
+        self.stream.flush()
 
-sys.exit = exit
+sys.stdout = Late(sys.stdout)
 cli.main = lambda argv=None: 0
 cli.run()
 """
@@ -587,7 +587,7 @@ cli.run()
 
 @pytest.mark.parametrize("signum", ["SIGINT", "SIGTERM"])
 def test_a_signal_after_the_run_has_reported_leaves_its_exit_code(signum: str) -> None:
-    """Once main has reported, a Ctrl-C or SIGTERM while the clients wind down changes
+    """Once main has reported, a Ctrl-C or SIGTERM while its output is flushed changes
     nothing: the exit code stays main's, not the signal's."""
     ended = subprocess.run(
         [sys.executable, "-c", LATE_SIGNAL.format(signum=signum)],
@@ -597,3 +597,32 @@ def test_a_signal_after_the_run_has_reported_leaves_its_exit_code(signum: str) -
         timeout=60,
     )
     assert (ended.returncode, ended.stderr) == (0, "")
+
+
+UNFLUSHED = """\
+import sys, threading
+import kafkaplan.cli as cli
+
+def main(argv=None):
+    sys.stdout.write("Plan: 1 to add")  # no newline: still in the pipe's buffer
+    sys.stderr.write("Warning: one")
+    # A read nobody waits for any more (not a daemon: the interpreter's exit would wait).
+    threading.Thread(target=threading.Event().wait).start()
+    return 2
+
+cli.main = main
+cli.run()
+"""
+
+
+def test_the_run_ends_with_its_output_flushed_and_its_exit_code() -> None:
+    """The process ends without the interpreter's teardown, but only after what it wrote
+    is out; a thread still waiting does not hold it up."""
+    ended = subprocess.run(
+        [sys.executable, "-c", UNFLUSHED],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert (ended.returncode, ended.stdout, ended.stderr) == (2, "Plan: 1 to add", "Warning: one")
