@@ -31,7 +31,7 @@ GroupConfigValue = str | int | None
 class GroupSpec(BaseModel):
     """Configs of one group (consumer, share or streams), by group id."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     id: str = Field(
         description="The group id, exactly as clients use it (`group.id`).",

@@ -182,7 +182,7 @@ def plain_value(value: float) -> int | float:
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 QuotaValue = str | int | float | None

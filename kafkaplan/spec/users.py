@@ -34,7 +34,7 @@ _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 class UserSpec(BaseModel):
     """A SCRAM user (SASL/SCRAM credentials kept by the Kafka cluster)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, defer_build=True)
 
     name: str = Field(
         min_length=1,
