@@ -1,7 +1,7 @@
 """How kafkaplan scales: plan, apply (and drift, import where the CLI has them) on estates of
 thousands of topics, ACL bindings and registry subjects, against a real stack.
 
-    eval "$(scripts/stack env)"      # any stack: the shared one at small sizes, your own for big runs
+    eval "$(scripts/stack env)"   # any stack: the shared one at small sizes, your own for big runs
     .venv/bin/python bench/scale.py --sizes 1000,5000,10000,50000 --runs 3
 
 For each size N it builds (incrementally, smallest size first) an estate of N topics with
@@ -359,11 +359,18 @@ def spec_coverage() -> list[str]:
 
 
 def write_project(
-    root: Path, prefix: str, topics: int, changed: int, extra: int, subjects: int = 0
+    root: Path,
+    prefix: str,
+    topics: int,
+    changed: int,
+    extra: int,
+    subjects: int = 0,
+    acls: bool = True,
 ) -> None:
     """The project and specs matching the estate; ``changed`` topics get another retention,
     ``extra`` more topics are declared (to be created, with their bindings). Where the spec
-    format has them, the estate's ACL bindings and subjects are declared too."""
+    format has them, the estate's ACL bindings (unless ``acls`` is false: a project of the
+    topics alone) and subjects are declared too."""
     covered = spec_coverage()
     (root / "specs" / "schemas").mkdir(parents=True, exist_ok=True)
     registry = (
@@ -416,7 +423,7 @@ def write_project(
             for name in new_topics:
                 lines.append(f"  - name: {name}")
                 lines.append("    configs: {retention.ms: 1d}")
-        if "acls" in covered:
+        if acls and "acls" in covered:
             # The bench application reads and writes every topic: compact entries of 50 names.
             lines.append("acls:")
             for group in chunked([*chunk, *(new_topics if last else [])], 50):
@@ -465,29 +472,60 @@ def wait_for_quiet() -> tuple[float, float]:
             return waited, busy
 
 
-def measure(command: Sequence[str], *, cwd: Path, expect: Iterable[int]) -> Sample:
-    """Wall time and peak RSS of one process (its own rusage, from wait4), started once the
-    machine is quiet."""
+# The measured process is started, and waited for, by a small launcher (a fresh interpreter
+# without site imports) rather than by the benchmark: a process's peak RSS (ru_maxrss)
+# starts at what its parent held when it was started (exec records the high-water mark of
+# the memory it replaces: the parent's, shared by a vfork child and copied by a fork), and
+# the benchmark holds the estate, so every process it started directly was reported at
+# least as large as the benchmark itself. The launcher writes the process's wall time,
+# status and rusage to the file named by its first argument.
+LAUNCHER = """
+import json, os, subprocess, sys, time
+start = time.perf_counter()
+process = subprocess.Popen(sys.argv[2:])
+_, status, usage = os.wait4(process.pid, 0)
+seconds = time.perf_counter() - start
+with open(sys.argv[1], "w") as report:
+    json.dump({"seconds": seconds, "status": status, "maxrss_kb": usage.ru_maxrss,
+               "cpu_seconds": usage.ru_utime + usage.ru_stime}, report)
+"""
+
+
+def measure(
+    command: Sequence[str], *, cwd: Path, expect: Iterable[int], output: Path | None = None
+) -> Sample:
+    """Wall time and peak RSS of one process (its own rusage, from wait4, in LAUNCHER),
+    started once the machine is quiet; its standard output, then its standard error, go to
+    ``output`` if given (to check what it said)."""
     quiet_wait, busy = wait_for_quiet()
     load = os.getloadavg()[0]
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        start = time.perf_counter()
-        process = subprocess.Popen(command, cwd=cwd, stdout=out, stderr=err)
-        _, status, usage = os.wait4(process.pid, 0)
-        seconds = time.perf_counter() - start
-        process.returncode = os.waitstatus_to_exitcode(status)
-        if process.returncode not in set(expect):
-            err.seek(0)
-            out.seek(0)
+    with (
+        tempfile.TemporaryFile() as out,
+        tempfile.TemporaryFile() as err,
+        tempfile.TemporaryDirectory() as scratch,
+    ):
+        report = Path(scratch) / "rusage.json"
+        launcher = [sys.executable, "-I", "-S", "-c", LAUNCHER, str(report), *command]
+        subprocess.run(launcher, cwd=cwd, stdout=out, stderr=err, check=False)
+        out.seek(0)
+        err.seek(0)
+        said, complaint = out.read(), err.read()
+        if output is not None:
+            output.write_bytes(said + complaint)
+        if not report.exists():  # the launcher failed (e.g. no such program)
+            raise RuntimeError(f"{' '.join(command)} did not run:\n{complaint.decode()[-3000:]}")
+        measured = json.loads(report.read_text())
+        code = os.waitstatus_to_exitcode(measured["status"])
+        if code not in set(expect):
             raise RuntimeError(
-                f"{' '.join(command)} exited {process.returncode}:\n"
-                f"{err.read().decode()[-3000:]}\n{out.read().decode()[-3000:]}"
+                f"{' '.join(command)} exited {code}:\n"
+                f"{complaint.decode()[-3000:]}\n{said.decode()[-3000:]}"
             )
     return Sample(
-        seconds,
-        usage.ru_maxrss / 1024,
-        process.returncode,
-        cpu_seconds=usage.ru_utime + usage.ru_stime,
+        measured["seconds"],
+        measured["maxrss_kb"] / 1024,
+        code,
+        cpu_seconds=measured["cpu_seconds"],
         load=load,
         quiet_wait=quiet_wait,
         busy=busy,
