@@ -613,6 +613,8 @@ def main(argv=None):
 cli.main = main
 cli.run()
 """
+# Standard output to a pipe is written when its buffer is flushed, unless told otherwise.
+BUFFERED = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
 
 
 def test_the_run_ends_with_its_output_flushed_and_its_exit_code() -> None:
@@ -624,5 +626,27 @@ def test_the_run_ends_with_its_output_flushed_and_its_exit_code() -> None:
         capture_output=True,
         text=True,
         timeout=60,
+        env=BUFFERED,
     )
     assert (ended.returncode, ended.stdout, ended.stderr) == (2, "Plan: 1 to add", "Warning: one")
+
+
+def test_a_reader_that_closed_the_pipe_does_not_change_the_exit_code() -> None:
+    """A reader that stopped reading (`| head -1`) before the last of the output was
+    flushed: what can no longer be written is dropped, and the exit code stays the run's
+    (the interpreter's own exit would turn it into 120)."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before the run writes
+    try:
+        ended = subprocess.run(
+            [sys.executable, "-c", UNFLUSHED.replace("return 2", "return 0")],
+            check=False,
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+            env=BUFFERED,
+        )
+    finally:
+        os.close(write_end)
+    assert (ended.returncode, ended.stderr) == (0, "Warning: one")
