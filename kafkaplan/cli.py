@@ -815,8 +815,8 @@ def _leave(code: int) -> NoReturn:
     """End the process with ``code`` as soon as what it wrote is flushed, without the
     interpreter's teardown. The command has closed its clients and the files it wrote, and
     its result is out: all the teardown would add is freeing, one by one, the objects the
-    run built, and collecting them (at 1,000 topics a tenth of a second, a sixth of a no-op
-    plan). A reader that closed the pipe early (``| head``) does not change the exit code."""
+    run built, and collecting them (about 0.05 s of a no-op plan at 1,000 topics, 0.23 s at
+    10,000). A reader that closed the pipe early (``| head``) does not change the exit code."""
     logging.shutdown()
     for stream in (sys.stdout, sys.stderr):
         with suppress(OSError, ValueError):
