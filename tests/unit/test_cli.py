@@ -608,7 +608,7 @@ def main(argv=None):
     sys.stderr.write("Warning: one")
     # A read nobody waits for any more (not a daemon: the interpreter's exit would wait).
     threading.Thread(target=threading.Event().wait).start()
-    return 2
+    return {code}
 
 cli.main = main
 cli.run()
@@ -621,7 +621,7 @@ def test_the_run_ends_with_its_output_flushed_and_its_exit_code() -> None:
     """The process ends without the interpreter's teardown, but only after what it wrote
     is out; a thread still waiting does not hold it up."""
     ended = subprocess.run(
-        [sys.executable, "-c", UNFLUSHED],
+        [sys.executable, "-c", UNFLUSHED.format(code=2)],
         check=False,
         capture_output=True,
         text=True,
@@ -639,7 +639,7 @@ def test_a_reader_that_closed_the_pipe_does_not_change_the_exit_code() -> None:
     os.close(read_end)  # the reader is gone before the run writes
     try:
         ended = subprocess.run(
-            [sys.executable, "-c", UNFLUSHED.replace("return 2", "return 0")],
+            [sys.executable, "-c", UNFLUSHED.format(code=0)],
             check=False,
             stdout=write_end,
             stderr=subprocess.PIPE,
