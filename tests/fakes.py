@@ -23,6 +23,7 @@ from typing import Any
 
 from kafkaplan.errors import (
     ClusterError,
+    ClusterNotReached,
     PermissionDenied,
     RegistryError,
     RegistryUnreachable,
@@ -278,6 +279,8 @@ class MemoryCluster:
     # Descriptions of live bindings the client cannot read.
     unreadable_acls: list[str] = field(default_factory=list)
     faults: list[Fault] = field(default_factory=list)
+    # What ``unreached`` answers for a timed-out read: set, no broker has answered yet.
+    not_reached: ClusterNotReached | None = None
     # Topic config keys the broker reports as sensitive (their values are real, but masked).
     sensitive: set[str] = field(default_factory=set)
     # Broker id -> rack; rack-a, rack-b, ... for brokers 1..N when left empty.
@@ -346,6 +349,9 @@ class MemoryCluster:
         self.identify()
         self.lease.topic = topic
         return self.lease
+
+    def unreached(self, failure: ClusterError) -> ClusterNotReached | None:
+        return self.not_reached if failure.code == "_TIMED_OUT" else None
 
     def describe(self) -> tuple[ClusterInfo, dict[str, TopicMetadata]]:
         self.calls.append("describe")
@@ -590,6 +596,7 @@ class MemoryCluster:
 
     def describe_acls(self) -> tuple[list[Binding], list[str]]:
         self.calls.append("describe_acls")
+        self._read_fault("describe_acls")
         self._acls_denied()
         return sorted(self.acls), list(self.unreadable_acls)
 

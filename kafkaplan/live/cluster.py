@@ -161,6 +161,12 @@ class Cluster(Protocol):
         writes."""
         ...
 
+    def unreached(self, failure: ClusterError) -> ClusterNotReached | None:
+        """For a read that timed out (``failure``) while no broker had answered this client
+        yet: the error saying so, which ends the read instead of another try (a wrong
+        address or a cluster that is down: see ``kafkaplan.live.retry``). None otherwise."""
+        ...
+
     def describe(self) -> tuple[ClusterInfo, dict[str, TopicMetadata]]:
         """Cluster id, broker count and every topic's partitions, in one metadata request
         (also checked against ``expected_cluster_id``)."""
@@ -583,6 +589,7 @@ def quota_error(
 
 
 T = TypeVar("T")
+E = TypeVar("E", bound=ClusterError)
 
 
 def _chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
@@ -659,13 +666,33 @@ class KafkaCluster:
             return fatal
         error = translate(exc, resource="kafka", operation=operation)
         if isinstance(error, ClusterUnreachable):
-            return ClusterUnreachable(
-                f"no broker answered within {self.timeout:g}s",
-                resource="kafka",
-                hint="check bootstrap_servers and that the cluster is up",
-                code=error.code,
-            )
+            return self._no_answer(error.code)
         return error
+
+    def unreached(self, failure: ClusterError) -> ClusterNotReached | None:
+        if self._reached or failure.code != "_TIMED_OUT":
+            return None
+        return self._silence(ClusterNotReached, failure.code)
+
+    def _no_answer(self, code: str | None) -> ClusterError:
+        """No broker answered within the timeout. Never reached (a wrong address or a
+        cluster that is down): ``ClusterNotReached``, which is not retried, since trying
+        again would cost another timeout each time. Once reached, a broker that stops
+        answering is transient (a restart): ``ClusterUnreachable``, retried."""
+        return self._silence(ClusterUnreachable if self._reached else ClusterNotReached, code)
+
+    def _silence(self, kind: type[E], code: str | None) -> E:
+        hint = "check bootstrap_servers and that the cluster is up"
+        url = self.connection.oauth_token_endpoint_url
+        if self.connection.sasl_mechanism == "OAUTHBEARER" and url:
+            hint += f", and that the token endpoint {url} answers"
+        return kind(
+            f"no broker answered within {self.timeout:g}s "
+            f"(tried bootstrap_servers {self.connection.bootstrap_servers})",
+            resource="kafka",
+            hint=hint,
+            code=code,
+        )
 
     def identify(self) -> str | None:
         from confluent_kafka import KafkaException
@@ -679,6 +706,7 @@ class KafkaCluster:
             described = _result(future, self.timeout, resource="kafka")
         except KafkaException as exc:
             raise self._unanswered(exc, "describe_cluster") from exc
+        self._reached = True
         check_cluster_id(described.cluster_id, self.expected_cluster_id)
         self._identified, self._cluster_id = True, described.cluster_id
         return self._cluster_id
@@ -739,21 +767,7 @@ class KafkaCluster:
                 if time.monotonic() >= deadline:
                     error = translate(exc, resource="kafka", operation="describe")
                     if isinstance(error, ClusterUnreachable):
-                        hint = "check bootstrap_servers and that the cluster is up"
-                        url = self.connection.oauth_token_endpoint_url
-                        if self.connection.sasl_mechanism == "OAUTHBEARER" and url:
-                            hint += f", and that the token endpoint {url} answers"
-                        servers = self.connection.bootstrap_servers
-                        # Never reached: a wrong address or a cluster that is down; retrying
-                        # would cost another timeout each time. Once reached, a broker that
-                        # stops answering is transient (a restart): retried.
-                        unreachable = ClusterUnreachable if self._reached else ClusterNotReached
-                        raise unreachable(
-                            f"no broker answered within {self.timeout:g}s "
-                            f"(tried bootstrap_servers {servers})",
-                            resource="kafka",
-                            hint=hint,
-                        ) from exc
+                        raise self._no_answer(error.code) from exc
                     raise error from exc
         cluster_id = metadata.cluster_id
         check_cluster_id(cluster_id, self.expected_cluster_id)

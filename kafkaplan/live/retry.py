@@ -21,7 +21,10 @@ through the same policy. The rules:
 - Registry reads (GETs, lookups, compatibility checks) are retried as they are; registry
   writes are sent once (the applier looks up a registration answered with a server error).
 - Every call is bounded: at most ``attempts`` tries, each bounded by the connection's
-  timeout, with exponential backoff between them. A write whose outcome could not be
+  timeout, with exponential backoff between them. A read that timed out while no broker
+  had answered the client yet (``Cluster.unreached``: a wrong address, a cluster that is
+  down) is not tried again: the reads sent together fail after the one timeout they share,
+  with ``ClusterNotReached``. A write whose outcome could not be
   established keeps its transient error, which the applier reports as "outcome unknown"
   rather than as done or failed.
 """
@@ -36,6 +39,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from kafkaplan.errors import (
     ClusterError,
+    ClusterNotReached,
     ClusterTransient,
     RegistryError,
     RegistryTimedOut,
@@ -102,9 +106,17 @@ class RetryPolicy:
         """Seconds to wait after failed try number ``attempt`` (1-based)."""
         return float(min(self.max_backoff, self.backoff * 2 ** (attempt - 1)))
 
-    def run(self, what: str, call: Callable[[], T]) -> T:
+    def run(
+        self,
+        what: str,
+        call: Callable[[], T],
+        *,
+        give_up: Callable[[ClusterError | RegistryError], ClusterError | None] | None = None,
+    ) -> T:
         """``call()``, tried again after a transient failure, ``attempts`` tries at most;
-        the last failure (or the first that is not transient) is raised."""
+        the last failure (or the first that is not transient) is raised. ``give_up``: asked
+        about each transient failure before another try; an error it returns is raised
+        instead of trying again."""
         attempt = 1
         while True:
             try:
@@ -112,6 +124,9 @@ class RetryPolicy:
             except (ClusterError, RegistryError) as exc:
                 if not transient(exc) or attempt >= self.attempts:
                     raise
+                reason = give_up(exc) if give_up is not None else None
+                if reason is not None:
+                    raise reason from exc
                 delay = self.delay(attempt)
                 log.info("%s: %s; retrying in %.1fs", what, exc.message, delay)
                 self.sleep(delay)
@@ -152,7 +167,13 @@ class RetryingCluster:
     # -- reads ---------------------------------------------------------------------------
 
     def _read(self, what: str, call: Callable[[], T]) -> T:
-        return self.policy.run(what, call)
+        return self.policy.run(what, call, give_up=self._unreached)
+
+    def _unreached(self, failure: ClusterError | RegistryError) -> ClusterNotReached | None:
+        return self.inner.unreached(failure) if isinstance(failure, ClusterError) else None
+
+    def unreached(self, failure: ClusterError) -> ClusterNotReached | None:
+        return self.inner.unreached(failure)
 
     def describe(self) -> tuple[ClusterInfo, dict[str, TopicMetadata]]:
         return self._read("describe cluster", self.inner.describe)

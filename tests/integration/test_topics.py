@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections.abc import Callable
 
@@ -279,18 +280,30 @@ def test_saved_plan_applies_and_refuses_when_stale(
     assert topic_configs(admin, topic)["retention.ms"][0] == str(3 * 86_400_000)
 
 
-def test_unreachable_broker(make_project: MakeProject) -> None:
+@pytest.mark.parametrize("command", [("plan",), ("drift",), ("apply", "--auto-approve")])
+def test_unreachable_broker(
+    make_project: MakeProject, command: tuple[str, ...], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="kafkaplan.live.retry")
     project = make_project(timeout="2s")
     project.env["KAFKAPLAN_BOOTSTRAP_SERVERS"] = "127.0.0.1:1"
-    project.specs(f"topics:\n  - name: {project.name('x')}\n")
-    result = project.run("--debug", "plan")
+    topic = project.name("x")
+    # The bindings are read alongside the metadata, the topic's configs too.
+    project.specs(
+        f"topics:\n  - name: {topic}\n"
+        f"acls:\n  - principal: User:alice\n    role: consumer\n    topics: [{topic}]\n"
+        f"    group: {project.name('g')}\n"
+    )
+    result = project.run("--debug", *command)
     assert result.code == 1
     assert result.err.strip().splitlines()[-1] == (
         "Error: kafka: no broker answered within 2s (tried bootstrap_servers 127.0.0.1:1) "
         "(hint: check bootstrap_servers and that the cluster is up)"
     )
-    # One timeout, not one per attempt: a cluster never reached is not retried.
+    # One timeout, not one per attempt, for every read sent: a cluster never reached is
+    # not retried.
     assert "retrying" not in result.err
+    assert [r.getMessage() for r in caplog.records if r.name == "kafkaplan.live.retry"] == []
 
 
 def test_wrong_password(make_project: MakeProject, stack: dict[str, str]) -> None:

@@ -4,13 +4,23 @@ refused and, in its hint, the permission to grant; never the broker's request du
 from __future__ import annotations
 
 import logging
+from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import Any
 
 import pytest
 from confluent_kafka import KafkaError, KafkaException
 from kafka import errors as kafka_errors
 
-from kafkaplan.errors import ClusterError, ClusterTransient, PermissionDenied
-from kafkaplan.live.cluster import translate, translate_kafka_python
+from kafkaplan.errors import (
+    ClusterError,
+    ClusterNotReached,
+    ClusterTransient,
+    ClusterUnreachable,
+    PermissionDenied,
+)
+from kafkaplan.live.cluster import KafkaCluster, translate, translate_kafka_python
+from kafkaplan.spec.project import KafkaConnection
 
 # What a Kafka 4.1 broker answers to CreateAcls without ALTER on the cluster: the request is
 # forwarded to the KRaft controller, whose refusal carries the Java request object.
@@ -125,3 +135,41 @@ def test_a_partition_without_its_leader_yet_is_transient() -> None:
         operation="list_offsets",
     )
     assert isinstance(error, ClusterTransient)
+
+
+# -- a read that timed out before any broker answered ----------------------------------------
+
+
+@dataclass
+class Described:
+    cluster_id: str
+
+
+class AnsweringAdmin:
+    """An admin client whose DescribeCluster is answered at once."""
+
+    def describe_cluster(self, **kwargs: Any) -> Future[Described]:
+        future: Future[Described] = Future()
+        future.set_result(Described("c1"))
+        return future
+
+    def poll(self, timeout: float) -> int:
+        return 0
+
+
+def test_a_timeout_before_any_broker_answered_means_the_cluster_was_never_reached() -> None:
+    connection = KafkaConnection(bootstrap_servers="127.0.0.1:1,127.0.0.1:2", timeout="3s")
+    cluster = KafkaCluster(connection, {}, admin_factory=lambda config: AnsweringAdmin())
+    timed_out = ClusterUnreachable("broker did not answer (_TIMED_OUT)", code="_TIMED_OUT")
+    moving = ClusterTransient("Broker: Not controller (NOT_CONTROLLER)", code="NOT_CONTROLLER")
+
+    error = cluster.unreached(timed_out)
+    assert isinstance(error, ClusterNotReached)
+    assert str(error) == (
+        "kafka: no broker answered within 3s (tried bootstrap_servers 127.0.0.1:1,127.0.0.1:2)"
+        " (hint: check bootstrap_servers and that the cluster is up)"
+    )
+    assert cluster.unreached(moving) is None  # an answer, if not the one hoped for
+
+    assert cluster.identify() == "c1"
+    assert cluster.unreached(timed_out) is None  # answered once: a timeout is transient

@@ -88,6 +88,45 @@ def test_a_refusal_or_a_cluster_never_reached_is_not_retried(
     assert sleeps == []
 
 
+@pytest.mark.parametrize("read", ["describe_acls", "describe_topic_configs"])
+def test_a_read_unanswered_while_no_broker_has_answered_is_not_retried(
+    fake: MemoryCluster, cluster: RetryingCluster, sleeps: list[float], read: str
+) -> None:
+    """Sent alongside the metadata read to an address where nothing answers: one timeout,
+    then the error that says so, instead of a timeout per attempt."""
+    fake.not_reached = ClusterNotReached(
+        "no broker answered within 30s (tried bootstrap_servers x:9092)", resource="kafka"
+    )
+    fake.faults += [Fault(read, timeout()) for _ in range(3)]
+    calls: dict[str, Callable[[], object]] = {
+        "describe_acls": cluster.describe_acls,
+        "describe_topic_configs": lambda: cluster.describe_topic_configs(["a"]),
+    }
+    call = calls[read]
+    with pytest.raises(ClusterNotReached, match="tried bootstrap_servers x:9092"):
+        call()
+    assert len(fake.faults) == 2
+    assert sleeps == []
+
+
+def test_another_transient_failure_before_any_broker_answered_is_retried(
+    fake: MemoryCluster, cluster: RetryingCluster, sleeps: list[float]
+) -> None:
+    fake.not_reached = ClusterNotReached("no broker answered within 30s", resource="kafka")
+    moving = ClusterTransient("Broker: Not controller (NOT_CONTROLLER)", code="NOT_CONTROLLER")
+    fake.faults += [Fault("describe_acls", moving)]
+    assert cluster.describe_acls() == ([], [])
+    assert sleeps == [0.5]
+
+
+def test_a_read_unanswered_once_a_broker_has_answered_is_retried(
+    fake: MemoryCluster, cluster: RetryingCluster, sleeps: list[float]
+) -> None:
+    fake.faults += [Fault("describe_acls", timeout())]
+    assert cluster.describe_acls() == ([], [])
+    assert sleeps == [0.5]
+
+
 def test_reads_give_up_after_the_last_attempt(
     fake: MemoryCluster, cluster: RetryingCluster, sleeps: list[float]
 ) -> None:
