@@ -64,6 +64,8 @@ ACL_CHUNK = 5_000
 # How much longer than the request timeout we wait for a future before giving up on it: a
 # last guard in case librdkafka never resolves it (it normally times the request out itself).
 FUTURE_GRACE_SECONDS = 5.0
+# How often a request still waiting checks whether the client has failed meanwhile.
+FATAL_CHECK_SECONDS = 0.25
 
 
 @dataclass(frozen=True)
@@ -511,18 +513,6 @@ def check_cluster_id(cluster_id: str | None, expected: str | None) -> None:
         )
 
 
-def _result(future: Future[Any], timeout: float, *, resource: str) -> Any:
-    """A future's result, waiting no longer than ``timeout`` plus a grace period."""
-    from concurrent.futures import TimeoutError as FutureTimeout
-
-    try:
-        return future.result(timeout=timeout + FUTURE_GRACE_SECONDS)
-    except FutureTimeout as exc:
-        raise ClusterUnreachable(
-            f"no answer within {timeout:g}s", resource=resource, code="_TIMED_OUT"
-        ) from exc
-
-
 def client_config(connection: KafkaConnection, environ: Mapping[str, str]) -> dict[str, Any]:
     """librdkafka settings for a connection (see kafkaplan.live.connection)."""
     return librdkafka_config(connection, environ)
@@ -653,6 +643,31 @@ class KafkaCluster:
                 )
         return None
 
+    def _answer(self, future: Future[Any], *, resource: str) -> Any:
+        """A request's answer (its KafkaException raised as it is), waiting no longer than
+        the timeout plus a grace period; before any broker has answered, no longer at all
+        once the client has reported a failed authentication or TLS handshake (the request
+        itself would wait out its timeout, and the command with it)."""
+        from concurrent.futures import TimeoutError as FutureTimeout
+
+        deadline = time.monotonic() + self.timeout + FUTURE_GRACE_SECONDS
+        while True:
+            wait = min(FATAL_CHECK_SECONDS, max(0.0, deadline - time.monotonic()))
+            try:
+                return future.result(timeout=wait)
+            except FutureTimeout as exc:
+                if not self._reached:
+                    # A refused login shows only through the client's error callback,
+                    # which poll() serves.
+                    interruptible(lambda: self._admin.poll(0))
+                    fatal = self._fatal_client_error()
+                    if fatal is not None:
+                        raise fatal from None
+                if time.monotonic() >= deadline:
+                    raise ClusterUnreachable(
+                        f"no answer within {self.timeout:g}s", resource=resource, code="_TIMED_OUT"
+                    ) from exc
+
     def _guard_writes(self, operation: str) -> None:
         if self.read_only:
             raise ClusterError(f"{operation} refused: this client is read-only")
@@ -703,7 +718,7 @@ class KafkaCluster:
             include_authorized_operations=False, request_timeout=self.timeout
         )
         try:
-            described = _result(future, self.timeout, resource="kafka")
+            described = self._answer(future, resource="kafka")
         except KafkaException as exc:
             raise self._unanswered(exc, "describe_cluster") from exc
         self._reached = True
@@ -739,7 +754,7 @@ class KafkaCluster:
         )
         for future in futures.values():
             try:
-                _result(future, self.timeout, resource=f"topic.{topic}")
+                self._answer(future, resource=f"topic.{topic}")
             except KafkaException as exc:
                 error = translate(exc, resource=f"topic.{topic}", operation="lease_create")
                 if error.code != "TOPIC_ALREADY_EXISTS":
@@ -792,7 +807,7 @@ class KafkaCluster:
                 tuple(p.id for p in ordered if not set(p.replicas) <= set(p.isrs)),
             )
         try:
-            described = racks_future.result()
+            described = self._answer(racks_future, resource="kafka")
         except KafkaException as exc:
             raise translate(exc, resource="kafka", operation="describe_cluster") from exc
         racks = {node.id: node.rack for node in described.nodes}
@@ -822,7 +837,7 @@ class KafkaCluster:
         while pending:
             name, future = pending.popleft()
             try:
-                entries = _result(future, self.timeout, resource=f"topic.{name}")
+                entries = self._answer(future, resource=f"topic.{name}")
             except KafkaException as exc:
                 result[name] = translate(
                     exc, resource=f"topic.{name}", operation="describe_configs"
@@ -856,7 +871,7 @@ class KafkaCluster:
         result: dict[str, ClusterError | None] = {}
         for name, future in futures.items():
             try:
-                future.result()
+                self._answer(future, resource=f"topic.{name}")
                 result[name] = None
             except KafkaException as exc:
                 result[name] = translate(exc, resource=f"topic.{name}", operation="describe")
@@ -882,7 +897,7 @@ class KafkaCluster:
         results: Results = {}
         for name, future in futures.items():
             try:
-                _result(future, self.timeout, resource=f"topic.{name}")
+                self._answer(future, resource=f"topic.{name}")
                 results[name] = None
             except KafkaException as exc:
                 results[name] = translate(exc, resource=f"topic.{name}", operation=operation)
@@ -975,8 +990,8 @@ class KafkaCluster:
             bounds[label] = {}
             for tp, future in futures.items():
                 try:
-                    bounds[label][(tp.topic, tp.partition)] = _result(
-                        future, self.timeout, resource=f"topic.{tp.topic}"
+                    bounds[label][(tp.topic, tp.partition)] = self._answer(
+                        future, resource=f"topic.{tp.topic}"
                     ).offset
                 except KafkaException as exc:
                     raise translate(
@@ -992,7 +1007,7 @@ class KafkaCluster:
 
         future = self._admin.list_consumer_groups(request_timeout=self.timeout)
         try:
-            result = _result(future, self.timeout, resource="kafka")
+            result = self._answer(future, resource="kafka")
         except KafkaException as exc:
             raise translate(exc, resource="kafka", operation="list_consumer_groups") from exc
         # Simple groups (assign() and commit, no membership) hold offsets too.
@@ -1008,7 +1023,7 @@ class KafkaCluster:
             )
             for group_id, future in futures.items():
                 try:
-                    found = _result(future, self.timeout, resource=f"group.{group_id}")
+                    found = self._answer(future, resource=f"group.{group_id}")
                 except KafkaException as exc:
                     error = translate(
                         exc, resource=f"group.{group_id}", operation="describe_consumer_groups"
@@ -1053,7 +1068,7 @@ class KafkaCluster:
         offsets: dict[str, dict[Partition, int]] = {}
         for group_id, future in futures.items():
             try:
-                found = _result(future, self.timeout, resource=f"group.{group_id}")
+                found = self._answer(future, resource=f"group.{group_id}")
             except KafkaException as exc:
                 error = translate(exc, resource=f"group.{group_id}", operation="offset_fetch")
                 if error.code == "GROUP_ID_NOT_FOUND":
@@ -1087,8 +1102,8 @@ class KafkaCluster:
         result: dict[Partition, int] = {}
         for tp, future in futures.items():
             try:
-                result[(tp.topic, tp.partition)] = _result(
-                    future, self.timeout, resource=f"topic.{tp.topic}"
+                result[(tp.topic, tp.partition)] = self._answer(
+                    future, resource=f"topic.{tp.topic}"
                 ).offset
             except KafkaException as exc:
                 raise translate(
@@ -1147,7 +1162,10 @@ class KafkaCluster:
             AclPermissionType.ANY,
         )
         try:
-            found = self._admin.describe_acls(any_filter, request_timeout=self.timeout).result()
+            found = self._answer(
+                self._admin.describe_acls(any_filter, request_timeout=self.timeout),
+                resource="acls",
+            )
         except KafkaException as exc:
             error = translate(exc, resource="acls", operation="describe_acls")
             if "SECURITY_DISABLED" in error.message:
@@ -1187,7 +1205,7 @@ class KafkaCluster:
         for binding, future in submitted.items():
             resource = f"acl.{binding.key}"
             try:
-                found = _result(future, self.timeout, resource=resource)
+                found = self._answer(future, resource=resource)
             except KafkaException as exc:
                 raise translate(exc, resource=resource, operation="describe_acls") from exc
             shown[binding] = any(_binding_from_kafka(acl) == binding for acl in found)
@@ -1392,7 +1410,7 @@ class KafkaCluster:
         result: dict[int, dict[str, str]] = {}
         for resource, future in submitted.items():
             try:
-                entries = future.result()
+                entries = self._answer(future, resource=f"broker.{resource.name}")
             except KafkaException as exc:
                 raise translate(
                     exc, resource=f"broker.{resource.name}", operation="describe_configs"
@@ -1478,7 +1496,7 @@ class KafkaCluster:
         )
         try:
             future = self._admin.describe_user_scram_credentials(request_timeout=self.timeout)
-            described = _result(future, self.timeout, resource="user")
+            described = self._answer(future, resource="user")
         except KafkaException as exc:
             raise translate(exc, resource="user", operation="describe_scram") from exc
         return {
@@ -1528,7 +1546,7 @@ class KafkaCluster:
             )
             for name, future in futures.items():
                 try:
-                    _result(future, self.timeout, resource=f"user.{name}")
+                    self._answer(future, resource=f"user.{name}")
                     results[name] = None
                 except KafkaException as exc:
                     results[name] = translate(exc, resource=f"user.{name}", operation="alter_scram")
@@ -1580,7 +1598,7 @@ class KafkaCluster:
             group_id, future = pending.popleft()
             resource = f"group.{group_id}"
             try:
-                entries = _result(future, self.timeout, resource=resource)
+                entries = self._answer(future, resource=resource)
             except KafkaException as exc:
                 result[group_id] = translate(
                     exc, resource=resource, operation="describe_group_configs"
@@ -1640,7 +1658,7 @@ class KafkaCluster:
         for resource, future in submitted.items():
             address = f"group.{resource.name}"
             try:
-                _result(future, self.timeout, resource=address)
+                self._answer(future, resource=address)
                 results[resource.name] = None
             except KafkaException as exc:
                 results[resource.name] = translate(

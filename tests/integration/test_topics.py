@@ -6,6 +6,7 @@ import json
 import logging
 import re
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import pytest
 from confluent_kafka.admin import (
@@ -18,6 +19,9 @@ from confluent_kafka.admin import (
     ResourceType,
 )
 
+from kafkaplan.errors import AuthenticationFailed
+from kafkaplan.live.cluster import KafkaCluster
+from kafkaplan.spec.project import KafkaConnection
 from tests.integration.conftest import (
     Project,
     eventually,
@@ -316,6 +320,34 @@ def test_wrong_password(make_project: MakeProject, stack: dict[str, str]) -> Non
     assert lines[-1].startswith("Error: kafka: authentication failed"), result.err
     assert "retrying" not in result.err, "a refusal is never retried"
     assert "not-the-password" not in result.out + result.err
+
+
+def test_a_refused_login_ends_every_read_waiting_for_an_answer(stack: dict[str, str]) -> None:
+    """Reads sent together before the broker has answered (a plan's bindings and configs,
+    sent alongside its metadata) fail with the refusal as soon as the client reports it,
+    not after the request timeout: without that, a wrong password would take a minute here."""
+    connection = KafkaConnection(
+        bootstrap_servers=stack["KAFKAPLAN_BOOTSTRAP_SERVERS"],
+        security_protocol="SASL_PLAINTEXT",
+        sasl_mechanism="SCRAM-SHA-512",
+        sasl_username="admin",
+        sasl_password_env="KAFKAPLAN_WRONG_PASSWORD",
+        timeout="60s",
+    )
+    cluster = KafkaCluster(
+        connection, {"KAFKAPLAN_WRONG_PASSWORD": "not-the-password"}, read_only=True
+    )
+    try:
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            reads: list[Future[object]] = [
+                pool.submit(cluster.describe_acls),
+                pool.submit(cluster.describe_topic_configs, ["any.topic.v1"]),
+            ]
+        for read in reads:
+            with pytest.raises(AuthenticationFailed, match="authentication failed"):
+                read.result()
+    finally:
+        cluster.close()
 
 
 def test_missing_permission_and_partial_failure(
