@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 import threading
 import time
 from collections import deque
@@ -504,6 +505,42 @@ def translate(
     return ClusterError(f"{reason} ({name})", resource=resource, code=name)
 
 
+_RESPONSE_SIZE = re.compile(r"Invalid response size (\d+)")
+# librdkafka's " (after 12ms in state CONNECT)" at the end of a connection error.
+_STATE_SUFFIX = re.compile(r" \(after \d+ms in state \w+\)$")
+
+
+def silence_reason(reported: Sequence[tuple[str, str]]) -> tuple[str | None, str]:
+    """Why no broker answered, as far as the client said (its error callback's (name,
+    reason) pairs, oldest first): the last reason it gave, and the hint that fits it."""
+    said = [(name, reason) for name, reason in reported if name != "_ALL_BROKERS_DOWN"]
+    if not said:
+        if reported:
+            # Connections taken and then dropped without a word: what a listener does to a
+            # client that speaks another protocol (PLAINTEXT to a SASL listener, say).
+            return None, (
+                "check bootstrap_servers, that the cluster is up, and that security_protocol "
+                "and sasl_mechanism match the broker's listener"
+            )
+        return None, "check bootstrap_servers and that the cluster is up"
+    name, reason = said[-1]
+    reason = _STATE_SUFFIX.sub("", reason)
+    if name == "_RESOLVE":
+        return reason, "check the host names in bootstrap_servers"
+    if name == "_BAD_MSG":
+        size = _RESPONSE_SIZE.search(reason)
+        if size is not None and int(size[1]) < 2**32:
+            # The first four bytes of the answer, read as a Kafka response's length.
+            head = int(size[1]).to_bytes(4, "big")
+            if head.isascii() and head.decode().isprintable():
+                reason = f"{reason.partition(': ')[0]}: the answer began with {head.decode()!r}"
+        return reason, (
+            "something answers at that address, but not as a Kafka broker does: check the "
+            "port in bootstrap_servers"
+        )
+    return reason, "check bootstrap_servers and that the cluster is up"
+
+
 def check_cluster_id(cluster_id: str | None, expected: str | None) -> None:
     """Refuse a cluster that is not the one the environment expects."""
     if expected and cluster_id != expected:
@@ -697,13 +734,16 @@ class KafkaCluster:
         return self._silence(ClusterUnreachable if self._reached else ClusterNotReached, code)
 
     def _silence(self, kind: type[E], code: str | None) -> E:
-        hint = "check bootstrap_servers and that the cluster is up"
+        with self._lock:
+            reported = [(error.name(), error.str()) for error in self._errors]
+        reason, hint = silence_reason(reported)
         url = self.connection.oauth_token_endpoint_url
         if self.connection.sasl_mechanism == "OAUTHBEARER" and url:
             hint += f", and that the token endpoint {url} answers"
         return kind(
             f"no broker answered within {self.timeout:g}s "
-            f"(tried bootstrap_servers {self.connection.bootstrap_servers})",
+            f"(tried bootstrap_servers {self.connection.bootstrap_servers})"
+            + (f"; last reported: {reason}" if reason else ""),
             resource="kafka",
             hint=hint,
             code=code,

@@ -23,6 +23,7 @@ from kafkaplan.errors import AuthenticationFailed
 from kafkaplan.live.cluster import KafkaCluster
 from kafkaplan.spec.project import KafkaConnection
 from tests.integration.conftest import (
+    PROJECT,
     Project,
     eventually,
     grant,
@@ -301,13 +302,65 @@ def test_unreachable_broker(
     result = project.run("--debug", *command)
     assert result.code == 1
     assert result.err.strip().splitlines()[-1] == (
-        "Error: kafka: no broker answered within 2s (tried bootstrap_servers 127.0.0.1:1) "
-        "(hint: check bootstrap_servers and that the cluster is up)"
+        "Error: kafka: no broker answered within 2s (tried bootstrap_servers 127.0.0.1:1); "
+        "last reported: sasl_plaintext://127.0.0.1:1/bootstrap: Connect to ipv4#127.0.0.1:1 "
+        "failed: Connection refused (hint: check bootstrap_servers and that the cluster is up)"
     )
     # One timeout, not one per attempt, for every read sent: a cluster never reached is
     # not retried.
     assert "retrying" not in result.err
     assert [r.getMessage() for r in caplog.records if r.name == "kafkaplan.live.retry"] == []
+
+
+@pytest.mark.parametrize(
+    ("address", "protocol", "said"),
+    [
+        # A host name that does not resolve.
+        (
+            "kafka-1.invalid:9092",
+            "SASL_PLAINTEXT",
+            "last reported: sasl_plaintext://kafka-1.invalid:9092/bootstrap: Failed to resolve "
+            "'kafka-1.invalid:9092': Name or service not known "
+            "(hint: check the host names in bootstrap_servers)",
+        ),
+        # The registry's port: an HTTP server answers.
+        (
+            "{registry}",
+            "SASL_PLAINTEXT",
+            "last reported: sasl_plaintext://{registry}/bootstrap: the answer began with 'HTTP' "
+            "(hint: "
+            "something answers at that address, but not as a Kafka broker does: check the "
+            "port in bootstrap_servers)",
+        ),
+        # The broker's SASL listener, spoken to without SASL: it drops every connection.
+        (
+            "{broker}",
+            "PLAINTEXT",
+            "(hint: check bootstrap_servers, that the cluster is up, and that "
+            "security_protocol and sasl_mechanism match the broker's listener)",
+        ),
+    ],
+    ids=["unresolved", "http", "plaintext-to-sasl"],
+)
+def test_a_broker_that_does_not_answer_is_reported_with_the_clients_reason(
+    make_project: MakeProject, stack: dict[str, str], address: str, protocol: str, said: str
+) -> None:
+    registry = stack["KAFKAPLAN_SCHEMA_REGISTRY_URL"].split("/")[2]
+    broker = stack["KAFKAPLAN_BOOTSTRAP_SERVERS"]
+    address = address.format(registry=registry, broker=broker)
+    text = PROJECT.replace("security_protocol: SASL_PLAINTEXT", f"security_protocol: {protocol}")
+    if protocol == "PLAINTEXT":
+        text = "\n".join(line for line in text.splitlines() if "sasl_" not in line) + "\n"
+    project = make_project(timeout="2s", project=text)
+    project.env["KAFKAPLAN_BOOTSTRAP_SERVERS"] = address
+    project.specs(f"topics:\n  - name: {project.name('x')}\n")
+    result = project.run("plan")
+    assert result.code == 1
+    last = result.err.strip().splitlines()[-1]
+    assert last.startswith(
+        f"Error: kafka: no broker answered within 2s (tried bootstrap_servers {address})"
+    ), last
+    assert last.endswith(said.format(registry=registry)), last
 
 
 def test_wrong_password(make_project: MakeProject, stack: dict[str, str]) -> None:

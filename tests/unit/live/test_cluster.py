@@ -19,7 +19,7 @@ from kafkaplan.errors import (
     ClusterUnreachable,
     PermissionDenied,
 )
-from kafkaplan.live.cluster import KafkaCluster, translate, translate_kafka_python
+from kafkaplan.live.cluster import KafkaCluster, silence_reason, translate, translate_kafka_python
 from kafkaplan.spec.project import KafkaConnection
 
 # What a Kafka 4.1 broker answers to CreateAcls without ALTER on the cluster: the request is
@@ -173,3 +173,60 @@ def test_a_timeout_before_any_broker_answered_means_the_cluster_was_never_reache
 
     assert cluster.identify() == "c1"
     assert cluster.unreached(timed_out) is None  # answered once: a timeout is transient
+
+
+DEFAULT_HINT = "check bootstrap_servers and that the cluster is up"
+
+
+@pytest.mark.parametrize(
+    ("reported", "reason", "hint"),
+    [
+        ([], None, DEFAULT_HINT),  # not a word: a connection that never completed
+        (
+            [("_ALL_BROKERS_DOWN", "1/1 brokers are down")],
+            None,
+            "check bootstrap_servers, that the cluster is up, and that security_protocol and "
+            "sasl_mechanism match the broker's listener",
+        ),
+        (
+            [
+                (
+                    "_TRANSPORT",
+                    "k:1/bootstrap: Connect to ipv4#10.0.0.1:1 failed: Connection "
+                    "refused (after 0ms in state CONNECT)",
+                ),
+                ("_ALL_BROKERS_DOWN", "1/1 brokers are down"),
+            ],
+            "k:1/bootstrap: Connect to ipv4#10.0.0.1:1 failed: Connection refused",
+            DEFAULT_HINT,
+        ),
+        (
+            [("_RESOLVE", "k.invalid:1/bootstrap: Failed to resolve 'k.invalid:1'")],
+            "k.invalid:1/bootstrap: Failed to resolve 'k.invalid:1'",
+            "check the host names in bootstrap_servers",
+        ),
+        (
+            [
+                (
+                    "_BAD_MSG",
+                    "r:8081/bootstrap: Receive failed: Invalid response size 1213486160 "
+                    "(0..100000000): increase receive.message.max.bytes",
+                )
+            ],
+            "r:8081/bootstrap: the answer began with 'HTTP'",
+            "something answers at that address, but not as a Kafka broker does: check the "
+            "port in bootstrap_servers",
+        ),
+        (
+            [("_BAD_MSG", "r:1/bootstrap: Receive failed: Invalid response size 3 (0..100000000)")],
+            "r:1/bootstrap: Receive failed: Invalid response size 3 (0..100000000)",
+            "something answers at that address, but not as a Kafka broker does: check the "
+            "port in bootstrap_servers",
+        ),
+    ],
+    ids=["silent", "dropped", "refused", "unresolved", "http", "other-bytes"],
+)
+def test_a_silent_cluster_is_explained_by_what_the_client_last_reported(
+    reported: list[tuple[str, str]], reason: str | None, hint: str
+) -> None:
+    assert silence_reason(reported) == (reason, hint)
