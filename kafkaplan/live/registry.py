@@ -646,11 +646,13 @@ def _reason(exc: BaseException) -> str:
     refused"): the operating system's reason where there is one, not urllib3's wrapping."""
     import urllib3
 
-    if isinstance(exc, urllib3.exceptions.TimeoutError):
-        return "timed out"
+    # First the operating system's reason: urllib3 files a refused connection and a name
+    # that does not resolve (NewConnectionError) under its connect timeouts.
     for cause in _causes(exc):
         if isinstance(cause, OSError) and not isinstance(cause, urllib3.exceptions.HTTPError):
             return str(cause).strip() or type(cause).__name__
+    if isinstance(exc, urllib3.exceptions.TimeoutError):
+        return "timed out"
     return str(exc).strip() or type(exc).__name__
 
 

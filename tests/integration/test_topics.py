@@ -315,12 +315,10 @@ def test_unreachable_broker(
 @pytest.mark.parametrize(
     ("address", "protocol", "said"),
     [
-        # A host name that does not resolve.
+        # A host name that does not resolve (the resolver's words follow its name).
         (
             "kafka-1.invalid:9092",
             "SASL_PLAINTEXT",
-            "last reported: sasl_plaintext://kafka-1.invalid:9092/bootstrap: Failed to resolve "
-            "'kafka-1.invalid:9092': Name or service not known "
             "(hint: check the host names in bootstrap_servers)",
         ),
         # The registry's port: an HTTP server answers.
@@ -361,6 +359,8 @@ def test_a_broker_that_does_not_answer_is_reported_with_the_clients_reason(
         f"Error: kafka: no broker answered within 2s (tried bootstrap_servers {address})"
     ), last
     assert last.endswith(said.format(registry=registry)), last
+    if address.endswith(".invalid:9092"):
+        assert f"; last reported: sasl_plaintext://{address}/bootstrap: Failed to resolve" in last
 
 
 def test_wrong_password(make_project: MakeProject, stack: dict[str, str]) -> None:
