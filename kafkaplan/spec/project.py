@@ -190,8 +190,18 @@ class PolicyOverride(StrictModel):
     min_insync_replicas: int | None = Field(default=None, ge=1)
 
 
+# One address of bootstrap_servers as librdkafka reads it: an optional listener name
+# (``SASL_SSL://``), a host name, IPv4 or [IPv6] address, and an optional port.
+_SERVER = re.compile(
+    r"^(?:[A-Za-z][A-Za-z0-9_]*://)?(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+)(?::(?P<port>\d+))?$"
+)
+
+
 class KafkaConnection(StrictModel):
-    bootstrap_servers: str
+    bootstrap_servers: str = Field(
+        description="Comma-separated `host:port` addresses of brokers to start from "
+        "(e.g. `kafka-1:9092,kafka-2:9092`); checked when the project is loaded."
+    )
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
     sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER"] | None = None
     sasl_username: str | None = None
@@ -264,6 +274,25 @@ class KafkaConnection(StrictModel):
             raise ValueError(str(exc)) from exc
         if ms <= 0:
             raise ValueError("the timeout must be positive")
+        return value
+
+    @field_validator("bootstrap_servers")
+    @classmethod
+    def _servers(cls, value: str) -> str:
+        if unresolved_env(value):
+            return value  # named by the command that needs it
+        servers = [server.strip() for server in value.split(",") if server.strip()]
+        if not servers:
+            raise ValueError("bootstrap_servers names no broker")
+        for server in servers:
+            match = _SERVER.match(server)
+            if match is None:
+                raise ValueError(
+                    f"{server!r} is not a broker address: bootstrap_servers is a "
+                    "comma-separated list of host:port (e.g. kafka-1:9092,kafka-2:9092)"
+                )
+            if match["port"] is not None and not 0 < int(match["port"]) < 65536:
+                raise ValueError(f"{server!r}: the port must be between 1 and 65535")
         return value
 
     @model_validator(mode="after")

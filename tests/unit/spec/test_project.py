@@ -1,0 +1,55 @@
+"""The project file's connection settings, checked when the project is loaded."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from kafkaplan.errors import SpecError
+from kafkaplan.spec.project import KafkaConnection, load_project
+from tests.conftest import PROJECT, MakeProject
+
+
+@pytest.mark.parametrize(
+    "servers",
+    [
+        "kafka-1:9092",
+        "kafka-1:9092, kafka-2:9092,kafka-3.example.com:9092",
+        "kafka-1",  # librdkafka's default port
+        "10.0.0.5:9094,[2001:db8::1]:9094",
+        "SASL_SSL://b-1.msk.example.com:9096",
+        "kafka-1:9092,",  # an empty entry is skipped, as librdkafka does
+        "${env:KAFKAPLAN_BOOTSTRAP_SERVERS}",  # not set: the command that needs it says so
+    ],
+)
+def test_broker_addresses_are_accepted(servers: str) -> None:
+    assert KafkaConnection(bootstrap_servers=servers).bootstrap_servers == servers
+
+
+@pytest.mark.parametrize(
+    ("servers", "message"),
+    [
+        ("not a list", "'not a list' is not a broker address"),
+        ("kafka-1:9092;kafka-2:9092", "'kafka-1:9092;kafka-2:9092' is not a broker address"),
+        ("kafka-1:99999", "'kafka-1:99999': the port must be between 1 and 65535"),
+        ("kafka-1:0", "'kafka-1:0': the port must be between 1 and 65535"),
+        (" , ", "bootstrap_servers names no broker"),
+    ],
+)
+def test_a_malformed_broker_address_is_refused(servers: str, message: str) -> None:
+    with pytest.raises(ValidationError, match=message):
+        KafkaConnection(bootstrap_servers=servers)
+
+
+def test_a_malformed_address_from_the_environment_points_at_its_line(
+    make_project: MakeProject, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Waiting out the timeout for an address that cannot work helps nobody: the project
+    is refused before anything is sent, at the line of the setting."""
+    monkeypatch.setenv("KAFKAPLAN_BOOTSTRAP_SERVERS", "127.0.0.1:99999")
+    project = make_project({}, PROJECT.replace("127.0.0.1:1", "${env:KAFKAPLAN_BOOTSTRAP_SERVERS}"))
+    with pytest.raises(SpecError) as info:
+        load_project(project)
+    [problem] = info.value.diagnostics
+    assert (problem.file, problem.line) == (str(project), 8)
+    assert "'127.0.0.1:99999': the port must be between 1 and 65535" in problem.message
