@@ -253,17 +253,6 @@ class HttpRegistry:
                 f"schema_registry.url refers to environment variable {missing}, which is not set",
                 hint=f"export {missing}",
             )
-        parts = urllib.parse.urlsplit(connection.url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ProjectError(
-                f"schema_registry.url {_safe_url(connection.url)!r} is not an http(s) URL",
-                hint="e.g. https://registry.example.com or http://host:8081/apis/ccompat/v7",
-            )
-        if parts.username or parts.password:
-            raise ProjectError(
-                "schema_registry.url must not contain credentials",
-                hint="set schema_registry.username and password_env instead",
-            )
         self.url = connection.url.rstrip("/")
         self.read_only = read_only
         self.timeout = parse_duration_ms(connection.timeout) / 1000

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import re
+import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -381,7 +382,11 @@ class KafkaConnection(StrictModel):
 
 
 class RegistryConnection(StrictModel):
-    url: str
+    url: str = Field(
+        description="The registry's API root, `http(s)://host[:port][/path]` (for Apicurio "
+        "its Confluent-compatible API, e.g. `http://host:8080/apis/ccompat/v7`); checked when "
+        "the project is loaded. Credentials go in `username` and `password_env`, never in it."
+    )
     username: str | None = None
     password_env: str | None = None
     bearer_token_env: str | None = None
@@ -405,6 +410,31 @@ class RegistryConnection(StrictModel):
         default=True,
         description="Check that the registry's certificate names the host of `url`.",
     )
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if unresolved_env(value):
+            return value  # named by the command that needs it
+        parts = urllib.parse.urlsplit(value)
+        # Credentials first, so that a URL holding a password is never repeated.
+        if parts.username or parts.password:
+            raise ValueError(
+                "the URL must not contain credentials: set schema_registry.username and "
+                "password_env (or bearer_token_env) instead"
+            )
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(
+                f"{value!r} is not an http(s) URL (e.g. https://registry.example.com or "
+                "http://host:8081/apis/ccompat/v7)"
+            )
+        try:
+            port = parts.port
+        except ValueError:
+            port = 0
+        if port == 0:
+            raise ValueError(f"{value!r}: the port must be between 1 and 65535")
+        return value
 
     @model_validator(mode="after")
     def _consistent(self) -> RegistryConnection:

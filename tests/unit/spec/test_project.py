@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from pydantic import ValidationError
 
 from kafkaplan.errors import SpecError
-from kafkaplan.spec.project import KafkaConnection, load_project
+from kafkaplan.spec.project import KafkaConnection, RegistryConnection, load_project
 from tests.conftest import PROJECT, MakeProject
 
 
@@ -53,3 +55,33 @@ def test_a_malformed_address_from_the_environment_points_at_its_line(
     [problem] = info.value.diagnostics
     assert (problem.file, problem.line) == (str(project), 8)
     assert "'127.0.0.1:99999': the port must be between 1 and 65535" in problem.message
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://registry:8081",
+        "https://registry.example.com/apis/ccompat/v7/",
+        "http://[::1]:8080/apis/ccompat/v7",
+        "${env:KAFKAPLAN_SCHEMA_REGISTRY_URL}",
+    ],
+)
+def test_registry_urls_are_accepted(url: str) -> None:
+    assert RegistryConnection(url=url).url == url
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("registry:8081", "'registry:8081' is not an http(s) URL"),
+        ("ftp://registry", "'ftp://registry' is not an http(s) URL"),
+        ("http://registry:99999", "'http://registry:99999': the port must be between 1 and"),
+        ("http://registry:0", "'http://registry:0': the port must be between 1 and 65535"),
+        ("https://kp:hunter2@registry", "the URL must not contain credentials"),
+        ("https://kp@registry", "the URL must not contain credentials"),
+    ],
+)
+def test_a_malformed_registry_url_is_refused(url: str, message: str) -> None:
+    with pytest.raises(ValidationError, match=re.escape(message)) as info:
+        RegistryConnection(url=url)
+    assert "hunter2" not in str(info.value.errors()[0]["msg"])
