@@ -191,6 +191,23 @@ class PolicyOverride(StrictModel):
     min_insync_replicas: int | None = Field(default=None, ge=1)
 
 
+def _duration_within(
+    value: str | int, what: str, *, low_ms: int = 1, high_ms: int | None = None
+) -> str | int:
+    """``value`` if it is a duration from ``low_ms`` to ``high_ms`` (None: no upper bound)."""
+    try:
+        ms = parse_duration_ms(value)
+    except UnitError as exc:
+        raise ValueError(str(exc)) from exc
+    if high_ms is not None and not low_ms <= ms <= high_ms:
+        raise ValueError(f"{what} must be between {low_ms}ms and {high_ms // 1000}s")
+    if ms < low_ms:
+        raise ValueError(
+            f"{what} must be positive" if low_ms == 1 else f"{what} must be at least {low_ms}ms"
+        )
+    return value
+
+
 # One address of bootstrap_servers as librdkafka reads it: an optional listener name
 # (``SASL_SSL://``), a host name, IPv4 or [IPv6] address, and an optional port.
 _SERVER = re.compile(
@@ -250,7 +267,8 @@ class KafkaConnection(StrictModel):
     oauth_scope: str | None = Field(default=None, description="OAUTHBEARER: requested scope.")
     timeout: str | int = Field(
         default="30s",
-        description="Timeout of each request to Kafka (reads, writes and the apply lease).",
+        description="Timeout of each request to Kafka (reads, writes and the apply lease), "
+        "from 10ms to 5m (the Kafka client's own limits).",
     )
     retries: int = Field(
         default=2,
@@ -269,13 +287,8 @@ class KafkaConnection(StrictModel):
     @field_validator("timeout")
     @classmethod
     def _timeout(cls, value: str | int) -> str | int:
-        try:
-            ms = parse_duration_ms(value)
-        except UnitError as exc:
-            raise ValueError(str(exc)) from exc
-        if ms <= 0:
-            raise ValueError("the timeout must be positive")
-        return value
+        # The Kafka client's own bounds of socket.timeout.ms, which this becomes.
+        return _duration_within(value, "the timeout", low_ms=10, high_ms=300_000)
 
     @field_validator("bootstrap_servers")
     @classmethod
@@ -410,6 +423,11 @@ class RegistryConnection(StrictModel):
         default=True,
         description="Check that the registry's certificate names the host of `url`.",
     )
+
+    @field_validator("timeout")
+    @classmethod
+    def _timeout(cls, value: str | int) -> str | int:
+        return _duration_within(value, "the timeout")
 
     @field_validator("url")
     @classmethod
@@ -553,14 +571,15 @@ class ReassignmentSettings(StrictModel):
             raise ValueError(str(exc)) from exc
         return value
 
-    @field_validator("timeout", "poll_interval")
+    @field_validator("timeout")
     @classmethod
     def _duration(cls, value: str | int) -> str | int:
-        try:
-            parse_duration_ms(value)
-        except UnitError as exc:
-            raise ValueError(str(exc)) from exc
-        return value
+        return _duration_within(value, "the timeout", low_ms=0)
+
+    @field_validator("poll_interval")
+    @classmethod
+    def _interval(cls, value: str | int) -> str | int:
+        return _duration_within(value, "the poll interval")
 
     def throttle_bytes(self) -> int:
         return parse_size_bytes(self.throttle)

@@ -248,7 +248,7 @@ def test_the_cli_names_what_the_cluster_does_not_report_yet(
     monkeypatch.setattr(commands, "connect", lambda context, read_only: cluster)
     project: Path = make_project({"a.yaml": "topics:\n  - name: new.t.v1\n"})
     text = project.read_text().replace(
-        "bootstrap_servers: 127.0.0.1:1", "bootstrap_servers: 127.0.0.1:1\n      timeout: 1ms"
+        "bootstrap_servers: 127.0.0.1:1", "bootstrap_servers: 127.0.0.1:1\n      timeout: 10ms"
     )
     project.write_text(text)
     code, out, err = run(project, "apply", "--auto-approve", capsys=capsys)

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 import pytest
 from pydantic import ValidationError
 
 from kafkaplan.errors import SpecError
-from kafkaplan.spec.project import KafkaConnection, RegistryConnection, load_project
+from kafkaplan.spec.project import (
+    KafkaConnection,
+    ReassignmentSettings,
+    RegistryConnection,
+    load_project,
+)
 from tests.conftest import PROJECT, MakeProject
 
 
@@ -85,3 +91,31 @@ def test_a_malformed_registry_url_is_refused(url: str, message: str) -> None:
     with pytest.raises(ValidationError, match=re.escape(message)) as info:
         RegistryConnection(url=url)
     assert "hunter2" not in str(info.value.errors()[0]["msg"])
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        # What the Kafka client refuses for socket.timeout.ms, which kafka.timeout becomes.
+        (
+            lambda: KafkaConnection(bootstrap_servers="k:9092", timeout="6m"),
+            "between 10ms and 300s",
+        ),
+        (
+            lambda: KafkaConnection(bootstrap_servers="k:9092", timeout="5ms"),
+            "between 10ms and 300s",
+        ),
+        # An HTTP client cannot wait zero seconds.
+        (lambda: RegistryConnection(url="http://r:8081", timeout="0s"), "must be positive"),
+        # Polling without a pause would hammer the broker.
+        (lambda: ReassignmentSettings(poll_interval="0s"), "the poll interval must be positive"),
+    ],
+    ids=["kafka-over", "kafka-under", "registry-zero", "poll-zero"],
+)
+def test_timeouts_a_client_cannot_use_are_refused(make: Callable[[], object], message: str) -> None:
+    with pytest.raises(ValidationError, match=message):
+        make()
+
+
+def test_the_longest_kafka_timeout_the_client_takes_is_accepted() -> None:
+    assert KafkaConnection(bootstrap_servers="k:9092", timeout="5m").timeout_seconds() == 300
