@@ -71,6 +71,7 @@ from kafkaplan.secrets import remember
 from kafkaplan.spec.desired import DesiredState
 from kafkaplan.spec.load import SPEC_SUFFIXES, find_spec_files, import_settings, load_desired
 from kafkaplan.spec.project import Environment, Project, ReassignmentSettings, load_project
+from kafkaplan.spec.source import YamlProblem, read_spec_text
 
 if TYPE_CHECKING:
     from kafkaplan.importer.build import ImportResult
@@ -413,11 +414,12 @@ def run_import(
 
 def read_plan_file(path: Path) -> Plan:
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except OSError as exc:
         raise PlanRefused(f"cannot read plan file: {exc.strerror}", resource=str(path)) from exc
     try:
-        return Plan.model_validate_json(text)
+        # Bytes: pydantic reads the JSON as UTF-8 and refuses anything else the same way.
+        return Plan.model_validate_json(data)
     except ValidationError as exc:
         raise PlanRefused(
             "not a kafkaplan plan file (or a damaged one)",
@@ -682,9 +684,11 @@ def format_specs(
     results: list[tuple[Path, str, str | None]] = []
     problems: list[Diagnostic] = []
     for path in files:
-        text = path.read_text(encoding="utf-8")
         try:
+            text = read_spec_text(path, str(path))
             results.append((path, text, format_spec(text, str(path))))
+        except YamlProblem as exc:
+            problems.append(exc.diagnostic)
         except SpecError as exc:
             problems.extend(exc.diagnostics)
     if problems:

@@ -347,6 +347,12 @@ class Written:
 def read_yaml(path: Path, display: str | None = None) -> Document:
     """Read and parse a YAML file, refusing huge files and bytes that are not UTF-8."""
     name = display or str(path)
+    return parse_yaml(read_spec_text(path, name), name)
+
+
+def read_spec_text(path: Path, name: str) -> str:
+    """A spec file's text (without a byte-order mark), refusing an unreadable or huge file,
+    bytes that are not UTF-8 and binary data (``YamlProblem``, located)."""
     try:
         size = path.stat().st_size
         if size > MAX_FILE_BYTES:
@@ -375,7 +381,7 @@ def read_yaml(path: Path, display: str | None = None) -> Document:
         raise YamlProblem(
             Diagnostic("file contains NUL bytes (binary data?)", file=name, line=line)
         )
-    return parse_yaml(text.removeprefix("\ufeff"), name)
+    return text.removeprefix("\ufeff")
 
 
 _REFERENCE = re.compile(r"\$\{([^}]*)\}")

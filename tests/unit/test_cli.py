@@ -206,9 +206,11 @@ def test_apply_saved_plan_refusals(
         assert message in err
 
     (tmp_path / "garbage.json").write_text("{not json")
-    code, _, err = run(project, "apply", str(tmp_path / "garbage.json"), capsys=capsys)
-    assert code == 1
-    assert "not a kafkaplan plan file (or a damaged one)" in err
+    (tmp_path / "binary.json").write_bytes(b'{"a": "\xd1\x00\xff"}')  # not UTF-8
+    for garbage in ("garbage.json", "binary.json"):
+        code, _, err = run(project, "apply", str(tmp_path / garbage), capsys=capsys)
+        assert code == 1, err
+        assert "not a kafkaplan plan file (or a damaged one)" in err
 
     cluster.topics["orders.created.v1"] = FakeTopic(1, 1)  # created out of band meanwhile
     code, _, err = run(project, "apply", str(planfile), capsys=capsys)

@@ -190,6 +190,16 @@ def test_a_broken_file_stops_fmt_before_it_writes_anything(tmp_path: Path) -> No
     assert (tmp_path / "specs" / "a.yaml").read_text() == MESSY
 
 
+def test_a_file_that_is_not_utf8_is_a_located_problem_not_a_crash(tmp_path: Path) -> None:
+    project = project_with(tmp_path, {"a.yaml": MESSY})
+    (tmp_path / "specs" / "b.yaml").write_bytes(b"topics:\n  - name: a.b.v1\n    x: \xff\n")
+    with pytest.raises(SpecError) as info:
+        commands.format_specs(project, write=lambda path, text: pytest.fail("wrote"))
+    [problem] = info.value.diagnostics
+    assert (problem.file, problem.line) == (str(tmp_path / "specs" / "b.yaml"), 3)
+    assert problem.message == "file is not valid UTF-8"
+
+
 # --- properties -------------------------------------------------------------------------
 
 durations = st.integers(min_value=1, max_value=30 * 86_400_000) | st.sampled_from(
