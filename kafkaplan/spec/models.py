@@ -8,9 +8,9 @@ topic names, duplicates, policies) is checked in ``kafkaplan.spec.load`` and
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from kafkaplan.spec.acls import AclEntry
 from kafkaplan.spec.groups import GroupSpec
@@ -18,6 +18,24 @@ from kafkaplan.spec.quotas import QuotaEntry
 from kafkaplan.spec.users import UserSpec
 
 ConfigValue = str | int | float | bool | list[str] | None
+
+
+def _not_a_bool(expected: str) -> BeforeValidator:
+    # pydantic takes true for 1; in YAML `partitions: yes` is a mistake, not one partition.
+    def check(value: Any) -> Any:
+        if isinstance(value, bool):
+            raise ValueError(f"expected {expected}, got a boolean")
+        return value
+
+    return BeforeValidator(check)
+
+
+# A whole number, where a boolean is an error (counts, versions); MaybeCount: or null.
+# (The check wraps the whole type, so that a Field's bounds stay JSON Schema bounds.)
+Count = Annotated[int, _not_a_bool("a number")]
+MaybeCount = Annotated[int | None, _not_a_bool("a number")]
+# A duration or size with its unit, or a bare number (ms, bytes); not a boolean either.
+Quantity = Annotated[str | int, _not_a_bool("a number or an amount with its unit (30s, 50MiB)")]
 
 CompatibilityLevel = Literal[
     "NONE",
@@ -43,7 +61,7 @@ class ReferenceSpec(StrictModel):
         "`$ref` or the Protobuf import path.",
     )
     subject: str = Field(description="Subject holding the referenced schema.")
-    version: int | Literal["latest"] = Field(
+    version: Count | Literal["latest"] = Field(
         default="latest",
         description="Version of that subject; `latest` means the version this plan leaves "
         "as the latest (the one it registers, if it registers one).",
@@ -111,7 +129,7 @@ class DeadLetterSpec(StrictModel):
         default_factory=list,
         description="Principals that drain the dead-letter topic; each gets a consumer role on it.",
     )
-    partitions: int | None = Field(
+    partitions: MaybeCount = Field(
         default=None,
         ge=1,
         le=100_000,
@@ -148,14 +166,14 @@ class TopicSpec(StrictModel):
     owner: str | None = Field(
         default=None, description="The owning team; shown in the blast radius of its changes."
     )
-    partitions: int | None = Field(
+    partitions: MaybeCount = Field(
         default=None,
         ge=1,
         le=100_000,
         description="Number of partitions. Can only grow. Defaults to the environment's "
         "`defaults.partitions`.",
     )
-    replication_factor: int | None = Field(
+    replication_factor: MaybeCount = Field(
         default=None,
         ge=1,
         le=32,

@@ -32,7 +32,15 @@ from pydantic import (
 from kafkaplan.errors import Diagnostic, ProjectError, SpecError
 from kafkaplan.secrets import remember
 from kafkaplan.spec.acls import AclSettings, check_ownership
-from kafkaplan.spec.models import CompatibilityLevel, ConfigValue, DeadLetter, StrictModel
+from kafkaplan.spec.models import (
+    CompatibilityLevel,
+    ConfigValue,
+    Count,
+    DeadLetter,
+    MaybeCount,
+    Quantity,
+    StrictModel,
+)
 from kafkaplan.spec.quotas import QuotaSettings
 from kafkaplan.spec.quotas import check_ownership as check_quota_ownership
 from kafkaplan.spec.source import Document, YamlProblem, read_yaml
@@ -125,13 +133,13 @@ class DeadLetterPolicy(StrictModel):
         description="Appended to the topic's name. Dead-letter topics are exempt from the "
         "naming pattern: their names follow from their topic's.",
     )
-    partitions: int | None = Field(
+    partitions: MaybeCount = Field(
         default=None,
         ge=1,
         le=100_000,
         description="Partitions of a dead-letter topic. Omitted: as many as its topic.",
     )
-    retention: str | int = Field(
+    retention: Quantity = Field(
         default="14d",
         description="retention.ms of a dead-letter topic: long enough for operators to drain it.",
     )
@@ -160,8 +168,8 @@ class Policy(StrictModel):
         description="Longest retention.ms a delete-policy topic may declare (null: no limit). "
         "Compact-only topics are exempt; infinite retention counts as over the limit.",
     )
-    min_replication_factor: int = Field(default=1, ge=1)
-    min_insync_replicas: int = Field(
+    min_replication_factor: Count = Field(default=1, ge=1)
+    min_insync_replicas: Count = Field(
         default=1,
         ge=1,
         description="Smallest min.insync.replicas a topic may have (declared or defaulted).",
@@ -187,8 +195,8 @@ class PolicyOverride(StrictModel):
     """Per-environment overrides of the project-wide policy."""
 
     max_retention: str | int | None = None
-    min_replication_factor: int | None = Field(default=None, ge=1)
-    min_insync_replicas: int | None = Field(default=None, ge=1)
+    min_replication_factor: MaybeCount = Field(default=None, ge=1)
+    min_insync_replicas: MaybeCount = Field(default=None, ge=1)
 
 
 def _duration_within(
@@ -265,12 +273,12 @@ class KafkaConnection(StrictModel):
         description="OAUTHBEARER: name of the environment variable holding the client secret.",
     )
     oauth_scope: str | None = Field(default=None, description="OAUTHBEARER: requested scope.")
-    timeout: str | int = Field(
+    timeout: Quantity = Field(
         default="30s",
         description="Timeout of each request to Kafka (reads, writes and the apply lease), "
         "from 10ms to 5m (the Kafka client's own limits).",
     )
-    retries: int = Field(
+    retries: Count = Field(
         default=2,
         ge=0,
         le=10,
@@ -403,7 +411,7 @@ class RegistryConnection(StrictModel):
     username: str | None = None
     password_env: str | None = None
     bearer_token_env: str | None = None
-    timeout: str | int = "30s"
+    timeout: Quantity = "30s"
     ssl_ca_location: str | None = Field(
         default=None,
         description="https: PEM file of the CA(s) the registry's certificate is checked "
@@ -503,12 +511,12 @@ class LeaseSettings(StrictModel):
         description=f"Topic holding the lease; must start with {LEASE_TOPIC!r}. Projects that "
         "manage disjoint parts of one cluster may use separate leases.",
     )
-    ttl: str | int = Field(
+    ttl: Quantity = Field(
         default="5m",
         description="How long a lease lasts without renewal; an apply renews it between "
         "batches. A crashed run's lease can be taken over once it has expired.",
     )
-    wait: str | int = Field(
+    wait: Quantity = Field(
         default="0s",
         description="How long apply waits for a lease held by another run before giving up "
         "(--lease-wait overrides it).",
@@ -545,19 +553,19 @@ class LeaseSettings(StrictModel):
 class ReassignmentSettings(StrictModel):
     """How apply carries out replication-factor changes (partition reassignments)."""
 
-    throttle: str | int = Field(
+    throttle: Quantity = Field(
         default="50MiB",
         description="Replication throttle while new replicas copy their data, in bytes per "
         "second per broker (units: 50MiB, 100MB); set on the brokers and the moving "
         "partitions for the reassignment and removed when it completes.",
     )
-    timeout: str | int = Field(
+    timeout: Quantity = Field(
         default="30m",
         description="How long apply waits for the new replicas to catch up. A reassignment "
         "still running then keeps going in Kafka; the next plan reports it and the next "
         "apply waits for it again and finishes it.",
     )
-    poll_interval: str | int = Field(
+    poll_interval: Quantity = Field(
         default="2s", description="How often apply checks the reassignment's progress."
     )
 
@@ -596,10 +604,10 @@ class TopicClass(StrictModel):
     Typed data merged key by key (a topic's own value wins), not a template."""
 
     description: str | None = Field(default=None, description="What the class is for; for people.")
-    partitions: int | None = Field(
+    partitions: MaybeCount = Field(
         default=None, ge=1, le=100_000, description="Partitions of its topics."
     )
-    replication_factor: int | None = Field(
+    replication_factor: MaybeCount = Field(
         default=None, ge=1, le=32, description="Replicas per partition of its topics."
     )
     configs: dict[str, ConfigValue] = Field(
@@ -630,7 +638,7 @@ class BlastRadiusSettings(StrictModel):
         "list who is affected, refuse deleting topics in use and count what retention cuts "
         "delete.",
     )
-    in_use_window: str | int = Field(
+    in_use_window: Quantity = Field(
         default="7d",
         description="A topic is in use while a consumer group has live members or has read "
         "records written within this window; deleting it is then a plan error "
@@ -651,8 +659,8 @@ class BlastRadiusSettings(StrictModel):
 
 
 class Defaults(StrictModel):
-    partitions: int = Field(default=3, ge=1)
-    replication_factor: int = Field(default=3, ge=1)
+    partitions: Count = Field(default=3, ge=1)
+    replication_factor: Count = Field(default=3, ge=1)
 
 
 class ReplicationPolicy(StrictModel):
@@ -726,7 +734,7 @@ class ProjectModel(StrictModel):
         "--allow-deletes; otherwise it is kept and warned about. The user kafkaplan connects "
         "as is never deleted.",
     )
-    max_destroy: int = Field(
+    max_destroy: Count = Field(
         default=10,
         ge=0,
         description="Refuse a plan that deletes more resources than this (--max-destroy "

@@ -87,6 +87,25 @@ def test_every_problem_is_reported_with_its_line(make_project: MakeProject) -> N
     assert len(found) == 5
 
 
+def test_a_boolean_is_not_a_count(make_project: MakeProject) -> None:
+    """YAML reads `yes` as true, which pydantic alone would take for 1."""
+    project = make_project(
+        {
+            "a.yaml": """\
+            topics:
+              - name: orders.created.v1
+                partitions: yes
+                replication_factor: true
+            """,
+        }
+    )
+    assert problems(project) == [
+        "specs/a.yaml:3: topics.0.partitions: Value error, expected a number, got a boolean",
+        "specs/a.yaml:4: topics.0.replication_factor: Value error, expected a number, got a "
+        "boolean",
+    ]
+
+
 def test_names_duplicates_and_collisions(make_project: MakeProject) -> None:
     project = make_project(
         {

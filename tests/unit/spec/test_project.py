@@ -119,3 +119,15 @@ def test_timeouts_a_client_cannot_use_are_refused(make: Callable[[], object], me
 
 def test_the_longest_kafka_timeout_the_client_takes_is_accepted() -> None:
     assert KafkaConnection(bootstrap_servers="k:9092", timeout="5m").timeout_seconds() == 300
+
+
+def test_a_boolean_is_not_a_timeout_or_a_count() -> None:
+    with pytest.raises(ValidationError) as info:
+        KafkaConnection(bootstrap_servers="k:9092", timeout=True, retries=False)
+    assert [(e["loc"], e["msg"]) for e in info.value.errors()] == [
+        (
+            ("timeout",),
+            "Value error, expected a number or an amount with its unit (30s, 50MiB), got a boolean",
+        ),
+        (("retries",), "Value error, expected a number, got a boolean"),
+    ]
