@@ -8,34 +8,18 @@ topic names, duplicates, policies) is checked in ``kafkaplan.spec.load`` and
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from kafkaplan.spec.acls import AclEntry
 from kafkaplan.spec.groups import GroupSpec
+from kafkaplan.spec.numbers import Count, MaybeCount
 from kafkaplan.spec.quotas import QuotaEntry
 from kafkaplan.spec.users import UserSpec
 
 ConfigValue = str | int | float | bool | list[str] | None
 
-
-def _not_a_bool(expected: str) -> BeforeValidator:
-    # pydantic takes true for 1; in YAML `partitions: yes` is a mistake, not one partition.
-    def check(value: Any) -> Any:
-        if isinstance(value, bool):
-            raise ValueError(f"expected {expected}, got a boolean")
-        return value
-
-    return BeforeValidator(check)
-
-
-# A whole number, where a boolean is an error (counts, versions); MaybeCount: or null.
-# (The check wraps the whole type, so that a Field's bounds stay JSON Schema bounds.)
-Count = Annotated[int, _not_a_bool("a number")]
-MaybeCount = Annotated[int | None, _not_a_bool("a number")]
-# A duration or size with its unit, or a bare number (ms, bytes); not a boolean either.
-Quantity = Annotated[str | int, _not_a_bool("a number or an amount with its unit (30s, 50MiB)")]
 
 CompatibilityLevel = Literal[
     "NONE",

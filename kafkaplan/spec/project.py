@@ -32,15 +32,8 @@ from pydantic import (
 from kafkaplan.errors import Diagnostic, ProjectError, SpecError
 from kafkaplan.secrets import remember
 from kafkaplan.spec.acls import AclSettings, check_ownership
-from kafkaplan.spec.models import (
-    CompatibilityLevel,
-    ConfigValue,
-    Count,
-    DeadLetter,
-    MaybeCount,
-    Quantity,
-    StrictModel,
-)
+from kafkaplan.spec.models import CompatibilityLevel, ConfigValue, DeadLetter, StrictModel
+from kafkaplan.spec.numbers import Count, MaybeCount, Quantity
 from kafkaplan.spec.quotas import QuotaSettings
 from kafkaplan.spec.quotas import check_ownership as check_quota_ownership
 from kafkaplan.spec.source import Document, YamlProblem, read_yaml

@@ -20,6 +20,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from kafkaplan.errors import Diagnostic
+from kafkaplan.spec.numbers import MaybeNumber
 from kafkaplan.spec.source import Document, PathKey
 from kafkaplan.spec.units import SIZE_UNITS, UnitError, format_size_bytes, parse_size_bytes
 
@@ -218,19 +219,19 @@ class QuotaEntry(_Model):
         description="Bytes per second fetched, with units: `20MiB/s` (or bytes).",
         examples=["20MiB/s"],
     )
-    request_percentage: int | float | None = Field(
+    request_percentage: MaybeNumber = Field(
         default=None,
         description="Percentage of one request handler or network thread's time (per "
         "quota window); 200 is two threads' worth.",
         examples=[25],
     )
-    controller_mutation_rate: int | float | None = Field(
+    controller_mutation_rate: MaybeNumber = Field(
         default=None,
         description="Partitions created or deleted per second (topic creations, partition "
         "increases, deletions).",
         examples=[10],
     )
-    connection_creation_rate: int | float | None = Field(
+    connection_creation_rate: MaybeNumber = Field(
         default=None,
         description="Connections per second from the IP address (IP entities only).",
         examples=[20],

@@ -107,6 +107,7 @@ def test_entities_and_values_are_normalized(make_project: MakeProject) -> None:
         ("- user: a\n    producer_byte_rate: 10 furlongs/s", "is not a byte rate"),
         ("- user: a\n    producer_byte_rate: 0", "must be greater than 0"),
         ("- user: a\n    request_percentage: -1", "must be greater than 0"),
+        ("- user: a\n    request_percentage: yes", "expected a number, got a boolean"),
         ("- user: a\n    connection_creation_rate: 5", "does not apply to user 'a'"),
         ("- ip: 10.0.0.1\n    producer_byte_rate: 1MiB/s", "does not apply to ip"),
         ("- ip: 10.0.0.1\n    user: a\n    connection_creation_rate: 5", "stands alone"),
