@@ -21,12 +21,12 @@ through the same policy. The rules:
 - Registry reads (GETs, lookups, compatibility checks) are retried as they are; registry
   writes are sent once (the applier looks up a registration answered with a server error).
 - Every call is bounded: at most ``attempts`` tries, each bounded by the connection's
-  timeout, with exponential backoff between them. A read that timed out while no broker
-  had answered the client yet (``Cluster.unreached``: a wrong address, a cluster that is
-  down) is not tried again: the reads sent together fail after the one timeout they share,
-  with ``ClusterNotReached``. A write whose outcome could not be
+  timeout, with exponential backoff between them. A write whose outcome could not be
   established keeps its transient error, which the applier reports as "outcome unknown"
   rather than as done or failed.
+- A read that timed out while no broker had answered the client yet (``Cluster.unreached``:
+  a wrong address, a cluster that is down) is not tried again: the reads sent together
+  fail after the one timeout they share, with ``ClusterNotReached``.
 """
 
 from __future__ import annotations
