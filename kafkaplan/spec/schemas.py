@@ -782,7 +782,7 @@ def _broken_schema(root: Path, declaration: Declaration) -> tuple[str, str]:
     try:
         file = resolve_schema_file(root, declaration.spec_file, declaration.spec.file)
         return file.name, _read_schema_file(file)
-    except (ValueError, OSError):
+    except (ValueError, OSError, SchemaProblem):  # too big or not UTF-8: its text is unknown
         return Path(declaration.spec.file).name, ""
 
 

@@ -696,3 +696,39 @@ def test_one_bad_avro_file_does_not_add_a_missing_reference_elsewhere(
     specs["a.yaml"] = "topics:\n  - name: a.b.v1\n    value_schema: schemas/order.avsc\n"
     [missing] = problems(make_project(specs))
     assert "missing reference: type 'com.acme.Money'" in missing
+
+
+def test_a_schema_file_too_big_or_not_utf8_is_a_located_problem(
+    make_project: MakeProject, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Also when another schema refers to a type either might define (before, reading it
+    again to look for that type ended the run with an internal error)."""
+    monkeypatch.setattr(schemas, "MAX_SCHEMA_BYTES", 100)
+    project = make_project(
+        {
+            "a.yaml": """\
+            topics:
+              - name: orders.created.v1
+                value_schema: schemas/order.avsc
+              - name: orders.big.v1
+                value_schema: schemas/big.avsc
+              - name: orders.binary.v1
+                value_schema: schemas/binary.avsc
+            """,
+            "schemas/order.avsc": '{"type": "record", "name": "Order", "fields": []}',
+            "schemas/big.avsc": '{"type": "record", "name": "Big", "fields": []}' + " " * 64,
+        }
+    )
+    (project.parent / "specs" / "schemas" / "binary.avsc").write_bytes(b'{"x": "\xff"}')
+    order = project.parent / "specs" / "schemas" / "order.avsc"
+    order.write_text(
+        '{"type": "record", "name": "Order", "fields": [{"name": "b", "type": "Big"}]}'
+    )
+    found = problems(project)
+    assert any(
+        p.startswith("specs/schemas/big.avsc:1: schema file is 111 bytes; the limit is 100")
+        for p in found
+    ), found
+    assert any(
+        p.startswith("specs/schemas/binary.avsc:1: schema file is not valid UTF-8") for p in found
+    ), found
