@@ -767,6 +767,13 @@ class ProjectModel(StrictModel):
         description="Which client quota entities kafkaplan owns (docs/quotas.md).",
     )
 
+    @field_validator("environments")
+    @classmethod
+    def _some_environment(cls, value: dict[str, Environment]) -> dict[str, Environment]:
+        if not value:
+            raise ValueError("the project needs at least one environment (a cluster to plan for)")
+        return value
+
 
 @dataclass(frozen=True)
 class Project:

@@ -537,6 +537,7 @@ def test_schema_of_the_project_file(
     code, _, err = run(project, "validate", capsys=capsys)
     assert code == 1
     assert "unknown key 'not_a_key'" in err
+    assert "kafkaplan.yaml:2: environments: Value error, the project needs at least one " in err
     assert "`kafkaplan schema --project` prints every key the format knows" in err
 
 
