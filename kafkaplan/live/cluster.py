@@ -15,7 +15,7 @@ import re
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from functools import cache
@@ -619,6 +619,29 @@ T = TypeVar("T")
 E = TypeVar("E", bound=ClusterError)
 
 
+# The most metadata records a KRaft controller takes from one request (QuorumController's
+# MAX_RECORDS_PER_USER_OP is 10,000; kept below it). Past it, it refuses the whole request,
+# every topic in it ("Excessively large number of partitions per request").
+MAX_RECORDS_PER_REQUEST = 8_000
+
+
+def _within_records(items: Iterable[T], records: Callable[[T], int]) -> Iterator[list[T]]:
+    """``items`` in consecutive requests of at most ``MAX_RECORDS_PER_REQUEST`` records
+    (``records`` of each); an item that alone needs more goes in a request of its own, which
+    the controller then refuses for that item only."""
+    batch: list[T] = []
+    used = 0
+    for item in items:
+        cost = records(item)
+        if batch and used + cost > MAX_RECORDS_PER_REQUEST:
+            yield batch
+            batch, used = [], 0
+        batch.append(item)
+        used += cost
+    if batch:
+        yield batch
+
+
 def _chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
@@ -954,16 +977,20 @@ class KafkaCluster:
             self._guard_writes("create topics")
         if not topics:
             return {}
-        requests = [
-            NewTopic(t.name, t.partitions, t.replication_factor, config=dict(t.configs))
-            for t in topics
-        ]
-        futures = self._admin.create_topics(
-            requests,
-            validate_only=validate_only,
-            request_timeout=self.timeout,
-            operation_timeout=self.timeout,
-        )
+        futures: dict[str, Future[Any]] = {}
+        # A topic is a record, each partition and each config one more.
+        for batch in _within_records(topics, lambda t: 1 + max(t.partitions, 1) + len(t.configs)):
+            futures.update(
+                self._admin.create_topics(
+                    [
+                        NewTopic(t.name, t.partitions, t.replication_factor, config=dict(t.configs))
+                        for t in batch
+                    ],
+                    validate_only=validate_only,
+                    request_timeout=self.timeout,
+                    operation_timeout=self.timeout,
+                )
+            )
         return self._collect(futures, "create_topics")
 
     def alter_topic_configs(
@@ -997,12 +1024,17 @@ class KafkaCluster:
             self._guard_writes("create partitions")
         if not totals:
             return {}
-        futures = self._admin.create_partitions(
-            [NewPartitions(name, count) for name, count in sorted(totals.items())],
-            validate_only=validate_only,
-            request_timeout=self.timeout,
-            operation_timeout=self.timeout,
-        )
+        futures: dict[str, Future[Any]] = {}
+        # Counted as if every partition were new: the total bounds the partitions added.
+        for batch in _within_records(sorted(totals.items()), lambda item: item[1]):
+            futures.update(
+                self._admin.create_partitions(
+                    [NewPartitions(name, count) for name, count in batch],
+                    validate_only=validate_only,
+                    request_timeout=self.timeout,
+                    operation_timeout=self.timeout,
+                )
+            )
         return self._collect(futures, "create_partitions")
 
     def delete_topics(self, names: Sequence[str]) -> Results:

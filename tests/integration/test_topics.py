@@ -375,6 +375,29 @@ def test_wrong_password(make_project: MakeProject, stack: dict[str, str]) -> Non
     assert "not-the-password" not in result.out + result.err
 
 
+def test_more_partitions_than_the_controller_takes_in_one_request_are_planned_in_several(
+    make_project: MakeProject, admin: AdminClient
+) -> None:
+    """A KRaft controller refuses a request of more than 10,000 metadata records, every
+    topic in it: 200 topics of 50 partitions, or 60 partitions more for each of 200, must be
+    asked in several requests, or a plan that is fine topic by topic shows every topic
+    refused ("Excessively large number of partitions per request")."""
+    project = make_project()
+    grown = [project.name(f"grown{i:03d}") for i in range(200)]
+    for future in admin.create_topics([NewTopic(t, 1, 1) for t in grown]).values():
+        future.result()
+    new = [project.name(f"new{i:03d}") for i in range(200)]
+    project.specs(
+        "topics:\n"
+        + "".join(f"  - name: {t}\n    partitions: 61\n" for t in grown)
+        + "".join(f"  - name: {t}\n    partitions: 50\n" for t in new)
+    )
+    result = project.run("plan", "--detailed-exitcode")
+    assert result.code == 2, result.out + result.err
+    assert "Errors" not in result.out, result.out[:3000]
+    assert "Plan: 200 to create, 200 to update, 0 to delete." in result.out
+
+
 def test_a_refused_login_ends_every_read_waiting_for_an_answer(stack: dict[str, str]) -> None:
     """Reads sent together before the broker has answered (a plan's bindings and configs,
     sent alongside its metadata) fail with the refusal as soon as the client reports it,

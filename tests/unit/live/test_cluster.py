@@ -3,6 +3,7 @@ refused and, in its hint, the permission to grant; never the broker's request du
 
 from __future__ import annotations
 
+import itertools
 import logging
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -10,6 +11,8 @@ from typing import Any
 
 import pytest
 from confluent_kafka import KafkaError, KafkaException
+from hypothesis import given
+from hypothesis import strategies as st
 from kafka import errors as kafka_errors
 
 from kafkaplan.errors import (
@@ -19,7 +22,14 @@ from kafkaplan.errors import (
     ClusterUnreachable,
     PermissionDenied,
 )
-from kafkaplan.live.cluster import KafkaCluster, silence_reason, translate, translate_kafka_python
+from kafkaplan.live.cluster import (
+    MAX_RECORDS_PER_REQUEST,
+    KafkaCluster,
+    _within_records,
+    silence_reason,
+    translate,
+    translate_kafka_python,
+)
 from kafkaplan.spec.project import KafkaConnection
 
 # What a Kafka 4.1 broker answers to CreateAcls without ALTER on the cluster: the request is
@@ -230,3 +240,17 @@ def test_a_silent_cluster_is_explained_by_what_the_client_last_reported(
     reported: list[tuple[str, str]], reason: str | None, hint: str
 ) -> None:
     assert silence_reason(reported) == (reason, hint)
+
+
+@given(st.lists(st.integers(min_value=1, max_value=3 * MAX_RECORDS_PER_REQUEST), max_size=60))
+def test_requests_stay_within_the_controllers_records_but_keep_every_item_in_order(
+    costs: list[int],
+) -> None:
+    batches = list(_within_records(costs, lambda cost: cost))
+    assert [cost for batch in batches for cost in batch] == costs
+    for batch in batches:
+        assert batch
+        # Over the limit only alone: the controller then refuses that item, not the others.
+        assert sum(batch) <= MAX_RECORDS_PER_REQUEST or len(batch) == 1
+    for batch, following in itertools.pairwise(batches):
+        assert sum(batch) + following[0] > MAX_RECORDS_PER_REQUEST  # not split too early
