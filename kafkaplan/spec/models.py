@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from kafkaplan.spec.acls import AclEntry
 from kafkaplan.spec.groups import GroupSpec
-from kafkaplan.spec.numbers import Count, MaybeCount
+from kafkaplan.spec.numbers import Count, MaybeCount, Quantity
 from kafkaplan.spec.quotas import QuotaEntry
 from kafkaplan.spec.users import UserSpec
 
@@ -119,7 +119,7 @@ class DeadLetterSpec(StrictModel):
         le=100_000,
         description="Partitions of the dead-letter topic. Default: `policy.dead_letter.partitions`.",
     )
-    retention: str | int | None = Field(
+    retention: Quantity | None = Field(
         default=None,
         description="retention.ms of the dead-letter topic (units: 14d). Default: "
         "`policy.dead_letter.retention`.",

@@ -156,7 +156,7 @@ class DeadLetterPolicy(StrictModel):
 
 class Policy(StrictModel):
     naming: NamingPolicy = Field(default_factory=NamingPolicy)
-    max_retention: str | int | None = Field(
+    max_retention: Quantity | None = Field(
         default="30d",
         description="Longest retention.ms a delete-policy topic may declare (null: no limit). "
         "Compact-only topics are exempt; infinite retention counts as over the limit.",
@@ -187,7 +187,7 @@ class Policy(StrictModel):
 class PolicyOverride(StrictModel):
     """Per-environment overrides of the project-wide policy."""
 
-    max_retention: str | int | None = None
+    max_retention: Quantity | None = None
     min_replication_factor: MaybeCount = Field(default=None, ge=1)
     min_insync_replicas: MaybeCount = Field(default=None, ge=1)
 

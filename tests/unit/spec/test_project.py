@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from kafkaplan.errors import SpecError
 from kafkaplan.spec.project import (
     KafkaConnection,
+    Policy,
     ReassignmentSettings,
     RegistryConnection,
     load_project,
@@ -131,3 +132,5 @@ def test_a_boolean_is_not_a_timeout_or_a_count() -> None:
         ),
         (("retries",), "Value error, expected a number, got a boolean"),
     ]
+    with pytest.raises(ValidationError, match="got a boolean"):
+        Policy(max_retention=True)
