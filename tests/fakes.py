@@ -1042,7 +1042,8 @@ class MemoryRegistry:
     """An in-memory double of the ``Registry`` protocol, behaving like a Confluent-compatible
     registry where unit tests rely on it (tests/integration checks the real one): versions
     and ids, subject and global levels, compatibility checked at registration, soft then
-    hard deletes, references that must exist and block deleting what they point at."""
+    hard deletes, references that must exist and block deleting what they point at (until
+    the referring schema is deleted for good)."""
 
     global_level: str = "BACKWARD"
     subjects: dict[str, list[FakeVersion]] = field(default_factory=dict)
@@ -1114,6 +1115,25 @@ class MemoryRegistry:
     def versions(self, subject: str) -> list[int]:
         self._ask(f"versions:{subject}")
         return [v.version for v in self._live(subject)]
+
+    def referenced_by(self, subject: str, version: int) -> list[int]:
+        self._ask(f"referenced_by:{subject}:{version}")
+        return sorted(
+            v.schema_id
+            for versions in self.subjects.values()
+            for v in versions
+            if any(r.subject == subject and r.version == version for r in v.payload.references)
+        )
+
+    def schema_usages(self, schema_id: int) -> list[tuple[str, int]] | None:
+        self._ask(f"schema_usages:{schema_id}")
+        usages = sorted(
+            (name, v.version)
+            for name, versions in self.subjects.items()
+            for v in versions
+            if v.schema_id == schema_id
+        )
+        return usages or None
 
     def list_subjects(self, prefixes: Sequence[str]) -> list[str]:
         self._ask("list_subjects")
@@ -1229,11 +1249,13 @@ class MemoryRegistry:
             raise RegistryError(
                 "Subject not found", resource=resource, status=404, error_code=40401
             )
+        # As on Apicurio: a schema refers until it is deleted for good (soft-deleted versions
+        # and subjects still do).
         referrers = [
             name
-            for name in self.subjects
-            if name not in self.soft_deleted
-            and any(r.subject == subject for v in self._live(name) for r in v.payload.references)
+            for name, versions in self.subjects.items()
+            if name != subject
+            and any(r.subject == subject for v in versions for r in v.payload.references)
         ]
         if referrers:
             raise SchemaRejected(

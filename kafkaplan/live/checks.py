@@ -1,6 +1,8 @@
 """Ask the broker and the registry the plan's questions (``kafkaplan.plan.checks``) without
 changing anything: the broker's dry run of every topic creation, config update and
-partition increase and client quota change, what this Kafka client can do with ACLs, and the registry's compatibility check and look-up of every new schema version.
+partition increase and client quota change, what this Kafka client can do with ACLs, the
+registry's compatibility check and look-up of every new schema version, and which schemas
+still refer to a subject the plan deletes.
 The answers (``Checks``) are, beside the live state, an input of ``compute_plan``."""
 
 from __future__ import annotations
@@ -63,6 +65,19 @@ class SchemaCheck:
 
 
 @dataclass(frozen=True)
+class Referrers:
+    """The registry's answer for a subject the plan deletes: the schemas that still refer to
+    one of its versions (the registry refuses the delete while one does)."""
+
+    schema_ids: tuple[int, ...] = ()
+    # Schema id -> the subjects and versions that have it (soft-deleted ones too), where the
+    # registry said.
+    usages: Mapping[int, tuple[tuple[str, int], ...]] = field(default_factory=dict)
+    # The registry could not say (its answer): not a verdict.
+    unchecked: str | None = None
+
+
+@dataclass(frozen=True)
 class Questions:
     """What to ask before the plan can be decided."""
 
@@ -79,10 +94,13 @@ class Questions:
     group_config_updates: Mapping[str, Mapping[str, str | None]] = field(default_factory=dict)
     # Client quota entity -> the keys a change sets (None: removes the key).
     quota_changes: Mapping[QuotaEntity, Mapping[str, float | None]] = field(default_factory=dict)
+    # Subject the plan deletes -> its versions (who refers to them is asked).
+    subject_deletions: Mapping[str, tuple[int, ...]] = field(default_factory=dict)
 
     def __bool__(self) -> bool:
         return bool(
-            self.topic_creations
+            self.subject_deletions
+            or self.topic_creations
             or self.group_config_updates
             or self.quota_changes
             or self.config_updates
@@ -107,6 +125,8 @@ class Checks:
     group_config_updates: Mapping[str, DryRun] = field(default_factory=dict)
     # Client quota entity -> the broker's dry run of its change.
     quota_changes: Mapping[QuotaEntity, DryRun] = field(default_factory=dict)
+    # Subject the plan deletes -> the schemas that still refer to it.
+    subject_referrers: Mapping[str, Referrers] = field(default_factory=dict)
 
 
 def ask(cluster: Cluster, registry: Registry | None, questions: Questions) -> Checks:
@@ -135,6 +155,7 @@ def ask(cluster: Cluster, registry: Registry | None, questions: Questions) -> Ch
             else {}
         ),
         quota_changes=_dry_run_quotas(cluster, questions),
+        subject_referrers=_referrers(registry, questions) if registry is not None else {},
     )
 
 
@@ -195,6 +216,58 @@ def _check_schemas(registry: Registry, questions: Questions) -> dict[str, Schema
             subject: _answers(*answers, questions.registrations[subject])
             for subject, answers in futures.items()
         }
+
+
+def _referrers(registry: Registry, questions: Questions) -> dict[str, Referrers]:
+    """For each subject the plan deletes, the schemas that refer to one of its versions and
+    have not been deleted for good, with the subjects and versions that have them: the
+    registry lists the referrers of each version (soft-deleted ones too, and Apicurio even
+    some deleted for good). A registry that cannot say is that subject's answer; one that
+    stops answering, or refuses this client, fails the plan. A referrer the registry says
+    nothing more about is counted, unnamed."""
+    if not questions.subject_deletions:
+        return {}
+    ask_registry = UntilUnreachable()
+    found: dict[str, set[int] | str] = {}
+    usages: dict[int, list[tuple[str, int]] | None] = {}
+    with ThreadPoolExecutor(max_workers=REGISTRY_WORKERS) as pool:
+        asked = {
+            subject: [
+                pool.submit(
+                    ask_registry, subject_address(subject), registry.referenced_by, subject, v
+                )
+                for v in versions
+            ]
+            for subject, versions in questions.subject_deletions.items()
+        }
+        for subject, futures in asked.items():
+            try:
+                found[subject] = {schema_id for f in futures for schema_id in f.result()}
+            except (RegistryUnreachable, RegistryAuthenticationFailed):
+                raise
+            except RegistryError as exc:
+                found[subject] = exc.message
+        ids = sorted({i for answer in found.values() if isinstance(answer, set) for i in answer})
+        looked_up = {
+            i: pool.submit(ask_registry, f"schema id {i}", registry.schema_usages, i) for i in ids
+        }
+        for schema_id, future in looked_up.items():
+            try:
+                usages[schema_id] = future.result()
+            except (RegistryUnreachable, RegistryAuthenticationFailed):
+                raise
+            except RegistryError:
+                usages[schema_id] = []
+    answers = {}
+    for subject, answer in found.items():
+        if isinstance(answer, str):
+            answers[subject] = Referrers(unchecked=answer)
+            continue
+        alive = [i for i in sorted(answer) if usages[i] is not None]
+        answers[subject] = Referrers(
+            tuple(alive), {i: tuple(usages[i] or ()) for i in alive if usages[i]}
+        )
+    return answers
 
 
 def _answers(

@@ -114,6 +114,16 @@ class Registry(Protocol):
 
     def versions(self, subject: str) -> list[int]: ...
 
+    def referenced_by(self, subject: str, version: int) -> list[int]:
+        """The ids of the schemas that refer to this version of ``subject`` (soft-deleted
+        ones included; a registry may still list a schema deleted for good)."""
+        ...
+
+    def schema_usages(self, schema_id: int) -> list[tuple[str, int]] | None:
+        """The subjects and versions that have the schema with this id, soft-deleted ones
+        included; None when there is no such schema (it was deleted for good)."""
+        ...
+
     def list_subjects(self, prefixes: Sequence[str]) -> list[str]:
         """Every (not deleted) subject starting with one of ``prefixes``."""
         ...
@@ -468,6 +478,28 @@ class HttpRegistry:
             missing_ok=True,
         )
         return sorted(int(v) for v in answer or [])
+
+    def referenced_by(self, subject: str, version: int) -> list[int]:
+        answer = self._call(
+            "GET",
+            f"/subjects/{_quote(subject)}/versions/{int(version)}/referencedby",
+            resource=subject_address(subject),
+            operation="read",
+            missing_ok=True,
+        )
+        return sorted(int(i) for i in answer or [])
+
+    def schema_usages(self, schema_id: int) -> list[tuple[str, int]] | None:
+        answer = self._call(
+            "GET",
+            f"/schemas/ids/{int(schema_id)}/versions?deleted=true",
+            resource=f"schema id {int(schema_id)}",
+            operation="read",
+            missing_ok=True,
+        )
+        if answer is None:
+            return None
+        return sorted((str(u["subject"]), int(u["version"])) for u in answer or [])
 
     def list_subjects(self, prefixes: Sequence[str]) -> list[str]:
         found: set[str] = set()

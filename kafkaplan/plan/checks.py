@@ -4,10 +4,11 @@ decided (``kafkaplan.live.checks`` asks them; ``compute_plan`` decides from the 
 Some questions need the network but must be answered at plan time, so that a change the
 broker or the registry would refuse fails the plan, not the apply: the broker's dry run of
 every topic creation, config update, partition increase, group config update and client
-quota change, whether this Kafka client can carry out an ACL change, and the
-registry's compatibility check (and look-up) of every new schema version. Which to ask
-follows from a draft computation without answers; the plan itself is then computed once
-more, with them, so that everything is decided in one place.
+quota change, whether this Kafka client can carry out an ACL change, the registry's
+compatibility check (and look-up) of every new schema version, and which schemas still
+refer to a subject the plan deletes (the registry refuses that delete while one does).
+Which to ask follows from a draft computation without answers; the plan itself is then
+computed once more, with them, so that everything is decided in one place.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from kafkaplan.plan.model import (
     CreateAcl,
     CreateTopic,
     DeleteAcl,
+    DeleteSubject,
     Plan,
     RegisterSchema,
     UpdateTopic,
@@ -31,8 +33,8 @@ from kafkaplan.plan.model import (
 
 def questions(draft: Plan) -> Questions:
     """What a plan computed without answers needs answered: its topic creations, config
-    updates and partition increases, its ACL changes, and the new versions of existing
-    subjects."""
+    updates and partition increases, its ACL changes, the new versions of existing
+    subjects, and who refers to the subjects it deletes."""
     creations = []
     config_updates: dict[str, dict[str, str | None]] = {}
     partition_increases: dict[str, int] = {}
@@ -41,9 +43,13 @@ def questions(draft: Plan) -> Questions:
     unchecked = []
     group_updates: dict[str, dict[str, str | None]] = {}
     quota_changes = {}
+    deletions: dict[str, tuple[int, ...]] = {}
     for change in draft.changes:
         operation = change.operation
-        if isinstance(operation, AlterGroupConfigs):
+        if isinstance(operation, DeleteSubject):
+            versions = (change.before or {}).get("versions") or ()
+            deletions[change.name] = tuple(int(v) for v in versions)
+        elif isinstance(operation, AlterGroupConfigs):
             group_updates[change.name] = dict(operation.configs)
         elif isinstance(operation, AlterQuotas):
             quota_changes[operation.quota_entity()] = dict(operation.values)
@@ -89,4 +95,5 @@ def questions(draft: Plan) -> Questions:
         partition_increases=partition_increases,
         group_config_updates=group_updates,
         quota_changes=quota_changes,
+        subject_deletions=deletions,
     )

@@ -12,10 +12,11 @@ level), ``registry-config.global`` (the registry's default level).
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from kafkaplan.kinds import GLOBAL_ADDRESS, ResourceKind, subject_address, subject_config_address
-from kafkaplan.live.checks import Checks
+from kafkaplan.live.checks import Checks, Referrers
 from kafkaplan.live.state import LiveRegistry, LiveState, LiveSubject, fingerprint
 from kafkaplan.plan.model import (
     Action,
@@ -154,7 +155,7 @@ def diff_subjects(
         registered.add(name)
         part.changes.append(change)
 
-    _owned(desired, live, registry, part, options)
+    _owned(desired, live, registry, part, options, checks)
     return part
 
 
@@ -360,16 +361,21 @@ def _owned(
     registry: LiveRegistry,
     part: PlanPart,
     options: PlanOptions,
+    checks: Checks | None,
 ) -> None:
     """Owned subjects no spec declares: deletes when the run allows them, else kept with a
-    warning. Subjects a declared schema refers to are kept (and listed as unmanaged)."""
+    warning. Subjects a declared schema refers to are kept (and listed as unmanaged), and so
+    are those the registry says other schemas still refer to (``_still_referred``)."""
     referenced = {ref.subject for s in desired.subjects.values() for ref in s.references}
     extra = [
         name
         for name in registry.owned_subjects
         if name not in desired.subjects and desired.registry.owns(name)
     ]
-    doomed = [name for name in extra if name not in referenced]
+    hard = desired.registry.hard_delete
+    answers = checks.subject_referrers if checks is not None else {}
+    held = _still_referred({name for name in extra if name not in referenced}, answers, hard=hard)
+    doomed = [name for name in extra if name not in referenced and name not in held]
     for name in sorted(extra):
         if name in referenced:
             part.unmanaged.append(subject_address(name))
@@ -384,9 +390,31 @@ def _owned(
                 )
             )
             continue
+        if name in held:
+            refer = "refers" if len(held[name]) == 1 else "refer"
+            part.warnings.append(
+                Message(
+                    message="in the owned subject scope but in no spec: kept, because "
+                    f"{_schemas(held[name], answers[name])} still {refer} to it, and the "
+                    "registry refuses to delete a subject a schema refers to",
+                    address=subject_address(name),
+                    hint="declare it again; it can go once what refers to it is deleted (on "
+                    "Apicurio, deleted for good: `schemas.hard_delete: true` does that for "
+                    "the subjects kafkaplan deletes)",
+                )
+            )
+            continue
+        answer = answers.get(name)
+        if answer is not None and answer.unchecked is not None:
+            part.warnings.append(
+                Message(
+                    message="could not check which schemas refer to it (the registry answered: "
+                    f"{answer.unchecked}); it refuses the delete at apply if one does",
+                    address=subject_address(name),
+                )
+            )
         part.fingerprints[subject_address(name)] = subject_digest(live, name)
         have = live.subjects.get(name)
-        hard = desired.registry.hard_delete
         before: dict[str, Any] = {"delete": "hard" if hard else "soft"}
         if have is not None:
             before.update(
@@ -397,13 +425,22 @@ def _owned(
                     "schema_type": have.schema_type,
                 }
             )
-        # Subjects referring to this one are deleted first.
+        # Subjects referring to this one (by their latest version, or any the registry
+        # named) are deleted first.
+        named: set[str] = set()
+        if answer is not None:
+            named = {s for i in answer.schema_ids for s, _ in answer.usages.get(i, ())}
         referrers = sorted(
             other
             for other in doomed
             if other != name
-            and (other_live := live.subjects.get(other)) is not None
-            and any(r.subject == name for r in other_live.references)
+            and (
+                other in named
+                or (
+                    (other_live := live.subjects.get(other)) is not None
+                    and any(r.subject == name for r in other_live.references)
+                )
+            )
         )
         if hard:
             risk = Risk(
@@ -431,6 +468,46 @@ def _owned(
                 depends_on=[subject_address(other) for other in referrers],
             )
         )
+
+
+def _still_referred(
+    candidates: set[str], answers: Mapping[str, Referrers], *, hard: bool
+) -> dict[str, tuple[int, ...]]:
+    """The deletion candidates the registry would refuse to delete, with the schemas that
+    still refer to them: every referrer the registry lists, except (with ``hard``, when
+    referrers are deleted first and for good) a schema only other candidates have. A
+    candidate that is kept keeps those it refers to in turn."""
+    deletable = set(candidates)
+    held: dict[str, tuple[int, ...]] = {}
+    while True:
+        newly = {}
+        for name in sorted(deletable):
+            answer = answers.get(name)
+            if answer is None:
+                continue
+            gone = deletable - {name} if hard else set()
+            left = tuple(
+                i
+                for i in answer.schema_ids
+                if not (usages := answer.usages.get(i))
+                or any(subject not in gone for subject, _ in usages)
+            )
+            if left:
+                newly[name] = left
+        if not newly:
+            return held
+        held.update(newly)
+        deletable -= set(newly)
+
+
+def _schemas(schema_ids: Sequence[int], answer: Referrers) -> str:
+    """``schema id 5 (orders-value version 1)``, and the others after it."""
+    said = []
+    for schema_id in schema_ids:
+        usages = answer.usages.get(schema_id, ())
+        named = ", ".join(f"{subject} version {version}" for subject, version in usages)
+        said.append(f"schema id {schema_id}" + (f" ({named})" if named else ""))
+    return said[0] if len(said) == 1 else ", ".join(said[:-1]) + " and " + said[-1]
 
 
 def _checked(

@@ -298,9 +298,17 @@ def test_references_are_registered_read_and_protect_what_they_point_at(
         registry.register(dangling, order(base, version=9))
     assert unresolved.value.status == 422
     assert registry.latest(dangling) is None
-    # Once the referring subject is gone, the referenced one can go too.
+    # The registry says who refers to a version, and which subjects have that schema.
+    assert registry.referenced_by(base, 1) == [registered.schema_id]
+    assert registry.schema_usages(registered.schema_id) == [(referring, 1)]
+    # Soft-deleted, the referring schema is still found by its id (whether it still blocks
+    # the delete depends on the registry: tests/integration/test_schemas.py).
     registry.delete_subject(referring, permanent=False)
+    assert registry.schema_usages(registered.schema_id) == [(referring, 1)]
+    # Once the referring subject is gone for good, the referenced one can go too (Apicurio
+    # may still list the gone schema as a referrer: it can no longer be looked up).
     registry.delete_subject(referring, permanent=True)
+    assert registry.schema_usages(registered.schema_id) is None
     assert registry.delete_subject(base, permanent=False) == [1]
 
 

@@ -130,17 +130,11 @@ def test_the_example_estate_itself_applies_and_then_plans_clean() -> None:
         assert commands.plan_specs(project, None).changes == []
 
 
-@pytest.mark.xfail(
-    raises=AssertionError,
-    strict=True,
-    reason="known problem: the plan deletes an owned subject that an older version of a kept "
-    "subject still refers to, and the registry refuses that delete (42206); the plan knows "
-    "only the latest version's references (docs/schemas.md, Deletes)",
-)
 def test_renaming_a_referenced_subject_applies_and_then_plans_clean() -> None:
     """The Money schema moves to another subject of the owned scope: the order schemas
-    that refer to it get a version referring to the new subject, and the old subject is
-    in no spec. Its version 1 of orders.created.v1-value still refers to the old one."""
+    that refer to it get a version referring to the new subject, and the old subject is in
+    no spec. Version 1 of orders.created.v1-value still refers to the old one, so the
+    registry would refuse to delete it: the plan keeps it, and says why."""
     fake_cluster, fake_registry = MemoryCluster(brokers=3), MemoryRegistry()
     file = Path("specs/orders/topics.yaml")
     original = yaml.safe_load((ROOT / file).read_text())
@@ -160,4 +154,11 @@ def test_renaming_a_referenced_subject_applies_and_then_plans_clean() -> None:
             applied = commands.apply_specs(project, None, allow_deletes=True)
             assert applied.report is not None
             assert applied.report.ok, applied.report.summary()
-            assert commands.plan_specs(project, None, allow_deletes=True).changes == []
+            again = commands.plan_specs(project, None, allow_deletes=True)
+    old = "subject.com.acme.common.Money"
+    assert old not in [change.address for change in applied.plan.changes]
+    assert again.changes == []
+    (kept,) = [w for w in again.warnings if w.address == old]
+    assert "(orders.created.v1-value version 1) still refers to it" in kept.message
+    assert "the registry refuses to delete a subject a schema refers to" in kept.message
+    assert "com.acme.common.Money" in fake_registry.subjects

@@ -539,18 +539,123 @@ def test_owned_subjects_not_in_specs() -> None:
 
     plan = plan_for(registry, desired, allow_deletes=True)
     assert plan.unmanaged == ["subject.t.base"]  # referenced by a declared schema: kept
-    old, _ = plan.changes
-    assert (old.address, old.action) == ("subject.t.old", Action.DELETE)
-    assert old.depends_on == ["subject.t.old-user"]  # who refers to it goes first
-    assert old.before is not None
-    assert old.before["delete"] == "soft"
-    assert [r.label for r in old.risks] == [RiskLabel.SCHEMA_BREAK]
+    # t.old-user refers to t.old, and a soft-deleted schema still does: the registry would
+    # refuse to delete t.old, so the plan keeps it and says why.
+    [user] = plan.changes
+    assert (user.address, user.action) == ("subject.t.old-user", Action.DELETE)
+    assert user.before is not None
+    assert user.before["delete"] == "soft"
+    assert [r.label for r in user.risks] == [RiskLabel.SCHEMA_BREAK]
+    [warning] = plan.warnings
+    assert warning.address == "subject.t.old"
+    referrer = registry.latest("t.old-user")
+    assert referrer is not None
+    said = f"schema id {referrer.schema_id} (t.old-user version 1) still refers to it"
+    assert said in warning.message
+    assert "schemas.hard_delete" in (warning.hint or "")
     assert apply(registry, plan) == [
         ("subject.t.old-user", Status.DONE, "soft-deleted versions [1]"),
-        ("subject.t.old", Status.DONE, "soft-deleted versions [1]"),
     ]
-    assert registry.soft_deleted == {"t.old", "t.old-user"}
+    assert registry.soft_deleted == {"t.old-user"}
     assert "elsewhere" in registry.subjects
+    # Planned again: the same, soft-deleted referrer included.
+    assert plan_for(registry, desired, allow_deletes=True).changes == []
+
+
+def test_hard_deletes_go_referrers_first() -> None:
+    """Deleted for good, a referrer no longer holds what it refers to: both are deleted,
+    the referrer first. A subject a kept one refers to is kept in turn."""
+    registry = MemoryRegistry()
+    seed(registry, "t.money", MONEY)
+    registry.register(
+        "t.order", SchemaPayload("AVRO", order(), (SchemaReference("acme.Money", "t.money", 1),))
+    )
+    desired = state(owned_prefixes=("t.",), hard_delete=True)
+    plan = plan_for(registry, desired, allow_deletes=True)
+    assert [(c.address, c.depends_on) for c in plan.changes] == [
+        ("subject.t.money", ["subject.t.order"]),
+        ("subject.t.order", []),
+    ]
+    assert plan.warnings == []
+    assert apply(registry, plan) == [
+        ("subject.t.order", Status.DONE, "permanently deleted versions [1]"),
+        ("subject.t.money", Status.DONE, "permanently deleted versions [1]"),
+    ]
+    assert registry.subjects == {}
+
+
+def test_hard_deletes_order_by_the_versions_the_registry_names() -> None:
+    """t.order's latest version refers to nothing, its version 1 to t.money: the registry
+    names it, so t.order still goes first."""
+    registry = MemoryRegistry(levels={"t.order": "NONE"})
+    seed(registry, "t.money", MONEY)
+    registry.register(
+        "t.order", SchemaPayload("AVRO", order(), (SchemaReference("acme.Money", "t.money", 1),))
+    )
+    seed(registry, "t.order", record(ID))
+    desired = state(owned_prefixes=("t.",), hard_delete=True)
+    plan = plan_for(registry, desired, allow_deletes=True)
+    assert [(c.address, c.depends_on) for c in plan.changes] == [
+        ("subject.t.money", ["subject.t.order"]),
+        ("subject.t.order", []),
+    ]
+    assert [o[:2] for o in apply(registry, plan)] == [
+        ("subject.t.order", Status.DONE),
+        ("subject.t.money", Status.DONE),
+    ]
+
+
+def test_a_kept_referrer_keeps_what_it_refers_to_under_hard_deletes() -> None:
+    registry = MemoryRegistry()
+    seed(registry, "t.money", MONEY)
+    registry.register(
+        "t.order", SchemaPayload("AVRO", order(), (SchemaReference("acme.Money", "t.money", 1),))
+    )
+    # Outside the owned scope, a third subject refers to t.order: it cannot go, so
+    # neither can t.money.
+    registry.register(
+        "x.audit",
+        SchemaPayload("AVRO", record(ID), (SchemaReference("acme.Order", "t.order", 1),)),
+    )
+    desired = state(owned_prefixes=("t.",), hard_delete=True)
+    plan = plan_for(registry, desired, allow_deletes=True)
+    assert plan.changes == []
+    assert [(w.address, "still refers to it" in w.message) for w in plan.warnings] == [
+        ("subject.t.money", True),
+        ("subject.t.order", True),
+    ]
+    assert "(x.audit version 1)" in plan.warnings[1].message
+    assert "(t.order version 1)" in plan.warnings[0].message
+
+
+def test_a_registry_that_cannot_say_who_refers_leaves_the_delete_with_a_warning() -> None:
+    registry = MemoryRegistry()
+    seed(registry, "t.old", MONEY)
+
+    def cannot(subject: str, version: int) -> list[int]:
+        raise RegistryError(
+            "the registry answered HTTP 404 for GET /subjects/t.old/versions/1/referencedby: "
+            "no such path",
+            resource=f"subject.{subject}",
+            status=404,
+        )
+
+    registry.referenced_by = cannot  # type: ignore[method-assign]
+    plan = plan_for(registry, state(owned_prefixes=("t.",)), allow_deletes=True)
+    assert [(c.address, c.action) for c in plan.changes] == [("subject.t.old", Action.DELETE)]
+    [warning] = plan.warnings
+    assert warning.address == "subject.t.old"
+    assert warning.message.startswith("could not check which schemas refer to it")
+    assert "no such path" in warning.message
+
+
+def test_only_deletes_ask_who_refers() -> None:
+    registry = MemoryRegistry()
+    seed(registry, "t.old", MONEY)
+    plan_for(registry, state(owned_prefixes=("t.",)))
+    assert not [c for c in registry.calls if c.startswith(("referenced_by", "schema_usages"))]
+    plan_for(registry, state(owned_prefixes=("t.",)), allow_deletes=True)
+    assert "referenced_by:t.old:1" in registry.calls
 
 
 def test_hard_delete_needs_its_setting() -> None:
