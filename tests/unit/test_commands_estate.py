@@ -86,20 +86,24 @@ def _example(file: Path, document: Any) -> Iterator[Path]:
         yield root / "kafkaplan.yaml"
 
 
+@contextmanager
+def _doubles() -> Iterator[tuple[MemoryCluster, MemoryRegistry]]:
+    """The commands connect to new in-memory doubles; the example's passwords are set."""
+    cluster, registry = MemoryCluster(brokers=3), MemoryRegistry()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(commands, "connect", lambda context, read_only: cluster)
+        patch.setattr(commands, "connect_registry", lambda context, read_only: registry)
+        for name, value in PASSWORDS.items():
+            patch.setenv(name, value)
+        yield cluster, registry
+
+
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(variations())
 def test_a_varied_estate_is_refused_or_applies_and_then_plans_clean(
     variation: tuple[Path, Any],
 ) -> None:
-    cluster, registry = MemoryCluster(brokers=3), MemoryRegistry()
-    with (
-        _example(*variation) as project,
-        pytest.MonkeyPatch.context() as patch,
-    ):
-        patch.setattr(commands, "connect", lambda context, read_only: cluster)
-        patch.setattr(commands, "connect_registry", lambda context, read_only: registry)
-        for name, value in PASSWORDS.items():
-            patch.setenv(name, value)
+    with _doubles(), _example(*variation) as project:
         try:
             applied = commands.apply_specs(project, None, allow_deletes=True)
         except KafkaplanError:
@@ -113,13 +117,8 @@ def test_a_varied_estate_is_refused_or_applies_and_then_plans_clean(
 
 def test_the_example_estate_itself_applies_and_then_plans_clean() -> None:
     """The unvaried example: the property above is not vacuous."""
-    cluster, registry = MemoryCluster(brokers=3), MemoryRegistry()
     document = yaml.safe_load((ROOT / FILES[0]).read_text())
-    with _example(FILES[0], document) as project, pytest.MonkeyPatch.context() as patch:
-        patch.setattr(commands, "connect", lambda context, read_only: cluster)
-        patch.setattr(commands, "connect_registry", lambda context, read_only: registry)
-        for name, value in PASSWORDS.items():
-            patch.setenv(name, value)
+    with _doubles() as (cluster, registry), _example(FILES[0], document) as project:
         applied = commands.apply_specs(project, None)
         assert applied.report is not None
         assert applied.report.ok
@@ -135,17 +134,12 @@ def test_renaming_a_referenced_subject_applies_and_then_plans_clean() -> None:
     that refer to it get a version referring to the new subject, and the old subject is in
     no spec. Version 1 of orders.created.v1-value still refers to the old one, so the
     registry would refuse to delete it: the plan keeps it, and says why."""
-    fake_cluster, fake_registry = MemoryCluster(brokers=3), MemoryRegistry()
     file = Path("specs/orders/topics.yaml")
     original = yaml.safe_load((ROOT / file).read_text())
     renamed = copy.deepcopy(original)
     (money,) = [s for s in renamed["subjects"] if s["name"] == "com.acme.common.Money"]
     money["name"] = "com.acme.common.money-v2"
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(commands, "connect", lambda context, read_only: fake_cluster)
-        patch.setattr(commands, "connect_registry", lambda context, read_only: fake_registry)
-        for name, value in PASSWORDS.items():
-            patch.setenv(name, value)
+    with _doubles() as (_, registry):
         with _example(file, original) as project:
             first = commands.apply_specs(project, None)
             assert first.report is not None
@@ -161,4 +155,4 @@ def test_renaming_a_referenced_subject_applies_and_then_plans_clean() -> None:
     (kept,) = [w for w in again.warnings if w.address == old]
     assert "(orders.created.v1-value version 1) still refers to it" in kept.message
     assert "the registry refuses to delete a subject a schema refers to" in kept.message
-    assert "com.acme.common.Money" in fake_registry.subjects
+    assert "com.acme.common.Money" in registry.subjects
