@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from kafkaplan.errors import (
     ClusterError,
@@ -25,6 +26,8 @@ from kafkaplan.live.read import REGISTRY_WORKERS, UntilUnreachable
 from kafkaplan.live.registry import CompatibilityResult, RegisteredSchema, Registry, SchemaPayload
 from kafkaplan.spec.acls import Binding
 from kafkaplan.spec.quotas import QuotaEntity
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -241,33 +244,42 @@ def _referrers(registry: Registry, questions: Questions) -> dict[str, Referrers]
             for subject, versions in questions.subject_deletions.items()
         }
         for subject, futures in asked.items():
-            try:
-                found[subject] = {schema_id for f in futures for schema_id in f.result()}
-            except (RegistryUnreachable, RegistryAuthenticationFailed):
-                raise
-            except RegistryError as exc:
-                found[subject] = exc.message
+            referring: set[int] | str = set()
+            for version_read in futures:
+                said = _settled(version_read)
+                if isinstance(said, RegistryError):
+                    referring = said.message
+                elif isinstance(referring, set):
+                    referring.update(said)
+            found[subject] = referring
         ids = sorted({i for answer in found.values() if isinstance(answer, set) for i in answer})
         looked_up = {
             i: pool.submit(ask_registry, f"schema id {i}", registry.schema_usages, i) for i in ids
         }
-        for schema_id, future in looked_up.items():
-            try:
-                usages[schema_id] = future.result()
-            except (RegistryUnreachable, RegistryAuthenticationFailed):
-                raise
-            except RegistryError:
-                usages[schema_id] = []
-    answers = {}
+        for schema_id, lookup in looked_up.items():
+            named = _settled(lookup)
+            usages[schema_id] = [] if isinstance(named, RegistryError) else named
+    referrers = {}
     for subject, answer in found.items():
         if isinstance(answer, str):
-            answers[subject] = Referrers(unchecked=answer)
+            referrers[subject] = Referrers(unchecked=answer)
             continue
         alive = [i for i in sorted(answer) if usages[i] is not None]
-        answers[subject] = Referrers(
+        referrers[subject] = Referrers(
             tuple(alive), {i: tuple(usages[i] or ()) for i in alive if usages[i]}
         )
-    return answers
+    return referrers
+
+
+def _settled(future: Future[T]) -> T | RegistryError:
+    """The answer, or the registry's refusal of that one request; a registry that stops
+    answering, or refuses this client, fails the plan."""
+    try:
+        return future.result()
+    except (RegistryUnreachable, RegistryAuthenticationFailed):
+        raise
+    except RegistryError as exc:
+        return exc
 
 
 def _answers(
