@@ -14,11 +14,12 @@ import subprocess
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from msgspec import Struct
+from msgspec.structs import replace
 from pydantic import ValidationError
 
 from kafkaplan import __version__
@@ -83,8 +84,7 @@ if TYPE_CHECKING:
 SETTLE_TIMEOUT_SECONDS = 30.0
 
 
-@dataclass(frozen=True)
-class Context:
+class Context(Struct, frozen=True):
     project: Project
     env_name: str
     environment: Environment
@@ -638,8 +638,7 @@ def graph_specs(
     return estate_graph(desired, targets)
 
 
-@dataclass(frozen=True)
-class Formatted:
+class Formatted(Struct, frozen=True):
     changed: list[Path]  # reformatted (or, with check, that would be)
     unchanged: list[Path]
     skipped: list[Path]  # YAML files that are not spec files, left alone
@@ -818,8 +817,7 @@ def report_drift(project_file: Path | None, env: str | None) -> DriftReport:
         cluster.close()
 
 
-@dataclass(frozen=True)
-class Imported:
+class Imported(Struct, frozen=True):
     result: ImportResult
     files: list[Path]
     problems: list[Diagnostic]  # what the imported specs would break (policies, mostly)
@@ -866,8 +864,7 @@ def _ignore(*_args: object) -> None:
     return None
 
 
-@dataclass
-class ApplyHooks:
+class ApplyHooks(Struct):
     """What ``apply_specs`` tells its caller while it runs, and what it asks.
 
     ``confirm`` is asked (with the environment's name) before a new plan is applied; it
@@ -883,8 +880,7 @@ class ApplyHooks:
     lease_not_released: Callable[[KafkaplanError, LeaseState | None], None] = _ignore
 
 
-@dataclass(frozen=True)
-class Applied:
+class Applied(Struct, frozen=True):
     plan: Plan
     report: ApplyReport | None = None  # None: nothing was applied (plan errors, no changes)
 

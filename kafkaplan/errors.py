@@ -7,11 +7,10 @@ traceback is only ever shown for an unexpected error, which is a bug.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from msgspec import Struct
 
 
-@dataclass(frozen=True)
-class Diagnostic:
+class Diagnostic(Struct, frozen=True):
     """One problem in the specs or the project file, located by file and line."""
 
     message: str

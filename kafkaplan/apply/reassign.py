@@ -24,7 +24,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+
+from msgspec import Struct, field
 
 from kafkaplan.errors import ClusterError
 from kafkaplan.live.cluster import Cluster, Partition
@@ -35,8 +36,7 @@ from kafkaplan.spec.project import ReassignmentSettings
 LEADER_THROTTLE, FOLLOWER_THROTTLE = TOPIC_THROTTLE_CONFIGS
 
 
-@dataclass
-class Move:
+class Move(Struct):
     """One topic's part of the reassignment."""
 
     change: Change

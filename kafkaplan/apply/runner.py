@@ -27,13 +27,12 @@ updates, reporting their progress while replicas catch up.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol, TypeVar
 
+from msgspec import Struct, field, structs
 from pydantic import BaseModel
 
 from kafkaplan.apply.reassign import reassign
@@ -88,16 +87,14 @@ class Status(StrEnum):
     UNKNOWN = "unknown"
 
 
-@dataclass(frozen=True)
-class Outcome:
+class Outcome(Struct, frozen=True):
     address: str
     action: Action
     status: Status
     detail: str = ""
 
 
-@dataclass
-class ApplyReport:
+class ApplyReport(Struct):
     outcomes: list[Outcome] = field(default_factory=list)
     # Why the apply stopped before the end (the broker stopped answering, the lease was
     # lost, an interrupt), or None when every change was attempted.
@@ -138,8 +135,7 @@ class ProgressCallback(Protocol):
 OutcomeCallback = Callable[[Outcome], None]
 
 
-@dataclass
-class Targets:
+class Targets(Struct):
     cluster: Cluster
     registry: Registry | None = None
     # Principals some of whose new ACL bindings failed: their old bindings are kept.
@@ -644,7 +640,7 @@ def apply_plan(
     try:
         for name, kind, operations, runner in PHASES:
             batch = [c for c in plan.changes if _in_phase(c, kind, operations)]
-            phase_targets = dataclasses.replace(targets, note=_prefixed(tell, name))
+            phase_targets = structs.replace(targets, note=_prefixed(tell, name))
             for chunk in _batches(batch, max(1, batch_size)):
                 if report.interrupted:
                     break

@@ -24,7 +24,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+
+from msgspec import Struct, field
 
 from kafkaplan.apply.runner import ApplyReport, Status, binding_of, quota_changes
 from kafkaplan.errors import ClusterError
@@ -44,8 +45,7 @@ MAX_INTERVAL_SECONDS = 0.5
 EXACT_ACL_READS = 50
 
 
-@dataclass(frozen=True)
-class Expected:
+class Expected(Struct, frozen=True):
     """What the cluster should report once the apply's acknowledged changes are applied."""
 
     topics: dict[str, bool]  # name -> should exist

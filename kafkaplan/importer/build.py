@@ -25,11 +25,12 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
+from msgspec import Struct, field
+from msgspec.structs import replace
 
 from kafkaplan.errors import AuthenticationFailed, ClusterError, ClusterUnreachable, ProjectError
 from kafkaplan.importer import acls as import_acls
@@ -71,8 +72,7 @@ RESOURCE_TYPES = ("topics", "acls", "subjects", "users", "groups", "quotas")
 T = TypeVar("T")
 
 
-@dataclass
-class ImportResult:
+class ImportResult(Struct):
     files: dict[str, str] = field(default_factory=dict)  # relative path -> file text
     # relative path -> a spec file among them as what it holds (where the writer knows it)
     specs: dict[str, Written] = field(default_factory=dict)

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
+
+from msgspec import Struct, field
 
 from kafkaplan.spec.quotas import (
     DEFAULT,
@@ -26,8 +27,7 @@ from kafkaplan.spec.quotas import (
 QUOTAS_FILE = "quotas.yaml"
 
 
-@dataclass
-class ImportedQuotas:
+class ImportedQuotas(Struct):
     entries: list[dict[str, Any]] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
 

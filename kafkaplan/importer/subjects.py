@@ -24,8 +24,9 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass, field
 from typing import Any
+
+from msgspec import Struct, field
 
 from kafkaplan.live.state import LiveRegistry, LiveSubject
 from kafkaplan.spec.names import check_subject_name, check_topic_name
@@ -37,8 +38,7 @@ JSON_WIDTH = 88  # what fits in this many columns is written on one line
 _ROLES = ("value", "key")
 
 
-@dataclass
-class SubjectImport:
+class SubjectImport(Struct):
     # topic -> "value_schema" / "key_schema" -> the spec value
     on_topics: dict[str, dict[str, Any]] = field(default_factory=dict)
     # entity file key -> entries of its `subjects:` list

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
 from typing import TypeVar
+
+from msgspec import Struct, field
 
 from kafkaplan.errors import (
     ClusterError,
@@ -30,16 +31,14 @@ from kafkaplan.spec.quotas import QuotaEntity
 T = TypeVar("T")
 
 
-@dataclass(frozen=True)
-class Refusal:
+class Refusal(Struct, frozen=True):
     """The broker's or the registry's no, with its reason."""
 
     message: str
     hint: str | None = None
 
 
-@dataclass(frozen=True)
-class DryRun:
+class DryRun(Struct, frozen=True):
     """The broker's answer to a validate-only request."""
 
     refusal: Refusal | None = None
@@ -47,8 +46,7 @@ class DryRun:
     denied: bool = False
 
 
-@dataclass(frozen=True)
-class SchemaCheck:
+class SchemaCheck(Struct, frozen=True):
     """The registry's answers about registering a new schema version of a subject."""
 
     # The compatibility verdict at the subject's current level; None: not known (denied,
@@ -67,8 +65,7 @@ class SchemaCheck:
     unchecked: str | None = None
 
 
-@dataclass(frozen=True)
-class Referrers:
+class Referrers(Struct, frozen=True):
     """The registry's answer for a subject the plan deletes: the schemas that still refer to
     one of its versions (the registry refuses the delete while one does)."""
 
@@ -80,8 +77,7 @@ class Referrers:
     unchecked: str | None = None
 
 
-@dataclass(frozen=True)
-class Questions:
+class Questions(Struct, frozen=True):
     """What to ask before the plan can be decided."""
 
     topic_creations: tuple[NewTopicRequest, ...] = ()
@@ -114,8 +110,7 @@ class Questions:
         )
 
 
-@dataclass(frozen=True)
-class Checks:
+class Checks(Struct, frozen=True):
     """The answers (absent: not asked)."""
 
     topic_creations: Mapping[str, DryRun] = field(default_factory=dict)

@@ -9,6 +9,7 @@ broker's reason. The unit tests use an in-memory implementation of the same prot
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import re
@@ -17,9 +18,10 @@ import time
 from collections import deque
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
-from dataclasses import dataclass, field
 from functools import cache
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
+
+from msgspec import Struct, field
 
 from kafkaplan.errors import (
     AuthenticationFailed,
@@ -69,16 +71,14 @@ FUTURE_GRACE_SECONDS = 5.0
 FATAL_CHECK_SECONDS = 0.25
 
 
-@dataclass(frozen=True)
-class ClusterInfo:
+class ClusterInfo(Struct, frozen=True):
     cluster_id: str | None
     broker_count: int
     # Broker id -> rack (None: no rack), from DescribeCluster.
     racks: Mapping[int, str | None] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
-class TopicMetadata:
+class TopicMetadata(Struct, frozen=True):
     name: str
     partitions: int
     replication_factor: int
@@ -90,16 +90,14 @@ class TopicMetadata:
     out_of_sync: tuple[int, ...] = ()
 
 
-@dataclass(frozen=True)
-class NewTopicRequest:
+class NewTopicRequest(Struct, frozen=True):
     name: str
     partitions: int
     replication_factor: int
     configs: Mapping[str, str] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
-class GroupMember:
+class GroupMember(Struct, frozen=True):
     """A live member of a consumer group, and the partitions assigned to it."""
 
     member_id: str
@@ -108,8 +106,7 @@ class GroupMember:
     assigned: tuple[tuple[str, int], ...] = ()
 
 
-@dataclass(frozen=True)
-class ConsumerGroup:
+class ConsumerGroup(Struct, frozen=True):
     """A consumer group as DescribeGroups reports it."""
 
     group_id: str
@@ -118,14 +115,14 @@ class ConsumerGroup:
     members: tuple[GroupMember, ...] = ()
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class ScramChange:
     """One user's SCRAM credential changes: ``upserts`` (mechanism -> iterations) set with
     ``password``, ``deletions`` removed. The password is never shown (``repr``)."""
 
-    upserts: Mapping[str, int] = field(default_factory=dict)
+    upserts: Mapping[str, int] = dataclasses.field(default_factory=dict)
     deletions: tuple[str, ...] = ()
-    password: str = field(default="", repr=False, compare=False)
+    password: str = dataclasses.field(default="", repr=False, compare=False)
 
     def alterations(self) -> list[tuple[str, int | None]]:
         """(mechanism, iterations) per upsert, (mechanism, None) per deletion."""

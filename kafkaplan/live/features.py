@@ -14,7 +14,8 @@ releases lack): a plan of topics, ACLs and subjects makes no extra request.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+
+from msgspec import Struct, field
 
 Release = tuple[int, int]
 
@@ -47,8 +48,7 @@ REMOVED_TOPIC_CONFIGS: dict[str, tuple[Release, str]] = {
 }
 
 
-@dataclass(frozen=True)
-class GroupType:
+class GroupType(Struct, frozen=True):
     """A kind of group whose configs carry its prefix (``consumer.``, ``share.``, ...)."""
 
     name: str
@@ -82,8 +82,7 @@ def version_text(release: Release | None) -> str:
     return "an unknown Kafka version" if release is None else f"Kafka {release[0]}.{release[1]}"
 
 
-@dataclass(frozen=True)
-class BrokerFeatures:
+class BrokerFeatures(Struct, frozen=True):
     """What the broker a client reached answered in ApiVersions."""
 
     broker: str  # the bootstrap address it was asked through, for messages

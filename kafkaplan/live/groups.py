@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
+
+from msgspec import Struct, field
 
 from kafkaplan.errors import ClusterError
 from kafkaplan.live.features import GROUP_CONFIGS_SINCE, REMOVED_TOPIC_CONFIGS, BrokerFeatures
@@ -23,8 +24,7 @@ if TYPE_CHECKING:
     from kafkaplan.spec.desired import DesiredState
 
 
-@dataclass(frozen=True)
-class GroupRead:
+class GroupRead(Struct, frozen=True):
     groups: Mapping[str, LiveGroup] = field(default_factory=dict)
     # Group id -> why its configs could not be read (drift reads tolerantly).
     unread: Mapping[str, str] = field(default_factory=dict)

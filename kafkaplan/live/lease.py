@@ -39,10 +39,12 @@ import socket
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any, Protocol
+
+from msgspec import Struct
+from msgspec.structs import replace
 
 from kafkaplan import __version__
 from kafkaplan.errors import ClusterError, ClusterUnreachable, LeaseHeld, LeaseLost
@@ -56,8 +58,7 @@ POLL_SECONDS = 1.0
 RETENTION_MS = 30 * 86_400_000
 
 
-@dataclass(frozen=True)
-class LeaseRecord:
+class LeaseRecord(Struct, frozen=True):
     offset: int
     timestamp_ms: int  # the broker's log-append time
     kind: str  # acquire | renew | release
@@ -99,8 +100,7 @@ def decode(offset: int, timestamp_ms: int, value: bytes | None) -> LeaseRecord |
         return None
 
 
-@dataclass(frozen=True)
-class LeaseState:
+class LeaseState(Struct, frozen=True):
     head: int = -1  # offset of the last valid record
     holder: str | None = None
     owner: str | None = None

@@ -35,8 +35,9 @@ import ssl
 import threading
 import urllib.parse
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
+
+from msgspec import Struct
 
 from kafkaplan import __version__
 from kafkaplan.errors import (
@@ -67,15 +68,13 @@ _CONTENT_TYPE = "application/vnd.schemaregistry.v1+json"
 _APICURIO_CCOMPAT = ("/apis/ccompat/v7", "/apis/ccompat/v6")
 
 
-@dataclass(frozen=True)
-class SchemaReference:
+class SchemaReference(Struct, frozen=True):
     name: str
     subject: str
     version: int
 
 
-@dataclass(frozen=True)
-class SchemaPayload:
+class SchemaPayload(Struct, frozen=True):
     """A schema as sent to the registry."""
 
     schema_type: str
@@ -83,8 +82,7 @@ class SchemaPayload:
     references: tuple[SchemaReference, ...] = ()
 
 
-@dataclass(frozen=True)
-class RegisteredSchema:
+class RegisteredSchema(Struct, frozen=True):
     subject: str
     version: int
     schema_id: int
@@ -93,8 +91,7 @@ class RegisteredSchema:
     references: tuple[SchemaReference, ...] = ()
 
 
-@dataclass(frozen=True)
-class CompatibilityResult:
+class CompatibilityResult(Struct, frozen=True):
     compatible: bool
     messages: tuple[str, ...] = ()
     # The level the registry checked against, when the check could tell.

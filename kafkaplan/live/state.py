@@ -8,9 +8,10 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
+
+from msgspec import Struct, field
 
 from kafkaplan.live.features import BrokerFeatures
 from kafkaplan.spec.acls import Binding
@@ -26,8 +27,7 @@ class ConfigSource(StrEnum):
     UNKNOWN = "unknown"
 
 
-@dataclass(frozen=True)
-class LiveGroup:
+class LiveGroup(Struct, frozen=True):
     """A group's configs: the values it sets itself, and every key the broker knows."""
 
     group_id: str
@@ -41,8 +41,7 @@ class LiveGroup:
         return frozenset(self.effective)
 
 
-@dataclass(frozen=True)
-class LiveConfig:
+class LiveConfig(Struct, frozen=True):
     value: str | None
     source: ConfigSource
     sensitive: bool = False
@@ -52,8 +51,7 @@ class LiveConfig:
         return self.source is ConfigSource.TOPIC
 
 
-@dataclass(frozen=True)
-class PartitionReassignment:
+class PartitionReassignment(Struct, frozen=True):
     """A partition reassignment in progress (Kafka's ListPartitionReassignments)."""
 
     topic: str
@@ -87,8 +85,7 @@ BROKER_THROTTLE_CONFIGS = (
 )
 
 
-@dataclass(frozen=True)
-class LiveTopic:
+class LiveTopic(Struct, frozen=True):
     name: str
     partitions: int
     replication_factor: int
@@ -136,15 +133,13 @@ class LiveTopic:
         return fingerprint(value)
 
 
-@dataclass(frozen=True)
-class LiveReference:
+class LiveReference(Struct, frozen=True):
     name: str
     subject: str
     version: int
 
 
-@dataclass(frozen=True)
-class LiveSubject:
+class LiveSubject(Struct, frozen=True):
     """A subject as the registry has it: its latest version, and its versions (all of them
     where the plan needs them, see ``kafkaplan.read.read_registry``; else the latest)."""
 
@@ -163,8 +158,7 @@ class LiveSubject:
         )
 
 
-@dataclass(frozen=True)
-class LiveRegistry:
+class LiveRegistry(Struct, frozen=True):
     global_compatibility: str | None = None
     # Subject-level compatibility of each subject read (existing or not); None: none set,
     # or (on registries that report the global level for every subject) the same as global.
@@ -173,8 +167,7 @@ class LiveRegistry:
     owned_subjects: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
-class GroupUse:
+class GroupUse(Struct, frozen=True):
     """One consumer group's use of one topic."""
 
     group_id: str
@@ -186,8 +179,7 @@ class GroupUse:
     committed: Mapping[int, int] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
-class TopicUsage:
+class TopicUsage(Struct, frozen=True):
     """Who reads a changed topic and where its partitions stand."""
 
     groups: tuple[GroupUse, ...] = ()
@@ -205,8 +197,7 @@ class TopicUsage:
     sizes: Mapping[int, int] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
-class LiveUsage:
+class LiveUsage(Struct, frozen=True):
     """The consumer groups and offsets behind a plan's blast radius, read only for the
     topics a draft plan changes (``kafkaplan.live.read.read_usage``)."""
 
@@ -224,8 +215,7 @@ class LiveUsage:
     sizes_unread: str | None = None
 
 
-@dataclass(frozen=True)
-class LiveState:
+class LiveState(Struct, frozen=True):
     cluster_id: str | None
     broker_count: int
     # Managed topics carry their configs; other topics only partitions and replication.

@@ -28,9 +28,9 @@ draft plan changes, into ``LiveState.usage`` (``kafkaplan.live.read.read_usage``
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from msgspec import Struct, field
 from pydantic import BaseModel
 
 from kafkaplan.kinds import ResourceKind
@@ -112,8 +112,7 @@ def in_use_deletions(changes: Iterable[Change]) -> list[str]:
     return [c.name for c in changes if isinstance(c.operation, DeleteTopic)]
 
 
-@dataclass(frozen=True)
-class Loss:
+class Loss(Struct, frozen=True):
     """A principal's last grant of an operation on a topic or group, removed by a plan."""
 
     principal: str
@@ -228,8 +227,7 @@ def access_topics(changes: Sequence[Change], live: LiveState) -> set[str]:
     }
 
 
-@dataclass
-class _AclIndex:
+class _AclIndex(Struct):
     """ALLOW topic bindings, found by literal name, wildcard or prefix."""
 
     literal: dict[str, list[Binding]] = field(default_factory=dict)

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
 from typing import Any, Literal
+
+from msgspec import Struct, field
 
 from kafkaplan.plan.model import Change, FieldChange, Plan
 
@@ -25,15 +26,13 @@ FIELDS_SHOWN = 10
 DifferenceKind = Literal["added", "removed", "changed"]
 
 
-@dataclass(frozen=True)
-class FieldDifference:
+class FieldDifference(Struct, frozen=True):
     path: str  # e.g. "operation.configs.retention.ms"
     reviewed: Any
     fresh: Any
 
 
-@dataclass(frozen=True)
-class ChangeDifference:
+class ChangeDifference(Struct, frozen=True):
     address: str
     kind: DifferenceKind
     action: str  # the fresh change's action (the reviewed one's for a removed change)
@@ -41,8 +40,7 @@ class ChangeDifference:
     shown: tuple[str, ...] = ()  # the same differences for people, one line per attribute
 
 
-@dataclass(frozen=True)
-class PlanDifference:
+class PlanDifference(Struct, frozen=True):
     """Empty (falsy) when the fresh plan makes exactly the reviewed changes."""
 
     header: tuple[FieldDifference, ...] = ()  # environment, cluster id

@@ -21,12 +21,12 @@ value and the live value of every field.
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from collections import Counter
 from collections.abc import Mapping
 from enum import StrEnum
 
+from msgspec import structs
 from pydantic import BaseModel, ConfigDict, Field
 
 from kafkaplan.kinds import ResourceKind, kind_of
@@ -140,12 +140,12 @@ def _plannable(desired: DesiredState, live: LiveState, errors: list[Message]) ->
             continue
         want = relaxed.get(name, want)
         if error.message.startswith("partitions cannot decrease"):
-            relaxed[name] = dataclasses.replace(want, partitions=have.partitions)
+            relaxed[name] = structs.replace(want, partitions=have.partitions)
         elif error.message.startswith("replication factor cannot change"):
-            relaxed[name] = dataclasses.replace(want, replication_factor=have.replication_factor)
+            relaxed[name] = structs.replace(want, replication_factor=have.replication_factor)
     if not relaxed:
         return desired
-    return dataclasses.replace(desired, topics={**desired.topics, **relaxed})
+    return structs.replace(desired, topics={**desired.topics, **relaxed})
 
 
 def _once_per_resource(items: list[DriftItem]) -> list[DriftItem]:

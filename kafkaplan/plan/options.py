@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from fnmatch import fnmatchcase
 
+from msgspec import Struct
 
-@dataclass(frozen=True)
-class PlanOptions:
+
+class PlanOptions(Struct, frozen=True):
     """How a plan is computed, beside the desired and live state."""
 
     # Deletes are opt-in: without this, resources that would be deleted are only warned about.

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from msgspec import Struct, field
 
 from kafkaplan.live.checks import DryRun
 from kafkaplan.plan.model import Change, Message
@@ -10,8 +10,7 @@ from kafkaplan.plan.model import Change, Message
 ABSENT = "absent"
 
 
-@dataclass
-class PlanPart:
+class PlanPart(Struct):
     changes: list[Change] = field(default_factory=list)
     errors: list[Message] = field(default_factory=list)
     warnings: list[Message] = field(default_factory=list)

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import MutableMapping
-from dataclasses import dataclass, field
 from typing import Any
+
+from msgspec import Struct, field
 
 from kafkaplan.kinds import ResourceKind, topic_address
 from kafkaplan.live.checks import Checks, DryRun
@@ -295,8 +296,7 @@ def _update_topic(
     )
 
 
-@dataclass
-class _Replication:
+class _Replication(Struct):
     fields: list[FieldChange] = field(default_factory=list)
     risks: list[Risk] = field(default_factory=list)
     errors: list[Message] = field(default_factory=list)

@@ -9,8 +9,9 @@ blocks in comments) or Graphviz dot. Large pictures are cut to a readable size, 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
+
+from msgspec import Struct, field
 
 from kafkaplan.plan.model import Action, Change, Plan
 from kafkaplan.spec.acls import Binding, Operation, PatternType, Permission, ResourceType
@@ -33,8 +34,7 @@ _CLASS_OF = {Action.CREATE: "created", Action.UPDATE: "changed", Action.DELETE: 
 _MARK = {Action.CREATE: "+", Action.UPDATE: "~", Action.DELETE: "-"}
 
 
-@dataclass
-class Graph:
+class Graph(Struct):
     nodes: dict[str, tuple[str, str, str]] = field(
         default_factory=dict
     )  # id -> label, class, shape

@@ -14,12 +14,13 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field, fields
 from enum import StrEnum
 from functools import lru_cache
 from operator import attrgetter
 from typing import Any, Literal
 
+from msgspec import Struct, field
+from msgspec.structs import fields
 from pydantic import BaseModel, ConfigDict, Field
 
 from kafkaplan.errors import Diagnostic
@@ -132,8 +133,7 @@ def parse_permission(text: str) -> Permission | None:
     return Permission.__members__.get(_enum_key(text))
 
 
-@dataclass(frozen=True, order=True)
-class Binding:
+class Binding(Struct, frozen=True, order=True):
     """One ACL binding, normalized: equal bindings are equal values, whatever the spelling."""
 
     principal: str
@@ -380,8 +380,7 @@ class AclSettings(_Model):
 # ---------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Scope:
+class Scope(Struct, frozen=True):
     team: str
     principals: frozenset[str] = frozenset()
     prefixes: tuple[str, ...] = ()
@@ -416,8 +415,7 @@ class Scope:
         )
 
 
-@dataclass(frozen=True)
-class DesiredAcls:
+class DesiredAcls(Struct, frozen=True):
     """The declared bindings (each with the ``file:line`` that declared it first) and how the
     bindings that no spec declares are treated."""
 
@@ -525,8 +523,7 @@ def _key_path(path: PathKey, key: str, value: str | list[str] | None, index: int
     return (*path, key) if isinstance(value, str) or value is None else (*path, key, index)
 
 
-@dataclass
-class _Expansion:
+class _Expansion(Struct):
     document: Document
     path: PathKey
     problems: list[Diagnostic]

@@ -12,7 +12,8 @@ planned as a topic of its own, with its retention and partitions from the policy
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+
+from msgspec import Struct
 
 from kafkaplan.errors import Diagnostic
 from kafkaplan.spec.desired import ClassShape, DeadLetterDefaults, DesiredTopic, Source
@@ -37,8 +38,7 @@ def class_origin(name: str) -> str:
     return f"class {name}"
 
 
-@dataclass(frozen=True)
-class ResolvedClass:
+class ResolvedClass(Struct, frozen=True):
     """A topic class with its configs normalized and the line of each of its values."""
 
     name: str

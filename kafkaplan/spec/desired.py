@@ -7,15 +7,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
+
+from msgspec import Struct, field
 
 from kafkaplan.spec.acls import DesiredAcls
 from kafkaplan.spec.quotas import DesiredQuotas
 
 
-@dataclass(frozen=True)
-class Source:
+class Source(Struct, frozen=True):
     """Where a declaration was written."""
 
     file: str
@@ -25,8 +25,7 @@ class Source:
         return f"{self.file}:{self.line}" if self.line else self.file
 
 
-@dataclass(frozen=True)
-class DesiredTopic:
+class DesiredTopic(Struct, frozen=True):
     name: str
     partitions: int
     replication_factor: int
@@ -45,8 +44,7 @@ class DesiredTopic:
     owner: str | None = None  # the owning team (the spec's `owner`), for people
 
 
-@dataclass(frozen=True)
-class DesiredGroup:
+class DesiredGroup(Struct, frozen=True):
     """A group's declared configs (``kafkaplan.spec.groups``)."""
 
     group_id: str
@@ -56,8 +54,7 @@ class DesiredGroup:
     config_sources: Mapping[str, Source] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
-class DesiredReference:
+class DesiredReference(Struct, frozen=True):
     name: str
     subject: str
     # None: "latest", the version the plan leaves as the subject's latest.
@@ -65,8 +62,7 @@ class DesiredReference:
     source: Source
 
 
-@dataclass(frozen=True)
-class DesiredSubject:
+class DesiredSubject(Struct, frozen=True):
     name: str
     schema_type: str  # AVRO, JSON or PROTOBUF
     schema: str  # the schema file's text, registered as it is
@@ -80,8 +76,7 @@ class DesiredSubject:
     topic: str | None = None  # the topic of a topic-name-strategy subject
 
 
-@dataclass(frozen=True)
-class RegistrySettings:
+class RegistrySettings(Struct, frozen=True):
     """What the project says about the registry as a whole."""
 
     compatibility: str | None = None  # the global level; None: not managed
@@ -92,8 +87,7 @@ class RegistrySettings:
         return any(subject.startswith(prefix) for prefix in self.owned_prefixes)
 
 
-@dataclass(frozen=True)
-class DeadLetterDefaults:
+class DeadLetterDefaults(Struct, frozen=True):
     """The policy's dead-letter settings (``policy.dead_letter``), normalized."""
 
     suffix: str = ".dlq"
@@ -101,8 +95,7 @@ class DeadLetterDefaults:
     retention_ms: str = "1209600000"
 
 
-@dataclass(frozen=True)
-class ClassShape:
+class ClassShape(Struct, frozen=True):
     """A topic class as ``import`` compares it with live topics."""
 
     name: str
@@ -113,8 +106,7 @@ class ClassShape:
     requires_schemas: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
-class DesiredUser:
+class DesiredUser(Struct, frozen=True):
     """A SCRAM user: its credentials by mechanism, and where its password comes from (the
     name of an environment variable; the password is never held here)."""
 
@@ -125,8 +117,7 @@ class DesiredUser:
     protected: bool = False
 
 
-@dataclass(frozen=True)
-class DesiredState:
+class DesiredState(Struct, frozen=True):
     topics: Mapping[str, DesiredTopic]
     # Regular expressions of topic names never reported or touched (project `ignore_topics`).
     ignore_topics: tuple[str, ...] = ()

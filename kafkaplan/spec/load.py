@@ -9,11 +9,11 @@ policies. Nothing stops at the first problem: ``SpecError`` carries them all.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
+from msgspec import Struct, field
 from pydantic import BaseModel, ValidationError
 
 from kafkaplan.errors import Diagnostic, ProjectError, SpecError
@@ -87,8 +87,7 @@ from kafkaplan.spec.users import UserSpec, load_users
 SPEC_SUFFIXES = (".yaml", ".yml")
 
 
-@dataclass(frozen=True)
-class LoadedSpec:
+class LoadedSpec(Struct, frozen=True):
     document: Document
     # The topics that passed the shape check, with their index in the file's `topics` list.
     topics: list[tuple[int, TopicSpec]]
@@ -283,8 +282,7 @@ def _valid_part(item: Any, model: type[M]) -> M | None:
     return None
 
 
-@dataclass
-class _Topics:
+class _Topics(Struct):
     """The declared topics with their dead-letter companions, and what the ACLs and the
     schema checks need to know about them."""
 

@@ -11,7 +11,7 @@ Schema Registry subjects are not mirrored by this (the registry has its own repl
 
 from __future__ import annotations
 
-from dataclasses import replace
+from msgspec.structs import replace
 
 from kafkaplan.spec.acls import Binding, DesiredAcls, PatternType, ResourceType
 from kafkaplan.spec.desired import DesiredState, RegistrySettings

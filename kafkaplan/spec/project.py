@@ -16,10 +16,10 @@ import os
 import re
 import urllib.parse
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+from msgspec import Struct
 from pydantic import (
     AfterValidator,
     Field,
@@ -775,8 +775,7 @@ class ProjectModel(StrictModel):
         return value
 
 
-@dataclass(frozen=True)
-class Project:
+class Project(Struct, frozen=True):
     root: Path
     file: Path
     model: ProjectModel

@@ -14,9 +14,9 @@ import ipaddress
 import math
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from msgspec import Struct, field
 from pydantic import BaseModel, ConfigDict, Field
 
 from kafkaplan.errors import Diagnostic
@@ -40,8 +40,7 @@ QUOTA_KEYS = (*CLIENT_KEYS, *IP_KEYS)
 ScopeType = Literal["user", "client-id", "user+client-id", "ip"]
 
 
-@dataclass(frozen=True)
-class QuotaEntity:
+class QuotaEntity(Struct, frozen=True):
     """One quota entity: its (type, name) parts in Kafka's order; a name of None is the
     default entity of its type (``<default>`` in specs and addresses). Entities sort by
     type (users, client ids, IPs), a default before the named ones."""
@@ -282,8 +281,7 @@ class QuotaSettings(_Model):
 # ---------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class QuotaScope:
+class QuotaScope(Struct, frozen=True):
     team: str
     types: frozenset[str] = frozenset()
     prefixes: tuple[str, ...] = ()
@@ -316,16 +314,14 @@ class QuotaScope:
         )
 
 
-@dataclass(frozen=True)
-class DesiredQuota:
+class DesiredQuota(Struct, frozen=True):
     entity: QuotaEntity
     # Key -> the value Kafka should store; None: the key is removed.
     values: Mapping[str, float | None]
     source: str
 
 
-@dataclass(frozen=True)
-class DesiredQuotas:
+class DesiredQuotas(Struct, frozen=True):
     entities: Mapping[QuotaEntity, DesiredQuota] = field(default_factory=dict)
     scopes: tuple[QuotaScope, ...] = ()
 

@@ -19,10 +19,12 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, fields, is_dataclass, replace
+from dataclasses import fields, is_dataclass, replace
 from functools import lru_cache
 from pathlib import Path, PurePosixPath
 from typing import Any
+
+from msgspec import Struct, field
 
 from kafkaplan.errors import Diagnostic
 from kafkaplan.spec.desired import DesiredReference, DesiredSubject, Source
@@ -65,16 +67,14 @@ class SchemaProblem(Exception):
         self.hint = hint
 
 
-@dataclass(frozen=True)
-class External:
+class External(Struct, frozen=True):
     """A name the schema uses but does not define: it needs a reference."""
 
     name: str  # Avro full type name, JSON `$ref` (without fragment), Protobuf import
     line: int | None
 
 
-@dataclass(frozen=True)
-class ParsedSchema:
+class ParsedSchema(Struct, frozen=True):
     canonical: str
     fields: dict[str, str]
     externals: tuple[External, ...] = ()
@@ -533,8 +533,7 @@ def may_break(before: Mapping[str, str], after: Mapping[str, str]) -> list[str]:
 # ---------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Declaration:
+class Declaration(Struct, frozen=True):
     """One subject declaration in a spec file, before its schema file is read."""
 
     subject: str
@@ -555,8 +554,7 @@ class Declaration:
         return self.document.diagnostic(path, message, hint)
 
 
-@dataclass
-class _Loaded:
+class _Loaded(Struct):
     declaration: Declaration
     schema_type: str
     text: str

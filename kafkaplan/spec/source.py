@@ -17,13 +17,13 @@ from __future__ import annotations
 import contextlib
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 import yaml.constructor
 import yaml.resolver
+from msgspec import Struct, field
 
 from kafkaplan.errors import Diagnostic
 
@@ -46,8 +46,7 @@ _MERGE_TAG = "tag:yaml.org,2002:merge"
 _LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-@dataclass
-class Document:
+class Document(Struct):
     """One loaded YAML document: its plain value and the line of every path in it."""
 
     file: str
@@ -323,8 +322,7 @@ def _limits(text: str, file: str) -> None:
         _Builder(file).build(yaml.parse(text, Loader=yaml.SafeLoader))
 
 
-@dataclass(frozen=True)
-class Written:
+class Written(Struct, frozen=True):
     """A spec file kafkaplan has just written (``import``): its text, the value that text
     is the YAML of, and the line of each value in it, as ``parse_yaml`` would record them.
     The importer's writer guarantees the three agree (``tests/unit/importer/test_emit.py``)."""

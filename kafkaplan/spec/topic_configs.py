@@ -16,8 +16,9 @@ from __future__ import annotations
 import difflib
 import math
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from enum import StrEnum
+
+from msgspec import Struct
 
 from kafkaplan.spec.units import (
     LONG_MAX,
@@ -41,8 +42,7 @@ class Kind(StrEnum):
     STRING = "string"
 
 
-@dataclass(frozen=True)
-class ConfigSpec:
+class ConfigSpec(Struct, frozen=True):
     name: str
     kind: Kind
     doc: str

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import replace
 from typing import TypeVar
 
 import pytest
+from msgspec.structs import replace
 
 from kafkaplan.errors import ClusterError, ClusterTransient, PermissionDenied
 from kafkaplan.live.cluster import Cluster, NewTopicRequest, ScramChange

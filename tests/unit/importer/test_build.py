@@ -9,7 +9,6 @@ import random
 import re
 import textwrap
 from collections.abc import Iterable
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,7 @@ import pytest
 import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from msgspec.structs import replace
 
 from kafkaplan import commands
 from kafkaplan.errors import SpecError

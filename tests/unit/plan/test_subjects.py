@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 
 import pytest
+from msgspec.structs import replace
 
 from kafkaplan.apply.runner import Status, Targets, apply_plan
 from kafkaplan.commands import decide
