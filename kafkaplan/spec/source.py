@@ -400,15 +400,36 @@ def interpolate(
     escapes a literal ``${``.
     """
 
-    def visit(value: Any, path: PathKey) -> Any:
+    document.data = _Interpolation(document, resolve, problems, failed).visit(document.data, ())
+
+
+class _Interpolation:
+    """One document's ``interpolate``. A class rather than a recursive closure: a nested
+    function that calls itself is a reference cycle, which would keep the document (and its
+    line map) alive until the collector runs, instead of until the spec is checked."""
+
+    def __init__(
+        self,
+        document: Document,
+        resolve: Callable[[str], Any],
+        problems: list[Diagnostic],
+        failed: list[PathKey] | None,
+    ) -> None:
+        self.document = document
+        self.resolve = resolve
+        self.problems = problems
+        self.failed = failed
+
+    def visit(self, value: Any, path: PathKey) -> Any:
         if isinstance(value, Mapping):
-            return {key: visit(item, (*path, key)) for key, item in value.items()}
+            return {key: self.visit(item, (*path, key)) for key, item in value.items()}
         if isinstance(value, list):
-            return [visit(item, (*path, index)) for index, item in enumerate(value)]
+            return [self.visit(item, (*path, index)) for index, item in enumerate(value)]
         if not isinstance(value, str) or "${" not in value:
             return value
         escaped = value.replace("$${", "\x00")
         whole = _REFERENCE.fullmatch(escaped)
+        resolve = self.resolve
         try:
             if whole:
                 return resolve(whole.group(1).strip())
@@ -416,15 +437,13 @@ def interpolate(
                 "\x00", "${"
             )
         except KeyError as exc:
-            problems.append(
-                document.diagnostic(
+            self.problems.append(
+                self.document.diagnostic(
                     path,
                     f"unknown variable {exc.args[0]!r}",
                     hint="define it under the environment's `variables` in kafkaplan.yaml",
                 )
             )
-            if failed is not None:
-                failed.append(path)
+            if self.failed is not None:
+                self.failed.append(path)
             return value
-
-    document.data = visit(document.data, ())

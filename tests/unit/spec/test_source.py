@@ -4,6 +4,7 @@ its problems come in the order a parser would meet them."""
 
 from __future__ import annotations
 
+import gc
 from typing import Any
 
 import pytest
@@ -11,7 +12,8 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kafkaplan.spec.source import MAX_DEPTH, PathKey, YamlProblem, parse_yaml
+from kafkaplan.errors import Diagnostic
+from kafkaplan.spec.source import MAX_DEPTH, PathKey, YamlProblem, interpolate, parse_yaml
 
 # Strings that look like other YAML types are the interesting ones: PyYAML quotes them.
 texts = st.one_of(
@@ -104,3 +106,19 @@ def test_empty_and_null_documents_have_no_value() -> None:
     null = parse_yaml("---\n", "a.yaml")
     assert null.data is None
     assert null.lines == {(): 2}
+
+
+def test_interpolation_builds_no_reference_cycle() -> None:
+    """A cycle would keep the document and its line map alive until the collector runs
+    (the CLI runs it rarely), instead of until the spec is checked."""
+    document = parse_yaml("a: ${x}\nb:\n  - ${y}\n  - pre-${x}\n", "a.yaml")
+    problems: list[Diagnostic] = []
+    gc.collect()
+    gc.disable()
+    try:
+        interpolate(document, {"x": 1}.__getitem__, problems)
+        assert gc.collect() == 0
+    finally:
+        gc.enable()
+    assert document.data == {"a": 1, "b": ["${y}", "pre-1"]}
+    assert [(p.line, p.message) for p in problems] == [(3, "unknown variable 'y'")]
