@@ -1,3 +1,3 @@
-from kafkaplan.cli import run
+from kafkaplan.launch import run
 
 run()

@@ -11,7 +11,8 @@ from typing import Any
 import click
 import yaml
 
-from kafkaplan.cli import cli, run
+from kafkaplan.cli import cli
+from kafkaplan.launch import run
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -31,7 +32,7 @@ def test_the_validate_hook_runs_the_console_script_on_the_whole_project() -> Non
     script, command, *rest = shlex.split(hook["entry"])
     assert rest == []
     scripts = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["scripts"]
-    assert scripts[script] == "kafkaplan.cli:run"
+    assert scripts[script] == "kafkaplan.launch:run"
     [installed] = entry_points(group="console_scripts", name=script)
     assert installed.load() is run
     assert isinstance(cli.commands[command], click.Command)
