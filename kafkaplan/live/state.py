@@ -6,11 +6,11 @@ A plain immutable value, one of the two inputs of ``kafkaplan.plan.compute.compu
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Mapping
 from enum import StrEnum
 from typing import Any
 
+import msgspec
 from msgspec import Struct, field
 
 from kafkaplan.live.features import BrokerFeatures
@@ -250,9 +250,14 @@ class LiveState(Struct, frozen=True):
     quotas: Mapping[QuotaEntity, Mapping[str, float]] = field(default_factory=dict)
 
 
+# Keys sorted, anything JSON has no type for as its str(). A plan is applied only by the
+# kafkaplan version that made it, so the encoding need only be stable within a version.
+_FINGERPRINT_ENCODER = msgspec.json.Encoder(enc_hook=str, order="sorted")
+
+
 def fingerprint(value: Any) -> str:
-    encoded = json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(encoded.encode()).hexdigest()[:16]
+    """A short digest of a JSON-like value (what the plan saw of a resource)."""
+    return hashlib.sha256(_FINGERPRINT_ENCODER.encode(value)).hexdigest()[:16]
 
 
 # Topics kafkaplan never manages, whatever the specs say: Kafka's own, the Schema
