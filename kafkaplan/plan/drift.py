@@ -53,7 +53,7 @@ class DriftItem(BaseModel):
     address: str
     message: str
     fields: list[FieldChange] = Field(
-        default_factory=list,
+        default=[],
         description="For changed resources: spec value (after) vs live (before)",
     )
     source: str | None = Field(default=None, description="file:line of the declaration")
@@ -67,9 +67,9 @@ class DriftReport(BaseModel):
     environment: str | None = None
     cluster_id: str | None = None
     created_at: str | None = None
-    items: list[DriftItem] = Field(default_factory=list)
+    items: list[DriftItem] = Field(default=[])
     not_checked: list[Message] = Field(
-        default_factory=list, description="Parts of the estate that could not be read, and why"
+        default=[], description="Parts of the estate that could not be read, and why"
     )
 
     def counts(self) -> dict[str, int]:

@@ -279,11 +279,11 @@ class AclEntry(_Model):
 
     # Roles.
     topics: list[str] = Field(
-        default_factory=list,
+        default=[],
         description="consumer, producer, transactional-producer: topics, by exact name.",
     )
     topic_prefixes: list[str] = Field(
-        default_factory=list,
+        default=[],
         description="consumer, producer, transactional-producer: topics, by name prefix.",
     )
     group: str | None = Field(
@@ -304,13 +304,13 @@ class AclEntry(_Model):
         description="streams: the application.id; its internal topics, group and (with "
         "exactly_once) transactional ids are derived from it.",
     )
-    input_topics: list[str] = Field(default_factory=list, description="streams: topics it reads.")
+    input_topics: list[str] = Field(default=[], description="streams: topics it reads.")
     input_prefixes: list[str] = Field(
-        default_factory=list, description="streams: topics it reads, by name prefix."
+        default=[], description="streams: topics it reads, by name prefix."
     )
-    output_topics: list[str] = Field(default_factory=list, description="streams: topics it writes.")
+    output_topics: list[str] = Field(default=[], description="streams: topics it writes.")
     output_prefixes: list[str] = Field(
-        default_factory=list, description="streams: topics it writes, by name prefix."
+        default=[], description="streams: topics it writes, by name prefix."
     )
     exactly_once: bool = Field(
         default=False,
@@ -350,10 +350,10 @@ class AclScope(_Model):
         description="The owning team. A scope must not overlap another team's external scope."
     )
     principals: list[str] = Field(
-        default_factory=list, description="Principals whose bindings are in the scope."
+        default=[], description="Principals whose bindings are in the scope."
     )
     resource_prefixes: list[str] = Field(
-        default_factory=list,
+        default=[],
         description="Resource-name prefixes (topics, groups, transactional ids) in the scope.",
     )
     external: bool = Field(
@@ -368,7 +368,7 @@ class AclSettings(_Model):
     """How kafkaplan manages ACLs (the project file's `acls:`)."""
 
     ownership: list[AclScope] = Field(
-        default_factory=list,
+        default=[],
         description="The scopes kafkaplan owns: live bindings inside an owned scope that no "
         "spec declares are deleted. Without any, kafkaplan only creates the declared bindings "
         "and deletes nothing.",

@@ -110,7 +110,7 @@ class DeadLetterSpec(StrictModel):
     `.dlq` by default), with the policy's defaults unless overridden here."""
 
     readers: list[DeadLetterReader] = Field(
-        default_factory=list,
+        default=[],
         description="Principals that drain the dead-letter topic; each gets a consumer role on it.",
     )
     partitions: MaybeCount = Field(
@@ -197,25 +197,25 @@ class TopicSpec(StrictModel):
 class SpecFile(StrictModel):
     """One spec file. Any number of them, in any folder layout under the spec paths."""
 
-    topics: list[TopicSpec] = Field(default_factory=list, description="Topics to manage.")
+    topics: list[TopicSpec] = Field(default=[], description="Topics to manage.")
     acls: list[AclEntry] = Field(
-        default_factory=list,
+        default=[],
         description="ACL bindings and roles (docs/acls.md); one entry is for one principal.",
     )
     subjects: list[SubjectSpec] = Field(
-        default_factory=list,
+        default=[],
         description="Schema Registry subjects beside those declared on topics.",
     )
     users: list[UserSpec] = Field(
-        default_factory=list,
+        default=[],
         description="SCRAM users (docs/users.md); passwords come from environment variables.",
     )
     groups: list[GroupSpec] = Field(
-        default_factory=list,
+        default=[],
         description="Group configs by group id (docs/groups.md); Kafka 4.0 or newer.",
     )
     quotas: list[QuotaEntry] = Field(
-        default_factory=list,
+        default=[],
         description="Client quotas (docs/quotas.md); one entry is for one entity.",
     )
 

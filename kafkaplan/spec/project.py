@@ -82,7 +82,7 @@ class NamingPolicy(StrictModel):
         "orders.created.v1)`).",
     )
     exceptions: list[str] = Field(
-        default_factory=list,
+        default=[],
         description="Topic names exempt from the naming pattern (legacy names, for example).",
     )
 
@@ -109,7 +109,7 @@ class CompatibilityRule(StrictModel):
 
 class SchemaPolicy(StrictModel):
     min_compatibility: list[CompatibilityRule] = Field(
-        default_factory=list,
+        default=[],
         description="Compatibility levels subjects must at least have, by topic or subject name.",
     )
     require_key_schema_for_compacted: bool = Field(
@@ -684,7 +684,7 @@ class Environment(StrictModel):
         default_factory=ReplicationPolicy, description="With `mirror_of`: how topics are named."
     )
     failover_principals: list[str] = Field(
-        default_factory=list,
+        default=[],
         description="With `mirror_of`: the principals that fail over; their ACL bindings are "
         "expected on this cluster too (topic names as the policy names them).",
     )
@@ -709,19 +709,19 @@ class ProjectModel(StrictModel):
     default_environment: str | None = None
     policy: Policy = Field(default_factory=Policy)
     ignore_topics: list[Regex] = Field(
-        default_factory=list,
+        default=[],
         description="Regular expressions of topic names kafkaplan never reports or touches, "
         "beside the built-in internal topics.",
     )
     owned_topic_prefixes: list[str] = Field(
-        default_factory=list,
+        default=[],
         description="Topic name prefixes kafkaplan owns. A live topic under one of them that "
         "no spec declares is planned for deletion when deletes are enabled for the run "
         "(--allow-deletes); otherwise it is kept and warned about. Topics outside these "
         "prefixes are never deleted.",
     )
     owned_user_prefixes: list[str] = Field(
-        default_factory=list,
+        default=[],
         description='SCRAM user name prefixes kafkaplan owns (`""` for every user). A live '
         "user under one of them that no spec declares is planned for deletion with "
         "--allow-deletes; otherwise it is kept and warned about. The user kafkaplan connects "
@@ -747,7 +747,7 @@ class ProjectModel(StrictModel):
         "with `class:`.",
     )
     protect: list[str] = Field(
-        default_factory=list,
+        default=[],
         description="Deletion protection by address pattern (as --target: `topic.payments.*`, "
         "`subject.payments.*`, `acl.User:billing.*`): a plan that would delete a matching "
         "resource fails, whatever --allow-deletes and --max-destroy say.",

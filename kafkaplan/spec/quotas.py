@@ -249,12 +249,12 @@ class QuotaScopeModel(_Model):
         description="The owning team. A scope must not overlap another team's external scope."
     )
     entity_types: list[ScopeType] = Field(
-        default_factory=list,
+        default=[],
         description="Entity types in the scope: user, client-id, user+client-id, ip. "
         "Empty: every type.",
     )
     prefixes: list[str] = Field(
-        default_factory=list,
+        default=[],
         description="Name prefixes (user names, client ids, IP addresses) in the scope; "
         "empty: every name.",
     )
@@ -269,7 +269,7 @@ class QuotaSettings(_Model):
     """How kafkaplan manages client quotas (the project file's `quotas:`)."""
 
     ownership: list[QuotaScopeModel] = Field(
-        default_factory=list,
+        default=[],
         description="The scopes kafkaplan owns: live quota entities inside an owned scope "
         "that no spec declares have their quotas removed (with --allow-deletes). Without "
         "any, kafkaplan only sets the declared quotas and removes nothing.",
