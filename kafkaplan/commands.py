@@ -195,23 +195,39 @@ _COMMIT = re.compile(r"^[0-9a-f]{7,64}$")
 def planned_commit(root: Path, environ: Mapping[str, str] | None = None) -> str | None:
     """The commit the specs are planned at: ``GITHUB_SHA`` (set by GitHub Actions), else the
     HEAD of the git checkout holding ``root``; None when neither is known."""
+    return commit_lookup(root, environ)()
+
+
+def commit_lookup(root: Path, environ: Mapping[str, str] | None = None) -> Callable[[], str | None]:
+    """``planned_commit``, started now and answered when called: ``git rev-parse`` runs
+    while the plan reads the cluster, instead of after it."""
     environ = os.environ if environ is None else environ
     sha = environ.get("GITHUB_SHA", "").strip().lower()
     if _COMMIT.match(sha):
-        return sha
+        return lambda: sha
     try:
-        done = subprocess.run(
+        git = subprocess.Popen(
             ["git", "rev-parse", "HEAD"],
             cwd=root,
-            capture_output=True,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
             text=True,
-            timeout=10,
-            check=False,
         )
     except (OSError, subprocess.SubprocessError):
-        return None
-    head = done.stdout.strip().lower()
-    return head if done.returncode == 0 and _COMMIT.match(head) else None
+        return lambda: None
+
+    def answer() -> str | None:
+        try:
+            out, _ = git.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            git.kill()
+            git.communicate()
+            return None
+        head = out.strip().lower()
+        return head if git.returncode == 0 and _COMMIT.match(head) else None
+
+    return answer
 
 
 def planned_environment(project_file: Path | None, env: str | None) -> str | None:
@@ -238,24 +254,29 @@ def make_plan(
     """The plan of the context's specs against ``cluster`` (and ``registry``);
     ``early``: the reads already started (``EarlyRead``)."""
     desired = context.require_desired()
+    commit = commit_lookup(context.project.root, environ)
     use_registry = registry if desired.uses_registry else None
-    live = read_live(cluster, desired, use_registry, early=early)
-    settings = context.project.model.blast_radius
-    plan = decide(
-        desired,
-        live,
-        cluster,
-        use_registry,
-        options,
-        window_ms=settings.window_ms() if settings.enabled else None,
-        now=now,
-    )
+    try:
+        live = read_live(cluster, desired, use_registry, early=early)
+        settings = context.project.model.blast_radius
+        plan = decide(
+            desired,
+            live,
+            cluster,
+            use_registry,
+            options,
+            window_ms=settings.window_ms() if settings.enabled else None,
+            now=now,
+        )
+    except BaseException:
+        commit()  # no git process is left behind
+        raise
     return plan.model_copy(
         update={
             "kafkaplan_version": __version__,
             "environment": context.env_name,
             "created_at": (now or datetime.now(UTC)).isoformat(timespec="seconds"),
-            "commit": planned_commit(context.project.root, environ),
+            "commit": commit(),
         }
     )
 
