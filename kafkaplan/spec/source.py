@@ -52,6 +52,9 @@ class Document(Struct):
     file: str
     data: Any
     lines: dict[PathKey, int] = field(default_factory=dict)
+    # Whether the text may hold a ``${...}`` reference: False when it has no ``${`` at all,
+    # so that ``interpolate`` has nothing to look for.
+    references: bool = True
 
     def line_of(self, path: PathKey) -> int | None:
         """The line of ``path``, or of its nearest ancestor that has one."""
@@ -311,7 +314,7 @@ def parse_yaml(text: str, file: str) -> Document:
         raise builder.problem
     if data is _NOT_BUILT:
         return Document(file=file, data=None)
-    return Document(file=file, data=data, lines=builder.lines)
+    return Document(file=file, data=data, lines=builder.lines, references="${" in text)
 
 
 def _limits(text: str, file: str) -> None:
@@ -339,7 +342,7 @@ class Written(Struct, frozen=True):
         too_big = len(self.text.encode()) > MAX_FILE_BYTES or 2 * values > MAX_NODES
         if too_big or deepest + 1 > MAX_DEPTH:
             return None
-        return Document(file=file, data=self.data, lines=self.lines)
+        return Document(file=file, data=self.data, lines=self.lines, references="${" in self.text)
 
 
 def read_yaml(path: Path, display: str | None = None) -> Document:
@@ -400,7 +403,8 @@ def interpolate(
     escapes a literal ``${``.
     """
 
-    document.data = _Interpolation(document, resolve, problems, failed).visit(document.data, ())
+    if document.references:
+        document.data = _Interpolation(document, resolve, problems, failed).visit(document.data, ())
 
 
 class _Interpolation:

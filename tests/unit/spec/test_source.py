@@ -122,3 +122,16 @@ def test_interpolation_builds_no_reference_cycle() -> None:
         gc.enable()
     assert document.data == {"a": 1, "b": ["${y}", "pre-1"]}
     assert [(p.line, p.message) for p in problems] == [(3, "unknown variable 'y'")]
+
+
+def test_a_document_without_a_reference_is_left_as_it_is() -> None:
+    variables: dict[str, Any] = {}
+    plain = parse_yaml("a: 1\nb:\n  - x\n  - $ {y}\n", "a.yaml")
+    assert plain.references is False
+    data = plain.data
+    interpolate(plain, variables.__getitem__, [])
+    assert plain.data is data  # not walked, let alone copied
+    referring = parse_yaml("a: 1\n# ${x} in a comment is text too\n", "a.yaml")
+    assert referring.references is True
+    interpolate(referring, variables.__getitem__, [])
+    assert referring.data == {"a": 1}
