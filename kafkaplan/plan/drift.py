@@ -35,6 +35,7 @@ from kafkaplan.plan.compute import compute_plan
 from kafkaplan.plan.limits import is_protection_refusal
 from kafkaplan.plan.model import Action, FieldChange, Message
 from kafkaplan.plan.options import PlanOptions
+from kafkaplan.spec.defaults import new_list
 from kafkaplan.spec.desired import DesiredState, DesiredTopic
 
 DRIFT_FORMAT_VERSION = 1
@@ -53,7 +54,7 @@ class DriftItem(BaseModel):
     address: str
     message: str
     fields: list[FieldChange] = Field(
-        default=[],
+        default_factory=new_list,
         description="For changed resources: spec value (after) vs live (before)",
     )
     source: str | None = Field(default=None, description="file:line of the declaration")
@@ -67,9 +68,9 @@ class DriftReport(BaseModel):
     environment: str | None = None
     cluster_id: str | None = None
     created_at: str | None = None
-    items: list[DriftItem] = Field(default=[])
+    items: list[DriftItem] = Field(default_factory=new_list)
     not_checked: list[Message] = Field(
-        default=[], description="Parts of the estate that could not be read, and why"
+        default_factory=new_list, description="Parts of the estate that could not be read, and why"
     )
 
     def counts(self) -> dict[str, int]:

@@ -30,6 +30,7 @@ from kafkaplan.kinds import ResourceKind
 from kafkaplan.spec.acls import Binding, PatternType, Permission
 from kafkaplan.spec.acls import Operation as AclOperation
 from kafkaplan.spec.acls import ResourceType as AclResourceType
+from kafkaplan.spec.defaults import new_list
 from kafkaplan.spec.quotas import QuotaEntity
 
 FORMAT_VERSION = 2
@@ -86,7 +87,7 @@ class UpdateTopic(_Model):
         description="Partition -> its new replicas: carried out as a throttled reassignment",
     )
     elect_leaders: list[int] = Field(
-        default=[],
+        default_factory=new_list,
         description="Partitions whose preferred leader is elected (after a reassignment)",
     )
 
@@ -156,7 +157,7 @@ class RegisterSchema(_Model):
     type: Literal["register-schema"] = "register-schema"
     schema_type: str
     schema_text: str
-    references: list[Reference] = Field(default=[])
+    references: list[Reference] = Field(default_factory=new_list)
     latest: int | None = Field(
         default=None, description="The subject's latest version when planned (null: new)"
     )
@@ -199,7 +200,9 @@ class SetScramCredentials(_Model):
         description="Mechanism (SCRAM-SHA-256, SCRAM-SHA-512) -> iterations, set with the "
         "password from `password_env`",
     )
-    deletions: list[str] = Field(default=[], description="Mechanisms whose credential is removed")
+    deletions: list[str] = Field(
+        default_factory=new_list, description="Mechanisms whose credential is removed"
+    )
     password_env: str | None = Field(
         default=None,
         description="The environment variable apply reads the password from (null: no "
@@ -316,7 +319,9 @@ class GroupUsage(_Model):
 
     group: str
     state: str = Field(description="Kafka's group state (STABLE, EMPTY, ...)")
-    members: list[str] = Field(default=[], description="Live members, as client-id@host")
+    members: list[str] = Field(
+        default_factory=new_list, description="Live members, as client-id@host"
+    )
     lag: int | None = Field(
         default=None, description="Messages written but not yet committed by the group"
     )
@@ -336,9 +341,9 @@ class Affected(_Model):
 
     topic: str
     owner: str | None = Field(default=None, description="The owning team (the spec's `owner`)")
-    producers: list[Principal] = Field(default=[])
-    consumers: list[Principal] = Field(default=[])
-    groups: list[GroupUsage] = Field(default=[])
+    producers: list[Principal] = Field(default_factory=new_list)
+    consumers: list[Principal] = Field(default_factory=new_list)
+    groups: list[GroupUsage] = Field(default_factory=new_list)
     groups_read: bool = Field(
         default=True, description="False: the consumer groups could not be read (see notes)"
     )
@@ -356,7 +361,7 @@ class Affected(_Model):
     bytes_upper_bound: bool = Field(
         default=False, description='True: `bytes_lost` is an upper bound ("up to")'
     )
-    notes: list[str] = Field(default=[])
+    notes: list[str] = Field(default_factory=new_list)
 
 
 class AccessInUse(_Model):
@@ -369,7 +374,7 @@ class AccessInUse(_Model):
         description="What it loses, e.g. topic orders.created.v1 or group billing"
     )
     groups: list[GroupUsage] = Field(
-        default=[],
+        default_factory=new_list,
         description="READ: the consumer groups in use that the principal may read (by its group "
         "bindings) and that read the topic, or the group itself",
     )
@@ -390,11 +395,11 @@ class Change(_Model):
         default=None, description="Live value (managed part), for review"
     )
     after: dict[str, Any] | None = Field(default=None, description="Desired value, for review")
-    fields: list[FieldChange] = Field(default=[], description="For updates")
-    risks: list[Risk] = Field(default=[])
+    fields: list[FieldChange] = Field(default_factory=new_list, description="For updates")
+    risks: list[Risk] = Field(default_factory=new_list)
     source: str | None = Field(default=None, description="file:line of the declaration")
     depends_on: list[str] = Field(
-        default=[],
+        default_factory=new_list,
         description="Addresses of changes in this plan that must succeed before this one",
     )
     protected: str | None = Field(
@@ -412,7 +417,7 @@ class Change(_Model):
         default=None, description="Who is affected (the blast radius), for review"
     )
     in_use: list[AccessInUse] = Field(
-        default=[],
+        default_factory=new_list,
         description="ACL deletions: the access it removes that is in use (a plan error unless "
         "--allow-in-use-deletes)",
     )
@@ -440,7 +445,7 @@ class Plan(_Model):
     cluster_id: str | None = None
     created_at: str | None = None
     targets: list[str] = Field(
-        default=[], description="--target address patterns the plan is restricted to"
+        default_factory=new_list, description="--target address patterns the plan is restricted to"
     )
     allow_deletes: bool = Field(
         default=False, description="Planned with --allow-deletes (deletions of owned resources)"
@@ -462,12 +467,12 @@ class Plan(_Model):
         default_factory=dict,
         description="Per managed address: digest of its live state, or 'absent'",
     )
-    changes: list[Change] = Field(default=[])
+    changes: list[Change] = Field(default_factory=new_list)
     unmanaged: list[str] = Field(
-        default=[], description="Addresses live on the cluster but in no spec"
+        default_factory=new_list, description="Addresses live on the cluster but in no spec"
     )
-    warnings: list[Message] = Field(default=[])
-    errors: list[Message] = Field(default=[])
+    warnings: list[Message] = Field(default_factory=new_list)
+    errors: list[Message] = Field(default_factory=new_list)
 
     @property
     def has_changes(self) -> bool:
@@ -498,7 +503,7 @@ class PlanSet(_Model):
     kind: Literal["plan-set"] = "plan-set"
     kafkaplan_version: str = ""
     created_at: str | None = None
-    plans: list[Plan] = Field(default=[], description="One plan per environment")
+    plans: list[Plan] = Field(default_factory=new_list, description="One plan per environment")
 
     @property
     def has_changes(self) -> bool:

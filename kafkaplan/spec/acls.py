@@ -24,6 +24,7 @@ from msgspec.structs import fields
 from pydantic import BaseModel, ConfigDict, Field
 
 from kafkaplan.errors import Diagnostic
+from kafkaplan.spec.defaults import new_list
 from kafkaplan.spec.names import LEGAL_TOPIC, MAX_TOPIC_NAME
 from kafkaplan.spec.source import Document, PathKey
 
@@ -279,11 +280,11 @@ class AclEntry(_Model):
 
     # Roles.
     topics: list[str] = Field(
-        default=[],
+        default_factory=new_list,
         description="consumer, producer, transactional-producer: topics, by exact name.",
     )
     topic_prefixes: list[str] = Field(
-        default=[],
+        default_factory=new_list,
         description="consumer, producer, transactional-producer: topics, by name prefix.",
     )
     group: str | None = Field(
@@ -304,13 +305,17 @@ class AclEntry(_Model):
         description="streams: the application.id; its internal topics, group and (with "
         "exactly_once) transactional ids are derived from it.",
     )
-    input_topics: list[str] = Field(default=[], description="streams: topics it reads.")
-    input_prefixes: list[str] = Field(
-        default=[], description="streams: topics it reads, by name prefix."
+    input_topics: list[str] = Field(
+        default_factory=new_list, description="streams: topics it reads."
     )
-    output_topics: list[str] = Field(default=[], description="streams: topics it writes.")
+    input_prefixes: list[str] = Field(
+        default_factory=new_list, description="streams: topics it reads, by name prefix."
+    )
+    output_topics: list[str] = Field(
+        default_factory=new_list, description="streams: topics it writes."
+    )
     output_prefixes: list[str] = Field(
-        default=[], description="streams: topics it writes, by name prefix."
+        default_factory=new_list, description="streams: topics it writes, by name prefix."
     )
     exactly_once: bool = Field(
         default=False,
@@ -350,10 +355,10 @@ class AclScope(_Model):
         description="The owning team. A scope must not overlap another team's external scope."
     )
     principals: list[str] = Field(
-        default=[], description="Principals whose bindings are in the scope."
+        default_factory=new_list, description="Principals whose bindings are in the scope."
     )
     resource_prefixes: list[str] = Field(
-        default=[],
+        default_factory=new_list,
         description="Resource-name prefixes (topics, groups, transactional ids) in the scope.",
     )
     external: bool = Field(
@@ -368,7 +373,7 @@ class AclSettings(_Model):
     """How kafkaplan manages ACLs (the project file's `acls:`)."""
 
     ownership: list[AclScope] = Field(
-        default=[],
+        default_factory=new_list,
         description="The scopes kafkaplan owns: live bindings inside an owned scope that no "
         "spec declares are deleted. Without any, kafkaplan only creates the declared bindings "
         "and deletes nothing.",

@@ -13,6 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from kafkaplan.spec.acls import AclEntry
+from kafkaplan.spec.defaults import new_list
 from kafkaplan.spec.groups import GroupSpec
 from kafkaplan.spec.numbers import Count, MaybeCount, Quantity
 from kafkaplan.spec.quotas import QuotaEntry
@@ -110,7 +111,7 @@ class DeadLetterSpec(StrictModel):
     `.dlq` by default), with the policy's defaults unless overridden here."""
 
     readers: list[DeadLetterReader] = Field(
-        default=[],
+        default_factory=new_list,
         description="Principals that drain the dead-letter topic; each gets a consumer role on it.",
     )
     partitions: MaybeCount = Field(
@@ -197,25 +198,25 @@ class TopicSpec(StrictModel):
 class SpecFile(StrictModel):
     """One spec file. Any number of them, in any folder layout under the spec paths."""
 
-    topics: list[TopicSpec] = Field(default=[], description="Topics to manage.")
+    topics: list[TopicSpec] = Field(default_factory=new_list, description="Topics to manage.")
     acls: list[AclEntry] = Field(
-        default=[],
+        default_factory=new_list,
         description="ACL bindings and roles (docs/acls.md); one entry is for one principal.",
     )
     subjects: list[SubjectSpec] = Field(
-        default=[],
+        default_factory=new_list,
         description="Schema Registry subjects beside those declared on topics.",
     )
     users: list[UserSpec] = Field(
-        default=[],
+        default_factory=new_list,
         description="SCRAM users (docs/users.md); passwords come from environment variables.",
     )
     groups: list[GroupSpec] = Field(
-        default=[],
+        default_factory=new_list,
         description="Group configs by group id (docs/groups.md); Kafka 4.0 or newer.",
     )
     quotas: list[QuotaEntry] = Field(
-        default=[],
+        default_factory=new_list,
         description="Client quotas (docs/quotas.md); one entry is for one entity.",
     )
 

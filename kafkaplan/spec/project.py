@@ -32,6 +32,7 @@ from pydantic import (
 from kafkaplan.errors import Diagnostic, ProjectError, SpecError
 from kafkaplan.secrets import remember
 from kafkaplan.spec.acls import AclSettings, check_ownership
+from kafkaplan.spec.defaults import new_list
 from kafkaplan.spec.models import CompatibilityLevel, ConfigValue, DeadLetter, StrictModel
 from kafkaplan.spec.numbers import Count, MaybeCount, Quantity
 from kafkaplan.spec.quotas import QuotaSettings
@@ -82,7 +83,7 @@ class NamingPolicy(StrictModel):
         "orders.created.v1)`).",
     )
     exceptions: list[str] = Field(
-        default=[],
+        default_factory=new_list,
         description="Topic names exempt from the naming pattern (legacy names, for example).",
     )
 
@@ -109,7 +110,7 @@ class CompatibilityRule(StrictModel):
 
 class SchemaPolicy(StrictModel):
     min_compatibility: list[CompatibilityRule] = Field(
-        default=[],
+        default_factory=new_list,
         description="Compatibility levels subjects must at least have, by topic or subject name.",
     )
     require_key_schema_for_compacted: bool = Field(
@@ -684,7 +685,7 @@ class Environment(StrictModel):
         default_factory=ReplicationPolicy, description="With `mirror_of`: how topics are named."
     )
     failover_principals: list[str] = Field(
-        default=[],
+        default_factory=new_list,
         description="With `mirror_of`: the principals that fail over; their ACL bindings are "
         "expected on this cluster too (topic names as the policy names them).",
     )
@@ -709,19 +710,19 @@ class ProjectModel(StrictModel):
     default_environment: str | None = None
     policy: Policy = Field(default_factory=Policy)
     ignore_topics: list[Regex] = Field(
-        default=[],
+        default_factory=new_list,
         description="Regular expressions of topic names kafkaplan never reports or touches, "
         "beside the built-in internal topics.",
     )
     owned_topic_prefixes: list[str] = Field(
-        default=[],
+        default_factory=new_list,
         description="Topic name prefixes kafkaplan owns. A live topic under one of them that "
         "no spec declares is planned for deletion when deletes are enabled for the run "
         "(--allow-deletes); otherwise it is kept and warned about. Topics outside these "
         "prefixes are never deleted.",
     )
     owned_user_prefixes: list[str] = Field(
-        default=[],
+        default_factory=new_list,
         description='SCRAM user name prefixes kafkaplan owns (`""` for every user). A live '
         "user under one of them that no spec declares is planned for deletion with "
         "--allow-deletes; otherwise it is kept and warned about. The user kafkaplan connects "
@@ -747,7 +748,7 @@ class ProjectModel(StrictModel):
         "with `class:`.",
     )
     protect: list[str] = Field(
-        default=[],
+        default_factory=new_list,
         description="Deletion protection by address pattern (as --target: `topic.payments.*`, "
         "`subject.payments.*`, `acl.User:billing.*`): a plan that would delete a matching "
         "resource fails, whatever --allow-deletes and --max-destroy say.",

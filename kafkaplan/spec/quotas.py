@@ -20,6 +20,7 @@ from msgspec import Struct, field
 from pydantic import BaseModel, ConfigDict, Field
 
 from kafkaplan.errors import Diagnostic
+from kafkaplan.spec.defaults import new_list
 from kafkaplan.spec.numbers import MaybeNumber
 from kafkaplan.spec.source import Document, PathKey
 from kafkaplan.spec.units import SIZE_UNITS, UnitError, format_size_bytes, parse_size_bytes
@@ -249,12 +250,12 @@ class QuotaScopeModel(_Model):
         description="The owning team. A scope must not overlap another team's external scope."
     )
     entity_types: list[ScopeType] = Field(
-        default=[],
+        default_factory=new_list,
         description="Entity types in the scope: user, client-id, user+client-id, ip. "
         "Empty: every type.",
     )
     prefixes: list[str] = Field(
-        default=[],
+        default_factory=new_list,
         description="Name prefixes (user names, client ids, IP addresses) in the scope; "
         "empty: every name.",
     )
@@ -269,7 +270,7 @@ class QuotaSettings(_Model):
     """How kafkaplan manages client quotas (the project file's `quotas:`)."""
 
     ownership: list[QuotaScopeModel] = Field(
-        default=[],
+        default_factory=new_list,
         description="The scopes kafkaplan owns: live quota entities inside an owned scope "
         "that no spec declares have their quotas removed (with --allow-deletes). Without "
         "any, kafkaplan only sets the declared quotas and removes nothing.",
