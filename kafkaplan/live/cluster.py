@@ -824,10 +824,18 @@ class KafkaCluster:
         from confluent_kafka import KafkaException
 
         deadline = time.monotonic() + self.timeout
-        racks_future: Future[Any] | None = None
+        admin = self._admin
+        if admin is None:  # closed while an early read (EarlyRead) still waits
+            raise ClusterError("the cluster's client was closed", resource="kafka")
+        # Racks come from DescribeCluster, sent with the metadata request: the broker answers
+        # a connection's requests in order, and sent once the metadata is in, it would wait
+        # behind whatever another thread asked meanwhile (the ACLs, the configs).
+        racks_future: Future[Any] = admin.describe_cluster(
+            include_authorized_operations=False, request_timeout=self.timeout
+        )
         while True:
             admin = self._admin
-            if admin is None:  # closed while an early read (EarlyRead) still waits
+            if admin is None:
                 raise ClusterError("the cluster's client was closed", resource="kafka")
             remaining = deadline - time.monotonic()
             try:
@@ -846,10 +854,6 @@ class KafkaCluster:
                     raise error from exc
         cluster_id = metadata.cluster_id
         check_cluster_id(cluster_id, self.expected_cluster_id)
-        # Racks come from DescribeCluster, sent while the metadata is turned into our types.
-        racks_future = admin.describe_cluster(
-            include_authorized_operations=False, request_timeout=self.timeout
-        )
         topics: dict[str, TopicMetadata] = {}
         for name, topic in metadata.topics.items():
             if topic.error is not None:
