@@ -283,22 +283,25 @@ def test_apply_output_is_shown_while_apply_runs(tmp_path: Path) -> None:
         {**os.environ, "KAFKAPLAN": str(fake)},
     )
     process = subprocess.Popen(
-        [str(RUN_SH)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [str(RUN_SH)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )
     assert process.stdout is not None
-    seen = ""
+    seen = b""
     with selectors.DefaultSelector() as selector:
         selector.register(process.stdout, selectors.EVENT_READ)
         deadline = time.monotonic() + 60
-        while "(create) done" not in seen and time.monotonic() < deadline:
+        # os.read, not readline: a buffered reader can hold the awaited line (read with the
+        # one before it) after the selector has found the pipe empty.
+        while b"(create) done" not in seen and time.monotonic() < deadline:
             if selector.select(timeout=1):
-                line = process.stdout.readline()
-                if not line:
+                chunk = os.read(process.stdout.fileno(), 65536)
+                if not chunk:
                     break
-                seen += line
+                seen += chunk
     go.touch()
-    rest, errors = process.communicate(timeout=60)
-    assert "(create) done" in seen, seen + rest + errors
-    assert "Apply complete" not in seen
+    out, err = process.communicate(timeout=60)
+    shown, rest, errors = seen.decode(), out.decode(), err.decode()
+    assert "(create) done" in shown, shown + rest + errors
+    assert "Apply complete" not in shown
     assert process.returncode == 0, errors
     assert "Apply complete: 1 done." in rest
