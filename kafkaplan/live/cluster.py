@@ -685,6 +685,14 @@ class KafkaCluster:
             admin = self._admin
             interruptible(lambda: admin.poll(min(self.timeout, 1.0)))
 
+    def _open_admin(self) -> Any:
+        """The admin client; an error once it is closed (while an early read, ``EarlyRead``,
+        still waits for an answer)."""
+        admin = self._admin
+        if admin is None:
+            raise ClusterError("the cluster's client was closed", resource="kafka")
+        return admin
+
     def _on_error(self, error: Any) -> None:
         with self._lock:
             self._errors.append(error)
@@ -824,19 +832,14 @@ class KafkaCluster:
         from confluent_kafka import KafkaException
 
         deadline = time.monotonic() + self.timeout
-        admin = self._admin
-        if admin is None:  # closed while an early read (EarlyRead) still waits
-            raise ClusterError("the cluster's client was closed", resource="kafka")
         # Racks come from DescribeCluster, sent with the metadata request: the broker answers
         # a connection's requests in order, and sent once the metadata is in, it would wait
         # behind whatever another thread asked meanwhile (the ACLs, the configs).
-        racks_future: Future[Any] = admin.describe_cluster(
+        racks_future: Future[Any] = self._open_admin().describe_cluster(
             include_authorized_operations=False, request_timeout=self.timeout
         )
         while True:
-            admin = self._admin
-            if admin is None:
-                raise ClusterError("the cluster's client was closed", resource="kafka")
+            admin = self._open_admin()
             remaining = deadline - time.monotonic()
             try:
                 metadata = admin.list_topics(timeout=max(0.1, min(1.0, remaining)))

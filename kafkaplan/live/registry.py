@@ -446,53 +446,35 @@ class HttpRegistry:
         answer = self._call("GET", "/config", resource="registry-config.global", operation="read")
         return _level(answer)
 
+    def _get(self, path: str, resource: str) -> Any:
+        """A read of ``path``: its JSON answer, None where the registry has no such subject,
+        version or schema."""
+        return self._call("GET", path, resource=resource, operation="read", missing_ok=True)
+
     def subject_compatibility(self, subject: str) -> str | None:
-        answer = self._call(
-            "GET",
-            f"/config/{_quote(subject)}?defaultToGlobal=false",
-            resource=subject_address(subject),
-            operation="read",
-            missing_ok=True,
+        answer = self._get(
+            f"/config/{_quote(subject)}?defaultToGlobal=false", subject_address(subject)
         )
         return None if answer is None else _level(answer)
 
     def latest(self, subject: str) -> RegisteredSchema | None:
-        answer = self._call(
-            "GET",
-            f"/subjects/{_quote(subject)}/versions/latest",
-            resource=subject_address(subject),
-            operation="read",
-            missing_ok=True,
-        )
+        answer = self._get(f"/subjects/{_quote(subject)}/versions/latest", subject_address(subject))
         return None if answer is None else _registered(subject, answer)
 
     def versions(self, subject: str) -> list[int]:
-        answer = self._call(
-            "GET",
-            f"/subjects/{_quote(subject)}/versions",
-            resource=subject_address(subject),
-            operation="read",
-            missing_ok=True,
-        )
+        answer = self._get(f"/subjects/{_quote(subject)}/versions", subject_address(subject))
         return sorted(int(v) for v in answer or [])
 
     def referenced_by(self, subject: str, version: int) -> list[int]:
-        answer = self._call(
-            "GET",
+        answer = self._get(
             f"/subjects/{_quote(subject)}/versions/{int(version)}/referencedby",
-            resource=subject_address(subject),
-            operation="read",
-            missing_ok=True,
+            subject_address(subject),
         )
         return sorted(int(i) for i in answer or [])
 
     def schema_usages(self, schema_id: int) -> list[tuple[str, int]] | None:
-        answer = self._call(
-            "GET",
-            f"/schemas/ids/{int(schema_id)}/versions?deleted=true",
-            resource=f"schema id {int(schema_id)}",
-            operation="read",
-            missing_ok=True,
+        answer = self._get(
+            f"/schemas/ids/{int(schema_id)}/versions?deleted=true", f"schema id {int(schema_id)}"
         )
         if answer is None:
             return None

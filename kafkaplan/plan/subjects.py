@@ -374,8 +374,9 @@ def _owned(
     ]
     hard = desired.registry.hard_delete
     answers = checks.subject_referrers if checks is not None else {}
-    held = _still_referred({name for name in extra if name not in referenced}, answers, hard=hard)
-    doomed = [name for name in extra if name not in referenced and name not in held]
+    candidates = [name for name in extra if name not in referenced]
+    held = _still_referred(set(candidates), answers, hard=hard)
+    doomed = [name for name in candidates if name not in held]
     for name in sorted(extra):
         if name in referenced:
             part.unmanaged.append(subject_address(name))
